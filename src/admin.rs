@@ -1,0 +1,69 @@
+//! The admin (operator) listener: `/healthz`, `/readyz` and `/metrics`.
+//!
+//! Served by Pingora's plain HTTP app server on its own address, so scraping and probes never
+//! compete with MCP traffic for a listener, and the address can stay private.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::state::Shared;
+
+/// Routes of the admin listener.
+#[derive(Debug)]
+pub struct AdminApp {
+    shared: Arc<Shared>,
+}
+
+impl AdminApp {
+    pub fn new(shared: Arc<Shared>) -> AdminApp {
+        AdminApp { shared }
+    }
+}
+
+fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut r = Response::new(body);
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    let len = r.body().len();
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    r
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        match session.req_header().uri.path() {
+            // Liveness: the process answers.
+            "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),
+            // Readiness: the admin service runs inside the same server as the proxy services,
+            // which Pingora starts together, so answering means the listeners are up and a
+            // validated configuration with resolved upstreams is loaded.
+            "/readyz" => {
+                let rt = self.shared.runtime.load();
+                let body = serde_json::json!({
+                    "status": "ready",
+                    "listeners": rt.config.listeners.len(),
+                    "upstreams": rt.config.upstreams.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+                });
+                reply(200, "application/json", body.to_string().into_bytes())
+            }
+            "/metrics" => reply(
+                200,
+                "text/plain; version=0.0.4",
+                self.shared.metrics.render(),
+            ),
+            _ => reply(
+                404,
+                "text/plain",
+                b"not found; try /healthz, /readyz or /metrics\n".to_vec(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Why the gateway answered a request itself instead of forwarding it.
+//!
+//! [`Reject`] is the only error type that crosses from the domain modules into `proxy/`, and
+//! this file is the one place that maps it to an HTTP status and a JSON-RPC error code.
+//! Messages are lower-case sentences without a trailing period, written for the person
+//! reading them in an MCP client: they say what was wrong and, where it helps, what to do.
+
+/// Gateway-defined JSON-RPC code for transport, policy and upstream failures (the
+/// implementation-defined server range, as the TypeScript SDK uses for transport errors).
+pub const GATEWAY_ERROR: i32 = -32000;
+/// JSON-RPC parse error.
+pub const PARSE_ERROR: i32 = -32700;
+/// JSON-RPC invalid request.
+pub const INVALID_REQUEST: i32 = -32600;
+/// JSON-RPC invalid params.
+pub const INVALID_PARAMS: i32 = -32602;
+/// JSON-RPC internal error.
+pub const INTERNAL_ERROR: i32 = -32603;
+
+/// A request the gateway refuses or cannot complete. Each variant's doc gives its HTTP status
+/// and JSON-RPC code; [`Reject::http_status`] and [`Reject::jsonrpc_code`] are the mapping.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    /// 404, -32000: the path is not a configured MCP endpoint on this listener.
+    #[error("no MCP endpoint at {path}; this listener serves {served}")]
+    NoRoute { path: String, served: String },
+    /// 405, -32000: only POST, GET and DELETE are part of streamable HTTP.
+    #[error("HTTP method {method} is not allowed on an MCP endpoint; use POST, GET or DELETE")]
+    MethodNotAllowed { method: String },
+    /// 421, -32000: DNS-rebinding guard, the `Host` header is not one this listener serves.
+    #[error("host {host:?} is not allowed on this listener (DNS-rebinding protection); add it to allowed_hosts")]
+    HostNotAllowed { host: String },
+    /// 403, -32000: DNS-rebinding guard, a browser `Origin` that is not allowed.
+    #[error(
+        "origin {origin:?} is not allowed (DNS-rebinding protection); add it to allowed_origins"
+    )]
+    OriginNotAllowed { origin: String },
+    /// 400, -32000: a POST body must be `application/json`.
+    #[error("Content-Type must be application/json, got {got:?}")]
+    UnsupportedContentType { got: String },
+    /// 406, -32000: the client must accept what streamable HTTP may answer.
+    #[error("{0}")]
+    NotAcceptable(&'static str),
+    /// 413, -32600: the request body is over `limits.max_request_body_bytes`.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// 400, -32000: the request body could not be read from the client.
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    /// 400, -32700: the body is not valid JSON.
+    #[error("parse error: {0}")]
+    Parse(String),
+    /// 400, -32600: valid JSON, but not a JSON-RPC message we accept.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// 400, -32602: a known method with unusable params.
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    /// 502 (504 for timeouts), -32000: the upstream failed; names the upstream and the cause.
+    #[error("upstream {upstream:?} failed: {cause}")]
+    Upstream {
+        upstream: String,
+        cause: String,
+        timeout: bool,
+    },
+    /// 500, -32603: a bug or resource problem inside the gateway.
+    #[error("internal gateway error: {0}")]
+    Internal(String),
+}
+
+impl Reject {
+    /// The HTTP status of the response the gateway writes for this rejection.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Reject::NoRoute { .. } => 404,
+            Reject::MethodNotAllowed { .. } => 405,
+            Reject::HostNotAllowed { .. } => 421,
+            Reject::OriginNotAllowed { .. } => 403,
+            Reject::UnsupportedContentType { .. } => 400,
+            Reject::NotAcceptable(_) => 406,
+            Reject::BodyTooLarge { .. } => 413,
+            Reject::BodyRead(_) => 400,
+            Reject::Parse(_) => 400,
+            Reject::InvalidRequest(_) => 400,
+            Reject::InvalidParams(_) => 400,
+            Reject::Upstream { timeout: true, .. } => 504,
+            Reject::Upstream { timeout: false, .. } => 502,
+            Reject::Internal(_) => 500,
+        }
+    }
+
+    /// The JSON-RPC error code in the response body.
+    pub fn jsonrpc_code(&self) -> i32 {
+        match self {
+            Reject::Parse(_) => PARSE_ERROR,
+            Reject::InvalidRequest(_) | Reject::BodyTooLarge { .. } => INVALID_REQUEST,
+            Reject::InvalidParams(_) => INVALID_PARAMS,
+            Reject::Internal(_) => INTERNAL_ERROR,
+            Reject::NoRoute { .. }
+            | Reject::MethodNotAllowed { .. }
+            | Reject::HostNotAllowed { .. }
+            | Reject::OriginNotAllowed { .. }
+            | Reject::UnsupportedContentType { .. }
+            | Reject::NotAcceptable(_)
+            | Reject::BodyRead(_)
+            | Reject::Upstream { .. } => GATEWAY_ERROR,
+        }
+    }
+
+    /// Structured `error.data` for the JSON-RPC body, where there is something to add.
+    pub fn jsonrpc_data(&self) -> Option<serde_json::Value> {
+        match self {
+            Reject::Upstream {
+                upstream, cause, ..
+            } => Some(serde_json::json!({ "upstream": upstream, "cause": cause })),
+            Reject::BodyTooLarge { limit } => Some(serde_json::json!({ "limit": limit })),
+            _ => None,
+        }
+    }
+}
+
+/// Cut a client-supplied string to a length that is safe to echo back in an error.
+pub fn clip(s: &str) -> String {
+    const MAX: usize = 120;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_maps_to_an_error_status() {
+        let all = [
+            Reject::NoRoute {
+                path: "/x".into(),
+                served: "/mcp".into(),
+            },
+            Reject::MethodNotAllowed {
+                method: "PUT".into(),
+            },
+            Reject::HostNotAllowed {
+                host: "evil".into(),
+            },
+            Reject::OriginNotAllowed {
+                origin: "http://evil".into(),
+            },
+            Reject::UnsupportedContentType {
+                got: "text/plain".into(),
+            },
+            Reject::NotAcceptable("x"),
+            Reject::BodyTooLarge { limit: 1 },
+            Reject::BodyRead("reset".into()),
+            Reject::Parse("x".into()),
+            Reject::InvalidRequest("x".into()),
+            Reject::InvalidParams("x".into()),
+            Reject::Upstream {
+                upstream: "u".into(),
+                cause: "c".into(),
+                timeout: false,
+            },
+            Reject::Internal("x".into()),
+        ];
+        for r in all {
+            assert!(r.http_status() >= 400, "{r:?}");
+            assert!((-32768..=-32000).contains(&r.jsonrpc_code()), "{r:?}");
+            assert!(!r.to_string().ends_with('.'), "{r}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_504_and_other_upstream_failures_502() {
+        let mk = |timeout| Reject::Upstream {
+            upstream: "u".into(),
+            cause: "c".into(),
+            timeout,
+        };
+        assert_eq!(mk(true).http_status(), 504);
+        assert_eq!(mk(false).http_status(), 502);
+    }
+
+    #[test]
+    fn clip_keeps_short_strings_and_cuts_long_ones_on_char_boundaries() {
+        assert_eq!(clip("abc"), "abc");
+        let long = "é".repeat(100);
+        let c = clip(&long);
+        assert!(c.len() <= 123 && c.ends_with("..."));
+    }
+}

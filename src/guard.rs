@@ -1,0 +1,210 @@
+//! Header checks every MCP request passes before its body is read: the DNS-rebinding guard
+//! (`Host`, `Origin`) and the streamable-HTTP `Content-Type` / `Accept` rules.
+//!
+//! Plain functions over header values so they are unit-tested without sockets. They run in
+//! `request_filter`, in the order the proxy calls them, and return the [`Reject`] to send.
+
+use crate::config::HostPolicy;
+use crate::error::{clip, Reject};
+
+/// Check the `Host` (or HTTP/2 `:authority`) value against the listener's policy.
+pub fn check_host(host: Option<&str>, policy: &HostPolicy) -> Result<(), Reject> {
+    let HostPolicy::List(allowed) = policy else {
+        return Ok(());
+    };
+    let Some(host) = host else {
+        return Err(Reject::HostNotAllowed {
+            host: "(missing Host header)".into(),
+        });
+    };
+    let lower = host.to_ascii_lowercase();
+    let name = host_name(&lower);
+    let ok = allowed
+        .iter()
+        .any(|a| if has_port(a) { *a == lower } else { a == name });
+    if ok {
+        Ok(())
+    } else {
+        Err(Reject::HostNotAllowed { host: clip(host) })
+    }
+}
+
+/// `host` without its port; keeps IPv6 brackets.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    }
+}
+
+fn has_port(entry: &str) -> bool {
+    host_name(entry).len() != entry.len()
+}
+
+/// Check a browser `Origin`. No header means a non-browser client, which is accepted.
+pub fn check_origin(origin: Option<&str>, allowed: &[String]) -> Result<(), Reject> {
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    let lower = origin.trim_end_matches('/').to_ascii_lowercase();
+    if allowed.contains(&lower) {
+        Ok(())
+    } else {
+        Err(Reject::OriginNotAllowed {
+            origin: clip(origin),
+        })
+    }
+}
+
+/// POST: the body must be JSON and the client must accept both JSON and SSE answers
+/// (streamable HTTP lets the server choose either).
+pub fn check_post_headers(content_type: Option<&str>, accept: Option<&str>) -> Result<(), Reject> {
+    let ct = content_type.unwrap_or("");
+    if !media_type(ct).eq_ignore_ascii_case("application/json") {
+        return Err(Reject::UnsupportedContentType {
+            got: if ct.is_empty() {
+                "(none)".into()
+            } else {
+                clip(ct)
+            },
+        });
+    }
+    let accept = accept.unwrap_or("");
+    if !(accepts(accept, "application", "json") && accepts(accept, "text", "event-stream")) {
+        return Err(Reject::NotAcceptable(
+            "Accept must list both application/json and text/event-stream (MCP streamable HTTP)",
+        ));
+    }
+    Ok(())
+}
+
+/// GET opens the server-to-client SSE stream, so the client must accept `text/event-stream`.
+pub fn check_get_headers(accept: Option<&str>) -> Result<(), Reject> {
+    if accepts(accept.unwrap_or(""), "text", "event-stream") {
+        Ok(())
+    } else {
+        Err(Reject::NotAcceptable(
+            "Accept must list text/event-stream to open the server-to-client stream",
+        ))
+    }
+}
+
+fn media_type(v: &str) -> &str {
+    v.split(';').next().unwrap_or("").trim()
+}
+
+fn accepts(accept: &str, ty: &str, sub: &str) -> bool {
+    accept.split(',').any(|range| {
+        let m = media_type(range);
+        let (t, s) = m.split_once('/').unwrap_or((m, ""));
+        (t == "*" && s == "*")
+            || (t.eq_ignore_ascii_case(ty) && (s == "*" || s.eq_ignore_ascii_case(sub)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> HostPolicy {
+        HostPolicy::List(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()])
+    }
+
+    #[test]
+    fn loopback_names_pass_on_any_port() {
+        for h in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1:1",
+            "[::1]:443",
+            "[::1]",
+        ] {
+            assert!(check_host(Some(h), &loopback()).is_ok(), "{h}");
+        }
+    }
+
+    #[test]
+    fn foreign_or_missing_host_is_rejected_with_421() {
+        for h in [
+            Some("evil.example.com"),
+            Some("evil.example.com:8080"),
+            Some("localhost.evil:1"),
+            None,
+        ] {
+            let e = check_host(h, &loopback()).unwrap_err();
+            assert_eq!(e.http_status(), 421, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn entries_with_a_port_match_only_that_port() {
+        let p = HostPolicy::List(vec!["mcp.example.com:8443".into()]);
+        assert!(check_host(Some("mcp.example.com:8443"), &p).is_ok());
+        assert!(check_host(Some("mcp.example.com:80"), &p).is_err());
+        assert!(check_host(Some("mcp.example.com"), &p).is_err());
+        assert!(check_host(Some("anything"), &HostPolicy::Any).is_ok());
+    }
+
+    #[test]
+    fn origin_absent_passes_listed_passes_other_is_403() {
+        let allowed = vec!["http://localhost:6274".to_string()];
+        assert!(check_origin(None, &allowed).is_ok());
+        assert!(check_origin(Some("http://LOCALHOST:6274"), &allowed).is_ok());
+        let e = check_origin(Some("http://evil.example.com"), &allowed).unwrap_err();
+        assert_eq!(e.http_status(), 403);
+        assert!(check_origin(Some("null"), &allowed).is_err());
+    }
+
+    #[test]
+    fn post_needs_json_body_and_both_accept_types() {
+        let both = Some("application/json, text/event-stream");
+        assert!(check_post_headers(Some("application/json"), both).is_ok());
+        assert!(check_post_headers(Some("Application/JSON; charset=utf-8"), both).is_ok());
+        assert!(check_post_headers(Some("application/json"), Some("*/*")).is_ok());
+        assert_eq!(
+            check_post_headers(Some("text/plain"), both)
+                .unwrap_err()
+                .http_status(),
+            400
+        );
+        assert_eq!(
+            check_post_headers(None, both).unwrap_err().http_status(),
+            400
+        );
+        for a in [
+            None,
+            Some("application/json"),
+            Some("text/event-stream"),
+            Some("text/html"),
+        ] {
+            assert_eq!(
+                check_post_headers(Some("application/json"), a)
+                    .unwrap_err()
+                    .http_status(),
+                406,
+                "{a:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn get_needs_event_stream() {
+        assert!(check_get_headers(Some("text/event-stream")).is_ok());
+        assert!(check_get_headers(Some("*/*")).is_ok());
+        assert_eq!(
+            check_get_headers(Some("application/json"))
+                .unwrap_err()
+                .http_status(),
+            406
+        );
+        assert_eq!(check_get_headers(None).unwrap_err().http_status(), 406);
+    }
+}

@@ -1,0 +1,363 @@
+//! JSON-RPC 2.0 message parsing, borrowed from the request body.
+//!
+//! [`parse`] reads one message into [`RpcCall`], which records *where* the id and the tool
+//! name sit in the body (byte spans) rather than copying them, so the request path does not
+//! allocate for them. Batches (JSON arrays) are refused: MCP removed them in 2025-06-18, and
+//! forwarding an unparsed batch would let later policy checks be bypassed.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::McpMethod;
+use crate::error::Reject;
+
+/// What kind of JSON-RPC message the body holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Has `method` and `id`: the upstream answers it.
+    Request,
+    /// Has `method`, no `id`: the upstream answers 202.
+    Notification,
+    /// Has `id` and `result` or `error`: the client answering a server-to-client request.
+    Response,
+}
+
+/// One parsed JSON-RPC message. Spans index into the body it was parsed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcCall {
+    pub kind: MessageKind,
+    pub method: McpMethod,
+    /// Raw JSON of the id (a string with its quotes, or a number).
+    pub id: Option<Range<usize>>,
+    /// Raw JSON string (with quotes) of `params.name` for `tools/call`.
+    pub tool: Option<Range<usize>>,
+}
+
+impl RpcCall {
+    /// The id's raw JSON, given the body the call was parsed from.
+    pub fn id_json<'b>(&self, body: &'b [u8]) -> Option<&'b [u8]> {
+        self.id.clone().and_then(|r| body.get(r))
+    }
+
+    /// The tool name of a `tools/call`, decoded (escapes resolved).
+    pub fn tool_name<'b>(&self, body: &'b [u8]) -> Option<Cow<'b, str>> {
+        let raw = body.get(self.tool.clone()?)?;
+        serde_json::from_slice::<Cow<'b, str>>(raw).ok()
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+/// Keep a field that is present with the value `null` as `Some("null")`, so "id": null can be
+/// told apart from a missing id.
+fn present<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct ToolsCallParams<'a> {
+    #[serde(default, borrow)]
+    name: Option<&'a RawValue>,
+}
+
+/// A message that could not be accepted: the rejection, and the span of its id when the
+/// body had a usable one (so the error response can carry it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseFailure {
+    pub reject: Reject,
+    pub id: Option<Range<usize>>,
+}
+
+impl From<Reject> for ParseFailure {
+    fn from(reject: Reject) -> Self {
+        ParseFailure { reject, id: None }
+    }
+}
+
+/// Parse one JSON-RPC message from a request body.
+///
+/// Runs in `request_filter` after the body is read. `Err` holds the rejection to send:
+/// [`Reject::Parse`] (-32700) for invalid JSON, [`Reject::InvalidRequest`] (-32600) for JSON
+/// that is not an acceptable JSON-RPC message, [`Reject::InvalidParams`] (-32602) for a
+/// `tools/call` without a string `params.name`.
+pub fn parse(body: &[u8]) -> Result<RpcCall, ParseFailure> {
+    let mut id = None;
+    parse_inner(body, &mut id).map_err(|reject| ParseFailure { reject, id })
+}
+
+fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall, Reject> {
+    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => {
+            return Err(Reject::InvalidRequest(
+                "empty body: expected a JSON-RPC message".into(),
+            ))
+        }
+        Some(b'{') => {}
+        Some(b'[') => {
+            return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(e) => Err(Reject::Parse(e.to_string())),
+                Ok(_) => Err(Reject::InvalidRequest(
+                    "JSON-RPC batches are not supported (MCP removed them in 2025-06-18); send one message per request".into(),
+                )),
+            };
+        }
+        Some(_) => {
+            return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Err(e) => Err(Reject::Parse(e.to_string())),
+                Ok(_) => Err(Reject::InvalidRequest(
+                    "expected a JSON-RPC message object".into(),
+                )),
+            };
+        }
+    }
+    let env: Envelope<'_> = serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            Reject::Parse(e.to_string())
+        } else {
+            Reject::InvalidRequest(e.to_string())
+        }
+    })?;
+    if let Some(id) = env.id {
+        if matches!(id.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9')) {
+            *id_out = Some(span(body, id.get()));
+        }
+    }
+    if env.jsonrpc.as_deref() != Some("2.0") {
+        return Err(Reject::InvalidRequest("\"jsonrpc\" must be \"2.0\"".into()));
+    }
+    if let Some(id) = env.id {
+        let s = id.get().as_bytes();
+        let ok = matches!(s.first(), Some(b'"' | b'-' | b'0'..=b'9'));
+        if !ok {
+            return Err(Reject::InvalidRequest(
+                "\"id\" must be a string or a number".into(),
+            ));
+        }
+    }
+    let id = env.id.map(|raw| span(body, raw.get()));
+    match (env.method, env.id) {
+        (Some(method), id_present) => {
+            if env.result.is_some() || env.error.is_some() {
+                return Err(Reject::InvalidRequest(
+                    "a message cannot have both \"method\" and \"result\"/\"error\"".into(),
+                ));
+            }
+            let kind = if id_present.is_some() {
+                MessageKind::Request
+            } else {
+                MessageKind::Notification
+            };
+            let method_kind = McpMethod::from_name(&method);
+            let tool = if method_kind == McpMethod::ToolsCall && kind == MessageKind::Request {
+                Some(tool_span(body, env.params)?)
+            } else {
+                None
+            };
+            Ok(RpcCall {
+                kind,
+                method: method_kind,
+                id,
+                tool,
+            })
+        }
+        (None, Some(_)) => {
+            if env.result.is_some() == env.error.is_some() {
+                return Err(Reject::InvalidRequest(
+                    "a response needs exactly one of \"result\" or \"error\"".into(),
+                ));
+            }
+            Ok(RpcCall {
+                kind: MessageKind::Response,
+                method: McpMethod::Response,
+                id,
+                tool: None,
+            })
+        }
+        (None, None) => Err(Reject::InvalidRequest(
+            "missing \"method\": not a JSON-RPC request or notification".into(),
+        )),
+    }
+}
+
+fn tool_span(body: &[u8], params: Option<&RawValue>) -> Result<Range<usize>, Reject> {
+    let missing = || Reject::InvalidParams("tools/call needs params.name, the tool to call".into());
+    let params = params.ok_or_else(missing)?;
+    let p: ToolsCallParams<'_> = serde_json::from_str(params.get())
+        .map_err(|_| Reject::InvalidParams("tools/call params must be an object".into()))?;
+    let name = p.name.ok_or_else(missing)?;
+    if !name.get().starts_with('"') {
+        return Err(Reject::InvalidParams(
+            "tools/call params.name must be a string".into(),
+        ));
+    }
+    Ok(span(body, name.get()))
+}
+
+/// Byte range of `part` inside `body`. `part` must be a sub-slice of `body` (borrowed parse).
+fn span(body: &[u8], part: &str) -> Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
+    let end = (start + part.len()).min(body.len());
+    start.min(end)..end
+}
+
+/// Serialize a JSON-RPC error response. `id` is the raw JSON of the request id (as recorded by
+/// [`parse`]); `None` writes `"id":null`, as JSON-RPC requires when the id is unknown.
+pub fn error_response(
+    id: Option<&[u8]>,
+    code: i32,
+    message: &str,
+    data: Option<&serde_json::Value>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + message.len());
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(id.unwrap_or(b"null"));
+    out.extend_from_slice(br#","error":{"code":"#);
+    out.extend_from_slice(code.to_string().as_bytes());
+    out.extend_from_slice(br#","message":"#);
+    // Serializing a str or a Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, message);
+    if let Some(data) = data {
+        out.extend_from_slice(br#","data":"#);
+        let _ = serde_json::to_writer(&mut out, data);
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR};
+
+    fn code(body: &str) -> i32 {
+        parse(body.as_bytes()).unwrap_err().reject.jsonrpc_code()
+    }
+
+    #[test]
+    fn failures_keep_a_usable_id() {
+        let b = br#"{"jsonrpc":"1.0","id":"x","method":"ping"}"#;
+        let f = parse(b).unwrap_err();
+        assert_eq!(f.id.map(|r| &b[r]), Some(&br#""x""#[..]));
+        let b = br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{}}"#;
+        let f = parse(b).unwrap_err();
+        assert_eq!(f.id.map(|r| &b[r]), Some(&b"9"[..]));
+        assert_eq!(parse(b"{").unwrap_err().id, None);
+    }
+
+    #[test]
+    fn request_with_numeric_id() {
+        let b = br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
+        let c = parse(b).unwrap();
+        assert_eq!(c.kind, MessageKind::Request);
+        assert_eq!(c.method, McpMethod::ToolsList);
+        assert_eq!(c.id_json(b), Some(&b"7"[..]));
+        assert_eq!(c.tool, None);
+    }
+
+    #[test]
+    fn tools_call_records_id_and_tool_name_spans() {
+        let b = br#" {"method":"tools/call","params":{"arguments":{"x":1},"name":"ec\"ho"},"id":"a-1","jsonrpc":"2.0"}"#;
+        let c = parse(b).unwrap();
+        assert_eq!(c.method, McpMethod::ToolsCall);
+        assert_eq!(c.id_json(b), Some(&br#""a-1""#[..]));
+        assert_eq!(c.tool_name(b).as_deref(), Some("ec\"ho"));
+    }
+
+    #[test]
+    fn notification_and_response() {
+        let n = parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+        assert_eq!(n.kind, MessageKind::Notification);
+        assert_eq!(n.method, McpMethod::Notification);
+        let r = parse(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#).unwrap();
+        assert_eq!(r.kind, MessageKind::Response);
+        let e = parse(br#"{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"x"}}"#).unwrap();
+        assert_eq!(e.kind, MessageKind::Response);
+    }
+
+    #[test]
+    fn malformed_json_is_a_parse_error() {
+        assert_eq!(code("{"), PARSE_ERROR);
+        assert_eq!(code(r#"{"jsonrpc":"2.0","method":"x",}"#), PARSE_ERROR);
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","method":"x"} trailing"#),
+            PARSE_ERROR
+        );
+        assert_eq!(code("[1,"), PARSE_ERROR);
+        assert_eq!(code("nope"), PARSE_ERROR);
+    }
+
+    #[test]
+    fn valid_json_that_is_not_json_rpc_is_invalid_request() {
+        for b in [
+            "",
+            "  ",
+            "[]",
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            "42",
+            r#""str""#,
+            r#"{"id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0"}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":5}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{},"error":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}"#,
+        ] {
+            assert_eq!(code(b), INVALID_REQUEST, "{b}");
+        }
+    }
+
+    #[test]
+    fn tools_call_without_a_string_name_is_invalid_params() {
+        for b in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":3}}"#,
+        ] {
+            assert_eq!(code(b), INVALID_PARAMS, "{b}");
+        }
+    }
+
+    #[test]
+    fn error_response_keeps_the_id_and_escapes_the_message() {
+        let b = error_response(Some(br#""a\"1""#), -32600, "bad \"x\"\n", None);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["id"], "a\"1");
+        assert_eq!(v["error"]["code"], -32600);
+        assert_eq!(v["error"]["message"], "bad \"x\"\n");
+        let b = error_response(None, -32700, "m", Some(&serde_json::json!({"k": 1})));
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert!(v["id"].is_null());
+        assert_eq!(v["error"]["data"]["k"], 1);
+    }
+
+    #[test]
+    fn unknown_methods_are_other_and_forwarded() {
+        let c = parse(br#"{"jsonrpc":"2.0","id":1,"method":"x/y"}"#).unwrap();
+        assert_eq!(c.method, McpMethod::Other);
+    }
+}

@@ -1,0 +1,209 @@
+//! Prometheus metrics: one struct, registered once per gateway, bounded label values only.
+//!
+//! Labels come from closed sets: configured upstream names (or `none`), [`McpMethod`] labels,
+//! [`Outcome`] and [`UpstreamErrorKind`]. No client-supplied string ever becomes a label.
+//! Each gateway owns its [`Registry`] (not the process-global default one) so several
+//! gateways can run in one process, as the integration tests do; the admin listener serves it.
+
+use std::time::Duration;
+
+// pingora-prometheus re-exports the prometheus version Pingora itself links.
+use pingora_prometheus::prometheus::{
+    self, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+};
+
+use crate::mcp::McpMethod;
+
+/// How a request ended, from the gateway's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outcome {
+    /// Forwarded and answered by the upstream with a status below 500.
+    #[default]
+    Ok,
+    /// Refused by the gateway because of the client's request (4xx written by the gateway).
+    Rejected,
+    /// The upstream failed: connect error, timeout, reset, or a 5xx answer.
+    UpstreamError,
+    /// The client went away before the response was complete.
+    ClientClosed,
+    /// A failure inside the gateway.
+    InternalError,
+}
+
+impl Outcome {
+    pub fn as_label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Rejected => "rejected",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::ClientClosed => "client_closed",
+            Outcome::InternalError => "internal_error",
+        }
+    }
+}
+
+/// Why an upstream exchange failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    ConnectRefused,
+    ConnectTimeout,
+    ReadTimeout,
+    WriteTimeout,
+    ConnectionReset,
+    Status5xx,
+    Other,
+}
+
+impl UpstreamErrorKind {
+    pub fn as_label(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::ConnectRefused => "connect_refused",
+            UpstreamErrorKind::ConnectTimeout => "connect_timeout",
+            UpstreamErrorKind::ReadTimeout => "read_timeout",
+            UpstreamErrorKind::WriteTimeout => "write_timeout",
+            UpstreamErrorKind::ConnectionReset => "connection_reset",
+            UpstreamErrorKind::Status5xx => "status_5xx",
+            UpstreamErrorKind::Other => "other",
+        }
+    }
+}
+
+/// What `logging()` knows about a finished request, in plain values.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRecord<'a> {
+    /// Configured upstream name, or `none` when the request never got a route.
+    pub upstream: &'a str,
+    pub method: McpMethod,
+    pub outcome: Outcome,
+    /// Time the gateway spent before handing the request to the upstream.
+    pub added: Option<Duration>,
+    /// Time from sending the request upstream to its response headers.
+    pub upstream_latency: Option<Duration>,
+    pub upstream_error: Option<UpstreamErrorKind>,
+}
+
+/// All request metrics of one gateway.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    added_latency: HistogramVec,
+    upstream_latency: HistogramVec,
+    upstream_errors: IntCounterVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+impl Metrics {
+    /// Create and register every metric in a fresh registry.
+    pub fn new() -> anyhow::Result<Metrics> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "mcp_gateway_requests_total",
+                "MCP requests handled, by upstream, JSON-RPC method and outcome",
+            ),
+            &["upstream", "method", "outcome"],
+        )?;
+        let added_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "mcp_gateway_added_latency_seconds",
+                "Time the gateway spends on a request before forwarding it (checks, body read, parse, routing)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method"],
+        )?;
+        let upstream_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "mcp_gateway_upstream_latency_seconds",
+                "Time from sending a request upstream to receiving its response headers",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["upstream"],
+        )?;
+        let upstream_errors = IntCounterVec::new(
+            Opts::new(
+                "mcp_gateway_upstream_errors_total",
+                "Failed upstream exchanges, by upstream and kind",
+            ),
+            &["upstream", "kind"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(added_latency.clone()))?;
+        registry.register(Box::new(upstream_latency.clone()))?;
+        registry.register(Box::new(upstream_errors.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            added_latency,
+            upstream_latency,
+            upstream_errors,
+        })
+    }
+
+    /// Record one finished request. Called only from the proxy's `logging` phase.
+    pub fn record(&self, r: &RequestRecord<'_>) {
+        self.requests
+            .with_label_values(&[r.upstream, r.method.as_label(), r.outcome.as_label()])
+            .inc();
+        if let Some(d) = r.added {
+            self.added_latency
+                .with_label_values(&[r.method.as_label()])
+                .observe(d.as_secs_f64());
+        }
+        if let Some(d) = r.upstream_latency {
+            self.upstream_latency
+                .with_label_values(&[r.upstream])
+                .observe(d.as_secs_f64());
+        }
+        if let Some(k) = r.upstream_error {
+            self.upstream_errors
+                .with_label_values(&[r.upstream, k.as_label()])
+                .inc();
+        }
+    }
+
+    /// Prometheus text exposition of this gateway's metrics plus the process-global registry
+    /// (where Pingora and libraries register theirs).
+    pub fn render(&self) -> Vec<u8> {
+        use prometheus::Encoder;
+        let mut families = self.registry.gather();
+        families.extend(prometheus::gather());
+        let mut out = Vec::with_capacity(8 * 1024);
+        // Encoding into a Vec cannot fail for well-formed families; on error, serve what we have.
+        if let Err(e) = prometheus::TextEncoder::new().encode(&families, &mut out) {
+            log::error!("encoding metrics failed: {e}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_then_render_shows_bounded_labels() {
+        let m = Metrics::new().unwrap();
+        m.record(&RequestRecord {
+            upstream: "demo",
+            method: McpMethod::ToolsCall,
+            outcome: Outcome::UpstreamError,
+            added: Some(Duration::from_micros(30)),
+            upstream_latency: Some(Duration::from_millis(2)),
+            upstream_error: Some(UpstreamErrorKind::ConnectRefused),
+        });
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains(
+            r#"mcp_gateway_requests_total{method="tools/call",outcome="upstream_error",upstream="demo"} 1"#
+        ));
+        assert!(text.contains(
+            r#"mcp_gateway_upstream_errors_total{kind="connect_refused",upstream="demo"} 1"#
+        ));
+        assert!(text.contains("mcp_gateway_added_latency_seconds_bucket"));
+        assert!(text.contains("mcp_gateway_upstream_latency_seconds_count{upstream=\"demo\"} 1"));
+    }
+}

@@ -1,0 +1,135 @@
+//! Request side, run in `request_filter`: decide whether a request may go upstream and where.
+//!
+//! The order matters and each step says why it sits where it does. Everything here either
+//! fills [`RequestCtx`] and returns [`Admitted`], or returns the [`Reject`] to answer with.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use http::{header, Method};
+use pingora::proxy::Session;
+
+use super::ctx::RequestCtx;
+use crate::config::Listener;
+use crate::error::Reject;
+use crate::guard;
+use crate::mcp::{jsonrpc, McpMethod};
+use crate::state::Runtime;
+
+/// How an admitted request reaches the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admitted {
+    /// Pingora proxies it; a POST body is replayed from the retry buffer.
+    Proxy,
+    /// The body was larger than Pingora's 64 KiB retry buffer: forward it ourselves.
+    ForwardBuffered,
+}
+
+/// Check and classify one request. Runs first in `request_filter`.
+pub(crate) async fn admit(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    runtime: &Arc<Runtime>,
+    listener: usize,
+) -> Result<Admitted, Reject> {
+    let Some(listener) = runtime.config.listeners.get(listener) else {
+        return Err(Reject::Internal("listener index out of range".into()));
+    };
+    let req = session.req_header();
+
+    // 1. Route by exact path: cheapest check, and it tells us which upstream names errors.
+    let path = req.uri.path();
+    let Some(route) = listener.routes.iter().find(|r| r.path == path) else {
+        return Err(no_route(listener, path));
+    };
+    ctx.upstream = Some(route.upstream);
+
+    // 2. DNS-rebinding guard before anything else is processed for a browser-borne request.
+    let host = req
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()));
+    guard::check_host(host, &listener.hosts)?;
+    let origin = header_str(req, header::ORIGIN);
+    guard::check_origin(origin, &listener.allowed_origins)?;
+
+    // 3. Method and media types, before buffering any body.
+    match req.method {
+        Method::POST => {}
+        Method::GET => {
+            guard::check_get_headers(header_str(req, header::ACCEPT))?;
+            ctx.stream = true;
+            ctx.method = McpMethod::Stream;
+            return Ok(Admitted::Proxy);
+        }
+        Method::DELETE => {
+            ctx.method = McpMethod::EndSession;
+            return Ok(Admitted::Proxy);
+        }
+        ref m => {
+            return Err(Reject::MethodNotAllowed {
+                method: crate::error::clip(m.as_str()),
+            })
+        }
+    }
+    guard::check_post_headers(
+        header_str(req, header::CONTENT_TYPE),
+        header_str(req, header::ACCEPT),
+    )?;
+
+    // 4. Size: refuse a declared oversize body without reading it.
+    let limit = runtime.config.limits.max_request_body_bytes;
+    let declared = header_str(req, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(Reject::BodyTooLarge { limit });
+    }
+
+    // 5. Read the body. Retry buffering must be on *before* reading, or Pingora has nothing
+    //    to replay upstream (pingora-0.9 notes §2).
+    session.enable_retry_buffering();
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(Reject::BodyTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(Reject::BodyRead(e.etype().as_str().to_string())),
+        }
+    }
+    ctx.body = body.freeze();
+
+    // 6. Parse: method, id and tool name, borrowed from the body.
+    let call = match jsonrpc::parse(&ctx.body) {
+        Ok(c) => c,
+        Err(failure) => {
+            ctx.id = failure.id; // so the error answer carries the request's id
+            return Err(failure.reject);
+        }
+    };
+    ctx.id = call.id.clone();
+    ctx.method = call.method;
+    ctx.call = Some(call);
+
+    if session.retry_buffer_truncated() {
+        Ok(Admitted::ForwardBuffered)
+    } else {
+        Ok(Admitted::Proxy)
+    }
+}
+
+fn header_str(req: &pingora::http::RequestHeader, name: header::HeaderName) -> Option<&str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn no_route(listener: &Listener, path: &str) -> Reject {
+    let served: Vec<&str> = listener.routes.iter().map(|r| r.path.as_str()).collect();
+    Reject::NoRoute {
+        path: crate::error::clip(path),
+        served: served.join(", "),
+    }
+}

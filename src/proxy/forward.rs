@@ -1,0 +1,99 @@
+//! Forwarding a request whose body did not fit Pingora's 64 KiB retry buffer.
+//!
+//! Pingora can only replay a body it buffered itself, and that buffer is fixed at 64 KiB
+//! (pingora-0.9 notes §2). Bodies between 64 KiB and `limits.max_request_body_bytes` were
+//! already read into `ctx.body` by admit, so this module sends them with a pooled
+//! [`Connector`] and streams the upstream's answer back chunk by chunk, through the same
+//! [`relay`] functions the proxy path uses. Runs inside `request_filter`, which then reports
+//! the response as written.
+
+use std::time::Instant;
+
+use pingora::connectors::http::Connector;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+use super::ctx::RequestCtx;
+use super::{outbound, relay, respond};
+use crate::error::Reject;
+use crate::metrics::Outcome;
+
+/// Send `ctx.body` upstream and relay the response. Errors before the response header was
+/// written are answered with a JSON-RPC error; after that the connection is just closed.
+pub(crate) async fn forward_buffered(
+    connector: &Connector,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
+    match exchange(connector, session, ctx).await {
+        Ok(()) => Ok(()),
+        Err(e) if session.response_written().is_none() => {
+            let reject = respond::upstream_reject(ctx, &e).unwrap_or_else(|| {
+                Reject::Internal(format!(
+                    "forwarding the request failed: {}",
+                    e.etype().as_str()
+                ))
+            });
+            respond::reject(session, ctx, &reject).await
+        }
+        Err(e) => {
+            ctx.outcome = Outcome::UpstreamError;
+            Err(e)
+        }
+    }
+}
+
+async fn exchange(
+    connector: &Connector,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
+    let (Some(rt), Some(i)) = (ctx.runtime.clone(), ctx.upstream) else {
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "no upstream chosen for the request",
+        ));
+    };
+    let Some(peer) = rt.upstreams.peer(i, false) else {
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "upstream index out of range",
+        ));
+    };
+    let mut req = session.req_header().clone();
+    outbound::request_header(&mut req, ctx)?;
+    req.remove_header(&http::header::TRANSFER_ENCODING);
+    req.insert_header(http::header::CONTENT_LENGTH, ctx.body.len().to_string())?;
+
+    ctx.forwarded_at = Some(Instant::now());
+    let (mut up, _reused) = connector.get_http_session(peer).await?;
+    up.write_request_header(Box::new(req)).await?;
+    up.write_request_body(ctx.body.clone(), true).await?;
+    up.finish_request_body().await?;
+    up.read_response_header().await?;
+    let mut resp: ResponseHeader = match up.response_header() {
+        Some(h) => h.clone(),
+        None => {
+            return Err(pingora::Error::explain(
+                pingora::ErrorType::InvalidHTTPHeader,
+                "upstream sent no response header",
+            ))
+        }
+    };
+    relay::response_header(&mut resp, ctx)?;
+    session.write_response_header(Box::new(resp), false).await?;
+    loop {
+        let mut chunk = up.read_response_body().await?;
+        let end = chunk.is_none() || up.response_done();
+        relay::response_body(&mut chunk, end, ctx);
+        if chunk.is_some() || end {
+            session.write_response_body(chunk, end).await?;
+        }
+        if end {
+            break;
+        }
+    }
+    let idle = rt.config.upstreams.get(i).map(|u| u.idle_timeout);
+    connector.release_http_session(up, peer, idle).await;
+    Ok(())
+}

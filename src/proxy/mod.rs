@@ -1,0 +1,228 @@
+//! The Pingora `ProxyHttp` implementation: a thin dispatcher over plain modules.
+//!
+//! Only this module tree touches `pingora::proxy::Session`. Phase by phase:
+//!
+//! | phase | module | what |
+//! |---|---|---|
+//! | `request_filter` | [`admit`], [`forward`], [`respond`] | route, guard, read + parse body; reject, or forward a >64 KiB body itself |
+//! | `upstream_peer` | [`crate::upstreams`] | clone the pre-built peer of the chosen upstream |
+//! | `upstream_request_filter` | [`outbound`] | upstream path, `Host`, drop `Origin` |
+//! | `upstream_response_filter` | here | note when the upstream's headers arrived |
+//! | `response_filter` / `response_body_filter` | [`relay`] | SSE headers, 5xx to JSON-RPC error |
+//! | `fail_to_proxy` | [`respond`] | connect/timeout/reset to a JSON-RPC error naming the upstream |
+//! | `logging` | [`crate::metrics`] | the one place request metrics are recorded |
+
+mod admit;
+pub mod ctx;
+mod forward;
+mod outbound;
+mod relay;
+mod respond;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::connectors::http::Connector;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+
+use crate::error::Reject;
+use crate::metrics::{Outcome, RequestRecord};
+use crate::state::Shared;
+use ctx::RequestCtx;
+
+/// One listener's MCP proxy. Holds the shared state and which listener it serves.
+pub struct McpGateway {
+    shared: Arc<Shared>,
+    listener: usize,
+    /// Pooled connections for the large-body forward (Pingora's proxy keeps its own pool).
+    connector: Connector,
+}
+
+impl std::fmt::Debug for McpGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpGateway")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpGateway {
+    pub fn new(shared: Arc<Shared>, listener: usize) -> McpGateway {
+        McpGateway {
+            shared,
+            listener,
+            connector: Connector::new(None),
+        }
+    }
+}
+
+fn internal(msg: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, msg)
+}
+
+#[async_trait]
+impl ProxyHttp for McpGateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let runtime = self.shared.runtime.load_full();
+        ctx.runtime = Some(runtime.clone());
+        match admit::admit(session, ctx, &runtime, self.listener).await {
+            Ok(admit::Admitted::Proxy) => Ok(false),
+            Ok(admit::Admitted::ForwardBuffered) => {
+                forward::forward_buffered(&self.connector, session, ctx).await?;
+                Ok(true)
+            }
+            Err(reject) => {
+                respond::reject(session, ctx, &reject).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let (Some(rt), Some(i)) = (&ctx.runtime, ctx.upstream) else {
+            return Err(internal("upstream_peer called without a route"));
+        };
+        let peer = rt
+            .upstreams
+            .peer(i, ctx.stream)
+            .ok_or_else(|| internal("upstream index out of range"))?;
+        Ok(Box::new(peer.clone()))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.forwarded_at = Some(Instant::now());
+        outbound::request_header(req, ctx)
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.upstream_header_at = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        relay::response_header(resp, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        relay::response_body(body, end_of_stream, ctx);
+        Ok(None)
+    }
+
+    /// Retry only what is safe: a request whose body we still hold, on a pooled connection the
+    /// upstream closed before reading it (the stale keep-alive race).
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        _ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("upstream peer {peer}"));
+        if session.as_ref().retry_buffer_truncated() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let reject = respond::upstream_reject(ctx, e);
+        let client_gone = matches!(
+            (e.esource(), e.etype()),
+            (
+                pingora::ErrorSource::Downstream,
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed
+            )
+        );
+        if client_gone {
+            ctx.outcome = Outcome::ClientClosed;
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        let reject = reject.unwrap_or_else(|| {
+            Reject::Internal(format!("proxying failed: {}", e.etype().as_str()))
+        });
+        if session.response_written().is_some() {
+            // Headers are out (e.g. an SSE stream cut mid-way): all we can do is close.
+            ctx.outcome = Outcome::UpstreamError;
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        let code = reject.http_status();
+        if let Err(write_err) = respond::reject(session, ctx, &reject).await {
+            log::debug!("could not send the error response: {write_err}");
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, _session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if e.is_some() && ctx.outcome == Outcome::Ok {
+            ctx.outcome = Outcome::UpstreamError;
+        }
+        let added = ctx
+            .forwarded_at
+            .map(|t| t.saturating_duration_since(ctx.started));
+        let upstream_latency = match (ctx.forwarded_at, ctx.upstream_header_at) {
+            (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
+            _ => None,
+        };
+        self.shared.metrics.record(&RequestRecord {
+            upstream: ctx.upstream_name(),
+            method: ctx.method,
+            outcome: ctx.outcome,
+            added,
+            upstream_latency,
+            upstream_error: ctx.upstream_error,
+        });
+    }
+}

@@ -1,0 +1,30 @@
+//! The request as the upstream sees it. Runs in `upstream_request_filter` (and for the
+//! large-body forward): request target and `Host` become the upstream's own, and the browser
+//! `Origin` (already checked by the guard) is dropped so upstreams with their own
+//! DNS-rebinding protection accept the forwarded request.
+//!
+//! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent.
+
+use pingora::http::RequestHeader;
+
+use super::ctx::RequestCtx;
+
+/// Rewrite `req` for the upstream chosen in `ctx`.
+pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+    let (Some(rt), Some(i)) = (&ctx.runtime, ctx.upstream) else {
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "no upstream chosen for the request",
+        ));
+    };
+    let (Some(upstream), Some(path)) = (rt.config.upstreams.get(i), rt.upstreams.path(i)) else {
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "upstream index out of range",
+        ));
+    };
+    req.set_uri(path.clone());
+    req.insert_header(http::header::HOST, upstream.authority.as_str())?;
+    req.remove_header(&http::header::ORIGIN);
+    Ok(())
+}

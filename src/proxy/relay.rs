@@ -1,0 +1,91 @@
+//! Response side: what happens to the upstream's response on its way to the client.
+//!
+//! Both the Pingora proxy path (`response_filter` / `response_body_filter`) and the
+//! large-body forward (`forward.rs`) call these functions, so both paths treat responses the
+//! same way. Everything here is synchronous and bounded: the body filter cannot await.
+//!
+//! - SSE (`text/event-stream`) and JSON responses pass through chunk by chunk, never buffered.
+//!   SSE gets `X-Accel-Buffering: no` so buffering proxies in front of us don't hold events.
+//! - A 5xx answer becomes a 502 with a JSON-RPC error naming the upstream and quoting the start
+//!   of its body, instead of an opaque HTML or empty error page.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use pingora::http::ResponseHeader;
+
+use super::ctx::{RequestCtx, ResponseMode};
+use crate::error::Reject;
+use crate::metrics::{Outcome, UpstreamErrorKind};
+
+/// How much of a failing upstream's body is quoted in the error.
+const SNIPPET_LIMIT: usize = 256;
+
+/// Adjust the upstream's response header. Runs in `response_filter`.
+pub(crate) fn response_header(
+    resp: &mut ResponseHeader,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
+    let now = Instant::now();
+    if ctx.upstream_header_at.is_none() {
+        ctx.upstream_header_at = Some(now);
+    }
+    let status = resp.status.as_u16();
+    if status >= 500 {
+        ctx.outcome = Outcome::UpstreamError;
+        ctx.upstream_error = Some(UpstreamErrorKind::Status5xx);
+        ctx.response = ResponseMode::UpstreamFailure {
+            status,
+            snippet: BytesMut::new(),
+        };
+        resp.set_status(502)?;
+        resp.remove_header(&http::header::CONTENT_LENGTH);
+        resp.remove_header(&http::header::CONTENT_ENCODING);
+        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        return Ok(());
+    }
+    let is_sse = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))
+        });
+    if is_sse {
+        resp.insert_header("x-accel-buffering", "no")?;
+        if resp.headers.get(http::header::CACHE_CONTROL).is_none() {
+            resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+        }
+    }
+    Ok(())
+}
+
+/// Process one chunk of the upstream's response body. Runs in `response_body_filter`.
+/// In pass-through mode the chunk is left as it is (zero copy).
+pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    let ResponseMode::UpstreamFailure { status, snippet } = &mut ctx.response else {
+        return;
+    };
+    if let Some(chunk) = body.take() {
+        let room = SNIPPET_LIMIT.saturating_sub(snippet.len());
+        snippet.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    if end_of_stream {
+        let quoted = String::from_utf8_lossy(snippet);
+        let quoted = quoted.trim();
+        let cause = if quoted.is_empty() {
+            format!("answered HTTP {status}")
+        } else {
+            format!("answered HTTP {status}: {}", crate::error::clip(quoted))
+        };
+        let reject = Reject::Upstream {
+            upstream: ctx.upstream_name().to_string(),
+            cause,
+            timeout: false,
+        };
+        *body = Some(super::respond::error_body(ctx, &reject));
+    }
+}

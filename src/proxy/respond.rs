@@ -1,0 +1,113 @@
+//! Responses the gateway writes itself: JSON-RPC error bodies for every [`Reject`], and the
+//! translation of Pingora upstream errors into a [`Reject::Upstream`] that names the upstream.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType};
+
+use super::ctx::RequestCtx;
+use crate::error::Reject;
+use crate::mcp::jsonrpc;
+use crate::metrics::{Outcome, UpstreamErrorKind};
+
+/// Write `reject` as the response: its HTTP status and a JSON-RPC error carrying the request
+/// id when one is known. Records the outcome in `ctx`. Runs in `request_filter` or
+/// `fail_to_proxy`, before any response header was sent.
+pub(crate) async fn reject(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    reject: &Reject,
+) -> pingora::Result<()> {
+    ctx.outcome = match reject {
+        Reject::Upstream { .. } => Outcome::UpstreamError,
+        Reject::Internal(_) => Outcome::InternalError,
+        _ => Outcome::Rejected,
+    };
+    let body = error_body(ctx, reject);
+    let status = reject.http_status();
+    let mut h = ResponseHeader::build(status, Some(4))?;
+    h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    if status == 405 {
+        h.insert_header(http::header::ALLOW, "POST, GET, DELETE")?;
+    }
+    // A client that sent a body we did not read cannot keep the connection.
+    if matches!(reject, Reject::BodyTooLarge { .. }) {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(h), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
+/// The JSON-RPC error body for `reject`, with the request id from `ctx`.
+pub(crate) fn error_body(ctx: &RequestCtx, reject: &Reject) -> Bytes {
+    Bytes::from(jsonrpc::error_response(
+        ctx.id_json(),
+        reject.jsonrpc_code(),
+        &reject.to_string(),
+        reject.jsonrpc_data().as_ref(),
+    ))
+}
+
+/// Describe a Pingora error from the upstream side: metric kind, human cause, and whether it
+/// was a timeout (504) rather than another failure (502). `None` when the error did not come
+/// from the upstream (the client went away, or an internal error).
+pub(crate) fn classify_upstream_error(e: &Error) -> Option<(UpstreamErrorKind, String, bool)> {
+    use ErrorType::*;
+    if *e.esource() != ErrorSource::Upstream {
+        return None;
+    }
+    let (kind, what, timeout) = match e.etype() {
+        ConnectRefused => (
+            UpstreamErrorKind::ConnectRefused,
+            "connection refused",
+            false,
+        ),
+        ConnectTimedout => (UpstreamErrorKind::ConnectTimeout, "connect timed out", true),
+        ConnectNoRoute => (UpstreamErrorKind::ConnectRefused, "no route to host", false),
+        ReadTimedout => (
+            UpstreamErrorKind::ReadTimeout,
+            "timed out waiting for the response",
+            true,
+        ),
+        WriteTimedout => (
+            UpstreamErrorKind::WriteTimeout,
+            "timed out sending the request",
+            true,
+        ),
+        ConnectionClosed => (
+            UpstreamErrorKind::ConnectionReset,
+            "closed the connection before answering",
+            false,
+        ),
+        ReadError | WriteError => (
+            UpstreamErrorKind::ConnectionReset,
+            "connection reset",
+            false,
+        ),
+        TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError => {
+            (UpstreamErrorKind::Other, "TLS handshake failed", false)
+        }
+        InvalidHTTPHeader | H1Error | H2Error => (
+            UpstreamErrorKind::Other,
+            "sent an invalid HTTP response",
+            false,
+        ),
+        other => (UpstreamErrorKind::Other, other.as_str(), false),
+    };
+    Some((kind, what.to_string(), timeout))
+}
+
+/// Turn an upstream-side Pingora error into the rejection the client sees, and record the
+/// error kind in `ctx`. `None` when the error is not the upstream's.
+pub(crate) fn upstream_reject(ctx: &mut RequestCtx, e: &Error) -> Option<Reject> {
+    let (kind, cause, timeout) = classify_upstream_error(e)?;
+    ctx.upstream_error = Some(kind);
+    Some(Reject::Upstream {
+        upstream: ctx.upstream_name().to_string(),
+        cause,
+        timeout,
+    })
+}

@@ -1,0 +1,93 @@
+//! Assemble a Pingora [`Server`] from a validated [`Config`]: one proxy service per listener,
+//! the admin service, and the shared runtime state. Used by `main` and by the integration
+//! tests, which run several gateways in one process.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::apps::http_app::HttpServer;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
+use tokio::sync::Notify;
+
+use crate::admin::AdminApp;
+use crate::config::Config;
+use crate::proxy::McpGateway;
+use crate::state::{Runtime, Shared};
+
+/// Map our `server:` section onto Pingora's `ServerConf`. Our file owns the process.
+pub fn server_conf(config: &Config) -> ServerConf {
+    let s = &config.server;
+    ServerConf {
+        threads: s.threads,
+        work_stealing: s.work_stealing,
+        grace_period_seconds: Some(s.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout_seconds),
+        pid_file: s.pid_file.clone(),
+        upgrade_sock: s.upgrade_sock.clone(),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        error_log: s.error_log.clone(),
+        ..ServerConf::default()
+    }
+}
+
+/// Build the server. `opt` carries process flags (`--upgrade`, `--daemon`); `None` in tests.
+pub fn build(config: Config, opt: Option<Opt>) -> anyhow::Result<(Server, Arc<Shared>)> {
+    let conf = server_conf(&config);
+    let listeners: Vec<_> = config
+        .listeners
+        .iter()
+        .map(|l| (l.name.clone(), l.address))
+        .collect();
+    let admin = config.admin;
+    let shared = Shared::new(Runtime::new(config)?)?;
+
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+    for (i, (name, addr)) in listeners.iter().enumerate() {
+        let mut svc = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            McpGateway::new(shared.clone(), i),
+            &format!("mcp listener {name}"),
+        );
+        svc.add_tcp(&addr.to_string());
+        server.add_service(svc);
+    }
+    if let Some(addr) = admin {
+        let mut svc = Service::new(
+            "mcp-gateway admin".to_string(),
+            HttpServer::new_app(AdminApp::new(shared.clone())),
+        );
+        svc.add_tcp(&addr.to_string());
+        server.add_service(svc);
+    }
+    Ok((server, shared))
+}
+
+/// A shutdown trigger for [`run_until_shutdown`]: `shutdown()` makes the server stop fast.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownHandle(Arc<Notify>);
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        self.0.notify_one();
+    }
+}
+
+struct Watch(Arc<Notify>);
+
+#[async_trait]
+impl ShutdownSignalWatch for Watch {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::FastShutdown
+    }
+}
+
+/// Run `server` until `handle.shutdown()` is called. Blocks; call it on its own thread.
+pub fn run_until_shutdown(server: Server, handle: &ShutdownHandle) {
+    server.run(RunArgs {
+        shutdown_signal: Box::new(Watch(handle.0.clone())),
+    });
+}
