@@ -131,8 +131,15 @@ pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
     let de = serde_yaml::Deserializer::from_str(text);
     let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        ConfigError::new(path, e.into_inner().to_string())
+        let path = path.trim_end_matches(".?").trim_end_matches('?');
+        let path = if path == "." { "" } else { path };
+        // serde_yaml prefixes its own (coarser) path; ours is the precise one.
+        let inner = e.into_inner().to_string();
+        let message = match inner.split_once(": ") {
+            Some((prefix, rest)) if !prefix.contains(' ') => rest.to_string(),
+            _ => inner,
+        };
+        ConfigError::new(path, message)
     })?;
     validate(raw)
 }

@@ -85,6 +85,20 @@ pub(crate) async fn admit(
         return Err(Reject::BodyTooLarge { limit });
     }
 
+    // A client waiting for `100 Continue` would otherwise stall until its own timeout: we
+    // read the body here, before any upstream is contacted. (outbound drops `Expect`.)
+    if req
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+    {
+        session
+            .as_mut()
+            .write_continue_response()
+            .await
+            .map_err(|e| Reject::BodyRead(e.etype().as_str().to_string()))?;
+    }
+
     // 5. Read the body. Retry buffering must be on *before* reading, or Pingora has nothing
     //    to replay upstream (pingora-0.9 notes §2).
     session.enable_retry_buffering();

@@ -66,24 +66,32 @@ async fn exchange(
     req.insert_header(http::header::CONTENT_LENGTH, ctx.body.len().to_string())?;
 
     ctx.forwarded_at = Some(Instant::now());
-    let (mut up, _reused) = connector.get_http_session(peer).await?;
-    up.write_request_header(Box::new(req)).await?;
-    up.write_request_body(ctx.body.clone(), true).await?;
-    up.finish_request_body().await?;
-    up.read_response_header().await?;
+    let (mut up, _reused) = connector
+        .get_http_session(peer)
+        .await
+        .map_err(|e| e.into_up())?;
+    up.write_request_header(Box::new(req))
+        .await
+        .map_err(|e| e.into_up())?;
+    up.write_request_body(ctx.body.clone(), true)
+        .await
+        .map_err(|e| e.into_up())?;
+    up.finish_request_body().await.map_err(|e| e.into_up())?;
+    up.read_response_header().await.map_err(|e| e.into_up())?;
     let mut resp: ResponseHeader = match up.response_header() {
         Some(h) => h.clone(),
         None => {
             return Err(pingora::Error::explain(
                 pingora::ErrorType::InvalidHTTPHeader,
                 "upstream sent no response header",
-            ))
+            )
+            .into_up())
         }
     };
     relay::response_header(&mut resp, ctx)?;
     session.write_response_header(Box::new(resp), false).await?;
     loop {
-        let mut chunk = up.read_response_body().await?;
+        let mut chunk = up.read_response_body().await.map_err(|e| e.into_up())?;
         let end = chunk.is_none() || up.response_done();
         relay::response_body(&mut chunk, end, ctx);
         if chunk.is_some() || end {

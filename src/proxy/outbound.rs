@@ -1,7 +1,8 @@
 //! The request as the upstream sees it. Runs in `upstream_request_filter` (and for the
 //! large-body forward): request target and `Host` become the upstream's own, and the browser
 //! `Origin` (already checked by the guard) is dropped so upstreams with their own
-//! DNS-rebinding protection accept the forwarded request.
+//! DNS-rebinding protection accept the forwarded request. `Expect` is dropped: the gateway
+//! already holds the whole body.
 //!
 //! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent.
 
@@ -26,5 +27,7 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     req.set_uri(path.clone());
     req.insert_header(http::header::HOST, upstream.authority.as_str())?;
     req.remove_header(&http::header::ORIGIN);
+    // The body was read (and `100 Continue` sent, if asked) before forwarding.
+    req.remove_header(&http::header::EXPECT);
     Ok(())
 }
