@@ -54,6 +54,15 @@ impl ServeHttp for AdminApp {
                 });
                 reply(200, "application/json", body.to_string().into_bytes())
             }
+            // Public keys of the gateway's identity-signing keys (signed_identity upstreams).
+            "/.well-known/jwks.json" => {
+                let rt = self.shared.runtime.load();
+                reply(
+                    200,
+                    "application/json",
+                    rt.identity.jwks().to_string().into_bytes(),
+                )
+            }
             "/metrics" => reply(
                 200,
                 "text/plain; version=0.0.4",

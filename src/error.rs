@@ -63,6 +63,24 @@ pub enum Reject {
         cause: String,
         timeout: bool,
     },
+    /// 401, -32000: missing or invalid credentials. `invalid_token` adds
+    /// `error="invalid_token"` to the `WWW-Authenticate` challenge.
+    #[error("authentication required: {reason}")]
+    Unauthenticated { reason: String, invalid_token: bool },
+    /// 403, -32000: authenticated, but without a required scope.
+    #[error("insufficient scope: this endpoint needs {scopes} (missing: {missing})")]
+    InsufficientScope { scopes: String, missing: String },
+    /// 403, -32000: the credential the upstream needs for this caller is not available
+    /// (no per-user credential and no fallback, or the credential set is disabled).
+    #[error("no credential for upstream {upstream:?}: {reason}")]
+    CredentialUnavailable { upstream: String, reason: String },
+    /// 502, -32000: exchanging the caller's token for the upstream failed; the call was not
+    /// made (never without credentials).
+    #[error("token exchange for upstream {upstream:?} failed: {cause}")]
+    TokenExchange { upstream: String, cause: String },
+    /// 403, -32000: the upstream refused the caller's delegated credential (HTTP 401).
+    #[error("upstream {upstream:?} rejected the credentials of {subject:?}; re-authorise {upstream} for this user")]
+    UpstreamUnauthorized { upstream: String, subject: String },
     /// 500, -32603: a bug or resource problem inside the gateway.
     #[error("internal gateway error: {0}")]
     Internal(String),
@@ -86,6 +104,11 @@ impl Reject {
             Reject::Upstream { timeout: true, .. } => 504,
             Reject::Upstream { timeout: false, .. } => 502,
             Reject::Internal(_) => 500,
+            Reject::Unauthenticated { .. } => 401,
+            Reject::InsufficientScope { .. } => 403,
+            Reject::CredentialUnavailable { .. } => 403,
+            Reject::TokenExchange { .. } => 502,
+            Reject::UpstreamUnauthorized { .. } => 403,
         }
     }
 
@@ -103,7 +126,12 @@ impl Reject {
             | Reject::UnsupportedContentType { .. }
             | Reject::NotAcceptable(_)
             | Reject::BodyRead(_)
-            | Reject::Upstream { .. } => GATEWAY_ERROR,
+            | Reject::Upstream { .. }
+            | Reject::Unauthenticated { .. }
+            | Reject::InsufficientScope { .. }
+            | Reject::CredentialUnavailable { .. }
+            | Reject::TokenExchange { .. }
+            | Reject::UpstreamUnauthorized { .. } => GATEWAY_ERROR,
         }
     }
 
@@ -114,6 +142,11 @@ impl Reject {
                 upstream, cause, ..
             } => Some(serde_json::json!({ "upstream": upstream, "cause": cause })),
             Reject::BodyTooLarge { limit } => Some(serde_json::json!({ "limit": limit })),
+            Reject::CredentialUnavailable { upstream, .. }
+            | Reject::TokenExchange { upstream, .. }
+            | Reject::UpstreamUnauthorized { upstream, .. } => {
+                Some(serde_json::json!({ "upstream": upstream }))
+            }
             _ => None,
         }
     }
@@ -167,6 +200,26 @@ mod tests {
                 timeout: false,
             },
             Reject::Internal("x".into()),
+            Reject::Unauthenticated {
+                reason: "x".into(),
+                invalid_token: true,
+            },
+            Reject::InsufficientScope {
+                scopes: "a".into(),
+                missing: "a".into(),
+            },
+            Reject::CredentialUnavailable {
+                upstream: "u".into(),
+                reason: "r".into(),
+            },
+            Reject::TokenExchange {
+                upstream: "u".into(),
+                cause: "c".into(),
+            },
+            Reject::UpstreamUnauthorized {
+                upstream: "u".into(),
+                subject: "s".into(),
+            },
         ];
         for r in all {
             assert!(r.http_status() >= 400, "{r:?}");

@@ -11,13 +11,17 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod guard;
+pub mod http_client;
+pub mod identity;
 pub mod mcp;
 pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod state;
 pub mod upstreams;
+pub mod vault;

@@ -80,6 +80,8 @@ pub struct RequestRecord<'a> {
     /// Time from sending the request upstream to its response headers.
     pub upstream_latency: Option<Duration>,
     pub upstream_error: Option<UpstreamErrorKind>,
+    /// Propagation mode of a credential released to the upstream with this request.
+    pub credential_mode: Option<&'static str>,
 }
 
 /// All request metrics of one gateway.
@@ -90,6 +92,7 @@ pub struct Metrics {
     added_latency: HistogramVec,
     upstream_latency: HistogramVec,
     upstream_errors: IntCounterVec,
+    credential_releases: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -131,6 +134,14 @@ impl Metrics {
             ),
             &["upstream", "kind"],
         )?;
+        let credential_releases = IntCounterVec::new(
+            Opts::new(
+                "mcp_gateway_credential_releases_total",
+                "Credentials released to upstreams, by upstream and propagation mode",
+            ),
+            &["upstream", "mode"],
+        )?;
+        registry.register(Box::new(credential_releases.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(added_latency.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
@@ -141,6 +152,7 @@ impl Metrics {
             added_latency,
             upstream_latency,
             upstream_errors,
+            credential_releases,
         })
     }
 
@@ -158,6 +170,11 @@ impl Metrics {
             self.upstream_latency
                 .with_label_values(&[r.upstream])
                 .observe(d.as_secs_f64());
+        }
+        if let Some(mode) = r.credential_mode {
+            self.credential_releases
+                .with_label_values(&[r.upstream, mode])
+                .inc();
         }
         if let Some(k) = r.upstream_error {
             self.upstream_errors
@@ -195,6 +212,7 @@ mod tests {
             added: Some(Duration::from_micros(30)),
             upstream_latency: Some(Duration::from_millis(2)),
             upstream_error: Some(UpstreamErrorKind::ConnectRefused),
+            credential_mode: Some("static"),
         });
         let text = String::from_utf8(m.render()).unwrap();
         assert!(text.contains(

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::ShutdownWatch;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 use tokio::sync::Notify;
 
@@ -41,6 +43,24 @@ pub fn build(config: Config, opt: Option<Opt>) -> anyhow::Result<(Server, Arc<Sh
         .map(|l| (l.name.clone(), l.address))
         .collect();
     let admin = config.admin;
+    let needs_refresh = config
+        .auth
+        .as_ref()
+        .and_then(|a| a.jwt.as_ref())
+        .is_some_and(|j| {
+            j.keys
+                .iter()
+                .any(|k| matches!(k.source, crate::config::KeySource::JwksUrl(_)))
+        });
+    for l in &config.listeners {
+        if !l.auth_required {
+            log::warn!(
+                "listener {} ({}): AUTHENTICATION IS OFF (auth: none); any client reaching it can call its upstreams",
+                l.name,
+                l.address
+            );
+        }
+    }
     let shared = Shared::new(Runtime::new(config)?)?;
 
     let mut server = Server::new_with_opt_and_conf(opt, conf);
@@ -62,7 +82,36 @@ pub fn build(config: Config, opt: Option<Opt>) -> anyhow::Result<(Server, Arc<Sh
         svc.add_tcp(&addr.to_string());
         server.add_service(svc);
     }
+    if needs_refresh {
+        server.add_service(background_service(
+            "jwks refresh",
+            JwksRefresh {
+                shared: shared.clone(),
+            },
+        ));
+    }
     Ok((server, shared))
+}
+
+/// Fetches JWKS URLs at start and whenever their `refresh_interval` has passed.
+struct JwksRefresh {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl BackgroundService for JwksRefresh {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            let rt = self.shared.runtime.load_full();
+            if let Some(jwt) = rt.auth.as_ref().and_then(|a| a.jwt()) {
+                jwt.refresh_stale().await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
 }
 
 /// A shutdown trigger for [`run_until_shutdown`]: `shutdown()` makes the server stop fast.

@@ -6,22 +6,63 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::upstreams::Upstreams;
+use crate::vault::{self, SecretRef, Vault};
 
 /// Everything a request needs that is derived from configuration.
 #[derive(Debug)]
 pub struct Runtime {
     pub config: Config,
     pub upstreams: Upstreams,
+    /// `None` when no listener authenticates.
+    pub auth: Option<Authenticator>,
+    pub identity: Identity,
+    /// The opened vault (per-user credentials), if configured.
+    pub vault: Option<Vault>,
 }
 
 impl Runtime {
-    /// Build from a validated config: resolves upstream addresses.
+    /// Build from a validated config: resolves upstream addresses, opens the vault, resolves
+    /// every secret reference and loads JWT keys. Fails with the field that could not be used.
     pub fn new(config: Config) -> anyhow::Result<Runtime> {
         let upstreams = Upstreams::from_config(&config)?;
-        Ok(Runtime { config, upstreams })
+        let vault = match &config.vault {
+            None => None,
+            Some(v) => {
+                let key_ref: SecretRef = v
+                    .key
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("vault.key: {e}"))?;
+                let kek =
+                    vault::kek_from_ref(&key_ref).map_err(|e| anyhow::anyhow!("vault.key: {e}"))?;
+                Some(
+                    Vault::open(&v.path, &kek)
+                        .map_err(|e| anyhow::anyhow!("vault.path {}: {e}", v.path.display()))?,
+                )
+            }
+        };
+        let resolve = |r: &str| -> Result<Vec<u8>, String> {
+            let sr: SecretRef = r.parse().map_err(|e: vault::VaultError| e.to_string())?;
+            vault::resolve(&sr, vault.as_ref())
+                .map(|s| s.expose().to_vec())
+                .map_err(|e| e.to_string())
+        };
+        let auth = match &config.auth {
+            Some(a) => Some(Authenticator::new(a, &resolve)?),
+            None => None,
+        };
+        let identity = Identity::new(&config, &resolve, vault.as_ref())?;
+        Ok(Runtime {
+            config,
+            upstreams,
+            auth,
+            identity,
+            vault,
+        })
     }
 }
 

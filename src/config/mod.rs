@@ -56,6 +56,118 @@ pub struct Config {
     pub upstreams: Vec<Upstream>,
     pub admin: Option<SocketAddr>,
     pub limits: Limits,
+    pub auth: Option<AuthConfig>,
+    pub vault: Option<VaultConfig>,
+}
+
+/// Validated client-authentication settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Canonical public URL, without a trailing slash.
+    pub resource: String,
+    pub authorization_servers: Vec<String>,
+    pub scopes_supported: Vec<String>,
+    pub required_scopes: Vec<String>,
+    pub jwt: Option<JwtConfig>,
+    pub api_keys: Vec<ApiKeyConfig>,
+    pub api_key_header: http::HeaderName,
+    pub cache_max_entries: usize,
+}
+
+/// Validated JWT settings.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub issuers: Vec<String>,
+    /// `None`: each route's canonical URL.
+    pub audiences: Option<Vec<String>>,
+    pub leeway: Duration,
+    pub required_claims: Vec<String>,
+    pub keys: Vec<JwtKeyConfig>,
+    pub claims: raw::RawClaimPaths,
+}
+
+/// Where one JWT verification key (set) comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    JwksFile(std::path::PathBuf),
+    JwksUrl(url::Url),
+    /// HMAC secret, as a secret reference.
+    Secret(String),
+    /// PEM public key, as a secret reference.
+    Pem(String),
+}
+
+/// A validated JWT key source and the algorithms it may verify.
+#[derive(Debug, Clone)]
+pub struct JwtKeyConfig {
+    pub source: KeySource,
+    pub kid: Option<String>,
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    pub refresh_interval: Duration,
+    pub min_refresh_interval: Duration,
+}
+
+/// A configured API key: its SHA-256 and the principal it stands for.
+#[derive(Debug, Clone)]
+pub struct ApiKeyConfig {
+    pub sha256: [u8; 32],
+    pub subject: String,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Validated vault settings (references only; opened at startup).
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    pub path: std::path::PathBuf,
+    /// `env:NAME` or `file:PATH`.
+    pub key: String,
+    pub disabled: Vec<String>,
+}
+
+pub use raw::PropagationMode;
+
+/// Validated identity propagation for one upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamAuth {
+    pub mode: PropagationMode,
+    pub header: http::HeaderName,
+    pub scheme: String,
+    pub secret: Option<String>,
+    pub credential: Option<String>,
+    pub fallback: Option<String>,
+    pub signing_key: Option<String>,
+    pub ttl: Duration,
+    pub audience: String,
+    pub token_url: Option<url::Url>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl PropagationMode {
+    /// Whether this mode needs an authenticated principal.
+    pub fn needs_principal(self) -> bool {
+        matches!(
+            self,
+            PropagationMode::PerUser
+                | PropagationMode::SignedIdentity
+                | PropagationMode::TokenExchange
+        )
+    }
+
+    pub fn as_label(self) -> &'static str {
+        match self {
+            PropagationMode::None => "none",
+            PropagationMode::Passthrough => "passthrough",
+            PropagationMode::Static => "static",
+            PropagationMode::PerUser => "per_user",
+            PropagationMode::SignedIdentity => "signed_identity",
+            PropagationMode::TokenExchange => "token_exchange",
+        }
+    }
 }
 
 /// A validated listener.
@@ -67,6 +179,8 @@ pub struct Listener {
     pub hosts: HostPolicy,
     /// Lower-cased `scheme://host[:port]` values.
     pub allowed_origins: Vec<String>,
+    /// Whether MCP requests on this listener must authenticate.
+    pub auth_required: bool,
 }
 
 /// Which `Host` header values a listener accepts (DNS-rebinding guard).
@@ -84,6 +198,10 @@ pub struct Route {
     pub path: String,
     /// Index into [`Config::upstreams`].
     pub upstream: usize,
+    /// Canonical URL of this MCP endpoint (`auth.resource` + path), when auth is configured.
+    pub resource_url: Option<String>,
+    /// Path of its protected-resource metadata: `/.well-known/oauth-protected-resource` + path.
+    pub metadata_path: String,
 }
 
 /// A validated upstream MCP server.
@@ -104,7 +222,14 @@ pub struct Upstream {
     pub stream_idle_timeout: Duration,
     pub write_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Identity propagation (`mode: none` when not configured).
+    pub auth: UpstreamAuth,
+    /// Request headers removed before forwarding (beyond client credentials).
+    pub strip_headers: Vec<http::HeaderName>,
 }
+
+/// Path prefix of RFC 9728 protected-resource metadata.
+pub const METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
 
 /// Validated request limits.
 #[derive(Debug, Clone, Copy)]
@@ -202,7 +327,18 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
+        let auth = validate_upstream_auth(i, u.auth, &url)?;
+        let mut strip_headers = Vec::with_capacity(u.strip_headers.len());
+        for (k, h) in u.strip_headers.iter().enumerate() {
+            strip_headers.push(
+                header_name(h).map_err(|m| {
+                    ConfigError::new(format!("upstreams[{i}].strip_headers[{k}]"), m)
+                })?,
+            );
+        }
         upstreams.push(Upstream {
+            auth,
+            strip_headers,
             name: u.name,
             tls,
             host,
@@ -217,6 +353,30 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             idle_timeout: u.idle_timeout,
         });
     }
+
+    let auth = match raw.auth {
+        Some(a) => Some(validate_auth(a)?),
+        None => None,
+    };
+    let vault = match raw.vault {
+        Some(v) => {
+            if !(v.key.starts_with("env:") || v.key.starts_with("file:")) || v.key.len() <= 5 {
+                return Err(ConfigError::new(
+                    "vault.key",
+                    format!(
+                        "invalid key reference {:?}: use env:NAME or file:PATH",
+                        v.key
+                    ),
+                ));
+            }
+            Some(VaultConfig {
+                path: v.path.into(),
+                key: v.key,
+                disabled: v.disabled,
+            })
+        }
+        None => None,
+    };
 
     if raw.listeners.is_empty() {
         return Err(ConfigError::new(
@@ -270,9 +430,24 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     ),
                 ));
             };
+            if l.auth == raw::ListenerAuth::None && upstreams[upstream].auth.mode.needs_principal()
+            {
+                return Err(ConfigError::new(
+                    rat("upstream"),
+                    format!(
+                        "upstream {:?} uses {} credentials, which need an authenticated caller, but this listener has auth: none",
+                        r.upstream,
+                        upstreams[upstream].auth.mode.as_label()
+                    ),
+                ));
+            }
+            let resource_url = auth.as_ref().map(|a| format!("{}{}", a.resource, r.path));
+            let metadata_path = format!("{METADATA_PREFIX}{}", r.path);
             routes.push(Route {
                 path: r.path,
                 upstream,
+                resource_url,
+                metadata_path,
             });
         }
         let hosts = match l.allowed_hosts {
@@ -316,7 +491,14 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             }
             allowed_origins.push(o.to_ascii_lowercase());
         }
+        if l.auth == raw::ListenerAuth::Required && auth.is_none() {
+            return Err(ConfigError::new(
+                at("auth"),
+                "authentication is required by default but there is no auth section; configure auth, or set auth: none on this listener",
+            ));
+        }
         listeners.push(Listener {
+            auth_required: l.auth == raw::ListenerAuth::Required,
             name: l.name.unwrap_or_else(|| address.to_string()),
             address,
             routes,
@@ -348,6 +530,30 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
+    let uses_vault = upstreams.iter().any(|u| {
+        [
+            &u.auth.secret,
+            &u.auth.fallback,
+            &u.auth.signing_key,
+            &u.auth.client_secret,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|r| r.starts_with("secret:"))
+            || (u.auth.mode == PropagationMode::PerUser)
+    }) || auth.as_ref().and_then(|a| a.jwt.as_ref()).is_some_and(|j| {
+        j.keys.iter().any(|k| match &k.source {
+            KeySource::Secret(r) | KeySource::Pem(r) => r.starts_with("secret:"),
+            _ => false,
+        })
+    });
+    if uses_vault && vault.is_none() {
+        return Err(ConfigError::new(
+            "vault",
+            "secret: references or per_user credentials need a vault section (path and key)",
+        ));
+    }
+
     Ok(Config {
         server,
         listeners,
@@ -356,6 +562,308 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         limits: Limits {
             max_request_body_bytes: max,
         },
+        auth,
+        vault,
+    })
+}
+
+fn header_name(s: &str) -> Result<http::HeaderName, String> {
+    http::HeaderName::from_bytes(s.as_bytes()).map_err(|_| format!("invalid header name {s:?}"))
+}
+
+/// Syntax check of a secret reference (`secret:NAME`, `env:NAME`, `file:PATH`). Whether it
+/// resolves is checked at startup, not by `-t`.
+fn secret_ref(path: String, s: Option<String>) -> Result<Option<String>, ConfigError> {
+    match s {
+        None => Ok(None),
+        Some(s) => {
+            let ok = ["secret:", "env:", "file:"]
+                .iter()
+                .any(|p| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+            if ok {
+                Ok(Some(s))
+            } else {
+                Err(ConfigError::new(
+                    path,
+                    "invalid secret reference: use secret:NAME, env:NAME or file:PATH (values are never inlined)",
+                ))
+            }
+        }
+    }
+}
+
+fn validate_auth(a: raw::RawAuth) -> Result<AuthConfig, ConfigError> {
+    let resource_url = url::Url::parse(&a.resource).map_err(|e| {
+        ConfigError::new(
+            "auth.resource",
+            format!("invalid URL {:?}: {e}", a.resource),
+        )
+    })?;
+    if !matches!(resource_url.scheme(), "http" | "https") || resource_url.query().is_some() {
+        return Err(ConfigError::new(
+            "auth.resource",
+            format!(
+                "invalid URL {:?}: expected http(s)://host[:port][/path]",
+                a.resource
+            ),
+        ));
+    }
+    let resource = a.resource.trim_end_matches('/').to_string();
+    let api_key_header =
+        header_name(&a.api_key_header).map_err(|m| ConfigError::new("auth.api_key_header", m))?;
+    if a.cache_max_entries == 0 {
+        return Err(ConfigError::new(
+            "auth.cache_max_entries",
+            "must be at least 1",
+        ));
+    }
+    let jwt = match a.jwt {
+        None => None,
+        Some(j) => Some(validate_jwt(j)?),
+    };
+    let mut api_keys: Vec<ApiKeyConfig> = Vec::with_capacity(a.api_keys.len());
+    for (i, k) in a.api_keys.into_iter().enumerate() {
+        let mut sha = [0u8; 32];
+        let hex = k.sha256.trim();
+        let ok = hex.len() == 64
+            && hex.is_char_boundary(0)
+            && (0..32).all(|b| {
+                hex.get(2 * b..2 * b + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .map(|v| sha[b] = v)
+                    .is_some()
+            });
+        if !ok {
+            return Err(ConfigError::new(
+                format!("auth.api_keys[{i}].sha256"),
+                "expected 64 hex characters: the SHA-256 of the key (printf %s \"$KEY\" | sha256sum)",
+            ));
+        }
+        if k.subject.is_empty() {
+            return Err(ConfigError::new(
+                format!("auth.api_keys[{i}].subject"),
+                "must not be empty",
+            ));
+        }
+        if api_keys.iter().any(|p| p.sha256 == sha) {
+            return Err(ConfigError::new(
+                format!("auth.api_keys[{i}].sha256"),
+                "duplicate API key",
+            ));
+        }
+        api_keys.push(ApiKeyConfig {
+            sha256: sha,
+            subject: k.subject,
+            name: k.name,
+            groups: k.groups,
+            roles: k.roles,
+            scopes: k.scopes,
+        });
+    }
+    if jwt.is_none() && api_keys.is_empty() {
+        return Err(ConfigError::new(
+            "auth",
+            "configure jwt and/or api_keys, or set auth: none on the listeners",
+        ));
+    }
+    Ok(AuthConfig {
+        resource,
+        authorization_servers: a.authorization_servers,
+        scopes_supported: a.scopes_supported,
+        required_scopes: a.required_scopes,
+        jwt,
+        api_keys,
+        api_key_header,
+        cache_max_entries: a.cache_max_entries,
+    })
+}
+
+fn validate_jwt(j: raw::RawJwt) -> Result<JwtConfig, ConfigError> {
+    use jsonwebtoken::Algorithm;
+    if j.issuers.is_empty() {
+        return Err(ConfigError::new(
+            "auth.jwt.issuers",
+            "at least one issuer is required",
+        ));
+    }
+    if j.audiences.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ConfigError::new(
+            "auth.jwt.audiences",
+            "empty list; omit it to use each route's canonical URL",
+        ));
+    }
+    if j.keys.is_empty() {
+        return Err(ConfigError::new(
+            "auth.jwt.keys",
+            "at least one key source is required",
+        ));
+    }
+    let mut keys = Vec::with_capacity(j.keys.len());
+    for (i, k) in j.keys.into_iter().enumerate() {
+        let at = |f: &str| format!("auth.jwt.keys[{i}].{f}");
+        let given = [
+            k.jwks_file.is_some(),
+            k.jwks_url.is_some(),
+            k.secret.is_some(),
+            k.pem.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if given != 1 {
+            return Err(ConfigError::new(
+                format!("auth.jwt.keys[{i}]"),
+                "set exactly one of jwks_file, jwks_url, secret, pem",
+            ));
+        }
+        if k.algorithms.is_empty() {
+            return Err(ConfigError::new(
+                at("algorithms"),
+                "list the algorithms this key may verify, e.g. [RS256]",
+            ));
+        }
+        let mut algorithms = Vec::with_capacity(k.algorithms.len());
+        for a in &k.algorithms {
+            let alg: Algorithm = a.parse().map_err(|_| {
+                ConfigError::new(
+                    at("algorithms"),
+                    format!("unknown algorithm {a:?} (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA)"),
+                )
+            })?;
+            algorithms.push(alg);
+        }
+        let hmac =
+            |a: &Algorithm| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+        let is_secret = k.secret.is_some();
+        if algorithms.iter().any(|a| hmac(a) != is_secret) {
+            return Err(ConfigError::new(
+                at("algorithms"),
+                "HS* algorithms go only with a `secret` key, and a `secret` key only with HS* (no HS/RS confusion)",
+            ));
+        }
+        let source = if let Some(f) = k.jwks_file {
+            KeySource::JwksFile(f.into())
+        } else if let Some(u) = k.jwks_url {
+            let url = url::Url::parse(&u)
+                .ok()
+                .filter(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some())
+                .ok_or_else(|| ConfigError::new(at("jwks_url"), format!("invalid URL {u:?}")))?;
+            KeySource::JwksUrl(url)
+        } else if let Some(sref) = secret_ref(at("secret"), k.secret)? {
+            KeySource::Secret(sref)
+        } else if let Some(pref) = secret_ref(at("pem"), k.pem)? {
+            KeySource::Pem(pref)
+        } else {
+            return Err(ConfigError::new(
+                format!("auth.jwt.keys[{i}]"),
+                "no key source",
+            ));
+        };
+        if k.refresh_interval.is_zero() || k.min_refresh_interval.is_zero() {
+            return Err(ConfigError::new(
+                at("refresh_interval"),
+                "must be greater than 0",
+            ));
+        }
+        keys.push(JwtKeyConfig {
+            source,
+            kid: k.kid,
+            algorithms,
+            refresh_interval: k.refresh_interval,
+            min_refresh_interval: k.min_refresh_interval,
+        });
+    }
+    Ok(JwtConfig {
+        issuers: j.issuers,
+        audiences: j.audiences,
+        leeway: j.leeway,
+        required_claims: j.required_claims,
+        keys,
+        claims: j.claims,
+    })
+}
+
+fn validate_upstream_auth(
+    i: usize,
+    a: Option<raw::RawUpstreamAuth>,
+    url: &url::Url,
+) -> Result<UpstreamAuth, ConfigError> {
+    let at = |f: &str| format!("upstreams[{i}].auth.{f}");
+    let Some(a) = a else {
+        return Ok(UpstreamAuth {
+            mode: PropagationMode::None,
+            header: http::header::AUTHORIZATION,
+            scheme: "Bearer ".into(),
+            secret: None,
+            credential: None,
+            fallback: None,
+            signing_key: None,
+            ttl: Duration::from_secs(60),
+            audience: url.to_string(),
+            token_url: None,
+            client_id: None,
+            client_secret: None,
+            scopes: Vec::new(),
+        });
+    };
+    let header = header_name(&a.header).map_err(|m| ConfigError::new(at("header"), m))?;
+    let secret = secret_ref(at("secret"), a.secret)?;
+    let fallback = secret_ref(at("fallback"), a.fallback)?;
+    let signing_key = secret_ref(at("signing_key"), a.signing_key)?;
+    let client_secret = secret_ref(at("client_secret"), a.client_secret)?;
+    let need = |ok: bool, field: &str, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                at(field),
+                format!("required for mode {what}"),
+            ))
+        }
+    };
+    let label = a.mode.as_label();
+    match a.mode {
+        PropagationMode::Static => need(secret.is_some(), "secret", label)?,
+        PropagationMode::PerUser => need(a.credential.is_some(), "credential", label)?,
+        PropagationMode::SignedIdentity => need(signing_key.is_some(), "signing_key", label)?,
+        PropagationMode::TokenExchange => need(a.token_url.is_some(), "token_url", label)?,
+        PropagationMode::None | PropagationMode::Passthrough => {}
+    }
+    if a.ttl.is_zero() {
+        return Err(ConfigError::new(at("ttl"), "must be greater than 0"));
+    }
+    let token_url = match a.token_url {
+        None => None,
+        Some(u) => Some(
+            url::Url::parse(&u)
+                .ok()
+                .filter(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some())
+                .ok_or_else(|| ConfigError::new(at("token_url"), format!("invalid URL {u:?}")))?,
+        ),
+    };
+    if a.credential
+        .as_deref()
+        .is_some_and(|c| c.is_empty() || c.contains('/'))
+    {
+        return Err(ConfigError::new(
+            at("credential"),
+            "a vault name without '/' (the owner is the caller)",
+        ));
+    }
+    Ok(UpstreamAuth {
+        mode: a.mode,
+        header,
+        scheme: a.scheme,
+        secret,
+        credential: a.credential,
+        fallback,
+        signing_key,
+        ttl: a.ttl,
+        audience: a.audience.unwrap_or_else(|| url.to_string()),
+        token_url,
+        client_id: a.client_id,
+        client_secret,
+        scopes: a.scopes,
     })
 }
 

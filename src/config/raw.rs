@@ -26,6 +26,250 @@ pub struct RawConfig {
     /// Request limits.
     #[serde(default)]
     pub limits: RawLimits,
+    /// Client authentication (JWT, API keys) and protected-resource metadata.
+    #[serde(default)]
+    pub auth: Option<RawAuth>,
+    /// The credential vault that `secret:NAME` references read from.
+    #[serde(default)]
+    pub vault: Option<RawVault>,
+}
+
+/// Whether a listener requires authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerAuth {
+    /// Every MCP request must carry valid credentials (the default).
+    #[default]
+    Required,
+    /// No authentication on this listener. Must be chosen explicitly; logged loudly.
+    None,
+}
+
+/// Client authentication.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Canonical public URL of the gateway (scheme://host[:port]), e.g. `https://mcp.example.com`.
+    /// The protected-resource metadata and the default JWT audience are derived from it.
+    pub resource: String,
+    /// Authorization servers named in the protected-resource metadata.
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+    /// Scopes advertised in the protected-resource metadata.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// Scopes every principal must hold; missing ones get 403 `insufficient_scope`.
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// JWT bearer tokens.
+    #[serde(default)]
+    pub jwt: Option<RawJwt>,
+    /// API keys (agents, services): only SHA-256 hashes are configured.
+    #[serde(default)]
+    pub api_keys: Vec<RawApiKey>,
+    /// Header carrying an API key (besides `Authorization: Bearer`). Lets an agent key travel
+    /// next to a user's JWT.
+    #[serde(default = "default_api_key_header")]
+    pub api_key_header: String,
+    /// Verified-token cache size (entries).
+    #[serde(default = "default_cache_entries")]
+    pub cache_max_entries: usize,
+}
+
+fn default_api_key_header() -> String {
+    "x-api-key".into()
+}
+fn default_cache_entries() -> usize {
+    10_000
+}
+
+/// JWT validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwt {
+    /// Accepted `iss` values. At least one.
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values. Default: the route's canonical URL (`resource` + route path).
+    #[serde(default)]
+    pub audiences: Option<Vec<String>>,
+    /// Clock skew allowed for `exp` / `nbf`.
+    #[serde(default = "default_leeway", with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Claims a token must carry (`exp` is always required).
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Verification keys. At least one.
+    pub keys: Vec<RawJwtKey>,
+    /// Where principal attributes come from (dotted paths into the claims).
+    #[serde(default)]
+    pub claims: RawClaimPaths,
+}
+
+fn default_leeway() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// One source of verification keys. Exactly one of `jwks_file`, `jwks_url`, `secret`, `pem`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwtKey {
+    /// A JWKS document on disk.
+    #[serde(default)]
+    pub jwks_file: Option<String>,
+    /// A JWKS URL: fetched at start, every `refresh_interval`, and on an unknown `kid`
+    /// (at most once per `min_refresh_interval`).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// HMAC secret (secret reference: `secret:NAME`, `env:NAME`, `file:PATH`).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Public key PEM (secret reference).
+    #[serde(default)]
+    pub pem: Option<String>,
+    /// Key id for `secret` / `pem` keys (matched against the token's `kid`).
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// Algorithms this key may verify, e.g. `[RS256]`. A token whose `alg` is not listed for
+    /// its key is rejected.
+    pub algorithms: Vec<String>,
+    #[serde(default = "default_refresh", with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    #[serde(default = "default_min_refresh", with = "humantime_serde")]
+    pub min_refresh_interval: Duration,
+}
+
+fn default_refresh() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_min_refresh() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Dotted claim paths for principal attributes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawClaimPaths {
+    pub subject: String,
+    pub name: String,
+    /// Teams / groups (each path may hold a string or a list of strings).
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    /// Scopes: a space-separated string (`scope`) or a list (`scp`).
+    pub scopes: Vec<String>,
+    /// The acting agent (RFC 8693 `act` claim).
+    pub agent: String,
+}
+
+impl Default for RawClaimPaths {
+    fn default() -> Self {
+        RawClaimPaths {
+            subject: "sub".into(),
+            name: "name".into(),
+            groups: vec!["groups".into()],
+            roles: vec!["roles".into(), "realm_access.roles".into()],
+            scopes: vec!["scope".into(), "scp".into()],
+            agent: "act.sub".into(),
+        }
+    }
+}
+
+/// One API key, by its SHA-256 (hex). Generate: `printf %s "$KEY" | sha256sum`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub sha256: String,
+    pub subject: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// The credential vault.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVault {
+    /// Vault file (see docs/vault.md).
+    pub path: String,
+    /// Key-encryption key reference: `env:NAME` or `file:PATH` (base64 of 32 bytes).
+    pub key: String,
+    /// Kill switch: credential sets (vault names) refused to every upstream.
+    #[serde(default)]
+    pub disabled: Vec<String>,
+}
+
+/// How an upstream learns who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropagationMode {
+    /// Send no credentials (client credentials are stripped).
+    #[default]
+    None,
+    /// Forward the client's own `Authorization` (explicit opt-in).
+    Passthrough,
+    /// One service credential from the vault.
+    Static,
+    /// The calling user's own credential from the vault (`credential/<subject>`).
+    PerUser,
+    /// A short-lived JWT minted and signed by the gateway.
+    SignedIdentity,
+    /// RFC 8693 token exchange of the user's token.
+    TokenExchange,
+}
+
+/// Identity propagation to one upstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamAuth {
+    pub mode: PropagationMode,
+    /// Header that carries the credential.
+    #[serde(default = "default_cred_header")]
+    pub header: String,
+    /// Prefix of the header value (`Bearer `); empty for a raw value.
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    /// `static`: the credential (secret reference).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// `per_user`: the vault name of the per-user credentials (owner = principal subject).
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// `per_user`: used when the user has none (secret reference); otherwise 403.
+    #[serde(default)]
+    pub fallback: Option<String>,
+    /// `signed_identity`: Ed25519 PKCS#8 signing key (secret reference).
+    #[serde(default)]
+    pub signing_key: Option<String>,
+    /// `signed_identity`: token lifetime.
+    #[serde(default = "default_identity_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    /// `signed_identity` / `token_exchange`: audience. Default: the upstream URL.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// `token_exchange`: the token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `token_exchange`: client secret (secret reference).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+fn default_cred_header() -> String {
+    "authorization".into()
+}
+fn default_scheme() -> String {
+    "Bearer ".into()
+}
+fn default_identity_ttl() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// Process settings (a subset of Pingora's `ServerConf`, with our defaults).
@@ -84,6 +328,9 @@ pub struct RawListener {
     /// (non-browser clients) are always accepted. Default: none.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// `required` (default; needs an `auth` section) or `none` (explicit, logged loudly).
+    #[serde(default)]
+    pub auth: ListenerAuth,
 }
 
 /// One MCP endpoint: a path on the listener and the upstream it proxies to.
@@ -119,6 +366,13 @@ pub struct RawUpstream {
     /// How long an idle pooled connection to this upstream is kept.
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Identity propagation. Default: `mode: none` (client credentials stripped, none sent).
+    #[serde(default)]
+    pub auth: Option<RawUpstreamAuth>,
+    /// More request headers to remove before forwarding (client credentials are always removed
+    /// unless `auth.mode` is `passthrough`).
+    #[serde(default)]
+    pub strip_headers: Vec<String>,
 }
 
 fn default_connect_timeout() -> Duration {

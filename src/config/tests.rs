@@ -5,6 +5,7 @@ use super::*;
 const BASE: &str = r#"
 listeners:
   - address: 127.0.0.1:8080
+    auth: none
     routes:
       - path: /mcp
         upstream: demo

@@ -10,19 +10,26 @@ use http::{header, Method};
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
+use crate::auth::Credentials;
 use crate::config::Listener;
 use crate::error::Reject;
 use crate::guard;
 use crate::mcp::{jsonrpc, McpMethod};
 use crate::state::Runtime;
 
-/// How an admitted request reaches the upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How an admitted request is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Admitted {
     /// Pingora proxies it; a POST body is replayed from the retry buffer.
     Proxy,
     /// The body was larger than Pingora's 64 KiB retry buffer: forward it ourselves.
     ForwardBuffered,
+    /// The gateway answers itself (protected-resource metadata).
+    Local {
+        status: u16,
+        content_type: &'static str,
+        body: bytes::Bytes,
+    },
 }
 
 /// Check and classify one request. Runs first in `request_filter`.
@@ -30,19 +37,43 @@ pub(crate) async fn admit(
     session: &mut Session,
     ctx: &mut RequestCtx,
     runtime: &Arc<Runtime>,
-    listener: usize,
+    listener_index: usize,
 ) -> Result<Admitted, Reject> {
-    let Some(listener) = runtime.config.listeners.get(listener) else {
+    let Some(listener) = runtime.config.listeners.get(listener_index) else {
         return Err(Reject::Internal("listener index out of range".into()));
     };
     let req = session.req_header();
+    ctx.listener = listener_index;
+
+    // 0. Protected-resource metadata (RFC 9728) is public: clients fetch it to learn how to
+    //    authenticate.
+    let path = req.uri.path();
+    if let Some(auth) = &runtime.config.auth {
+        if let Some(route) = listener.routes.iter().find(|r| r.metadata_path == path) {
+            if req.method != Method::GET {
+                return Err(Reject::MethodNotAllowed {
+                    method: crate::error::clip(req.method.as_str()),
+                });
+            }
+            return Ok(Admitted::Local {
+                status: 200,
+                content_type: "application/json",
+                body: crate::auth::metadata::document(auth, route).into(),
+            });
+        }
+    }
 
     // 1. Route by exact path: cheapest check, and it tells us which upstream names errors.
-    let path = req.uri.path();
-    let Some(route) = listener.routes.iter().find(|r| r.path == path) else {
+    let Some((route_index, route)) = listener
+        .routes
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.path == path)
+    else {
         return Err(no_route(listener, path));
     };
     ctx.upstream = Some(route.upstream);
+    ctx.route = Some(route_index);
 
     // 2. DNS-rebinding guard before anything else is processed for a browser-borne request.
     let host = req
@@ -54,17 +85,34 @@ pub(crate) async fn admit(
     let origin = header_str(req, header::ORIGIN);
     guard::check_origin(origin, &listener.allowed_origins)?;
 
-    // 3. Method and media types, before buffering any body.
+    // 3. Authenticate before reading any body, so anonymous clients can't make us buffer.
+    if listener.auth_required {
+        let Some(auth) = &runtime.auth else {
+            return Err(Reject::Internal(
+                "authentication required but not configured".into(),
+            ));
+        };
+        let creds = Credentials {
+            authorization: header_str(req, header::AUTHORIZATION),
+            api_key: header_str(req, auth.config().api_key_header.clone()),
+        };
+        ctx.principal = Some(auth.authenticate(creds, route).await?);
+    }
+
+    // 4. Method and media types, before buffering any body.
+    let req = session.req_header();
     match req.method {
         Method::POST => {}
         Method::GET => {
             guard::check_get_headers(header_str(req, header::ACCEPT))?;
             ctx.stream = true;
             ctx.method = McpMethod::Stream;
+            credential(ctx, runtime, route.upstream).await?;
             return Ok(Admitted::Proxy);
         }
         Method::DELETE => {
             ctx.method = McpMethod::EndSession;
+            credential(ctx, runtime, route.upstream).await?;
             return Ok(Admitted::Proxy);
         }
         ref m => {
@@ -78,7 +126,7 @@ pub(crate) async fn admit(
         header_str(req, header::ACCEPT),
     )?;
 
-    // 4. Size: refuse a declared oversize body without reading it.
+    // 5. Size: refuse a declared oversize body without reading it.
     let limit = runtime.config.limits.max_request_body_bytes;
     let declared = header_str(req, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
@@ -99,7 +147,7 @@ pub(crate) async fn admit(
             .map_err(|e| Reject::BodyRead(e.etype().as_str().to_string()))?;
     }
 
-    // 5. Read the body. Retry buffering must be on *before* reading, or Pingora has nothing
+    // 6. Read the body. Retry buffering must be on *before* reading, or Pingora has nothing
     //    to replay upstream (pingora-0.9 notes §2).
     session.enable_retry_buffering();
     let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
@@ -117,7 +165,7 @@ pub(crate) async fn admit(
     }
     ctx.body = body.freeze();
 
-    // 6. Parse: method, id and tool name, borrowed from the body.
+    // 7. Parse: method, id and tool name, borrowed from the body.
     let call = match jsonrpc::parse(&ctx.body) {
         Ok(c) => c,
         Err(failure) => {
@@ -129,11 +177,35 @@ pub(crate) async fn admit(
     ctx.method = call.method;
     ctx.call = Some(call);
 
+    // 8. The caller's credential for this upstream, last: only well-formed requests cost a
+    //    token exchange.
+    credential(ctx, runtime, route.upstream).await?;
+
     if session.retry_buffer_truncated() {
         Ok(Admitted::ForwardBuffered)
     } else {
         Ok(Admitted::Proxy)
     }
+}
+
+async fn credential(
+    ctx: &mut RequestCtx,
+    runtime: &Runtime,
+    upstream: usize,
+) -> Result<(), Reject> {
+    let Some(u) = runtime.config.upstreams.get(upstream) else {
+        return Err(Reject::Internal("upstream index out of range".into()));
+    };
+    ctx.credential = runtime
+        .identity
+        .credential(
+            upstream,
+            u,
+            ctx.principal.as_deref(),
+            runtime.vault.as_ref(),
+        )
+        .await?;
+    Ok(())
 }
 
 fn header_str(req: &pingora::http::RequestHeader, name: header::HeaderName) -> Option<&str> {

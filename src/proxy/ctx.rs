@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::auth::Principal;
 use crate::mcp::jsonrpc::RpcCall;
 use crate::mcp::McpMethod;
 use crate::metrics::{Outcome, UpstreamErrorKind};
@@ -23,6 +24,14 @@ pub struct RequestCtx {
     pub runtime: Option<Arc<Runtime>>,
     /// Index of the chosen upstream in the snapshot's config.
     pub upstream: Option<usize>,
+    /// Index of the matched route in the listener's routes.
+    pub route: Option<usize>,
+    /// The listener this request came in on.
+    pub listener: usize,
+    /// The authenticated caller.
+    pub principal: Option<Arc<Principal>>,
+    /// The credential header value to send upstream (identity propagation).
+    pub credential: Option<http::HeaderValue>,
     /// The request is a GET server-to-client stream (longer read timeout).
     pub stream: bool,
     /// The whole request body (POST), kept for error ids and the large-body forward.
@@ -52,6 +61,9 @@ pub enum ResponseMode {
     /// The upstream answered 5xx: swallow its body (keeping a bounded snippet) and emit a
     /// JSON-RPC error naming the upstream at the end.
     UpstreamFailure { status: u16, snippet: BytesMut },
+    /// The upstream refused the caller's delegated credential (401): swallow its body and
+    /// emit this rejection instead, so the client is told whom to re-authorise.
+    Replace(crate::error::Reject),
 }
 
 impl RequestCtx {
@@ -60,6 +72,10 @@ impl RequestCtx {
             started: Instant::now(),
             runtime: None,
             upstream: None,
+            route: None,
+            listener: 0,
+            principal: None,
+            credential: None,
             stream: false,
             body: Bytes::new(),
             call: None,

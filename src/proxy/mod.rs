@@ -78,6 +78,14 @@ impl ProxyHttp for McpGateway {
         ctx.runtime = Some(runtime.clone());
         match admit::admit(session, ctx, &runtime, self.listener).await {
             Ok(admit::Admitted::Proxy) => Ok(false),
+            Ok(admit::Admitted::Local {
+                status,
+                content_type,
+                body,
+            }) => {
+                respond::local(session, status, content_type, body).await?;
+                Ok(true)
+            }
             Ok(admit::Admitted::ForwardBuffered) => {
                 forward::forward_buffered(&self.connector, session, ctx).await?;
                 Ok(true)
@@ -216,7 +224,14 @@ impl ProxyHttp for McpGateway {
             (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
             _ => None,
         };
+        let credential_mode = match (&ctx.runtime, ctx.upstream, &ctx.credential) {
+            (Some(rt), Some(i), Some(_)) if ctx.forwarded_at.is_some() => {
+                rt.config.upstreams.get(i).map(|u| u.auth.mode.as_label())
+            }
+            _ => None,
+        };
         self.shared.metrics.record(&RequestRecord {
+            credential_mode,
             upstream: ctx.upstream_name(),
             method: ctx.method,
             outcome: ctx.outcome,

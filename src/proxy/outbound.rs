@@ -4,6 +4,10 @@
 //! DNS-rebinding protection accept the forwarded request. `Expect` is dropped: the gateway
 //! already holds the whole body.
 //!
+//! The client's `Authorization` and API-key header are removed (unless the upstream is
+//! `passthrough`), as are the upstream's `strip_headers`; the credential chosen by
+//! [`crate::identity`] is set instead.
+//!
 //! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent.
 
 use pingora::http::RequestHeader;
@@ -26,6 +30,19 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     };
     req.set_uri(path.clone());
     req.insert_header(http::header::HOST, upstream.authority.as_str())?;
+    // Client credentials never reach an upstream by accident: only `passthrough` keeps them.
+    if upstream.auth.mode != crate::config::PropagationMode::Passthrough {
+        req.remove_header(&http::header::AUTHORIZATION);
+        if let Some(auth) = &rt.config.auth {
+            req.remove_header(&auth.api_key_header);
+        }
+    }
+    for h in &upstream.strip_headers {
+        req.remove_header(h);
+    }
+    if let Some(v) = &ctx.credential {
+        req.insert_header(upstream.auth.header.clone(), v.clone())?;
+    }
     req.remove_header(&http::header::ORIGIN);
     // The body was read (and `100 Continue` sent, if asked) before forwarding.
     req.remove_header(&http::header::EXPECT);

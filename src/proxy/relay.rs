@@ -31,6 +31,22 @@ pub(crate) fn response_header(
         ctx.upstream_header_at = Some(now);
     }
     let status = resp.status.as_u16();
+    if status == 401 && delegated(ctx) {
+        // The upstream refused the caller's own credential. A 401 passed through would make
+        // the MCP client re-authenticate against the gateway, which is not the problem.
+        let reject = Reject::UpstreamUnauthorized {
+            upstream: ctx.upstream_name().to_string(),
+            subject: ctx
+                .principal
+                .as_ref()
+                .map_or_else(String::new, |p| p.subject.clone()),
+        };
+        resp.set_status(reject.http_status())?;
+        replace_body_headers(resp)?;
+        ctx.outcome = Outcome::UpstreamError;
+        ctx.response = ResponseMode::Replace(reject);
+        return Ok(());
+    }
     if status >= 500 {
         ctx.outcome = Outcome::UpstreamError;
         ctx.upstream_error = Some(UpstreamErrorKind::Status5xx);
@@ -39,10 +55,7 @@ pub(crate) fn response_header(
             snippet: BytesMut::new(),
         };
         resp.set_status(502)?;
-        resp.remove_header(&http::header::CONTENT_LENGTH);
-        resp.remove_header(&http::header::CONTENT_ENCODING);
-        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        replace_body_headers(resp)?;
         return Ok(());
     }
     let is_sse = resp
@@ -63,9 +76,36 @@ pub(crate) fn response_header(
     Ok(())
 }
 
+/// Whether the upstream received a credential that belongs to the caller.
+fn delegated(ctx: &RequestCtx) -> bool {
+    use crate::config::PropagationMode as M;
+    let mode = match (&ctx.runtime, ctx.upstream) {
+        (Some(rt), Some(i)) => rt.config.upstreams.get(i).map(|u| u.auth.mode),
+        _ => None,
+    };
+    matches!(
+        mode,
+        Some(M::PerUser | M::TokenExchange | M::SignedIdentity)
+    )
+}
+
+/// Headers for a response whose body the gateway replaces with a JSON-RPC error.
+fn replace_body_headers(resp: &mut ResponseHeader) -> pingora::Result<()> {
+    resp.remove_header(&http::header::CONTENT_LENGTH);
+    resp.remove_header(&http::header::CONTENT_ENCODING);
+    resp.remove_header(&http::header::WWW_AUTHENTICATE);
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+    Ok(())
+}
+
 /// Process one chunk of the upstream's response body. Runs in `response_body_filter`.
 /// In pass-through mode the chunk is left as it is (zero copy).
 pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    if let ResponseMode::Replace(reject) = &ctx.response {
+        *body = end_of_stream.then(|| super::respond::error_body(ctx, reject));
+        return;
+    }
     let ResponseMode::UpstreamFailure { status, snippet } = &mut ctx.response else {
         return;
     };

@@ -20,7 +20,7 @@ pub(crate) async fn reject(
     reject: &Reject,
 ) -> pingora::Result<()> {
     ctx.outcome = match reject {
-        Reject::Upstream { .. } => Outcome::UpstreamError,
+        Reject::Upstream { .. } | Reject::TokenExchange { .. } => Outcome::UpstreamError,
         Reject::Internal(_) => Outcome::InternalError,
         _ => Outcome::Rejected,
     };
@@ -32,6 +32,9 @@ pub(crate) async fn reject(
     if status == 405 {
         h.insert_header(http::header::ALLOW, "POST, GET, DELETE")?;
     }
+    if let Some(challenge) = challenge(ctx, reject) {
+        h.insert_header(http::header::WWW_AUTHENTICATE, challenge)?;
+    }
     // A client that sent a body we did not read cannot keep the connection.
     if matches!(reject, Reject::BodyTooLarge { .. }) {
         session.set_keepalive(None);
@@ -39,6 +42,30 @@ pub(crate) async fn reject(
     session.write_response_header(Box::new(h), false).await?;
     session.write_response_body(Some(body), true).await?;
     Ok(())
+}
+
+/// The `WWW-Authenticate` value for authentication rejections, pointing at the route's
+/// protected-resource metadata.
+fn challenge(ctx: &RequestCtx, reject: &Reject) -> Option<String> {
+    use crate::auth::metadata;
+    let rt = ctx.runtime.as_ref()?;
+    let auth = rt.config.auth.as_ref()?;
+    let route = rt
+        .config
+        .listeners
+        .get(ctx.listener)
+        .and_then(|l| ctx.route.and_then(|r| l.routes.get(r)));
+    let url = match route {
+        Some(r) => metadata::url(auth, r),
+        None => format!("{}{}", auth.resource, crate::config::METADATA_PREFIX),
+    };
+    match reject {
+        Reject::Unauthenticated { invalid_token, .. } => {
+            Some(metadata::challenge(&url, *invalid_token))
+        }
+        Reject::InsufficientScope { scopes, .. } => Some(metadata::scope_challenge(&url, scopes)),
+        _ => None,
+    }
 }
 
 /// The JSON-RPC error body for `reject`, with the request id from `ctx`.
@@ -49,6 +76,21 @@ pub(crate) fn error_body(ctx: &RequestCtx, reject: &Reject) -> Bytes {
         &reject.to_string(),
         reject.jsonrpc_data().as_ref(),
     ))
+}
+
+/// Write a response the gateway produces itself (not an error).
+pub(crate) async fn local(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Bytes,
+) -> pingora::Result<()> {
+    let mut h = ResponseHeader::build(status, Some(3))?;
+    h.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    session.write_response_header(Box::new(h), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
 }
 
 /// Describe a Pingora error from the upstream side: metric kind, human cause, and whether it

@@ -5,6 +5,7 @@
 pub mod client;
 #[path = "../../examples/demo_server/server.rs"]
 pub mod demo;
+pub mod tokens;
 
 use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
@@ -17,6 +18,8 @@ use serde_json::Value;
 pub struct Gateway {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The gateway's shared state (runtime snapshot, metrics) for white-box assertions.
+    pub shared: std::sync::Arc<mcp_gateway::state::Shared>,
     handle: ShutdownHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -61,6 +64,7 @@ server:
   graceful_shutdown_timeout_seconds: 1
 listeners:
   - address: "{{LISTEN}}"
+    auth: none
     allowed_origins: ["http://localhost:6274"]
     routes:
       - path: /mcp
@@ -84,7 +88,7 @@ pub async fn start_gateway(template: &str) -> Gateway {
         .replace("{LISTEN}", &addr.to_string())
         .replace("{ADMIN}", &admin.to_string());
     let config = mcp_gateway::config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let (srv, _shared) = server::build(config, None).expect("build gateway");
+    let (srv, shared) = server::build(config, None).expect("build gateway");
     let handle = ShutdownHandle::default();
     let h2 = handle.clone();
     let thread = std::thread::spawn(move || server::run_until_shutdown(srv, &h2));
@@ -98,6 +102,7 @@ pub async fn start_gateway(template: &str) -> Gateway {
     Gateway {
         addr,
         admin,
+        shared,
         handle,
         thread: Some(thread),
     }

@@ -1,0 +1,163 @@
+//! Verified-token cache: a hit skips the signature check.
+//!
+//! Keyed by SHA-256 of (route audience, token), never the token itself. An entry is valid
+//! until the token's `exp` and only for the key-set generation it was verified under, so a
+//! key removed from a JWKS (rotation) invalidates every token it had verified. Bounded: when
+//! full, expired entries are dropped first, then an arbitrary one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::Principal;
+
+/// Cache key: SHA-256 over the audience and the token.
+pub type CacheKey = [u8; 32];
+
+/// Hash the audience and token into a cache key.
+pub fn cache_key(audience: &str, token: &str) -> CacheKey {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(audience.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+#[derive(Debug)]
+struct Entry {
+    principal: Arc<Principal>,
+    exp: u64,
+    generation: u64,
+}
+
+/// A bounded map from token hash to verified principal.
+#[derive(Debug)]
+pub struct TokenCache {
+    max: usize,
+    map: Mutex<HashMap<CacheKey, Entry>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl TokenCache {
+    pub fn new(max: usize) -> TokenCache {
+        TokenCache {
+            max: max.max(1),
+            map: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The cached principal, if the entry is unexpired and from the current key generation.
+    pub fn get(&self, key: &CacheKey, generation: u64) -> Option<Arc<Principal>> {
+        let found = self.map.lock().ok().and_then(|map| {
+            let e = map.get(key)?;
+            (e.exp > now() && e.generation == generation).then(|| e.principal.clone())
+        });
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// (hits, misses) since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Remember a verified principal until `exp`.
+    pub fn insert(&self, key: CacheKey, principal: Arc<Principal>, exp: u64, generation: u64) {
+        let Ok(mut map) = self.map.lock() else {
+            return;
+        };
+        if map.len() >= self.max && !map.contains_key(&key) {
+            let t = now();
+            map.retain(|_, e| e.exp > t && e.generation == generation);
+            if map.len() >= self.max {
+                if let Some(k) = map.keys().next().copied() {
+                    map.remove(&k);
+                }
+            }
+        }
+        map.insert(
+            key,
+            Entry {
+                principal,
+                exp,
+                generation,
+            },
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.lock().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AuthMethod;
+
+    fn p(s: &str) -> Arc<Principal> {
+        Arc::new(Principal {
+            subject: s.into(),
+            name: None,
+            groups: vec![],
+            roles: vec![],
+            scopes: vec![],
+            agent: None,
+            method: AuthMethod::Jwt,
+            expires_at: None,
+            token: None,
+        })
+    }
+
+    #[test]
+    fn hit_until_expiry_and_only_in_the_same_generation() {
+        let c = TokenCache::new(10);
+        let k = cache_key("aud", "tok");
+        c.insert(k, p("a"), now() + 60, 1);
+        assert_eq!(
+            c.get(&k, 1).map(|p| p.subject.clone()).as_deref(),
+            Some("a")
+        );
+        assert!(c.get(&k, 2).is_none(), "key rotation invalidates");
+        c.insert(k, p("a"), now().saturating_sub(1), 1);
+        assert!(c.get(&k, 1).is_none(), "expired");
+    }
+
+    #[test]
+    fn audience_is_part_of_the_key() {
+        assert_ne!(cache_key("a", "t"), cache_key("b", "t"));
+        assert_ne!(cache_key("a", "bt"), cache_key("ab", "t"));
+    }
+
+    #[test]
+    fn bounded() {
+        let c = TokenCache::new(3);
+        for i in 0..10 {
+            c.insert(cache_key("a", &i.to_string()), p("x"), now() + 60, 1);
+        }
+        assert_eq!(c.len(), 3);
+    }
+}

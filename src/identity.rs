@@ -1,0 +1,455 @@
+//! Identity propagation: what credential an upstream receives for a caller.
+//!
+//! Chosen per upstream (`upstreams[].auth.mode`). The client's own credentials are always
+//! stripped before forwarding (in `proxy::outbound`) unless the mode is `passthrough`; this
+//! module produces the header value that replaces them:
+//!
+//! - `static`: one service credential (vault, env or file), resolved at load.
+//! - `per_user`: the caller's own credential from the vault (`NAME/<subject>`), or the
+//!   configured fallback, or a clear 403. Never someone else's.
+//! - `signed_identity`: a short-lived EdDSA JWT minted by the gateway (sub, name, groups,
+//!   roles, `act` = agent, `aud` = upstream), reused for half its lifetime; the public keys
+//!   are served as a JWKS on the admin port.
+//! - `token_exchange`: RFC 8693 against the configured token endpoint, the caller's token as
+//!   subject token; results cached per (subject, audience, scopes) until they expire. A failed
+//!   exchange is an error, never a call without credentials.
+//!
+//! Runs in `request_filter` after the request is admitted (async: token exchange).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use http::HeaderValue;
+
+use crate::auth::Principal;
+use crate::config::{Config, PropagationMode, Upstream};
+use crate::error::Reject;
+use crate::http_client::HttpClient;
+use crate::vault::Vault;
+
+/// Cached derived credentials are bounded per upstream.
+const CACHE_MAX: usize = 10_000;
+
+/// Per-upstream credential sources, built once per configuration.
+#[derive(Debug)]
+pub struct Identity {
+    upstreams: Vec<Source>,
+    client: HttpClient,
+    /// Public keys of every signing key, for the admin JWKS.
+    jwks: serde_json::Value,
+}
+
+#[derive(Debug)]
+enum Source {
+    None,
+    Passthrough,
+    Static(HeaderValue),
+    PerUser {
+        name: String,
+        fallback: Option<HeaderValue>,
+    },
+    Signed(Box<Signer>),
+    Exchange(Box<Exchange>),
+    /// Kill switch: the credential set is disabled.
+    Disabled(String),
+}
+
+struct Signer {
+    key: jsonwebtoken::EncodingKey,
+    kid: String,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, (HeaderValue, Instant)>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Exchange {
+    token_url: url::Url,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    audience: String,
+    scopes: Vec<String>,
+    cache: Mutex<HashMap<String, (HeaderValue, Instant)>>,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("token_url", &self.token_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The header value `<scheme><credential>`, marked sensitive so it is never logged.
+fn header_value(scheme: &str, credential: &[u8]) -> Result<HeaderValue, String> {
+    let mut v = Vec::with_capacity(scheme.len() + credential.len());
+    v.extend_from_slice(scheme.as_bytes());
+    v.extend_from_slice(credential);
+    let mut hv = HeaderValue::from_bytes(&v)
+        .map_err(|_| "the credential contains characters not allowed in a header".to_string())?;
+    hv.set_sensitive(true);
+    Ok(hv)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Identity {
+    /// Build every upstream's source. `resolve` reads a secret reference; `vault` is the
+    /// opened vault (for per-user credentials and the kill switch).
+    pub fn new(
+        config: &Config,
+        resolve: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+        vault: Option<&Vault>,
+    ) -> anyhow::Result<Identity> {
+        let disabled = |name: &str| {
+            config
+                .vault
+                .as_ref()
+                .is_some_and(|v| v.disabled.iter().any(|d| d == name))
+                || vault.is_some_and(|v| v.is_disabled(name))
+        };
+        let vault_name = |r: &Option<String>| {
+            r.as_deref()
+                .and_then(|s| s.strip_prefix("secret:"))
+                .map(|n| n.split('/').next().unwrap_or(n).to_string())
+        };
+        let issuer = config
+            .auth
+            .as_ref()
+            .map_or_else(|| "mcp-gateway".to_string(), |a| a.resource.clone());
+        let mut keys = Vec::new();
+        let mut upstreams = Vec::with_capacity(config.upstreams.len());
+        for (i, u) in config.upstreams.iter().enumerate() {
+            let at = format!("upstreams[{i}].auth");
+            let a = &u.auth;
+            let src = match a.mode {
+                PropagationMode::None => Source::None,
+                PropagationMode::Passthrough => Source::Passthrough,
+                PropagationMode::Static => match vault_name(&a.secret) {
+                    Some(n) if disabled(&n) => Source::Disabled(n),
+                    _ => {
+                        let r = a.secret.as_deref().unwrap_or_default();
+                        let secret = resolve(r).map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?;
+                        Source::Static(
+                            header_value(&a.scheme, &secret)
+                                .map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?,
+                        )
+                    }
+                },
+                PropagationMode::PerUser => {
+                    let name = a.credential.clone().unwrap_or_default();
+                    if disabled(&name) {
+                        Source::Disabled(name)
+                    } else {
+                        let fallback = match &a.fallback {
+                            None => None,
+                            Some(r) => {
+                                let s = resolve(r)
+                                    .map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?;
+                                Some(
+                                    header_value(&a.scheme, &s)
+                                        .map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?,
+                                )
+                            }
+                        };
+                        Source::PerUser { name, fallback }
+                    }
+                }
+                PropagationMode::SignedIdentity => {
+                    let r = a.signing_key.as_deref().unwrap_or_default();
+                    let der = resolve(r).map_err(|e| anyhow::anyhow!("{at}.signing_key: {e}"))?;
+                    let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+                        .map_err(|_| {
+                            anyhow::anyhow!(
+                                "{at}.signing_key: not an Ed25519 PKCS#8 key (create one with `mcp-gateway vault gen-signing-key`)"
+                            )
+                        })?;
+                    use ring::signature::KeyPair as _;
+                    let public = pair.public_key().as_ref().to_vec();
+                    let digest = ring::digest::digest(&ring::digest::SHA256, &public);
+                    let kid: String = digest.as_ref()[..8]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&public);
+                    keys.push(serde_json::json!({
+                        "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": x
+                    }));
+                    Source::Signed(Box::new(Signer {
+                        key: jsonwebtoken::EncodingKey::from_ed_der(&der),
+                        kid,
+                        issuer: issuer.clone(),
+                        audience: a.audience.clone(),
+                        ttl: a.ttl,
+                        cache: Mutex::new(HashMap::new()),
+                    }))
+                }
+                PropagationMode::TokenExchange => {
+                    let client_secret = match &a.client_secret {
+                        None => None,
+                        Some(r) => {
+                            let s = resolve(r)
+                                .map_err(|e| anyhow::anyhow!("{at}.client_secret: {e}"))?;
+                            Some(String::from_utf8(s).map_err(|_| {
+                                anyhow::anyhow!("{at}.client_secret: must be UTF-8 text")
+                            })?)
+                        }
+                    };
+                    Source::Exchange(Box::new(Exchange {
+                        token_url: a
+                            .token_url
+                            .clone()
+                            .ok_or_else(|| anyhow::anyhow!("{at}.token_url: required"))?,
+                        client_id: a.client_id.clone(),
+                        client_secret,
+                        audience: a.audience.clone(),
+                        scopes: a.scopes.clone(),
+                        cache: Mutex::new(HashMap::new()),
+                    }))
+                }
+            };
+            upstreams.push(src);
+        }
+        Ok(Identity {
+            upstreams,
+            client: HttpClient::default(),
+            jwks: serde_json::json!({ "keys": keys }),
+        })
+    }
+
+    /// JWKS of the gateway's signing keys (served on the admin port).
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    /// The credential header value for a call to upstream `index` by `principal`.
+    /// `Ok(None)`: send no credential (mode `none`, or `passthrough` which keeps the
+    /// client's own). Runs in `request_filter`.
+    pub async fn credential(
+        &self,
+        index: usize,
+        upstream: &Upstream,
+        principal: Option<&Principal>,
+        vault: Option<&Vault>,
+    ) -> Result<Option<HeaderValue>, Reject> {
+        let unavailable = |reason: String| Reject::CredentialUnavailable {
+            upstream: upstream.name.clone(),
+            reason,
+        };
+        let Some(src) = self.upstreams.get(index) else {
+            return Err(Reject::Internal("upstream index out of range".into()));
+        };
+        match src {
+            Source::None | Source::Passthrough => Ok(None),
+            Source::Static(v) => Ok(Some(v.clone())),
+            Source::Disabled(name) => Err(unavailable(format!(
+                "the credential set {name:?} is disabled by the operator (kill switch)"
+            ))),
+            Source::PerUser { name, fallback } => {
+                let p = principal
+                    .ok_or_else(|| unavailable("the caller is not authenticated".into()))?;
+                match vault.and_then(|v| v.get(name, Some(&p.subject))) {
+                    Some(secret) => header_value(&upstream.auth.scheme, secret.expose())
+                        .map(Some)
+                        .map_err(unavailable),
+                    None => match fallback {
+                        Some(v) => Ok(Some(v.clone())),
+                        None => Err(unavailable(format!(
+                            "{:?} has no {name:?} credential; store one with `mcp-gateway vault set {name} --owner {}`",
+                            p.subject, p.subject
+                        ))),
+                    },
+                }
+            }
+            Source::Signed(s) => {
+                let p = principal
+                    .ok_or_else(|| unavailable("the caller is not authenticated".into()))?;
+                s.token(p, &upstream.auth.scheme)
+                    .map(Some)
+                    .map_err(unavailable)
+            }
+            Source::Exchange(x) => {
+                let p = principal
+                    .ok_or_else(|| unavailable("the caller is not authenticated".into()))?;
+                x.token(&self.client, p, &upstream.auth.scheme)
+                    .await
+                    .map(Some)
+                    .map_err(|cause| Reject::TokenExchange {
+                        upstream: upstream.name.clone(),
+                        cause,
+                    })
+            }
+        }
+    }
+}
+
+fn cache_get(
+    cache: &Mutex<HashMap<String, (HeaderValue, Instant)>>,
+    key: &str,
+) -> Option<HeaderValue> {
+    let map = cache.lock().ok()?;
+    let (v, until) = map.get(key)?;
+    (Instant::now() < *until).then(|| v.clone())
+}
+
+fn cache_put(
+    cache: &Mutex<HashMap<String, (HeaderValue, Instant)>>,
+    key: String,
+    v: HeaderValue,
+    until: Instant,
+) {
+    if let Ok(mut map) = cache.lock() {
+        if map.len() >= CACHE_MAX {
+            let now = Instant::now();
+            map.retain(|_, (_, u)| *u > now);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, (v, until));
+    }
+}
+
+impl Signer {
+    fn token(&self, p: &Principal, scheme: &str) -> Result<HeaderValue, String> {
+        let key = format!("{}\u{0}{}", p.subject, p.agent.as_deref().unwrap_or(""));
+        if let Some(v) = cache_get(&self.cache, &key) {
+            return Ok(v);
+        }
+        let now = unix_now();
+        let mut claims = serde_json::json!({
+            "iss": self.issuer,
+            "sub": p.subject,
+            "aud": self.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl.as_secs().max(1),
+            "groups": p.groups,
+            "roles": p.roles,
+        });
+        if let Some(n) = &p.name {
+            claims["name"] = serde_json::Value::from(n.as_str());
+        }
+        if let Some(a) = &p.agent {
+            claims["act"] = serde_json::json!({ "sub": a });
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        let jwt = jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|e| format!("signing the identity token failed: {e}"))?;
+        let v = header_value(scheme, jwt.as_bytes())?;
+        // Reuse for half the lifetime so the upstream always gets a comfortably valid token.
+        cache_put(&self.cache, key, v.clone(), Instant::now() + self.ttl / 2);
+        Ok(v)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+impl Exchange {
+    async fn token(
+        &self,
+        client: &HttpClient,
+        p: &Principal,
+        scheme: &str,
+    ) -> Result<HeaderValue, String> {
+        let Some(subject_token) = p.token.as_deref() else {
+            return Err("the caller authenticated without a token to exchange (API key); a user JWT is needed".into());
+        };
+        let key = format!(
+            "{}\u{0}{}\u{0}{}",
+            p.subject,
+            self.audience,
+            self.scopes.join(" ")
+        );
+        if let Some(v) = cache_get(&self.cache, &key) {
+            return Ok(v);
+        }
+        // Build the form synchronously: the serializer is not Send.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair(
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            )
+            .append_pair("subject_token", subject_token)
+            .append_pair(
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            )
+            .append_pair(
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            )
+            .append_pair("audience", &self.audience);
+            if !self.scopes.is_empty() {
+                form.append_pair("scope", &self.scopes.join(" "));
+            }
+            if let (Some(id), None) = (&self.client_id, &self.client_secret) {
+                form.append_pair("client_id", id);
+            }
+            bytes::Bytes::from(form.finish())
+        };
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "application/json"),
+        ];
+        let basic = match (&self.client_id, &self.client_secret) {
+            (Some(id), Some(secret)) => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+            ),
+            _ => String::new(),
+        };
+        if !basic.is_empty() {
+            headers.push(("authorization", &basic));
+        }
+        let resp = client
+            .send(
+                "POST",
+                &self.token_url,
+                &headers,
+                Some(body),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|e| format!("token endpoint {}: {e}", self.token_url))?;
+        if resp.status != 200 {
+            let snippet =
+                String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)]).to_string();
+            return Err(format!(
+                "token endpoint answered HTTP {}: {}",
+                resp.status,
+                snippet.trim()
+            ));
+        }
+        let t: TokenResponse = serde_json::from_slice(&resp.body)
+            .map_err(|e| format!("token endpoint sent an unusable response: {e}"))?;
+        let v = header_value(scheme, t.access_token.as_bytes())?;
+        let lifetime = Duration::from_secs(t.expires_in.unwrap_or(60).saturating_sub(10).max(1));
+        cache_put(&self.cache, key, v.clone(), Instant::now() + lifetime);
+        Ok(v)
+    }
+}
+
+/// Shared so callers can hold one across awaits.
+pub type SharedIdentity = Arc<Identity>;

@@ -1,0 +1,294 @@
+//! Client authentication end to end: every bad token variant gets 401 (with the
+//! protected-resource challenge) and never reaches the upstream; good tokens from a JWKS file,
+//! a JWKS URL (with rotation) and an HMAC secret go through; API keys, scopes, metadata.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
+
+mod common;
+
+use common::tokens::*;
+use common::*;
+use serde_json::json;
+
+const HMAC: &[u8] = b"test-hmac-secret-of-sufficient-length!!";
+const AGENT_KEY: &str = "agent-key-1";
+const PING: &str = r#"{"jsonrpc":"2.0","id":"p1","method":"ping"}"#;
+
+struct Setup {
+    demo: demo::DemoServer,
+    gw: Gateway,
+    jwks: JwksServer,
+    ed: EdKey,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(extra_auth: &str) -> Setup {
+    let demo = start_demo().await;
+    let ed = EdKey::generate("ed1");
+    let jwks = JwksServer::start(vec![ed.jwk.clone()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hmac_file = dir.path().join("hmac");
+    std::fs::write(&hmac_file, HMAC).unwrap();
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    routes:
+      - path: /mcp
+        upstream: up
+upstreams:
+  - name: up
+    url: "{upstream}"
+admin:
+  address: "{{ADMIN}}"
+auth:
+  resource: {RESOURCE}
+  authorization_servers: [{ISSUER}]
+  scopes_supported: [mcp:tools]
+{extra_auth}
+  jwt:
+    issuers: [{ISSUER}]
+    leeway: 0s
+    keys:
+      - jwks_file: {rsa_jwks}
+        algorithms: [RS256]
+      - jwks_url: {jwks_url}
+        algorithms: [EdDSA]
+        min_refresh_interval: 50ms
+      - secret: file:{hmac}
+        kid: hs
+        algorithms: [HS256]
+  api_keys:
+    - sha256: {agent_sha}
+      subject: agent-1
+      scopes: [mcp:tools]
+"#,
+        upstream = demo.url(),
+        rsa_jwks = fixture("rsa-jwks.json").display(),
+        jwks_url = jwks.url,
+        hmac = hmac_file.display(),
+        agent_sha = sha256_hex(AGENT_KEY),
+    );
+    let gw = start_gateway(&yaml).await;
+    Setup {
+        demo,
+        gw,
+        jwks,
+        ed,
+        _dir: dir,
+    }
+}
+
+async fn call(s: &Setup, token: Option<&str>, api_key: Option<&str>) -> reqwest::Response {
+    let bearer;
+    let mut h: Vec<(&str, &str)> = Vec::new();
+    if let Some(t) = token {
+        bearer = format!("Bearer {t}");
+        h.push(("authorization", &bearer));
+    }
+    if let Some(k) = api_key {
+        h.push(("x-api-key", k));
+    }
+    post(&s.gw.url(), PING, &h).await
+}
+
+async fn assert_401(s: &Setup, token: Option<&str>, needle: &str) {
+    let r = call(s, token, None).await;
+    let www = r
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        www.starts_with(&format!(
+            "Bearer resource_metadata=\"{RESOURCE}/.well-known/oauth-protected-resource/mcp\""
+        )),
+        "{www}"
+    );
+    assert_eq!(
+        www.contains("error=\"invalid_token\""),
+        token.is_some(),
+        "{www}"
+    );
+    let v = assert_error(r, 401, -32000, needle).await;
+    assert_eq!(
+        v["id"],
+        serde_json::Value::Null,
+        "rejected before the body was read"
+    );
+}
+
+#[tokio::test]
+async fn every_bad_token_is_401_and_never_reaches_the_upstream() {
+    let s = setup("").await;
+    assert_401(&s, None, "no credentials").await;
+    assert_401(&s, Some("garbage"), "unknown API key").await;
+    assert_401(&s, Some("eyJhbGciOi.not-base64.x"), "malformed token").await;
+
+    // Signed by a key the gateway doesn't know, under a known kid.
+    let other = EdKey::generate("ed1");
+    assert_401(
+        &s,
+        Some(&other.sign(&claims("alice"))),
+        "signature is invalid",
+    )
+    .await;
+    // alg none.
+    assert_401(
+        &s,
+        Some(&unsigned(&claims("alice"), "rsa1")),
+        "malformed token",
+    )
+    .await;
+    // HS256 "signed" with the RSA public key as the HMAC secret (key confusion).
+    let public_pem = std::fs::read(fixture("rsa-public.pem")).unwrap();
+    let confused = hs256(&claims("alice"), &public_pem, Some("rsa1"));
+    assert_401(
+        &s,
+        Some(&confused),
+        "no key with kid \"rsa1\" accepts alg HS256",
+    )
+    .await;
+    // Time, issuer, audience.
+    let mut c = claims("alice");
+    c["exp"] = json!(now() - 10);
+    assert_401(&s, Some(&rs256(&c)), "token expired").await;
+    let mut c = claims("alice");
+    c["nbf"] = json!(now() + 600);
+    assert_401(&s, Some(&rs256(&c)), "not yet valid").await;
+    let mut c = claims("alice");
+    c["iss"] = json!("https://evil.test");
+    assert_401(&s, Some(&rs256(&c)), "issuer").await;
+    let mut c = claims("alice");
+    c["aud"] = json!("https://other.test/mcp");
+    assert_401(&s, Some(&rs256(&c)), "audience").await;
+    // Unknown kid.
+    let stranger = EdKey::generate("who");
+    assert_401(
+        &s,
+        Some(&stranger.sign(&claims("alice"))),
+        "no key with kid \"who\"",
+    )
+    .await;
+    // Unknown API key in the header.
+    let r = call(&s, None, Some("nope")).await;
+    assert_error(r, 401, -32000, "unknown API key").await;
+
+    assert_eq!(
+        s.demo.requests(),
+        0,
+        "no rejected request reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn good_tokens_from_file_url_and_secret_go_through_without_leaking_credentials() {
+    let s = setup("").await;
+    for token in [
+        rs256(&claims("alice")),
+        s.ed.sign(&claims("bob")),
+        hs256(&claims("carol"), HMAC, Some("hs")),
+    ] {
+        let r = call(&s, Some(&token), None).await;
+        assert!(
+            r.status().is_success() || r.status().is_client_error(),
+            "{}",
+            r.status()
+        );
+        assert_ne!(r.status(), 401);
+        let seen = s.demo.last_headers().unwrap();
+        assert!(
+            seen.get("authorization").is_none(),
+            "client token leaked upstream"
+        );
+    }
+    assert_eq!(s.demo.requests(), 3);
+    // API key alone, and an agent key next to a user token: neither header reaches the upstream.
+    let r = call(&s, None, Some(AGENT_KEY)).await;
+    assert_ne!(r.status(), 401);
+    let r = call(&s, Some(&rs256(&claims("alice"))), Some(AGENT_KEY)).await;
+    assert_ne!(r.status(), 401);
+    let seen = s.demo.last_headers().unwrap();
+    assert!(seen.get("x-api-key").is_none() && seen.get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn rotated_jwks_url_rejects_the_removed_key_and_accepts_the_new_one() {
+    let s = setup("").await;
+    let old = s.ed.sign(&claims("alice"));
+    let r = call(&s, Some(&old), None).await;
+    assert_ne!(r.status(), 401, "old key valid before rotation");
+
+    let new = EdKey::generate("ed2");
+    s.jwks.set_keys(vec![new.jwk.clone()]);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await; // min_refresh_interval
+    let hits = s.jwks.hits();
+    let r = call(&s, Some(&new.sign(&claims("alice"))), None).await;
+    assert_ne!(r.status(), 401, "unknown kid triggered a refresh");
+    assert!(s.jwks.hits() > hits);
+    // The old token was cached as verified; the key set changed, so it must be checked again.
+    assert_401(&s, Some(&old), "no key with kid \"ed1\"").await;
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_is_public() {
+    let s = setup("").await;
+    let r = http()
+        .get(format!(
+            "http://{}/.well-known/oauth-protected-resource/mcp",
+            s.gw.addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["resource"], AUDIENCE);
+    assert_eq!(v["authorization_servers"], json!([ISSUER]));
+    assert_eq!(v["scopes_supported"], json!(["mcp:tools"]));
+}
+
+#[tokio::test]
+async fn missing_scope_is_403_insufficient_scope() {
+    let s = setup("  required_scopes: [mcp:tools]").await;
+    let mut c = claims("alice");
+    c["scope"] = json!("other");
+    let r = call(&s, Some(&rs256(&c)), None).await;
+    let www = r
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        www.contains("error=\"insufficient_scope\"") && www.contains("scope=\"mcp:tools\""),
+        "{www}"
+    );
+    assert_error(r, 403, -32000, "missing: mcp:tools").await;
+    let r = call(&s, Some(&rs256(&claims("alice"))), None).await;
+    assert_ne!(r.status(), 403);
+    assert_eq!(s.demo.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_repeated_token_is_served_from_the_cache() {
+    let s = setup("").await;
+    let t = rs256(&claims("alice"));
+    for _ in 0..3 {
+        assert_ne!(call(&s, Some(&t), None).await.status(), 401);
+    }
+    let rt = s.gw.shared.runtime.load();
+    let (hits, misses) = rt.auth.as_ref().unwrap().cache_stats();
+    assert_eq!(
+        (hits, misses),
+        (2, 1),
+        "one signature check, then cache hits"
+    );
+    // Tampering with a cached token's signature is still rejected (the cache is keyed by the
+    // whole token).
+    let mut tampered = t.clone();
+    tampered.pop();
+    tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
+    assert_401(&s, Some(&tampered), "").await;
+}
