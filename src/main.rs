@@ -27,7 +27,7 @@ fn main() {
         return;
     }
     let opt = cli.pingora_opt();
-    match server::build(config, Some(opt)) {
+    match server::build(config, Some(opt), Some(conf.to_path_buf())) {
         Ok((server, _shared)) => server.run_forever(),
         Err(e) => fail(format_args!("{e:#}")),
     }

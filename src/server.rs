@@ -35,7 +35,12 @@ pub fn server_conf(config: &Config) -> ServerConf {
 }
 
 /// Build the server. `opt` carries process flags (`--upgrade`, `--daemon`); `None` in tests.
-pub fn build(config: Config, opt: Option<Opt>) -> anyhow::Result<(Server, Arc<Shared>)> {
+/// With `config_path`, SIGHUP reloads the configuration from it ([`Shared::reload`]).
+pub fn build(
+    config: Config,
+    opt: Option<Opt>,
+    config_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<(Server, Arc<Shared>)> {
     let conf = server_conf(&config);
     let listeners: Vec<_> = config
         .listeners
@@ -82,6 +87,15 @@ pub fn build(config: Config, opt: Option<Opt>) -> anyhow::Result<(Server, Arc<Sh
         svc.add_tcp(&addr.to_string());
         server.add_service(svc);
     }
+    if let Some(path) = config_path {
+        server.add_service(background_service(
+            "config reload (SIGHUP)",
+            Reloader {
+                shared: shared.clone(),
+                path,
+            },
+        ));
+    }
     if needs_refresh {
         server.add_service(background_service(
             "jwks refresh",
@@ -91,6 +105,42 @@ pub fn build(config: Config, opt: Option<Opt>) -> anyhow::Result<(Server, Arc<Sh
         ));
     }
     Ok((server, shared))
+}
+
+/// Reloads the configuration on SIGHUP. Pingora itself uses QUIT, TERM and INT.
+struct Reloader {
+    shared: Arc<Shared>,
+    path: std::path::PathBuf,
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("cannot listen for SIGHUP, config reload disabled: {e}");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    let shared = self.shared.clone();
+                    let path = self.path.clone();
+                    // Loading resolves DNS and reads files: keep it off the async workers.
+                    let result = tokio::task::spawn_blocking(move || shared.reload(&path)).await;
+                    match result {
+                        Ok(Ok(())) => log::info!("configuration reloaded from {}", self.path.display()),
+                        Ok(Err(e)) => log::error!("reload failed, keeping the running configuration: {e:#}"),
+                        Err(e) => log::error!("reload task failed: {e}"),
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
 }
 
 /// Fetches JWKS URLs at start and whenever their `refresh_interval` has passed.

@@ -74,6 +74,28 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Re-read the configuration file (and the vault and key files it names), build a new
+    /// [`Runtime`] and swap it in atomically. In-flight requests finish on the snapshot they
+    /// took. On any error the running configuration stays and the error is returned.
+    ///
+    /// Listener sockets are bound at startup: a file whose listener addresses differ is
+    /// refused (use `--upgrade` for that).
+    pub fn reload(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let config =
+            crate::config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let current = self.runtime.load();
+        let old: Vec<_> = current.config.listeners.iter().map(|l| l.address).collect();
+        let new: Vec<_> = config.listeners.iter().map(|l| l.address).collect();
+        if old != new {
+            anyhow::bail!(
+                "listener addresses changed ({old:?} -> {new:?}); sockets are bound at startup, restart with --upgrade"
+            );
+        }
+        let runtime = Runtime::new(config)?;
+        self.runtime.store(Arc::new(runtime));
+        Ok(())
+    }
+
     pub fn new(runtime: Runtime) -> anyhow::Result<Arc<Shared>> {
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),

@@ -18,6 +18,8 @@ use serde_json::Value;
 pub struct Gateway {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The rendered configuration it runs with.
+    pub yaml: String,
     /// The gateway's shared state (runtime snapshot, metrics) for white-box assertions.
     pub shared: std::sync::Arc<mcp_gateway::state::Shared>,
     handle: ShutdownHandle,
@@ -80,15 +82,20 @@ admin:
     )
 }
 
+/// Fill in the listener and admin addresses of a template.
+pub fn render(template: &str, addr: SocketAddr, admin: SocketAddr) -> String {
+    template
+        .replace("{LISTEN}", &addr.to_string())
+        .replace("{ADMIN}", &admin.to_string())
+}
+
 /// Start a gateway from a YAML template (see [`config_for`]) and wait until it accepts.
 pub async fn start_gateway(template: &str) -> Gateway {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let yaml = template
-        .replace("{LISTEN}", &addr.to_string())
-        .replace("{ADMIN}", &admin.to_string());
+    let yaml = render(template, addr, admin);
     let config = mcp_gateway::config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let (srv, shared) = server::build(config, None).expect("build gateway");
+    let (srv, shared) = server::build(config, None, None).expect("build gateway");
     let handle = ShutdownHandle::default();
     let h2 = handle.clone();
     let thread = std::thread::spawn(move || server::run_until_shutdown(srv, &h2));
@@ -102,6 +109,7 @@ pub async fn start_gateway(template: &str) -> Gateway {
     Gateway {
         addr,
         admin,
+        yaml,
         shared,
         handle,
         thread: Some(thread),
