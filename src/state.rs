@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::identity::Identity;
+use crate::identity::{Identity, VaultWriter};
 use crate::metrics::Metrics;
 use crate::upstreams::Upstreams;
 use crate::vault::{self, SecretRef, Vault};
@@ -21,8 +21,6 @@ pub struct Runtime {
     /// `None` when no listener authenticates.
     pub auth: Option<Authenticator>,
     pub identity: Identity,
-    /// The opened vault (per-user credentials), if configured.
-    pub vault: Option<Vault>,
 }
 
 impl Runtime {
@@ -30,19 +28,23 @@ impl Runtime {
     /// every secret reference and loads JWT keys. Fails with the field that could not be used.
     pub fn new(config: Config) -> anyhow::Result<Runtime> {
         let upstreams = Upstreams::from_config(&config)?;
-        let vault = match &config.vault {
-            None => None,
+        let (vault, writer) = match &config.vault {
+            None => (None, None),
             Some(v) => {
                 let key_ref: SecretRef = v
                     .key
                     .parse()
                     .map_err(|e| anyhow::anyhow!("vault.key: {e}"))?;
-                let kek =
-                    vault::kek_from_ref(&key_ref).map_err(|e| anyhow::anyhow!("vault.key: {e}"))?;
-                Some(
-                    Vault::open(&v.path, &kek)
-                        .map_err(|e| anyhow::anyhow!("vault.path {}: {e}", v.path.display()))?,
-                )
+                let kek = Arc::new(
+                    vault::kek_from_ref(&key_ref).map_err(|e| anyhow::anyhow!("vault.key: {e}"))?,
+                );
+                let opened = Vault::open(&v.path, kek.as_ref())
+                    .map_err(|e| anyhow::anyhow!("vault.path {}: {e}", v.path.display()))?;
+                let writer = VaultWriter {
+                    path: v.path.clone(),
+                    kek,
+                };
+                (Some(opened), Some(writer))
             }
         };
         let resolve = |r: &str| -> Result<Vec<u8>, String> {
@@ -55,13 +57,12 @@ impl Runtime {
             Some(a) => Some(Authenticator::new(a, &resolve)?),
             None => None,
         };
-        let identity = Identity::new(&config, &resolve, vault.as_ref())?;
+        let identity = Identity::new(&config, &resolve, vault.as_ref(), writer)?;
         Ok(Runtime {
             config,
             upstreams,
             auth,
             identity,
-            vault,
         })
     }
 }

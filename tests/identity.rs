@@ -34,14 +34,21 @@ async fn token_endpoint(status: u16) -> (TokenEndpoint, String) {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_string();
+                let refresh = body.contains("grant_type=refresh_token");
                 forms.lock().unwrap().push((auth, body));
-                (
-                    axum::http::StatusCode::from_u16(status).unwrap(),
-                    axum::Json(json!({
+                let answer = if refresh {
+                    json!({"access_token": "refreshed-access", "refresh_token": "rotated-refresh",
+                           "token_type": "Bearer", "expires_in": 3600})
+                } else {
+                    json!({
                         "access_token": "exchanged-for-user",
                         "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
                         "token_type": "Bearer", "expires_in": 300
-                    })),
+                    })
+                };
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    axum::Json(answer),
                 )
             }
         }),
@@ -89,6 +96,24 @@ async fn setup(
             &kek,
         )
         .unwrap();
+    let oauth = |access: &str, refresh: Option<&str>, expires_in: u64| {
+        let mut v = json!({"access_token": access, "expires_at": now() + expires_in});
+        if let Some(r) = refresh {
+            v["refresh_token"] = json!(r);
+        }
+        Secret::new(v.to_string().into_bytes())
+    };
+    vault
+        .set(
+            "crm",
+            Some("alice"),
+            oauth("old-access", Some("old-refresh"), 5),
+            &kek,
+        )
+        .unwrap();
+    vault
+        .set("crm", Some("dave"), oauth("dave-access", None, 3600), &kek)
+        .unwrap();
     vault_tweak(&mut vault, &kek);
     vault.save(std::path::Path::new(&p("vault.json"))).unwrap();
 
@@ -106,6 +131,7 @@ listeners:
       - {{ path: /exchange/mcp, upstream: exchange }}
       - {{ path: /pass/mcp, upstream: pass }}
       - {{ path: /refused/mcp, upstream: refused }}
+      - {{ path: /oauth/mcp, upstream: oauth }}
 upstreams:
   - {{ name: none, url: "{up}" }}
   - name: static
@@ -132,6 +158,12 @@ upstreams:
   - name: refused
     url: "{unauthorized_url}"
     auth: {{ mode: per_user, credential: github }}
+  - name: oauth
+    url: "{up}"
+    auth:
+      mode: per_user
+      credential: crm
+      oauth: {{ token_url: "{token_url}", client_id: gw-client, refresh_before: 60s }}
 admin:
   address: "{{ADMIN}}"
 auth:
@@ -405,4 +437,57 @@ async fn the_acting_agent_travels_in_the_signed_identity() {
         .claims;
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["act"]["sub"], "agent-7");
+}
+
+#[tokio::test]
+async fn expiring_oauth_credentials_are_refreshed_and_written_back() {
+    let (ep, url) = token_endpoint(200).await;
+    let s = setup(|_, _| {}, &url, None).await;
+    call(&s, "oauth", "dave").await;
+    assert_eq!(seen_auth(&s).as_deref(), Some("Bearer dave-access"));
+    assert!(
+        ep.forms.lock().unwrap().is_empty(),
+        "a fresh credential is not refreshed"
+    );
+
+    call(&s, "oauth", "alice").await;
+    assert_eq!(seen_auth(&s).as_deref(), Some("Bearer refreshed-access"));
+    call(&s, "oauth", "alice").await;
+    let forms = ep.forms.lock().unwrap().clone();
+    assert_eq!(forms.len(), 1, "refreshed once, then served from memory");
+    let pairs: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(forms[0].1.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(pairs["grant_type"], "refresh_token");
+    assert_eq!(pairs["refresh_token"], "old-refresh");
+    assert_eq!(pairs["client_id"], "gw-client");
+
+    // The rotated refresh token was written back to the vault file.
+    let dir = s._dir.path();
+    let kek_ref: mcp_gateway::vault::SecretRef = format!("file:{}", dir.join("kek").display())
+        .parse()
+        .unwrap();
+    let kek = mcp_gateway::vault::kek_from_ref(&kek_ref).unwrap();
+    let v = Vault::open(&dir.join("vault.json"), &kek).unwrap();
+    let stored: Value =
+        serde_json::from_slice(v.get("crm", Some("alice")).unwrap().expose()).unwrap();
+    assert_eq!(stored["access_token"], "refreshed-access");
+    assert_eq!(stored["refresh_token"], "rotated-refresh");
+    assert!(stored["expires_at"].as_u64().unwrap() > now() + 3000);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_asks_to_reauthorise_and_sends_nothing() {
+    let (_ep, url) = token_endpoint(400).await;
+    let s = setup(|_, _| {}, &url, None).await;
+    let r = call(&s, "oauth", "alice").await;
+    assert_error(
+        r,
+        403,
+        -32000,
+        "refreshing \"alice\"'s \"crm\" credential failed (token endpoint answered HTTP 400); re-authorise oauth",
+    )
+    .await;
+    assert_eq!(s.demo.requests(), 0);
 }

@@ -145,6 +145,18 @@ pub struct UpstreamAuth {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub scopes: Vec<String>,
+    /// `per_user` OAuth refresh settings.
+    pub oauth: Option<OAuthRefresh>,
+}
+
+/// Validated per-user OAuth refresh settings.
+#[derive(Debug, Clone)]
+pub struct OAuthRefresh {
+    pub token_url: url::Url,
+    pub client_id: String,
+    /// Secret reference.
+    pub client_secret: Option<String>,
+    pub refresh_before: Duration,
 }
 
 impl PropagationMode {
@@ -804,6 +816,7 @@ fn validate_upstream_auth(
             client_id: None,
             client_secret: None,
             scopes: Vec::new(),
+            oauth: None,
         });
     };
     let header = header_name(&a.header).map_err(|m| ConfigError::new(at("header"), m))?;
@@ -841,6 +854,32 @@ fn validate_upstream_auth(
                 .ok_or_else(|| ConfigError::new(at("token_url"), format!("invalid URL {u:?}")))?,
         ),
     };
+    let oauth = match a.oauth {
+        None => None,
+        Some(o) => {
+            if a.mode != PropagationMode::PerUser {
+                return Err(ConfigError::new(
+                    at("oauth"),
+                    "only used with mode per_user",
+                ));
+            }
+            let token_url = url::Url::parse(&o.token_url)
+                .ok()
+                .filter(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        at("oauth.token_url"),
+                        format!("invalid URL {:?}", o.token_url),
+                    )
+                })?;
+            Some(OAuthRefresh {
+                token_url,
+                client_id: o.client_id,
+                client_secret: secret_ref(at("oauth.client_secret"), o.client_secret)?,
+                refresh_before: o.refresh_before,
+            })
+        }
+    };
     if a.credential
         .as_deref()
         .is_some_and(|c| c.is_empty() || c.contains('/'))
@@ -864,6 +903,7 @@ fn validate_upstream_auth(
         client_id: a.client_id,
         client_secret,
         scopes: a.scopes,
+        oauth,
     })
 }
 

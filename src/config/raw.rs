@@ -260,6 +260,29 @@ pub struct RawUpstreamAuth {
     pub client_secret: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// `per_user`: refresh users' OAuth credentials (vault values of the form
+    /// `{"access_token", "refresh_token", "expires_at"}`) before they expire.
+    #[serde(default)]
+    pub oauth: Option<RawOAuthRefresh>,
+}
+
+/// Where and how per-user OAuth credentials are refreshed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuthRefresh {
+    /// The provider's token endpoint (grant_type=refresh_token).
+    pub token_url: String,
+    pub client_id: String,
+    /// Client secret (secret reference), if the provider needs one.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Refresh when the access token expires within this window.
+    #[serde(default = "default_refresh_before", with = "humantime_serde")]
+    pub refresh_before: Duration,
+}
+
+fn default_refresh_before() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_cred_header() -> String {

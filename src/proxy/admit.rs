@@ -198,12 +198,7 @@ async fn credential(
     };
     ctx.credential = runtime
         .identity
-        .credential(
-            upstream,
-            u,
-            ctx.principal.as_deref(),
-            runtime.vault.as_ref(),
-        )
+        .credential(upstream, u, ctx.principal.as_deref())
         .await?;
     Ok(())
 }

@@ -16,6 +16,10 @@
 //!
 //! Runs in `request_filter` after the request is admitted (async: token exchange).
 
+mod per_user;
+
+pub use per_user::VaultWriter;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -46,10 +50,7 @@ enum Source {
     None,
     Passthrough,
     Static(HeaderValue),
-    PerUser {
-        name: String,
-        fallback: Option<HeaderValue>,
-    },
+    PerUser(Box<per_user::PerUser>),
     Signed(Box<Signer>),
     Exchange(Box<Exchange>),
     /// Kill switch: the credential set is disabled.
@@ -109,11 +110,13 @@ fn unix_now() -> u64 {
 
 impl Identity {
     /// Build every upstream's source. `resolve` reads a secret reference; `vault` is the
-    /// opened vault (for per-user credentials and the kill switch).
+    /// opened vault (per-user credentials, kill switch); `writer` saves refreshed OAuth
+    /// credentials back to it.
     pub fn new(
         config: &Config,
         resolve: &dyn Fn(&str) -> Result<Vec<u8>, String>,
         vault: Option<&Vault>,
+        writer: Option<VaultWriter>,
     ) -> anyhow::Result<Identity> {
         let disabled = |name: &str| {
             config
@@ -166,7 +169,37 @@ impl Identity {
                                 )
                             }
                         };
-                        Source::PerUser { name, fallback }
+                        let oauth = match &a.oauth {
+                            None => None,
+                            Some(o) => {
+                                let secret =
+                                    match &o.client_secret {
+                                        None => None,
+                                        Some(r) => Some(
+                                            String::from_utf8(resolve(r).map_err(|e| {
+                                                anyhow::anyhow!("{at}.oauth.client_secret: {e}")
+                                            })?)
+                                            .map_err(|_| {
+                                                anyhow::anyhow!(
+                                                    "{at}.oauth.client_secret: must be UTF-8"
+                                                )
+                                            })?,
+                                        ),
+                                    };
+                                Some((o.clone(), secret))
+                            }
+                        };
+                        Source::PerUser(Box::new(
+                            per_user::PerUser::new(
+                                name,
+                                a.scheme.clone(),
+                                fallback,
+                                vault,
+                                oauth,
+                                writer.clone(),
+                            )
+                            .map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
+                        ))
                     }
                 }
                 PropagationMode::SignedIdentity => {
@@ -244,7 +277,6 @@ impl Identity {
         index: usize,
         upstream: &Upstream,
         principal: Option<&Principal>,
-        vault: Option<&Vault>,
     ) -> Result<Option<HeaderValue>, Reject> {
         let unavailable = |reason: String| Reject::CredentialUnavailable {
             upstream: upstream.name.clone(),
@@ -259,21 +291,13 @@ impl Identity {
             Source::Disabled(name) => Err(unavailable(format!(
                 "the credential set {name:?} is disabled by the operator (kill switch)"
             ))),
-            Source::PerUser { name, fallback } => {
+            Source::PerUser(pu) => {
                 let p = principal
                     .ok_or_else(|| unavailable("the caller is not authenticated".into()))?;
-                match vault.and_then(|v| v.get(name, Some(&p.subject))) {
-                    Some(secret) => header_value(&upstream.auth.scheme, secret.expose())
-                        .map(Some)
-                        .map_err(unavailable),
-                    None => match fallback {
-                        Some(v) => Ok(Some(v.clone())),
-                        None => Err(unavailable(format!(
-                            "{:?} has no {name:?} credential; store one with `mcp-gateway vault set {name} --owner {}`",
-                            p.subject, p.subject
-                        ))),
-                    },
-                }
+                pu.credential(&self.client, &p.subject, &upstream.name)
+                    .await
+                    .map(Some)
+                    .map_err(unavailable)
             }
             Source::Signed(s) => {
                 let p = principal
