@@ -18,6 +18,9 @@ pub fn check_host(host: Option<&str>, policy: &HostPolicy) -> Result<(), Reject>
         });
     };
     let lower = host.to_ascii_lowercase();
+    if !well_formed(&lower) {
+        return Err(Reject::HostNotAllowed { host: clip(host) });
+    }
     let name = host_name(&lower);
     let ok = allowed
         .iter()
@@ -26,6 +29,22 @@ pub fn check_host(host: Option<&str>, policy: &HostPolicy) -> Result<(), Reject>
         Ok(())
     } else {
         Err(Reject::HostNotAllowed { host: clip(host) })
+    }
+}
+
+/// `name`, `name:port`, `[v6]` or `[v6]:port`, nothing else.
+fn well_formed(host: &str) -> bool {
+    let port_ok = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((_, "")) => true,
+            Some((_, tail)) => tail.strip_prefix(':').is_some_and(port_ok),
+            None => false,
+        };
+    }
+    match host.split_once(':') {
+        None => !host.is_empty(),
+        Some((name, port)) => !name.is_empty() && port_ok(port),
     }
 }
 
@@ -137,6 +156,10 @@ mod tests {
             Some("evil.example.com"),
             Some("evil.example.com:8080"),
             Some("localhost.evil:1"),
+            Some("[::1]evil"),
+            Some("[::1]:80x"),
+            Some("localhost:"),
+            Some("localhost:1:2"),
             None,
         ] {
             let e = check_host(h, &loopback()).unwrap_err();

@@ -48,15 +48,6 @@ pub fn build(
         .map(|l| (l.name.clone(), l.address))
         .collect();
     let admin = config.admin;
-    let needs_refresh = config
-        .auth
-        .as_ref()
-        .and_then(|a| a.jwt.as_ref())
-        .is_some_and(|j| {
-            j.keys
-                .iter()
-                .any(|k| matches!(k.source, crate::config::KeySource::JwksUrl(_)))
-        });
     for l in &config.listeners {
         if !l.auth_required {
             log::warn!(
@@ -96,14 +87,13 @@ pub fn build(
             },
         ));
     }
-    if needs_refresh {
-        server.add_service(background_service(
-            "jwks refresh",
-            JwksRefresh {
-                shared: shared.clone(),
-            },
-        ));
-    }
+    // Always running (idle without JWKS URLs), so a URL added by a reload is refreshed too.
+    server.add_service(background_service(
+        "jwks refresh",
+        JwksRefresh {
+            shared: shared.clone(),
+        },
+    ));
     Ok((server, shared))
 }
 

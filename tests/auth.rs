@@ -11,7 +11,8 @@ use serde_json::json;
 
 const HMAC: &[u8] = b"test-hmac-secret-of-sufficient-length!!";
 const AGENT_KEY: &str = "agent-key-1";
-const PING: &str = r#"{"jsonrpc":"2.0","id":"p1","method":"ping"}"#;
+/// An `initialize`: the demo server answers it with 200 whenever it gets it.
+const PING: &str = r#"{"jsonrpc":"2.0","id":"p1","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
 
 struct Setup {
     demo: demo::DemoServer,
@@ -190,12 +191,7 @@ async fn good_tokens_from_file_url_and_secret_go_through_without_leaking_credent
         hs256(&claims("carol"), HMAC, Some("hs")),
     ] {
         let r = call(&s, Some(&token), None).await;
-        assert!(
-            r.status().is_success() || r.status().is_client_error(),
-            "{}",
-            r.status()
-        );
-        assert_ne!(r.status(), 401);
+        assert_eq!(r.status(), 200);
         let seen = s.demo.last_headers().unwrap();
         assert!(
             seen.get("authorization").is_none(),
@@ -205,9 +201,11 @@ async fn good_tokens_from_file_url_and_secret_go_through_without_leaking_credent
     assert_eq!(s.demo.requests(), 3);
     // API key alone, and an agent key next to a user token: neither header reaches the upstream.
     let r = call(&s, None, Some(AGENT_KEY)).await;
-    assert_ne!(r.status(), 401);
+    assert_eq!(r.status(), 200);
+    let seen = s.demo.last_headers().unwrap();
+    assert!(seen.get("x-api-key").is_none() && seen.get("authorization").is_none());
     let r = call(&s, Some(&rs256(&claims("alice"))), Some(AGENT_KEY)).await;
-    assert_ne!(r.status(), 401);
+    assert_eq!(r.status(), 200);
     let seen = s.demo.last_headers().unwrap();
     assert!(seen.get("x-api-key").is_none() && seen.get("authorization").is_none());
 }
@@ -287,8 +285,12 @@ async fn a_repeated_token_is_served_from_the_cache() {
     );
     // Tampering with a cached token's signature is still rejected (the cache is keyed by the
     // whole token).
+    // Flip one character in the middle of the signature (never the last, whose low bits are
+    // base64 padding).
+    let sig_start = t.rfind('.').unwrap() + 1;
+    let mid = sig_start + (t.len() - sig_start) / 2;
     let mut tampered = t.clone();
-    tampered.pop();
-    tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
-    assert_401(&s, Some(&tampered), "").await;
+    let c = if &t[mid..=mid] == "A" { "B" } else { "A" };
+    tampered.replace_range(mid..=mid, c);
+    assert_401(&s, Some(&tampered), "signature is invalid").await;
 }

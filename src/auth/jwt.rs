@@ -24,12 +24,15 @@ struct KeyEntry {
     kid: Option<String>,
     algorithms: Vec<Algorithm>,
     key: DecodingKey,
+    /// Validation for tokens this key verifies (its issuer, the configured audiences).
+    issuer: Option<String>,
 }
 
 /// A JWKS URL and its current keys.
 struct UrlSource {
     url: url::Url,
     algorithms: Vec<Algorithm>,
+    issuer: Option<String>,
     refresh_interval: Duration,
     min_refresh_interval: Duration,
     keys: ArcSwap<Vec<KeyEntry>>,
@@ -87,7 +90,7 @@ impl JwtVerifier {
                             path.display()
                         )
                     })?;
-                    let entries = entries_from_jwks(&set, &k.algorithms);
+                    let entries = entries_from_jwks(&set, &k.algorithms, &k.issuer);
                     if entries.is_empty() {
                         anyhow::bail!(
                             "{at}.jwks_file: {} has no usable key for {:?}",
@@ -100,6 +103,7 @@ impl JwtVerifier {
                 KeySource::JwksUrl(url) => urls.push(UrlSource {
                     url: url.clone(),
                     algorithms: k.algorithms.clone(),
+                    issuer: k.issuer.clone(),
                     refresh_interval: k.refresh_interval,
                     min_refresh_interval: k.min_refresh_interval,
                     keys: ArcSwap::from_pointee(Vec::new()),
@@ -111,6 +115,7 @@ impl JwtVerifier {
                         kid: k.kid.clone(),
                         algorithms: k.algorithms.clone(),
                         key: DecodingKey::from_secret(&secret),
+                        issuer: k.issuer.clone(),
                     });
                 }
                 KeySource::Pem(r) => {
@@ -121,6 +126,7 @@ impl JwtVerifier {
                         kid: k.kid.clone(),
                         algorithms: k.algorithms.clone(),
                         key,
+                        issuer: k.issuer.clone(),
                     });
                 }
             }
@@ -192,7 +198,18 @@ impl JwtVerifier {
         let mut any = false;
         for k in candidates {
             any = true;
-            match jsonwebtoken::decode::<Value>(token, &k.key, &validation) {
+            // A key bound to one issuer only verifies that issuer's tokens.
+            let bound;
+            let v = match &k.issuer {
+                Some(iss) => {
+                    let mut b = validation.clone();
+                    b.set_issuer(&[iss]);
+                    bound = b;
+                    &bound
+                }
+                None => &validation,
+            };
+            match jsonwebtoken::decode::<Value>(token, &k.key, v) {
                 Ok(data) => {
                     for claim in &self.config.required_claims {
                         if lookup(&data.claims, claim).is_none() {
@@ -337,7 +354,7 @@ impl JwtVerifier {
         digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
         if st.digest != Some(digest) {
             st.digest = Some(digest);
-            let entries = entries_from_jwks(&set, &u.algorithms);
+            let entries = entries_from_jwks(&set, &u.algorithms, &u.issuer);
             log::info!("JWKS {}: {} usable keys", u.url, entries.len());
             u.keys.store(Arc::new(entries));
             self.generation.fetch_add(1, Ordering::AcqRel);
@@ -353,7 +370,11 @@ enum Tried {
 
 /// Keys of a JWKS usable with `allowed` algorithms. A key that names its `alg` is only used
 /// for that algorithm (and only if it is allowed).
-fn entries_from_jwks(set: &JwkSet, allowed: &[Algorithm]) -> Vec<KeyEntry> {
+fn entries_from_jwks(
+    set: &JwkSet,
+    allowed: &[Algorithm],
+    issuer: &Option<String>,
+) -> Vec<KeyEntry> {
     set.keys
         .iter()
         .filter_map(|jwk| {
@@ -370,6 +391,7 @@ fn entries_from_jwks(set: &JwkSet, allowed: &[Algorithm]) -> Vec<KeyEntry> {
                 kid: jwk.common.key_id.clone(),
                 algorithms,
                 key,
+                issuer: issuer.clone(),
             })
         })
         .collect()

@@ -102,6 +102,8 @@ pub enum KeySource {
 pub struct JwtKeyConfig {
     pub source: KeySource,
     pub kid: Option<String>,
+    /// The only issuer this key verifies tokens for (`None`: the single configured issuer).
+    pub issuer: Option<String>,
     pub algorithms: Vec<jsonwebtoken::Algorithm>,
     pub refresh_interval: Duration,
     pub min_refresh_interval: Duration,
@@ -478,10 +480,13 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                     HostPolicy::Any
                 } else {
                     for (k, h) in list.iter().enumerate() {
-                        if h.is_empty() || h.contains(['/', ' ', '@']) {
+                        let unbracketed_v6 = !h.starts_with('[') && h.matches(':').count() > 1;
+                        if h.is_empty() || h.contains(['/', ' ', '@']) || unbracketed_v6 {
                             return Err(ConfigError::new(
                                 format!("listeners[{i}].allowed_hosts[{k}]"),
-                                format!("invalid host {h:?}: expected name or name:port"),
+                                format!(
+                                    "invalid host {h:?}: expected name, name:port or [v6]:port"
+                                ),
                             ));
                         }
                     }
@@ -577,6 +582,31 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         auth,
         vault,
     })
+}
+
+/// A URL the gateway itself calls for keys or tokens: no credentials in it, and https unless
+/// the host is loopback (a JWKS or token endpoint over plain HTTP lets the network path mint
+/// keys or read tokens).
+fn side_url(s: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(format!("invalid URL {s:?}: expected http(s)://host/..."));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("credentials in the URL are not allowed; use client_id / client_secret".into());
+    }
+    let loopback = match u.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if u.scheme() != "https" && !loopback {
+        return Err(format!(
+            "{s:?} must use https (plain http only on loopback)"
+        ));
+    }
+    Ok(u)
 }
 
 fn header_name(s: &str) -> Result<http::HeaderName, String> {
@@ -756,10 +786,7 @@ fn validate_jwt(j: raw::RawJwt) -> Result<JwtConfig, ConfigError> {
         let source = if let Some(f) = k.jwks_file {
             KeySource::JwksFile(f.into())
         } else if let Some(u) = k.jwks_url {
-            let url = url::Url::parse(&u)
-                .ok()
-                .filter(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some())
-                .ok_or_else(|| ConfigError::new(at("jwks_url"), format!("invalid URL {u:?}")))?;
+            let url = side_url(&u).map_err(|m| ConfigError::new(at("jwks_url"), m))?;
             KeySource::JwksUrl(url)
         } else if let Some(sref) = secret_ref(at("secret"), k.secret)? {
             KeySource::Secret(sref)
@@ -777,8 +804,24 @@ fn validate_jwt(j: raw::RawJwt) -> Result<JwtConfig, ConfigError> {
                 "must be greater than 0",
             ));
         }
+        match &k.issuer {
+            Some(iss) if !j.issuers.contains(iss) => {
+                return Err(ConfigError::new(
+                    at("issuer"),
+                    format!("{iss:?} is not one of auth.jwt.issuers"),
+                ))
+            }
+            None if j.issuers.len() > 1 => {
+                return Err(ConfigError::new(
+                    at("issuer"),
+                    "required when auth.jwt.issuers lists more than one issuer (a key verifies one issuer's tokens)",
+                ))
+            }
+            _ => {}
+        }
         keys.push(JwtKeyConfig {
             source,
+            issuer: k.issuer,
             kid: k.kid,
             algorithms,
             refresh_interval: k.refresh_interval,
@@ -847,12 +890,7 @@ fn validate_upstream_auth(
     }
     let token_url = match a.token_url {
         None => None,
-        Some(u) => Some(
-            url::Url::parse(&u)
-                .ok()
-                .filter(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some())
-                .ok_or_else(|| ConfigError::new(at("token_url"), format!("invalid URL {u:?}")))?,
-        ),
+        Some(u) => Some(side_url(&u).map_err(|m| ConfigError::new(at("token_url"), m))?),
     };
     let oauth = match a.oauth {
         None => None,
@@ -863,15 +901,8 @@ fn validate_upstream_auth(
                     "only used with mode per_user",
                 ));
             }
-            let token_url = url::Url::parse(&o.token_url)
-                .ok()
-                .filter(|x| matches!(x.scheme(), "http" | "https") && x.host_str().is_some())
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        at("oauth.token_url"),
-                        format!("invalid URL {:?}", o.token_url),
-                    )
-                })?;
+            let token_url =
+                side_url(&o.token_url).map_err(|m| ConfigError::new(at("oauth.token_url"), m))?;
             Some(OAuthRefresh {
                 token_url,
                 client_id: o.client_id,

@@ -129,6 +129,10 @@ pub struct RawJwtKey {
     /// Key id for `secret` / `pem` keys (matched against the token's `kid`).
     #[serde(default)]
     pub kid: Option<String>,
+    /// The issuer whose tokens this key may verify. Required when `issuers` lists more than
+    /// one, so one issuer's key cannot sign for another issuer's users.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// Algorithms this key may verify, e.g. `[RS256]`. A token whose `alg` is not listed for
     /// its key is rejected.
     pub algorithms: Vec<String>,

@@ -350,7 +350,17 @@ fn cache_put(
 
 impl Signer {
     fn token(&self, p: &Principal, scheme: &str) -> Result<HeaderValue, String> {
-        let key = format!("{}\u{0}{}", p.subject, p.agent.as_deref().unwrap_or(""));
+        // Everything that goes into the token is part of the key: a change of groups or
+        // roles (or a different principal with the same subject) never reuses a token.
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
+            p.subject,
+            p.agent.as_deref().unwrap_or(""),
+            p.name.as_deref().unwrap_or(""),
+            p.groups.join(","),
+            p.roles.join(","),
+            p.method,
+        );
         if let Some(v) = cache_get(&self.cache, &key) {
             return Ok(v);
         }
@@ -399,9 +409,12 @@ impl Exchange {
         let Some(subject_token) = p.token.as_deref() else {
             return Err("the caller authenticated without a token to exchange (API key); a user JWT is needed".into());
         };
+        // Keyed by the subject token itself: a different (narrower, other agent's) token never
+        // reuses another token's exchange result.
+        let token_hash = ring::digest::digest(&ring::digest::SHA256, subject_token.as_bytes());
         let key = format!(
-            "{}\u{0}{}\u{0}{}",
-            p.subject,
+            "{:02x?}\u{0}{}\u{0}{}",
+            token_hash.as_ref(),
             self.audience,
             self.scopes.join(" ")
         );
@@ -456,15 +469,18 @@ impl Exchange {
                 Duration::from_secs(10),
             )
             .await
-            .map_err(|e| format!("token endpoint {}: {e}", self.token_url))?;
+            .map_err(|e| format!("token endpoint: {e}"))?;
         if resp.status != 200 {
-            let snippet =
-                String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)]).to_string();
-            return Err(format!(
-                "token endpoint answered HTTP {}: {}",
+            // The endpoint's body may describe the user's token: log it, don't return it.
+            let snippet = String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)]);
+            log::warn!(
+                "token exchange at {}{} answered HTTP {}: {}",
+                self.token_url.host_str().unwrap_or(""),
+                self.token_url.path(),
                 resp.status,
                 snippet.trim()
-            ));
+            );
+            return Err(format!("token endpoint answered HTTP {}", resp.status));
         }
         let t: TokenResponse = serde_json::from_slice(&resp.body)
             .map_err(|e| format!("token endpoint sent an unusable response: {e}"))?;

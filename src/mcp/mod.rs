@@ -59,6 +59,20 @@ impl McpMethod {
         }
     }
 
+    /// Whether re-sending the request after a connection failure cannot repeat a side
+    /// effect: read-only methods and the GET stream.
+    pub fn is_safe_to_retry(self) -> bool {
+        matches!(
+            self,
+            McpMethod::Ping
+                | McpMethod::ToolsList
+                | McpMethod::ResourcesList
+                | McpMethod::ResourcesTemplatesList
+                | McpMethod::PromptsList
+                | McpMethod::Stream
+        )
+    }
+
     /// The metric label: a fixed string per variant.
     pub fn as_label(self) -> &'static str {
         match self {

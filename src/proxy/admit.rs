@@ -76,11 +76,12 @@ pub(crate) async fn admit(
     ctx.route = Some(route_index);
 
     // 2. DNS-rebinding guard before anything else is processed for a browser-borne request.
+    // RFC 9112 §3.2.2: an absolute-form target's authority wins over the Host header.
     let host = req
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()));
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers.get(header::HOST).and_then(|v| v.to_str().ok()));
     guard::check_host(host, &listener.hosts)?;
     let origin = header_str(req, header::ORIGIN);
     guard::check_origin(origin, &listener.allowed_origins)?;
@@ -150,7 +151,8 @@ pub(crate) async fn admit(
     // 6. Read the body. Retry buffering must be on *before* reading, or Pingora has nothing
     //    to replay upstream (pingora-0.9 notes §2).
     session.enable_retry_buffering();
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    // Grow with the data: a declared length alone must not reserve memory.
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit).min(64 * 1024));
     loop {
         match session.read_request_body().await {
             Ok(Some(chunk)) => {

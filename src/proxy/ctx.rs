@@ -48,6 +48,8 @@ pub struct RequestCtx {
     pub upstream_header_at: Option<Instant>,
     /// How the response body is treated.
     pub response: ResponseMode,
+    /// A rejection decided on the upstream's response header, written by `fail_to_proxy`.
+    pub pending: Option<crate::error::Reject>,
     pub outcome: Outcome,
     pub upstream_error: Option<UpstreamErrorKind>,
 }
@@ -61,9 +63,6 @@ pub enum ResponseMode {
     /// The upstream answered 5xx: swallow its body (keeping a bounded snippet) and emit a
     /// JSON-RPC error naming the upstream at the end.
     UpstreamFailure { status: u16, snippet: BytesMut },
-    /// The upstream refused the caller's delegated credential (401): swallow its body and
-    /// emit this rejection instead, so the client is told whom to re-authorise.
-    Replace(crate::error::Reject),
 }
 
 impl RequestCtx {
@@ -84,6 +83,7 @@ impl RequestCtx {
             forwarded_at: None,
             upstream_header_at: None,
             response: ResponseMode::Passthrough,
+            pending: None,
             outcome: Outcome::Ok,
             upstream_error: None,
         }

@@ -27,13 +27,20 @@ pub(crate) async fn forward_buffered(
 ) -> pingora::Result<()> {
     match exchange(connector, session, ctx).await {
         Ok(()) => Ok(()),
-        Err(e) if session.response_written().is_none() => {
-            let reject = respond::upstream_reject(ctx, &e).unwrap_or_else(|| {
-                Reject::Internal(format!(
-                    "forwarding the request failed: {}",
-                    e.etype().as_str()
-                ))
-            });
+        Err(e) if *e.esource() == pingora::ErrorSource::Downstream => {
+            ctx.outcome = Outcome::ClientClosed;
+            Err(e)
+        }
+        Err(e) if !respond::final_header_sent(session) => {
+            let reject = match ctx.pending.take() {
+                Some(r) => r,
+                None => respond::upstream_reject(ctx, &e).unwrap_or_else(|| {
+                    Reject::Internal(format!(
+                        "forwarding the request failed: {}",
+                        e.etype().as_str()
+                    ))
+                }),
+            };
             respond::reject(session, ctx, &reject).await
         }
         Err(e) => {
@@ -61,15 +68,18 @@ async fn exchange(
         ));
     };
     let mut req = session.req_header().clone();
+    strip_hop_by_hop(&mut req);
     outbound::request_header(&mut req, ctx)?;
-    req.remove_header(&http::header::TRANSFER_ENCODING);
     req.insert_header(http::header::CONTENT_LENGTH, ctx.body.len().to_string())?;
 
-    ctx.forwarded_at = Some(Instant::now());
     let (mut up, _reused) = connector
         .get_http_session(peer)
         .await
         .map_err(|e| e.into_up())?;
+    // The connector does not copy the peer's timeouts onto the session; the proxy path does.
+    up.set_read_timeout(peer.options.read_timeout);
+    up.set_write_timeout(peer.options.write_timeout);
+    ctx.forwarded_at = Some(Instant::now());
     up.write_request_header(Box::new(req))
         .await
         .map_err(|e| e.into_up())?;
@@ -88,6 +98,14 @@ async fn exchange(
             .into_up())
         }
     };
+    ctx.upstream_header_at = Some(Instant::now());
+    if let Some(reject) = relay::early_reject(&resp, ctx) {
+        ctx.pending = Some(reject);
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::HTTPStatus(502),
+            "upstream answer replaced by the gateway",
+        ));
+    }
     relay::response_header(&mut resp, ctx)?;
     session.write_response_header(Box::new(resp), false).await?;
     loop {
@@ -104,4 +122,35 @@ async fn exchange(
     let idle = rt.config.upstreams.get(i).map(|u| u.idle_timeout);
     connector.release_http_session(up, peer, idle).await;
     Ok(())
+}
+
+/// What Pingora's proxy path does to a request before forwarding it: hop-by-hop headers
+/// (RFC 9110 §7.6.1), anything the client's `Connection` header nominates, and `Proxy-*`
+/// credentials stay with this hop; the upstream request is HTTP/1.1.
+fn strip_hop_by_hop(req: &mut pingora::http::RequestHeader) {
+    let nominated: Vec<http::HeaderName> = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| http::HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for h in nominated {
+        req.remove_header(&h);
+    }
+    for h in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        req.remove_header(h);
+    }
+    req.set_version(http::Version::HTTP_11);
 }

@@ -125,10 +125,19 @@ impl ProxyHttp for McpGateway {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _resp: &mut ResponseHeader,
+        resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_header_at = Some(Instant::now());
+        // Answers the gateway replaces whole (delegated 401, body-less 5xx) are turned into an
+        // error here, before any header goes out; `fail_to_proxy` writes `ctx.pending`.
+        if let Some(reject) = relay::early_reject(resp, ctx) {
+            ctx.pending = Some(reject);
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(502),
+                "upstream answer replaced by the gateway",
+            ));
+        }
         Ok(())
     }
 
@@ -152,21 +161,25 @@ impl ProxyHttp for McpGateway {
         Ok(None)
     }
 
-    /// Retry only what is safe: a request whose body we still hold, on a pooled connection the
-    /// upstream closed before reading it (the stale keep-alive race).
+    /// Retry only what is safe to run twice: read-only MCP methods (and the GET stream) whose
+    /// body we still hold, on a pooled connection the upstream closed (the stale keep-alive
+    /// race). A `tools/call` the upstream may already have executed is never resent.
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
         session: &mut Session,
         e: Box<Error>,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("upstream peer {peer}"));
-        if session.as_ref().retry_buffer_truncated() {
-            e.set_retry(false);
-        } else {
+        if ctx.pending.is_none()
+            && !session.as_ref().retry_buffer_truncated()
+            && ctx.method.is_safe_to_retry()
+        {
             e.retry.decide_reuse(client_reused);
+        } else {
+            e.set_retry(false);
         }
         e
     }
@@ -177,7 +190,10 @@ impl ProxyHttp for McpGateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let reject = respond::upstream_reject(ctx, e);
+        let reject = match ctx.pending.take() {
+            Some(r) => Some(r),
+            None => respond::upstream_reject(ctx, e),
+        };
         let client_gone = matches!(
             (e.esource(), e.etype()),
             (
@@ -195,7 +211,7 @@ impl ProxyHttp for McpGateway {
         let reject = reject.unwrap_or_else(|| {
             Reject::Internal(format!("proxying failed: {}", e.etype().as_str()))
         });
-        if session.response_written().is_some() {
+        if respond::final_header_sent(session) {
             // Headers are out (e.g. an SSE stream cut mid-way): all we can do is close.
             ctx.outcome = Outcome::UpstreamError;
             return FailToProxy {
@@ -224,6 +240,7 @@ impl ProxyHttp for McpGateway {
             (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
             _ => None,
         };
+        // A credential counts as released once the request went out on a connection.
         let credential_mode = match (&ctx.runtime, ctx.upstream, &ctx.credential) {
             (Some(rt), Some(i), Some(_)) if ctx.forwarded_at.is_some() => {
                 rt.config.upstreams.get(i).map(|u| u.auth.mode.as_label())

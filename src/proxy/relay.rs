@@ -31,22 +31,6 @@ pub(crate) fn response_header(
         ctx.upstream_header_at = Some(now);
     }
     let status = resp.status.as_u16();
-    if status == 401 && delegated(ctx) {
-        // The upstream refused the caller's own credential. A 401 passed through would make
-        // the MCP client re-authenticate against the gateway, which is not the problem.
-        let reject = Reject::UpstreamUnauthorized {
-            upstream: ctx.upstream_name().to_string(),
-            subject: ctx
-                .principal
-                .as_ref()
-                .map_or_else(String::new, |p| p.subject.clone()),
-        };
-        resp.set_status(reject.http_status())?;
-        replace_body_headers(resp)?;
-        ctx.outcome = Outcome::UpstreamError;
-        ctx.response = ResponseMode::Replace(reject);
-        return Ok(());
-    }
     if status >= 500 {
         ctx.outcome = Outcome::UpstreamError;
         ctx.upstream_error = Some(UpstreamErrorKind::Status5xx);
@@ -76,17 +60,61 @@ pub(crate) fn response_header(
     Ok(())
 }
 
-/// Whether the upstream received a credential that belongs to the caller.
-fn delegated(ctx: &RequestCtx) -> bool {
+/// Answers the gateway replaces whole, decided on the upstream's header alone. Runs in
+/// `upstream_response_filter` (and after the large-body forward reads the header):
+///
+/// - 401 to a credential the gateway chose: with a caller's own credential (`per_user`,
+///   `token_exchange`, `signed_identity`) the client is told which upstream to re-authorise
+///   (403); with a gateway-owned one (`none`, `static`) it is the upstream's configuration
+///   that is wrong (502). Passing the 401 on would send the MCP client into an OAuth flow
+///   against the wrong server. Only `passthrough` 401s reach the client.
+/// - 5xx without a body (`Content-Length: 0`): no body filter will run, so the error is
+///   produced here instead of at the end of the body.
+pub(crate) fn early_reject(resp: &ResponseHeader, ctx: &mut RequestCtx) -> Option<Reject> {
     use crate::config::PropagationMode as M;
+    let status = resp.status.as_u16();
     let mode = match (&ctx.runtime, ctx.upstream) {
         (Some(rt), Some(i)) => rt.config.upstreams.get(i).map(|u| u.auth.mode),
         _ => None,
+    }?;
+    let upstream = ctx.upstream_name().to_string();
+    let reject = if status == 401 && mode != M::Passthrough {
+        ctx.upstream_error = Some(UpstreamErrorKind::Other);
+        if mode.needs_principal() {
+            Reject::UpstreamUnauthorized {
+                subject: ctx
+                    .principal
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.subject.clone()),
+                upstream,
+            }
+        } else {
+            Reject::Upstream {
+                upstream,
+                cause: format!(
+                    "answered HTTP 401 to the gateway's {} credentials; check upstreams[].auth",
+                    mode.as_label()
+                ),
+                timeout: false,
+            }
+        }
+    } else if status >= 500
+        && resp
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0")
+    {
+        ctx.upstream_error = Some(UpstreamErrorKind::Status5xx);
+        Reject::Upstream {
+            upstream,
+            cause: format!("answered HTTP {status}"),
+            timeout: false,
+        }
+    } else {
+        return None;
     };
-    matches!(
-        mode,
-        Some(M::PerUser | M::TokenExchange | M::SignedIdentity)
-    )
+    ctx.outcome = Outcome::UpstreamError;
+    Some(reject)
 }
 
 /// Headers for a response whose body the gateway replaces with a JSON-RPC error.
@@ -102,10 +130,6 @@ fn replace_body_headers(resp: &mut ResponseHeader) -> pingora::Result<()> {
 /// Process one chunk of the upstream's response body. Runs in `response_body_filter`.
 /// In pass-through mode the chunk is left as it is (zero copy).
 pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
-    if let ResponseMode::Replace(reject) = &ctx.response {
-        *body = end_of_stream.then(|| super::respond::error_body(ctx, reject));
-        return;
-    }
     let ResponseMode::UpstreamFailure { status, snippet } = &mut ctx.response else {
         return;
     };

@@ -78,6 +78,14 @@ pub(crate) fn error_body(ctx: &RequestCtx, reject: &Reject) -> Bytes {
     ))
 }
 
+/// Whether a final (non-1xx) response header already went to the client. A `100 Continue`
+/// does not count: an error response can still follow it.
+pub(crate) fn final_header_sent(session: &Session) -> bool {
+    session
+        .response_written()
+        .is_some_and(|h| !h.status.is_informational())
+}
+
 /// Write a response the gateway produces itself (not an error).
 pub(crate) async fn local(
     session: &mut Session,
