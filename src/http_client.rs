@@ -35,6 +35,7 @@ impl Default for HttpClient {
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
+    pub headers: http::HeaderMap,
     pub body: Bytes,
 }
 
@@ -116,9 +117,9 @@ impl HttpClient {
         }
         s.finish_request_body().await.map_err(io)?;
         s.read_response_header().await.map_err(io)?;
-        let status = s
+        let (status, resp_headers) = s
             .response_header()
-            .map(|h| h.status.as_u16())
+            .map(|h| (h.status.as_u16(), h.headers.clone()))
             .ok_or("no response header")?;
         let mut buf = BytesMut::new();
         while let Some(chunk) = s.read_response_body().await.map_err(io)? {
@@ -132,6 +133,7 @@ impl HttpClient {
             .await;
         Ok(HttpResponse {
             status,
+            headers: resp_headers,
             body: buf.freeze(),
         })
     }

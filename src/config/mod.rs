@@ -58,8 +58,75 @@ pub struct Config {
     pub limits: Limits,
     pub auth: Option<AuthConfig>,
     pub vault: Option<VaultConfig>,
+    pub registry: RegistryConfig,
+    pub virtual_servers: Vec<VirtualServer>,
 }
 
+/// Validated tool-discovery settings.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    pub separator: String,
+    pub refresh_interval: Duration,
+    pub timeout: Duration,
+}
+
+/// Principal matchers; all empty = everyone authenticated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principals {
+    pub subjects: Vec<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+impl Principals {
+    pub fn is_everyone(&self) -> bool {
+        self.subjects.is_empty() && self.groups.is_empty() && self.roles.is_empty()
+    }
+
+    /// Whether a principal with these attributes is named (any list matching is enough).
+    pub fn matches(&self, subject: &str, groups: &[String], roles: &[String]) -> bool {
+        self.is_everyone()
+            || self.subjects.iter().any(|s| s == subject)
+            || self.groups.iter().any(|g| groups.contains(g))
+            || self.roles.iter().any(|r| roles.contains(r))
+    }
+}
+
+/// A validated principal-specific tool rule.
+#[derive(Debug, Clone)]
+pub struct ToolRule {
+    pub who: Principals,
+    pub allow: Vec<crate::registry::pattern::ToolPattern>,
+    pub deny: Vec<crate::registry::pattern::ToolPattern>,
+}
+
+/// A validated per-tool override.
+#[derive(Debug, Clone, Default)]
+pub struct ToolOverride {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub annotations: Option<serde_json::Value>,
+    pub pinned: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A validated virtual server.
+#[derive(Debug, Clone)]
+pub struct VirtualServer {
+    pub name: String,
+    pub route: String,
+    /// Canonical URL (`auth.resource` + route) when auth is configured.
+    pub resource_url: Option<String>,
+    pub metadata_path: String,
+    pub access: Principals,
+    pub allow: Vec<crate::registry::pattern::ToolPattern>,
+    pub deny: Vec<crate::registry::pattern::ToolPattern>,
+    pub rules: Vec<ToolRule>,
+    /// Keyed by `upstream.tool`.
+    pub tools: std::collections::BTreeMap<String, ToolOverride>,
+    /// Indices of the upstreams it may include (by its patterns, and its environment).
+    pub upstreams: Vec<usize>,
+    pub environment: Option<String>,
+}
 /// Validated client-authentication settings.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -240,6 +307,7 @@ pub struct Upstream {
     pub auth: UpstreamAuth,
     /// Request headers removed before forwarding (beyond client credentials).
     pub strip_headers: Vec<http::HeaderName>,
+    pub environment: Option<String>,
 }
 
 /// Path prefix of RFC 9728 protected-resource metadata.
@@ -353,6 +421,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         upstreams.push(Upstream {
             auth,
             strip_headers,
+            environment: u.environment,
             name: u.name,
             tls,
             host,
@@ -571,6 +640,10 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
+    let registry = validate_registry(raw.registry)?;
+    let virtual_servers =
+        validate_virtual_servers(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
+
     Ok(Config {
         server,
         listeners,
@@ -581,7 +654,182 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         },
         auth,
         vault,
+        registry,
+        virtual_servers,
     })
+}
+
+fn validate_registry(r: raw::RawRegistry) -> Result<RegistryConfig, ConfigError> {
+    if !crate::registry::naming::valid_separator(&r.separator) {
+        return Err(ConfigError::new(
+            "registry.separator",
+            format!(
+                "invalid separator {:?}: 1 to 4 of A-Z a-z 0-9 _ -",
+                r.separator
+            ),
+        ));
+    }
+    if r.refresh_interval.is_zero() || r.timeout.is_zero() {
+        return Err(ConfigError::new(
+            "registry",
+            "refresh_interval and timeout must be greater than 0",
+        ));
+    }
+    Ok(RegistryConfig {
+        separator: r.separator,
+        refresh_interval: r.refresh_interval,
+        timeout: r.timeout,
+    })
+}
+
+fn patterns(
+    path: &str,
+    list: &[String],
+) -> Result<Vec<crate::registry::pattern::ToolPattern>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(k, p)| {
+            crate::registry::pattern::ToolPattern::parse(p)
+                .map_err(|m| ConfigError::new(format!("{path}[{k}]"), m))
+        })
+        .collect()
+}
+
+fn principals(p: raw::RawPrincipals) -> Principals {
+    Principals {
+        subjects: p.subjects,
+        groups: p.groups,
+        roles: p.roles,
+    }
+}
+
+fn validate_virtual_servers(
+    raw: Vec<raw::RawVirtualServer>,
+    upstreams: &[Upstream],
+    listeners: &[Listener],
+    auth: Option<&AuthConfig>,
+) -> Result<Vec<VirtualServer>, ConfigError> {
+    let mut out: Vec<VirtualServer> = Vec::with_capacity(raw.len());
+    for (i, v) in raw.into_iter().enumerate() {
+        let at = |f: &str| format!("virtual_servers[{i}].{f}");
+        if !valid_name(&v.name) || out.iter().any(|o| o.name == v.name) {
+            return Err(ConfigError::new(
+                at("name"),
+                format!("invalid or duplicate name {:?}", v.name),
+            ));
+        }
+        if !v.route.starts_with('/') || v.route.contains(['?', '#', ' ']) {
+            return Err(ConfigError::new(
+                at("route"),
+                format!("invalid path {:?}: must start with /", v.route),
+            ));
+        }
+        let clash = listeners
+            .iter()
+            .any(|l| l.routes.iter().any(|r| r.path == v.route))
+            || out.iter().any(|o| o.route == v.route);
+        if clash {
+            return Err(ConfigError::new(
+                at("route"),
+                format!("{:?} is already a route", v.route),
+            ));
+        }
+        let allow = patterns(&at("allow_tools"), &v.allow_tools)?;
+        let deny = patterns(&at("deny_tools"), &v.deny_tools)?;
+        let mut rules = Vec::with_capacity(v.rules.len());
+        for (j, r) in v.rules.into_iter().enumerate() {
+            rules.push(ToolRule {
+                allow: patterns(
+                    &format!("virtual_servers[{i}].rules[{j}].allow_tools"),
+                    &r.allow_tools,
+                )?,
+                deny: patterns(
+                    &format!("virtual_servers[{i}].rules[{j}].deny_tools"),
+                    &r.deny_tools,
+                )?,
+                who: principals(r.who),
+            });
+        }
+        // Included upstreams: those some allow pattern (top level or in a rule) can name;
+        // all of them when nothing is allowed explicitly.
+        let all_allow: Vec<_> = allow
+            .iter()
+            .chain(rules.iter().flat_map(|r| r.allow.iter()))
+            .collect();
+        let mut included = Vec::new();
+        for (k, u) in upstreams.iter().enumerate() {
+            let named =
+                all_allow.is_empty() || all_allow.iter().any(|p| p.matches_upstream(&u.name));
+            if !named {
+                continue;
+            }
+            if let Some(env) = &v.environment {
+                if u.environment.as_ref() != Some(env) {
+                    // An explicit pattern naming an upstream of another environment is an error;
+                    // wildcards just skip it.
+                    if all_allow.iter().any(|p| p.names_upstream_exactly(&u.name)) {
+                        return Err(ConfigError::new(
+                            at("allow_tools"),
+                            format!(
+                                "virtual server {:?} is environment {env:?} but upstream {:?} is {}",
+                                v.name,
+                                u.name,
+                                u.environment.as_deref().map_or("untagged".to_string(), |e| format!("{e:?}"))
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+            }
+            included.push(k);
+        }
+        let mut tools = std::collections::BTreeMap::new();
+        for (key, o) in v.tools {
+            let Some((up, _tool)) = key.split_once('.') else {
+                return Err(ConfigError::new(
+                    at(&format!("tools.{key}")),
+                    "keys are upstream.tool",
+                ));
+            };
+            if !upstreams.iter().any(|u| u.name == up) {
+                return Err(ConfigError::new(
+                    at(&format!("tools.{key}")),
+                    format!("unknown upstream {up:?}"),
+                ));
+            }
+            if let Some(n) = &o.name {
+                if !crate::registry::naming::is_valid_exposed(n) {
+                    return Err(ConfigError::new(
+                        at(&format!("tools.{key}.name")),
+                        format!("{n:?} must match ^[a-zA-Z0-9_-]{{1,64}}$"),
+                    ));
+                }
+            }
+            tools.insert(
+                key,
+                ToolOverride {
+                    name: o.name,
+                    description: o.description,
+                    annotations: o.annotations,
+                    pinned: o.pinned,
+                },
+            );
+        }
+        out.push(VirtualServer {
+            resource_url: auth.map(|a| format!("{}{}", a.resource, v.route)),
+            metadata_path: format!("{METADATA_PREFIX}{}", v.route),
+            name: v.name,
+            route: v.route,
+            access: principals(v.access),
+            allow,
+            deny,
+            rules,
+            tools,
+            upstreams: included,
+            environment: v.environment,
+        });
+    }
+    Ok(out)
 }
 
 /// A URL the gateway itself calls for keys or tokens: no credentials in it, and https unless

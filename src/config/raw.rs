@@ -32,6 +32,105 @@ pub struct RawConfig {
     /// The credential vault that `secret:NAME` references read from.
     #[serde(default)]
     pub vault: Option<RawVault>,
+    /// Tool discovery for virtual servers.
+    #[serde(default)]
+    pub registry: RawRegistry,
+    /// Aggregating MCP endpoints that show each principal a slice of the upstreams' tools.
+    #[serde(default)]
+    pub virtual_servers: Vec<RawVirtualServer>,
+}
+
+/// Tool discovery settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRegistry {
+    /// Between upstream and tool name in exposed names (`github__list_issues`).
+    pub separator: String,
+    /// How often every upstream's tools are listed again.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    /// Time allowed for one upstream's discovery.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for RawRegistry {
+    fn default() -> Self {
+        RawRegistry {
+            separator: "__".into(),
+            refresh_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Who a rule or a virtual server applies to. Empty lists: everyone authenticated.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPrincipals {
+    pub subjects: Vec<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+/// Extra tools for some principals on a virtual server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolRule {
+    /// Who the rule applies to.
+    #[serde(flatten)]
+    pub who: RawPrincipals,
+    /// `upstream.tool` patterns (globs) these principals may also use.
+    #[serde(default)]
+    pub allow_tools: Vec<String>,
+    /// Patterns hidden from these principals.
+    #[serde(default)]
+    pub deny_tools: Vec<String>,
+}
+
+/// Per-tool presentation on a virtual server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolOverride {
+    /// Exposed name instead of `<upstream><sep><tool>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Replaces the tool's annotations.
+    #[serde(default)]
+    pub annotations: Option<serde_json::Value>,
+    /// Arguments set by the gateway: removed from the advertised schema, refused from clients.
+    #[serde(default)]
+    pub pinned: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One virtual server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVirtualServer {
+    /// `[A-Za-z0-9_-]{1,32}`.
+    pub name: String,
+    /// MCP endpoint path, served on every listener, e.g. `/v/support/mcp`.
+    pub route: String,
+    /// Who may use it. Empty: every authenticated principal.
+    #[serde(default)]
+    pub access: RawPrincipals,
+    /// `upstream.tool` patterns (globs) everyone on this server may use. Empty: all tools of
+    /// the included upstreams.
+    #[serde(default)]
+    pub allow_tools: Vec<String>,
+    #[serde(default)]
+    pub deny_tools: Vec<String>,
+    /// Principal-specific additions and removals.
+    #[serde(default)]
+    pub rules: Vec<RawToolRule>,
+    /// Per-tool overrides, keyed by `upstream.tool`.
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, RawToolOverride>,
+    /// Only upstreams with this environment may be included (a config error otherwise).
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 /// Whether a listener requires authentication.
@@ -400,6 +499,9 @@ pub struct RawUpstream {
     /// unless `auth.mode` is `passthrough`).
     #[serde(default)]
     pub strip_headers: Vec<String>,
+    /// Deployment environment (`prod`, `staging`, ...), checked against virtual servers.
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 fn default_connect_timeout() -> Duration {

@@ -264,6 +264,16 @@ impl Identity {
         })
     }
 
+    /// The gateway's own credential for upstream `index` (static secret, or the per-user
+    /// fallback), for requests made on nobody's behalf such as tool discovery.
+    pub fn service_credential(&self, index: usize) -> Option<HeaderValue> {
+        match self.upstreams.get(index)? {
+            Source::Static(v) => Some(v.clone()),
+            Source::PerUser(pu) => pu.fallback(),
+            _ => None,
+        }
+    }
+
     /// JWKS of the gateway's signing keys (served on the admin port).
     pub fn jwks(&self) -> &serde_json::Value {
         &self.jwks

@@ -101,6 +101,11 @@ impl PerUser {
         })
     }
 
+    /// The shared fallback credential, if configured.
+    pub(super) fn fallback(&self) -> Option<HeaderValue> {
+        self.fallback.clone()
+    }
+
     /// The header value for `subject`, refreshing an expiring OAuth credential first.
     /// `Err` is the reason for a 403.
     pub(super) async fn credential(

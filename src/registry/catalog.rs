@@ -1,0 +1,230 @@
+//! A virtual server's catalog: the registry's tools under their exposed names, with the
+//! server's overrides applied, and who may see each one.
+//!
+//! Built once per (virtual server, registry generation) and shared. `tools/list` answers are
+//! pre-serialized per *principal class* (the set of rules that apply to the caller), so the
+//! hot path is a cache lookup and a copy, with no JSON tree per request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::naming::{self, Collision};
+use super::pattern::ToolPattern;
+use super::Snapshot;
+use crate::config::{Config, VirtualServer};
+
+/// One tool as a virtual server exposes it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub exposed: String,
+    /// Index of the owning upstream.
+    pub upstream: usize,
+    pub upstream_name: String,
+    /// The upstream's own name for the tool.
+    pub tool: String,
+    /// Definition as advertised (name, description, annotations overridden; pinned
+    /// arguments removed from `inputSchema`).
+    pub definition: Value,
+    /// Arguments the gateway sets.
+    pub pinned: serde_json::Map<String, Value>,
+    /// The owning upstream is down.
+    pub unavailable: bool,
+}
+
+/// Everything a virtual server offers at one registry generation.
+#[derive(Debug)]
+pub struct Catalog {
+    pub generation: u64,
+    pub entries: Vec<Entry>,
+    by_name: HashMap<String, usize>,
+    /// Exposed-name collisions found while building (both origins named); the colliding
+    /// tools are left out rather than resolved silently.
+    pub collisions: Vec<Collision>,
+    lists: Mutex<HashMap<u64, Bytes>>,
+}
+
+impl Catalog {
+    /// Build from the registry snapshot.
+    pub fn build(config: &Config, vs: &VirtualServer, snapshot: &Snapshot) -> Catalog {
+        let mut candidates = Vec::new();
+        for &i in &vs.upstreams {
+            let Some(u) = config.upstreams.get(i) else {
+                continue;
+            };
+            let Some(ut) = snapshot.upstreams.get(&u.name) else {
+                continue;
+            };
+            for def in &ut.tools {
+                let Some(tool) = def.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                let key = format!("{}.{tool}", u.name);
+                let over = vs.tools.get(&key);
+                candidates.push((
+                    i,
+                    u.name.clone(),
+                    tool.to_string(),
+                    def,
+                    over,
+                    ut.health != super::Health::Up,
+                ));
+            }
+        }
+        let triples: Vec<(String, String, Option<String>)> = candidates
+            .iter()
+            .map(|(_, u, t, _, o, _)| (u.clone(), t.clone(), o.and_then(|o| o.name.clone())))
+            .collect();
+        let (names, collisions) = match naming::assign(&triples, &config.registry.separator) {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("virtual server {:?}: {e}", vs.name);
+                (Vec::new(), Vec::new())
+            }
+        };
+        let colliding: Vec<&str> = collisions.iter().map(|c| c.name.as_str()).collect();
+        for c in &collisions {
+            log::error!("virtual server {:?}: {c}", vs.name);
+        }
+        let mut entries = Vec::with_capacity(names.len());
+        let mut by_name = HashMap::with_capacity(names.len());
+        for (exp, (upstream, upstream_name, tool, def, over, down)) in
+            names.into_iter().zip(candidates)
+        {
+            if colliding.contains(&exp.name.as_str()) {
+                continue;
+            }
+            let mut definition = def.clone();
+            definition["name"] = Value::String(exp.name.clone());
+            let mut pinned = serde_json::Map::new();
+            if let Some(o) = over {
+                if let Some(d) = &o.description {
+                    definition["description"] = Value::String(d.clone());
+                }
+                if let Some(a) = &o.annotations {
+                    definition["annotations"] = a.clone();
+                }
+                pinned = o.pinned.clone();
+                if let Some(schema) = definition.get_mut("inputSchema") {
+                    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut)
+                    {
+                        for k in pinned.keys() {
+                            props.remove(k);
+                        }
+                    }
+                    if let Some(req) = schema.get_mut("required").and_then(Value::as_array_mut) {
+                        req.retain(|r| r.as_str().is_none_or(|r| !pinned.contains_key(r)));
+                    }
+                }
+            }
+            by_name.insert(exp.name.clone(), entries.len());
+            entries.push(Entry {
+                exposed: exp.name,
+                upstream,
+                upstream_name,
+                tool,
+                definition,
+                pinned,
+                unavailable: down,
+            });
+        }
+        Catalog {
+            generation: snapshot.generation,
+            entries,
+            by_name,
+            collisions,
+            lists: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The entry for an exposed name, if `class` may see it.
+    pub fn lookup(&self, vs: &VirtualServer, class: u64, exposed: &str) -> Option<&Entry> {
+        let e = self.entries.get(*self.by_name.get(exposed)?)?;
+        visible(vs, class, e).then_some(e)
+    }
+
+    /// The JSON array of tool definitions `class` may see, serialized once per class.
+    pub fn tools_json(&self, vs: &VirtualServer, class: u64) -> Bytes {
+        if let Some(b) = self.lists.lock().ok().and_then(|m| m.get(&class).cloned()) {
+            return b;
+        }
+        let visible: Vec<&Value> = self
+            .entries
+            .iter()
+            .filter(|e| visible(vs, class, e))
+            .map(|e| &e.definition)
+            .collect();
+        let bytes = Bytes::from(serde_json::to_vec(&visible).unwrap_or_else(|_| b"[]".to_vec()));
+        if let Ok(mut m) = self.lists.lock() {
+            if m.len() < 4096 {
+                m.insert(class, bytes.clone());
+            }
+        }
+        bytes
+    }
+}
+
+/// The principal class: bit `i` set when rule `i` applies to the caller (rules past 63 are
+/// folded onto bit 63, which only costs cache precision).
+pub fn class_of(vs: &VirtualServer, subject: &str, groups: &[String], roles: &[String]) -> u64 {
+    vs.rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.who.matches(subject, groups, roles))
+        .fold(0u64, |acc, (i, _)| acc | (1u64 << i.min(63)))
+}
+
+fn any_match(list: &[ToolPattern], upstream: &str, tool: &str) -> bool {
+    list.iter().any(|p| p.matches(upstream, tool))
+}
+
+/// Whether a caller of `class` may see `e`: allowed by the server (or by a rule that applies)
+/// and denied by neither.
+fn visible(vs: &VirtualServer, class: u64, e: &Entry) -> bool {
+    let (u, t) = (e.upstream_name.as_str(), e.tool.as_str());
+    let applies = |i: usize| class & (1u64 << i.min(63)) != 0;
+    let allowed = (vs.allow.is_empty() && vs.rules.iter().all(|r| r.allow.is_empty()))
+        || any_match(&vs.allow, u, t)
+        || vs
+            .rules
+            .iter()
+            .enumerate()
+            .any(|(i, r)| applies(i) && any_match(&r.allow, u, t));
+    let denied = any_match(&vs.deny, u, t)
+        || vs
+            .rules
+            .iter()
+            .enumerate()
+            .any(|(i, r)| applies(i) && any_match(&r.deny, u, t));
+    allowed && !denied
+}
+
+/// Catalogs of every virtual server, rebuilt when the registry generation changes.
+#[derive(Debug, Default)]
+pub struct Catalogs {
+    built: Mutex<Vec<Option<Arc<Catalog>>>>,
+}
+
+impl Catalogs {
+    /// The catalog of virtual server `index` for `snapshot` (built on first use per generation).
+    pub fn get(&self, config: &Config, index: usize, snapshot: &Snapshot) -> Option<Arc<Catalog>> {
+        let vs = config.virtual_servers.get(index)?;
+        if let Ok(built) = self.built.lock() {
+            if let Some(Some(c)) = built.get(index) {
+                if c.generation == snapshot.generation {
+                    return Some(c.clone());
+                }
+            }
+        }
+        let c = Arc::new(Catalog::build(config, vs, snapshot));
+        if let Ok(mut built) = self.built.lock() {
+            if built.len() <= index {
+                built.resize(index + 1, None);
+            }
+            built[index] = Some(c.clone());
+        }
+        Some(c)
+    }
+}

@@ -1,0 +1,185 @@
+//! A minimal MCP client (streamable HTTP, legacy revisions) for the gateway's own use:
+//! discovering upstream tools and opening upstream sessions for virtual servers.
+//!
+//! Runs on [`HttpClient`] (Pingora's pooled connector). Answers may be JSON or SSE; for SSE
+//! the whole (bounded) body is read and the response with the request's id is picked out,
+//! which is fine for `initialize` and `tools/list`, never used for client traffic.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::http_client::HttpClient;
+
+/// Protocol revision the gateway speaks to upstreams.
+pub const PROTOCOL_VERSION: &str = "2025-06-18";
+/// Upper bound on pages followed in one `tools/list` (a loop guard).
+const MAX_PAGES: usize = 100;
+/// Upper bound on tools accepted from one upstream.
+pub const MAX_TOOLS: usize = 10_000;
+
+/// An open upstream session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSession {
+    /// `Mcp-Session-Id`, when the upstream issued one (stateless servers don't).
+    pub id: Option<String>,
+}
+
+/// Talks MCP to one upstream URL with optional credential header.
+#[derive(Debug)]
+pub struct McpClient<'a> {
+    pub http: &'a HttpClient,
+    pub url: &'a url::Url,
+    /// (header name, value) to authenticate to the upstream, e.g. a static service token.
+    pub auth: Option<(&'a str, &'a str)>,
+    pub timeout: Duration,
+}
+
+impl McpClient<'_> {
+    /// `initialize` + `notifications/initialized`.
+    pub async fn initialize(&self) -> Result<UpstreamSession, String> {
+        let body = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                       "clientInfo": {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")}}
+        });
+        let (resp, session_id) = self.post(None, &body).await?;
+        let v = response_for(&resp, 1)?;
+        if v.get("result").is_none() {
+            return Err(format!("initialize failed: {}", error_text(&v)));
+        }
+        let session = UpstreamSession { id: session_id };
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        self.post(Some(&session), &note).await?;
+        Ok(session)
+    }
+
+    /// Every tool definition, following `nextCursor`.
+    pub async fn list_tools(&self, session: &UpstreamSession) -> Result<Vec<Value>, String> {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for page in 0..MAX_PAGES {
+            let id = 2 + page as u64;
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let body =
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params});
+            let (resp, _) = self.post(Some(session), &body).await?;
+            let v = response_for(&resp, id)?;
+            let Some(result) = v.get("result") else {
+                return Err(format!("tools/list failed: {}", error_text(&v)));
+            };
+            if let Some(list) = result.get("tools").and_then(Value::as_array) {
+                tools.extend(list.iter().cloned());
+            }
+            if tools.len() > MAX_TOOLS {
+                return Err(format!("more than {MAX_TOOLS} tools"));
+            }
+            match result.get("nextCursor").and_then(Value::as_str) {
+                Some(c) if !c.is_empty() => cursor = Some(c.to_string()),
+                _ => return Ok(tools),
+            }
+        }
+        Err(format!("tools/list did not end after {MAX_PAGES} pages"))
+    }
+
+    /// End the session (best effort).
+    pub async fn close(&self, session: &UpstreamSession) {
+        let Some(id) = &session.id else { return };
+        let mut headers = vec![("mcp-session-id", id.as_str())];
+        if let Some((k, v)) = self.auth {
+            headers.push((k, v));
+        }
+        let _ = self
+            .http
+            .send("DELETE", self.url, &headers, None, self.timeout)
+            .await;
+    }
+
+    async fn post(
+        &self,
+        session: Option<&UpstreamSession>,
+        body: &Value,
+    ) -> Result<(bytes::Bytes, Option<String>), String> {
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", PROTOCOL_VERSION),
+        ];
+        if let Some(id) = session.and_then(|s| s.id.as_deref()) {
+            headers.push(("mcp-session-id", id));
+        }
+        if let Some((k, v)) = self.auth {
+            headers.push((k, v));
+        }
+        let resp = self
+            .http
+            .send(
+                "POST",
+                self.url,
+                &headers,
+                Some(bytes::Bytes::from(body.to_string())),
+                self.timeout,
+            )
+            .await?;
+        if !(200..300).contains(&resp.status) {
+            return Err(format!("HTTP {}", resp.status));
+        }
+        let sid = resp
+            .headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok((resp.body, sid))
+    }
+}
+
+/// The JSON-RPC response with `id` in a JSON or SSE body.
+pub fn response_for(body: &[u8], id: u64) -> Result<Value, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "response is not UTF-8".to_string())?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        return serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON response: {e}"));
+    }
+    // SSE: join `data:` lines per event, take the event whose message has our id.
+    for event in text.split("\n\n").flat_map(|e| e.split("\r\n\r\n")) {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        if data.is_empty() {
+            continue;
+        }
+        if let Ok(v) = serde_json::from_str::<Value>(&data.join("\n")) {
+            if v.get("id").and_then(Value::as_u64) == Some(id) {
+                return Ok(v);
+            }
+        }
+    }
+    Err("no JSON-RPC response in the answer".into())
+}
+
+fn error_text(v: &Value) -> String {
+    v.get("error")
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("no result")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_response_out_of_json_or_sse() {
+        let j = br#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+        assert!(response_for(j, 1).unwrap()["result"].is_object());
+        let sse = b"data: \nid: 0\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[]}}\n\n";
+        assert!(response_for(sse, 7).unwrap()["result"]["tools"].is_array());
+        assert!(response_for(sse, 8).is_err());
+    }
+}
