@@ -14,6 +14,10 @@ pub const PARSE_ERROR: i32 = -32700;
 pub const INVALID_REQUEST: i32 = -32600;
 /// JSON-RPC invalid params.
 pub const INVALID_PARAMS: i32 = -32602;
+/// JSON-RPC method not found.
+pub const METHOD_NOT_FOUND: i32 = -32601;
+/// Session not found (the code FastMCP and the TS SDK use for this case).
+pub const SESSION_NOT_FOUND: i32 = -32001;
 /// JSON-RPC internal error.
 pub const INTERNAL_ERROR: i32 = -32603;
 
@@ -81,6 +85,26 @@ pub enum Reject {
     /// 403, -32000: the upstream refused the caller's delegated credential (HTTP 401).
     #[error("upstream {upstream:?} rejected the credentials of {subject:?}; re-authorise {upstream} for this user")]
     UpstreamUnauthorized { upstream: String, subject: String },
+    /// 403, -32000: the caller may not use this virtual server.
+    #[error("{subject:?} may not use virtual server {server:?}")]
+    ServerNotAllowed { server: String, subject: String },
+    /// 400, -32000: a virtual-server request without `Mcp-Session-Id`.
+    #[error("Mcp-Session-Id header required: send initialize first")]
+    SessionRequired,
+    /// 404, -32001: unknown, tampered, expired or foreign session; the client must
+    /// re-initialize (as the spec says for 404).
+    #[error("session not found: initialize a new session")]
+    SessionNotFound,
+    /// 200, -32601: the method is not served here.
+    #[error("method not found: {method}")]
+    MethodNotFound { method: String },
+    /// 200, -32602: the tool does not exist or the caller may not see it (one answer for both,
+    /// so hidden tools cannot be probed).
+    #[error("unknown tool: {name}")]
+    UnknownTool { name: String },
+    /// 200, -32602: the client sent an argument the gateway pins.
+    #[error("argument {argument:?} of {tool} is set by the gateway and cannot be sent")]
+    PinnedArgument { tool: String, argument: String },
     /// 500, -32603: a bug or resource problem inside the gateway.
     #[error("internal gateway error: {0}")]
     Internal(String),
@@ -109,6 +133,12 @@ impl Reject {
             Reject::CredentialUnavailable { .. } => 403,
             Reject::TokenExchange { .. } => 502,
             Reject::UpstreamUnauthorized { .. } => 403,
+            Reject::ServerNotAllowed { .. } => 403,
+            Reject::SessionRequired => 400,
+            Reject::SessionNotFound => 404,
+            Reject::MethodNotFound { .. }
+            | Reject::UnknownTool { .. }
+            | Reject::PinnedArgument { .. } => 200,
         }
     }
 
@@ -117,7 +147,11 @@ impl Reject {
         match self {
             Reject::Parse(_) => PARSE_ERROR,
             Reject::InvalidRequest(_) | Reject::BodyTooLarge { .. } => INVALID_REQUEST,
-            Reject::InvalidParams(_) => INVALID_PARAMS,
+            Reject::InvalidParams(_)
+            | Reject::UnknownTool { .. }
+            | Reject::PinnedArgument { .. } => INVALID_PARAMS,
+            Reject::MethodNotFound { .. } => METHOD_NOT_FOUND,
+            Reject::SessionNotFound => SESSION_NOT_FOUND,
             Reject::Internal(_) => INTERNAL_ERROR,
             Reject::NoRoute { .. }
             | Reject::MethodNotAllowed { .. }
@@ -131,7 +165,9 @@ impl Reject {
             | Reject::InsufficientScope { .. }
             | Reject::CredentialUnavailable { .. }
             | Reject::TokenExchange { .. }
-            | Reject::UpstreamUnauthorized { .. } => GATEWAY_ERROR,
+            | Reject::UpstreamUnauthorized { .. }
+            | Reject::ServerNotAllowed { .. }
+            | Reject::SessionRequired => GATEWAY_ERROR,
         }
     }
 
@@ -222,7 +258,10 @@ mod tests {
             },
         ];
         for r in all {
-            assert!(r.http_status() >= 400, "{r:?}");
+            assert!(
+                r.http_status() >= 400 || r.jsonrpc_code() != GATEWAY_ERROR,
+                "{r:?}"
+            );
             assert!((-32768..=-32000).contains(&r.jsonrpc_code()), "{r:?}");
             assert!(!r.to_string().ends_with('.'), "{r}");
         }

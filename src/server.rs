@@ -87,6 +87,12 @@ pub fn build(
             },
         ));
     }
+    server.add_service(background_service(
+        "tool registry refresh",
+        RegistryRefresh {
+            shared: shared.clone(),
+        },
+    ));
     // Always running (idle without JWKS URLs), so a URL added by a reload is refreshed too.
     server.add_service(background_service(
         "jwks refresh",
@@ -127,6 +133,28 @@ impl BackgroundService for Reloader {
                         Err(e) => log::error!("reload task failed: {e}"),
                     }
                 }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Discovers upstream tools for virtual servers at start and every `refresh_interval`.
+struct RegistryRefresh {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl BackgroundService for RegistryRefresh {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            let rt = self.shared.runtime.load_full();
+            if !rt.config.virtual_servers.is_empty() {
+                self.shared.registry.refresh(&rt.config, &rt.identity).await;
+            }
+            let pause = rt.config.registry.refresh_interval;
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => return,
             }
         }

@@ -21,6 +21,8 @@ pub struct Runtime {
     /// `None` when no listener authenticates.
     pub auth: Option<Authenticator>,
     pub identity: Identity,
+    /// Virtual-server catalogs, rebuilt as the registry changes.
+    pub catalogs: crate::registry::catalog::Catalogs,
 }
 
 impl Runtime {
@@ -63,6 +65,7 @@ impl Runtime {
             upstreams,
             auth,
             identity,
+            catalogs: Default::default(),
         })
     }
 }
@@ -72,6 +75,14 @@ impl Runtime {
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub metrics: Metrics,
+    /// What every upstream offers (virtual servers).
+    pub registry: crate::registry::Registry,
+    /// Seals gateway session tokens (random per process).
+    pub sessions: crate::session::SessionKeys,
+    /// Upstream sessions opened for gateway sessions: (token digest, upstream) -> session id.
+    pub upstream_sessions: std::sync::Mutex<std::collections::HashMap<([u8; 32], usize), String>>,
+    /// Side requests (upstream session setup).
+    pub http: crate::http_client::HttpClient,
 }
 
 impl Shared {
@@ -101,6 +112,10 @@ impl Shared {
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             metrics: Metrics::new()?,
+            registry: Default::default(),
+            sessions: crate::session::SessionKeys::random()?,
+            upstream_sessions: Default::default(),
+            http: Default::default(),
         }))
     }
 }

@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::{AuthMethod, Principal};
-use crate::config::{JwtConfig, KeySource, Route};
+use crate::config::{JwtConfig, KeySource};
 use crate::http_client::HttpClient;
 
 /// One verification key and what it may verify.
@@ -146,12 +146,12 @@ impl JwtVerifier {
     }
 
     /// Verify `token` for `route`; `Err` is the reason, in words for the 401 body.
-    pub async fn verify(&self, token: &str, route: &Route) -> Result<Principal, String> {
+    pub async fn verify(&self, token: &str, resource: Option<&str>) -> Result<Principal, String> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| format!("malformed token: {}", describe(&e)))?;
         let mut tried_refresh = false;
         loop {
-            match self.try_keys(token, &header, route) {
+            match self.try_keys(token, &header, resource) {
                 Tried::NoKey if !tried_refresh && !self.urls.is_empty() => {
                     tried_refresh = true;
                     self.refresh(true).await;
@@ -170,7 +170,12 @@ impl JwtVerifier {
         }
     }
 
-    fn try_keys(&self, token: &str, header: &jsonwebtoken::Header, route: &Route) -> Tried {
+    fn try_keys(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+        resource: Option<&str>,
+    ) -> Tried {
         let url_keys: Vec<Arc<Vec<KeyEntry>>> =
             self.urls.iter().map(|u| u.keys.load_full()).collect();
         let candidates = self
@@ -187,7 +192,7 @@ impl JwtVerifier {
         validation.set_issuer(&self.config.issuers);
         match &self.config.audiences {
             Some(a) => validation.set_audience(a),
-            None => validation.set_audience(&[route.resource_url.as_deref().unwrap_or("")]),
+            None => validation.set_audience(&[resource.unwrap_or("")]),
         }
         let mut required: Vec<&str> = vec!["exp", "iss", "aud"];
         required.extend(self.config.required_claims.iter().map(String::as_str));

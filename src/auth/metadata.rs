@@ -2,14 +2,11 @@
 //! `/.well-known/oauth-protected-resource<route path>`, and the `WWW-Authenticate` values that
 //! point clients at it.
 
-use crate::config::{AuthConfig, Route};
+use crate::config::AuthConfig;
 
-/// The metadata document for one route.
-pub fn document(auth: &AuthConfig, route: &Route) -> Vec<u8> {
-    let resource = route
-        .resource_url
-        .clone()
-        .unwrap_or_else(|| auth.resource.clone());
+/// The metadata document for the MCP endpoint whose canonical URL is `resource`.
+pub fn document(auth: &AuthConfig, resource: Option<&str>) -> Vec<u8> {
+    let resource = resource.unwrap_or(&auth.resource);
     let doc = serde_json::json!({
         "resource": resource,
         "authorization_servers": auth.authorization_servers,
@@ -20,9 +17,9 @@ pub fn document(auth: &AuthConfig, route: &Route) -> Vec<u8> {
     doc.to_string().into_bytes()
 }
 
-/// Absolute URL of a route's metadata.
-pub fn url(auth: &AuthConfig, route: &Route) -> String {
-    format!("{}{}", auth.resource, route.metadata_path)
+/// Absolute URL of an endpoint's metadata, given its metadata path.
+pub fn url(auth: &AuthConfig, metadata_path: &str) -> String {
+    format!("{}{metadata_path}", auth.resource)
 }
 
 /// `WWW-Authenticate` for a 401: always `resource_metadata`, plus `error="invalid_token"`

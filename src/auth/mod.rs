@@ -19,7 +19,7 @@ pub mod metadata;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{AuthConfig, Route};
+use crate::config::AuthConfig;
 use crate::error::Reject;
 
 /// Who is calling, as far as the gateway is concerned.
@@ -134,14 +134,15 @@ impl Authenticator {
         self.jwt.as_ref()
     }
 
-    /// Authenticate a request to `route`. Runs in `request_filter`, before the body is read.
+    /// Authenticate a request to the MCP endpoint whose canonical URL is `resource` (the JWT
+    /// audience by default). Runs in `request_filter`, before the body is read.
     ///
     /// `Ok` is the caller; `Err` is [`Reject::Unauthenticated`] (401) or
     /// [`Reject::InsufficientScope`] (403).
     pub async fn authenticate(
         &self,
         creds: Credentials<'_>,
-        route: &Route,
+        resource: Option<&str>,
     ) -> Result<Arc<Principal>, Reject> {
         let bearer = match creds.authorization {
             None => None,
@@ -159,7 +160,7 @@ impl Authenticator {
                 })
             }
             (Some(t), agent_key) if looks_like_jwt(t) => {
-                let user = self.verify_jwt(t, route).await?;
+                let user = self.verify_jwt(t, resource).await?;
                 match agent_key {
                     None => user,
                     Some(k) => {
@@ -208,21 +209,25 @@ impl Authenticator {
             })
     }
 
-    async fn verify_jwt(&self, token: &str, route: &Route) -> Result<Arc<Principal>, Reject> {
+    async fn verify_jwt(
+        &self,
+        token: &str,
+        resource: Option<&str>,
+    ) -> Result<Arc<Principal>, Reject> {
         let Some(jwt) = &self.jwt else {
             return Err(Reject::Unauthenticated {
                 reason: "JWT bearer tokens are not accepted here; use an API key".into(),
                 invalid_token: true,
             });
         };
-        let audience_key = route.resource_url.as_deref().unwrap_or("");
+        let audience_key = resource.unwrap_or("");
         let key = cache::cache_key(audience_key, token);
         let generation = jwt.generation();
         if let Some(p) = self.cache.get(&key, generation) {
             return Ok(p);
         }
         let principal =
-            jwt.verify(token, route)
+            jwt.verify(token, resource)
                 .await
                 .map_err(|reason| Reject::Unauthenticated {
                     reason,

@@ -10,12 +10,13 @@ use http::{header, Method};
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
+use super::vserver;
 use crate::auth::Credentials;
 use crate::config::Listener;
 use crate::error::Reject;
 use crate::guard;
 use crate::mcp::{jsonrpc, McpMethod};
-use crate::state::Runtime;
+use crate::state::{Runtime, Shared};
 
 /// How an admitted request is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,18 +25,37 @@ pub(crate) enum Admitted {
     Proxy,
     /// The body was larger than Pingora's 64 KiB retry buffer: forward it ourselves.
     ForwardBuffered,
-    /// The gateway answers itself (protected-resource metadata).
+    /// The gateway answers itself (protected-resource metadata, virtual servers).
     Local {
         status: u16,
         content_type: &'static str,
         body: bytes::Bytes,
+        /// `Mcp-Session-Id` to send (a virtual server's `initialize`).
+        session: Option<String>,
     },
+}
+
+/// The MCP endpoint a request addresses.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint<'a> {
+    Route(&'a crate::config::Route),
+    Virtual(usize, &'a crate::config::VirtualServer),
+}
+
+impl Endpoint<'_> {
+    fn resource_url(&self) -> Option<&str> {
+        match self {
+            Endpoint::Route(r) => r.resource_url.as_deref(),
+            Endpoint::Virtual(_, v) => v.resource_url.as_deref(),
+        }
+    }
 }
 
 /// Check and classify one request. Runs first in `request_filter`.
 pub(crate) async fn admit(
     session: &mut Session,
     ctx: &mut RequestCtx,
+    shared: &Shared,
     runtime: &Arc<Runtime>,
     listener_index: usize,
 ) -> Result<Admitted, Reject> {
@@ -49,7 +69,20 @@ pub(crate) async fn admit(
     //    authenticate.
     let path = req.uri.path();
     if let Some(auth) = &runtime.config.auth {
-        if let Some(route) = listener.routes.iter().find(|r| r.metadata_path == path) {
+        let resource = listener
+            .routes
+            .iter()
+            .find(|r| r.metadata_path == path)
+            .map(|r| r.resource_url.as_deref())
+            .or_else(|| {
+                runtime
+                    .config
+                    .virtual_servers
+                    .iter()
+                    .find(|v| v.metadata_path == path)
+                    .map(|v| v.resource_url.as_deref())
+            });
+        if let Some(resource) = resource {
             if req.method != Method::GET {
                 return Err(Reject::MethodNotAllowed {
                     method: crate::error::clip(req.method.as_str()),
@@ -58,22 +91,34 @@ pub(crate) async fn admit(
             return Ok(Admitted::Local {
                 status: 200,
                 content_type: "application/json",
-                body: crate::auth::metadata::document(auth, route).into(),
+                body: crate::auth::metadata::document(auth, resource).into(),
+                session: None,
             });
         }
     }
 
     // 1. Route by exact path: cheapest check, and it tells us which upstream names errors.
-    let Some((route_index, route)) = listener
+    let endpoint = if let Some((i, r)) = listener
         .routes
         .iter()
         .enumerate()
         .find(|(_, r)| r.path == path)
-    else {
-        return Err(no_route(listener, path));
+    {
+        ctx.upstream = Some(r.upstream);
+        ctx.route = Some(i);
+        Endpoint::Route(r)
+    } else if let Some((i, v)) = runtime
+        .config
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.route == path)
+    {
+        ctx.vserver = Some(i);
+        Endpoint::Virtual(i, v)
+    } else {
+        return Err(no_route(listener, &runtime.config.virtual_servers, path));
     };
-    ctx.upstream = Some(route.upstream);
-    ctx.route = Some(route_index);
 
     // 2. DNS-rebinding guard before anything else is processed for a browser-borne request.
     // RFC 9112 §3.2.2: an absolute-form target's authority wins over the Host header.
@@ -97,26 +142,57 @@ pub(crate) async fn admit(
             authorization: header_str(req, header::AUTHORIZATION),
             api_key: header_str(req, auth.config().api_key_header.clone()),
         };
-        ctx.principal = Some(auth.authenticate(creds, route).await?);
+        ctx.principal = Some(auth.authenticate(creds, endpoint.resource_url()).await?);
+    }
+    if let Endpoint::Virtual(_, vs) = endpoint {
+        let allowed = match &ctx.principal {
+            Some(p) => vs.access.matches(&p.subject, &p.groups, &p.roles),
+            None => vs.access.is_everyone(),
+        };
+        if !allowed {
+            return Err(Reject::ServerNotAllowed {
+                server: vs.name.clone(),
+                subject: ctx
+                    .principal
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.subject.clone()),
+            });
+        }
     }
 
     // 4. Method and media types, before buffering any body.
     let req = session.req_header();
-    match req.method {
-        Method::POST => {}
-        Method::GET => {
+    match (&req.method, endpoint) {
+        (&Method::POST, _) => {}
+        (&Method::GET, Endpoint::Route(route)) => {
             guard::check_get_headers(header_str(req, header::ACCEPT))?;
             ctx.stream = true;
             ctx.method = McpMethod::Stream;
             credential(ctx, runtime, route.upstream).await?;
             return Ok(Admitted::Proxy);
         }
-        Method::DELETE => {
+        (&Method::DELETE, Endpoint::Route(route)) => {
             ctx.method = McpMethod::EndSession;
             credential(ctx, runtime, route.upstream).await?;
             return Ok(Admitted::Proxy);
         }
-        ref m => {
+        (&Method::DELETE, Endpoint::Virtual(_, vs)) => {
+            ctx.method = McpMethod::EndSession;
+            vserver::end_session(shared, vs, ctx, header_str(req, MCP_SESSION_ID))?;
+            return Ok(Admitted::Local {
+                status: 200,
+                content_type: "application/json",
+                body: bytes::Bytes::from_static(b"{}"),
+                session: None,
+            });
+        }
+        (&Method::GET, Endpoint::Virtual(..)) => {
+            ctx.method = McpMethod::Stream;
+            return Err(Reject::MethodNotAllowed {
+                method: "GET (virtual servers have no server-to-client stream yet)".into(),
+            });
+        }
+        (m, _) => {
             return Err(Reject::MethodNotAllowed {
                 method: crate::error::clip(m.as_str()),
             })
@@ -179,11 +255,43 @@ pub(crate) async fn admit(
     ctx.method = call.method;
     ctx.call = Some(call);
 
-    // 8. The caller's credential for this upstream, last: only well-formed requests cost a
-    //    token exchange.
-    credential(ctx, runtime, route.upstream).await?;
+    // 8. A virtual server answers most messages itself and routes tools/call by name.
+    if let Endpoint::Virtual(i, _) = endpoint {
+        let sid = header_str(session.req_header(), MCP_SESSION_ID).map(str::to_string);
+        match vserver::handle(shared, runtime, i, ctx, sid.as_deref()).await? {
+            vserver::Action::Reply { body, session } => {
+                return Ok(Admitted::Local {
+                    status: 200,
+                    content_type: "application/json",
+                    body,
+                    session,
+                })
+            }
+            vserver::Action::Accepted => {
+                return Ok(Admitted::Local {
+                    status: 202,
+                    content_type: "application/json",
+                    body: bytes::Bytes::new(),
+                    session: None,
+                })
+            }
+            vserver::Action::Forward => {}
+        }
+    }
 
-    if session.retry_buffer_truncated() {
+    // 9. The caller's credential for this upstream, last: only well-formed requests cost a
+    //    token exchange.
+    let Some(upstream) = ctx.upstream else {
+        return Err(Reject::Internal("no upstream chosen".into()));
+    };
+    credential(ctx, runtime, upstream).await?;
+    if ctx.vserver.is_some() {
+        ctx.upstream_session = vserver::upstream_session(shared, runtime, ctx).await?;
+    }
+
+    // The replaced body of a virtual-server call is sent by us when it does not fit the
+    // retry buffer either way; small ones are substituted in request_body_filter.
+    if session.retry_buffer_truncated() || (ctx.body_replaced && ctx.body.len() > 64 * 1024) {
         Ok(Admitted::ForwardBuffered)
     } else {
         Ok(Admitted::Proxy)
@@ -205,12 +313,19 @@ async fn credential(
     Ok(())
 }
 
-fn header_str(req: &pingora::http::RequestHeader, name: header::HeaderName) -> Option<&str> {
+fn header_str(req: &pingora::http::RequestHeader, name: impl header::AsHeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn no_route(listener: &Listener, path: &str) -> Reject {
-    let served: Vec<&str> = listener.routes.iter().map(|r| r.path.as_str()).collect();
+const MCP_SESSION_ID: &str = "mcp-session-id";
+
+fn no_route(listener: &Listener, vservers: &[crate::config::VirtualServer], path: &str) -> Reject {
+    let served: Vec<&str> = listener
+        .routes
+        .iter()
+        .map(|r| r.path.as_str())
+        .chain(vservers.iter().map(|v| v.route.as_str()))
+        .collect();
     Reject::NoRoute {
         path: crate::error::clip(path),
         served: served.join(", "),

@@ -32,6 +32,14 @@ pub struct RequestCtx {
     pub principal: Option<Arc<Principal>>,
     /// The credential header value to send upstream (identity propagation).
     pub credential: Option<http::HeaderValue>,
+    /// Index of the virtual server addressed, if any.
+    pub vserver: Option<usize>,
+    /// Digest of the gateway session token (virtual servers).
+    pub session_digest: Option<[u8; 32]>,
+    /// Upstream session to use instead of the client's `Mcp-Session-Id` (virtual servers).
+    pub upstream_session: Option<String>,
+    /// `body` was rewritten (virtual-server `tools/call`) and must replace the client's.
+    pub body_replaced: bool,
     /// The request is a GET server-to-client stream (longer read timeout).
     pub stream: bool,
     /// The whole request body (POST), kept for error ids and the large-body forward.
@@ -75,6 +83,10 @@ impl RequestCtx {
             listener: 0,
             principal: None,
             credential: None,
+            vserver: None,
+            session_digest: None,
+            upstream_session: None,
+            body_replaced: false,
             stream: false,
             body: Bytes::new(),
             call: None,

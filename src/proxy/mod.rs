@@ -18,6 +18,7 @@ mod forward;
 mod outbound;
 mod relay;
 mod respond;
+mod vserver;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -76,14 +77,15 @@ impl ProxyHttp for McpGateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let runtime = self.shared.runtime.load_full();
         ctx.runtime = Some(runtime.clone());
-        match admit::admit(session, ctx, &runtime, self.listener).await {
+        match admit::admit(session, ctx, &self.shared, &runtime, self.listener).await {
             Ok(admit::Admitted::Proxy) => Ok(false),
             Ok(admit::Admitted::Local {
                 status,
                 content_type,
                 body,
+                session: sid,
             }) => {
-                respond::local(session, status, content_type, body).await?;
+                respond::local(session, status, content_type, body, sid.as_deref()).await?;
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {
@@ -122,6 +124,25 @@ impl ProxyHttp for McpGateway {
         outbound::request_header(req, ctx)
     }
 
+    /// Substitute a rewritten body (virtual-server `tools/call`) for the replayed original.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if ctx.body_replaced {
+            // `None` would end the upstream body early; an empty chunk means "nothing yet".
+            *body = Some(if end_of_stream {
+                ctx.body.clone()
+            } else {
+                Bytes::new()
+            });
+        }
+        Ok(())
+    }
+
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
@@ -129,6 +150,10 @@ impl ProxyHttp for McpGateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_header_at = Some(Instant::now());
+        if ctx.upstream_session.is_some() && resp.status.as_u16() == 404 {
+            // The upstream lost our session (restart): open a new one next time.
+            vserver::forget_upstream_session(&self.shared, ctx);
+        }
         // Answers the gateway replaces whole (delegated 401, body-less 5xx) are turned into an
         // error here, before any header goes out; `fail_to_proxy` writes `ctx.pending`.
         if let Some(reject) = relay::early_reject(resp, ctx) {

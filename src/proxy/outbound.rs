@@ -43,6 +43,21 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     if let Some(v) = &ctx.credential {
         req.insert_header(upstream.auth.header.clone(), v.clone())?;
     }
+    if ctx.vserver.is_some() {
+        // The client's session is the gateway's; the upstream gets its own.
+        req.remove_header("mcp-session-id");
+        if let Some(sid) = &ctx.upstream_session {
+            req.insert_header("mcp-session-id", sid.as_str())?;
+        }
+        req.insert_header(
+            "mcp-protocol-version",
+            crate::registry::client::PROTOCOL_VERSION,
+        )?;
+    }
+    if ctx.body_replaced {
+        req.remove_header(&http::header::TRANSFER_ENCODING);
+        req.insert_header(http::header::CONTENT_LENGTH, ctx.body.len().to_string())?;
+    }
     req.remove_header(&http::header::ORIGIN);
     // The body was read (and `100 Continue` sent, if asked) before forwarding.
     req.remove_header(&http::header::EXPECT);

@@ -30,6 +30,10 @@ pub(crate) fn response_header(
     if ctx.upstream_header_at.is_none() {
         ctx.upstream_header_at = Some(now);
     }
+    if ctx.vserver.is_some() {
+        // The upstream session belongs to the gateway, not to the client.
+        resp.remove_header("mcp-session-id");
+    }
     let status = resp.status.as_u16();
     if status >= 500 {
         ctx.outcome = Outcome::UpstreamError;

@@ -50,15 +50,23 @@ fn challenge(ctx: &RequestCtx, reject: &Reject) -> Option<String> {
     use crate::auth::metadata;
     let rt = ctx.runtime.as_ref()?;
     let auth = rt.config.auth.as_ref()?;
-    let route = rt
-        .config
-        .listeners
-        .get(ctx.listener)
-        .and_then(|l| ctx.route.and_then(|r| l.routes.get(r)));
-    let url = match route {
-        Some(r) => metadata::url(auth, r),
-        None => format!("{}{}", auth.resource, crate::config::METADATA_PREFIX),
+    let metadata_path = match ctx.vserver {
+        Some(v) => rt
+            .config
+            .virtual_servers
+            .get(v)
+            .map(|v| v.metadata_path.as_str()),
+        None => rt
+            .config
+            .listeners
+            .get(ctx.listener)
+            .and_then(|l| ctx.route.and_then(|r| l.routes.get(r)))
+            .map(|r| r.metadata_path.as_str()),
     };
+    let url = metadata::url(
+        auth,
+        metadata_path.unwrap_or(crate::config::METADATA_PREFIX),
+    );
     match reject {
         Reject::Unauthenticated { invalid_token, .. } => {
             Some(metadata::challenge(&url, *invalid_token))
@@ -92,9 +100,15 @@ pub(crate) async fn local(
     status: u16,
     content_type: &str,
     body: Bytes,
+    mcp_session: Option<&str>,
 ) -> pingora::Result<()> {
-    let mut h = ResponseHeader::build(status, Some(3))?;
-    h.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    let mut h = ResponseHeader::build(status, Some(4))?;
+    if !body.is_empty() {
+        h.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    }
+    if let Some(sid) = mcp_session {
+        h.insert_header("mcp-session-id", sid)?;
+    }
     h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     session.write_response_header(Box::new(h), false).await?;
     session.write_response_body(Some(body), true).await?;

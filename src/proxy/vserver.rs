@@ -1,0 +1,336 @@
+//! Virtual-server requests, run in `request_filter` after authentication and body parsing.
+//!
+//! A virtual server is answered by the gateway itself, except `tools/call`:
+//!
+//! | message | answer |
+//! |---|---|
+//! | `initialize` | local: capabilities `tools`, a sealed `Mcp-Session-Id` bound to server + caller |
+//! | notifications, responses | local 202 |
+//! | `ping` | local `{}` |
+//! | `tools/list` | local, from the registry catalog, filtered for the caller's class |
+//! | `tools/call` | routed by exposed name to the owning upstream with the original name and pinned arguments restored, on an upstream session opened lazily for this gateway session |
+//! | anything else | -32601 |
+//!
+//! Every message but `initialize` needs a valid session of this server and caller (404
+//! otherwise, as the spec says for unknown sessions).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::ctx::RequestCtx;
+use crate::config::VirtualServer;
+use crate::error::Reject;
+use crate::mcp::jsonrpc::MessageKind;
+use crate::mcp::McpMethod;
+use crate::registry::catalog::{self, Catalog};
+use crate::registry::client::{McpClient, PROTOCOL_VERSION};
+use crate::session::SessionClaims;
+use crate::state::{Runtime, Shared};
+
+/// Gateway session lifetime.
+const SESSION_TTL_SECS: u64 = 24 * 3600;
+/// Bound on cached upstream sessions.
+const MAX_UPSTREAM_SESSIONS: usize = 100_000;
+
+/// What to do with a virtual-server message.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Answer locally with this JSON body (and, for initialize, a new session id).
+    Reply {
+        body: Bytes,
+        session: Option<String>,
+    },
+    /// Answer 202 with no body.
+    Accepted,
+    /// Forward to `ctx.upstream` with `ctx.body` (rewritten) on `ctx.upstream_session`.
+    Forward,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn result(id: Option<&[u8]>, result: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(48 + result.len());
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(id.unwrap_or(b"null"));
+    out.extend_from_slice(br#","result":"#);
+    out.extend_from_slice(result);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// The caller's subject, or "" on a listener without authentication.
+fn subject(ctx: &RequestCtx) -> &str {
+    ctx.principal.as_ref().map_or("", |p| p.subject.as_str())
+}
+
+/// Check a POSTed message's session and decide how to answer it.
+pub(crate) async fn handle(
+    shared: &Shared,
+    runtime: &Runtime,
+    index: usize,
+    ctx: &mut RequestCtx,
+    session_header: Option<&str>,
+) -> Result<Action, Reject> {
+    let Some(vs) = runtime.config.virtual_servers.get(index) else {
+        return Err(Reject::Internal("virtual server index out of range".into()));
+    };
+    let Some(call) = ctx.call.clone() else {
+        return Err(Reject::Internal("no parsed message".into()));
+    };
+    if call.method == McpMethod::Initialize {
+        return initialize(shared, vs, ctx);
+    }
+    let token = session_header.ok_or(Reject::SessionRequired)?;
+    let claims = shared
+        .sessions
+        .open(token, now())
+        .filter(|c| c.server == vs.name && c.subject == subject(ctx))
+        .ok_or(Reject::SessionNotFound)?;
+    ctx.session_digest = Some(digest(token));
+    drop(claims);
+    if call.kind != MessageKind::Request {
+        return Ok(Action::Accepted);
+    }
+    match call.method {
+        McpMethod::Ping => Ok(Action::Reply {
+            body: result(ctx.id_json(), b"{}"),
+            session: None,
+        }),
+        McpMethod::ToolsList => {
+            let catalog = catalog(shared, runtime, index).await?;
+            let class = class(vs, ctx);
+            let tools = catalog.tools_json(vs, class);
+            let mut r = Vec::with_capacity(tools.len() + 12);
+            r.extend_from_slice(br#"{"tools":"#);
+            r.extend_from_slice(&tools);
+            r.push(b'}');
+            Ok(Action::Reply {
+                body: result(ctx.id_json(), &r),
+                session: None,
+            })
+        }
+        McpMethod::ToolsCall => {
+            let catalog = catalog(shared, runtime, index).await?;
+            let name = call
+                .tool_name(&ctx.body)
+                .map(|n| n.into_owned())
+                .unwrap_or_default();
+            let class = class(vs, ctx);
+            let entry = catalog
+                .lookup(vs, class, &name)
+                .ok_or_else(|| Reject::UnknownTool {
+                    name: crate::error::clip(&name),
+                })?;
+            if entry.unavailable {
+                return Err(Reject::Upstream {
+                    upstream: entry.upstream_name.clone(),
+                    cause: "is down (tool discovery failed); try again later".into(),
+                    timeout: false,
+                });
+            }
+            ctx.body = rewrite_call(&ctx.body, &entry.tool, &entry.pinned, &name)?;
+            ctx.body_replaced = true;
+            ctx.upstream = Some(entry.upstream);
+            Ok(Action::Forward)
+        }
+        _ => Err(Reject::MethodNotFound {
+            method: format!(
+                "{} (not served by virtual servers yet)",
+                call.method.as_label()
+            ),
+        }),
+    }
+}
+
+fn initialize(shared: &Shared, vs: &VirtualServer, ctx: &RequestCtx) -> Result<Action, Reject> {
+    #[derive(serde::Deserialize)]
+    struct Init<'a> {
+        #[serde(default, borrow)]
+        params: Option<InitParams<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct InitParams<'a> {
+        #[serde(default, rename = "protocolVersion", borrow)]
+        version: Option<std::borrow::Cow<'a, str>>,
+    }
+    let asked = serde_json::from_slice::<Init<'_>>(&ctx.body)
+        .ok()
+        .and_then(|i| i.params)
+        .and_then(|p| p.version)
+        .map(|v| v.into_owned());
+    let version = match asked.as_deref() {
+        Some(v @ ("2025-03-26" | "2025-06-18" | "2025-11-25")) => v.to_string(),
+        _ => PROTOCOL_VERSION.to_string(),
+    };
+    let token = shared
+        .sessions
+        .seal(&SessionClaims {
+            server: vs.name.clone(),
+            subject: subject(ctx).to_string(),
+            expires: now() + SESSION_TTL_SECS,
+        })
+        .ok_or_else(|| Reject::Internal("could not seal a session".into()))?;
+    let body = serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": { "tools": { "listChanged": false } },
+        "serverInfo": { "name": vs.name, "version": env!("CARGO_PKG_VERSION") },
+        "instructions": format!("mcp-gateway virtual server {}", vs.name),
+    });
+    Ok(Action::Reply {
+        body: result(ctx.id_json(), body.to_string().as_bytes()),
+        session: Some(token),
+    })
+}
+
+/// Check the session of a DELETE and forget its upstream sessions.
+pub(crate) fn end_session(
+    shared: &Shared,
+    vs: &VirtualServer,
+    ctx: &RequestCtx,
+    session_header: Option<&str>,
+) -> Result<(), Reject> {
+    let token = session_header.ok_or(Reject::SessionRequired)?;
+    shared
+        .sessions
+        .open(token, now())
+        .filter(|c| c.server == vs.name && c.subject == subject(ctx))
+        .ok_or(Reject::SessionNotFound)?;
+    let d = digest(token);
+    if let Ok(mut m) = shared.upstream_sessions.lock() {
+        m.retain(|(k, _), _| *k != d);
+    }
+    Ok(())
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+    out
+}
+
+fn class(vs: &VirtualServer, ctx: &RequestCtx) -> u64 {
+    match &ctx.principal {
+        Some(p) => catalog::class_of(vs, &p.subject, &p.groups, &p.roles),
+        None => catalog::class_of(vs, "", &[], &[]),
+    }
+}
+
+async fn catalog(
+    shared: &Shared,
+    runtime: &Runtime,
+    index: usize,
+) -> Result<std::sync::Arc<Catalog>, Reject> {
+    let mut snapshot = shared.registry.snapshot();
+    if snapshot.generation == 0 {
+        // Nothing discovered yet (the refresh task may still be starting): do it now.
+        shared
+            .registry
+            .refresh(&runtime.config, &runtime.identity)
+            .await;
+        snapshot = shared.registry.snapshot();
+    }
+    runtime
+        .catalogs
+        .get(&runtime.config, index, &snapshot)
+        .ok_or_else(|| Reject::Internal("no catalog".into()))
+}
+
+/// The upstream's own tool name and the pinned arguments in a `tools/call` body.
+fn rewrite_call(
+    body: &[u8],
+    tool: &str,
+    pinned: &serde_json::Map<String, Value>,
+    exposed: &str,
+) -> Result<Bytes, Reject> {
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| Reject::Parse(e.to_string()))?;
+    let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) else {
+        return Err(Reject::InvalidParams(
+            "tools/call params must be an object".into(),
+        ));
+    };
+    params.insert("name".into(), Value::String(tool.to_string()));
+    if !pinned.is_empty() {
+        let args = params
+            .entry("arguments")
+            .or_insert_with(|| Value::Object(Default::default()));
+        let Some(args) = args.as_object_mut() else {
+            return Err(Reject::InvalidParams(
+                "tools/call arguments must be an object".into(),
+            ));
+        };
+        for (k, val) in pinned {
+            if args.contains_key(k) {
+                return Err(Reject::PinnedArgument {
+                    tool: exposed.to_string(),
+                    argument: k.clone(),
+                });
+            }
+            args.insert(k.clone(), val.clone());
+        }
+    }
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|e| Reject::Internal(e.to_string()))
+}
+
+/// The upstream session for this gateway session and upstream, opened on first use with the
+/// credential the call carries.
+pub(crate) async fn upstream_session(
+    shared: &Shared,
+    runtime: &Runtime,
+    ctx: &RequestCtx,
+) -> Result<Option<String>, Reject> {
+    let (Some(d), Some(i)) = (ctx.session_digest, ctx.upstream) else {
+        return Ok(None);
+    };
+    if let Some(id) = shared
+        .upstream_sessions
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&(d, i)).cloned())
+    {
+        return Ok(Some(id));
+    }
+    let Some(u) = runtime.config.upstreams.get(i) else {
+        return Err(Reject::Internal("upstream index out of range".into()));
+    };
+    let cred = ctx.credential.as_ref().and_then(|v| v.to_str().ok());
+    let client = McpClient {
+        http: &shared.http,
+        url: &u.url,
+        auth: cred.map(|c| (u.auth.header.as_str(), c)),
+        timeout: u.read_timeout,
+    };
+    let s = client
+        .initialize()
+        .await
+        .map_err(|cause| Reject::Upstream {
+            upstream: u.name.clone(),
+            cause: format!("could not open a session: {cause}"),
+            timeout: false,
+        })?;
+    if let (Some(id), Ok(mut m)) = (&s.id, shared.upstream_sessions.lock()) {
+        if m.len() >= MAX_UPSTREAM_SESSIONS {
+            m.clear();
+        }
+        m.insert((d, i), id.clone());
+    }
+    Ok(s.id)
+}
+
+/// Forget a cached upstream session the upstream no longer knows (it answered 404).
+pub(crate) fn forget_upstream_session(shared: &Shared, ctx: &RequestCtx) {
+    if let (Some(d), Some(i), Ok(mut m)) = (
+        ctx.session_digest,
+        ctx.upstream,
+        shared.upstream_sessions.lock(),
+    ) {
+        m.remove(&(d, i));
+    }
+}
