@@ -24,6 +24,69 @@ impl AdminApp {
     }
 }
 
+fn registry_report(shared: &Shared, rt: &crate::state::Runtime) -> serde_json::Value {
+    use crate::registry::Health;
+    let snap = shared.registry.snapshot();
+    let upstreams: Vec<_> = rt
+        .config
+        .upstreams
+        .iter()
+        .map(|u| {
+            let t = snap.upstreams.get(&u.name);
+            let (health, error) = match t.map(|t| &t.health) {
+                Some(Health::Up) => ("up", None),
+                Some(Health::Down { error }) => ("down", Some(error.clone())),
+                _ => ("unknown", None),
+            };
+            let tools: Vec<&str> = t
+                .map(|t| {
+                    t.tools
+                        .iter()
+                        .filter_map(|d| d.get("name").and_then(|n| n.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            serde_json::json!({
+                "name": u.name, "environment": u.environment, "health": health,
+                "error": error, "tools": tools,
+            })
+        })
+        .collect();
+    let servers: Vec<_> = rt
+        .config
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let cat = rt.catalogs.get(&rt.config, i, &snap);
+            let tools: Vec<_> = cat
+                .iter()
+                .flat_map(|c| c.entries.iter())
+                .map(|e| {
+                    serde_json::json!({
+                        "exposed": e.exposed, "upstream": e.upstream_name, "tool": e.tool,
+                        "unavailable": e.unavailable,
+                    })
+                })
+                .collect();
+            let collisions: Vec<String> = cat
+                .iter()
+                .flat_map(|c| c.collisions.iter())
+                .map(|c| c.to_string())
+                .collect();
+            serde_json::json!({
+                "name": v.name, "route": v.route, "environment": v.environment,
+                "tools": tools, "collisions": collisions,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "generation": snap.generation,
+        "upstreams": upstreams,
+        "virtual_servers": servers,
+    })
+}
+
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
     let mut r = Response::new(body);
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
@@ -62,6 +125,12 @@ impl ServeHttp for AdminApp {
                     "application/json",
                     rt.identity.jwks().to_string().into_bytes(),
                 )
+            }
+            // Upstreams, their health and tools, and what each virtual server exposes.
+            "/admin/registry" => {
+                let rt = self.shared.runtime.load_full();
+                let body = registry_report(&self.shared, &rt);
+                reply(200, "application/json", body.to_string().into_bytes())
             }
             "/metrics" => reply(
                 200,

@@ -128,7 +128,14 @@ impl BackgroundService for Reloader {
                     // Loading resolves DNS and reads files: keep it off the async workers.
                     let result = tokio::task::spawn_blocking(move || shared.reload(&path)).await;
                     match result {
-                        Ok(Ok(())) => log::info!("configuration reloaded from {}", self.path.display()),
+                        Ok(Ok(())) => {
+                            log::info!("configuration reloaded from {}", self.path.display());
+                            // What virtual servers expose may have changed: rediscover now.
+                            let rt = self.shared.runtime.load_full();
+                            if !rt.config.virtual_servers.is_empty() {
+                                self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                            }
+                        }
                         Ok(Err(e)) => log::error!("reload failed, keeping the running configuration: {e:#}"),
                         Err(e) => log::error!("reload task failed: {e}"),
                     }

@@ -23,6 +23,8 @@ pub struct Runtime {
     pub identity: Identity,
     /// Virtual-server catalogs, rebuilt as the registry changes.
     pub catalogs: crate::registry::catalog::Catalogs,
+    /// Configured session key (shared by replicas); `None`: the process's random one.
+    pub session_keys: Option<crate::session::SessionKeys>,
 }
 
 impl Runtime {
@@ -60,12 +62,28 @@ impl Runtime {
             None => None,
         };
         let identity = Identity::new(&config, &resolve, vault.as_ref(), writer)?;
+        let session_keys = match &config.sessions.key {
+            None => None,
+            Some(r) => {
+                use base64::Engine as _;
+                let raw = resolve(r).map_err(|e| anyhow::anyhow!("sessions.key: {e}"))?;
+                let text = String::from_utf8_lossy(&raw);
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| anyhow::anyhow!("sessions.key: must be base64 of 32 bytes"))?;
+                Some(
+                    crate::session::SessionKeys::from_bytes(&key)
+                        .map_err(|e| anyhow::anyhow!("sessions.key: {e}"))?,
+                )
+            }
+        };
         Ok(Runtime {
             config,
             upstreams,
             auth,
             identity,
             catalogs: Default::default(),
+            session_keys,
         })
     }
 }

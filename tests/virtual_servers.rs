@@ -274,3 +274,284 @@ async fn access_list_refuses_other_principals() {
     .await;
     assert_error(r, 403, -32000, "may not use virtual server \"support\"").await;
 }
+
+/// A session started on one gateway continues on a second one with the same session key.
+#[tokio::test]
+async fn a_session_continues_on_another_instance_with_the_same_key() {
+    let demo = start_demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("session-key");
+    std::fs::write(&key, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(); // 32 bytes
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: up }}]
+upstreams:
+  - {{ name: up, url: "{}" }}
+admin:
+  address: "{{ADMIN}}"
+sessions:
+  key: "file:{}"
+virtual_servers:
+  - {{ name: all, route: /v/all/mcp }}
+"#,
+        demo.url(),
+        key.display()
+    );
+    let one = start_gateway(&yaml).await;
+    let two = start_gateway(&yaml).await;
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}});
+    let r = post(
+        &format!("http://{}/v/all/mcp", one.addr),
+        init.to_string(),
+        &[],
+    )
+    .await;
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up__add","arguments":{"a":2,"b":3}}});
+    let r = post(
+        &format!("http://{}/v/all/mcp", two.addr),
+        call.to_string(),
+        &[("mcp-session-id", &sid)],
+    )
+    .await;
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["result"]["content"][0]["text"], "5", "{v}");
+}
+
+/// Three upstreams with the same tool names: prefixes keep them apart, and an override that
+/// collides is reported with both origins (and neither tool is served) instead of resolved
+/// silently; /admin/registry shows all of it.
+#[tokio::test]
+async fn collisions_are_reported_with_both_origins() {
+    let (a, b, c) = (start_demo().await, start_demo().await, start_demo().await);
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: a }}]
+upstreams:
+  - {{ name: a, url: "{}" }}
+  - {{ name: b, url: "{}" }}
+  - {{ name: c, url: "{}" }}
+admin:
+  address: "{{ADMIN}}"
+virtual_servers:
+  - name: all
+    route: /v/all/mcp
+    tools:
+      c.echo: {{ name: b__echo }}
+"#,
+        a.url(),
+        b.url(),
+        c.url()
+    );
+    let gw = start_gateway(&yaml).await;
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}});
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let r = post(&url, init.to_string(), &[]).await;
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let r = post(
+        &url,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        &[("mcp-session-id", &sid)],
+    )
+    .await;
+    let v = jsonrpc_body(r).await;
+    let names: Vec<&str> = v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"a__echo") && names.contains(&"c__add"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"b__echo"),
+        "a colliding name is not served: {names:?}"
+    );
+    let report: Value = http()
+        .get(gw.admin_url("/admin/registry"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let collisions = report["virtual_servers"][0]["collisions"]
+        .as_array()
+        .unwrap();
+    assert_eq!(collisions.len(), 1, "{report}");
+    let msg = collisions[0].as_str().unwrap();
+    assert!(msg.contains("b.echo") && msg.contains("c.echo"), "{msg}");
+    assert_eq!(report["upstreams"][0]["health"], "up");
+}
+
+/// A minimal MCP upstream (raw axum) that pages its tools two at a time.
+async fn paging_upstream(total: usize) -> String {
+    let router = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: String| async move {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let id = v["id"].clone();
+            let result = match v["method"].as_str().unwrap_or("") {
+                "initialize" => json!({"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"pager","version":"1"}}),
+                "tools/list" => {
+                    let start: usize = v["params"]["cursor"].as_str().and_then(|c| c.parse().ok()).unwrap_or(0);
+                    let tools: Vec<Value> = (start..(start + 2).min(total))
+                        .map(|i| json!({"name": format!("t{i}"), "inputSchema": {"type": "object"}}))
+                        .collect();
+                    let mut r = json!({ "tools": tools });
+                    if start + 2 < total {
+                        r["nextCursor"] = json!((start + 2).to_string());
+                    }
+                    r
+                }
+                _ => return (axum::http::StatusCode::ACCEPTED, String::new()),
+            };
+            (axum::http::StatusCode::OK, json!({"jsonrpc":"2.0","id":id,"result":result}).to_string())
+        }),
+    );
+    format!("http://{}/mcp", raw_upstream(router).await)
+}
+
+#[tokio::test]
+async fn discovery_follows_next_cursor_across_pages() {
+    let up = paging_upstream(5).await;
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: pager }}]
+upstreams:
+  - {{ name: pager, url: "{up}" }}
+admin:
+  address: "{{ADMIN}}"
+virtual_servers:
+  - {{ name: all, route: /v/all/mcp }}
+"#
+    );
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let r = post(
+        &url,
+        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
+        &[],
+    )
+    .await;
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let r = post(
+        &url,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        &[("mcp-session-id", &sid)],
+    )
+    .await;
+    let v = jsonrpc_body(r).await;
+    let mut names: Vec<&str> = v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pager__t0",
+            "pager__t1",
+            "pager__t2",
+            "pager__t3",
+            "pager__t4"
+        ]
+    );
+}
+
+/// A staging virtual server only ever includes staging upstreams.
+#[tokio::test]
+async fn a_staging_server_cannot_reach_production_tools() {
+    let (prod, staging) = (start_demo().await, start_demo().await);
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: prod }}]
+upstreams:
+  - {{ name: prod, url: "{}", environment: prod }}
+  - {{ name: stage, url: "{}", environment: staging }}
+admin:
+  address: "{{ADMIN}}"
+virtual_servers:
+  - {{ name: qa, route: /v/qa/mcp, environment: staging, allow_tools: ["*.*"] }}
+"#,
+        prod.url(),
+        staging.url()
+    );
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/qa/mcp", gw.addr);
+    let r = post(
+        &url,
+        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
+        &[],
+    )
+    .await;
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let r = post(
+        &url,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        &[("mcp-session-id", &sid)],
+    )
+    .await;
+    let v = jsonrpc_body(r).await;
+    let names: Vec<&str> = v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("stage__")),
+        "{names:?}"
+    );
+    let r = post(&url, r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"prod__add","arguments":{"a":1,"b":1}}}"#, &[("mcp-session-id", &sid)]).await;
+    assert_eq!(jsonrpc_body(r).await["error"]["code"], -32602);
+    assert_eq!(prod.calls("add"), 0);
+    // Naming a production upstream explicitly on a staging server is a config error.
+    let bad = yaml.replace(r#"allow_tools: ["*.*"]"#, "allow_tools: [prod.add]");
+    let err = mcp_gateway::config::from_yaml(&render(&bad, gw.addr, gw.admin)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is environment \"staging\" but upstream \"prod\" is \"prod\""),
+        "{err}"
+    );
+}

@@ -60,6 +60,15 @@ pub struct Config {
     pub vault: Option<VaultConfig>,
     pub registry: RegistryConfig,
     pub virtual_servers: Vec<VirtualServer>,
+    pub sessions: SessionsConfig,
+}
+
+/// Validated session settings.
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    /// Secret reference to a base64 32-byte key; `None` = random per process.
+    pub key: Option<String>,
+    pub ttl: Duration,
 }
 
 /// Validated tool-discovery settings.
@@ -616,6 +625,14 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
+    let registry = validate_registry(raw.registry)?;
+    if raw.sessions.ttl.is_zero() {
+        return Err(ConfigError::new("sessions.ttl", "must be greater than 0"));
+    }
+    let sessions = SessionsConfig {
+        key: secret_ref("sessions.key".into(), raw.sessions.key)?,
+        ttl: raw.sessions.ttl,
+    };
     let uses_vault = upstreams.iter().any(|u| {
         [
             &u.auth.secret,
@@ -625,6 +642,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ]
         .into_iter()
         .flatten()
+        .chain(u.auth.oauth.iter().filter_map(|o| o.client_secret.as_ref()))
+        .chain(sessions.key.iter())
         .any(|r| r.starts_with("secret:"))
             || (u.auth.mode == PropagationMode::PerUser)
     }) || auth.as_ref().and_then(|a| a.jwt.as_ref()).is_some_and(|j| {
@@ -640,7 +659,6 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
-    let registry = validate_registry(raw.registry)?;
     let virtual_servers =
         validate_virtual_servers(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
 
@@ -656,6 +674,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         vault,
         registry,
         virtual_servers,
+        sessions,
     })
 }
 

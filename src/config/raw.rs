@@ -38,6 +38,30 @@ pub struct RawConfig {
     /// Aggregating MCP endpoints that show each principal a slice of the upstreams' tools.
     #[serde(default)]
     pub virtual_servers: Vec<RawVirtualServer>,
+    /// Gateway-owned sessions (virtual servers).
+    #[serde(default)]
+    pub sessions: RawSessions,
+}
+
+/// Sealed session tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSessions {
+    /// 32-byte key (secret reference, base64) shared by every replica, so any replica can
+    /// serve any session. Default: a random key per process (sessions end on restart).
+    pub key: Option<String>,
+    /// Session lifetime.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+impl Default for RawSessions {
+    fn default() -> Self {
+        RawSessions {
+            key: None,
+            ttl: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// Tool discovery settings.

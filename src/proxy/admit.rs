@@ -178,7 +178,9 @@ pub(crate) async fn admit(
         }
         (&Method::DELETE, Endpoint::Virtual(_, vs)) => {
             ctx.method = McpMethod::EndSession;
-            vserver::end_session(shared, vs, ctx, header_str(req, MCP_SESSION_ID))?;
+            let ended =
+                vserver::end_session(shared, runtime, vs, ctx, header_str(req, MCP_SESSION_ID))?;
+            vserver::close_upstream_sessions(shared, runtime, ctx, ended).await;
             return Ok(Admitted::Local {
                 status: 200,
                 content_type: "application/json",

@@ -40,6 +40,8 @@ pub struct RequestCtx {
     pub upstream_session: Option<String>,
     /// `body` was rewritten (virtual-server `tools/call`) and must replace the client's.
     pub body_replaced: bool,
+    /// The upstream's own name of the tool called through a virtual server.
+    pub upstream_tool: Option<String>,
     /// The request is a GET server-to-client stream (longer read timeout).
     pub stream: bool,
     /// The whole request body (POST), kept for error ids and the large-body forward.
@@ -87,6 +89,7 @@ impl RequestCtx {
             session_digest: None,
             upstream_session: None,
             body_replaced: false,
+            upstream_tool: None,
             stream: false,
             body: Bytes::new(),
             call: None,

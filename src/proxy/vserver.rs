@@ -29,8 +29,6 @@ use crate::registry::client::{McpClient, PROTOCOL_VERSION};
 use crate::session::SessionClaims;
 use crate::state::{Runtime, Shared};
 
-/// Gateway session lifetime.
-const SESSION_TTL_SECS: u64 = 24 * 3600;
 /// Bound on cached upstream sessions.
 const MAX_UPSTREAM_SESSIONS: usize = 100_000;
 
@@ -83,12 +81,12 @@ pub(crate) async fn handle(
     let Some(call) = ctx.call.clone() else {
         return Err(Reject::Internal("no parsed message".into()));
     };
+    let keys = runtime.session_keys.as_ref().unwrap_or(&shared.sessions);
     if call.method == McpMethod::Initialize {
-        return initialize(shared, vs, ctx);
+        return initialize(keys, runtime.config.sessions.ttl.as_secs(), vs, ctx);
     }
     let token = session_header.ok_or(Reject::SessionRequired)?;
-    let claims = shared
-        .sessions
+    let claims = keys
         .open(token, now())
         .filter(|c| c.server == vs.name && c.subject == subject(ctx))
         .ok_or(Reject::SessionNotFound)?;
@@ -137,6 +135,7 @@ pub(crate) async fn handle(
             ctx.body = rewrite_call(&ctx.body, &entry.tool, &entry.pinned, &name)?;
             ctx.body_replaced = true;
             ctx.upstream = Some(entry.upstream);
+            ctx.upstream_tool = Some(entry.tool.clone());
             Ok(Action::Forward)
         }
         _ => Err(Reject::MethodNotFound {
@@ -148,7 +147,12 @@ pub(crate) async fn handle(
     }
 }
 
-fn initialize(shared: &Shared, vs: &VirtualServer, ctx: &RequestCtx) -> Result<Action, Reject> {
+fn initialize(
+    keys: &crate::session::SessionKeys,
+    ttl: u64,
+    vs: &VirtualServer,
+    ctx: &RequestCtx,
+) -> Result<Action, Reject> {
     #[derive(serde::Deserialize)]
     struct Init<'a> {
         #[serde(default, borrow)]
@@ -168,12 +172,11 @@ fn initialize(shared: &Shared, vs: &VirtualServer, ctx: &RequestCtx) -> Result<A
         Some(v @ ("2025-03-26" | "2025-06-18" | "2025-11-25")) => v.to_string(),
         _ => PROTOCOL_VERSION.to_string(),
     };
-    let token = shared
-        .sessions
+    let token = keys
         .seal(&SessionClaims {
             server: vs.name.clone(),
             subject: subject(ctx).to_string(),
-            expires: now() + SESSION_TTL_SECS,
+            expires: now() + ttl,
         })
         .ok_or_else(|| Reject::Internal("could not seal a session".into()))?;
     let body = serde_json::json!({
@@ -191,21 +194,65 @@ fn initialize(shared: &Shared, vs: &VirtualServer, ctx: &RequestCtx) -> Result<A
 /// Check the session of a DELETE and forget its upstream sessions.
 pub(crate) fn end_session(
     shared: &Shared,
+    runtime: &Runtime,
     vs: &VirtualServer,
     ctx: &RequestCtx,
     session_header: Option<&str>,
-) -> Result<(), Reject> {
+) -> Result<Vec<(usize, String)>, Reject> {
     let token = session_header.ok_or(Reject::SessionRequired)?;
-    shared
-        .sessions
+    runtime
+        .session_keys
+        .as_ref()
+        .unwrap_or(&shared.sessions)
         .open(token, now())
         .filter(|c| c.server == vs.name && c.subject == subject(ctx))
         .ok_or(Reject::SessionNotFound)?;
     let d = digest(token);
+    let mut ended = Vec::new();
     if let Ok(mut m) = shared.upstream_sessions.lock() {
-        m.retain(|(k, _), _| *k != d);
+        m.retain(|(k, i), sid| {
+            if *k == d {
+                ended.push((*i, sid.clone()));
+                false
+            } else {
+                true
+            }
+        });
     }
-    Ok(())
+    Ok(ended)
+}
+
+/// DELETE the upstream sessions a gateway session had opened (best effort).
+pub(crate) async fn close_upstream_sessions(
+    shared: &Shared,
+    runtime: &Runtime,
+    ctx: &RequestCtx,
+    ended: Vec<(usize, String)>,
+) {
+    for (i, sid) in ended {
+        let Some(u) = runtime.config.upstreams.get(i) else {
+            continue;
+        };
+        // The caller's credential, as the session was opened with it.
+        let cred = runtime
+            .identity
+            .credential(i, u, ctx.principal.as_deref())
+            .await
+            .ok()
+            .flatten();
+        let client = McpClient {
+            http: &shared.http,
+            url: &u.url,
+            auth: cred
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (u.auth.header.as_str(), v)),
+            timeout: u.read_timeout,
+        };
+        client
+            .close(&crate::registry::client::UpstreamSession { id: Some(sid) })
+            .await;
+    }
 }
 
 fn digest(token: &str) -> [u8; 32] {
