@@ -201,6 +201,26 @@ fn visible(vs: &VirtualServer, class: u64, e: &Entry) -> bool {
     allowed && !denied
 }
 
+/// Why a caller of `class` does not see `e` (`None`: it is visible). For the operator CLI.
+pub fn why_hidden(vs: &VirtualServer, class: u64, e: &Entry) -> Option<String> {
+    let (u, t) = (e.upstream_name.as_str(), e.tool.as_str());
+    let applies = |i: usize| class & (1u64 << i.min(63)) != 0;
+    if let Some(p) = vs.deny.iter().find(|p| p.matches(u, t)) {
+        return Some(format!("denied by deny_tools {}", p.as_str()));
+    }
+    for (i, r) in vs.rules.iter().enumerate() {
+        if applies(i) {
+            if let Some(p) = r.deny.iter().find(|p| p.matches(u, t)) {
+                return Some(format!("denied by rules[{i}].deny_tools {}", p.as_str()));
+            }
+        }
+    }
+    if visible(vs, class, e) {
+        return None;
+    }
+    Some("not matched by any allow_tools pattern that applies to this principal".into())
+}
+
 /// Catalogs of every virtual server, rebuilt when the registry generation changes.
 #[derive(Debug, Default)]
 pub struct Catalogs {
