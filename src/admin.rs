@@ -24,6 +24,43 @@ impl AdminApp {
     }
 }
 
+impl AdminApp {
+    /// `POST /admin/registry/approve?upstream=U&tool=T`: approve the tool's current
+    /// definition (it leaves quarantine), then rediscover.
+    async fn approve(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        if req.method != http::Method::POST {
+            return reply(405, "text/plain", b"use POST\n".to_vec());
+        }
+        let q: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        let (Some(upstream), Some(tool)) = (q.get("upstream"), q.get("tool")) else {
+            return reply(
+                400,
+                "text/plain",
+                b"need ?upstream=NAME&tool=NAME\n".to_vec(),
+            );
+        };
+        let rt = self.shared.runtime.load_full();
+        match self
+            .shared
+            .registry
+            .approve(&rt.config, upstream, tool)
+            .await
+        {
+            Ok(()) => {
+                let changes = self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                self.shared.record_tool_changes(&changes);
+                let body = serde_json::json!({ "approved": format!("{upstream}.{tool}") });
+                reply(200, "application/json", body.to_string().into_bytes())
+            }
+            Err(e) => reply(404, "text/plain", format!("{e}\n").into_bytes()),
+        }
+    }
+}
+
 fn registry_report(shared: &Shared, rt: &crate::state::Runtime) -> serde_json::Value {
     use crate::registry::Health;
     let snap = shared.registry.snapshot();
@@ -46,9 +83,12 @@ fn registry_report(shared: &Shared, rt: &crate::state::Runtime) -> serde_json::V
                         .collect()
                 })
                 .unwrap_or_default();
+            let quarantined: Vec<&str> = t
+                .map(|t| t.quarantined.iter().map(String::as_str).collect())
+                .unwrap_or_default();
             serde_json::json!({
                 "name": u.name, "environment": u.environment, "health": health,
-                "error": error, "tools": tools,
+                "error": error, "tools": tools, "quarantined": quarantined,
             })
         })
         .collect();
@@ -102,6 +142,9 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        if session.req_header().uri.path() == "/admin/registry/approve" {
+            return self.approve(session).await;
+        }
         match session.req_header().uri.path() {
             // Liveness: the process answers.
             "/healthz" => reply(200, "text/plain", b"ok\n".to_vec()),

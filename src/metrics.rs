@@ -93,6 +93,7 @@ pub struct Metrics {
     upstream_latency: HistogramVec,
     upstream_errors: IntCounterVec,
     credential_releases: IntCounterVec,
+    tool_changes: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -142,6 +143,14 @@ impl Metrics {
             &["upstream", "mode"],
         )?;
         registry.register(Box::new(credential_releases.clone()))?;
+        let tool_changes = IntCounterVec::new(
+            Opts::new(
+                "mcp_gateway_tool_changes_total",
+                "Upstream tool definitions that changed from the approved fingerprint, by upstream and action",
+            ),
+            &["upstream", "action"],
+        )?;
+        registry.register(Box::new(tool_changes.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(added_latency.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
@@ -153,6 +162,7 @@ impl Metrics {
             upstream_latency,
             upstream_errors,
             credential_releases,
+            tool_changes,
         })
     }
 
@@ -181,6 +191,14 @@ impl Metrics {
                 .with_label_values(&[r.upstream, k.as_label()])
                 .inc();
         }
+    }
+
+    /// Count a changed tool definition (`upstream` is a configured name; `action` is one of
+    /// quarantine / alert / accept).
+    pub fn tool_changed(&self, upstream: &str, action: &'static str) {
+        self.tool_changes
+            .with_label_values(&[upstream, action])
+            .inc();
     }
 
     /// Prometheus text exposition of this gateway's metrics plus the process-global registry

@@ -133,7 +133,8 @@ impl BackgroundService for Reloader {
                             // What virtual servers expose may have changed: rediscover now.
                             let rt = self.shared.runtime.load_full();
                             if !rt.config.virtual_servers.is_empty() {
-                                self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                                let changes = self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                                self.shared.record_tool_changes(&changes);
                             }
                         }
                         Ok(Err(e)) => log::error!("reload failed, keeping the running configuration: {e:#}"),
@@ -157,7 +158,8 @@ impl BackgroundService for RegistryRefresh {
         loop {
             let rt = self.shared.runtime.load_full();
             if !rt.config.virtual_servers.is_empty() {
-                self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                let changes = self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                self.shared.record_tool_changes(&changes);
             }
             let pause = rt.config.registry.refresh_interval;
             tokio::select! {

@@ -104,6 +104,19 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Count changed tool definitions found by a registry refresh.
+    pub fn record_tool_changes(&self, changes: &[crate::registry::pinning::Change]) {
+        use crate::config::raw::OnChange;
+        for c in changes {
+            let action = match c.action {
+                OnChange::Quarantine => "quarantine",
+                OnChange::Alert => "alert",
+                OnChange::Accept => "accept",
+            };
+            self.metrics.tool_changed(&c.upstream, action);
+        }
+    }
+
     /// Re-read the configuration file (and the vault and key files it names), build a new
     /// [`Runtime`] and swap it in atomically. In-flight requests finish on the snapshot they
     /// took. On any error the running configuration stays and the error is returned.

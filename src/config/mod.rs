@@ -77,6 +77,7 @@ pub struct RegistryConfig {
     pub separator: String,
     pub refresh_interval: Duration,
     pub timeout: Duration,
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 /// Principal matchers; all empty = everyone authenticated.
@@ -317,6 +318,7 @@ pub struct Upstream {
     /// Request headers removed before forwarding (beyond client credentials).
     pub strip_headers: Vec<http::HeaderName>,
     pub environment: Option<String>,
+    pub on_change: raw::OnChange,
 }
 
 /// Path prefix of RFC 9728 protected-resource metadata.
@@ -431,6 +433,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             auth,
             strip_headers,
             environment: u.environment,
+            on_change: u.on_change,
             name: u.name,
             tls,
             host,
@@ -698,6 +701,7 @@ fn validate_registry(r: raw::RawRegistry) -> Result<RegistryConfig, ConfigError>
         separator: r.separator,
         refresh_interval: r.refresh_interval,
         timeout: r.timeout,
+        state_file: r.state_file.map(Into::into),
     })
 }
 

@@ -76,6 +76,9 @@ pub struct RawRegistry {
     /// Time allowed for one upstream's discovery.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Where approved tool fingerprints are kept (tool pinning). Default: in memory only,
+    /// so approvals last until restart and first sightings are trusted again after one.
+    pub state_file: Option<String>,
 }
 
 impl Default for RawRegistry {
@@ -84,6 +87,7 @@ impl Default for RawRegistry {
             separator: "__".into(),
             refresh_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            state_file: None,
         }
     }
 }
@@ -526,6 +530,23 @@ pub struct RawUpstream {
     /// Deployment environment (`prod`, `staging`, ...), checked against virtual servers.
     #[serde(default)]
     pub environment: Option<String>,
+    /// What happens when a tool's definition (description, input schema, annotations)
+    /// changes from the approved one: `quarantine` (default), `alert` or `accept`.
+    #[serde(default)]
+    pub on_change: OnChange,
+}
+
+/// Reaction to a changed tool definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnChange {
+    /// Hide the tool and refuse its calls until an operator approves the new definition.
+    #[default]
+    Quarantine,
+    /// Serve it, but log and count the change.
+    Alert,
+    /// Approve the new definition automatically.
+    Accept,
 }
 
 fn default_connect_timeout() -> Duration {

@@ -61,6 +61,10 @@ impl Catalog {
                 let Some(tool) = def.get("name").and_then(Value::as_str) else {
                     continue;
                 };
+                if ut.quarantined.iter().any(|q| q == tool) {
+                    // Changed definition awaiting approval: hidden, calls refused.
+                    continue;
+                }
                 let key = format!("{}.{tool}", u.name);
                 let over = vs.tools.get(&key);
                 candidates.push((

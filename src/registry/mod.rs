@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod client;
 pub mod naming;
 pub mod pattern;
+pub mod pinning;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct UpstreamTools {
     /// Tool definitions exactly as the upstream sent them.
     pub tools: Vec<Value>,
     pub refreshed: Option<SystemTime>,
+    /// Tools whose definition changed and await approval (hidden, calls refused).
+    pub quarantined: Vec<String>,
 }
 
 /// An immutable view of every upstream's tools.
@@ -58,8 +61,8 @@ pub struct Snapshot {
 pub struct Registry {
     snapshot: ArcSwap<Snapshot>,
     http: HttpClient,
-    /// One refresh at a time.
-    refreshing: tokio::sync::Mutex<()>,
+    /// One refresh at a time; holds the approved tool fingerprints.
+    refreshing: tokio::sync::Mutex<Option<pinning::Approvals>>,
 }
 
 impl Default for Registry {
@@ -67,7 +70,7 @@ impl Default for Registry {
         Registry {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             http: HttpClient::default(),
-            refreshing: tokio::sync::Mutex::new(()),
+            refreshing: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -77,10 +80,46 @@ impl Registry {
         self.snapshot.load_full()
     }
 
-    /// Discover the tools of every upstream some virtual server uses. Never fails: errors
-    /// mark the upstream down.
-    pub async fn refresh(&self, config: &Config, identity: &Identity) {
-        let _one = self.refreshing.lock().await;
+    /// Approve the current definition of `upstream.tool` (it leaves quarantine at the next
+    /// refresh, which the caller should trigger). `Err` when the tool is unknown.
+    pub async fn approve(&self, config: &Config, upstream: &str, tool: &str) -> Result<(), String> {
+        let snap = self.snapshot();
+        let def = snap
+            .upstreams
+            .get(upstream)
+            .and_then(|u| {
+                u.tools
+                    .iter()
+                    .find(|d| d.get("name").and_then(Value::as_str) == Some(tool))
+            })
+            .ok_or_else(|| format!("no tool {tool:?} on upstream {upstream:?}"))?;
+        let mut guard = self.refreshing.lock().await;
+        let approvals = guard.get_or_insert_with(Default::default);
+        approvals
+            .map
+            .insert(format!("{upstream}.{tool}"), pinning::fingerprint(def));
+        if let Some(path) = &config.registry.state_file {
+            approvals.save(path)?;
+        }
+        Ok(())
+    }
+
+    /// Discover the tools of every upstream some virtual server uses, and review changed
+    /// definitions. Never fails: errors mark the upstream down. Returns the changes seen.
+    pub async fn refresh(&self, config: &Config, identity: &Identity) -> Vec<pinning::Change> {
+        let mut guard = self.refreshing.lock().await;
+        if guard.is_none() {
+            *guard = Some(match &config.registry.state_file {
+                Some(path) => pinning::Approvals::load(path).unwrap_or_else(|e| {
+                    log::error!("registry: {e}; starting with no approvals");
+                    pinning::Approvals::default()
+                }),
+                None => pinning::Approvals::default(),
+            });
+        }
+        let approvals = guard.get_or_insert_with(Default::default);
+        let mut dirty = false;
+        let mut all_changes = Vec::new();
         let mut used: Vec<usize> = config
             .virtual_servers
             .iter()
@@ -116,13 +155,29 @@ impl Registry {
             let previous = old.upstreams.get(&u.name);
             let entry = match result {
                 Ok(tools) => {
-                    if previous.is_none_or(|p| p.tools != tools || p.health != Health::Up) {
+                    let (quarantined, changes) =
+                        approvals.review(&u.name, u.on_change, &tools, &mut dirty);
+                    for c in &changes {
+                        log::warn!(
+                            "registry: tool {}.{} changed definition ({} -> {}): {:?}",
+                            c.upstream,
+                            c.tool,
+                            &c.approved[..12.min(c.approved.len())],
+                            &c.seen[..12.min(c.seen.len())],
+                            c.action
+                        );
+                    }
+                    all_changes.extend(changes);
+                    if previous.is_none_or(|p| {
+                        p.tools != tools || p.health != Health::Up || p.quarantined != quarantined
+                    }) {
                         changed = true;
                     }
                     UpstreamTools {
                         health: Health::Up,
                         tools,
                         refreshed: Some(SystemTime::now()),
+                        quarantined,
                     }
                 }
                 Err(error) => {
@@ -135,10 +190,18 @@ impl Registry {
                         health,
                         tools: previous.map(|p| p.tools.clone()).unwrap_or_default(),
                         refreshed: previous.and_then(|p| p.refreshed),
+                        quarantined: previous.map(|p| p.quarantined.clone()).unwrap_or_default(),
                     }
                 }
             };
             upstreams.insert(u.name.clone(), entry);
+        }
+        if dirty {
+            if let Some(path) = &config.registry.state_file {
+                if let Err(e) = approvals.save(path) {
+                    log::error!("registry: {e}");
+                }
+            }
         }
         if changed || old.generation == 0 || upstreams.len() != old.upstreams.len() {
             self.snapshot.store(Arc::new(Snapshot {
@@ -146,5 +209,6 @@ impl Registry {
                 upstreams,
             }));
         }
+        all_changes
     }
 }
