@@ -688,3 +688,78 @@ virtual_servers:
         "looked up"
     );
 }
+
+/// The upstream restarts mid-session and forgets our session: a read-only tool is resent once
+/// on a new upstream session (self-healing); another tool gets a clear error, not a silent retry.
+#[tokio::test]
+async fn a_restarted_upstream_is_healed_for_read_only_tools_only() {
+    let first = start_demo().await;
+    let addr = first.addr;
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: up }}]
+upstreams:
+  - {{ name: up, url: "{}" }}
+admin:
+  address: "{{ADMIN}}"
+virtual_servers:
+  - name: all
+    route: /v/all/mcp
+    tools:
+      up.echo: {{ annotations: {{ readOnlyHint: true }} }}
+"#,
+        first.url()
+    );
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let r = post(
+        &url,
+        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
+        &[],
+    )
+    .await;
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let echo = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up__echo","arguments":{"text":"before"}}}"#;
+    let r = post(&url, echo, &[("mcp-session-id", &sid)]).await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "before"
+    );
+
+    // Restart the upstream on the same address: its sessions are gone.
+    first.shutdown().await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let second = demo::DemoServer::start(listener, demo::DemoOptions::default())
+        .await
+        .unwrap();
+
+    let echo = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up__echo","arguments":{"text":"after"}}}"#;
+    let r = post(&url, echo, &[("mcp-session-id", &sid)]).await;
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["result"]["content"][0]["text"], "after", "{v}");
+    assert_eq!(second.calls("echo"), 1);
+
+    // Restart again; a tool that is not read-only is not resent.
+    second.shutdown().await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let third = demo::DemoServer::start(listener, demo::DemoOptions::default())
+        .await
+        .unwrap();
+    let add = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"up__add","arguments":{"a":1,"b":2}}}"#;
+    let r = post(&url, add, &[("mcp-session-id", &sid)]).await;
+    let v = assert_error(r, 502, -32000, "lost the session").await;
+    assert_eq!(v["id"], 3);
+    assert_eq!(third.calls("add"), 0);
+    // The next call opens a new upstream session and works.
+    let r = post(&url, add, &[("mcp-session-id", &sid)]).await;
+    assert_eq!(jsonrpc_body(r).await["result"]["content"][0]["text"], "3");
+}

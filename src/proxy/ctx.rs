@@ -42,6 +42,12 @@ pub struct RequestCtx {
     pub body_replaced: bool,
     /// The upstream's own name of the tool called through a virtual server.
     pub upstream_tool: Option<String>,
+    /// That tool is annotated read-only or idempotent: safe to resend after re-opening a
+    /// lost upstream session.
+    pub tool_retry_safe: bool,
+    /// Self-healing: the upstream lost our session and the call is being retried once on a
+    /// new one (`Some(false)` = retry requested, `Some(true)` = retried).
+    pub healed: Option<bool>,
     /// The request is a GET server-to-client stream (longer read timeout).
     pub stream: bool,
     /// The whole request body (POST), kept for error ids and the large-body forward.
@@ -90,6 +96,8 @@ impl RequestCtx {
             upstream_session: None,
             body_replaced: false,
             upstream_tool: None,
+            tool_retry_safe: false,
+            healed: None,
             stream: false,
             body: Bytes::new(),
             call: None,

@@ -120,6 +120,21 @@ impl ProxyHttp for McpGateway {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if ctx.healed == Some(true) && ctx.upstream_session.is_none() {
+            let runtime = ctx
+                .runtime
+                .clone()
+                .ok_or_else(|| internal("no runtime snapshot"))?;
+            ctx.upstream_session = vserver::upstream_session(&self.shared, &runtime, ctx)
+                .await
+                .map_err(|r| {
+                    ctx.pending = Some(r);
+                    Error::explain(
+                        ErrorType::HTTPStatus(502),
+                        "could not reopen the upstream session",
+                    )
+                })?;
+        }
         ctx.forwarded_at = Some(Instant::now());
         outbound::request_header(req, ctx)
     }
@@ -151,8 +166,23 @@ impl ProxyHttp for McpGateway {
     ) -> Result<()> {
         ctx.upstream_header_at = Some(Instant::now());
         if ctx.upstream_session.is_some() && resp.status.as_u16() == 404 {
-            // The upstream lost our session (restart): open a new one next time.
+            // The upstream lost our session (it restarted). Forget it; resend once on a new
+            // session when the tool is safe to run again, otherwise say so clearly.
             vserver::forget_upstream_session(&self.shared, ctx);
+            if ctx.tool_retry_safe && ctx.healed.is_none() && ctx.body.len() <= 64 * 1024 {
+                ctx.healed = Some(false);
+            } else {
+                ctx.pending = Some(crate::error::Reject::Upstream {
+                    upstream: ctx.upstream_name().to_string(),
+                    cause: "lost the session (it restarted?); the call was not resent because the tool is not marked read-only or idempotent: call it again".into(),
+                    timeout: false,
+                });
+                ctx.outcome = Outcome::UpstreamError;
+            }
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(502),
+                "upstream session lost",
+            ));
         }
         // Answers the gateway replaces whole (delegated 401, body-less 5xx) are turned into an
         // error here, before any header goes out; `fail_to_proxy` writes `ctx.pending`.
@@ -198,6 +228,13 @@ impl ProxyHttp for McpGateway {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("upstream peer {peer}"));
+        if ctx.healed == Some(false) {
+            // Self-healing: one more attempt, on a new upstream session.
+            ctx.healed = Some(true);
+            ctx.upstream_session = None;
+            e.set_retry(true);
+            return e;
+        }
         if ctx.pending.is_none()
             && !session.as_ref().retry_buffer_truncated()
             && ctx.method.is_safe_to_retry()

@@ -134,8 +134,14 @@ pub(crate) async fn handle(
             }
             ctx.body = rewrite_call(&ctx.body, &entry.tool, &entry.pinned, &name)?;
             ctx.body_replaced = true;
+            // Spans (the id for error answers) must point into the new body.
+            let reparsed = crate::mcp::jsonrpc::parse(&ctx.body).map_err(|f| f.reject)?;
+            ctx.id = reparsed.id.clone();
+            ctx.call = Some(reparsed);
             ctx.upstream = Some(entry.upstream);
             ctx.upstream_tool = Some(entry.tool.clone());
+            let hint = |k: &str| entry.definition["annotations"][k].as_bool() == Some(true);
+            ctx.tool_retry_safe = hint("readOnlyHint") || hint("idempotentHint");
             Ok(Action::Forward)
         }
         _ => Err(Reject::MethodNotFound {
