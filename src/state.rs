@@ -136,6 +136,8 @@ impl Shared {
         }
         let runtime = Runtime::new(config)?;
         self.runtime.store(Arc::new(runtime));
+        // Virtual-server policy may have changed what clients can see.
+        self.registry.notify_changed();
         Ok(())
     }
 

@@ -636,6 +636,26 @@ virtual_servers:
             .collect::<Vec<_>>()
     };
     assert_eq!(list().await, ["crm__lookup"]);
+    // The session's server-to-client stream announces list changes.
+    let stream = http()
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let events = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = events.clone();
+    let reader = tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut body = stream.bytes_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            if String::from_utf8_lossy(&chunk).contains("notifications/tools/list_changed") {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
     let approved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     assert!(
         approved["crm.lookup"].is_string(),
@@ -682,6 +702,15 @@ virtual_servers:
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(list().await, ["crm__lookup"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while events.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "list_changed not announced twice"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    reader.abort();
     let r = post(&url, call, &[("mcp-session-id", &sid)]).await;
     assert_eq!(
         jsonrpc_body(r).await["result"]["content"][0]["text"],

@@ -25,6 +25,8 @@ pub(crate) enum Admitted {
     Proxy,
     /// The body was larger than Pingora's 64 KiB retry buffer: forward it ourselves.
     ForwardBuffered,
+    /// A virtual server's server-to-client stream (tools/list_changed), served by the gateway.
+    VirtualStream { server: String },
     /// The gateway answers itself (protected-resource metadata, virtual servers).
     Local {
         status: u16,
@@ -188,10 +190,12 @@ pub(crate) async fn admit(
                 session: None,
             });
         }
-        (&Method::GET, Endpoint::Virtual(..)) => {
+        (&Method::GET, Endpoint::Virtual(_, vs)) => {
             ctx.method = McpMethod::Stream;
-            return Err(Reject::MethodNotAllowed {
-                method: "GET (virtual servers have no server-to-client stream yet)".into(),
+            guard::check_get_headers(header_str(req, header::ACCEPT))?;
+            vserver::check_session(shared, runtime, vs, ctx, header_str(req, MCP_SESSION_ID))?;
+            return Ok(Admitted::VirtualStream {
+                server: vs.name.clone(),
             });
         }
         (m, _) => {

@@ -88,6 +88,10 @@ impl ProxyHttp for McpGateway {
                 respond::local(session, status, content_type, body, sid.as_deref()).await?;
                 Ok(true)
             }
+            Ok(admit::Admitted::VirtualStream { server }) => {
+                vserver::serve_stream(session, &self.shared, &server, ctx).await?;
+                Ok(true)
+            }
             Ok(admit::Admitted::ForwardBuffered) => {
                 forward::forward_buffered(&self.connector, session, ctx).await?;
                 Ok(true)

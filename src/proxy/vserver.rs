@@ -187,7 +187,7 @@ fn initialize(
         .ok_or_else(|| Reject::Internal("could not seal a session".into()))?;
     let body = serde_json::json!({
         "protocolVersion": version,
-        "capabilities": { "tools": { "listChanged": false } },
+        "capabilities": { "tools": { "listChanged": true } },
         "serverInfo": { "name": vs.name, "version": env!("CARGO_PKG_VERSION") },
         "instructions": format!("mcp-gateway virtual server {}", vs.name),
     });
@@ -195,6 +195,78 @@ fn initialize(
         body: result(ctx.id_json(), body.to_string().as_bytes()),
         session: Some(token),
     })
+}
+
+/// Check the session of a GET (server-to-client stream).
+pub(crate) fn check_session(
+    shared: &Shared,
+    runtime: &Runtime,
+    vs: &VirtualServer,
+    ctx: &RequestCtx,
+    session_header: Option<&str>,
+) -> Result<(), Reject> {
+    let token = session_header.ok_or(Reject::SessionRequired)?;
+    runtime
+        .session_keys
+        .as_ref()
+        .unwrap_or(&shared.sessions)
+        .open(token, now())
+        .filter(|c| c.server == vs.name && c.subject == subject(ctx))
+        .map(|_| ())
+        .ok_or(Reject::SessionNotFound)
+}
+
+/// The tools/list JSON this caller sees on virtual server `name` right now (after a reload
+/// the server is found by name), or `None` if it no longer exists.
+async fn current_tools(shared: &Shared, name: &str, ctx: &RequestCtx) -> Option<Bytes> {
+    let rt = shared.runtime.load_full();
+    let (i, vs) = rt
+        .config
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.name == name)?;
+    let cat = catalog(shared, &rt, i).await.ok()?;
+    Some(cat.tools_json(vs, class(vs, ctx)))
+}
+
+/// Serve the server-to-client SSE stream of a virtual-server session: a
+/// `notifications/tools/list_changed` whenever what this caller can see changes (upstream
+/// tools rediscovered, a tool quarantined or approved, policy reloaded), and a comment every
+/// 15 s so idle proxies keep the connection. Runs in `request_filter` until the client leaves.
+pub(crate) async fn serve_stream(
+    session: &mut pingora::proxy::Session,
+    shared: &Shared,
+    server: &str,
+    ctx: &RequestCtx,
+) -> pingora::Result<()> {
+    let mut h = pingora::http::ResponseHeader::build(200, Some(4))?;
+    h.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
+    h.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+    h.insert_header("x-accel-buffering", "no")?;
+    session.write_response_header(Box::new(h), false).await?;
+    let mut changes = shared.registry.subscribe();
+    let mut last = current_tools(shared, server, ctx).await;
+    const EVENT: &[u8] =
+        b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n";
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let now = current_tools(shared, server, ctx).await;
+                if now != last {
+                    last = now;
+                    session.write_response_body(Some(Bytes::from_static(EVENT)), false).await?;
+                }
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_secs(15)) => {
+                session.write_response_body(Some(Bytes::from_static(b": keep-alive\n\n")), false).await?;
+            }
+        }
+    }
+    session.write_response_body(None, true).await
 }
 
 /// Check the session of a DELETE and forget its upstream sessions.

@@ -61,6 +61,8 @@ pub struct Snapshot {
 pub struct Registry {
     snapshot: ArcSwap<Snapshot>,
     http: HttpClient,
+    /// Ticks whenever what virtual servers expose may have changed (new snapshot, reload).
+    changes: tokio::sync::watch::Sender<u64>,
     /// One refresh at a time; holds the approved tool fingerprints.
     refreshing: tokio::sync::Mutex<Option<pinning::Approvals>>,
 }
@@ -70,6 +72,7 @@ impl Default for Registry {
         Registry {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             http: HttpClient::default(),
+            changes: tokio::sync::watch::channel(0).0,
             refreshing: tokio::sync::Mutex::new(None),
         }
     }
@@ -78,6 +81,16 @@ impl Default for Registry {
 impl Registry {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// A receiver that wakes when what virtual servers expose may have changed.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Signal a possible change (a new snapshot, or a configuration reload).
+    pub fn notify_changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Approve the current definition of `upstream.tool` (it leaves quarantine at the next
@@ -208,6 +221,7 @@ impl Registry {
                 generation: old.generation + 1,
                 upstreams,
             }));
+            self.notify_changed();
         }
         all_changes
     }
