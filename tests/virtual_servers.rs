@@ -792,3 +792,74 @@ virtual_servers:
     let r = post(&url, add, &[("mcp-session-id", &sid)]).await;
     assert_eq!(jsonrpc_body(r).await["result"]["content"][0]["text"], "3");
 }
+
+/// The merged list is paginated with opaque cursors when registry.page_size is set.
+#[tokio::test]
+async fn the_merged_list_pages_with_opaque_cursors() {
+    let up = paging_upstream(5).await;
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: pager }}]
+upstreams:
+  - {{ name: pager, url: "{up}" }}
+admin:
+  address: "{{ADMIN}}"
+registry:
+  page_size: 2
+virtual_servers:
+  - {{ name: all, route: /v/all/mcp }}
+"#
+    );
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let r = post(
+        &url,
+        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
+        &[],
+    )
+    .await;
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0..10 {
+        let params = cursor
+            .as_ref()
+            .map_or(json!({}), |c| json!({ "cursor": c }));
+        let body = json!({"jsonrpc":"2.0","id":page,"method":"tools/list","params":params});
+        let v = jsonrpc_body(post(&url, body.to_string(), &[("mcp-session-id", &sid)]).await).await;
+        let tools = v["result"]["tools"].as_array().unwrap();
+        assert!(tools.len() <= 2);
+        names.extend(
+            tools
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_string()),
+        );
+        match v["result"]["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pager__t0",
+            "pager__t1",
+            "pager__t2",
+            "pager__t3",
+            "pager__t4"
+        ]
+    );
+    let bad = json!({"jsonrpc":"2.0","id":9,"method":"tools/list","params":{"cursor":"bm9wZQ"}});
+    let r = post(&url, bad.to_string(), &[("mcp-session-id", &sid)]).await;
+    assert_error(r, 400, -32602, "invalid or outdated cursor").await;
+}

@@ -78,6 +78,7 @@ pub struct RegistryConfig {
     pub refresh_interval: Duration,
     pub timeout: Duration,
     pub state_file: Option<std::path::PathBuf>,
+    pub page_size: usize,
 }
 
 /// Principal matchers; all empty = everyone authenticated.
@@ -702,6 +703,7 @@ fn validate_registry(r: raw::RawRegistry) -> Result<RegistryConfig, ConfigError>
         refresh_interval: r.refresh_interval,
         timeout: r.timeout,
         state_file: r.state_file.map(Into::into),
+        page_size: r.page_size,
     })
 }
 

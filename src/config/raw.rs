@@ -79,6 +79,8 @@ pub struct RawRegistry {
     /// Where approved tool fingerprints are kept (tool pinning). Default: in memory only,
     /// so approvals last until restart and first sightings are trusted again after one.
     pub state_file: Option<String>,
+    /// Tools per `tools/list` page on virtual servers (opaque `nextCursor`); 0 = one page.
+    pub page_size: usize,
 }
 
 impl Default for RawRegistry {
@@ -88,6 +90,7 @@ impl Default for RawRegistry {
             refresh_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             state_file: None,
+            page_size: 0,
         }
     }
 }

@@ -103,10 +103,30 @@ pub(crate) async fn handle(
         McpMethod::ToolsList => {
             let catalog = catalog(shared, runtime, index).await?;
             let class = class(vs, ctx);
-            let tools = catalog.tools_json(vs, class);
-            let mut r = Vec::with_capacity(tools.len() + 12);
+            let size = runtime.config.registry.page_size;
+            let cursor = list_cursor(&ctx.body);
+            let (tools, next) = match (size, cursor) {
+                (0, None) => (catalog.tools_json(vs, class), None),
+                (_, c) => {
+                    let offset = match c {
+                        None => 0,
+                        Some(c) => open_cursor(&c, catalog.generation).ok_or_else(|| {
+                            Reject::InvalidParams(
+                                "invalid or outdated cursor: list again from the start".into(),
+                            )
+                        })?,
+                    };
+                    catalog.tools_page(vs, class, offset, size.max(1))
+                }
+            };
+            let mut r = Vec::with_capacity(tools.len() + 64);
             r.extend_from_slice(br#"{"tools":"#);
             r.extend_from_slice(&tools);
+            if let Some(n) = next {
+                r.extend_from_slice(br#","nextCursor":""#);
+                r.extend_from_slice(seal_cursor(n, catalog.generation).as_bytes());
+                r.push(b'"');
+            }
             r.push(b'}');
             Ok(Action::Reply {
                 body: result(ctx.id_json(), &r),
@@ -364,6 +384,38 @@ async fn catalog(
         .catalogs
         .get(&runtime.config, index, &snapshot)
         .ok_or_else(|| Reject::Internal("no catalog".into()))
+}
+
+/// `params.cursor` of a `tools/list`, if any.
+fn list_cursor(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct L {
+        #[serde(default)]
+        params: Option<P>,
+    }
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(default)]
+        cursor: Option<String>,
+    }
+    serde_json::from_slice::<L>(body).ok()?.params?.cursor
+}
+
+/// Opaque cursor: the offset, bound to the registry generation it was computed for.
+fn seal_cursor(offset: usize, generation: u64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{generation}:{offset}"))
+}
+
+fn open_cursor(c: &str, generation: u64) -> Option<usize> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (g, o) = text.split_once(':')?;
+    (g.parse::<u64>().ok()? == generation).then_some(())?;
+    o.parse().ok()
 }
 
 /// The upstream's own tool name and the pinned arguments in a `tools/call` body.

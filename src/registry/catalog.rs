@@ -149,6 +149,39 @@ impl Catalog {
         visible(vs, class, e).then_some(e)
     }
 
+    /// One page of what `class` may see: the JSON array and the offset of the next page.
+    /// Pages are serialized once per (class, offset).
+    pub fn tools_page(
+        &self,
+        vs: &VirtualServer,
+        class: u64,
+        offset: usize,
+        size: usize,
+    ) -> (Bytes, Option<usize>) {
+        let visible: Vec<&Value> = self
+            .entries
+            .iter()
+            .filter(|e| visible(vs, class, e))
+            .map(|e| &e.definition)
+            .collect();
+        let end = (offset + size).min(visible.len());
+        let next = (end < visible.len()).then_some(end);
+        let key = class.rotate_left(17) ^ (offset as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1;
+        if let Some(b) = self.lists.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return (b, next);
+        }
+        let page = visible
+            .get(offset.min(visible.len())..end)
+            .unwrap_or_default();
+        let bytes = Bytes::from(serde_json::to_vec(page).unwrap_or_else(|_| b"[]".to_vec()));
+        if let Ok(mut m) = self.lists.lock() {
+            if m.len() < 4096 {
+                m.insert(key, bytes.clone());
+            }
+        }
+        (bytes, next)
+    }
+
     /// The JSON array of tool definitions `class` may see, serialized once per class.
     pub fn tools_json(&self, vs: &VirtualServer, class: u64) -> Bytes {
         if let Some(b) = self.lists.lock().ok().and_then(|m| m.get(&class).cloned()) {
