@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use mcp_gateway::config::HostPolicy;
 use mcp_gateway::{guard, mcp::jsonrpc};
 
@@ -142,5 +142,117 @@ auth:
     g.finish();
 }
 
-criterion_group!(benches, parse, guards, error_body, auth);
+/// `N` realistic tool definitions (name, ~100-character description, an `inputSchema` with
+/// three properties) split evenly over upstreams `github` and `crm`.
+fn tools_snapshot(n: usize) -> mcp_gateway::registry::Snapshot {
+    use mcp_gateway::registry::{Health, Snapshot, UpstreamTools};
+    let defs = |upstream: &str, count: usize| -> Vec<serde_json::Value> {
+        (0..count)
+            .map(|i| {
+                serde_json::json!({
+                    "name": format!("list_{upstream}_records_{i}"),
+                    "description": format!(
+                        "List the {upstream} records of page {i}, newest first, filtered by state \
+                         and owner; returns at most limit items."
+                    ),
+                    "inputSchema": {
+                        "type": "object",
+                        "properties": {
+                            "state": {"type": "string", "enum": ["open", "closed", "all"],
+                                      "description": "Which records to include."},
+                            "owner": {"type": "string", "description": "Login of the owner."},
+                            "limit": {"type": "integer", "minimum": 1, "maximum": 100,
+                                      "description": "Largest number of records returned."}
+                        },
+                        "required": ["state"]
+                    },
+                    "annotations": {"readOnlyHint": true}
+                })
+            })
+            .collect()
+    };
+    let up = |tools| UpstreamTools {
+        health: Health::Up,
+        tools,
+        refreshed: None,
+        quarantined: Vec::new(),
+    };
+    Snapshot {
+        generation: 1,
+        upstreams: [
+            ("github".to_string(), up(defs("github", n / 2))),
+            ("crm".to_string(), up(defs("crm", n - n / 2))),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// A virtual server over both upstreams with one rule, so callers fall into two principal
+/// classes: everyone sees `github.*` (half the tools), group `eng` also sees `crm.*` (the
+/// rest, minus the few a deny pattern hides), so every entry passes allow and deny checks.
+const TOOLS_LIST_CONFIG: &str = r#"
+listeners:
+  - address: 127.0.0.1:1
+    auth: none
+    routes: [{ path: /mcp, upstream: github }]
+upstreams:
+  - { name: github, url: "http://127.0.0.1:2/mcp" }
+  - { name: crm, url: "http://127.0.0.1:3/mcp" }
+virtual_servers:
+  - name: support
+    route: /v/support/mcp
+    allow_tools: ["github.*"]
+    deny_tools: ["crm.*_13"]
+    rules:
+      - groups: [eng]
+        allow_tools: ["crm.*"]
+"#;
+
+/// `tools/list` on a virtual server (`proxy::vserver`) for 20, 200 and 2000 tools.
+fn tools_list(c: &mut Criterion) {
+    use mcp_gateway::registry::catalog::{self, Catalog};
+    let config = mcp_gateway::config::from_yaml(TOOLS_LIST_CONFIG).expect("bench config");
+    let vs = &config.virtual_servers[0];
+    let groups = vec!["eng".to_string()];
+    let mut g = c.benchmark_group("tools_list");
+    for n in [20usize, 200, 2000] {
+        let snapshot = tools_snapshot(n);
+        g.throughput(Throughput::Elements(n as u64));
+        // The registry-change path: the first request after a refresh that bumped the
+        // generation rebuilds the virtual server's catalog (`Catalogs::get` ->
+        // `Catalog::build`): exposed names, collision check, every definition copied with
+        // overrides applied. Includes dropping it, as replacing the old catalog does.
+        g.bench_with_input(BenchmarkId::new("catalog_build", n), &n, |b, _| {
+            b.iter(|| Catalog::build(&config, vs, black_box(&snapshot)))
+        });
+        // The per-request hot path: every later `tools/list` computes the caller's principal
+        // class and takes the pre-serialized answer for it (cache hit + `Bytes` clone).
+        let warm = Catalog::build(&config, vs, &snapshot);
+        let primed = warm.tools_json(vs, catalog::class_of(vs, "bob", &groups, &[]));
+        assert!(!primed.is_empty());
+        g.bench_with_input(BenchmarkId::new("warm", n), &n, |b, _| {
+            b.iter(|| {
+                let class = catalog::class_of(vs, black_box("bob"), &groups, &[]);
+                warm.tools_json(vs, class)
+            })
+        });
+        // For comparison: the first `tools/list` of a class on a fresh catalog filters every
+        // entry and serializes the visible definitions (the catalog is built outside the
+        // timing, and dropped outside it too).
+        g.bench_with_input(BenchmarkId::new("cold", n), &n, |b, _| {
+            b.iter_batched_ref(
+                || Catalog::build(&config, vs, &snapshot),
+                |cat| {
+                    let class = catalog::class_of(vs, black_box("bob"), &groups, &[]);
+                    cat.tools_json(vs, class)
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse, guards, error_body, auth, tools_list);
 criterion_main!(benches);

@@ -1,13 +1,16 @@
-//! Command line: `mcp-gateway -c FILE` runs, `-t` validates and exits, and
-//! `mcp-gateway vault ...` manages the credential vault.
+//! Command line: `mcp-gateway -c FILE` runs, `-t` validates and exits,
+//! `mcp-gateway vault ...` manages the credential vault, and `mcp-gateway tools ...` shows
+//! what a principal would see on each virtual server.
 //!
 //! Flags for running the gateway and the subcommands are separate on purpose: `-c` is
 //! required only when no subcommand is given, and mixing the two is a usage error.
+//! Subcommands that read the config (`tools`) take their own `-c/--conf`.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+use crate::tools_cmd::ToolsArgs;
 use crate::vault::cli::VaultCommand;
 
 /// An MCP gateway on Pingora: one endpoint in front of many MCP servers.
@@ -43,6 +46,12 @@ pub enum Command {
     /// Manage the encrypted credential vault (see docs/vault.md).
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Show the tools a principal would see on each virtual server, and why others are hidden.
+    ///
+    /// Loads the config and opens the vault as the server does, runs one discovery round
+    /// against the upstreams, and evaluates every virtual server (or only --server NAME) for
+    /// the principal given by --as, --group and --role. Exits 1 on a bad config.
+    Tools(ToolsArgs),
 }
 
 impl Cli {
@@ -95,5 +104,43 @@ mod tests {
         .to_string();
         assert!(err.contains("env:VAR or file:PATH"), "{err}");
         assert!(!err.contains("ghp_inline"), "{err}");
+    }
+
+    #[test]
+    fn tools_subcommand_takes_its_own_conf_and_repeated_groups() {
+        let cli = Cli::try_parse_from([
+            "mcp-gateway",
+            "tools",
+            "-c",
+            "gw.yaml",
+            "--as",
+            "bob",
+            "--group",
+            "eng",
+            "--group",
+            "ops",
+            "--role",
+            "admin",
+            "--server",
+            "support",
+            "--json",
+        ])
+        .unwrap();
+        let Some(Command::Tools(t)) = cli.command else {
+            panic!("expected the tools subcommand");
+        };
+        assert_eq!(t.conf, Path::new("gw.yaml"));
+        assert_eq!(t.subject, "bob");
+        assert_eq!(t.groups, ["eng", "ops"]);
+        assert_eq!(t.roles, ["admin"]);
+        assert_eq!(t.server.as_deref(), Some("support"));
+        assert!(t.json);
+        // --as and -c are required; the top-level -c does not stand in for them.
+        assert!(Cli::try_parse_from(["mcp-gateway", "tools", "-c", "gw.yaml"]).is_err());
+        assert!(Cli::try_parse_from(["mcp-gateway", "tools", "--as", "bob"]).is_err());
+        assert!(
+            Cli::try_parse_from(["mcp-gateway", "-c", "x", "tools", "-c", "x", "--as", "b"])
+                .is_err()
+        );
     }
 }

@@ -31,6 +31,21 @@ impl Default for HttpClient {
     }
 }
 
+/// A short cause in words for a Pingora error.
+fn describe(e: &pingora::Error) -> String {
+    use pingora::ErrorType::*;
+    match e.etype() {
+        ConnectRefused => "connection refused".into(),
+        ConnectTimedout => "connect timed out".into(),
+        ConnectNoRoute => "no route to host".into(),
+        ReadTimedout => "timed out waiting for the answer".into(),
+        WriteTimedout => "timed out sending the request".into(),
+        ConnectionClosed => "connection closed before the answer".into(),
+        TLSHandshakeFailure | InvalidCert => "TLS handshake failed".into(),
+        other => other.as_str().to_lowercase(),
+    }
+}
+
 /// A response: status and (bounded) body.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
@@ -109,8 +124,8 @@ impl HttpClient {
             .connector
             .get_http_session(&peer)
             .await
-            .map_err(|e| e.etype().as_str().to_lowercase())?;
-        let io = |e: Box<pingora::Error>| e.etype().as_str().to_lowercase();
+            .map_err(|e| describe(&e))?;
+        let io = |e: Box<pingora::Error>| describe(&e);
         s.write_request_header(Box::new(req)).await.map_err(io)?;
         if !body.is_empty() {
             s.write_request_body(body, true).await.map_err(io)?;

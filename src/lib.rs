@@ -25,5 +25,6 @@ pub mod registry;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod tools_cmd;
 pub mod upstreams;
 pub mod vault;

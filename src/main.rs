@@ -1,15 +1,24 @@
-//! `mcp-gateway` binary: parse flags, then run a `vault` command or load the config and run
-//! the server.
+//! `mcp-gateway` binary: parse flags, then run a `vault` or `tools` command, or load the
+//! config and run the server.
 
 use clap::Parser;
 use mcp_gateway::cli::{Cli, Command};
-use mcp_gateway::{config, server, vault};
+use mcp_gateway::{config, server, tools_cmd, vault};
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut cli = Cli::parse();
-    if let Some(Command::Vault(cmd)) = cli.command.take() {
-        if let Err(e) = vault::cli::run(cmd) {
+    // `tools` reports everything it learns (discovery errors, collisions) in its output, so
+    // its log stays quiet unless RUST_LOG asks for more.
+    let quiet = matches!(cli.command, Some(Command::Tools(_)));
+    let level = if quiet { "off" } else { "info" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    let done = match cli.command.take() {
+        Some(Command::Vault(cmd)) => Some(vault::cli::run(cmd)),
+        Some(Command::Tools(args)) => Some(tools_cmd::run(&args)),
+        None => None,
+    };
+    if let Some(result) = done {
+        if let Err(e) = result {
             fail(format_args!("{e:#}"));
         }
         return;

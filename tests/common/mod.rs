@@ -91,8 +91,14 @@ pub fn render(template: &str, addr: SocketAddr, admin: SocketAddr) -> String {
 
 /// Start a gateway from a YAML template (see [`config_for`]) and wait until it accepts.
 pub async fn start_gateway(template: &str) -> Gateway {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // Hold both reservations at once so the two ports differ.
+    let (a, b) = (
+        TcpListener::bind("127.0.0.1:0").expect("reserve a port"),
+        TcpListener::bind("127.0.0.1:0").expect("reserve a port"),
+    );
+    let addr = a.local_addr().expect("addr");
+    let admin = b.local_addr().expect("addr");
+    drop((a, b));
     let yaml = render(template, addr, admin);
     let config = mcp_gateway::config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let (srv, shared) = server::build(config, None, None).expect("build gateway");
