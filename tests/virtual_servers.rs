@@ -72,6 +72,21 @@ virtual_servers:
     }
 }
 
+/// Initialize a session on an `auth: none` virtual server; returns its id.
+async fn open_anonymous(url: &str) -> String {
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}});
+    let r = post(url, init.to_string(), &[]).await;
+    assert_eq!(r.status(), 200);
+    let sid = r.headers().get("mcp-session-id").expect("session id");
+    sid.to_str().unwrap().to_string()
+}
+
+/// tools/list on a session; returns the whole JSON-RPC answer.
+async fn list_anonymous(url: &str, sid: &str) -> Value {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    jsonrpc_body(post(url, body, &[("mcp-session-id", sid)]).await).await
+}
+
 fn token(sub: &str, groups: &[&str]) -> String {
     let mut c = claims(sub);
     c["groups"] = json!(groups);
@@ -366,13 +381,7 @@ virtual_servers:
         .to_str()
         .unwrap()
         .to_string();
-    let r = post(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-        &[("mcp-session-id", &sid)],
-    )
-    .await;
-    let v = jsonrpc_body(r).await;
+    let v = list_anonymous(&url, &sid).await;
     let names: Vec<&str> = v["result"]["tools"]
         .as_array()
         .unwrap()
@@ -451,26 +460,8 @@ virtual_servers:
     );
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
-    let r = post(
-        &url,
-        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
-        &[],
-    )
-    .await;
-    let sid = r
-        .headers()
-        .get("mcp-session-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    let r = post(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-        &[("mcp-session-id", &sid)],
-    )
-    .await;
-    let v = jsonrpc_body(r).await;
+    let sid = open_anonymous(&url).await;
+    let v = list_anonymous(&url, &sid).await;
     let mut names: Vec<&str> = v["result"]["tools"]
         .as_array()
         .unwrap()
@@ -513,26 +504,8 @@ virtual_servers:
     );
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/qa/mcp", gw.addr);
-    let r = post(
-        &url,
-        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
-        &[],
-    )
-    .await;
-    let sid = r
-        .headers()
-        .get("mcp-session-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    let r = post(
-        &url,
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-        &[("mcp-session-id", &sid)],
-    )
-    .await;
-    let v = jsonrpc_body(r).await;
+    let sid = open_anonymous(&url).await;
+    let v = list_anonymous(&url, &sid).await;
     let names: Vec<&str> = v["result"]["tools"]
         .as_array()
         .unwrap()
@@ -607,19 +580,7 @@ virtual_servers:
     );
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
-    let r = post(
-        &url,
-        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
-        &[],
-    )
-    .await;
-    let sid = r
-        .headers()
-        .get("mcp-session-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let sid = open_anonymous(&url).await;
     let list = || async {
         let r = post(
             &url,
@@ -744,19 +705,7 @@ virtual_servers:
     );
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
-    let r = post(
-        &url,
-        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
-        &[],
-    )
-    .await;
-    let sid = r
-        .headers()
-        .get("mcp-session-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let sid = open_anonymous(&url).await;
     let echo = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up__echo","arguments":{"text":"before"}}}"#;
     let r = post(&url, echo, &[("mcp-session-id", &sid)]).await;
     assert_eq!(
@@ -815,19 +764,7 @@ virtual_servers:
     );
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
-    let r = post(
-        &url,
-        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}).to_string(),
-        &[],
-    )
-    .await;
-    let sid = r
-        .headers()
-        .get("mcp-session-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let sid = open_anonymous(&url).await;
     let mut names = Vec::new();
     let mut cursor: Option<String> = None;
     for page in 0..10 {

@@ -81,17 +81,12 @@ pub(crate) async fn handle(
     let Some(call) = ctx.call.clone() else {
         return Err(Reject::Internal("no parsed message".into()));
     };
-    let keys = runtime.session_keys.as_ref().unwrap_or(&shared.sessions);
     if call.method == McpMethod::Initialize {
-        return initialize(keys, runtime.config.sessions.ttl.as_secs(), vs, ctx);
+        let ttl = runtime.config.sessions.ttl.as_secs();
+        return initialize(keys(shared, runtime), ttl, vs, ctx);
     }
-    let token = session_header.ok_or(Reject::SessionRequired)?;
-    let claims = keys
-        .open(token, now())
-        .filter(|c| c.server == vs.name && c.subject == subject(ctx))
-        .ok_or(Reject::SessionNotFound)?;
+    let token = check_session(shared, runtime, vs, ctx, session_header)?;
     ctx.session_digest = Some(digest(token));
-    drop(claims);
     if call.kind != MessageKind::Request {
         return Ok(Action::Accepted);
     }
@@ -217,22 +212,25 @@ fn initialize(
     })
 }
 
-/// Check the session of a GET (server-to-client stream).
-pub(crate) fn check_session(
+/// The session keys in force: the configured ones, or the process's random ones.
+fn keys<'a>(shared: &'a Shared, runtime: &'a Runtime) -> &'a crate::session::SessionKeys {
+    runtime.session_keys.as_ref().unwrap_or(&shared.sessions)
+}
+
+/// Check a request's session: present (400 otherwise), genuine, unexpired, and bound to this
+/// virtual server and this caller (404 otherwise). Returns the token.
+pub(crate) fn check_session<'h>(
     shared: &Shared,
     runtime: &Runtime,
     vs: &VirtualServer,
     ctx: &RequestCtx,
-    session_header: Option<&str>,
-) -> Result<(), Reject> {
+    session_header: Option<&'h str>,
+) -> Result<&'h str, Reject> {
     let token = session_header.ok_or(Reject::SessionRequired)?;
-    runtime
-        .session_keys
-        .as_ref()
-        .unwrap_or(&shared.sessions)
+    keys(shared, runtime)
         .open(token, now())
         .filter(|c| c.server == vs.name && c.subject == subject(ctx))
-        .map(|_| ())
+        .map(|_| token)
         .ok_or(Reject::SessionNotFound)
 }
 
@@ -297,14 +295,7 @@ pub(crate) fn end_session(
     ctx: &RequestCtx,
     session_header: Option<&str>,
 ) -> Result<Vec<(usize, String)>, Reject> {
-    let token = session_header.ok_or(Reject::SessionRequired)?;
-    runtime
-        .session_keys
-        .as_ref()
-        .unwrap_or(&shared.sessions)
-        .open(token, now())
-        .filter(|c| c.server == vs.name && c.subject == subject(ctx))
-        .ok_or(Reject::SessionNotFound)?;
+    let token = check_session(shared, runtime, vs, ctx, session_header)?;
     let d = digest(token);
     let mut ended = Vec::new();
     if let Ok(mut m) = shared.upstream_sessions.lock() {

@@ -34,6 +34,11 @@ pub struct Entry {
     pub unavailable: bool,
 }
 
+/// (principal class, offset, page size).
+type PageKey = (u64, usize, usize);
+/// A serialized page and the offset of the next one.
+type Page = (Bytes, Option<usize>);
+
 /// Everything a virtual server offers at one registry generation.
 #[derive(Debug)]
 pub struct Catalog {
@@ -43,7 +48,8 @@ pub struct Catalog {
     /// Exposed-name collisions found while building (both origins named); the colliding
     /// tools are left out rather than resolved silently.
     pub collisions: Vec<Collision>,
-    lists: Mutex<HashMap<u64, Bytes>>,
+    /// Serialized pages by (principal class, offset, page size).
+    lists: Mutex<HashMap<PageKey, Page>>,
 }
 
 impl Catalog {
@@ -158,48 +164,34 @@ impl Catalog {
         offset: usize,
         size: usize,
     ) -> (Bytes, Option<usize>) {
+        // The hot path: a cache hit is one lookup and a `Bytes` clone.
+        let key = (class, offset, size);
+        if let Some(hit) = self.lists.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return hit;
+        }
         let visible: Vec<&Value> = self
             .entries
             .iter()
             .filter(|e| visible(vs, class, e))
             .map(|e| &e.definition)
             .collect();
-        let end = (offset + size).min(visible.len());
+        let end = offset.saturating_add(size).min(visible.len());
         let next = (end < visible.len()).then_some(end);
-        let key = class.rotate_left(17) ^ (offset as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 1;
-        if let Some(b) = self.lists.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return (b, next);
-        }
         let page = visible
             .get(offset.min(visible.len())..end)
             .unwrap_or_default();
         let bytes = Bytes::from(serde_json::to_vec(page).unwrap_or_else(|_| b"[]".to_vec()));
         if let Ok(mut m) = self.lists.lock() {
             if m.len() < 4096 {
-                m.insert(key, bytes.clone());
+                m.insert(key, (bytes.clone(), next));
             }
         }
         (bytes, next)
     }
 
-    /// The JSON array of tool definitions `class` may see, serialized once per class.
+    /// The JSON array of every tool definition `class` may see (one page of everything).
     pub fn tools_json(&self, vs: &VirtualServer, class: u64) -> Bytes {
-        if let Some(b) = self.lists.lock().ok().and_then(|m| m.get(&class).cloned()) {
-            return b;
-        }
-        let visible: Vec<&Value> = self
-            .entries
-            .iter()
-            .filter(|e| visible(vs, class, e))
-            .map(|e| &e.definition)
-            .collect();
-        let bytes = Bytes::from(serde_json::to_vec(&visible).unwrap_or_else(|_| b"[]".to_vec()));
-        if let Ok(mut m) = self.lists.lock() {
-            if m.len() < 4096 {
-                m.insert(class, bytes.clone());
-            }
-        }
-        bytes
+        self.tools_page(vs, class, 0, usize::MAX).0
     }
 }
 
