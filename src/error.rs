@@ -102,6 +102,9 @@ pub enum Reject {
     /// so hidden tools cannot be probed).
     #[error("unknown tool: {name}")]
     UnknownTool { name: String },
+    /// 200, -32602: a `tools/list` cursor that is not (or no longer) valid.
+    #[error("invalid or outdated cursor: list again from the start")]
+    InvalidCursor,
     /// 200, -32602: the client sent an argument the gateway pins.
     #[error("argument {argument:?} of {tool} is set by the gateway and cannot be sent")]
     PinnedArgument { tool: String, argument: String },
@@ -138,7 +141,8 @@ impl Reject {
             Reject::SessionNotFound => 404,
             Reject::MethodNotFound { .. }
             | Reject::UnknownTool { .. }
-            | Reject::PinnedArgument { .. } => 200,
+            | Reject::PinnedArgument { .. }
+            | Reject::InvalidCursor => 200,
         }
     }
 
@@ -149,7 +153,8 @@ impl Reject {
             Reject::InvalidRequest(_) | Reject::BodyTooLarge { .. } => INVALID_REQUEST,
             Reject::InvalidParams(_)
             | Reject::UnknownTool { .. }
-            | Reject::PinnedArgument { .. } => INVALID_PARAMS,
+            | Reject::PinnedArgument { .. }
+            | Reject::InvalidCursor => INVALID_PARAMS,
             Reject::MethodNotFound { .. } => METHOD_NOT_FOUND,
             Reject::SessionNotFound => SESSION_NOT_FOUND,
             Reject::Internal(_) => INTERNAL_ERROR,

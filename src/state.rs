@@ -88,6 +88,9 @@ impl Runtime {
     }
 }
 
+/// Cache of upstream sessions opened for virtual-server sessions.
+pub type UpstreamSessions = std::collections::HashMap<([u8; 32], String), Option<String>>;
+
 /// State shared by all listeners and the admin service of one gateway.
 #[derive(Debug)]
 pub struct Shared {
@@ -97,8 +100,11 @@ pub struct Shared {
     pub registry: crate::registry::Registry,
     /// Seals gateway session tokens (random per process).
     pub sessions: crate::session::SessionKeys,
-    /// Upstream sessions opened for gateway sessions: (token digest, upstream) -> session id.
-    pub upstream_sessions: std::sync::Mutex<std::collections::HashMap<([u8; 32], usize), String>>,
+    /// Upstream sessions opened for gateway sessions: (token digest, upstream name) -> the
+    /// upstream's session id (`None` for a stateless upstream).
+    pub upstream_sessions: std::sync::Mutex<UpstreamSessions>,
+    /// Gateway sessions ended by DELETE on this replica: token digest -> expiry.
+    pub revoked: std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>,
     /// Side requests (upstream session setup).
     pub http: crate::http_client::HttpClient,
 }
@@ -148,6 +154,7 @@ impl Shared {
             registry: Default::default(),
             sessions: crate::session::SessionKeys::random()?,
             upstream_sessions: Default::default(),
+            revoked: Default::default(),
             http: Default::default(),
         }))
     }

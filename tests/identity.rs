@@ -299,9 +299,12 @@ async fn signed_identity_is_a_short_lived_jwt_verifiable_with_the_admin_jwks() {
 async fn token_exchange_sends_the_exchanged_token_and_caches_it() {
     let (ep, url) = token_endpoint(200).await;
     let s = setup(|_, _| {}, &url, None).await;
-    call(&s, "exchange", "alice").await;
+    // The same user token twice (the exchange cache is keyed by the subject token).
+    let bearer = format!("Bearer {}", user_token("alice"));
+    let exchange = format!("http://{}/exchange/mcp", s.gw.addr);
+    post(&exchange, PING, &[("authorization", &bearer)]).await;
     assert_eq!(seen_auth(&s).as_deref(), Some("Bearer exchanged-for-user"));
-    call(&s, "exchange", "alice").await;
+    post(&exchange, PING, &[("authorization", &bearer)]).await;
     let forms = ep.forms.lock().unwrap().clone();
     assert_eq!(forms.len(), 1, "second call served from the exchange cache");
     let (auth, form) = &forms[0];

@@ -264,15 +264,24 @@ async fn sessions_are_sealed_and_bound_to_caller_and_server() {
     let r = rpc(&s, "/v/support/mcp", &alice, None, ping.clone()).await;
     assert_error(r, 400, -32000, "Mcp-Session-Id header required").await;
 
-    // DELETE ends nothing for a stranger, and works for the owner.
-    let r = http()
-        .delete(format!("http://{}/v/support/mcp", s.gw.addr))
-        .header("authorization", &alice)
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    // DELETE by a stranger is refused; by the owner it ends the session for good.
+    let delete = |who: String| {
+        let url = format!("http://{}/v/support/mcp", s.gw.addr);
+        let sid = sid.clone();
+        async move {
+            http()
+                .delete(url)
+                .header("authorization", who)
+                .header("mcp-session-id", sid)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(delete(bob.clone()).await.status(), 404);
+    assert_eq!(delete(alice.clone()).await.status(), 200);
+    let r = rpc(&s, "/v/support/mcp", &alice, Some(&sid), ping.clone()).await;
+    assert_error(r, 404, -32001, "session not found").await;
 }
 
 #[tokio::test]
@@ -798,5 +807,5 @@ virtual_servers:
     );
     let bad = json!({"jsonrpc":"2.0","id":9,"method":"tools/list","params":{"cursor":"bm9wZQ"}});
     let r = post(&url, bad.to_string(), &[("mcp-session-id", &sid)]).await;
-    assert_error(r, 400, -32602, "invalid or outdated cursor").await;
+    assert_error(r, 200, -32602, "invalid or outdated cursor").await;
 }

@@ -761,6 +761,12 @@ fn validate_virtual_servers(
         }
         let allow = patterns(&at("allow_tools"), &v.allow_tools)?;
         let deny = patterns(&at("deny_tools"), &v.deny_tools)?;
+        if v.rules.len() > 64 {
+            return Err(ConfigError::new(
+                at("rules"),
+                format!("{} rules; at most 64 per virtual server", v.rules.len()),
+            ));
+        }
         let mut rules = Vec::with_capacity(v.rules.len());
         for (j, r) in v.rules.into_iter().enumerate() {
             rules.push(ToolRule {

@@ -85,7 +85,7 @@ pub(crate) async fn handle(
         let ttl = runtime.config.sessions.ttl.as_secs();
         return initialize(keys(shared, runtime), ttl, vs, ctx);
     }
-    let token = check_session(shared, runtime, vs, ctx, session_header)?;
+    let (token, _) = check_session(shared, runtime, vs, ctx, session_header)?;
     ctx.session_digest = Some(digest(token));
     if call.kind != MessageKind::Request {
         return Ok(Action::Accepted);
@@ -100,18 +100,19 @@ pub(crate) async fn handle(
             let class = class(vs, ctx);
             let size = runtime.config.registry.page_size;
             let cursor = list_cursor(&ctx.body);
+            // Pages are cached per (caller class, offset, size): a cursor only ever selects
+            // within the caller's own list, whatever offset it names.
             let (tools, next) = match (size, cursor) {
                 (0, None) => (catalog.tools_json(vs, class), None),
+                (0, Some(_)) => return Err(Reject::InvalidCursor),
                 (_, c) => {
                     let offset = match c {
                         None => 0,
-                        Some(c) => open_cursor(&c, catalog.generation).ok_or_else(|| {
-                            Reject::InvalidParams(
-                                "invalid or outdated cursor: list again from the start".into(),
-                            )
-                        })?,
+                        Some(c) => {
+                            open_cursor(&c, catalog.generation).ok_or(Reject::InvalidCursor)?
+                        }
                     };
-                    catalog.tools_page(vs, class, offset, size.max(1))
+                    catalog.tools_page(vs, class, offset, size)
                 }
             };
             let mut r = Vec::with_capacity(tools.len() + 64);
@@ -217,21 +218,29 @@ fn keys<'a>(shared: &'a Shared, runtime: &'a Runtime) -> &'a crate::session::Ses
     runtime.session_keys.as_ref().unwrap_or(&shared.sessions)
 }
 
-/// Check a request's session: present (400 otherwise), genuine, unexpired, and bound to this
-/// virtual server and this caller (404 otherwise). Returns the token.
+/// Check a request's session: present (400 otherwise), genuine, unexpired, not ended by
+/// DELETE, and bound to this virtual server and this caller (404 otherwise). Returns the
+/// token and its expiry.
 pub(crate) fn check_session<'h>(
     shared: &Shared,
     runtime: &Runtime,
     vs: &VirtualServer,
     ctx: &RequestCtx,
     session_header: Option<&'h str>,
-) -> Result<&'h str, Reject> {
+) -> Result<(&'h str, u64), Reject> {
     let token = session_header.ok_or(Reject::SessionRequired)?;
-    keys(shared, runtime)
+    let claims = keys(shared, runtime)
         .open(token, now())
         .filter(|c| c.server == vs.name && c.subject == subject(ctx))
-        .map(|_| token)
-        .ok_or(Reject::SessionNotFound)
+        .ok_or(Reject::SessionNotFound)?;
+    let revoked = shared
+        .revoked
+        .lock()
+        .is_ok_and(|r| r.contains_key(&digest(token)));
+    if revoked {
+        return Err(Reject::SessionNotFound);
+    }
+    Ok((token, claims.expires))
 }
 
 /// The tools/list JSON this caller sees on virtual server `name` right now (after a reload
@@ -294,14 +303,27 @@ pub(crate) fn end_session(
     vs: &VirtualServer,
     ctx: &RequestCtx,
     session_header: Option<&str>,
-) -> Result<Vec<(usize, String)>, Reject> {
-    let token = check_session(shared, runtime, vs, ctx, session_header)?;
+) -> Result<Vec<(String, String)>, Reject> {
+    let (token, expires) = check_session(shared, runtime, vs, ctx, session_header)?;
     let d = digest(token);
+    // Stateless tokens stay genuine until they expire: remember the ended ones (bounded,
+    // per replica) so they get 404 from now on.
+    if let Ok(mut r) = shared.revoked.lock() {
+        if r.len() >= MAX_UPSTREAM_SESSIONS {
+            let t = now();
+            r.retain(|_, exp| *exp > t);
+        }
+        if r.len() < MAX_UPSTREAM_SESSIONS {
+            r.insert(d, expires);
+        }
+    }
     let mut ended = Vec::new();
     if let Ok(mut m) = shared.upstream_sessions.lock() {
-        m.retain(|(k, i), sid| {
+        m.retain(|(k, name), sid| {
             if *k == d {
-                ended.push((*i, sid.clone()));
+                if let Some(sid) = sid {
+                    ended.push((name.clone(), sid.clone()));
+                }
                 false
             } else {
                 true
@@ -316,10 +338,16 @@ pub(crate) async fn close_upstream_sessions(
     shared: &Shared,
     runtime: &Runtime,
     ctx: &RequestCtx,
-    ended: Vec<(usize, String)>,
+    ended: Vec<(String, String)>,
 ) {
-    for (i, sid) in ended {
-        let Some(u) = runtime.config.upstreams.get(i) else {
+    for (name, sid) in ended {
+        let Some((i, u)) = runtime
+            .config
+            .upstreams
+            .iter()
+            .enumerate()
+            .find(|(_, u)| u.name == name)
+        else {
             continue;
         };
         // The caller's credential, as the session was opened with it.
@@ -457,17 +485,19 @@ pub(crate) async fn upstream_session(
     let (Some(d), Some(i)) = (ctx.session_digest, ctx.upstream) else {
         return Ok(None);
     };
+    let Some(u) = runtime.config.upstreams.get(i) else {
+        return Err(Reject::Internal("upstream index out of range".into()));
+    };
+    // Keyed by upstream name: a reload that reorders upstreams never mixes sessions up.
+    let key = (d, u.name.clone());
     if let Some(id) = shared
         .upstream_sessions
         .lock()
         .ok()
-        .and_then(|m| m.get(&(d, i)).cloned())
+        .and_then(|m| m.get(&key).cloned())
     {
-        return Ok(Some(id));
+        return Ok(id);
     }
-    let Some(u) = runtime.config.upstreams.get(i) else {
-        return Err(Reject::Internal("upstream index out of range".into()));
-    };
     let cred = ctx.credential.as_ref().and_then(|v| v.to_str().ok());
     let client = McpClient {
         http: &shared.http,
@@ -483,22 +513,22 @@ pub(crate) async fn upstream_session(
             cause: format!("could not open a session: {cause}"),
             timeout: false,
         })?;
-    if let (Some(id), Ok(mut m)) = (&s.id, shared.upstream_sessions.lock()) {
+    // Stateless upstreams (no session id) are cached too, so they are initialized once.
+    if let Ok(mut m) = shared.upstream_sessions.lock() {
         if m.len() >= MAX_UPSTREAM_SESSIONS {
-            m.clear();
+            // Bounded: drop one entry (its upstream session idles out upstream).
+            if let Some(k) = m.keys().next().cloned() {
+                m.remove(&k);
+            }
         }
-        m.insert((d, i), id.clone());
+        m.insert(key, s.id.clone());
     }
     Ok(s.id)
 }
 
 /// Forget a cached upstream session the upstream no longer knows (it answered 404).
 pub(crate) fn forget_upstream_session(shared: &Shared, ctx: &RequestCtx) {
-    if let (Some(d), Some(i), Ok(mut m)) = (
-        ctx.session_digest,
-        ctx.upstream,
-        shared.upstream_sessions.lock(),
-    ) {
-        m.remove(&(d, i));
+    if let (Some(d), Ok(mut m)) = (ctx.session_digest, shared.upstream_sessions.lock()) {
+        m.remove(&(d, ctx.upstream_name().to_string()));
     }
 }

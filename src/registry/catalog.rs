@@ -195,14 +195,15 @@ impl Catalog {
     }
 }
 
-/// The principal class: bit `i` set when rule `i` applies to the caller (rules past 63 are
-/// folded onto bit 63, which only costs cache precision).
+/// The principal class: bit `i` set when rule `i` applies to the caller. Config validation
+/// caps rules at 64 per virtual server, so every rule has its own bit.
 pub fn class_of(vs: &VirtualServer, subject: &str, groups: &[String], roles: &[String]) -> u64 {
     vs.rules
         .iter()
         .enumerate()
         .filter(|(_, r)| r.who.matches(subject, groups, roles))
-        .fold(0u64, |acc, (i, _)| acc | (1u64 << i.min(63)))
+        .filter(|(i, _)| *i < 64)
+        .fold(0u64, |acc, (i, _)| acc | (1u64 << i))
 }
 
 fn any_match(list: &[ToolPattern], upstream: &str, tool: &str) -> bool {
@@ -213,7 +214,7 @@ fn any_match(list: &[ToolPattern], upstream: &str, tool: &str) -> bool {
 /// and denied by neither.
 fn visible(vs: &VirtualServer, class: u64, e: &Entry) -> bool {
     let (u, t) = (e.upstream_name.as_str(), e.tool.as_str());
-    let applies = |i: usize| class & (1u64 << i.min(63)) != 0;
+    let applies = |i: usize| i < 64 && class & (1u64 << i) != 0;
     let allowed = (vs.allow.is_empty() && vs.rules.iter().all(|r| r.allow.is_empty()))
         || any_match(&vs.allow, u, t)
         || vs
@@ -233,7 +234,7 @@ fn visible(vs: &VirtualServer, class: u64, e: &Entry) -> bool {
 /// Why a caller of `class` does not see `e` (`None`: it is visible). For the operator CLI.
 pub fn why_hidden(vs: &VirtualServer, class: u64, e: &Entry) -> Option<String> {
     let (u, t) = (e.upstream_name.as_str(), e.tool.as_str());
-    let applies = |i: usize| class & (1u64 << i.min(63)) != 0;
+    let applies = |i: usize| i < 64 && class & (1u64 << i) != 0;
     if let Some(p) = vs.deny.iter().find(|p| p.matches(u, t)) {
         return Some(format!("denied by deny_tools {}", p.as_str()));
     }
@@ -275,5 +276,102 @@ impl Catalogs {
             built[index] = Some(c.clone());
         }
         Some(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Health, UpstreamTools};
+    use serde_json::json;
+
+    fn setup() -> (Config, Snapshot) {
+        let config = crate::config::from_yaml(
+            r#"
+listeners:
+  - address: 127.0.0.1:1
+    auth: none
+    routes: [{ path: /mcp, upstream: crm }]
+upstreams:
+  - { name: crm, url: "http://127.0.0.1:2/mcp" }
+virtual_servers:
+  - name: s
+    route: /v/s/mcp
+    allow_tools: [crm.read]
+    deny_tools: [crm.drop]
+    rules:
+      - { groups: [admin], allow_tools: ["crm.*"] }
+      - { subjects: [mallory], deny_tools: [crm.read] }
+"#,
+        )
+        .unwrap();
+        let tools = ["read", "write", "drop"]
+            .iter()
+            .map(|n| json!({"name": n, "inputSchema": {"type": "object"}}))
+            .collect();
+        let mut snap = Snapshot {
+            generation: 1,
+            ..Default::default()
+        };
+        snap.upstreams.insert(
+            "crm".into(),
+            UpstreamTools {
+                health: Health::Up,
+                tools,
+                refreshed: None,
+                quarantined: vec![],
+            },
+        );
+        (config, snap)
+    }
+
+    fn names(bytes: &Bytes) -> Vec<String> {
+        let v: Vec<Value> = serde_json::from_slice(bytes).unwrap();
+        v.iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn classes_select_rules_and_deny_always_wins() {
+        let (config, snap) = setup();
+        let vs = &config.virtual_servers[0];
+        let cat = Catalog::build(&config, vs, &snap);
+        let plain = class_of(vs, "alice", &[], &[]);
+        let admin = class_of(vs, "root", &["admin".into()], &[]);
+        let mallory = class_of(vs, "mallory", &[], &[]);
+        assert_eq!((plain, admin, mallory), (0, 1, 2));
+        assert_eq!(names(&cat.tools_json(vs, plain)), ["crm__read"]);
+        assert_eq!(
+            names(&cat.tools_json(vs, admin)),
+            ["crm__read", "crm__write"]
+        );
+        assert!(names(&cat.tools_json(vs, mallory)).is_empty());
+        assert!(cat.lookup(vs, plain, "crm__write").is_none());
+        assert!(
+            cat.lookup(vs, admin, "crm__drop").is_none(),
+            "deny wins over a rule allow"
+        );
+        assert_eq!(
+            why_hidden(vs, admin, cat.lookup(vs, admin, "crm__read").unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn pages_are_cached_per_class_so_a_cursor_cannot_reach_another_list() {
+        let (config, snap) = setup();
+        let vs = &config.virtual_servers[0];
+        let cat = Catalog::build(&config, vs, &snap);
+        let admin = class_of(vs, "root", &["admin".into()], &[]);
+        let (p, next) = cat.tools_page(vs, admin, 0, 1);
+        assert_eq!((names(&p), next), (vec!["crm__read".to_string()], Some(1)));
+        // Any offset the plain caller names stays within the plain caller's own list.
+        for offset in 0..4 {
+            let (p, _) = cat.tools_page(vs, 0, offset, 1);
+            assert!(names(&p).iter().all(|n| n == "crm__read"), "{offset}");
+        }
+        let (p, next) = cat.tools_page(vs, 0, usize::MAX, usize::MAX);
+        assert!(names(&p).is_empty() && next.is_none());
     }
 }

@@ -120,15 +120,42 @@ impl Registry {
     /// Discover the tools of every upstream some virtual server uses, and review changed
     /// definitions. Never fails: errors mark the upstream down. Returns the changes seen.
     pub async fn refresh(&self, config: &Config, identity: &Identity) -> Vec<pinning::Change> {
+        self.refresh_inner(config, identity, false).await
+    }
+
+    /// Discover once if nothing has been discovered yet (first requests after start). Waiters
+    /// behind a running discovery do not run another one.
+    pub async fn ensure_discovered(
+        &self,
+        config: &Config,
+        identity: &Identity,
+    ) -> Vec<pinning::Change> {
+        self.refresh_inner(config, identity, true).await
+    }
+
+    async fn refresh_inner(
+        &self,
+        config: &Config,
+        identity: &Identity,
+        only_if_empty: bool,
+    ) -> Vec<pinning::Change> {
         let mut guard = self.refreshing.lock().await;
+        if only_if_empty && self.snapshot.load().generation != 0 {
+            return Vec::new();
+        }
         if guard.is_none() {
-            *guard = Some(match &config.registry.state_file {
-                Some(path) => pinning::Approvals::load(path).unwrap_or_else(|e| {
-                    log::error!("registry: {e}; starting with no approvals");
-                    pinning::Approvals::default()
-                }),
-                None => pinning::Approvals::default(),
-            });
+            match &config.registry.state_file {
+                Some(path) => match pinning::Approvals::load(path) {
+                    Ok(a) => *guard = Some(a),
+                    Err(e) => {
+                        // Fail closed: trusting every current definition as new would turn
+                        // quarantine off and overwrite the operator's approvals.
+                        log::error!("registry: {e}; no tools are served until it is fixed");
+                        return Vec::new();
+                    }
+                },
+                None => *guard = Some(pinning::Approvals::default()),
+            }
         }
         let approvals = guard.get_or_insert_with(Default::default);
         let mut dirty = false;

@@ -54,12 +54,23 @@ impl Approvals {
         }
     }
 
-    /// Write atomically (temp file + rename).
+    /// Write atomically and durably (temp file, fsync, rename, fsync of the directory), so a
+    /// crash never leaves a truncated file (which would stop the registry, failing closed).
     pub fn save(&self, path: &Path) -> Result<(), String> {
+        use std::io::Write as _;
         let tmp = path.with_extension("tmp");
         let body = serde_json::to_vec_pretty(&self.map).map_err(|e| e.to_string())?;
-        std::fs::write(&tmp, body).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// Decide for every tool of one upstream: returns the names to quarantine and the changes.
