@@ -31,9 +31,13 @@ pub struct SessionClaims {
     pub expires: u64,
 }
 
-/// Seals and opens session tokens.
+/// Seals and opens session tokens. Tokens carry the sealing key's id, so a key can be
+/// rotated: new tokens use the current key, and tokens sealed with a previous key still open
+/// until they expire.
 pub struct SessionKeys {
     key: LessSafeKey,
+    kid: String,
+    previous: Vec<(String, LessSafeKey)>,
     rng: SystemRandom,
 }
 
@@ -54,10 +58,25 @@ impl SessionKeys {
     }
 
     pub fn from_bytes(k: &[u8]) -> anyhow::Result<SessionKeys> {
-        let unbound = UnboundKey::new(&AES_256_GCM, k)
-            .map_err(|_| anyhow::anyhow!("session key must be 32 bytes"))?;
+        Self::with_previous(k, &[])
+    }
+
+    /// The current key and keys it replaced (still accepted for opening).
+    pub fn with_previous(k: &[u8], previous: &[Vec<u8>]) -> anyhow::Result<SessionKeys> {
+        let aead = |k: &[u8]| -> anyhow::Result<(String, LessSafeKey)> {
+            let unbound = UnboundKey::new(&AES_256_GCM, k)
+                .map_err(|_| anyhow::anyhow!("session key must be 32 bytes"))?;
+            Ok((key_id(k), LessSafeKey::new(unbound)))
+        };
+        let (kid, key) = aead(k)?;
+        let previous = previous
+            .iter()
+            .map(|p| aead(p))
+            .collect::<anyhow::Result<_>>()?;
         Ok(SessionKeys {
-            key: LessSafeKey::new(unbound),
+            key,
+            kid,
+            previous,
             rng: SystemRandom::new(),
         })
     }
@@ -70,22 +89,29 @@ impl SessionKeys {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(PREFIX.as_bytes()),
+                Aad::from(self.kid.as_bytes()),
                 &mut data,
             )
             .ok()?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&data);
         Some(format!(
-            "{PREFIX}{}",
+            "{PREFIX}{}.{}",
+            self.kid,
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
         ))
     }
 
     /// The claims of a genuine, unexpired token; `None` for anything else.
     pub fn open(&self, token: &str, now: u64) -> Option<SessionClaims> {
+        let (kid, body) = token.strip_prefix(PREFIX)?.split_once('.')?;
+        let key = if kid == self.kid {
+            &self.key
+        } else {
+            &self.previous.iter().find(|(k, _)| k == kid)?.1
+        };
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token.strip_prefix(PREFIX)?)
+            .decode(body)
             .ok()?;
         if raw.len() < NONCE_LEN + 16 {
             return None;
@@ -93,13 +119,20 @@ impl SessionKeys {
         let (nonce, rest) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut buf = rest.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(PREFIX.as_bytes()), &mut buf)
+        let plain = key
+            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
             .ok()?;
         let claims: SessionClaims = serde_json::from_slice(plain).ok()?;
         (claims.expires > now).then_some(claims)
     }
+}
+
+/// First 8 hex characters of the key's SHA-256: names the key without revealing it.
+fn key_id(k: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, k).as_ref()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -133,8 +166,34 @@ mod tests {
         assert_eq!(k.open(&String::from_utf8(bad).unwrap(), 1_000), None);
         let other = SessionKeys::random().unwrap();
         assert_eq!(other.open(&t, 1_000), None);
-        for g in ["", "g1.", "g1.!!!", "x", "g1.AAAA"] {
+        for g in ["", "g1.", "g1.!!!", "x", "g1.AAAA", "g1.00000000.AAAA"] {
             assert_eq!(k.open(g, 1_000), None, "{g}");
         }
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_of_a_previous_key_still_open_after_rotation() {
+        let (old, new) = ([1u8; 32], [2u8; 32]);
+        let before = SessionKeys::from_bytes(&old).unwrap();
+        let claims = SessionClaims {
+            server: "s".into(),
+            subject: "a".into(),
+            expires: 10,
+        };
+        let t = before.seal(&claims).unwrap();
+        let after = SessionKeys::with_previous(&new, &[old.to_vec()]).unwrap();
+        assert_eq!(after.open(&t, 1), Some(claims.clone()));
+        let fresh = after.seal(&claims).unwrap();
+        assert_ne!(fresh.split('.').nth(1), t.split('.').nth(1), "new key id");
+        assert_eq!(
+            SessionKeys::from_bytes(&new).unwrap().open(&t, 1),
+            None,
+            "old key dropped"
+        );
     }
 }

@@ -62,17 +62,27 @@ impl Runtime {
             None => None,
         };
         let identity = Identity::new(&config, &resolve, vault.as_ref(), writer)?;
+        let session_key = |field: &str, r: &str| -> anyhow::Result<Vec<u8>> {
+            use base64::Engine as _;
+            let raw = resolve(r).map_err(|e| anyhow::anyhow!("{field}: {e}"))?;
+            let text = String::from_utf8_lossy(&raw);
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|_| anyhow::anyhow!("{field}: must be base64 of 32 bytes"))
+        };
         let session_keys = match &config.sessions.key {
             None => None,
             Some(r) => {
-                use base64::Engine as _;
-                let raw = resolve(r).map_err(|e| anyhow::anyhow!("sessions.key: {e}"))?;
-                let text = String::from_utf8_lossy(&raw);
-                let key = base64::engine::general_purpose::STANDARD
-                    .decode(text.trim())
-                    .map_err(|_| anyhow::anyhow!("sessions.key: must be base64 of 32 bytes"))?;
+                let key = session_key("sessions.key", r)?;
+                let previous = config
+                    .sessions
+                    .previous_keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| session_key(&format!("sessions.previous_keys[{i}]"), r))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
                 Some(
-                    crate::session::SessionKeys::from_bytes(&key)
+                    crate::session::SessionKeys::with_previous(&key, &previous)
                         .map_err(|e| anyhow::anyhow!("sessions.key: {e}"))?,
                 )
             }

@@ -68,6 +68,8 @@ pub struct Config {
 pub struct SessionsConfig {
     /// Secret reference to a base64 32-byte key; `None` = random per process.
     pub key: Option<String>,
+    /// Secret references of keys `key` replaced.
+    pub previous_keys: Vec<String>,
     pub ttl: Duration,
 }
 
@@ -633,7 +635,20 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if raw.sessions.ttl.is_zero() {
         return Err(ConfigError::new("sessions.ttl", "must be greater than 0"));
     }
+    let mut previous_keys = Vec::with_capacity(raw.sessions.previous_keys.len());
+    for (i, k) in raw.sessions.previous_keys.into_iter().enumerate() {
+        if let Some(r) = secret_ref(format!("sessions.previous_keys[{i}]"), Some(k))? {
+            previous_keys.push(r);
+        }
+    }
+    if raw.sessions.key.is_none() && !previous_keys.is_empty() {
+        return Err(ConfigError::new(
+            "sessions.previous_keys",
+            "needs sessions.key",
+        ));
+    }
     let sessions = SessionsConfig {
+        previous_keys,
         key: secret_ref("sessions.key".into(), raw.sessions.key)?,
         ttl: raw.sessions.ttl,
     };
@@ -648,6 +663,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .flatten()
         .chain(u.auth.oauth.iter().filter_map(|o| o.client_secret.as_ref()))
         .chain(sessions.key.iter())
+        .chain(sessions.previous_keys.iter())
         .any(|r| r.starts_with("secret:"))
             || (u.auth.mode == PropagationMode::PerUser)
     }) || auth.as_ref().and_then(|a| a.jwt.as_ref()).is_some_and(|j| {

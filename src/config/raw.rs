@@ -50,6 +50,8 @@ pub struct RawSessions {
     /// 32-byte key (secret reference, base64) shared by every replica, so any replica can
     /// serve any session. Default: a random key per process (sessions end on restart).
     pub key: Option<String>,
+    /// Keys `key` replaced (secret references): tokens they sealed still open until expiry.
+    pub previous_keys: Vec<String>,
     /// Session lifetime.
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
@@ -59,6 +61,7 @@ impl Default for RawSessions {
     fn default() -> Self {
         RawSessions {
             key: None,
+            previous_keys: Vec::new(),
             ttl: Duration::from_secs(24 * 3600),
         }
     }
