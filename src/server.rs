@@ -88,6 +88,12 @@ pub fn build(
         ));
     }
     server.add_service(background_service(
+        "upstream tool-list watch",
+        UpstreamWatch {
+            shared: shared.clone(),
+        },
+    ));
+    server.add_service(background_service(
         "tool registry refresh",
         RegistryRefresh {
             shared: shared.clone(),
@@ -147,6 +153,55 @@ impl BackgroundService for Reloader {
     }
 }
 
+/// Follows every upstream a virtual server includes on its server-to-client stream, so a
+/// `notifications/tools/list_changed` triggers rediscovery at once. Upstreams are taken from
+/// the configuration at start (a reload's new upstreams are covered by periodic refresh).
+struct UpstreamWatch {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl BackgroundService for UpstreamWatch {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let rt = self.shared.runtime.load_full();
+        let mut used: Vec<usize> = rt
+            .config
+            .virtual_servers
+            .iter()
+            .flat_map(|v| v.upstreams.iter().copied())
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let mut tasks = Vec::new();
+        for i in used {
+            let Some(u) = rt.config.upstreams.get(i) else {
+                continue;
+            };
+            let auth = rt
+                .identity
+                .service_credential(i)
+                .and_then(|v| v.to_str().ok().map(str::to_string))
+                .map(|v| (u.auth.header.as_str().to_string(), v));
+            let target = crate::registry::watch::Target {
+                name: u.name.clone(),
+                url: u.url.clone(),
+                auth,
+            };
+            tasks.push(tokio::spawn(crate::registry::watch::follow(
+                target,
+                self.shared.registry.refresh_now.clone(),
+                stop.clone(),
+            )));
+        }
+        let _ = shutdown.changed().await;
+        stop.notify_waiters();
+        for t in tasks {
+            t.abort();
+        }
+    }
+}
+
 /// Discovers upstream tools for virtual servers at start and every `refresh_interval`.
 struct RegistryRefresh {
     shared: Arc<Shared>,
@@ -164,6 +219,7 @@ impl BackgroundService for RegistryRefresh {
             let pause = rt.config.registry.refresh_interval;
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
+                _ = self.shared.registry.refresh_now.notified() => {}
                 _ = shutdown.changed() => return,
             }
         }

@@ -809,3 +809,104 @@ virtual_servers:
     let r = post(&url, bad.to_string(), &[("mcp-session-id", &sid)]).await;
     assert_error(r, 200, -32602, "invalid or outdated cursor").await;
 }
+
+/// An upstream that announces `notifications/tools/list_changed` on its GET stream: the
+/// gateway rediscovers at once (the periodic refresh here is an hour away).
+#[tokio::test]
+async fn an_upstream_list_changed_triggers_rediscovery_at_once() {
+    use std::sync::{Arc, Mutex};
+    let desc = Arc::new(Mutex::new("Look up a customer".to_string()));
+    let (tx, _) = tokio::sync::broadcast::channel::<()>(4);
+    let (d2, tx2) = (desc.clone(), tx.clone());
+    let router = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: String| {
+            let desc = d2.clone();
+            async move {
+                let v: Value = serde_json::from_str(&body).unwrap();
+                let id = v["id"].clone();
+                let result = match v["method"].as_str().unwrap_or("") {
+                    "initialize" => json!({"protocolVersion":"2025-06-18","capabilities":{"tools":{"listChanged":true}},"serverInfo":{"name":"a","version":"1"}}),
+                    "tools/list" => json!({"tools": [{"name": "lookup", "description": desc.lock().unwrap().clone(), "inputSchema": {"type": "object"}}]}),
+                    _ => return (axum::http::StatusCode::ACCEPTED, String::new()),
+                };
+                (axum::http::StatusCode::OK, json!({"jsonrpc":"2.0","id":id,"result":result}).to_string())
+            }
+        })
+        .get(move || {
+            let mut rx = tx2.subscribe();
+            async move {
+                let stream = async_stream(move |emit| async move {
+                    emit(": open\n\n".to_string());
+                    while rx.recv().await.is_ok() {
+                        emit("event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n".to_string());
+                    }
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::from_stream(stream),
+                )
+            }
+        }),
+    );
+    let up = format!("http://{}/mcp", raw_upstream(router).await);
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: crm }}]
+upstreams:
+  - {{ name: crm, url: "{up}", on_change: accept }}
+admin:
+  address: "{{ADMIN}}"
+registry:
+  refresh_interval: 1h
+virtual_servers:
+  - {{ name: all, route: /v/all/mcp }}
+"#
+    );
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let sid = open_anonymous(&url).await;
+    let description = |v: &Value| {
+        v["result"]["tools"][0]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        description(&list_anonymous(&url, &sid).await),
+        "Look up a customer"
+    );
+    // Let the gateway's watcher connect, then change the tool and announce it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    *desc.lock().unwrap() = "Look up a customer by email".into();
+    let _ = tx.send(());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while description(&list_anonymous(&url, &sid).await) != "Look up a customer by email" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "list_changed did not trigger rediscovery"
+        );
+        let _ = tx.send(());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A byte stream fed by a closure (tiny helper instead of a dependency on async-stream).
+fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Result<String, std::io::Error>>
+where
+    F: FnOnce(Box<dyn Fn(String) + Send + Sync>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let fut = f(Box::new(move |s| {
+        let _ = tx.send(s);
+    }));
+    tokio::spawn(fut);
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|s| (Ok(s), rx)) },
+    )
+}

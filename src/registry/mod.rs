@@ -12,6 +12,7 @@ pub mod client;
 pub mod naming;
 pub mod pattern;
 pub mod pinning;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct Registry {
     http: HttpClient,
     /// Ticks whenever what virtual servers expose may have changed (new snapshot, reload).
     changes: tokio::sync::watch::Sender<u64>,
+    /// Asks the refresh task to rediscover now (an upstream announced a changed tool list).
+    pub refresh_now: Arc<tokio::sync::Notify>,
     /// One refresh at a time; holds the approved tool fingerprints.
     refreshing: tokio::sync::Mutex<Option<pinning::Approvals>>,
 }
@@ -73,6 +76,7 @@ impl Default for Registry {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             http: HttpClient::default(),
             changes: tokio::sync::watch::channel(0).0,
+            refresh_now: Arc::new(tokio::sync::Notify::new()),
             refreshing: tokio::sync::Mutex::new(None),
         }
     }

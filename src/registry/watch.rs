@@ -1,0 +1,159 @@
+//! Listening to upstreams: each upstream a virtual server includes is followed on its
+//! server-to-client SSE stream (GET), and a `notifications/tools/list_changed` triggers
+//! rediscovery at once instead of waiting for the next periodic refresh.
+//!
+//! One task per upstream opens a session, keeps the stream, and reconnects with backoff
+//! (1 s doubling to 60 s) when it ends or fails. Upstreams that answer the GET with 405 (no
+//! server-to-client stream) are left to the periodic refresh.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::upstreams::peer::HttpPeer;
+use tokio::sync::Notify;
+
+use super::client::{McpClient, PROTOCOL_VERSION};
+use crate::http_client::HttpClient;
+
+/// The marker the stream is scanned for.
+const LIST_CHANGED: &[u8] = b"notifications/tools/list_changed";
+/// Longest SSE line buffered while scanning (a guard against a stream without newlines).
+const MAX_LINE: usize = 64 * 1024;
+
+/// What one watcher needs to know about its upstream.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub url: url::Url,
+    /// Credential header for the upstream, if the gateway has its own.
+    pub auth: Option<(String, String)>,
+}
+
+/// Follow `target` until `stop` fires; `changed` is notified on every list_changed.
+pub async fn follow(target: Target, changed: Arc<Notify>, stop: Arc<Notify>) {
+    let http = HttpClient::default();
+    let connector = Connector::new(None);
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let outcome = tokio::select! {
+            r = once(&http, &connector, &target, &changed) => r,
+            _ = stop.notified() => return,
+        };
+        match outcome {
+            Ok(Stream::Unsupported) => {
+                log::info!(
+                    "registry: upstream {:?} has no server-to-client stream; periodic refresh only",
+                    target.name
+                );
+                return;
+            }
+            Ok(Stream::Ended) => backoff = Duration::from_secs(1),
+            Err(e) => {
+                log::debug!("registry: watching upstream {:?}: {e}", target.name);
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.notified() => return,
+        }
+    }
+}
+
+enum Stream {
+    Ended,
+    Unsupported,
+}
+
+async fn once(
+    http: &HttpClient,
+    connector: &Connector,
+    t: &Target,
+    changed: &Notify,
+) -> Result<Stream, String> {
+    let client = McpClient {
+        http,
+        url: &t.url,
+        auth: t.auth.as_ref().map(|(k, v)| (k.as_str(), v.as_str())),
+        timeout: Duration::from_secs(10),
+    };
+    let session = client.initialize().await?;
+    let host = t.url.host_str().ok_or("no host")?;
+    let tls = t.url.scheme() == "https";
+    let port = t
+        .url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
+    let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut peer = HttpPeer::new(
+        addr,
+        tls,
+        if tls { host.to_string() } else { String::new() },
+    );
+    peer.options.connection_timeout = Some(Duration::from_secs(10));
+    // A stream may be quiet for long; keep-alive comments arrive far more often than this.
+    peer.options.read_timeout = Some(Duration::from_secs(600));
+    let path = match t.url.query() {
+        Some(q) => format!("{}?{q}", t.url.path()),
+        None => t.url.path().to_string(),
+    };
+    let mut req =
+        RequestHeader::build("GET", path.as_bytes(), Some(5)).map_err(|e| e.to_string())?;
+    let authority = match t.url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    req.insert_header("host", authority)
+        .map_err(|e| e.to_string())?;
+    req.insert_header("accept", "text/event-stream")
+        .map_err(|e| e.to_string())?;
+    req.insert_header("mcp-protocol-version", PROTOCOL_VERSION)
+        .map_err(|e| e.to_string())?;
+    if let Some(id) = &session.id {
+        req.insert_header("mcp-session-id", id.as_str())
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some((k, v)) = &t.auth {
+        req.insert_header(k.clone(), v.as_str())
+            .map_err(|e| e.to_string())?;
+    }
+    let (mut s, _) = connector
+        .get_http_session(&peer)
+        .await
+        .map_err(|e| e.to_string())?;
+    s.write_request_header(Box::new(req))
+        .await
+        .map_err(|e| e.to_string())?;
+    s.finish_request_body().await.map_err(|e| e.to_string())?;
+    s.read_response_header().await.map_err(|e| e.to_string())?;
+    let status = s.response_header().map_or(0, |h| h.status.as_u16());
+    if status == 405 {
+        client.close(&session).await;
+        return Ok(Stream::Unsupported);
+    }
+    if status != 200 {
+        client.close(&session).await;
+        return Err(format!("GET answered HTTP {status}"));
+    }
+    let mut line: Vec<u8> = Vec::new();
+    while let Some(chunk) = s.read_response_body().await.map_err(|e| e.to_string())? {
+        for &b in chunk.iter() {
+            if b == b'\n' {
+                if line.windows(LIST_CHANGED.len()).any(|w| w == LIST_CHANGED) {
+                    changed.notify_one();
+                }
+                line.clear();
+            } else if line.len() < MAX_LINE {
+                line.push(b);
+            }
+        }
+    }
+    client.close(&session).await;
+    Ok(Stream::Ended)
+}
