@@ -58,7 +58,7 @@ struct Envelope<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     id: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    params: Option<&'a RawValue>,
+    params: Option<ParamsPeek<'a>>,
     #[serde(default, borrow, deserialize_with = "present")]
     result: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
@@ -74,10 +74,88 @@ where
     <&'de RawValue>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
-struct ToolsCallParams<'a> {
-    #[serde(default, borrow)]
+/// What the gateway reads of `params` in the same single pass over the body: whether it is
+/// an object and its `name` (raw). Everything else is skipped without being copied, so a
+/// large `arguments` value is scanned once.
+struct ParamsPeek<'a> {
+    is_object: bool,
     name: Option<&'a RawValue>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = ParamsPeek<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON-RPC params")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut name = None;
+                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                    if k == "name" && name.is_none() {
+                        name = Some(m.next_value::<&'de RawValue>()?);
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(ParamsPeek {
+                    is_object: true,
+                    name,
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<Self::Value, A::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(ParamsPeek {
+                    is_object: false,
+                    name: None,
+                })
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ParamsPeek {
+                    is_object: false,
+                    name: None,
+                })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ParamsPeek {
+                    is_object: false,
+                    name: None,
+                })
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ParamsPeek {
+                    is_object: false,
+                    name: None,
+                })
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ParamsPeek {
+                    is_object: false,
+                    name: None,
+                })
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ParamsPeek {
+                    is_object: false,
+                    name: None,
+                })
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ParamsPeek {
+                    is_object: false,
+                    name: None,
+                })
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 /// A message that could not be accepted: the rejection, and the span of its id when the
@@ -170,7 +248,7 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
             };
             let method_kind = McpMethod::from_name(&method);
             let tool = if method_kind == McpMethod::ToolsCall && kind == MessageKind::Request {
-                Some(tool_span(body, env.params)?)
+                Some(tool_span(body, env.params.as_ref())?)
             } else {
                 None
             };
@@ -200,11 +278,14 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
     }
 }
 
-fn tool_span(body: &[u8], params: Option<&RawValue>) -> Result<Range<usize>, Reject> {
+fn tool_span(body: &[u8], params: Option<&ParamsPeek<'_>>) -> Result<Range<usize>, Reject> {
     let missing = || Reject::InvalidParams("tools/call needs params.name, the tool to call".into());
-    let params = params.ok_or_else(missing)?;
-    let p: ToolsCallParams<'_> = serde_json::from_str(params.get())
-        .map_err(|_| Reject::InvalidParams("tools/call params must be an object".into()))?;
+    let p = params.ok_or_else(missing)?;
+    if !p.is_object {
+        return Err(Reject::InvalidParams(
+            "tools/call params must be an object".into(),
+        ));
+    }
     let name = p.name.ok_or_else(missing)?;
     if !name.get().starts_with('"') {
         return Err(Reject::InvalidParams(
