@@ -22,6 +22,7 @@ struct Entry {
     request_peer: HttpPeer,
     stream_peer: HttpPeer,
     path: http::Uri,
+    host: http::HeaderValue,
 }
 
 impl Upstreams {
@@ -37,7 +38,11 @@ impl Upstreams {
                     u.path_and_query
                 )
             })?;
+            let host = http::HeaderValue::from_str(&u.authority).map_err(|_| {
+                anyhow::anyhow!("upstream {:?}: invalid authority {:?}", u.name, u.authority)
+            })?;
             entries.push(Entry {
+                host,
                 request_peer: peer(u, addr, u.read_timeout),
                 stream_peer: peer(u, addr, u.stream_idle_timeout),
                 path,
@@ -63,6 +68,11 @@ impl Upstreams {
     /// The request target (path and query) to send to upstream `index`.
     pub fn path(&self, index: usize) -> Option<&http::Uri> {
         self.entries.get(index).map(|e| &e.path)
+    }
+
+    /// The `Host` header value for upstream `index`, built once at load.
+    pub fn host(&self, index: usize) -> Option<&http::HeaderValue> {
+        self.entries.get(index).map(|e| &e.host)
     }
 }
 

@@ -22,14 +22,18 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
             "no upstream chosen for the request",
         ));
     };
-    let (Some(upstream), Some(path)) = (rt.config.upstreams.get(i), rt.upstreams.path(i)) else {
+    let (Some(upstream), Some(path), Some(host)) = (
+        rt.config.upstreams.get(i),
+        rt.upstreams.path(i),
+        rt.upstreams.host(i),
+    ) else {
         return Err(pingora::Error::explain(
             pingora::ErrorType::InternalError,
             "upstream index out of range",
         ));
     };
     req.set_uri(path.clone());
-    req.insert_header(http::header::HOST, upstream.authority.as_str())?;
+    req.insert_header(http::header::HOST, host.clone())?;
     // Client credentials never reach an upstream by accident: only `passthrough` keeps them.
     if upstream.auth.mode != crate::config::PropagationMode::Passthrough {
         req.remove_header(&http::header::AUTHORIZATION);

@@ -77,6 +77,9 @@ pub(crate) fn response_header(
 pub(crate) fn early_reject(resp: &ResponseHeader, ctx: &mut RequestCtx) -> Option<Reject> {
     use crate::config::PropagationMode as M;
     let status = resp.status.as_u16();
+    if status != 401 && status < 500 {
+        return None; // the common case: nothing to decide, nothing to allocate
+    }
     let mode = match (&ctx.runtime, ctx.upstream) {
         (Some(rt), Some(i)) => rt.config.upstreams.get(i).map(|u| u.auth.mode),
         _ => None,
