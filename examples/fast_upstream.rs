@@ -1,20 +1,28 @@
-//! A minimal, fast MCP upstream for load tests: stateless JSON answers with fixed bodies, so
-//! the load test measures the proxies in front of it rather than the server.
+//! A minimal, fast MCP upstream for load tests: JSON answers with fixed bodies, so the load
+//! test measures the proxies in front of it rather than the server.
 //!
 //! ```text
-//! cargo run --release --example fast_upstream -- 127.0.0.1:18000 [TOOLS]
+//! cargo run --release --example fast_upstream -- 127.0.0.1:18000 [TOOLS] [--ports N] [--sessions]
 //! ```
-//! `tools/list` returns TOOLS (default 20) realistic definitions (about 8 KB for 20);
-//! `tools/call` returns a one-line text result; `initialize` works without sessions;
-//! notifications get 202. It is not an MCP server to build on: it answers by matching the
-//! method name in the body.
+//! - `tools/list` returns TOOLS (default 20) realistic definitions (about 8 KB for 20);
+//!   `tools/call` returns a one-line text result; notifications get 202.
+//! - `--ports N` serves the same endpoint on N consecutive ports starting at the given one
+//!   (many "upstreams" in one process, for a virtual server over 20 upstreams).
+//! - `--sessions` makes `initialize` hand out an `Mcp-Session-Id` (a counter; nothing is
+//!   kept), so a gateway has an upstream session to remember per client session.
+//! - `GET /stats` answers how many `initialize`, `tools/list` and `tools/call` requests all
+//!   ports together received, so a load test can prove a list came from a registry.
+//!
+//! It is not an MCP server to build on: it answers by matching the method name in the body.
 
+use std::future::IntoFuture;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 fn tools_json(n: usize) -> String {
     let tools: Vec<serde_json::Value> = (0..n)
@@ -26,7 +34,8 @@ fn tools_json(n: usize) -> String {
                     "id": {"type": "string", "description": "record identifier"},
                     "fields": {"type": "array", "items": {"type": "string"}},
                     "limit": {"type": "integer", "minimum": 1, "maximum": 100}
-                }, "required": ["id"]}
+                }, "required": ["id"]},
+                "annotations": {"readOnlyHint": true}
             })
         })
         .collect();
@@ -47,36 +56,120 @@ fn answer(body: &[u8], result: &str) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
 }
 
-fn main() -> std::io::Result<()> {
+#[derive(Default)]
+struct Stats {
+    initialize: AtomicU64,
+    list: AtomicU64,
+    call: AtomicU64,
+}
+
+struct Options {
+    addr: std::net::SocketAddr,
+    tools: usize,
+    ports: u16,
+    sessions: bool,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        addr: ([127, 0, 0, 1], 18000).into(),
+        tools: 20,
+        ports: 1,
+        sessions: false,
+    };
+    let mut positional = 0;
     let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| "127.0.0.1:18000".into());
-    let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
-    let list = Arc::new(tools_json(n));
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--sessions" => o.sessions = true,
+            "--ports" => {
+                o.ports = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or("--ports takes a number from 1 to 256")?;
+            }
+            _ if positional == 0 => {
+                o.addr = a.parse().map_err(|e| format!("address {a:?}: {e}"))?;
+                positional += 1;
+            }
+            _ if positional == 1 => {
+                o.tools = a.parse().map_err(|e| format!("tools {a:?}: {e}"))?;
+                positional += 1;
+            }
+            _ => return Err(format!("unexpected argument {a:?}")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> std::io::Result<()> {
+    let o = options().map_err(std::io::Error::other)?;
+    let list = Arc::new(tools_json(o.tools));
+    let stats = Arc::new(Stats::default());
+    let next_session = Arc::new(AtomicU64::new(1));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let app = axum::Router::new().route(
-            "/mcp",
-            post(move |body: Bytes| {
-                let list = list.clone();
-                async move {
-                    let has = |m: &[u8]| body.windows(m.len()).any(|w| w == m);
-                    let result = if has(b"\"tools/list\"") {
-                        list.as_str().to_owned()
-                    } else if has(b"\"tools/call\"") {
-                        r#"{"content":[{"type":"text","text":"ok"}],"isError":false}"#.to_owned()
-                    } else if has(b"\"initialize\"") {
-                        r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fast","version":"1"}}"#.to_owned()
-                    } else {
-                        return StatusCode::ACCEPTED.into_response();
-                    };
-                    ([(header::CONTENT_TYPE, "application/json")], answer(&body, &result)).into_response()
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind(&addr).await?;
-        println!("fast MCP upstream listening on http://{addr}/mcp ({n} tools)");
-        axum::serve(listener, app).await
+        let s = stats.clone();
+        let app = axum::Router::new()
+            .route(
+                "/mcp",
+                post(move |body: Bytes| {
+                    let (list, stats, next) = (list.clone(), s.clone(), next_session.clone());
+                    async move {
+                        let has = |m: &[u8]| body.windows(m.len()).any(|w| w == m);
+                        let mut session = None;
+                        let result = if has(b"\"tools/list\"") {
+                            stats.list.fetch_add(1, Ordering::Relaxed);
+                            list.as_str().to_owned()
+                        } else if has(b"\"tools/call\"") {
+                            stats.call.fetch_add(1, Ordering::Relaxed);
+                            r#"{"content":[{"type":"text","text":"ok"}],"isError":false}"#.to_owned()
+                        } else if has(b"\"initialize\"") {
+                            stats.initialize.fetch_add(1, Ordering::Relaxed);
+                            if o.sessions {
+                                session = Some(format!("s{}", next.fetch_add(1, Ordering::Relaxed)));
+                            }
+                            r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fast","version":"1"}}"#.to_owned()
+                        } else {
+                            return StatusCode::ACCEPTED.into_response();
+                        };
+                        let mut resp = ([(header::CONTENT_TYPE, "application/json")], answer(&body, &result)).into_response();
+                        if let Some(sid) = session.and_then(|s| s.parse().ok()) {
+                            resp.headers_mut().insert("mcp-session-id", sid);
+                        }
+                        resp
+                    }
+                }),
+            )
+            .route(
+                "/stats",
+                get(move || {
+                    let s = stats.clone();
+                    async move {
+                        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+                        format!(
+                            r#"{{"initialize":{},"tools/list":{},"tools/call":{}}}"#,
+                            n(&s.initialize),
+                            n(&s.list),
+                            n(&s.call)
+                        )
+                    }
+                }),
+            );
+        let mut servers = Vec::new();
+        for i in 0..o.ports {
+            let mut addr = o.addr;
+            addr.set_port(o.addr.port() + i);
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            println!("fast MCP upstream listening on http://{addr}/mcp ({} tools)", o.tools);
+            servers.push(tokio::spawn(axum::serve(listener, app.clone()).into_future()));
+        }
+        for s in servers {
+            s.await.map_err(std::io::Error::other)??;
+        }
+        Ok(())
     })
 }

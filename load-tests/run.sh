@@ -1,131 +1,215 @@
 #!/usr/bin/env bash
-# Load test (first version): the demo MCP server behind nginx and behind the gateway's plain
-# route, in the same run, interleaved over rounds; prints medians and ratios and writes them to
-# load-tests/results/. All traffic on 127.0.0.1; every run is bounded by -z DURATION.
+# Load test: a fast MCP upstream measured directly, behind nginx, behind the gateway's plain
+# route and behind its full governed path, in the same run, interleaved over rounds. Prints
+# medians, ratios and the performance budget, and writes them to load-tests/results/.
+# All traffic on 127.0.0.1; every oha run is bounded by -z or -n.
 #
-#   load-tests/run.sh [DURATION] [CONNECTIONS] [ROUNDS]     (defaults: 5s 16 3)
+#   load-tests/run.sh [DURATION] [CONNECTIONS] [ROUNDS]     (defaults: 5s 32 3)
 #
+# Environment: LT_RATE (1000 rps for the latency runs), LT_LATENCY_DURATION (5s),
+# LT_SESSIONS (10000 sessions for the memory figure; 0 skips it).
 # Needs nginx (installed with apt if missing) and oha (`cargo install oha --locked`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mcp-gateway/target}"
-DURATION=${1:-5s}; CONNS=${2:-16}; ROUNDS=${3:-3}
+DURATION=${1:-5s}; CONNS=${2:-32}; ROUNDS=${3:-3}
+RATE=${LT_RATE:-1000}; LDUR=${LT_LATENCY_DURATION:-5s}; SESSIONS=${LT_SESSIONS:-10000}
 
-scripts/setup.sh nginx:nginx
+scripts/setup.sh nginx:nginx python3:python3
 command -v oha >/dev/null || { echo "oha not found: cargo install oha --locked" >&2; exit 1; }
-cargo build --release --locked -q --bin mcp-gateway --example fast_upstream
+cargo build --release --locked -q --bin mcp-gateway --example fast_upstream --example session_load
 BIN=$CARGO_TARGET_DIR/release
 
 work=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
+template() { sed "s#@WORK@#$work#g" "load-tests/$1" >"$work/$1"; }
 
-# Upstream and load generator on core 1, proxies on core 0.
-# A minimal stateless JSON upstream (20 tools, ~8 KB tools/list): the demo server's
-# sessionful SSE mode serializes a session's requests (~30 rps) and would be measured instead.
-taskset -c 1 "$BIN/examples/fast_upstream" 127.0.0.1:18000 20 >"$work/upstream.log" 2>&1 & pids+=($!)
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
-  uwsgi_temp_path $work; scgi_temp_path $work;
-  upstream demo { server 127.0.0.1:18000; keepalive 64; }
-  server {
-    listen 127.0.0.1:18001;
-    location /mcp {
-      proxy_pass http://demo;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-NGINX
+# Upstream and load generator on core 1, proxies on core 0. One upstream process serves
+# ports 18100-18119: 18100 is "the" upstream of direct, nginx and plain; the governed
+# virtual server spans all 20.
+taskset -c 1 "$BIN/examples/fast_upstream" 127.0.0.1:18100 20 --ports 20 --sessions \
+  >"$work/upstream.log" 2>&1 & pids+=($!)
+template nginx.conf
 taskset -c 0 nginx -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!)
 nginx_master=$!
-cat >"$work/gw.yaml" <<YAML
-server: { threads: 1, grace_period_seconds: 0, graceful_shutdown_timeout_seconds: 1,
-          pid_file: $work/gw.pid, upgrade_sock: $work/gw.sock }
-listeners:
-  - address: 127.0.0.1:18002
-    auth: none
-    routes: [{ path: /mcp, upstream: demo }]
-upstreams:
-  - { name: demo, url: "http://127.0.0.1:18000/mcp" }
-admin: { address: 127.0.0.1:18090 }
-YAML
-RUST_LOG=error taskset -c 0 "$BIN/mcp-gateway" -c "$work/gw.yaml" >"$work/gw.log" 2>&1 & pids+=($!)
-gw_pid=$!
-for _ in $(seq 100); do curl -fsS http://127.0.0.1:18090/readyz >/dev/null 2>&1 && break; sleep 0.1; done
+template plain.yaml
+template governed.yaml
+export LT_JWT_SECRET="load-test-$RANDOM$RANDOM" LT_UPSTREAM_TOKEN="upstream-$RANDOM"
+LT_SESSION_KEY=$(head -c 32 /dev/urandom | base64); export LT_SESSION_KEY
+for _ in $(seq 50); do curl -fsS http://127.0.0.1:18100/stats >/dev/null 2>&1 && break; sleep 0.1; done
+RUST_LOG=error taskset -c 0 "$BIN/mcp-gateway" -c "$work/plain.yaml" >"$work/plain.log" 2>&1 & pids+=($!)
+plain_pid=$!
+RUST_LOG=error taskset -c 0 "$BIN/mcp-gateway" -c "$work/governed.yaml" >"$work/governed.log" 2>&1 & pids+=($!)
+gov_pid=$!
+for port in 18090 18091; do
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+done
+TOKEN=$(python3 load-tests/lib/mint-jwt.py "$LT_JWT_SECRET" load-test-user bench 7200)
 
 H=(-H 'content-type: application/json' -H 'accept: application/json, text/event-stream')
-session() { # URL -> session id (empty for a stateless server), checking tools/list works
-  local url=$1 sid
-  sid=$(curl -sS -D - -o /dev/null "${H[@]}" "$url" -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"load","version":"1"}}}' \
-        | awk 'tolower($1)=="mcp-session-id:" {print $2}' | tr -d '\r')
-  local S=(); [ -n "$sid" ] && S=(-H "mcp-session-id: $sid")
-  curl -sS -o /dev/null "${H[@]}" "${S[@]}" "$url" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
-  curl -sS "${H[@]}" "${S[@]}" "$url" -d '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' | grep -q '"tools"' \
-    || { echo "tools/list failed through $url" >&2; exit 1; }
-  echo "$sid"
-}
-declare -A URL=( [direct]=http://127.0.0.1:18000/mcp [nginx]=http://127.0.0.1:18001/mcp [gateway]=http://127.0.0.1:18002/mcp )
+declare -A URL=( [direct]=http://127.0.0.1:18100/mcp [nginx]=http://127.0.0.1:18001/mcp
+                 [plain]=http://127.0.0.1:18002/mcp [governed]=http://127.0.0.1:18003/v/bench/mcp )
+declare -A TOOL=( [direct]=tool_000 [nginx]=tool_000 [plain]=tool_000 [governed]=u00__tool_000 )
+declare -A AUTH=( [direct]="" [nginx]="" [plain]="" [governed]="authorization: Bearer $TOKEN" )
+TARGETS=(direct nginx plain governed)
+# Headers for target $1 (session and credentials), one per line, for "${X[@]}" use.
 declare -A SID
-for t in direct nginx gateway; do SID[$t]=$(session "${URL[$t]}"); done
+hdrs() {
+  local -n out=$2; out=("${H[@]}")
+  [ -n "${AUTH[$1]}" ] && out+=(-H "${AUTH[$1]}")
+  [ -n "${SID[$1]:-}" ] && out+=(-H "mcp-session-id: ${SID[$1]}")
+  return 0
+}
+# Open an MCP session through target $1 and check tools/list and tools/call work through it.
+session() {
+  local t=$1 url=${URL[$1]} X sid
+  hdrs "$t" X
+  sid=$(curl -sS -D - -o /dev/null "${X[@]}" "$url" -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"load","version":"1"}}}' \
+        | awk 'tolower($1)=="mcp-session-id:" {print $2}' | tr -d '\r')
+  SID[$t]=$sid
+  hdrs "$t" X
+  curl -sS -o /dev/null "${X[@]}" "$url" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+  local n; n=$(curl -sS "${X[@]}" "$url" -d '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' | jq '.result.tools | length')
+  [ "$n" = 20 ] || { echo "tools/list through $t returned $n tools, not 20" >&2; exit 1; }
+  curl -sS "${X[@]}" "$url" -d "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"${TOOL[$t]}\",\"arguments\":{\"id\":\"1\"}}}" \
+    | grep -q '"text":"ok"' || { echo "tools/call failed through $t" >&2; exit 1; }
+}
+for t in "${TARGETS[@]}"; do session "$t"; done
 
-BODY_LIST='{"jsonrpc":"2.0","id":3,"method":"tools/list"}'
-BODY_CALL='{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
-# CPU seconds (user + system) a process has used, from /proc.
+body() { # method target
+  case $1 in
+    list) echo '{"jsonrpc":"2.0","id":3,"method":"tools/list"}' ;;
+    call) echo "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"${TOOL[$2]}\",\"arguments\":{\"id\":\"1\"}}}" ;;
+  esac
+}
+# CPU seconds (user + system) a process has used, from /proc; RSS in KiB.
 TCK=$(getconf CLK_TCK)
 cpu() { awk -v t="$TCK" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
+rss() { awk -v k="${2:-VmRSS:}" '$1==k {print $2}' "/proc/$1/status"; }
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
-declare -A PID=( [direct]="" [nginx]=$nginx_worker [gateway]=$gw_pid )
+declare -A PID=( [direct]="" [nginx]=$nginx_worker [plain]=$plain_pid [governed]=$gov_pid )
+upstream_lists() { curl -fsS http://127.0.0.1:18100/stats | jq '.["tools/list"]'; }
+declare -A IDLE_RSS=( [nginx]=$(rss "$nginx_worker") [plain]=$(rss "$plain_pid") [governed]=$(rss "$gov_pid") )
+
+# oha, refusing any non-200 answer; prints its JSON.
+run_oha() { # target method oha-args...
+  local t=$1 kind=$2 X json ok all; shift 2
+  hdrs "$t" X
+  json=$(taskset -c 1 oha "$@" --no-tui --output-format json -m POST "${X[@]}" -d "$(body "$kind" "$t")" "${URL[$t]}")
+  ok=$(echo "$json" | jq '.statusCodeDistribution["200"] // 0')
+  all=$(echo "$json" | jq '[.statusCodeDistribution[]] | add // 0')
+  [ "$ok" = "$all" ] && [ "$all" -gt 0 ] \
+    || { echo "non-200 answers through $t: $(echo "$json" | jq -c .statusCodeDistribution)" >&2; exit 1; }
+  echo "$json"
+}
+
 secs=${DURATION%s}
-declare -A RPS CPU
+declare -A RPS CPU LAT
+lists_before=$(upstream_lists); FANOUT=0
 for round in $(seq "$ROUNDS"); do
+  # Throughput at fixed connections.
   for kind in list call; do
-    body=BODY_${kind^^}
-    for t in direct nginx gateway; do
-      S=(); [ -n "${SID[$t]}" ] && S=(-H "mcp-session-id: ${SID[$t]}")
+    for t in "${TARGETS[@]}"; do
       before=0; [ -n "${PID[$t]}" ] && before=$(cpu "${PID[$t]}")
-      json=$(taskset -c 1 oha -z "$DURATION" -c "$CONNS" --no-tui --output-format json -m POST "${H[@]}" \
-              "${S[@]}" -d "${!body}" "${URL[$t]}")
-      ok=$(echo "$json" | jq '.statusCodeDistribution["200"] // 0')
-      all=$(echo "$json" | jq '[.statusCodeDistribution[]] | add // 0')
-      [ "$ok" = "$all" ] || { echo "non-200 answers through $t: $(echo "$json" | jq -c .statusCodeDistribution)" >&2; exit 1; }
+      [ "$t" = governed ] && [ "$kind" = list ] && gl_before=$(upstream_lists)
+      json=$(run_oha "$t" "$kind" -z "$DURATION" -c "$CONNS")
+      [ "$t" = governed ] && [ "$kind" = list ] && FANOUT=$(( FANOUT + $(upstream_lists) - gl_before ))
       rps=$(echo "$json" | jq '.summary.requestsPerSec')
       pct=0; [ -n "${PID[$t]}" ] && pct=$(awk -v a="$before" -v b="$(cpu "${PID[$t]}")" -v s="$secs" 'BEGIN {print 100 * (b - a) / s}')
       RPS[$kind.$t]+="$rps "; CPU[$kind.$t]+="$pct "
       echo "round $round $kind $t: $rps rps, proxy CPU $pct%" >&2
     done
   done
+  # Latency at a fixed rate (tools/call), corrected for coordinated omission.
+  for t in "${TARGETS[@]}"; do
+    json=$(run_oha "$t" call -z "$LDUR" -c 16 -q "$RATE" --latency-correction)
+    for p in p50 p99 p99.9; do LAT[$p.$t]=$(echo "$json" | jq ".latencyPercentiles[\"$p\"] * 1000000"); done
+    echo "round $round latency $t at $RATE rps: p50 ${LAT[p50.$t]} µs, p99 ${LAT[p99.$t]} µs" >&2
+  done
+  for t in nginx plain governed; do
+    for p in p50 p99 p99.9; do
+      LAT[added.$p.$t]+="$(awk -v a="${LAT[$p.$t]}" -v d="${LAT[$p.direct]}" 'BEGIN {print a - d}') "
+    done
+  done
 done
+declare -A PEAK_RSS=( [nginx]=$(rss "$nginx_worker" VmHWM:) [plain]=$(rss "$plain_pid" VmHWM:) [governed]=$(rss "$gov_pid" VmHWM:) )
+
+# Memory of open sessions on the governed path: each one initialized, and used for one
+# tools/call so the gateway also holds its upstream session.
+SESS_ADDED=""
+if [ "$SESSIONS" -gt 0 ]; then
+  r0=$(rss "$gov_pid")
+  TOOL=u00__tool_000 taskset -c 1 "$BIN/examples/session_load" "${URL[governed]}" "$SESSIONS" 32 "$TOKEN" >&2
+  r1=$(rss "$gov_pid")
+  SESS_ADDED=$(( r1 - r0 ))
+  echo "$SESSIONS sessions: RSS $r0 -> $r1 KiB" >&2
+fi
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+mark() { awk -v v="$1" -v op="$2" -v b="$3" 'BEGIN {ok = (op == "<=") ? (v <= b) : (v >= b); print ok ? "met" : "**not met**"}'; }
 commit=$(git rev-parse --short HEAD)
+[ -n "$(git status --porcelain --untracked-files=no)" ] && commit="$commit+changes"
 out="load-tests/results/$(date -u +%Y-%m-%dT%H%M)-$commit.md"
 {
   echo "# Load test $(date -u +%FT%TZ), commit $commit"
   echo
-  echo "oha -z $DURATION -c $CONNS, $ROUNDS interleaved rounds, medians. Proxies on core 0 (nginx 1 worker, gateway threads: 1), upstream and oha on core 1; all on this 2-core box."
+  echo "\`load-tests/run.sh $DURATION $CONNS $ROUNDS\` (oha -z $DURATION -c $CONNS), $ROUNDS interleaved rounds, medians. Proxies on core 0 (nginx 1 worker; gateway \`threads: 1\`), upstream and oha on core 1; all on this 2-core box."
   echo
-  echo "| method | direct rps | nginx rps (CPU%) | gateway rps (CPU%) | gateway / nginx | nginx µs CPU/req | gateway µs CPU/req |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "- **plain**: the gateway's passthrough route (\`load-tests/plain.yaml\`)."
+  echo "- **governed**: JWT (cached), virtual server over 20 upstreams filtered per principal, sealed sessions, static credential propagation, metrics (\`load-tests/governed.yaml\`)."
+  echo
+  echo "## Throughput"
+  echo
+  echo "| method | direct rps | nginx rps (CPU) | plain rps (CPU) | governed rps (CPU) | plain / nginx | governed / nginx | governed / plain | µs CPU/req nginx / plain / governed |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for kind in list call; do
-    d=$(echo "${RPS[$kind.direct]}" | median); n=$(echo "${RPS[$kind.nginx]}" | median); g=$(echo "${RPS[$kind.gateway]}" | median)
-    nc=$(echo "${CPU[$kind.nginx]}" | median); gc=$(echo "${CPU[$kind.gateway]}" | median)
-    printf '| tools/%s | %.0f | %.0f (%.0f%%) | %.0f (%.0f%%) | %.2f | %.1f | %.1f |\n' "$kind" "$d" "$n" "$nc" "$g" "$gc" \
-      "$(awk -v g="$g" -v n="$n" 'BEGIN {print g / n}')" \
-      "$(awk -v c="$nc" -v r="$n" 'BEGIN {print 10000 * c / r}')" "$(awk -v c="$gc" -v r="$g" 'BEGIN {print 10000 * c / r}')"
+    declare -A M=() C=()
+    for t in "${TARGETS[@]}"; do M[$t]=$(echo "${RPS[$kind.$t]}" | median); C[$t]=$(echo "${CPU[$kind.$t]}" | median); done
+    us() { awk -v c="${C[$1]}" -v r="${M[$1]}" 'BEGIN {printf "%.1f", 10000 * c / r}'; }
+    printf '| tools/%s | %.0f | %.0f (%.0f%%) | %.0f (%.0f%%) | %.0f (%.0f%%) | %s | %s | %s | %s / %s / %s |\n' "$kind" \
+      "${M[direct]}" "${M[nginx]}" "${C[nginx]}" "${M[plain]}" "${C[plain]}" "${M[governed]}" "${C[governed]}" \
+      "$(ratio "${M[plain]}" "${M[nginx]}")" "$(ratio "${M[governed]}" "${M[nginx]}")" "$(ratio "${M[governed]}" "${M[plain]}")" \
+      "$(us nginx)" "$(us plain)" "$(us governed)"
+    eval "R_${kind}_gn=$(ratio "${M[governed]}" "${M[nginx]}") R_${kind}_gp=$(ratio "${M[governed]}" "${M[plain]}") R_${kind}_pn=$(ratio "${M[plain]}" "${M[nginx]}")"
   done
   echo
-  echo "CPU% is the proxy process's user+system time over the run (100% = one core); µs CPU/req = CPU time per request, the figure least disturbed by a shared box. A proxy below ~100% CPU was not the bottleneck, and its rps ratio is then not its capacity."
+  echo "CPU is the proxy process's user+system time over the run (100% = one core). A ratio measures capacity only when the proxy ran near 100%; µs CPU/req is the figure least disturbed by a shared box."
   echo
-  echo "Upstream: examples/fast_upstream (20 tools) on core 1, shared with oha."
+  echo "## Latency added at $RATE rps (tools/call, oha -q $RATE -c 16 --latency-correction, $LDUR), target minus direct in the same round, µs"
+  echo
+  echo "| target | added p50 | added p99 | added p99.9 |"
+  echo "|---|---|---|---|"
+  for t in nginx plain governed; do
+    printf '| %s | %.0f | %.0f | %.0f |\n' "$t" "$(echo "${LAT[added.p50.$t]}" | median)" \
+      "$(echo "${LAT[added.p99.$t]}" | median)" "$(echo "${LAT[added.p99.9.$t]}" | median)"
+  done
+  echo
+  echo "## Memory (RSS, MiB)"
+  echo
+  echo "| process | idle | peak after the load |"
+  echo "|---|---|---|"
+  for t in nginx plain governed; do echo "| $t | $(mib "${IDLE_RSS[$t]}") | $(mib "${PEAK_RSS[$t]}") |"; done
+  [ -n "$SESS_ADDED" ] && { echo; echo "$SESSIONS open sessions (initialize + one tools/call each, upstream session held) added $(mib "$SESS_ADDED") MiB to the governed gateway."; }
+  echo
+  echo "## Budget (governed path, proxy on one core)"
+  echo
+  echo "| line | budget | measured | |"
+  echo "|---|---|---|---|"
+  echo "| tools/call vs plain route | >= 0.9x | ${R_call_gp}x | $(mark "$R_call_gp" '>=' 0.9) |"
+  echo "| tools/call vs nginx | >= 0.4x | ${R_call_gn}x | $(mark "$R_call_gn" '>=' 0.4) |"
+  echo "| tools/list (20 tools from the registry) vs nginx proxying the list | >= 1.0x | ${R_list_gn}x | $(mark "$R_list_gn" '>=' 1.0) |"
+  echo "| floor: plain route vs nginx (tools/list, tools/call) | as high as it goes | ${R_list_pn}x, ${R_call_pn}x | |"
+  a50=$(echo "${LAT[added.p50.governed]}" | median); a99=$(echo "${LAT[added.p99.governed]}" | median)
+  echo "| added p50 at $RATE rps | <= 100 µs | $(printf %.0f "$a50") µs | $(mark "$a50" '<=' 100) |"
+  echo "| added p99 at $RATE rps | <= 500 µs | $(printf %.0f "$a99") µs | $(mark "$a99" '<=' 500) |"
+  idle=$(mib "${IDLE_RSS[governed]}")
+  echo "| idle RSS | <= 20 MiB | $idle MiB | $(mark "$idle" '<=' 20) |"
+  [ -n "$SESS_ADDED" ] && echo "| $SESSIONS open sessions | <= 50 MiB added | $(mib "$SESS_ADDED") MiB | $(mark "$(mib "$SESS_ADDED")" '<=' 50) |"
+  echo "| tools/list over 20 upstreams: upstream tools/list requests during the governed list runs | 0 (no fan-out) | ${FANOUT} | $(mark "$FANOUT" '<=' 0) |"
 } | tee "$out"
+echo "upstream tools/list requests: $lists_before before the load (registry discovery), $(upstream_lists) after" >&2
