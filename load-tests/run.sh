@@ -21,9 +21,20 @@ command -v oha >/dev/null || { echo "oha not found: cargo install oha --locked" 
 cargo build --release --locked -q --bin mcp-gateway --example fast_upstream --example session_load
 BIN=$CARGO_TARGET_DIR/release
 
+# Refuse to measure a leftover process: every port the rig uses must be free.
+for port in 18001 18002 18003 18090 18091 $(seq 18100 18119); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is in use (a previous run still going?); stop it first" >&2; exit 1
+  fi
+done
 work=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  local rc=$?
+  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true
+  [ "$rc" -eq 0 ] || tail -n 20 "$work"/*.log >&2 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT INT TERM
 template() { sed "s#@WORK@#$work#g" "load-tests/$1" >"$work/$1"; }
 
@@ -47,6 +58,7 @@ gov_pid=$!
 for port in 18090 18091; do
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 done
+for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a rig process exited at start" >&2; exit 1; }; done
 TOKEN=$(python3 load-tests/lib/mint-jwt.py "$LT_JWT_SECRET" load-test-user bench 7200)
 
 H=(-H 'content-type: application/json' -H 'accept: application/json, text/event-stream')
