@@ -72,7 +72,8 @@ declare -A SID
 hdrs() {
   local -n out=$2; out=("${H[@]}")
   [ -n "${AUTH[$1]}" ] && out+=(-H "${AUTH[$1]}")
-  [ -n "${SID[$1]:-}" ] && out+=(-H "mcp-session-id: ${SID[$1]}")
+  # After initialize a client sends its session and the negotiated protocol revision.
+  [ -n "${SID[$1]:-}" ] && out+=(-H "mcp-session-id: ${SID[$1]}" -H "mcp-protocol-version: 2025-06-18")
   return 0
 }
 # Open an MCP session through target $1 and check tools/list and tools/call work through it.

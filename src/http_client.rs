@@ -31,6 +31,13 @@ impl Default for HttpClient {
     }
 }
 
+impl HttpClient {
+    /// The pooled connector itself, for callers that keep a connection (SSE streams).
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+}
+
 /// A short cause in words for a Pingora error.
 fn describe(e: &pingora::Error) -> String {
     use pingora::ErrorType::*;

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod guard;
 pub mod http_client;

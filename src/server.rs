@@ -173,6 +173,7 @@ impl BackgroundService for UpstreamWatch {
         used.sort_unstable();
         used.dedup();
         let stop = Arc::new(tokio::sync::Notify::new());
+        let http = Arc::new(crate::http_client::HttpClient::default());
         let mut tasks = Vec::new();
         for i in used {
             let Some(u) = rt.config.upstreams.get(i) else {
@@ -189,6 +190,7 @@ impl BackgroundService for UpstreamWatch {
                 auth,
             };
             tasks.push(tokio::spawn(crate::registry::watch::follow(
+                http.clone(),
                 target,
                 self.shared.registry.refresh_now.clone(),
                 stop.clone(),

@@ -99,7 +99,8 @@ impl Runtime {
 }
 
 /// Cache of upstream sessions opened for virtual-server sessions.
-pub type UpstreamSessions = std::collections::HashMap<([u8; 32], String), Option<String>>;
+pub type UpstreamSessions =
+    std::collections::HashMap<(crate::digest::Digest, String), Option<String>>;
 
 /// State shared by all listeners and the admin service of one gateway.
 #[derive(Debug)]
@@ -114,7 +115,7 @@ pub struct Shared {
     /// upstream's session id (`None` for a stateless upstream).
     pub upstream_sessions: std::sync::Mutex<UpstreamSessions>,
     /// Gateway sessions ended by DELETE on this replica: token digest -> expiry.
-    pub revoked: std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>,
+    pub revoked: std::sync::Mutex<std::collections::HashMap<crate::digest::Digest, u64>>,
     /// Side requests (upstream session setup).
     pub http: crate::http_client::HttpClient,
 }

@@ -12,17 +12,11 @@ use std::sync::{Arc, Mutex};
 use super::Principal;
 
 /// Cache key: SHA-256 over the audience and the token.
-pub type CacheKey = [u8; 32];
+pub type CacheKey = crate::digest::Digest;
 
-/// Hash the audience and token into a cache key.
+/// Digest of the audience and token: the cache key (the cache never holds tokens).
 pub fn cache_key(audience: &str, token: &str) -> CacheKey {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(audience.as_bytes());
-    ctx.update(&[0]);
-    ctx.update(token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
+    crate::digest::keyed(&[audience.as_bytes(), token.as_bytes()])
 }
 
 #[derive(Debug)]

@@ -35,7 +35,7 @@ pub struct RequestCtx {
     /// Index of the virtual server addressed, if any.
     pub vserver: Option<usize>,
     /// Digest of the gateway session token (virtual servers).
-    pub session_digest: Option<[u8; 32]>,
+    pub session_digest: Option<crate::digest::Digest>,
     /// Upstream session to use instead of the client's `Mcp-Session-Id` (virtual servers).
     pub upstream_session: Option<String>,
     /// `body` was rewritten (virtual-server `tools/call`) and must replace the client's.

@@ -129,7 +129,10 @@ impl ProxyHttp for McpGateway {
                 .runtime
                 .clone()
                 .ok_or_else(|| internal("no runtime snapshot"))?;
-            ctx.upstream_session = vserver::upstream_session(&self.shared, &runtime, ctx)
+            // Boxed: this rare path's future is large, and inline it would be copied into
+            // every request's `upstream_request_filter` future (measured: ~11,000 instructions
+            // of memcpy per request).
+            ctx.upstream_session = Box::pin(vserver::upstream_session(&self.shared, &runtime, ctx))
                 .await
                 .map_err(|r| {
                     ctx.pending = Some(r);

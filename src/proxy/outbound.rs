@@ -10,6 +10,7 @@
 //!
 //! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent.
 
+use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 
 use super::ctx::RequestCtx;
@@ -36,34 +37,63 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     req.insert_header(http::header::HOST, host.clone())?;
     // Client credentials never reach an upstream by accident: only `passthrough` keeps them.
     if upstream.auth.mode != crate::config::PropagationMode::Passthrough {
-        req.remove_header(&http::header::AUTHORIZATION);
+        remove(req, &http::header::AUTHORIZATION);
         if let Some(auth) = &rt.config.auth {
-            req.remove_header(&auth.api_key_header);
+            remove(req, &auth.api_key_header);
         }
     }
     for h in &upstream.strip_headers {
-        req.remove_header(h);
+        remove(req, h);
     }
     if let Some(v) = &ctx.credential {
         req.insert_header(upstream.auth.header.clone(), v.clone())?;
     }
     if ctx.vserver.is_some() {
         // The client's session is the gateway's; the upstream gets its own.
-        req.remove_header("mcp-session-id");
-        if let Some(sid) = &ctx.upstream_session {
-            req.insert_header("mcp-session-id", sid.as_str())?;
+        match &ctx.upstream_session {
+            Some(sid) => {
+                let v = HeaderValue::from_str(sid).map_err(|_| {
+                    pingora::Error::explain(
+                        pingora::ErrorType::InternalError,
+                        "upstream session id is not a valid header value",
+                    )
+                })?;
+                req.insert_header(MCP_SESSION_ID, v)?;
+            }
+            None => remove(req, &MCP_SESSION_ID),
         }
-        req.insert_header(
-            "mcp-protocol-version",
-            crate::registry::client::PROTOCOL_VERSION,
-        )?;
+        // The gateway's own protocol revision with the upstream (usually what the client
+        // already sent: then nothing to do).
+        let ours = crate::registry::client::PROTOCOL_VERSION;
+        if req
+            .headers
+            .get(&MCP_PROTOCOL_VERSION)
+            .map(HeaderValue::as_bytes)
+            != Some(ours.as_bytes())
+        {
+            req.insert_header(MCP_PROTOCOL_VERSION, HeaderValue::from_static(ours))?;
+        }
     }
     if ctx.body_replaced {
-        req.remove_header(&http::header::TRANSFER_ENCODING);
-        req.insert_header(http::header::CONTENT_LENGTH, ctx.body.len().to_string())?;
+        remove(req, &http::header::TRANSFER_ENCODING);
+        req.insert_header(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from(ctx.body.len()),
+        )?;
     }
-    req.remove_header(&http::header::ORIGIN);
+    remove(req, &http::header::ORIGIN);
     // The body was read (and `100 Continue` sent, if asked) before forwarding.
-    req.remove_header(&http::header::EXPECT);
+    remove(req, &http::header::EXPECT);
     Ok(())
+}
+
+const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+/// Remove a header only when present: Pingora's removal also updates its case-preserving
+/// name map, which is wasted work for the headers most requests don't carry.
+fn remove(req: &mut RequestHeader, name: &HeaderName) {
+    if req.headers.contains_key(name) {
+        req.remove_header(name);
+    }
 }

@@ -19,10 +19,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::digest::Digest;
+
 use super::ctx::RequestCtx;
 use crate::config::VirtualServer;
 use crate::error::Reject;
-use crate::mcp::jsonrpc::MessageKind;
+use crate::mcp::jsonrpc::{MessageKind, RpcCall};
 use crate::mcp::McpMethod;
 use crate::registry::catalog::{self, Catalog};
 use crate::registry::client::{McpClient, PROTOCOL_VERSION};
@@ -85,8 +87,8 @@ pub(crate) async fn handle(
         let ttl = runtime.config.sessions.ttl.as_secs();
         return initialize(keys(shared, runtime), ttl, vs, ctx);
     }
-    let (token, _) = check_session(shared, runtime, vs, ctx, session_header)?;
-    ctx.session_digest = Some(digest(token));
+    let (digest, _) = check_session(shared, runtime, vs, ctx, session_header)?;
+    ctx.session_digest = Some(digest);
     if call.kind != MessageKind::Request {
         return Ok(Action::Accepted);
     }
@@ -148,12 +150,19 @@ pub(crate) async fn handle(
                     timeout: false,
                 });
             }
-            ctx.body = rewrite_call(&ctx.body, &entry.tool, &entry.pinned, &name)?;
+            let (body, rewritten) = if entry.pinned.is_empty() {
+                splice_tool_name(&ctx.body, &call, &entry.tool)?
+            } else {
+                // Pinned arguments change `arguments`: rebuild the message, then re-parse so
+                // the spans (the id for error answers) point into the new body.
+                let body = rewrite_call(&ctx.body, &entry.tool, &entry.pinned, &name)?;
+                let reparsed = crate::mcp::jsonrpc::parse(&body).map_err(|f| f.reject)?;
+                (body, reparsed)
+            };
+            ctx.body = body;
             ctx.body_replaced = true;
-            // Spans (the id for error answers) must point into the new body.
-            let reparsed = crate::mcp::jsonrpc::parse(&ctx.body).map_err(|f| f.reject)?;
-            ctx.id = reparsed.id.clone();
-            ctx.call = Some(reparsed);
+            ctx.id = rewritten.id.clone();
+            ctx.call = Some(rewritten);
             ctx.upstream = Some(entry.upstream);
             ctx.upstream_tool = Some(entry.tool.clone());
             let hint = |k: &str| entry.definition["annotations"][k].as_bool() == Some(true);
@@ -220,27 +229,23 @@ fn keys<'a>(shared: &'a Shared, runtime: &'a Runtime) -> &'a crate::session::Ses
 
 /// Check a request's session: present (400 otherwise), genuine, unexpired, not ended by
 /// DELETE, and bound to this virtual server and this caller (404 otherwise). Returns the
-/// token and its expiry.
-pub(crate) fn check_session<'h>(
+/// token's digest (the key of the revocation and upstream-session maps) and its expiry.
+pub(crate) fn check_session(
     shared: &Shared,
     runtime: &Runtime,
     vs: &VirtualServer,
     ctx: &RequestCtx,
-    session_header: Option<&'h str>,
-) -> Result<(&'h str, u64), Reject> {
+    session_header: Option<&str>,
+) -> Result<(Digest, u64), Reject> {
     let token = session_header.ok_or(Reject::SessionRequired)?;
-    let claims = keys(shared, runtime)
-        .open(token, now())
-        .filter(|c| c.server == vs.name && c.subject == subject(ctx))
+    let (d, expires) = keys(shared, runtime)
+        .verify(token, now(), &vs.name, subject(ctx))
         .ok_or(Reject::SessionNotFound)?;
-    let revoked = shared
-        .revoked
-        .lock()
-        .is_ok_and(|r| r.contains_key(&digest(token)));
+    let revoked = shared.revoked.lock().is_ok_and(|r| r.contains_key(&d));
     if revoked {
         return Err(Reject::SessionNotFound);
     }
-    Ok((token, claims.expires))
+    Ok((d, expires))
 }
 
 /// The tools/list JSON this caller sees on virtual server `name` right now (after a reload
@@ -304,8 +309,7 @@ pub(crate) fn end_session(
     ctx: &RequestCtx,
     session_header: Option<&str>,
 ) -> Result<Vec<(String, String)>, Reject> {
-    let (token, expires) = check_session(shared, runtime, vs, ctx, session_header)?;
-    let d = digest(token);
+    let (d, expires) = check_session(shared, runtime, vs, ctx, session_header)?;
     // Stateless tokens stay genuine until they expire: remember the ended ones (bounded,
     // per replica) so they get 404 from now on.
     if let Ok(mut r) = shared.revoked.lock() {
@@ -372,12 +376,6 @@ pub(crate) async fn close_upstream_sessions(
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
-    out
-}
-
 fn class(vs: &VirtualServer, ctx: &RequestCtx) -> u64 {
     match &ctx.principal {
         Some(p) => catalog::class_of(vs, &p.subject, &p.groups, &p.roles),
@@ -435,6 +433,34 @@ fn open_cursor(c: &str, generation: u64) -> Option<usize> {
     let (g, o) = text.split_once(':')?;
     (g.parse::<u64>().ok()? == generation).then_some(())?;
     o.parse().ok()
+}
+
+/// The upstream's own tool name in place of the exposed one: the body is copied once with
+/// `params.name` replaced, every other byte (numbers, key order, arguments) kept as the client
+/// sent it, and the parsed spans are moved instead of parsing again. The parser refuses
+/// duplicate keys, so the span is the one `name` an upstream will read.
+fn splice_tool_name(body: &[u8], call: &RpcCall, tool: &str) -> Result<(Bytes, RpcCall), Reject> {
+    let Some(span) = call.tool.clone().filter(|r| r.end <= body.len()) else {
+        return Err(Reject::InvalidParams(
+            "tools/call params.name must be a string".into(),
+        ));
+    };
+    let name = serde_json::to_vec(tool).map_err(|e| Reject::Internal(e.to_string()))?;
+    let mut out = Vec::with_capacity(body.len() + name.len());
+    out.extend_from_slice(&body[..span.start]);
+    out.extend_from_slice(&name);
+    out.extend_from_slice(&body[span.end..]);
+    let shift = |r: std::ops::Range<usize>| {
+        if r.start >= span.end {
+            (r.start + name.len() - span.len())..(r.end + name.len() - span.len())
+        } else {
+            r
+        }
+    };
+    let mut moved = call.clone();
+    moved.id = call.id.clone().map(shift);
+    moved.tool = Some(span.start..span.start + name.len());
+    Ok((Bytes::from(out), moved))
 }
 
 /// The upstream's own tool name and the pinned arguments in a `tools/call` body.
@@ -530,5 +556,46 @@ pub(crate) async fn upstream_session(
 pub(crate) fn forget_upstream_session(shared: &Shared, ctx: &RequestCtx) {
     if let (Some(d), Ok(mut m)) = (ctx.session_digest, shared.upstream_sessions.lock()) {
         m.remove(&(d, ctx.upstream_name().to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn splice(body: &str, tool: &str) -> (String, Option<String>, Option<String>) {
+        let call = crate::mcp::jsonrpc::parse(body.as_bytes()).unwrap();
+        let (out, moved) = splice_tool_name(body.as_bytes(), &call, tool).unwrap();
+        let id = moved
+            .id_json(&out)
+            .map(|b| String::from_utf8(b.to_vec()).unwrap());
+        let name = moved.tool_name(&out).map(|n| n.into_owned());
+        (String::from_utf8(out.to_vec()).unwrap(), id, name)
+    }
+
+    #[test]
+    fn splice_replaces_only_the_name_and_moves_later_spans() {
+        // id after params: its span shifts by the length difference.
+        let (out, id, name) = splice(
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"crm__get","arguments":{"n":123456789012345678901234567890,"x":1.000000000000000000001}},"id":"req-7"}"#,
+            "get_customer",
+        );
+        assert_eq!(
+            out,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"get_customer","arguments":{"n":123456789012345678901234567890,"x":1.000000000000000000001}},"id":"req-7"}"#
+        );
+        assert_eq!(id.as_deref(), Some(r#""req-7""#));
+        assert_eq!(name.as_deref(), Some("get_customer"));
+        // id before params: unchanged span; escapes in both names handled.
+        let (out, id, name) = splice(
+            r#"{"id":42,"jsonrpc":"2.0","method":"tools/call","params":{"arguments":{},"name":"a\u005fb"}}"#,
+            r#"q"t"#,
+        );
+        assert_eq!(
+            out,
+            r#"{"id":42,"jsonrpc":"2.0","method":"tools/call","params":{"arguments":{},"name":"q\"t"}}"#
+        );
+        assert_eq!(id.as_deref(), Some("42"));
+        assert_eq!(name.as_deref(), Some(r#"q"t"#));
     }
 }

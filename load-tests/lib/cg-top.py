@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Self and inclusive instruction counts per function from a callgrind out file.
 
-    scripts/cg-top.py FILE [N] [FILTER]
+    load-tests/lib/cg-top.py FILE [N] [FILTER]
 
 callgrind_annotate 3.19 folds everything into `clone` for multi-threaded Rust programs
 dumped with callgrind_control; this reads the format directly. Names are demangled by
