@@ -89,9 +89,11 @@ auth:
     );
     let config = mcp_gateway::config::from_yaml(&yaml).expect("bench config");
     let route = config.listeners[0].routes[0].clone();
-    let authn = mcp_gateway::auth::Authenticator::new(config.auth.as_ref().expect("auth"), &|_| {
-        Err("no secrets in this bench".into())
-    })
+    let authn = mcp_gateway::auth::Authenticator::new(
+        config.auth.as_ref().expect("auth"),
+        &|_| Err("no secrets in this bench".into()),
+        &mcp_gateway::http_client::HttpClient::default(),
+    )
     .expect("authenticator");
     let pem = std::fs::read(dir.join("rsa-private.pem")).expect("key");
     let key = EncodingKey::from_rsa_pem(&pem).expect("pem");

@@ -57,7 +57,8 @@ pub fn build(
             );
         }
     }
-    let shared = Shared::new(Runtime::new(config)?)?;
+    let http = crate::http_client::HttpClient::default();
+    let shared = Shared::new(Runtime::new(config, &http)?, http)?;
 
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
@@ -173,7 +174,7 @@ impl BackgroundService for UpstreamWatch {
         used.sort_unstable();
         used.dedup();
         let stop = Arc::new(tokio::sync::Notify::new());
-        let http = Arc::new(crate::http_client::HttpClient::default());
+        let http = self.shared.http.clone();
         let mut tasks = Vec::new();
         for i in used {
             let Some(u) = rt.config.upstreams.get(i) else {

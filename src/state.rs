@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::http_client::HttpClient;
 use crate::identity::{Identity, VaultWriter};
 use crate::metrics::Metrics;
 use crate::upstreams::Upstreams;
@@ -30,7 +31,7 @@ pub struct Runtime {
 impl Runtime {
     /// Build from a validated config: resolves upstream addresses, opens the vault, resolves
     /// every secret reference and loads JWT keys. Fails with the field that could not be used.
-    pub fn new(config: Config) -> anyhow::Result<Runtime> {
+    pub fn new(config: Config, http: &HttpClient) -> anyhow::Result<Runtime> {
         let upstreams = Upstreams::from_config(&config)?;
         let (vault, writer) = match &config.vault {
             None => (None, None),
@@ -58,10 +59,10 @@ impl Runtime {
                 .map_err(|e| e.to_string())
         };
         let auth = match &config.auth {
-            Some(a) => Some(Authenticator::new(a, &resolve)?),
+            Some(a) => Some(Authenticator::new(a, &resolve, http)?),
             None => None,
         };
-        let identity = Identity::new(&config, &resolve, vault.as_ref(), writer)?;
+        let identity = Identity::new(&config, &resolve, vault.as_ref(), writer, http)?;
         let session_key = |field: &str, r: &str| -> anyhow::Result<Vec<u8>> {
             use base64::Engine as _;
             let raw = resolve(r).map_err(|e| anyhow::anyhow!("{field}: {e}"))?;
@@ -117,7 +118,7 @@ pub struct Shared {
     /// Gateway sessions ended by DELETE on this replica: token digest -> expiry.
     pub revoked: std::sync::Mutex<std::collections::HashMap<crate::digest::Digest, u64>>,
     /// Side requests (upstream session setup).
-    pub http: crate::http_client::HttpClient,
+    pub http: HttpClient,
 }
 
 impl Shared {
@@ -151,22 +152,23 @@ impl Shared {
                 "listener addresses changed ({old:?} -> {new:?}); sockets are bound at startup, restart with --upgrade"
             );
         }
-        let runtime = Runtime::new(config)?;
+        let runtime = Runtime::new(config, &self.http)?;
         self.runtime.store(Arc::new(runtime));
         // Virtual-server policy may have changed what clients can see.
         self.registry.notify_changed();
         Ok(())
     }
 
-    pub fn new(runtime: Runtime) -> anyhow::Result<Arc<Shared>> {
+    /// `http` is the client `runtime` was built with: the gateway's one side-request client.
+    pub fn new(runtime: Runtime, http: HttpClient) -> anyhow::Result<Arc<Shared>> {
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             metrics: Metrics::new()?,
-            registry: Default::default(),
+            registry: crate::registry::Registry::new(http.clone()),
             sessions: crate::session::SessionKeys::random()?,
             upstream_sessions: Default::default(),
             revoked: Default::default(),
-            http: Default::default(),
+            http,
         }))
     }
 }

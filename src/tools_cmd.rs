@@ -138,7 +138,7 @@ pub fn run(args: &ToolsArgs) -> anyhow::Result<()> {
         config::load(&args.conf).map_err(|e| anyhow::anyhow!("{}: {e}", args.conf.display()))?;
     let selected = select(&config, args.server.as_deref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.conf.display()))?;
-    let rt = Runtime::new(config)?;
+    let rt = Runtime::new(config, &crate::http_client::HttpClient::default())?;
     let snapshot = discover(&rt, &selected)?;
     let principal = Principal {
         subject: args.subject.clone(),

@@ -74,6 +74,7 @@ impl JwtVerifier {
     pub fn new(
         config: &JwtConfig,
         resolve: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+        http: &HttpClient,
     ) -> anyhow::Result<JwtVerifier> {
         let mut static_keys = Vec::new();
         let mut urls = Vec::new();
@@ -136,7 +137,7 @@ impl JwtVerifier {
             static_keys,
             urls,
             generation: AtomicU64::new(0),
-            client: HttpClient::default(),
+            client: http.clone(),
         })
     }
 

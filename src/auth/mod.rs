@@ -87,9 +87,10 @@ impl Authenticator {
     pub fn new(
         config: &AuthConfig,
         resolve: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+        http: &crate::http_client::HttpClient,
     ) -> anyhow::Result<Authenticator> {
         let jwt = match &config.jwt {
-            Some(j) => Some(jwt::JwtVerifier::new(j, resolve)?),
+            Some(j) => Some(jwt::JwtVerifier::new(j, resolve, http)?),
             None => None,
         };
         let api_keys = config

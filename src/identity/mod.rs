@@ -117,6 +117,7 @@ impl Identity {
         resolve: &dyn Fn(&str) -> Result<Vec<u8>, String>,
         vault: Option<&Vault>,
         writer: Option<VaultWriter>,
+        http: &HttpClient,
     ) -> anyhow::Result<Identity> {
         let disabled = |name: &str| {
             config
@@ -259,7 +260,7 @@ impl Identity {
         }
         Ok(Identity {
             upstreams,
-            client: HttpClient::default(),
+            client: http.clone(),
             jwks: serde_json::json!({ "keys": keys }),
         })
     }

@@ -25,7 +25,6 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::connectors::http::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -40,8 +39,6 @@ use ctx::RequestCtx;
 pub struct McpGateway {
     shared: Arc<Shared>,
     listener: usize,
-    /// Pooled connections for the large-body forward (Pingora's proxy keeps its own pool).
-    connector: Connector,
 }
 
 impl std::fmt::Debug for McpGateway {
@@ -54,11 +51,7 @@ impl std::fmt::Debug for McpGateway {
 
 impl McpGateway {
     pub fn new(shared: Arc<Shared>, listener: usize) -> McpGateway {
-        McpGateway {
-            shared,
-            listener,
-            connector: Connector::new(None),
-        }
+        McpGateway { shared, listener }
     }
 }
 
@@ -93,7 +86,9 @@ impl ProxyHttp for McpGateway {
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {
-                forward::forward_buffered(&self.connector, session, ctx).await?;
+                // Pooled connections of the gateway's side-request client (Pingora's proxy
+                // keeps its own pool).
+                forward::forward_buffered(self.shared.http.connector(), session, ctx).await?;
                 Ok(true)
             }
             Err(reject) => {

@@ -72,9 +72,16 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
+        Registry::new(HttpClient::default())
+    }
+}
+
+impl Registry {
+    /// An empty registry that discovers tools with `http`.
+    pub fn new(http: HttpClient) -> Self {
         Registry {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
-            http: HttpClient::default(),
+            http,
             changes: tokio::sync::watch::channel(0).0,
             refresh_now: Arc::new(tokio::sync::Notify::new()),
             refreshing: tokio::sync::Mutex::new(None),

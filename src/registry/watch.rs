@@ -33,15 +33,9 @@ pub struct Target {
 
 /// Follow `target` until `stop` fires; `changed` is notified on every list_changed.
 ///
-/// All watchers share one client: a Pingora `Connector` builds its own TLS configuration and
-/// pool (about 2 million instructions and several hundred KiB each), which per upstream cost
-/// a gateway over 20 upstreams ~16 MiB of resident memory.
-pub async fn follow(
-    http: Arc<HttpClient>,
-    target: Target,
-    changed: Arc<Notify>,
-    stop: Arc<Notify>,
-) {
+/// All watchers use the gateway's one client: a `Connector` each cost a gateway over 20
+/// upstreams ~16 MiB of resident memory.
+pub async fn follow(http: HttpClient, target: Target, changed: Arc<Notify>, stop: Arc<Notify>) {
     let connector = http.connector();
     let mut backoff = Duration::from_secs(1);
     loop {
