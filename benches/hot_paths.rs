@@ -31,6 +31,73 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
+/// Virtual-server `tools/call`: restore the upstream's tool name in the body. In place
+/// (`replace_tool_name`, what the gateway does) against the `serde_json::Value` round trip it
+/// replaced (parse, edit, serialize, parse again for the spans).
+fn tool_rewrite(c: &mut Criterion) {
+    let body = br#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"github__list_issues","arguments":{"repo":"org/repo","state":"open","labels":["bug","p1"]},"_meta":{"progressToken":"t-17"}}}"#.to_vec();
+    let call = jsonrpc::parse(&body).expect("valid call");
+    let mut g = c.benchmark_group("vserver_tool_rewrite");
+    g.bench_function("in_place", |b| {
+        b.iter(|| jsonrpc::replace_tool_name(black_box(&body), &call, "list_issues"))
+    });
+    g.bench_function("value_round_trip", |b| {
+        b.iter(|| {
+            let mut v: serde_json::Value = serde_json::from_slice(black_box(&body)).ok()?;
+            v.get_mut("params")?
+                .as_object_mut()?
+                .insert("name".into(), "list_issues".into());
+            let out = serde_json::to_vec(&v).ok()?;
+            jsonrpc::parse(&out).ok()
+        })
+    });
+    g.finish();
+}
+
+/// Sessions and the digests that key the in-memory tables: seal (initialize), open (first
+/// request of a session on a replica), verify (every request: cached after the first), and
+/// the keyed digest against the SHA-256 it replaced, for a 300-byte bearer token.
+fn sessions(c: &mut Criterion) {
+    use mcp_gateway::session::{SessionClaims, SessionKeys};
+    let keys = SessionKeys::from_bytes(&[7u8; 32]).expect("key");
+    let claims = SessionClaims {
+        server: "support-scope".into(),
+        subject: "alice@example.com".into(),
+        expires: u64::MAX / 2,
+    };
+    let token = keys.seal(&claims).expect("seal");
+    let mut g = c.benchmark_group("session");
+    g.bench_function("seal", |b| b.iter(|| keys.seal(black_box(&claims))));
+    g.bench_function("open", |b| b.iter(|| keys.open(black_box(&token), 1_000)));
+    g.bench_function("verify_cached", |b| {
+        b.iter(|| {
+            keys.verify(
+                black_box(&token),
+                1_000,
+                "support-scope",
+                "alice@example.com",
+            )
+        })
+    });
+    g.finish();
+    let jwt = "x".repeat(300);
+    let mut g = c.benchmark_group("token_digest_300B");
+    g.bench_function("siphash13_keyed_128", |b| {
+        b.iter(|| {
+            mcp_gateway::digest::keyed(&[b"https://mcp.example.com", black_box(jwt.as_bytes())])
+        })
+    });
+    g.bench_function("sha256", |b| {
+        b.iter(|| {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            ctx.update(b"https://mcp.example.com");
+            ctx.update(black_box(jwt.as_bytes()));
+            ctx.finish()
+        })
+    });
+    g.finish();
+}
+
 /// `request_filter` steps 2-3: the header guard every request passes.
 fn guards(c: &mut Criterion) {
     let hosts = HostPolicy::List(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]);
@@ -256,5 +323,14 @@ fn tools_list(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, guards, error_body, auth, tools_list);
+criterion_group!(
+    benches,
+    parse,
+    tool_rewrite,
+    sessions,
+    guards,
+    error_body,
+    auth,
+    tools_list
+);
 criterion_main!(benches);

@@ -326,6 +326,39 @@ pub fn error_response(
     out
 }
 
+/// A `tools/call` with `params.name` replaced by `tool` (a virtual server restoring the
+/// upstream's own name): the body is copied once with
+/// `params.name` replaced, every other byte (numbers, key order, arguments) kept as the client
+/// sent it, and the parsed spans are moved instead of parsing again. The parser refuses
+/// duplicate keys, so the span is the one `name` an upstream will read.
+pub fn replace_tool_name(
+    body: &[u8],
+    call: &RpcCall,
+    tool: &str,
+) -> Result<(bytes::Bytes, RpcCall), Reject> {
+    let Some(span) = call.tool.clone().filter(|r| r.end <= body.len()) else {
+        return Err(Reject::InvalidParams(
+            "tools/call params.name must be a string".into(),
+        ));
+    };
+    let name = serde_json::to_vec(tool).map_err(|e| Reject::Internal(e.to_string()))?;
+    let mut out = Vec::with_capacity(body.len() + name.len());
+    out.extend_from_slice(&body[..span.start]);
+    out.extend_from_slice(&name);
+    out.extend_from_slice(&body[span.end..]);
+    let shift = |r: std::ops::Range<usize>| {
+        if r.start >= span.end {
+            (r.start + name.len() - span.len())..(r.end + name.len() - span.len())
+        } else {
+            r
+        }
+    };
+    let mut moved = call.clone();
+    moved.id = call.id.clone().map(shift);
+    moved.tool = Some(span.start..span.start + name.len());
+    Ok((bytes::Bytes::from(out), moved))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +473,46 @@ mod tests {
     fn unknown_methods_are_other_and_forwarded() {
         let c = parse(br#"{"jsonrpc":"2.0","id":1,"method":"x/y"}"#).unwrap();
         assert_eq!(c.method, McpMethod::Other);
+    }
+}
+
+#[cfg(test)]
+mod replace_tests {
+    use super::*;
+
+    fn splice(body: &str, tool: &str) -> (String, Option<String>, Option<String>) {
+        let call = parse(body.as_bytes()).unwrap();
+        let (out, moved) = replace_tool_name(body.as_bytes(), &call, tool).unwrap();
+        let id = moved
+            .id_json(&out)
+            .map(|b| String::from_utf8(b.to_vec()).unwrap());
+        let name = moved.tool_name(&out).map(|n| n.into_owned());
+        (String::from_utf8(out.to_vec()).unwrap(), id, name)
+    }
+
+    #[test]
+    fn splice_replaces_only_the_name_and_moves_later_spans() {
+        // id after params: its span shifts by the length difference.
+        let (out, id, name) = splice(
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"crm__get","arguments":{"n":123456789012345678901234567890,"x":1.000000000000000000001}},"id":"req-7"}"#,
+            "get_customer",
+        );
+        assert_eq!(
+            out,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"get_customer","arguments":{"n":123456789012345678901234567890,"x":1.000000000000000000001}},"id":"req-7"}"#
+        );
+        assert_eq!(id.as_deref(), Some(r#""req-7""#));
+        assert_eq!(name.as_deref(), Some("get_customer"));
+        // id before params: unchanged span; escapes in both names handled.
+        let (out, id, name) = splice(
+            r#"{"id":42,"jsonrpc":"2.0","method":"tools/call","params":{"arguments":{},"name":"a\u005fb"}}"#,
+            r#"q"t"#,
+        );
+        assert_eq!(
+            out,
+            r#"{"id":42,"jsonrpc":"2.0","method":"tools/call","params":{"arguments":{},"name":"q\"t"}}"#
+        );
+        assert_eq!(id.as_deref(), Some("42"));
+        assert_eq!(name.as_deref(), Some(r#"q"t"#));
     }
 }
