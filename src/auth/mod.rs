@@ -227,13 +227,14 @@ impl Authenticator {
         if let Some(p) = self.cache.get(&key, generation) {
             return Ok(p);
         }
-        let principal =
-            jwt.verify(token, resource)
-                .await
-                .map_err(|reason| Reject::Unauthenticated {
-                    reason,
-                    invalid_token: true,
-                })?;
+        // Boxed: a miss may fetch keys; inline, that future would be copied on every request
+        // (see docs/architecture.md, "Keep rare paths out of the hot future").
+        let principal = Box::pin(jwt.verify(token, resource))
+            .await
+            .map_err(|reason| Reject::Unauthenticated {
+                reason,
+                invalid_token: true,
+            })?;
         let principal = Arc::new(principal);
         if let Some(exp) = principal.expires_at {
             self.cache.insert(key, principal.clone(), exp, generation);

@@ -305,7 +305,7 @@ impl Identity {
             Source::PerUser(pu) => {
                 let p = principal
                     .ok_or_else(|| unavailable("the caller is not authenticated".into()))?;
-                pu.credential(&self.client, &p.subject, &upstream.name)
+                Box::pin(pu.credential(&self.client, &p.subject, &upstream.name))
                     .await
                     .map(Some)
                     .map_err(unavailable)
@@ -320,7 +320,7 @@ impl Identity {
             Source::Exchange(x) => {
                 let p = principal
                     .ok_or_else(|| unavailable("the caller is not authenticated".into()))?;
-                x.token(&self.client, p, &upstream.auth.scheme)
+                Box::pin(x.token(&self.client, p, &upstream.auth.scheme))
                     .await
                     .map(Some)
                     .map_err(|cause| Reject::TokenExchange {

@@ -182,7 +182,10 @@ pub(crate) async fn admit(
             ctx.method = McpMethod::EndSession;
             let ended =
                 vserver::end_session(shared, runtime, vs, ctx, header_str(req, MCP_SESSION_ID))?;
-            vserver::close_upstream_sessions(shared, runtime, ctx, ended).await;
+            Box::pin(vserver::close_upstream_sessions(
+                shared, runtime, ctx, ended,
+            ))
+            .await;
             return Ok(Admitted::Local {
                 status: 200,
                 content_type: "application/json",

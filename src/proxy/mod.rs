@@ -82,13 +82,18 @@ impl ProxyHttp for McpGateway {
                 Ok(true)
             }
             Ok(admit::Admitted::VirtualStream { server }) => {
-                vserver::serve_stream(session, &self.shared, &server, ctx).await?;
+                Box::pin(vserver::serve_stream(session, &self.shared, &server, ctx)).await?;
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {
                 // Pooled connections of the gateway's side-request client (Pingora's proxy
                 // keeps its own pool).
-                forward::forward_buffered(self.shared.http.connector(), session, ctx).await?;
+                Box::pin(forward::forward_buffered(
+                    self.shared.http.connector(),
+                    session,
+                    ctx,
+                ))
+                .await?;
                 Ok(true)
             }
             Err(reject) => {

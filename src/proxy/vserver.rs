@@ -391,10 +391,7 @@ async fn catalog(
     let mut snapshot = shared.registry.snapshot();
     if snapshot.generation == 0 {
         // Nothing discovered yet (the refresh task may still be starting): do it now.
-        shared
-            .registry
-            .refresh(&runtime.config, &runtime.identity)
-            .await;
+        Box::pin(shared.registry.refresh(&runtime.config, &runtime.identity)).await;
         snapshot = shared.registry.snapshot();
     }
     runtime
@@ -503,8 +500,8 @@ pub(crate) async fn upstream_session(
         auth: cred.map(|c| (u.auth.header.as_str(), c)),
         timeout: u.read_timeout,
     };
-    let s = client
-        .initialize()
+    // Boxed: the first call of a session only; see `upstream_request_filter`.
+    let s = Box::pin(client.initialize())
         .await
         .map_err(|cause| Reject::Upstream {
             upstream: u.name.clone(),
