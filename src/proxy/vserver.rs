@@ -117,17 +117,21 @@ pub(crate) async fn handle(
                     catalog.tools_page(vs, class, offset, size)
                 }
             };
-            let mut r = Vec::with_capacity(tools.len() + 64);
-            r.extend_from_slice(br#"{"tools":"#);
+            // Built in one buffer: the list is the bulk of the answer, copied once.
+            let id = ctx.id_json().unwrap_or(b"null");
+            let mut r = Vec::with_capacity(tools.len() + id.len() + 96);
+            r.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+            r.extend_from_slice(id);
+            r.extend_from_slice(br#","result":{"tools":"#);
             r.extend_from_slice(&tools);
             if let Some(n) = next {
                 r.extend_from_slice(br#","nextCursor":""#);
                 r.extend_from_slice(seal_cursor(n, catalog.generation).as_bytes());
                 r.push(b'"');
             }
-            r.push(b'}');
+            r.extend_from_slice(b"}}");
             Ok(Action::Reply {
-                body: result(ctx.id_json(), &r),
+                body: Bytes::from(r),
                 session: None,
             })
         }
@@ -402,6 +406,12 @@ async fn catalog(
 
 /// `params.cursor` of a `tools/list`, if any.
 fn list_cursor(body: &[u8]) -> Option<String> {
+    // Most lists carry no cursor: skip the parse when the key cannot be there (spelled out,
+    // or hidden behind an escape).
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    if !has(b"\"cursor\"") && !body.contains(&b'\\') {
+        return None;
+    }
     #[derive(serde::Deserialize)]
     struct L {
         #[serde(default)]
@@ -525,5 +535,25 @@ pub(crate) async fn upstream_session(
 pub(crate) fn forget_upstream_session(shared: &Shared, ctx: &RequestCtx) {
     if let (Some(d), Ok(mut m)) = (ctx.session_digest, shared.upstream_sessions.lock()) {
         m.remove(&(d, ctx.upstream_name().to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_cursor;
+
+    #[test]
+    fn list_cursor_is_found_spelled_out_or_escaped_and_absent_otherwise() {
+        let c = |b: &str| list_cursor(b.as_bytes());
+        assert_eq!(c(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), None);
+        assert_eq!(
+            c(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"abc"}}"#),
+            Some("abc".into())
+        );
+        assert_eq!(
+            c(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"\u0063ursor":"x"}}"#),
+            Some("x".into())
+        );
+        assert_eq!(c(r#"{"id":"\"","method":"tools/list","params":{}}"#), None);
     }
 }
