@@ -162,7 +162,10 @@ fn main() -> std::io::Result<()> {
         let mut servers = Vec::new();
         for i in 0..o.ports {
             let mut addr = o.addr;
-            addr.set_port(o.addr.port() + i);
+            let port = o.addr.port().checked_add(i).ok_or_else(|| {
+                std::io::Error::other(format!("port {} + {i} is past 65535", o.addr.port()))
+            })?;
+            addr.set_port(port);
             let listener = tokio::net::TcpListener::bind(addr).await?;
             println!("fast MCP upstream listening on http://{addr}/mcp ({} tools)", o.tools);
             servers.push(tokio::spawn(axum::serve(listener, app.clone()).into_future()));
