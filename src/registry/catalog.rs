@@ -50,7 +50,13 @@ pub struct Catalog {
     pub collisions: Vec<Collision>,
     /// Serialized pages by (principal class, offset, page size).
     lists: Mutex<HashMap<PageKey, Page>>,
+    /// Which entries each principal class may see, decided once per class (glob matching
+    /// on every `tools/call` cost ~1,300 instructions).
+    visibility: Mutex<HashMap<u64, Arc<[bool]>>>,
 }
+
+/// Distinct principal classes remembered per catalog before starting over.
+const MAX_CLASSES: usize = 4096;
 
 impl Catalog {
     /// Build from the registry snapshot.
@@ -146,13 +152,36 @@ impl Catalog {
             by_name,
             collisions,
             lists: Mutex::new(HashMap::new()),
+            visibility: Mutex::new(HashMap::new()),
         }
     }
 
     /// The entry for an exposed name, if `class` may see it.
     pub fn lookup(&self, vs: &VirtualServer, class: u64, exposed: &str) -> Option<&Entry> {
-        let e = self.entries.get(*self.by_name.get(exposed)?)?;
-        visible(vs, class, e).then_some(e)
+        let i = *self.by_name.get(exposed)?;
+        let e = self.entries.get(i)?;
+        let seen = self.visibility(vs, class);
+        seen.get(i).copied().unwrap_or(false).then_some(e)
+    }
+
+    /// For each entry, whether `class` may see it.
+    fn visibility(&self, vs: &VirtualServer, class: u64) -> Arc<[bool]> {
+        if let Some(v) = self
+            .visibility
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&class).cloned())
+        {
+            return v;
+        }
+        let v: Arc<[bool]> = self.entries.iter().map(|e| visible(vs, class, e)).collect();
+        if let Ok(mut m) = self.visibility.lock() {
+            if m.len() >= MAX_CLASSES {
+                m.clear();
+            }
+            m.insert(class, v.clone());
+        }
+        v
     }
 
     /// One page of what `class` may see: the JSON array and the offset of the next page.
@@ -169,11 +198,13 @@ impl Catalog {
         if let Some(hit) = self.lists.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return hit;
         }
+        let seen = self.visibility(vs, class);
         let visible: Vec<&Value> = self
             .entries
             .iter()
-            .filter(|e| visible(vs, class, e))
-            .map(|e| &e.definition)
+            .zip(seen.iter())
+            .filter(|(_, &v)| v)
+            .map(|(e, _)| &e.definition)
             .collect();
         let end = offset.saturating_add(size).min(visible.len());
         let next = (end < visible.len()).then_some(end);
