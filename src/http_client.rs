@@ -37,13 +37,6 @@ impl Default for HttpClient {
     }
 }
 
-impl HttpClient {
-    /// The pooled connector itself, for callers that keep a connection (SSE streams).
-    pub fn connector(&self) -> &Connector {
-        &self.connector
-    }
-}
-
 /// A short cause in words for a Pingora error.
 fn describe(e: &pingora::Error) -> String {
     use pingora::ErrorType::*;
@@ -68,6 +61,11 @@ pub struct HttpResponse {
 }
 
 impl HttpClient {
+    /// The pooled connector itself, for callers that keep a connection (SSE streams).
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
     /// Send one request. `Err` is a short cause suitable for an error message.
     pub async fn send(
         &self,

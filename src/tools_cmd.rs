@@ -138,8 +138,9 @@ pub fn run(args: &ToolsArgs) -> anyhow::Result<()> {
         config::load(&args.conf).map_err(|e| anyhow::anyhow!("{}: {e}", args.conf.display()))?;
     let selected = select(&config, args.server.as_deref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.conf.display()))?;
-    let rt = Runtime::new(config, &crate::http_client::HttpClient::default())?;
-    let snapshot = discover(&rt, &selected)?;
+    let http = crate::http_client::HttpClient::default();
+    let rt = Runtime::new(config, &http)?;
+    let snapshot = discover(&rt, &selected, http)?;
     let principal = Principal {
         subject: args.subject.clone(),
         groups: args.groups.clone(),
@@ -186,7 +187,11 @@ pub fn select(config: &Config, only: Option<&str>) -> Result<Vec<usize>, String>
 
 /// One discovery round over the upstreams of the selected virtual servers, as the gateway
 /// runs it at startup.
-fn discover(rt: &Runtime, selected: &[usize]) -> anyhow::Result<Arc<Snapshot>> {
+fn discover(
+    rt: &Runtime,
+    selected: &[usize],
+    http: crate::http_client::HttpClient,
+) -> anyhow::Result<Arc<Snapshot>> {
     // Discovery contacts every upstream some virtual server uses; scope it to the servers
     // being reported so `--server` does not wait on unrelated upstreams. Upstream indices are
     // unchanged, so the scoped snapshot fits the full config.
@@ -207,7 +212,7 @@ fn discover(rt: &Runtime, selected: &[usize]) -> anyhow::Result<Arc<Snapshot>> {
         .enable_all()
         .build()
         .context("cannot start the async runtime for discovery")?;
-    let registry = Registry::default();
+    let registry = Registry::new(http);
     tokio.block_on(async {
         registry.refresh(&scope, &rt.identity).await;
     });

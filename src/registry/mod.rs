@@ -70,12 +70,6 @@ pub struct Registry {
     refreshing: tokio::sync::Mutex<Option<pinning::Approvals>>,
 }
 
-impl Default for Registry {
-    fn default() -> Self {
-        Registry::new(HttpClient::default())
-    }
-}
-
 impl Registry {
     /// An empty registry that discovers tools with `http`.
     pub fn new(http: HttpClient) -> Self {
@@ -87,9 +81,7 @@ impl Registry {
             refreshing: tokio::sync::Mutex::new(None),
         }
     }
-}
 
-impl Registry {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
