@@ -5,9 +5,39 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use mcp_gateway::config::HostPolicy;
-use mcp_gateway::{guard, mcp::jsonrpc};
+use mcp_gateway::config::DEFAULT_MAX_JSON_DEPTH as DEPTH;
+use mcp_gateway::{guard, mcp::jsonrpc, mcp::strict};
 
-/// `request_filter` step 6: parse the JSON-RPC envelope of a tools/call (borrowed, zero-copy),
+/// `request_filter` step 7, first half: the strict pass (duplicate keys at any depth, depth
+/// bound, lone surrogates) that every POST body takes before its envelope is read. Measured
+/// alone on the same bodies as `jsonrpc_parse` (whose numbers include it), plus a 60 KiB body
+/// of many small keys, where duplicate detection (not string scanning) dominates.
+fn strict_pass(c: &mut Criterion) {
+    let small = br#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"github__list_issues","arguments":{"repo":"org/repo","state":"open","labels":["bug","p1"]},"_meta":{"progressToken":"t-17"}}}"#.to_vec();
+    let big = serde_json::json!({"jsonrpc":"2.0","id":18,"method":"tools/call",
+        "params":{"name":"echo","arguments":{"text":"x".repeat(60 * 1024)}}})
+    .to_string()
+    .into_bytes();
+    let rows: serde_json::Map<String, serde_json::Value> = (0..3000)
+        .map(|i| (format!("field_{i}"), serde_json::json!(i)))
+        .collect();
+    let keys = serde_json::json!({"jsonrpc":"2.0","id":19,"method":"tools/call",
+        "params":{"name":"echo","arguments":rows}})
+    .to_string()
+    .into_bytes();
+    let mut g = c.benchmark_group("strict_check");
+    for (name, body) in [
+        ("tools_call_small", &small),
+        ("tools_call_60k_string", &big),
+        ("tools_call_60k_3000_keys", &keys),
+    ] {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| b.iter(|| strict::check(black_box(body), DEPTH)));
+    }
+    g.finish();
+}
+
+/// `request_filter` step 7: parse the JSON-RPC envelope of a tools/call (borrowed, zero-copy),
 /// against the naive alternative of building a full `serde_json::Value`.
 fn parse(c: &mut Criterion) {
     let small = br#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"github__list_issues","arguments":{"repo":"org/repo","state":"open","labels":["bug","p1"]},"_meta":{"progressToken":"t-17"}}}"#.to_vec();
@@ -17,13 +47,13 @@ fn parse(c: &mut Criterion) {
     .into_bytes();
     let mut g = c.benchmark_group("jsonrpc_parse");
     g.bench_function("tools_call_small/borrowed", |b| {
-        b.iter(|| jsonrpc::parse(black_box(&small)))
+        b.iter(|| jsonrpc::parse(black_box(&small), DEPTH))
     });
     g.bench_function("tools_call_small/value_tree", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&small)))
     });
     g.bench_function("tools_call_60k/borrowed", |b| {
-        b.iter(|| jsonrpc::parse(black_box(&big)))
+        b.iter(|| jsonrpc::parse(black_box(&big), DEPTH))
     });
     g.bench_function("tools_call_60k/value_tree", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&big)))
@@ -36,7 +66,7 @@ fn parse(c: &mut Criterion) {
 /// replaced (parse, edit, serialize, parse again for the spans).
 fn tool_rewrite(c: &mut Criterion) {
     let body = br#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"github__list_issues","arguments":{"repo":"org/repo","state":"open","labels":["bug","p1"]},"_meta":{"progressToken":"t-17"}}}"#.to_vec();
-    let call = jsonrpc::parse(&body).expect("valid call");
+    let call = jsonrpc::parse(&body, DEPTH).expect("valid call");
     let mut g = c.benchmark_group("vserver_tool_rewrite");
     g.bench_function("in_place", |b| {
         b.iter(|| jsonrpc::replace_tool_name(black_box(&body), &call, "list_issues"))
@@ -48,7 +78,7 @@ fn tool_rewrite(c: &mut Criterion) {
                 .as_object_mut()?
                 .insert("name".into(), "list_issues".into());
             let out = serde_json::to_vec(&v).ok()?;
-            jsonrpc::parse(&out).ok()
+            jsonrpc::parse(&out, DEPTH).ok()
         })
     });
     g.finish();
@@ -325,6 +355,7 @@ fn tools_list(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    strict_pass,
     parse,
     tool_rewrite,
     sessions,

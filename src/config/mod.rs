@@ -331,10 +331,21 @@ pub const METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_request_body_bytes: usize,
+    /// See [`crate::mcp::strict`].
+    pub max_json_depth: usize,
 }
 
 /// Largest value accepted for `limits.max_request_body_bytes` (64 MiB): bodies are buffered.
 pub const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Default for `limits.max_json_depth`: deep enough for any tool arguments seen in practice
+/// (JSON Schema documents nest about 10 levels), far below any parser's recursion limit.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
+
+/// Largest accepted `limits.max_json_depth`: serde_json, which the gateway itself uses for
+/// pinned arguments and the registry, refuses nesting beyond 128, and the gateway must never
+/// accept a body it cannot read itself.
+pub const MAX_JSON_DEPTH_LIMIT: usize = 128;
 
 /// Read and validate a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -631,6 +642,16 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
 
+    let depth = raw.limits.max_json_depth;
+    let depth_limit = MAX_JSON_DEPTH_LIMIT;
+    if !(2..=depth_limit).contains(&depth) {
+        // Below 2 no JSON-RPC message with params fits.
+        return Err(ConfigError::new(
+            "limits.max_json_depth",
+            format!("must be between 2 and {depth_limit}, got {depth}"),
+        ));
+    }
+
     let registry = validate_registry(raw.registry)?;
     if raw.sessions.ttl.is_zero() {
         return Err(ConfigError::new("sessions.ttl", "must be greater than 0"));
@@ -689,6 +710,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         admin,
         limits: Limits {
             max_request_body_bytes: max,
+            max_json_depth: depth,
         },
         auth,
         vault,

@@ -585,12 +585,16 @@ pub struct RawAdmin {
 pub struct RawLimits {
     /// Largest accepted request body, in bytes. Larger bodies get 413.
     pub max_request_body_bytes: usize,
+    /// Deepest accepted JSON nesting in a request body (objects and arrays, the message
+    /// itself is level 1). Deeper bodies get 400 + -32600. 2 to 128.
+    pub max_json_depth: usize,
 }
 
 impl Default for RawLimits {
     fn default() -> Self {
         RawLimits {
             max_request_body_bytes: 1024 * 1024,
+            max_json_depth: super::DEFAULT_MAX_JSON_DEPTH,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::McpMethod;
+use super::{strict, McpMethod};
 use crate::error::Reject;
 
 /// What kind of JSON-RPC message the body holds.
@@ -174,12 +174,34 @@ impl From<Reject> for ParseFailure {
 
 /// Parse one JSON-RPC message from a request body.
 ///
-/// Runs in `request_filter` after the body is read. `Err` holds the rejection to send:
-/// [`Reject::Parse`] (-32700) for invalid JSON, [`Reject::InvalidRequest`] (-32600) for JSON
-/// that is not an acceptable JSON-RPC message, [`Reject::InvalidParams`] (-32602) for a
-/// `tools/call` without a string `params.name`.
-pub fn parse(body: &[u8]) -> Result<RpcCall, ParseFailure> {
+/// Runs in `request_filter` after the body is read. The body is first checked by
+/// [`strict::check`] (duplicate keys at any depth, nesting beyond `max_depth`, lone
+/// surrogates, anything outside RFC 8259), so the spans recorded here are the only
+/// occurrences there are: what the gateway decides on is what every upstream parser reads.
+///
+/// `Err` holds the rejection to send: [`Reject::Parse`] (-32700) for invalid JSON,
+/// [`Reject::InvalidRequest`] (-32600) for JSON that is not an acceptable JSON-RPC message or
+/// that parsers would read differently, [`Reject::InvalidParams`] (-32602) for a `tools/call`
+/// without a string `params.name`.
+pub fn parse(body: &[u8], max_depth: usize) -> Result<RpcCall, ParseFailure> {
     let mut id = None;
+    if body
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return Err(ParseFailure {
+            reject: Reject::InvalidRequest("empty body: expected a JSON-RPC message".into()),
+            id,
+        });
+    }
+    if let Err(reject) = strict::check(body, max_depth) {
+        // Answer with the request's id when one can still be read unambiguously: the
+        // envelope's derive refuses duplicate envelope keys, so a duplicated `id` gives none.
+        if !matches!(reject, Reject::Parse(_)) {
+            let _ = parse_inner(body, &mut id);
+        }
+        return Err(ParseFailure { reject, id });
+    }
     parse_inner(body, &mut id).map_err(|reject| ParseFailure { reject, id })
 }
 
@@ -329,8 +351,10 @@ pub fn error_response(
 /// A `tools/call` with `params.name` replaced by `tool` (a virtual server restoring the
 /// upstream's own name): the body is copied once with
 /// `params.name` replaced, every other byte (numbers, key order, arguments) kept as the client
-/// sent it, and the parsed spans are moved instead of parsing again. The parser refuses
-/// duplicate keys, so the span is the one `name` an upstream will read.
+/// sent it, and the parsed spans are moved instead of parsing again. `call` must come from
+/// [`parse`], whose strict pass refused duplicate keys at every depth: that is what makes
+/// the span the one `name` an upstream will read (a last-wins parser would otherwise run a
+/// later `name` the gateway never checked).
 pub fn replace_tool_name(
     body: &[u8],
     call: &RpcCall,
@@ -365,24 +389,62 @@ mod tests {
     use crate::error::{INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR};
 
     fn code(body: &str) -> i32 {
-        parse(body.as_bytes()).unwrap_err().reject.jsonrpc_code()
+        parse(body.as_bytes(), 64)
+            .unwrap_err()
+            .reject
+            .jsonrpc_code()
     }
 
     #[test]
     fn failures_keep_a_usable_id() {
         let b = br#"{"jsonrpc":"1.0","id":"x","method":"ping"}"#;
-        let f = parse(b).unwrap_err();
+        let f = parse(b, 64).unwrap_err();
         assert_eq!(f.id.map(|r| &b[r]), Some(&br#""x""#[..]));
         let b = br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{}}"#;
-        let f = parse(b).unwrap_err();
+        let f = parse(b, 64).unwrap_err();
         assert_eq!(f.id.map(|r| &b[r]), Some(&b"9"[..]));
-        assert_eq!(parse(b"{").unwrap_err().id, None);
+        assert_eq!(parse(b"{", 64).unwrap_err().id, None);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_before_the_envelope_is_read() {
+        // The critical case: a last-wins upstream would run the second name.
+        let b = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a","arguments":{},"name":"b"}}"#;
+        let f = parse(b, 64).unwrap_err();
+        assert_eq!(f.reject.jsonrpc_code(), INVALID_REQUEST);
+        assert!(
+            f.reject.to_string().contains("$.params.name"),
+            "{}",
+            f.reject
+        );
+        assert_eq!(
+            f.id.map(|r| &b[r]),
+            Some(&b"2"[..]),
+            "the answer keeps the id"
+        );
+        // A duplicated id: no id is trusted for the answer.
+        let b = br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#;
+        let f = parse(b, 64).unwrap_err();
+        assert_eq!(f.reject.jsonrpc_code(), INVALID_REQUEST);
+        assert_eq!(f.id, None);
+        // Too deep, with the id kept.
+        let b = br#"{"jsonrpc":"2.0","id":"d","method":"tools/call","params":{"name":"x","arguments":{"a":[[[[]]]]}}}"#;
+        let f = parse(b, 5).unwrap_err();
+        assert!(f.reject.to_string().contains("nested deeper than 5"));
+        assert_eq!(f.id.map(|r| &b[r]), Some(&br#""d""#[..]));
+    }
+
+    #[test]
+    fn big_numbers_are_kept_byte_for_byte() {
+        let b = br#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"tools/call","params":{"name":"x","arguments":{"n":1e400,"m":-0.10000000000000000000000001}}}"#;
+        let c = parse(b, 64).unwrap();
+        assert_eq!(c.id_json(b), Some(&b"123456789012345678901234567890"[..]));
     }
 
     #[test]
     fn request_with_numeric_id() {
         let b = br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
-        let c = parse(b).unwrap();
+        let c = parse(b, 64).unwrap();
         assert_eq!(c.kind, MessageKind::Request);
         assert_eq!(c.method, McpMethod::ToolsList);
         assert_eq!(c.id_json(b), Some(&b"7"[..]));
@@ -392,7 +454,7 @@ mod tests {
     #[test]
     fn tools_call_records_id_and_tool_name_spans() {
         let b = br#" {"method":"tools/call","params":{"arguments":{"x":1},"name":"ec\"ho"},"id":"a-1","jsonrpc":"2.0"}"#;
-        let c = parse(b).unwrap();
+        let c = parse(b, 64).unwrap();
         assert_eq!(c.method, McpMethod::ToolsCall);
         assert_eq!(c.id_json(b), Some(&br#""a-1""#[..]));
         assert_eq!(c.tool_name(b).as_deref(), Some("ec\"ho"));
@@ -400,12 +462,20 @@ mod tests {
 
     #[test]
     fn notification_and_response() {
-        let n = parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+        let n = parse(
+            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            64,
+        )
+        .unwrap();
         assert_eq!(n.kind, MessageKind::Notification);
         assert_eq!(n.method, McpMethod::Notification);
-        let r = parse(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#).unwrap();
+        let r = parse(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#, 64).unwrap();
         assert_eq!(r.kind, MessageKind::Response);
-        let e = parse(br#"{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"x"}}"#).unwrap();
+        let e = parse(
+            br#"{"jsonrpc":"2.0","id":3,"error":{"code":1,"message":"x"}}"#,
+            64,
+        )
+        .unwrap();
         assert_eq!(e.kind, MessageKind::Response);
     }
 
@@ -471,7 +541,7 @@ mod tests {
 
     #[test]
     fn unknown_methods_are_other_and_forwarded() {
-        let c = parse(br#"{"jsonrpc":"2.0","id":1,"method":"x/y"}"#).unwrap();
+        let c = parse(br#"{"jsonrpc":"2.0","id":1,"method":"x/y"}"#, 64).unwrap();
         assert_eq!(c.method, McpMethod::Other);
     }
 }
@@ -481,7 +551,7 @@ mod replace_tests {
     use super::*;
 
     fn splice(body: &str, tool: &str) -> (String, Option<String>, Option<String>) {
-        let call = parse(body.as_bytes()).unwrap();
+        let call = parse(body.as_bytes(), 64).unwrap();
         let (out, moved) = replace_tool_name(body.as_bytes(), &call, tool).unwrap();
         let id = moved
             .id_json(&out)

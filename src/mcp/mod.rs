@@ -5,6 +5,7 @@
 //! validate params of other methods; the upstream does that.
 
 pub mod jsonrpc;
+pub mod strict;
 
 /// MCP methods the gateway knows by name. Used as a bounded metric label and, later, for
 /// routing and policy. Anything else is [`McpMethod::Other`].

@@ -252,8 +252,9 @@ pub(crate) async fn admit(
     }
     ctx.body = body.freeze();
 
-    // 7. Parse: method, id and tool name, borrowed from the body.
-    let call = match jsonrpc::parse(&ctx.body) {
+    // 7. Parse strictly (one meaning for every parser: no duplicate keys, bounded depth),
+    //    then method, id and tool name, borrowed from the body.
+    let call = match jsonrpc::parse(&ctx.body, runtime.config.limits.max_json_depth) {
         Ok(c) => c,
         Err(failure) => {
             ctx.id = failure.id; // so the error answer carries the request's id

@@ -160,7 +160,8 @@ pub(crate) async fn handle(
                 // Pinned arguments change `arguments`: rebuild the message, then re-parse so
                 // the spans (the id for error answers) point into the new body.
                 let body = rewrite_call(&ctx.body, &entry.tool, &entry.pinned, &name)?;
-                let reparsed = crate::mcp::jsonrpc::parse(&body).map_err(|f| f.reject)?;
+                let depth = runtime.config.limits.max_json_depth;
+                let reparsed = crate::mcp::jsonrpc::parse(&body, depth).map_err(|f| f.reject)?;
                 (body, reparsed)
             };
             ctx.body = body;

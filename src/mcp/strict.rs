@@ -1,0 +1,526 @@
+//! Strict JSON: a request body the gateway interprets must mean one thing to every parser.
+//!
+//! The gateway decides on its own reading of a body (tool name, arguments, id) and then
+//! forwards the client's bytes. If another parser reads those bytes differently, the upstream
+//! executes something the gateway never authorized. The classic case is a duplicate key:
+//! serde's borrowed visitor keeps the first `params.name`, while Python (`json`, pydantic),
+//! Node (`JSON.parse`) and Go keep the last, so `{"name":"allowed",…,"name":"hidden"}` was
+//! authorized as one tool and run as another. [`check`] closes every such gap we know of by
+//! refusing, before anything else reads the body, what parsers disagree on:
+//!
+//! | input | parsers disagree how | answer |
+//! |---|---|---|
+//! | duplicate key at any depth, also equal only after unescaping (`"n\u0061me"`) | first-wins vs last-wins vs error | 400, -32600, names the JSON path |
+//! | nesting deeper than `limits.max_json_depth` | recursion limits differ (Python ~1000, serde 128); unbounded recursion overflows a stack | 400, -32600 |
+//! | lone UTF-16 surrogate escape (`"\ud800"`) | Python/Node keep it, serde and Go refuse or replace it | 400, -32600 |
+//! | UTF-8 byte order mark | Python's `json.loads(bytes)` strips it, serde refuses | 400, -32700 |
+//! | invalid UTF-8 | replaced, refused, or kept as bytes | 400, -32700 |
+//! | bytes after the value | some parsers stop at the value's end | 400, -32700 |
+//! | `NaN`, `Infinity` | Python accepts them, JSON does not | 400, -32700 |
+//! | anything else outside RFC 8259 (control characters in strings, `01`, `1.`, `'x'`, …) | lenient parsers accept some | 400, -32700 |
+//!
+//! Numbers are checked for grammar only: the gateway forwards the client's bytes, so
+//! `123456789012345678901234567890` and `1e400` reach the upstream exactly as sent, never
+//! rounded through an `f64` here.
+//!
+//! The scan is iterative (an explicit stack bounded by the depth limit), so no input can
+//! overflow a worker's stack, and allocation-free for bodies whose keys have no escapes and
+//! whose objects have at most [`LINEAR_KEYS`] keys; a larger object switches to a hash set, so
+//! an object with 100,000 keys costs linear time, not quadratic.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use crate::error::Reject;
+
+/// Objects with at most this many keys are checked for duplicates by comparing against each
+/// earlier key (no allocation); larger ones by a hash set.
+pub const LINEAR_KEYS: usize = 16;
+
+/// Longest JSON path quoted in an error message; a path is client data, so it is clipped.
+const MAX_PATH_CHARS: usize = 160;
+
+/// Check that `body` is one JSON value that every conforming parser reads the same way.
+///
+/// Runs in `request_filter` on every POST body, before the JSON-RPC envelope is read. `Err`
+/// is the rejection to send: [`Reject::Parse`] (-32700) for what is not JSON, and
+/// [`Reject::InvalidRequest`] (-32600) for JSON that parsers would read differently (duplicate
+/// keys, lone surrogates) or that is nested deeper than `max_depth`.
+pub fn check(body: &[u8], max_depth: usize) -> Result<(), Reject> {
+    if body.starts_with(b"\xEF\xBB\xBF") {
+        return Err(Reject::Parse(
+            "the body starts with a UTF-8 byte order mark; send JSON without one (RFC 8259 §8.1)"
+                .into(),
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(Reject::Parse(format!(
+            "the body is not valid UTF-8 (at byte {}); JSON must be UTF-8 (RFC 8259 §8.1)",
+            e.valid_up_to()
+        )));
+    }
+    Scanner {
+        body,
+        pos: 0,
+        max_depth,
+        stack: Vec::new(),
+        keys: Vec::new(),
+    }
+    .run()
+}
+
+/// One open container on the scan stack.
+enum Frame<'b> {
+    Object {
+        /// Where this object's keys start in [`Scanner::keys`].
+        keys_start: usize,
+        /// All keys so far, once the object has more than [`LINEAR_KEYS`].
+        set: Option<HashSet<Cow<'b, [u8]>>>,
+    },
+    Array {
+        index: usize,
+    },
+}
+
+struct Scanner<'b> {
+    body: &'b [u8],
+    pos: usize,
+    max_depth: usize,
+    stack: Vec<Frame<'b>>,
+    /// Decoded keys of every open object, innermost last. The last key of each object is the
+    /// one whose value is being read (the JSON path of an error).
+    keys: Vec<Cow<'b, [u8]>>,
+}
+
+/// What a failed step reports before the path is attached.
+enum Fail {
+    /// Not JSON: what was expected, at `pos`.
+    Syntax(&'static str),
+    NotJson(&'static str),
+    LoneSurrogate,
+    Duplicate(Vec<u8>),
+    TooDeep,
+}
+
+impl<'b> Scanner<'b> {
+    fn run(mut self) -> Result<(), Reject> {
+        match self.scan() {
+            Ok(()) => Ok(()),
+            Err(f) => Err(self.reject(f)),
+        }
+    }
+
+    /// The scan loop: an explicit stack instead of recursion, so nesting costs heap (bounded
+    /// by `max_depth`), never worker stack.
+    fn scan(&mut self) -> Result<(), Fail> {
+        let mut want_value = true;
+        loop {
+            if want_value {
+                want_value = false;
+                if self.begin_value()? {
+                    // A non-empty container was opened: read its first member.
+                    if matches!(self.stack.last(), Some(Frame::Object { .. })) {
+                        self.key()?;
+                    }
+                    want_value = true;
+                    continue;
+                }
+            }
+            self.skip_ws();
+            let b = self.peek();
+            let Some(top) = self.stack.last_mut() else {
+                return if self.pos == self.body.len() {
+                    Ok(())
+                } else {
+                    Err(Fail::Syntax("the end of the body after the JSON value"))
+                };
+            };
+            match top {
+                Frame::Array { index } => match b {
+                    Some(b',') => {
+                        *index += 1;
+                        self.pos += 1;
+                        want_value = true;
+                    }
+                    Some(b']') => {
+                        self.pos += 1;
+                        self.stack.pop();
+                    }
+                    _ => return Err(Fail::Syntax("',' or ']'")),
+                },
+                Frame::Object { keys_start, .. } => match b {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.key()?;
+                        want_value = true;
+                    }
+                    Some(b'}') => {
+                        let start = *keys_start;
+                        self.pos += 1;
+                        self.stack.pop();
+                        self.keys.truncate(start);
+                    }
+                    _ => return Err(Fail::Syntax("',' or '}'")),
+                },
+            }
+        }
+    }
+
+    /// Read a scalar or an empty container whole (`Ok(false)`), or open a non-empty
+    /// container (`Ok(true)`): the scan loop reads its members.
+    fn begin_value(&mut self) -> Result<bool, Fail> {
+        self.skip_ws();
+        match self.peek() {
+            Some(open @ (b'{' | b'[')) => {
+                if self.stack.len() >= self.max_depth {
+                    return Err(Fail::TooDeep);
+                }
+                self.pos += 1;
+                self.skip_ws();
+                let close = if open == b'{' { b'}' } else { b']' };
+                if self.peek() == Some(close) {
+                    self.pos += 1;
+                    return Ok(false);
+                }
+                self.stack.push(if open == b'{' {
+                    Frame::Object {
+                        keys_start: self.keys.len(),
+                        set: None,
+                    }
+                } else {
+                    Frame::Array { index: 0 }
+                });
+                Ok(true)
+            }
+            Some(b'"') => self.string(None).map(|()| false),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|()| false),
+            Some(b't') => self.literal(b"true").map(|()| false),
+            Some(b'f') => self.literal(b"false").map(|()| false),
+            Some(b'n') => self.literal(b"null").map(|()| false),
+            Some(b'N' | b'I') => Err(Fail::NotJson(
+                "NaN and Infinity are not JSON numbers; send a string or null",
+            )),
+            Some(_) => Err(Fail::Syntax("a JSON value")),
+            None => Err(Fail::Syntax("a JSON value, found the end of the body")),
+        }
+    }
+
+    /// Read `"key" :` inside the innermost object and refuse a key it already has.
+    fn key(&mut self) -> Result<(), Fail> {
+        self.skip_ws();
+        if self.peek() != Some(b'"') {
+            return Err(Fail::Syntax("a string key"));
+        }
+        let mut decoded = Cow::Borrowed(&b""[..]);
+        self.string(Some(&mut decoded))?;
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return Err(Fail::Syntax("':' after the key"));
+        }
+        self.pos += 1;
+        let Some(Frame::Object { keys_start, set }) = self.stack.last_mut() else {
+            return Err(Fail::Syntax("a key outside an object"));
+        };
+        let earlier = &self.keys[(*keys_start).min(self.keys.len())..];
+        let duplicate = match set {
+            Some(set) => !set.insert(decoded.clone()),
+            None => {
+                let dup = earlier.contains(&decoded);
+                if !dup && earlier.len() >= LINEAR_KEYS {
+                    let mut s: HashSet<Cow<'b, [u8]>> = earlier.iter().cloned().collect();
+                    s.insert(decoded.clone());
+                    *set = Some(s);
+                }
+                dup
+            }
+        };
+        if duplicate {
+            return Err(Fail::Duplicate(decoded.into_owned()));
+        }
+        self.keys.push(decoded);
+        Ok(())
+    }
+
+    /// Read a string starting at its opening quote. With `decoded`, also store its decoded
+    /// bytes there (borrowed from the body when it has no escapes).
+    fn string(&mut self, mut decoded: Option<&mut Cow<'b, [u8]>>) -> Result<(), Fail> {
+        let body = self.body;
+        self.pos += 1;
+        let start = self.pos;
+        let mut owned: Option<Vec<u8>> = None;
+        let mut run = start; // start of the unescaped run not yet copied into `owned`
+        loop {
+            // Plain bytes: the body is valid UTF-8 (checked up front), so only the quote, the
+            // backslash and control characters matter here.
+            while let Some(&b) = body.get(self.pos) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            match body.get(self.pos) {
+                None => return Err(Fail::Syntax("'\"' to close the string")),
+                Some(b'"') => {
+                    if let Some(d) = decoded.as_deref_mut() {
+                        *d = match owned {
+                            Some(mut o) => {
+                                o.extend_from_slice(&body[run..self.pos]);
+                                Cow::Owned(o)
+                            }
+                            None => Cow::Borrowed(&body[start..self.pos]),
+                        };
+                    }
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    let out = decoded.is_some().then(|| {
+                        let o = owned.get_or_insert_with(Vec::new);
+                        o.extend_from_slice(&body[run..self.pos]);
+                        o
+                    });
+                    self.escape(out)?;
+                    run = self.pos;
+                }
+                Some(_) => {
+                    return Err(Fail::NotJson(
+                        "a control character (below U+0020) inside a string must be escaped",
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Read one escape sequence at the backslash; append what it stands for to `out`.
+    fn escape(&mut self, out: Option<&mut Vec<u8>>) -> Result<(), Fail> {
+        let c = self.body.get(self.pos + 1).copied();
+        self.pos += 2;
+        let ch = match c {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let hi = self.hex4()?;
+                let cp = match hi {
+                    0xD800..=0xDBFF => {
+                        if self.body.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                            return Err(Fail::LoneSurrogate);
+                        }
+                        self.pos += 2;
+                        let lo = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&lo) {
+                            return Err(Fail::LoneSurrogate);
+                        }
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    }
+                    0xDC00..=0xDFFF => return Err(Fail::LoneSurrogate),
+                    _ => hi,
+                };
+                char::from_u32(cp).ok_or(Fail::LoneSurrogate)?
+            }
+            _ => {
+                return Err(Fail::Syntax(
+                    "a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
+                ))
+            }
+        };
+        if let Some(out) = out {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        }
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, Fail> {
+        let digits = self
+            .body
+            .get(self.pos..self.pos + 4)
+            .ok_or(Fail::Syntax("four hex digits after \\u"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or(Fail::Syntax("four hex digits after \\u"))?;
+            v = v * 16 + n;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// RFC 8259 number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    /// No range check: the bytes are forwarded as sent.
+    fn number(&mut self) -> Result<(), Fail> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            Some(b'I') => {
+                return Err(Fail::NotJson(
+                    "NaN and Infinity are not JSON numbers; send a string or null",
+                ))
+            }
+            _ => return Err(Fail::Syntax("a digit")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(Fail::Syntax("a digit after the decimal point"));
+            }
+            self.digits();
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(Fail::Syntax("a digit in the exponent"));
+            }
+            self.digits();
+        }
+        // `01` or `1x`: the number must end at a delimiter.
+        match self.peek() {
+            None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') => Ok(()),
+            Some(_) => Err(Fail::Syntax(
+                "',' or the end of the container after a number",
+            )),
+        }
+    }
+
+    fn digits(&mut self) {
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), Fail> {
+        if self.body.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(Fail::Syntax("true, false or null"))
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.body.get(self.pos).copied()
+    }
+
+    /// JSON whitespace is exactly space, tab, LF and CR (not form feed or NBSP).
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    // === errors ===
+
+    fn reject(&self, fail: Fail) -> Reject {
+        let at = self.pos;
+        match fail {
+            Fail::Syntax(expected) => Reject::Parse(format!(
+                "invalid JSON at byte {at} (in {}): expected {expected}",
+                self.path(true)
+            )),
+            Fail::NotJson(why) => {
+                Reject::Parse(format!("invalid JSON at byte {at} (in {}): {why}", self.path(true)))
+            }
+            Fail::LoneSurrogate => Reject::InvalidRequest(format!(
+                "a string in {} has a lone UTF-16 surrogate escape (byte {at}); parsers disagree on \
+                 such strings, so send valid Unicode",
+                self.path(true)
+            )),
+            Fail::Duplicate(key) => {
+                let mut path = self.path(false);
+                push_key(&mut path, &key);
+                Reject::InvalidRequest(format!(
+                    "duplicate key {path}: every object key must be unique (parsers disagree on \
+                     which duplicate wins), also after unescaping"
+                ))
+            }
+            Fail::TooDeep => Reject::InvalidRequest(format!(
+                "JSON nested deeper than {} levels in {} (limits.max_json_depth); flatten the \
+                 value or raise the limit",
+                self.max_depth,
+                self.path(true)
+            )),
+        }
+    }
+
+    /// The JSON path of the value being read: `$.params.arguments.items[2]`.
+    /// With `innermost_key` false, the path of the innermost open container itself.
+    fn path(&self, innermost_key: bool) -> String {
+        // Each open object's current key is the last of its keys, which end where the next
+        // open object's keys start.
+        let mut starts = self.stack.iter().filter_map(|f| match f {
+            Frame::Object { keys_start, .. } => Some(*keys_start),
+            Frame::Array { .. } => None,
+        });
+        starts.next(); // the outermost object's own start
+        let mut out = String::from("$");
+        let depth = self.stack.len();
+        for (i, frame) in self.stack.iter().enumerate() {
+            let last = i + 1 == depth;
+            match frame {
+                Frame::Object { .. } => {
+                    let end = starts.next().unwrap_or(self.keys.len());
+                    if last && !innermost_key {
+                        break;
+                    }
+                    if let Some(k) = end.checked_sub(1).and_then(|i| self.keys.get(i)) {
+                        push_key(&mut out, k);
+                    }
+                }
+                Frame::Array { .. } if last && !innermost_key => break,
+                Frame::Array { index } => {
+                    let _ = write!(out, "[{index}]");
+                }
+            }
+            if out.len() > MAX_PATH_CHARS {
+                out.truncate(floor_char_boundary(&out, MAX_PATH_CHARS));
+                out.push('…');
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Append `.key`, or `["key"]` when the key is not a plain identifier.
+fn push_key(out: &mut String, key: &[u8]) {
+    let text = String::from_utf8_lossy(key);
+    let plain = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        out.push('.');
+        out.push_str(&text);
+    } else {
+        let clipped: String = text.chars().take(64).collect();
+        out.push('[');
+        // Serializing a str cannot fail; it escapes quotes and control characters.
+        out.push_str(&serde_json::to_string(&clipped).unwrap_or_default());
+        out.push(']');
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+#[path = "strict_tests.rs"]
+mod tests;

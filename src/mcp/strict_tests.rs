@@ -1,0 +1,200 @@
+use super::*;
+use crate::config::DEFAULT_MAX_JSON_DEPTH as DEFAULT_MAX_DEPTH;
+use crate::error::{INVALID_REQUEST, PARSE_ERROR};
+
+fn verdict(body: &[u8]) -> Result<(), (i32, String)> {
+    check(body, DEFAULT_MAX_DEPTH).map_err(|r| (r.jsonrpc_code(), r.to_string()))
+}
+
+fn refused(body: &str, code: i32, needle: &str) {
+    match verdict(body.as_bytes()) {
+        Ok(()) => panic!("accepted: {body}"),
+        Err((c, msg)) => {
+            assert_eq!(c, code, "{body}: {msg}");
+            assert!(msg.contains(needle), "{body}: {msg:?} lacks {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn ordinary_json_passes() {
+    for b in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":[1,2,{"b":null}],"c":"x\"y\\u00e9\n","d":true,"e":false}}}"#,
+        r#" { } "#,
+        "[]",
+        "[ [ ] , { } ]",
+        r#""\ud83d\ude00""#,
+        "-0.5e-10",
+        "0",
+        "123456789012345678901234567890",
+        "1e400",
+        "-1E+400",
+        r#"{"a":{"b":1},"b":{"a":1},"c":[{"a":1},{"a":2}]}"#,
+        "\t\r\n{\"é\":1,\"e\\u0301\":2}\n",
+    ] {
+        assert_eq!(verdict(b.as_bytes()), Ok(()), "{b}");
+    }
+}
+
+#[test]
+fn duplicate_keys_are_refused_at_any_depth_with_their_path() {
+    refused(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"id":"42"},"name":"delete_customer"}}"#,
+        INVALID_REQUEST,
+        "duplicate key $.params.name",
+    );
+    refused(
+        r#"{"jsonrpc":"2.0","method":"a","method":"b"}"#,
+        INVALID_REQUEST,
+        "duplicate key $.method",
+    );
+    refused(
+        r#"{"params":{"arguments":{"opts":[1,{"branch":"a","branch":"b"}]}}}"#,
+        INVALID_REQUEST,
+        "duplicate key $.params.arguments.opts[1].branch",
+    );
+    refused(
+        r#"{"params":{"_meta":{"progressToken":1,"progressToken":2}}}"#,
+        INVALID_REQUEST,
+        "$.params._meta.progressToken",
+    );
+    // Equal only after unescaping.
+    refused(
+        r#"{"params":{"name":"a","n\u0061me":"b"}}"#,
+        INVALID_REQUEST,
+        "duplicate key $.params.name",
+    );
+    refused(r#"{"a\/b":1,"a/b":2}"#, INVALID_REQUEST, r#"["a/b"]"#);
+    refused(
+        r#"{"\ud83d\ude00":1,"😀":2}"#,
+        INVALID_REQUEST,
+        "duplicate key",
+    );
+    // A closed sibling object's keys do not count against the next one.
+    assert_eq!(verdict(br#"{"a":{"x":1},"b":{"x":1}}"#), Ok(()));
+}
+
+#[test]
+fn large_objects_switch_to_a_set_and_still_find_duplicates() {
+    let keys: Vec<String> = (0..1000).map(|i| format!("\"k{i}\":{i}")).collect();
+    let ok = format!("{{{}}}", keys.join(","));
+    assert_eq!(verdict(ok.as_bytes()), Ok(()));
+    for dup in [0, 5, LINEAR_KEYS - 1, LINEAR_KEYS, 999] {
+        let bad = format!("{{{},\"k{dup}\":0}}", keys.join(","));
+        refused(&bad, INVALID_REQUEST, &format!("$.k{dup}"));
+    }
+    // The key that crosses the threshold is itself a duplicate of an earlier one.
+    let mut ks: Vec<String> = (0..LINEAR_KEYS).map(|i| format!("\"k{i}\":1")).collect();
+    ks.push("\"k3\":2".into());
+    refused(&format!("{{{}}}", ks.join(",")), INVALID_REQUEST, "$.k3");
+}
+
+#[test]
+fn nesting_is_bounded_without_recursion() {
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    assert_eq!(verdict(deep(DEFAULT_MAX_DEPTH).as_bytes()), Ok(()));
+    refused(
+        &deep(DEFAULT_MAX_DEPTH + 1),
+        INVALID_REQUEST,
+        "nested deeper than 64 levels",
+    );
+    // 100,000 levels inside arguments: refused quickly, no stack overflow.
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"x":{}1{}}}}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    refused(&body, INVALID_REQUEST, "$.params.arguments.x[0][0]");
+    // Even an absurd configured limit uses heap, not stack.
+    let huge = deep(200_000);
+    assert_eq!(
+        check(huge.as_bytes(), usize::MAX).map_err(|r| r.to_string()),
+        Ok(())
+    );
+    // Objects count too.
+    let objs = format!("{}1{}", r#"{"a":"#.repeat(65), "}".repeat(65));
+    refused(&objs, INVALID_REQUEST, "limits.max_json_depth");
+}
+
+#[test]
+fn lone_surrogates_are_refused() {
+    for s in [
+        r#"{"a":"\ud800"}"#,
+        r#"{"a":"\udc00"}"#,
+        r#"{"a":"\ud800x"}"#,
+        r#"{"a":"\ud800\u0041"}"#,
+        r#"{"\ud800":1}"#,
+    ] {
+        refused(s, INVALID_REQUEST, "lone UTF-16 surrogate");
+    }
+}
+
+#[test]
+fn framing_and_non_json_are_parse_errors() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"\xEF\xBB\xBF{}", "byte order mark"),
+        (b"{\"a\":\"\xff\"}", "not valid UTF-8"),
+        (b"{} {}", "end of the body"),
+        (b"{}x", "end of the body"),
+        (b"{\"a\":NaN}", "NaN and Infinity"),
+        (b"{\"a\":Infinity}", "NaN and Infinity"),
+        (b"{\"a\":-Infinity}", "NaN and Infinity"),
+        (b"{\"a\":01}", "after a number"),
+        (b"{\"a\":1.}", "decimal point"),
+        (b"{\"a\":.5}", "a JSON value"),
+        (b"{\"a\":+1}", "a JSON value"),
+        (b"{\"a\":1e}", "exponent"),
+        (b"{\"a\":\"x\ty\"}", "control character"),
+        (b"{\"a\":\"\\x\"}", "valid escape"),
+        (b"{\"a\":\"\\u12\"}", "hex digits"),
+        (b"{'a':1}", "string key"),
+        (b"{\"a\" 1}", "':'"),
+        (b"{\"a\":1,}", "string key"),
+        (b"[1,]", "a JSON value"),
+        (b"[1 2]", "',' or ']'"),
+        (b"{\"a\":tru}", "true, false or null"),
+        (b"{\"a\":1", "',' or '}'"),
+        (b"\"abc", "close the string"),
+        (b"", "end of the body"),
+        (b"\x0c{}", "a JSON value"),
+    ];
+    for (b, needle) in cases {
+        match verdict(b) {
+            Ok(()) => panic!("accepted {:?}", String::from_utf8_lossy(b)),
+            Err((c, msg)) => {
+                assert_eq!(c, PARSE_ERROR, "{msg}");
+                assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn paths_of_odd_keys_are_quoted_and_clipped() {
+    refused(
+        r#"{"a b":{"x\"y":1,"x\"y":2}}"#,
+        INVALID_REQUEST,
+        r#"$["a b"]["x\"y"]"#,
+    );
+    let long = "k".repeat(500);
+    let body = format!(r#"{{"{long}":{{"{long}":{{"z":1,"z":2}}}}}}"#);
+    match verdict(body.as_bytes()) {
+        Err((_, msg)) => assert!(msg.len() < 500, "{msg}"),
+        Ok(()) => panic!("accepted"),
+    }
+}
+
+/// Whatever this check accepts, serde_json accepts too (as a `Value`, which keeps the last
+/// duplicate), and the two agree there was nothing to disagree on. A cheap stand-in for the
+/// fuzz target's differential oracle, over a fixed corpus.
+#[test]
+fn accepted_bodies_parse_in_serde_json() {
+    for b in [
+        r#"{"a":[1,2,{"b":"\u00e9\ud83d\ude00"}],"c":{"d":{}}}"#,
+        r#"[{"a":1},{"a":1}]"#,
+        "12.5e3",
+    ] {
+        assert_eq!(verdict(b.as_bytes()), Ok(()));
+        serde_json::from_str::<serde_json::Value>(b).unwrap();
+    }
+}

@@ -1,0 +1,561 @@
+//! Hostile input through the running gateway: parser differentials and framing.
+//!
+//! The upstream here parses **last-wins** (axum over `serde_json::Value`, which keeps the last
+//! duplicate key, as Python, pydantic and Node do). rmcp's derive refuses duplicates, so an
+//! rmcp upstream would hide the bug these tests guard against: a body authorized as one tool
+//! and executed as another. Every case has a defined answer, the upstream counts zero calls of
+//! the hidden tool and sees none of the refused bodies, and the gateway keeps serving.
+#![allow(clippy::unwrap_used)] // test code: a panic is a test failure
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post as apost;
+use common::tokens::*;
+use common::*;
+use serde_json::{json, Value};
+
+const HMAC: &[u8] = b"hostile-input-test-hmac-secret-0123456";
+
+/// What the last-wins upstream received.
+#[derive(Clone, Default)]
+struct Seen {
+    /// Raw bodies of every tools/call, as received.
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// `params.name` of every tools/call, as a last-wins parser reads it.
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl Seen {
+    fn calls_of(&self, tool: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n.as_str() == tool)
+            .count()
+    }
+    fn total(&self) -> usize {
+        self.bodies.lock().unwrap().len()
+    }
+}
+
+/// A minimal MCP server that reads bodies the way Python and Node do: duplicate keys keep
+/// the last value. Tools: `get_customer` (allowed) and `delete_customer` (hidden).
+async fn last_wins_upstream(seen: Seen) -> String {
+    let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
+        let seen = seen.clone();
+        async move {
+            let _ = headers;
+            let v: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                // 1e400 is out of serde_json's f64 range: record the body anyway, so tests
+                // can compare the bytes, and answer like a server that could not parse.
+                Err(e) => {
+                    seen.bodies.lock().unwrap().push(body.to_vec());
+                    return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+                }
+            };
+            let id = v.get("id").cloned().unwrap_or(Value::Null);
+            let result = match v["method"].as_str().unwrap_or_default() {
+                "initialize" => json!({
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "last-wins", "version": "0"}
+                }),
+                "tools/list" => json!({"tools": [
+                    {"name": "get_customer", "inputSchema": {"type": "object"}},
+                    {"name": "delete_customer", "inputSchema": {"type": "object"}}
+                ]}),
+                "tools/call" => {
+                    let name = v["params"]["name"].as_str().unwrap_or_default().to_string();
+                    seen.bodies.lock().unwrap().push(body.to_vec());
+                    seen.calls.lock().unwrap().push(name.clone());
+                    json!({"content": [{"type": "text", "text": format!("ran {name}")}]})
+                }
+                m if m.starts_with("notifications/") => {
+                    return StatusCode::ACCEPTED.into_response();
+                }
+                _ => json!({}),
+            };
+            let mut resp =
+                axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response();
+            resp.headers_mut()
+                .insert("mcp-session-id", "last-wins-session".parse().unwrap());
+            resp
+        }
+    };
+    let addr = raw_upstream(axum::Router::new().route("/mcp", apost(handler))).await;
+    format!("http://{addr}/mcp")
+}
+
+struct Setup {
+    seen: Seen,
+    gw: Gateway,
+    auth: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A gateway with a plain route (`/mcp`) and a virtual server (`/v/support/mcp`) that shows
+/// only `crm.get_customer`, both in front of the last-wins upstream.
+async fn setup(extra_top: &str) -> Setup {
+    let seen = Seen::default();
+    let url = last_wins_upstream(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hmac = dir.path().join("hmac");
+    std::fs::write(&hmac, HMAC).unwrap();
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    routes:
+      - {{ path: /mcp, upstream: crm }}
+upstreams:
+  - {{ name: crm, url: "{url}" }}
+admin:
+  address: "{{ADMIN}}"
+auth:
+  resource: {RESOURCE}
+  jwt:
+    issuers: [{ISSUER}]
+    audiences: [{AUDIENCE}]
+    keys:
+      - {{ secret: "file:{hmac}", algorithms: [HS256] }}
+virtual_servers:
+  - name: support
+    route: /v/support/mcp
+    access: {{ groups: [support] }}
+    allow_tools: [crm.get_customer]
+{extra_top}
+"#,
+        hmac = hmac.display(),
+    );
+    let gw = start_gateway(&yaml).await;
+    let mut c = claims("alice");
+    c["groups"] = json!(["support"]);
+    let auth = format!("Bearer {}", hs256(&c, HMAC, None));
+    Setup {
+        seen,
+        gw,
+        auth,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    fn vserver(&self) -> String {
+        format!("http://{}/v/support/mcp", self.gw.addr)
+    }
+
+    async fn open_session(&self) -> String {
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"hostile","version":"0"}}});
+        let r = post(
+            &self.vserver(),
+            init.to_string(),
+            &[("authorization", &self.auth)],
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        r.headers()
+            .get("mcp-session-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn vcall(&self, sid: &str, body: &str) -> reqwest::Response {
+        post(
+            &self.vserver(),
+            body.to_string(),
+            &[("authorization", &self.auth), ("mcp-session-id", sid)],
+        )
+        .await
+    }
+
+    async fn plain(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        post(&self.gw.url(), body, &[("authorization", &self.auth)]).await
+    }
+
+    /// The gateway still serves an ordinary call through the virtual server afterwards.
+    async fn still_serves(&self, sid: &str) {
+        let before = self.seen.calls_of("get_customer");
+        let ok = r#"{"jsonrpc":"2.0","id":99,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"id":"1"}}}"#;
+        let v = jsonrpc_body(self.vcall(sid, ok).await).await;
+        assert_eq!(v["result"]["content"][0]["text"], "ran get_customer", "{v}");
+        assert_eq!(self.seen.calls_of("get_customer"), before + 1);
+    }
+}
+
+/// The critical finding: a duplicate `name` (or any duplicate key) must never let a
+/// last-wins upstream run a tool the virtual server hides.
+#[tokio::test]
+async fn hidden_tool_is_never_run_through_duplicate_keys() {
+    let s = setup("").await;
+    let sid = s.open_session().await;
+    let cases = [
+        // The reported exploit, with the hidden tool's exposed and upstream names.
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"id":"42"},"name":"delete_customer"}}"#,
+            "$.params.name",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"id":"42"},"name":"crm__delete_customer"}}"#,
+            "$.params.name",
+        ),
+        // Equal only after unescaping.
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm__get_customer","n\u0061me":"delete_customer"}}"#,
+            "$.params.name",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"\u006eame":"crm__get_customer","name":"delete_customer"}}"#,
+            "$.params.name",
+        ),
+        // A second params object.
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm__get_customer"},"params":{"name":"delete_customer"}}"#,
+            "$.params",
+        ),
+        // Duplicates deeper down: arguments, nested objects, _meta.
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"id":"1","id":"2"}}}"#,
+            "$.params.arguments.id",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"q":[{"a":1,"a":2}]}}}"#,
+            "$.params.arguments.q[0].a",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"crm__get_customer","_meta":{"progressToken":1,"progressToken":2}}}"#,
+            "$.params._meta.progressToken",
+        ),
+        // A second method: the envelope counts too.
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"ping","method":"tools/call","params":{"name":"delete_customer"}}"#,
+            "$.method",
+        ),
+    ];
+    for (body, path) in cases {
+        let v = assert_error(s.vcall(&sid, body).await, 400, -32600, path).await;
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate key"),
+            "{v}"
+        );
+    }
+    assert_eq!(s.seen.calls_of("delete_customer"), 0, "hidden tool ran");
+    assert_eq!(s.seen.total(), 0, "a refused body reached the upstream");
+    // The answer keeps the request's id when the id itself is not duplicated.
+    let v = jsonrpc_body(s.vcall(&sid, cases[0].0).await).await;
+    assert_eq!(v["id"], 2);
+    s.still_serves(&sid).await;
+    assert_eq!(s.seen.calls_of("delete_customer"), 0);
+}
+
+/// Plain routes forward the client's bytes: the same checks apply there, so a policy added
+/// to plain routes later decides on the only reading there is.
+#[tokio::test]
+async fn plain_route_refuses_duplicates_and_deep_nesting() {
+    let s = setup("").await;
+    let dup = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_customer","arguments":{},"name":"delete_customer"}}"#;
+    assert_error(
+        s.plain(dup).await,
+        400,
+        -32600,
+        "duplicate key $.params.name",
+    )
+    .await;
+    // 100,000 levels inside arguments used to pass a plain route and reach the upstream.
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"get_customer","arguments":{{"x":{}0{}}}}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let v = assert_error(s.plain(deep).await, 400, -32600, "nested deeper than 64").await;
+    assert_eq!(v["id"], 4);
+    assert_eq!(s.seen.total(), 0);
+    // Just under the default limit passes: the message is level 1, params 2, arguments 3.
+    let ok = format!(
+        r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"get_customer","arguments":{{"x":{}0{}}}}}}}"#,
+        "[".repeat(61),
+        "]".repeat(61)
+    );
+    let v = jsonrpc_body(s.plain(ok).await).await;
+    assert_eq!(v["result"]["content"][0]["text"], "ran get_customer", "{v}");
+}
+
+/// `limits.max_json_depth` is honoured as configured.
+#[tokio::test]
+async fn configured_depth_limit_applies() {
+    let s = setup("limits:\n  max_json_depth: 4\n").await;
+    let body = |inner: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{{"name":"get_customer","arguments":{{"x":{inner}}}}}}}"#
+        )
+    };
+    let v = jsonrpc_body(s.plain(body("[0]")).await).await;
+    assert_eq!(v["result"]["content"][0]["text"], "ran get_customer", "{v}");
+    assert_error(
+        s.plain(body("[[0]]")).await,
+        400,
+        -32600,
+        "nested deeper than 4 levels in $.params.arguments.x[0]",
+    )
+    .await;
+}
+
+/// Framing and parser-differential cases: each has a defined answer, none reaches the
+/// upstream, and the gateway keeps serving.
+#[tokio::test]
+async fn framing_and_differential_table() {
+    let s = setup("").await;
+    let sid = s.open_session().await;
+    let call = |args: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"get_customer","arguments":{args}}}}}"#
+        )
+        .into_bytes()
+    };
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(&call("{}"));
+    let mut bad_utf8 = call(r#"{"s":"X"}"#);
+    let at = bad_utf8.iter().position(|&b| b == b'X').unwrap();
+    bad_utf8[at] = 0xff;
+    let mut trailing = call("{}");
+    trailing.extend_from_slice(b" {\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}");
+    let mut nul = call(r#"{"s":"aXb"}"#);
+    let at = nul.iter().position(|&b| b == b'X').unwrap();
+    nul[at] = 0;
+    let table: Vec<(&str, Vec<u8>, u16, i64, &str)> = vec![
+        ("utf-8 bom", bom, 400, -32700, "byte order mark"),
+        ("invalid utf-8", bad_utf8, 400, -32700, "not valid UTF-8"),
+        ("raw NUL in a string", nul, 400, -32700, "control character"),
+        ("second message after the first", trailing, 400, -32700, "end of the body"),
+        ("NaN", call(r#"{"x":NaN}"#), 400, -32700, "NaN and Infinity"),
+        ("Infinity", call(r#"{"x":-Infinity}"#), 400, -32700, "NaN and Infinity"),
+        ("lone high surrogate", call(r#"{"x":"\ud800"}"#), 400, -32600, "lone UTF-16 surrogate"),
+        ("lone low surrogate key", call(r#"{"\udfff":1}"#), 400, -32600, "lone UTF-16 surrogate"),
+        ("single quotes", call("{'x':1}"), 400, -32700, "string key"),
+        ("leading zero", call(r#"{"x":007}"#), 400, -32700, "after a number"),
+        ("trailing comma", call(r#"{"x":1,}"#), 400, -32700, "string key"),
+        ("form feed as whitespace", call("\x0c{}"), 400, -32700, "a JSON value"),
+        ("duplicate id", br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tools/call","params":{"name":"get_customer"}}"#.to_vec(), 400, -32600, "duplicate key $.id"),
+        ("duplicate jsonrpc", br#"{"jsonrpc":"2.0","jsonrpc":"1.0","id":1,"method":"ping"}"#.to_vec(), 400, -32600, "duplicate key $.jsonrpc"),
+        ("batch", br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_customer"}}]"#.to_vec(), 400, -32600, "batches are not supported"),
+    ];
+    for (what, body, status, code, needle) in table {
+        let r = s.plain(body.clone()).await;
+        assert_eq!(r.status().as_u16(), status, "plain route: {what}");
+        let v = jsonrpc_body(r).await;
+        assert_eq!(v["error"]["code"], code, "plain route: {what}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "plain route: {what}: {msg}");
+        // The virtual server gives the same answer.
+        let r = post(
+            &s.vserver(),
+            body,
+            &[("authorization", &s.auth), ("mcp-session-id", &sid)],
+        )
+        .await;
+        assert_eq!(r.status().as_u16(), status, "virtual server: {what}");
+        let v = jsonrpc_body(r).await;
+        assert_eq!(v["error"]["code"], code, "virtual server: {what}: {v}");
+    }
+    assert_eq!(s.seen.total(), 0, "a refused body reached the upstream");
+    s.still_serves(&sid).await;
+}
+
+/// Numbers beyond i64 and f64 reach the upstream exactly as sent, on both paths (the virtual
+/// server splices the tool name and keeps every other byte).
+#[tokio::test]
+async fn big_numbers_reach_the_upstream_byte_for_byte() {
+    let s = setup("").await;
+    let sid = s.open_session().await;
+    let args = r#"{"big":123456789012345678901234567890,"tiny":1e-400,"wide":-0.10000000000000000000000000001,"huge":1e400}"#;
+    let plain = format!(
+        r#"{{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"tools/call","params":{{"name":"get_customer","arguments":{args}}}}}"#
+    );
+    let _ = s.plain(plain.clone()).await;
+    let virt = format!(
+        r#"{{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{{"name":"crm__get_customer","arguments":{args}}}}}"#
+    );
+    let _ = s.vcall(&sid, &virt).await;
+    let bodies = s.seen.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "both calls reached the upstream");
+    assert_eq!(
+        bodies[0],
+        plain.as_bytes(),
+        "plain route forwards the bytes as sent"
+    );
+    assert_eq!(
+        bodies[1],
+        virt.replace("crm__get_customer", "get_customer").as_bytes(),
+        "virtual server changes only the tool name"
+    );
+}
+
+/// The Python interpreter with the official `mcp` SDK: `MCP_GATEWAY_PYTHON`, else the venv
+/// `scripts/test.sh` creates. `None` when neither is usable.
+fn sdk_python() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var_os("MCP_GATEWAY_PYTHON").map(std::path::PathBuf::from),
+        std::env::var_os("HOME")
+            .map(|h| std::path::Path::new(&h).join(".cache/mcp-gateway/venv/bin/python")),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import mcp.server"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// A child process killed on drop.
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The same exploit against the official Python SDK server, the upstream the finding was
+/// reproduced on: the gateway refuses it and the SDK's call log stays empty of the hidden
+/// tool. Also shows the SDK really is last-wins, so the test can fail.
+#[tokio::test]
+async fn python_sdk_upstream_never_runs_the_hidden_tool() {
+    let Some(python) = sdk_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the Python SDK (scripts/test.sh creates the venv)"
+        );
+        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let port = free_port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/python/sdk_upstream.py"
+    );
+    let _child = Child(
+        std::process::Command::new(&python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SDK server did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let ran = |tool: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == tool)
+            .count()
+    };
+    let exploit = |name: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"{name}","arguments":{{"id":"42"}},"name":"delete_customer"}}}}"#
+        )
+    };
+
+    // Directly, the SDK runs the last name: the differential is real.
+    let sid = raw_initialize(&url).await;
+    let r = post(&url, exploit("get_customer"), &[("mcp-session-id", &sid)]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        ran("delete_customer"),
+        1,
+        "the SDK should keep the last duplicate"
+    );
+
+    // Through a virtual server that hides delete_customer: refused, never run.
+    let dir2 = tempfile::tempdir().unwrap();
+    let hmac = dir2.path().join("hmac");
+    std::fs::write(&hmac, HMAC).unwrap();
+    let gw = start_gateway(&format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    routes:
+      - {{ path: /mcp, upstream: crm }}
+upstreams:
+  - {{ name: crm, url: "{url}" }}
+admin:
+  address: "{{ADMIN}}"
+auth:
+  resource: {RESOURCE}
+  jwt:
+    issuers: [{ISSUER}]
+    audiences: [{AUDIENCE}]
+    keys:
+      - {{ secret: "file:{hmac}", algorithms: [HS256] }}
+virtual_servers:
+  - name: support
+    route: /v/support/mcp
+    access: {{ groups: [support] }}
+    allow_tools: [crm.get_customer]
+"#,
+        hmac = hmac.display(),
+    ))
+    .await;
+    let mut c = claims("alice");
+    c["groups"] = json!(["support"]);
+    let auth = format!("Bearer {}", hs256(&c, HMAC, None));
+    let vurl = format!("http://{}/v/support/mcp", gw.addr);
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"h","version":"0"}}});
+    let r = post(&vurl, init.to_string(), &[("authorization", &auth)]).await;
+    let vsid = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let h = [("authorization", auth.as_str()), ("mcp-session-id", &vsid)];
+    for name in ["crm__get_customer", "crm__delete_customer"] {
+        assert_error(
+            post(&vurl, exploit(name), &h).await,
+            400,
+            -32600,
+            "$.params.name",
+        )
+        .await;
+    }
+    let plain = post(
+        &gw.url(),
+        exploit("get_customer"),
+        &[("authorization", &auth)],
+    )
+    .await;
+    assert_error(plain, 400, -32600, "duplicate key $.params.name").await;
+    assert_eq!(
+        ran("delete_customer"),
+        1,
+        "the gateway let the hidden tool run"
+    );
+
+    // An honest call still goes through to the SDK.
+    let ok = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"id":"7"}}}"#;
+    let v = jsonrpc_body(post(&vurl, ok, &h).await).await;
+    assert_eq!(v["result"]["content"][0]["text"], "customer 7", "{v}");
+    assert_eq!(ran("get_customer"), 1);
+}
