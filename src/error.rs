@@ -20,6 +20,8 @@ pub const METHOD_NOT_FOUND: i32 = -32601;
 pub const SESSION_NOT_FOUND: i32 = -32001;
 /// JSON-RPC internal error.
 pub const INTERNAL_ERROR: i32 = -32603;
+/// A request metadata header disagrees with the body (2026-07-28 revision, SEP-2243).
+pub const HEADER_MISMATCH: i32 = -32020;
 
 /// A request the gateway refuses or cannot complete. Each variant's doc gives its HTTP status
 /// and JSON-RPC code; [`Reject::http_status`] and [`Reject::jsonrpc_code`] are the mapping.
@@ -57,6 +59,13 @@ pub enum Reject {
     /// 400, -32600: valid JSON, but not a JSON-RPC message we accept.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// 400, -32020: an `Mcp-Method` / `Mcp-Name` header says something else than the body.
+    #[error("{header} header {header_value:?} does not match the body ({body_value:?}); send the header that matches the body, or none")]
+    HeaderMismatch {
+        header: &'static str,
+        header_value: String,
+        body_value: String,
+    },
     /// 400, -32602: a known method with unusable params.
     #[error("invalid params: {0}")]
     InvalidParams(String),
@@ -127,6 +136,7 @@ impl Reject {
             Reject::BodyRead(_) => 400,
             Reject::Parse(_) => 400,
             Reject::InvalidRequest(_) => 400,
+            Reject::HeaderMismatch { .. } => 400,
             Reject::InvalidParams(_) => 400,
             Reject::Upstream { timeout: true, .. } => 504,
             Reject::Upstream { timeout: false, .. } => 502,
@@ -157,6 +167,7 @@ impl Reject {
             | Reject::InvalidCursor => INVALID_PARAMS,
             Reject::MethodNotFound { .. } => METHOD_NOT_FOUND,
             Reject::SessionNotFound => SESSION_NOT_FOUND,
+            Reject::HeaderMismatch { .. } => HEADER_MISMATCH,
             Reject::Internal(_) => INTERNAL_ERROR,
             Reject::NoRoute { .. }
             | Reject::MethodNotAllowed { .. }
@@ -235,6 +246,11 @@ mod tests {
             Reject::Parse("x".into()),
             Reject::InvalidRequest("x".into()),
             Reject::InvalidParams("x".into()),
+            Reject::HeaderMismatch {
+                header: "Mcp-Name",
+                header_value: "a".into(),
+                body_value: "b".into(),
+            },
             Reject::Upstream {
                 upstream: "u".into(),
                 cause: "c".into(),

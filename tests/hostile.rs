@@ -27,6 +27,8 @@ struct Seen {
     bodies: Arc<Mutex<Vec<Vec<u8>>>>,
     /// `params.name` of every tools/call, as a last-wins parser reads it.
     calls: Arc<Mutex<Vec<String>>>,
+    /// The `Mcp-Name` header of every tools/call, if it had one.
+    name_headers: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl Seen {
@@ -49,7 +51,6 @@ async fn last_wins_upstream(seen: Seen) -> String {
     let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
         let seen = seen.clone();
         async move {
-            let _ = headers;
             let v: Value = match serde_json::from_slice(&body) {
                 Ok(v) => v,
                 // 1e400 is out of serde_json's f64 range: record the body anyway, so tests
@@ -74,6 +75,11 @@ async fn last_wins_upstream(seen: Seen) -> String {
                     let name = v["params"]["name"].as_str().unwrap_or_default().to_string();
                     seen.bodies.lock().unwrap().push(body.to_vec());
                     seen.calls.lock().unwrap().push(name.clone());
+                    let h = headers.get("mcp-name").and_then(|h| h.to_str().ok());
+                    seen.name_headers
+                        .lock()
+                        .unwrap()
+                        .push(h.map(str::to_string));
                     json!({"content": [{"type": "text", "text": format!("ran {name}")}]})
                 }
                 m if m.starts_with("notifications/") => {
@@ -258,6 +264,66 @@ async fn hidden_tool_is_never_run_through_duplicate_keys() {
     assert_eq!(v["id"], 2);
     s.still_serves(&sid).await;
     assert_eq!(s.seen.calls_of("delete_customer"), 0);
+}
+
+/// `Mcp-Method` / `Mcp-Name` headers that disagree with the body are refused (-32020), so
+/// nothing that routes on the headers sees another request than the one decided on; a
+/// renamed tool's `Mcp-Name` is rewritten with its `params.name`.
+#[tokio::test]
+async fn metadata_headers_must_match_the_body() {
+    let s = setup("").await;
+    let sid = s.open_session().await;
+    let get = r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{}}}"#;
+    let hdr = |name: &'static str, value: &'static str| {
+        [
+            ("authorization", s.auth.clone()),
+            ("mcp-session-id", sid.clone()),
+            (name, value.to_string()),
+        ]
+    };
+    for (name, value, needle) in [
+        ("mcp-name", "crm__delete_customer", "Mcp-Name header"),
+        ("mcp-name", "delete_customer", "Mcp-Name header"),
+        ("mcp-method", "tools/list", "Mcp-Method header"),
+        (
+            "mcp-name",
+            "=?base64?ZGVsZXRlX2N1c3RvbWVy?=",
+            "Mcp-Name header",
+        ),
+    ] {
+        let h = hdr(name, value);
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_error(post(&s.vserver(), get, &h).await, 400, -32020, needle).await;
+        let plain =
+            r#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"get_customer"}}"#;
+        let r = post(
+            &s.gw.url(),
+            plain,
+            &[("authorization", &s.auth), (name, value)],
+        )
+        .await;
+        assert_error(r, 400, -32020, needle).await;
+    }
+    assert_eq!(s.seen.total(), 0);
+    // Matching headers (plain or base64 sentinel) pass; the upstream gets its own tool name.
+    for value in ["crm__get_customer", "=?base64?Y3JtX19nZXRfY3VzdG9tZXI=?="] {
+        let h = [
+            ("authorization", s.auth.as_str()),
+            ("mcp-session-id", sid.as_str()),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", value),
+        ];
+        let v = jsonrpc_body(post(&s.vserver(), get, &h).await).await;
+        assert_eq!(v["result"]["content"][0]["text"], "ran get_customer", "{v}");
+    }
+    let seen = s.seen.name_headers.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            Some("get_customer".to_string()),
+            Some("get_customer".to_string())
+        ]
+    );
 }
 
 /// Plain routes forward the client's bytes: the same checks apply there, so a policy added

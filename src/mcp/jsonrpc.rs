@@ -30,6 +30,8 @@ pub enum MessageKind {
 pub struct RpcCall {
     pub kind: MessageKind,
     pub method: McpMethod,
+    /// Raw JSON string (with quotes) of `method`, for requests and notifications.
+    pub method_name: Option<Range<usize>>,
     /// Raw JSON of the id (a string with its quotes, or a number).
     pub id: Option<Range<usize>>,
     /// Raw JSON string (with quotes) of `params.name` for `tools/call`.
@@ -40,6 +42,12 @@ impl RpcCall {
     /// The id's raw JSON, given the body the call was parsed from.
     pub fn id_json<'b>(&self, body: &'b [u8]) -> Option<&'b [u8]> {
         self.id.clone().and_then(|r| body.get(r))
+    }
+
+    /// The method name as sent, decoded (escapes resolved).
+    pub fn method_name<'b>(&self, body: &'b [u8]) -> Option<Cow<'b, str>> {
+        let raw = body.get(self.method_name.clone()?)?;
+        serde_json::from_slice::<Cow<'b, str>>(raw).ok()
     }
 
     /// The tool name of a `tools/call`, decoded (escapes resolved).
@@ -53,8 +61,8 @@ impl RpcCall {
 struct Envelope<'a> {
     #[serde(default, borrow)]
     jsonrpc: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    method: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
     id: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -257,7 +265,9 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
     }
     let id = env.id.map(|raw| span(body, raw.get()));
     match (env.method, env.id) {
-        (Some(method), id_present) => {
+        (Some(raw_method), id_present) => {
+            let method = serde_json::from_str::<Cow<'_, str>>(raw_method.get())
+                .map_err(|_| Reject::InvalidRequest("\"method\" must be a string".into()))?;
             if env.result.is_some() || env.error.is_some() {
                 return Err(Reject::InvalidRequest(
                     "a message cannot have both \"method\" and \"result\"/\"error\"".into(),
@@ -277,6 +287,7 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
             Ok(RpcCall {
                 kind,
                 method: method_kind,
+                method_name: Some(span(body, raw_method.get())),
                 id,
                 tool,
             })
@@ -290,6 +301,7 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
             Ok(RpcCall {
                 kind: MessageKind::Response,
                 method: McpMethod::Response,
+                method_name: None,
                 id,
                 tool: None,
             })
@@ -379,6 +391,7 @@ pub fn replace_tool_name(
     };
     let mut moved = call.clone();
     moved.id = call.id.clone().map(shift);
+    moved.method_name = call.method_name.clone().map(shift);
     moved.tool = Some(span.start..span.start + name.len());
     Ok((bytes::Bytes::from(out), moved))
 }

@@ -15,7 +15,7 @@ use crate::auth::Credentials;
 use crate::config::Listener;
 use crate::error::Reject;
 use crate::guard;
-use crate::mcp::{jsonrpc, McpMethod};
+use crate::mcp::{headers, jsonrpc, McpMethod};
 use crate::state::{Runtime, Shared};
 
 /// How an admitted request is answered.
@@ -263,6 +263,17 @@ pub(crate) async fn admit(
     };
     ctx.id = call.id.clone();
     ctx.method = call.method;
+    // Metadata headers must say what the body says: the upstream (or anything routing on
+    // the headers) must not see a different request than the one decided on here.
+    let headers = &session.req_header().headers;
+    let (mh, nh) = (
+        headers.get(headers::MCP_METHOD).map(|v| v.as_bytes()),
+        headers.get(headers::MCP_NAME).map(|v| v.as_bytes()),
+    );
+    if mh.is_some() || nh.is_some() {
+        let method = call.method_name(&ctx.body).unwrap_or_default();
+        headers::check(mh, nh, &method, call.tool_name(&ctx.body).as_deref())?;
+    }
     ctx.call = Some(call);
 
     // 8. A virtual server answers most messages itself and routes tools/call by name.

@@ -62,6 +62,20 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
             }
             None => remove(req, &MCP_SESSION_ID),
         }
+        // A renamed tool: the upstream checks `Mcp-Name` against the body it executes (the
+        // client's header matched the exposed name; admit checked it).
+        if let Some(tool) = &ctx.upstream_tool {
+            if req.headers.contains_key(MCP_NAME) {
+                let v =
+                    HeaderValue::from_str(&crate::mcp::headers::encode(tool)).map_err(|_| {
+                        pingora::Error::explain(
+                            pingora::ErrorType::InternalError,
+                            "encoded tool name is not a valid header value",
+                        )
+                    })?;
+                req.insert_header(MCP_NAME, v)?;
+            }
+        }
         // The gateway's own protocol revision with the upstream (usually what the client
         // already sent: then nothing to do).
         let ours = crate::registry::client::PROTOCOL_VERSION;
@@ -89,6 +103,7 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
 
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const MCP_NAME: HeaderName = HeaderName::from_static(crate::mcp::headers::MCP_NAME);
 
 /// Remove a header only when present: Pingora's removal also updates its case-preserving
 /// name map, which is wasted work for the headers most requests don't carry.

@@ -1,0 +1,144 @@
+//! MCP request metadata headers (`Mcp-Method`, `Mcp-Name`, 2026-07-28 revision, SEP-2243)
+//! checked against the body, and re-encoded when the gateway renames a tool.
+//!
+//! The headers exist so that load balancers can route without reading the body, which opens
+//! the classic split: something routes or authorizes on the header while the server executes
+//! the body. The gateway decides on the body (after the strict pass), so a header that says
+//! something else is refused before anything is forwarded, whatever revision the client
+//! speaks: 400 + `-32020` (HeaderMismatch), as the spec asks of every server that reads the
+//! body. Absent headers are not required here yet (legacy clients never send them); full
+//! modern-revision handling is a later step.
+//!
+//! Values that are not header-safe travel as `=?base64?<standard base64 of UTF-8>?=`.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+
+use crate::error::{clip, Reject};
+
+/// `Mcp-Method`: the body's `method`.
+pub const MCP_METHOD: &str = "mcp-method";
+/// `Mcp-Name`: `params.name` of `tools/call` (and `prompts/get`), `params.uri` of
+/// `resources/read`.
+pub const MCP_NAME: &str = "mcp-name";
+
+const SENTINEL_START: &[u8] = b"=?base64?";
+const SENTINEL_END: &[u8] = b"?=";
+
+/// Decode a header value: the base64 sentinel form, or the value itself. `None` when it is
+/// neither valid UTF-8 nor a valid sentinel (which then cannot match any body value).
+pub fn decode(value: &[u8]) -> Option<Cow<'_, str>> {
+    if let Some(inner) = value
+        .strip_prefix(SENTINEL_START)
+        .and_then(|v| v.strip_suffix(SENTINEL_END))
+    {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(inner)
+            .ok()?;
+        return String::from_utf8(bytes).ok().map(Cow::Owned);
+    }
+    std::str::from_utf8(value).ok().map(Cow::Borrowed)
+}
+
+/// Encode a value for a header: as is when it is visible ASCII without leading or trailing
+/// space (and not itself sentinel-shaped), else the base64 sentinel form.
+pub fn encode(value: &str) -> String {
+    let safe = !value.is_empty()
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !value.as_bytes().starts_with(SENTINEL_START);
+    if safe {
+        value.to_string()
+    } else {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
+        format!("=?base64?{b64}?=")
+    }
+}
+
+/// Check the metadata headers a request carries against its parsed body.
+///
+/// Runs in `request_filter` right after the body is parsed. `name` is the body's
+/// `params.name` of a `tools/call` (`None` for other methods: their `Mcp-Name` is checked by
+/// the upstream, since the gateway decides nothing on it). `Err` is a 400 / -32020 naming the
+/// header and both values.
+pub fn check(
+    method_header: Option<&[u8]>,
+    name_header: Option<&[u8]>,
+    method: &str,
+    name: Option<&str>,
+) -> Result<(), Reject> {
+    if let Some(h) = method_header {
+        if decode(h).as_deref() != Some(method) {
+            return Err(mismatch("Mcp-Method", h, method));
+        }
+    }
+    if let (Some(h), Some(name)) = (name_header, name) {
+        if decode(h).as_deref() != Some(name) {
+            return Err(mismatch("Mcp-Name", h, name));
+        }
+    }
+    Ok(())
+}
+
+fn mismatch(header: &'static str, got: &[u8], body: &str) -> Reject {
+    Reject::HeaderMismatch {
+        header,
+        header_value: clip(&String::from_utf8_lossy(got)),
+        body_value: clip(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::HEADER_MISMATCH;
+
+    #[test]
+    fn sentinel_round_trip() {
+        for v in [
+            "echo",
+            "crm__get_customer",
+            "naïve tool",
+            " pad",
+            "=?base64?x?=",
+            "",
+        ] {
+            assert_eq!(decode(encode(v).as_bytes()).as_deref(), Some(v), "{v}");
+        }
+        assert_eq!(encode("echo"), "echo");
+        assert_eq!(encode("naïve"), "=?base64?bmHDr3Zl?=");
+        assert_eq!(decode(b"=?base64?!!?="), None);
+        assert_eq!(decode(b"\xff"), None);
+    }
+
+    #[test]
+    fn headers_must_match_the_body() {
+        assert!(check(None, None, "tools/call", Some("a")).is_ok());
+        assert!(check(Some(b"tools/call"), Some(b"a"), "tools/call", Some("a")).is_ok());
+        assert!(check(
+            Some(b"=?base64?dG9vbHMvY2FsbA==?="),
+            None,
+            "tools/call",
+            None
+        )
+        .is_ok());
+        // Other methods' Mcp-Name is the upstream's to check.
+        assert!(check(None, Some(b"x"), "prompts/get", None).is_ok());
+        let e = check(Some(b"tools/list"), None, "tools/call", Some("a")).unwrap_err();
+        assert_eq!((e.http_status(), e.jsonrpc_code()), (400, HEADER_MISMATCH));
+        assert!(e.to_string().contains("Mcp-Method"), "{e}");
+        let e = check(
+            Some(b"tools/call"),
+            Some(b"delete"),
+            "tools/call",
+            Some("get"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("Mcp-Name"), "{e}");
+        assert!(e.to_string().contains("\"delete\""), "{e}");
+        // Case matters in values.
+        assert!(check(Some(b"Tools/Call"), None, "tools/call", None).is_err());
+    }
+}
