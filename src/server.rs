@@ -344,3 +344,49 @@ pub fn run_until_shutdown(server: Server, handle: &ShutdownHandle) {
         shutdown_signal: Box::new(Watch(handle.0.clone())),
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_run_paths_are_used_as_given() {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pid = t.path().join("gw.pid").display().to_string();
+        let sock = t.path().join("gw.sock").display().to_string();
+        let server = crate::config::raw::RawServer {
+            pid_file: Some(pid.clone()),
+            upgrade_sock: Some(sock.clone()),
+            ..Default::default()
+        };
+        let p = run_paths(&server).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            p,
+            RunPaths {
+                pid_file: pid,
+                upgrade_sock: sock
+            }
+        );
+    }
+
+    #[test]
+    fn default_run_paths_are_in_the_private_run_directory() {
+        let server = crate::config::raw::RawServer::default();
+        let dir = crate::rundir::default_dir();
+        // Creating the default directory needs write access to its parent (e.g. /run as
+        // root); where that is missing, the error must name the field and the remedy.
+        match run_paths(&server) {
+            Ok(p) => {
+                assert_eq!(
+                    p.pid_file,
+                    dir.join("mcp-gateway.pid").display().to_string()
+                );
+                assert_eq!(
+                    p.upgrade_sock,
+                    dir.join("upgrade.sock").display().to_string()
+                );
+            }
+            Err(e) => assert!(e.to_string().contains("server.pid_file"), "{e}"),
+        }
+    }
+}

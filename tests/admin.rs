@@ -183,6 +183,16 @@ async fn a_write_token_approves_with_a_json_post() {
     )
     .await;
     assert_admin_error(r, 400, "invalid_body", "unknown field").await;
+    // A duplicate key cannot make the log say one tool and the registry approve another.
+    let r = http()
+        .post(s.gw.admin_url(APPROVE))
+        .bearer_auth(ADMIN_WRITE_TOKEN)
+        .header("content-type", "application/json")
+        .body(r#"{"upstream":"up","tool":"echo","tool":"add"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_admin_error(r, 400, "invalid_body", "duplicate field").await;
     // GET on a write endpoint is 405 with Allow: POST.
     let r = admin_get(&s.gw, APPROVE, ADMIN_WRITE_TOKEN).await;
     assert_eq!(r.headers().get("allow").unwrap(), "POST");
@@ -212,7 +222,11 @@ async fn the_old_query_string_approve_is_refused() {
 async fn a_write_without_a_json_content_type_is_refused() {
     let s = setup().await;
     discovered(&s.gw).await;
-    for ct in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
         let mut rb = http()
             .post(s.gw.admin_url(APPROVE))
             .bearer_auth(ADMIN_WRITE_TOKEN)
@@ -337,7 +351,11 @@ async fn jwt_principals_get_the_permission_their_roles_and_groups_grant() {
 #[tokio::test]
 async fn without_admin_auth_the_api_is_off() {
     let (_demo, gw) = demo_and_gateway().await;
-    let r = http().get(gw.admin_url("/admin/registry")).send().await.unwrap();
+    let r = http()
+        .get(gw.admin_url("/admin/registry"))
+        .send()
+        .await
+        .unwrap();
     assert_admin_error(r, 403, "admin_api_disabled", "admin.auth").await;
     let r = http()
         .post(gw.admin_url(APPROVE))

@@ -15,7 +15,7 @@ impl std::fmt::Display for AdminAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AdminAction::ApproveTool { upstream, tool } => {
-                write!(f, "approve tool {upstream:?}.{tool:?}")
+                write!(f, "approve tool {tool:?} of upstream {upstream:?}")
             }
         }
     }
@@ -38,4 +38,28 @@ pub fn refused(method: &str, path: &str, peer: &str, reason: &str) {
         target: "mcp_gateway::admin::audit",
         "refused {method} {path} from {peer}: {reason}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_names_who_and_what_with_client_strings_escaped() {
+        let action = AdminAction::ApproveTool {
+            upstream: "crm".into(),
+            tool: "look\nup".into(),
+        };
+        assert_eq!(
+            action.to_string(),
+            r#"approve tool "look\nup" of upstream "crm""#
+        );
+        let jwt = AdminActor::Jwt {
+            issuer: "https://idp".into(),
+            subject: "alice".into(),
+        };
+        assert_eq!(jwt.to_string(), r#""alice" (issuer https://idp)"#);
+        let token = AdminActor::Token { name: "ops".into() };
+        assert_eq!(token.to_string(), r#"admin token "ops""#);
+    }
 }
