@@ -229,7 +229,7 @@ impl AdminApp {
                 }),
             ),
             // Public keys of the gateway's identity-signing keys (signed_identity upstreams).
-            Endpoint::Jwks => json(200, &rt.identity.jwks()),
+            Endpoint::Jwks => json(200, rt.identity.jwks()),
             Endpoint::Metrics => reply(
                 200,
                 "text/plain; version=0.0.4",
