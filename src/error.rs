@@ -27,9 +27,11 @@ pub const HEADER_MISMATCH: i32 = -32020;
 /// and JSON-RPC code; [`Reject::http_status`] and [`Reject::jsonrpc_code`] are the mapping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
-    /// 404, -32000: the path is not a configured MCP endpoint on this listener.
-    #[error("no MCP endpoint at {path}; this listener serves {served}")]
-    NoRoute { path: String, served: String },
+    /// 404, -32000: the path is not a configured MCP endpoint on this listener. The message
+    /// never lists the listener's routes: the caller is not authenticated yet, and the route
+    /// paths (virtual-server names among them) are not theirs to enumerate.
+    #[error("no MCP endpoint at {path}; check the URL your client is configured with")]
+    NoRoute { path: String },
     /// 405, -32000: only POST, GET and DELETE are part of streamable HTTP.
     #[error("HTTP method {method} is not allowed on an MCP endpoint; use POST, GET or DELETE")]
     MethodNotAllowed { method: String },
@@ -224,10 +226,7 @@ mod tests {
     #[test]
     fn every_variant_maps_to_an_error_status() {
         let all = [
-            Reject::NoRoute {
-                path: "/x".into(),
-                served: "/mcp".into(),
-            },
+            Reject::NoRoute { path: "/x".into() },
             Reject::MethodNotAllowed {
                 method: "PUT".into(),
             },

@@ -23,6 +23,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod proxy;
 pub mod registry;
+pub mod rundir;
 pub mod server;
 pub mod session;
 pub mod state;

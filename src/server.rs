@@ -19,19 +19,67 @@ use crate::proxy::McpGateway;
 use crate::state::{Runtime, Shared};
 
 /// Map our `server:` section onto Pingora's `ServerConf`. Our file owns the process.
-pub fn server_conf(config: &Config) -> ServerConf {
+/// `paths` are the PID file and upgrade socket from [`run_paths`].
+pub fn server_conf(config: &Config, paths: RunPaths) -> ServerConf {
     let s = &config.server;
     ServerConf {
         threads: s.threads,
         work_stealing: s.work_stealing,
         grace_period_seconds: Some(s.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout_seconds),
-        pid_file: s.pid_file.clone(),
-        upgrade_sock: s.upgrade_sock.clone(),
+        pid_file: paths.pid_file,
+        upgrade_sock: paths.upgrade_sock,
         upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
         error_log: s.error_log.clone(),
         ..ServerConf::default()
     }
+}
+
+/// The PID file and upgrade socket the process uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPaths {
+    pub pid_file: String,
+    pub upgrade_sock: String,
+}
+
+/// Resolve `server.pid_file` and `server.upgrade_sock`: configured paths as given (warned
+/// about when their directory is writable by others), defaults in the private run directory
+/// ([`crate::rundir`]), which is created or checked here. Runs at startup, not for `-t`.
+pub fn run_paths(server: &crate::config::raw::RawServer) -> anyhow::Result<RunPaths> {
+    let mut dir = None;
+    let mut resolve = |configured: &Option<String>, field: &str, default: &str| {
+        if let Some(p) = configured {
+            let parent = std::path::Path::new(p)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if crate::rundir::writable_by_others(parent) {
+                log::warn!(
+                    "server.{field} {p} is in {}, which other users can write to; they could take the path first. Use a private directory (or leave server.{field} unset)",
+                    parent.display()
+                );
+            }
+            return Ok(p.clone());
+        }
+        let d = match &dir {
+            Some(d) => d,
+            None => {
+                let d = crate::rundir::default_dir();
+                crate::rundir::ensure_private(&d)
+                    .map_err(|e| anyhow::anyhow!("server.{field} (default): {e}"))?;
+                dir.insert(d)
+            }
+        };
+        Ok::<_, anyhow::Error>(d.join(default).to_string_lossy().into_owned())
+    };
+    Ok(RunPaths {
+        pid_file: resolve(&server.pid_file, "pid_file", crate::rundir::PID_FILE)?,
+        upgrade_sock: resolve(
+            &server.upgrade_sock,
+            "upgrade_sock",
+            crate::rundir::UPGRADE_SOCK,
+        )?,
+    })
 }
 
 /// Build the server. `opt` carries process flags (`--upgrade`, `--daemon`); `None` in tests.
@@ -41,13 +89,33 @@ pub fn build(
     opt: Option<Opt>,
     config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<(Server, Arc<Shared>)> {
-    let conf = server_conf(&config);
+    let conf = server_conf(&config, run_paths(&config.server)?);
     let listeners: Vec<_> = config
         .listeners
         .iter()
         .map(|l| (l.name.clone(), l.address))
         .collect();
-    let admin = config.admin;
+    let admin = config.admin.as_ref().map(|a| a.address);
+    if let Some(a) = &config.admin {
+        match &a.auth {
+            None => log::info!(
+                "admin {}: the /admin/* API is off (no admin.auth); serving {}",
+                a.address,
+                a.public_paths.join(", ")
+            ),
+            Some(auth) => log::info!(
+                "admin {}: /admin/* needs credentials ({} token(s){}); public: {}",
+                a.address,
+                auth.tokens.len(),
+                if auth.jwt.is_some() {
+                    ", JWT grants"
+                } else {
+                    ""
+                },
+                a.public_paths.join(", ")
+            ),
+        }
+    }
     for l in &config.listeners {
         if !l.auth_required {
             log::warn!(
@@ -275,4 +343,50 @@ pub fn run_until_shutdown(server: Server, handle: &ShutdownHandle) {
     server.run(RunArgs {
         shutdown_signal: Box::new(Watch(handle.0.clone())),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_run_paths_are_used_as_given() {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pid = t.path().join("gw.pid").display().to_string();
+        let sock = t.path().join("gw.sock").display().to_string();
+        let server = crate::config::raw::RawServer {
+            pid_file: Some(pid.clone()),
+            upgrade_sock: Some(sock.clone()),
+            ..Default::default()
+        };
+        let p = run_paths(&server).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            p,
+            RunPaths {
+                pid_file: pid,
+                upgrade_sock: sock
+            }
+        );
+    }
+
+    #[test]
+    fn default_run_paths_are_in_the_private_run_directory() {
+        let server = crate::config::raw::RawServer::default();
+        let dir = crate::rundir::default_dir();
+        // Creating the default directory needs write access to its parent (e.g. /run as
+        // root); where that is missing, the error must name the field and the remedy.
+        match run_paths(&server) {
+            Ok(p) => {
+                assert_eq!(
+                    p.pid_file,
+                    dir.join("mcp-gateway.pid").display().to_string()
+                );
+                assert_eq!(
+                    p.upgrade_sock,
+                    dir.join("upgrade.sock").display().to_string()
+                );
+            }
+            Err(e) => assert!(e.to_string().contains("server.pid_file"), "{e}"),
+        }
+    }
 }

@@ -366,8 +366,9 @@ pub fn build_report(
                         tool: tool.clone(),
                         reason: format!(
                             "quarantined: its definition changed since it was approved; \
-                             approve it with POST /admin/registry/approve?upstream={}&tool={tool} \
-                             on the admin listener",
+                             approve it on the admin listener with POST /admin/registry/approve \
+                             and the JSON body {{\"upstream\":\"{}\",\"tool\":\"{tool}\"}} \
+                             (a write admin token; see docs/admin.md)",
                             u.name
                         ),
                     });

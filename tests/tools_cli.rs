@@ -275,7 +275,9 @@ async fn quarantined_tools_are_reported_and_the_state_file_is_left_alone() {
     let reason = hidden_reason(support, "github__echo");
     assert!(reason.starts_with("quarantined:"), "{reason}");
     assert!(
-        reason.contains("/admin/registry/approve?upstream=github&tool=echo"),
+        reason.contains(
+            r#"POST /admin/registry/approve and the JSON body {"upstream":"github","tool":"echo"}"#
+        ),
         "{reason}"
     );
     assert_eq!(

@@ -369,6 +369,7 @@ upstreams:
   - {{ name: c, url: "{}" }}
 admin:
   address: "{{ADMIN}}"
+{{ADMIN_AUTH}}
 virtual_servers:
   - name: all
     route: /v/all/mcp
@@ -405,11 +406,8 @@ virtual_servers:
         !names.contains(&"b__echo"),
         "a colliding name is not served: {names:?}"
     );
-    let report: Value = http()
-        .get(gw.admin_url("/admin/registry"))
-        .send()
+    let report: Value = admin_get(&gw, "/admin/registry", ADMIN_READ_TOKEN)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -579,6 +577,7 @@ upstreams:
   - {{ name: crm, url: "{up}" }}
 admin:
   address: "{{ADMIN}}"
+{{ADMIN_AUTH}}
 registry:
   refresh_interval: 100ms
   state_file: "{}"
@@ -648,11 +647,8 @@ virtual_servers:
         jsonrpc_body(r).await["error"]["message"],
         "unknown tool: crm__lookup"
     );
-    let report: Value = http()
-        .get(gw.admin_url("/admin/registry"))
-        .send()
+    let report: Value = admin_get(&gw, "/admin/registry", ADMIN_READ_TOKEN)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -665,11 +661,13 @@ virtual_servers:
     .await;
     assert!(n.unwrap_or(0.0) >= 1.0);
 
-    let r = http()
-        .post(gw.admin_url("/admin/registry/approve?upstream=crm&tool=lookup"))
-        .send()
-        .await
-        .unwrap();
+    let r = admin_post(
+        &gw,
+        "/admin/registry/approve",
+        ADMIN_WRITE_TOKEN,
+        &json!({"upstream": "crm", "tool": "lookup"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(list().await, ["crm__lookup"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -198,11 +198,8 @@ impl Authenticator {
     }
 
     fn api_key(&self, key: &str) -> Result<Arc<Principal>, Reject> {
-        let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-        let mut h = [0u8; 32];
-        h.copy_from_slice(digest.as_ref());
         self.api_keys
-            .get(&h)
+            .get(&key_digest(key))
             .cloned()
             .ok_or_else(|| Reject::Unauthenticated {
                 reason: "unknown API key".into(),
@@ -243,8 +240,16 @@ impl Authenticator {
     }
 }
 
+/// The SHA-256 of a presented key, as configured for API keys and admin tokens.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let mut h = [0u8; 32];
+    h.copy_from_slice(digest.as_ref());
+    h
+}
+
 /// The token of a `Bearer` authorization value (scheme case-insensitive).
-fn bearer_token(v: &str) -> Option<&str> {
+pub fn bearer_token(v: &str) -> Option<&str> {
     let (scheme, token) = v.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -253,7 +258,7 @@ fn bearer_token(v: &str) -> Option<&str> {
 }
 
 /// Three base64url segments: a JWS compact serialization.
-fn looks_like_jwt(t: &str) -> bool {
+pub fn looks_like_jwt(t: &str) -> bool {
     t.split('.').count() == 3 && t.starts_with("ey")
 }
 

@@ -7,9 +7,13 @@
 //!
 //! This module depends on nothing else in the crate.
 
+mod admin;
 pub mod raw;
 #[cfg(test)]
 mod tests;
+
+pub use admin::{AdminAuthConfig, AdminConfig, AdminJwtConfig, AdminTokenConfig, PUBLIC_PATHS};
+pub use raw::AdminPermission;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -54,7 +58,7 @@ pub struct Config {
     pub server: raw::RawServer,
     pub listeners: Vec<Listener>,
     pub upstreams: Vec<Upstream>,
-    pub admin: Option<SocketAddr>,
+    pub admin: Option<AdminConfig>,
     pub limits: Limits,
     pub auth: Option<AuthConfig>,
     pub vault: Option<VaultConfig>,
@@ -559,50 +563,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 metadata_path,
             });
         }
-        let hosts = match l.allowed_hosts {
-            None if address.ip().is_loopback() => {
-                HostPolicy::List(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()])
-            }
-            None => HostPolicy::Any,
-            Some(list) => {
-                if list.is_empty() {
-                    return Err(ConfigError::new(
-                        at("allowed_hosts"),
-                        "empty list would reject every request; omit the key or use [\"*\"]",
-                    ));
-                }
-                if list.iter().any(|h| h == "*") {
-                    HostPolicy::Any
-                } else {
-                    for (k, h) in list.iter().enumerate() {
-                        let unbracketed_v6 = !h.starts_with('[') && h.matches(':').count() > 1;
-                        if h.is_empty() || h.contains(['/', ' ', '@']) || unbracketed_v6 {
-                            return Err(ConfigError::new(
-                                format!("listeners[{i}].allowed_hosts[{k}]"),
-                                format!(
-                                    "invalid host {h:?}: expected name, name:port or [v6]:port"
-                                ),
-                            ));
-                        }
-                    }
-                    HostPolicy::List(list.iter().map(|h| h.to_ascii_lowercase()).collect())
-                }
-            }
-        };
-        let mut allowed_origins = Vec::with_capacity(l.allowed_origins.len());
-        for (k, o) in l.allowed_origins.iter().enumerate() {
-            let valid = o == "null"
-                || url::Url::parse(o).is_ok_and(|u| {
-                    u.host_str().is_some() && (u.path() == "/" && !o.ends_with('/'))
-                });
-            if !valid {
-                return Err(ConfigError::new(
-                    format!("listeners[{i}].allowed_origins[{k}]"),
-                    format!("invalid origin {o:?}: expected scheme://host[:port] with no path"),
-                ));
-            }
-            allowed_origins.push(o.to_ascii_lowercase());
-        }
+        let hosts = host_policy(&format!("listeners[{i}]"), &address, l.allowed_hosts)?;
+        let allowed_origins = allowed_origins(&format!("listeners[{i}]"), &l.allowed_origins)?;
         if l.auth == raw::ListenerAuth::Required && auth.is_none() {
             return Err(ConfigError::new(
                 at("auth"),
@@ -621,17 +583,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let admin = match raw.admin {
         None => None,
-        Some(a) => {
-            let addr =
-                parse_socket_addr(&a.address).map_err(|m| ConfigError::new("admin.address", m))?;
-            if listeners.iter().any(|l| l.address == addr) {
-                return Err(ConfigError::new(
-                    "admin.address",
-                    format!("{addr} is also a listener address"),
-                ));
-            }
-            Some(addr)
-        }
+        Some(a) => Some(admin::validate(a, &listeners, auth.as_ref())?),
     };
 
     let max = raw.limits.max_request_body_bytes;
@@ -926,6 +878,82 @@ fn side_url(s: &str) -> Result<url::Url, String> {
     Ok(u)
 }
 
+/// The `Host` policy of a listener (or the admin listener) at `at`: the DNS-rebinding guard's
+/// list, defaulting to the loopback names on a loopback address and to any host otherwise.
+fn host_policy(
+    at: &str,
+    address: &SocketAddr,
+    allowed_hosts: Option<Vec<String>>,
+) -> Result<HostPolicy, ConfigError> {
+    Ok(match allowed_hosts {
+        None if address.ip().is_loopback() => {
+            HostPolicy::List(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()])
+        }
+        None => HostPolicy::Any,
+        Some(list) => {
+            if list.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{at}.allowed_hosts"),
+                    "empty list would reject every request; omit the key or use [\"*\"]",
+                ));
+            }
+            if list.iter().any(|h| h == "*") {
+                HostPolicy::Any
+            } else {
+                for (k, h) in list.iter().enumerate() {
+                    let unbracketed_v6 = !h.starts_with('[') && h.matches(':').count() > 1;
+                    if h.is_empty() || h.contains(['/', ' ', '@']) || unbracketed_v6 {
+                        return Err(ConfigError::new(
+                            format!("{at}.allowed_hosts[{k}]"),
+                            format!("invalid host {h:?}: expected name, name:port or [v6]:port"),
+                        ));
+                    }
+                }
+                HostPolicy::List(list.iter().map(|h| h.to_ascii_lowercase()).collect())
+            }
+        }
+    })
+}
+
+/// The browser `Origin`s a listener (or the admin listener) at `at` accepts, lower-cased.
+fn allowed_origins(at: &str, list: &[String]) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::with_capacity(list.len());
+    for (k, o) in list.iter().enumerate() {
+        let valid = o == "null"
+            || url::Url::parse(o)
+                .is_ok_and(|u| u.host_str().is_some() && (u.path() == "/" && !o.ends_with('/')));
+        if !valid {
+            return Err(ConfigError::new(
+                format!("{at}.allowed_origins[{k}]"),
+                format!("invalid origin {o:?}: expected scheme://host[:port] with no path"),
+            ));
+        }
+        out.push(o.to_ascii_lowercase());
+    }
+    Ok(out)
+}
+
+/// A key's configured SHA-256 (64 hex characters), as API keys and admin tokens give it.
+fn sha256_hex(at: &str, hex: &str) -> Result<[u8; 32], ConfigError> {
+    let mut sha = [0u8; 32];
+    let hex = hex.trim();
+    let ok = hex.len() == 64
+        && (0..32).all(|b| {
+            hex.get(2 * b..2 * b + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .map(|v| sha[b] = v)
+                .is_some()
+        });
+    if ok {
+        Ok(sha)
+    } else {
+        Err(ConfigError::new(
+            at,
+            "expected 64 hex characters: the SHA-256 of the key (printf %s \"$KEY\" | sha256sum)",
+        ))
+    }
+}
+
 fn header_name(s: &str) -> Result<http::HeaderName, String> {
     http::HeaderName::from_bytes(s.as_bytes()).map_err(|_| format!("invalid header name {s:?}"))
 }
@@ -982,22 +1010,7 @@ fn validate_auth(a: raw::RawAuth) -> Result<AuthConfig, ConfigError> {
     };
     let mut api_keys: Vec<ApiKeyConfig> = Vec::with_capacity(a.api_keys.len());
     for (i, k) in a.api_keys.into_iter().enumerate() {
-        let mut sha = [0u8; 32];
-        let hex = k.sha256.trim();
-        let ok = hex.len() == 64
-            && hex.is_char_boundary(0)
-            && (0..32).all(|b| {
-                hex.get(2 * b..2 * b + 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .map(|v| sha[b] = v)
-                    .is_some()
-            });
-        if !ok {
-            return Err(ConfigError::new(
-                format!("auth.api_keys[{i}].sha256"),
-                "expected 64 hex characters: the SHA-256 of the key (printf %s \"$KEY\" | sha256sum)",
-            ));
-        }
+        let sha = sha256_hex(&format!("auth.api_keys[{i}].sha256"), &k.sha256)?;
         if k.subject.is_empty() {
             return Err(ConfigError::new(
                 format!("auth.api_keys[{i}].subject"),

@@ -444,10 +444,12 @@ pub struct RawServer {
     pub grace_period_seconds: u64,
     /// Seconds to wait for runtimes to finish after the grace period.
     pub graceful_shutdown_timeout_seconds: u64,
-    /// PID file (written when daemonized or upgraded).
-    pub pid_file: String,
-    /// Unix socket used to hand listening sockets to a new process (`--upgrade`).
-    pub upgrade_sock: String,
+    /// PID file (written when daemonized or upgraded). Default: `mcp-gateway.pid` in the
+    /// private run directory (see `crate::rundir`).
+    pub pid_file: Option<String>,
+    /// Unix socket used to hand listening sockets to a new process (`--upgrade`). Default:
+    /// `upgrade.sock` in the private run directory.
+    pub upgrade_sock: Option<String>,
     /// Idle upstream connections kept for reuse, per listener service.
     pub upstream_keepalive_pool_size: usize,
     /// Write Pingora's error log to this file instead of stderr.
@@ -461,8 +463,8 @@ impl Default for RawServer {
             work_stealing: true,
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 5,
-            pid_file: "/tmp/mcp-gateway.pid".into(),
-            upgrade_sock: "/tmp/mcp-gateway-upgrade.sock".into(),
+            pid_file: None,
+            upgrade_sock: None,
             upstream_keepalive_pool_size: 128,
             error_log: None,
         }
@@ -571,12 +573,75 @@ fn default_idle_timeout() -> Duration {
     Duration::from_secs(60)
 }
 
-/// The admin (operator) listener.
+/// The admin (operator) listener: probes, metrics and the `/admin/*` API (docs/admin.md).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     /// `IP:PORT` to bind. Keep it private (loopback or an internal network).
     pub address: String,
+    /// Accepted `Host` header values, as on listeners. Default: for a loopback address,
+    /// `localhost`, `127.0.0.1` and `[::1]` on any port; otherwise any host.
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Accepted browser `Origin` values, as on listeners. Default: none.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Paths answered without credentials. Default: `/healthz`, `/readyz`, `/metrics` and
+    /// `/.well-known/jwks.json`; the ones left out need the `read` permission.
+    #[serde(default)]
+    pub public_paths: Option<Vec<String>>,
+    /// Who may use `/admin/*`. Without it the admin API is off (403); probes and metrics
+    /// are still served.
+    #[serde(default)]
+    pub auth: Option<RawAdminAuth>,
+}
+
+/// Admin credentials: bearer tokens and/or JWT principals. At least one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminAuth {
+    /// Bearer tokens, configured by their SHA-256 like `auth.api_keys`.
+    #[serde(default)]
+    pub tokens: Vec<RawAdminToken>,
+    /// JWT principals, verified by `auth.jwt`, granted permissions by subject, group or role.
+    #[serde(default)]
+    pub jwt: Option<RawAdminJwt>,
+}
+
+/// What an admin credential may do. `write` includes `read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminPermission {
+    /// `GET /admin/*` (and the probe paths left out of `public_paths`).
+    Read,
+    /// State changes: `POST /admin/registry/approve` (later: call approvals, quota resets).
+    Write,
+}
+
+/// One admin bearer token, by its SHA-256 (hex). Generate: `printf %s "$TOKEN" | sha256sum`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminToken {
+    /// Who holds it: logged with every write it makes.
+    pub name: String,
+    pub sha256: String,
+    pub permission: AdminPermission,
+}
+
+/// JWT principals with admin permissions. A principal named in `write` may also read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminJwt {
+    /// The issuer whose tokens may administer. Default: the one `auth.jwt.issuers` entry;
+    /// required when there are several.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Who may read. Omitted: only the `write` principals.
+    #[serde(default)]
+    pub read: Option<RawPrincipals>,
+    /// Who may write. Omitted: nobody.
+    #[serde(default)]
+    pub write: Option<RawPrincipals>,
 }
 
 /// Request limits.

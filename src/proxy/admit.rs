@@ -340,15 +340,22 @@ fn header_str(req: &pingora::http::RequestHeader, name: impl header::AsHeaderNam
 
 const MCP_SESSION_ID: &str = "mcp-session-id";
 
+/// The 404 for a path that is no MCP endpoint here. What the listener does serve goes to the
+/// debug log for the operator, not to the (unauthenticated) caller.
 fn no_route(listener: &Listener, vservers: &[crate::config::VirtualServer], path: &str) -> Reject {
-    let served: Vec<&str> = listener
-        .routes
-        .iter()
-        .map(|r| r.path.as_str())
-        .chain(vservers.iter().map(|v| v.route.as_str()))
-        .collect();
-    Reject::NoRoute {
-        path: crate::error::clip(path),
-        served: served.join(", "),
+    let path = crate::error::clip(path);
+    if log::log_enabled!(log::Level::Debug) {
+        let served: Vec<&str> = listener
+            .routes
+            .iter()
+            .map(|r| r.path.as_str())
+            .chain(vservers.iter().map(|v| v.route.as_str()))
+            .collect();
+        log::debug!(
+            "listener {}: no MCP endpoint at {path}; it serves {}",
+            listener.name,
+            served.join(", ")
+        );
     }
+    Reject::NoRoute { path }
 }

@@ -82,11 +82,63 @@ admin:
     )
 }
 
-/// Fill in the listener and admin addresses of a template.
+/// Fill in the listener and admin addresses of a template, and `{ADMIN_AUTH}` (an
+/// `admin.auth` section granting [`ADMIN_READ_TOKEN`] and [`ADMIN_WRITE_TOKEN`], to put right
+/// under `admin:`).
 pub fn render(template: &str, addr: SocketAddr, admin: SocketAddr) -> String {
     template
         .replace("{LISTEN}", &addr.to_string())
+        .replace("{ADMIN_AUTH}", &admin_auth_yaml())
         .replace("{ADMIN}", &admin.to_string())
+}
+
+/// Admin bearer token with the `read` permission in `{ADMIN_AUTH}`.
+pub const ADMIN_READ_TOKEN: &str = "test-admin-read-token";
+/// Admin bearer token with the `write` permission in `{ADMIN_AUTH}`.
+pub const ADMIN_WRITE_TOKEN: &str = "test-admin-write-token";
+
+fn sha256_hex(s: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The `admin.auth` section `{ADMIN_AUTH}` stands for (indented for `admin:`).
+pub fn admin_auth_yaml() -> String {
+    format!(
+        "  auth:\n    tokens:\n      - {{ name: viewer, sha256: {}, permission: read }}\n      - {{ name: operator, sha256: {}, permission: write }}",
+        sha256_hex(ADMIN_READ_TOKEN),
+        sha256_hex(ADMIN_WRITE_TOKEN)
+    )
+}
+
+/// GET an admin path with an admin bearer token.
+pub async fn admin_get(gw: &Gateway, path: &str, token: &str) -> reqwest::Response {
+    http()
+        .get(gw.admin_url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("send admin request")
+}
+
+/// POST a JSON body to an admin path with an admin bearer token.
+pub async fn admin_post(
+    gw: &Gateway,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    http()
+        .post(gw.admin_url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("send admin request")
 }
 
 /// Start a gateway from a YAML template (see [`config_for`]) and wait until it accepts.

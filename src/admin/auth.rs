@@ -1,0 +1,202 @@
+//! Who is calling the admin API, and whether they may do what the endpoint needs.
+//!
+//! [`authorize`] is the one permission check: every `/admin/*` handler (today the registry
+//! report and tool approval; next, approvals of calls and quota resets) declares the
+//! [`AdminPermission`] it needs and receives the [`AdminActor`] to log and audit.
+//!
+//! Credentials are `Authorization: Bearer` values: an admin token (matched by SHA-256, the
+//! same way as `auth.api_keys`), or a JWT verified by the gateway's `auth.jwt` verifier for
+//! the audience `auth.resource + "/admin"` and granted a permission by `admin.auth.jwt`.
+
+use base64::Engine as _;
+
+use super::error::AdminError;
+use crate::auth::jwt::JwtVerifier;
+use crate::auth::{bearer_token, key_digest, looks_like_jwt};
+use crate::config::{AdminAuthConfig, AdminPermission};
+
+/// Who made an admin request; logged with every write and handed to the audit sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminActor {
+    /// An admin bearer token, by its configured name.
+    Token { name: String },
+    /// A JWT principal: identity is the (issuer, subject) pair.
+    Jwt { issuer: String, subject: String },
+}
+
+impl std::fmt::Display for AdminActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminActor::Token { name } => write!(f, "admin token {name:?}"),
+            AdminActor::Jwt { issuer, subject } => write!(f, "{subject:?} (issuer {issuer})"),
+        }
+    }
+}
+
+/// Authenticate `authorization` against `admin.auth` and check it holds `needed`.
+///
+/// `Err` is [`AdminError::Disabled`] (no `admin.auth`), [`AdminError::Unauthenticated`]
+/// (401: missing, malformed or unknown credentials) or [`AdminError::Forbidden`] (403).
+pub async fn authorize(
+    auth: Option<&AdminAuthConfig>,
+    verifier: Option<&JwtVerifier>,
+    authorization: Option<&str>,
+    needed: AdminPermission,
+) -> Result<AdminActor, AdminError> {
+    let auth = auth.ok_or(AdminError::Disabled)?;
+    let Some(value) = authorization else {
+        return Err(AdminError::Unauthenticated {
+            reason: "no credentials: send Authorization: Bearer <admin token>".into(),
+            invalid_token: false,
+        });
+    };
+    let token = bearer_token(value).ok_or_else(|| AdminError::Unauthenticated {
+        reason: "the Authorization header must be \"Bearer <token>\"".into(),
+        invalid_token: true,
+    })?;
+    let (actor, held) = match (&auth.jwt, verifier) {
+        (Some(grants), Some(verifier)) if looks_like_jwt(token) => {
+            let principal = verifier
+                .verify(token, Some(&grants.audience))
+                .await
+                .map_err(|reason| AdminError::Unauthenticated {
+                    reason,
+                    invalid_token: true,
+                })?;
+            let issuer = verified_issuer(token).unwrap_or_default();
+            let actor = AdminActor::Jwt {
+                issuer: issuer.clone(),
+                subject: principal.subject.clone(),
+            };
+            // Another trusted issuer's principal is a valid caller of MCP routes, but its
+            // subjects, groups and roles mean nothing for administration.
+            let held = if issuer == grants.issuer {
+                grants.permission(&principal.subject, &principal.groups, &principal.roles)
+            } else {
+                None
+            };
+            (actor, held)
+        }
+        _ => {
+            let digest = key_digest(token);
+            let t = auth
+                .tokens
+                .iter()
+                .find(|t| t.sha256 == digest)
+                .ok_or_else(|| AdminError::Unauthenticated {
+                    reason: "unknown admin token".into(),
+                    invalid_token: true,
+                })?;
+            (
+                AdminActor::Token {
+                    name: t.name.clone(),
+                },
+                Some(t.permission),
+            )
+        }
+    };
+    require(&actor, held, needed)?;
+    Ok(actor)
+}
+
+/// `held` satisfies `needed` (`write` includes `read`), or the 403 naming who lacks what.
+pub fn require(
+    actor: &AdminActor,
+    held: Option<AdminPermission>,
+    needed: AdminPermission,
+) -> Result<(), AdminError> {
+    if held.is_some_and(|h| h >= needed) {
+        Ok(())
+    } else {
+        Err(AdminError::Forbidden {
+            who: actor.to_string(),
+            needed,
+        })
+    }
+}
+
+/// The `iss` claim of a token the verifier has already accepted (so its payload is
+/// authentic; this only reads it).
+fn verified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AdminTokenConfig;
+
+    fn tokens() -> AdminAuthConfig {
+        AdminAuthConfig {
+            tokens: vec![
+                AdminTokenConfig {
+                    name: "viewer".into(),
+                    sha256: key_digest("read-secret"),
+                    permission: AdminPermission::Read,
+                },
+                AdminTokenConfig {
+                    name: "ops".into(),
+                    sha256: key_digest("write-secret"),
+                    permission: AdminPermission::Write,
+                },
+            ],
+            jwt: None,
+        }
+    }
+
+    async fn check(
+        header: Option<&str>,
+        needed: AdminPermission,
+    ) -> Result<AdminActor, AdminError> {
+        authorize(Some(&tokens()), None, header, needed).await
+    }
+
+    #[tokio::test]
+    async fn write_includes_read_and_read_is_not_write() {
+        use AdminPermission::{Read, Write};
+        let ops = AdminActor::Token { name: "ops".into() };
+        assert_eq!(
+            check(Some("Bearer write-secret"), Write).await,
+            Ok(ops.clone())
+        );
+        assert_eq!(check(Some("Bearer write-secret"), Read).await, Ok(ops));
+        assert!(check(Some("bearer read-secret"), Read).await.is_ok());
+        let e = check(Some("Bearer read-secret"), Write).await.unwrap_err();
+        assert_eq!(e.http_status(), 403);
+        assert!(e.to_string().contains("\"viewer\""), "{e}");
+    }
+
+    #[tokio::test]
+    async fn missing_malformed_and_unknown_credentials_are_401() {
+        for h in [None, Some("Basic abc"), Some("Bearer nope")] {
+            let e = check(h, AdminPermission::Read).await.unwrap_err();
+            assert_eq!(e.http_status(), 401, "{h:?}");
+            assert!(e.www_authenticate().is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn without_admin_auth_everything_is_off() {
+        let e = authorize(None, None, Some("Bearer x"), AdminPermission::Read)
+            .await
+            .unwrap_err();
+        assert_eq!(e, AdminError::Disabled);
+    }
+
+    #[test]
+    fn issuer_is_read_from_the_payload() {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let t = format!(
+            "{}.{}.sig",
+            b.encode("{}"),
+            b.encode(r#"{"iss":"https://idp","sub":"a"}"#)
+        );
+        assert_eq!(verified_issuer(&t).as_deref(), Some("https://idp"));
+        assert_eq!(verified_issuer("x"), None);
+    }
+}

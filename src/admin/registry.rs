@@ -1,0 +1,129 @@
+//! The tool-registry endpoints: `GET /admin/registry` (what every upstream offers and what
+//! each virtual server exposes) and `POST /admin/registry/approve` (take a tool out of
+//! quarantine).
+
+use serde::Deserialize;
+
+use super::audit::{self, AdminAction};
+use super::auth::AdminActor;
+use super::error::AdminError;
+use crate::state::{Runtime, Shared};
+
+/// The body `POST /admin/registry/approve` takes, as shown in its error messages.
+pub(super) const APPROVE_EXAMPLE: &str = r#"{"upstream":"NAME","tool":"NAME"}"#;
+
+/// `{"upstream": "U", "tool": "T"}`; unknown or duplicate fields are refused by serde.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveRequest {
+    upstream: String,
+    tool: String,
+}
+
+/// Approve the current definition of the tool named in `body` (it leaves quarantine), then
+/// rediscover. Recorded in the audit trail whether it succeeds or not.
+pub(super) async fn approve(
+    shared: &Shared,
+    actor: &AdminActor,
+    body: &[u8],
+) -> Result<serde_json::Value, AdminError> {
+    let req: ApproveRequest = serde_json::from_slice(body).map_err(|e| AdminError::BadBody {
+        reason: crate::error::clip(&e.to_string()),
+        example: APPROVE_EXAMPLE,
+    })?;
+    if req.upstream.is_empty() || req.tool.is_empty() {
+        return Err(AdminError::BadBody {
+            reason: "upstream and tool must not be empty".into(),
+            example: APPROVE_EXAMPLE,
+        });
+    }
+    let action = AdminAction::ApproveTool {
+        upstream: crate::error::clip(&req.upstream),
+        tool: crate::error::clip(&req.tool),
+    };
+    let rt = shared.runtime.load_full();
+    match shared
+        .registry
+        .approve(&rt.config, &req.upstream, &req.tool)
+        .await
+    {
+        Ok(()) => {
+            audit::record(actor, &action, Ok(()));
+            let changes = shared.registry.refresh(&rt.config, &rt.identity).await;
+            shared.record_tool_changes(&changes);
+            Ok(serde_json::json!({ "approved": format!("{}.{}", req.upstream, req.tool) }))
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            audit::record(actor, &action, Err(&reason));
+            Err(AdminError::UnknownTarget(reason))
+        }
+    }
+}
+
+/// Upstreams, their health and tools, and what each virtual server exposes.
+pub(super) fn report(shared: &Shared, rt: &Runtime) -> serde_json::Value {
+    use crate::registry::Health;
+    let snap = shared.registry.snapshot();
+    let upstreams: Vec<_> = rt
+        .config
+        .upstreams
+        .iter()
+        .map(|u| {
+            let t = snap.upstreams.get(&u.name);
+            let (health, error) = match t.map(|t| &t.health) {
+                Some(Health::Up) => ("up", None),
+                Some(Health::Down { error }) => ("down", Some(error.clone())),
+                _ => ("unknown", None),
+            };
+            let tools: Vec<&str> = t
+                .map(|t| {
+                    t.tools
+                        .iter()
+                        .filter_map(|d| d.get("name").and_then(|n| n.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let quarantined: Vec<&str> = t
+                .map(|t| t.quarantined.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            serde_json::json!({
+                "name": u.name, "environment": u.environment, "health": health,
+                "error": error, "tools": tools, "quarantined": quarantined,
+            })
+        })
+        .collect();
+    let servers: Vec<_> = rt
+        .config
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let cat = rt.catalogs.get(&rt.config, i, &snap);
+            let tools: Vec<_> = cat
+                .iter()
+                .flat_map(|c| c.entries.iter())
+                .map(|e| {
+                    serde_json::json!({
+                        "exposed": e.exposed, "upstream": e.upstream_name, "tool": e.tool,
+                        "unavailable": e.unavailable,
+                    })
+                })
+                .collect();
+            let collisions: Vec<String> = cat
+                .iter()
+                .flat_map(|c| c.collisions.iter())
+                .map(|c| c.to_string())
+                .collect();
+            serde_json::json!({
+                "name": v.name, "route": v.route, "environment": v.environment,
+                "tools": tools, "collisions": collisions,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "generation": snap.generation,
+        "upstreams": upstreams,
+        "virtual_servers": servers,
+    })
+}
