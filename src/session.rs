@@ -131,9 +131,8 @@ impl SessionKeys {
         (issuer, subject): (&str, &str),
     ) -> Option<(Digest, u64)> {
         let d = crate::digest::keyed(&[token.as_bytes()]);
-        let bound = |c: &SessionClaims| {
-            c.server == server && c.issuer == issuer && c.subject == subject
-        };
+        let bound =
+            |c: &SessionClaims| c.server == server && c.issuer == issuer && c.subject == subject;
         if let Ok(cache) = self.opened.lock() {
             if let Some(c) = cache.get(&d) {
                 return (c.expires > now && bound(c)).then_some((d, c.expires));
@@ -242,7 +241,11 @@ mod tests {
                 "another issuer's alice"
             );
             assert_eq!(k.verify(&t, 1_000, "support", ("", "alice")), None);
-            assert_eq!(k.verify(&t, 2_000, "support", (A, "alice")), None, "expired");
+            assert_eq!(
+                k.verify(&t, 2_000, "support", (A, "alice")),
+                None,
+                "expired"
+            );
         }
         // A bad token is never cached as good, and another key's cache is its own.
         assert_eq!(

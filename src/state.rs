@@ -50,7 +50,11 @@ impl Runtime {
     /// secret whose name is disabled is not a build error: the part that needs it is built
     /// refusing (an upstream's credential, a JWT key, the session key), so `vault disable`
     /// never makes a reload fail.
-    pub fn new(config: Config, http: &HttpClient, kill: Arc<KillSwitch>) -> anyhow::Result<Runtime> {
+    pub fn new(
+        config: Config,
+        http: &HttpClient,
+        kill: Arc<KillSwitch>,
+    ) -> anyhow::Result<Runtime> {
         let upstreams = Upstreams::from_config(&config)?;
         let (vault, writer) = match &config.vault {
             None => (None, None),
@@ -71,7 +75,10 @@ impl Runtime {
                 (Some(opened), Some(writer))
             }
         };
-        kill.set(disabled_names(&config, vault.as_ref().map(Vault::disabled_names)));
+        kill.set(disabled_names(
+            &config,
+            vault.as_ref().map(Vault::disabled_names),
+        ));
         let resolve = |r: &str| -> Result<Vec<u8>, String> {
             let sr: SecretRef = r.parse().map_err(|e: vault::VaultError| e.to_string())?;
             vault::resolve(&sr, vault.as_ref())

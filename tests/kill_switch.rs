@@ -68,7 +68,11 @@ impl Setup {
             "{route}: {}",
             r.text().await.unwrap()
         );
-        assert_eq!(self.demo.requests(), before + 1, "{route} reached the upstream");
+        assert_eq!(
+            self.demo.requests(),
+            before + 1,
+            "{route} reached the upstream"
+        );
     }
 
     async fn call(&self, route: &str) -> reqwest::Response {
@@ -190,7 +194,11 @@ async fn disable_then_a_failed_reload_still_refuses_a_static_credential() {
         "the credential set \"svc\" is disabled by the operator (kill switch)",
     )
     .await;
-    assert_eq!(s.demo.requests(), before, "the upstream never saw the secret");
+    assert_eq!(
+        s.demo.requests(),
+        before,
+        "the upstream never saw the secret"
+    );
 
     // A good reload keeps it refused, and other upstreams keep working.
     s.reload();
@@ -235,7 +243,13 @@ async fn a_disabled_signing_key_or_exchange_secret_is_refused_and_the_reload_suc
         &[("authorization", &bearer)],
     )
     .await;
-    assert_error(r, 403, -32000, "\"xchg-secret\" is disabled by the operator").await;
+    assert_error(
+        r,
+        403,
+        -32000,
+        "\"xchg-secret\" is disabled by the operator",
+    )
+    .await;
     assert_eq!(
         s.exchanges.load(Ordering::SeqCst),
         1,

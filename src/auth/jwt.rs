@@ -121,7 +121,9 @@ impl JwtVerifier {
                 KeySource::Secret(r) | KeySource::Pem(r)
                     if crate::state::vault_name(r).is_some_and(|n| kill.is_disabled(&n)) =>
                 {
-                    log::warn!("{at}: its credential set is disabled (kill switch); key not loaded");
+                    log::warn!(
+                        "{at}: its credential set is disabled (kill switch); key not loaded"
+                    );
                 }
                 KeySource::Secret(r) => {
                     let secret = resolve(r).map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?;

@@ -257,7 +257,10 @@ virtual_servers:
 #[test]
 fn with_several_issuers_a_bare_subject_is_refused() {
     assert_err(
-        &two_issuers("{ subjects: [https://idp-a#alice, alice] }", "group_issuers: []"),
+        &two_issuers(
+            "{ subjects: [https://idp-a#alice, alice] }",
+            "group_issuers: []",
+        ),
         "virtual_servers[0].access.subjects[1]",
         "does not say which issuer",
     );
@@ -311,14 +314,21 @@ fn rules_subjects_are_checked_too() {
 #[test]
 fn with_one_issuer_a_bare_subject_names_it_and_api_keys() {
     let y = two_issuers("{ subjects: [alice] }", "")
-        .replace("issuers: [https://idp-a, https://idp-b]", "issuers: [https://idp-a]")
+        .replace(
+            "issuers: [https://idp-a, https://idp-b]",
+            "issuers: [https://idp-a]",
+        )
         .replace(
             "      - { secret: \"env:B\", issuer: https://idp-b, algorithms: [HS256] }\n",
             "",
         );
     let c = from_yaml(&y).unwrap();
     let jwt = c.auth.as_ref().unwrap().jwt.as_ref().unwrap();
-    assert_eq!(jwt.group_issuers, ["https://idp-a"], "default: the one issuer");
+    assert_eq!(
+        jwt.group_issuers,
+        ["https://idp-a"],
+        "default: the one issuer"
+    );
     assert!(!c.auth.as_ref().unwrap().qualified_subjects());
     let who = |issuer| Caller {
         issuer,
@@ -351,8 +361,10 @@ fn group_issuers_is_required_with_several_issuers_and_must_name_them() {
 #[test]
 fn an_issuer_cannot_contain_a_hash_or_be_api_key() {
     for bad in ["https://idp-a#x", "api-key"] {
-        let y = two_issuers("{}", "group_issuers: []")
-            .replace("issuers: [https://idp-a, https://idp-b]", &format!("issuers: [https://idp-a, \"{bad}\"]"));
+        let y = two_issuers("{}", "group_issuers: []").replace(
+            "issuers: [https://idp-a, https://idp-b]",
+            &format!("issuers: [https://idp-a, \"{bad}\"]"),
+        );
         assert_err(&y, "auth.jwt.issuers[1]", "contain no '#'");
     }
 }

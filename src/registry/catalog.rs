@@ -368,9 +368,33 @@ virtual_servers:
         let (config, snap) = setup();
         let vs = &config.virtual_servers[0];
         let cat = Catalog::build(&config, vs, &snap);
-        let plain = class_of(vs, &crate::config::Caller { issuer: "", subject: "alice", groups: &[], roles: &[] });
-        let admin = class_of(vs, &crate::config::Caller { issuer: "", subject: "root", groups: &["admin".into()], roles: &[] });
-        let mallory = class_of(vs, &crate::config::Caller { issuer: "", subject: "mallory", groups: &[], roles: &[] });
+        let plain = class_of(
+            vs,
+            &crate::config::Caller {
+                issuer: "",
+                subject: "alice",
+                groups: &[],
+                roles: &[],
+            },
+        );
+        let admin = class_of(
+            vs,
+            &crate::config::Caller {
+                issuer: "",
+                subject: "root",
+                groups: &["admin".into()],
+                roles: &[],
+            },
+        );
+        let mallory = class_of(
+            vs,
+            &crate::config::Caller {
+                issuer: "",
+                subject: "mallory",
+                groups: &[],
+                roles: &[],
+            },
+        );
         assert_eq!((plain, admin, mallory), (0, 1, 2));
         assert_eq!(names(&cat.tools_json(vs, plain)), ["crm__read"]);
         assert_eq!(
@@ -394,7 +418,15 @@ virtual_servers:
         let (config, snap) = setup();
         let vs = &config.virtual_servers[0];
         let cat = Catalog::build(&config, vs, &snap);
-        let admin = class_of(vs, &crate::config::Caller { issuer: "", subject: "root", groups: &["admin".into()], roles: &[] });
+        let admin = class_of(
+            vs,
+            &crate::config::Caller {
+                issuer: "",
+                subject: "root",
+                groups: &["admin".into()],
+                roles: &[],
+            },
+        );
         let (p, next) = cat.tools_page(vs, admin, 0, 1);
         assert_eq!((names(&p), next), (vec!["crm__read".to_string()], Some(1)));
         // Any offset the plain caller names stays within the plain caller's own list.
