@@ -152,14 +152,11 @@ impl Identity {
             let at = format!("upstreams[{i}].auth");
             let a = &u.auth;
             let vault_names = vault_names(a);
+            let disabled = kill.first_disabled(&vault_names).map(str::to_string);
             let src = match a.mode {
                 // A disabled set is not resolved at all (the vault will not release it): the
                 // upstream is built refusing, and the reload goes through.
-                _ if kill.first_disabled(&vault_names).is_some() => Source::Disabled(
-                    kill.first_disabled(&vault_names)
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
+                _ if disabled.is_some() => Source::Disabled(disabled.unwrap_or_default()),
                 PropagationMode::None => Source::None,
                 PropagationMode::Passthrough => Source::Passthrough,
                 PropagationMode::Static => {
@@ -172,50 +169,45 @@ impl Identity {
                 }
                 PropagationMode::PerUser => {
                     let name = a.credential.clone().unwrap_or_default();
-                    {
-                        let fallback = match &a.fallback {
-                            None => None,
-                            Some(r) => {
-                                let s = resolve(r)
-                                    .map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?;
-                                Some(
-                                    header_value(&a.scheme, &s)
-                                        .map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?,
-                                )
-                            }
-                        };
-                        let oauth = match &a.oauth {
-                            None => None,
-                            Some(o) => {
-                                let secret =
-                                    match &o.client_secret {
-                                        None => None,
-                                        Some(r) => Some(
-                                            String::from_utf8(resolve(r).map_err(|e| {
-                                                anyhow::anyhow!("{at}.oauth.client_secret: {e}")
-                                            })?)
-                                            .map_err(|_| {
-                                                anyhow::anyhow!(
-                                                    "{at}.oauth.client_secret: must be UTF-8"
-                                                )
-                                            })?,
-                                        ),
-                                    };
-                                Some((o.clone(), secret))
-                            }
-                        };
-                        Source::PerUser(Box::new(
-                            per_user::PerUser::new(
-                                name,
-                                a.scheme.clone(),
-                                fallback,
-                                vault,
-                                oauth,
-                                writer.clone(),
+                    let fallback = match &a.fallback {
+                        None => None,
+                        Some(r) => {
+                            let s =
+                                resolve(r).map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?;
+                            Some(
+                                header_value(&a.scheme, &s)
+                                    .map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?,
                             )
-                            .map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
-                        ))
-                    }
+                        }
+                    };
+                    let oauth = match &a.oauth {
+                        None => None,
+                        Some(o) => {
+                            let secret = match &o.client_secret {
+                                None => None,
+                                Some(r) => Some(
+                                    String::from_utf8(resolve(r).map_err(|e| {
+                                        anyhow::anyhow!("{at}.oauth.client_secret: {e}")
+                                    })?)
+                                    .map_err(|_| {
+                                        anyhow::anyhow!("{at}.oauth.client_secret: must be UTF-8")
+                                    })?,
+                                ),
+                            };
+                            Some((o.clone(), secret))
+                        }
+                    };
+                    Source::PerUser(Box::new(
+                        per_user::PerUser::new(
+                            name,
+                            a.scheme.clone(),
+                            fallback,
+                            vault,
+                            oauth,
+                            writer.clone(),
+                        )
+                        .map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
+                    ))
                 }
                 PropagationMode::SignedIdentity => {
                     let r = a.signing_key.as_deref().unwrap_or_default();
