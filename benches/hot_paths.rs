@@ -92,6 +92,7 @@ fn sessions(c: &mut Criterion) {
     let keys = SessionKeys::from_bytes(&[7u8; 32]).expect("key");
     let claims = SessionClaims {
         server: "support-scope".into(),
+        issuer: "https://idp.test".into(),
         subject: "alice@example.com".into(),
         expires: u64::MAX / 2,
     };
@@ -105,7 +106,7 @@ fn sessions(c: &mut Criterion) {
                 black_box(&token),
                 1_000,
                 "support-scope",
-                "alice@example.com",
+                ("https://idp.test", "alice@example.com"),
             )
         })
     });
@@ -190,6 +191,7 @@ auth:
         config.auth.as_ref().expect("auth"),
         &|_| Err("no secrets in this bench".into()),
         &mcp_gateway::http_client::HttpClient::default(),
+        &Default::default(),
     )
     .expect("authenticator");
     let pem = std::fs::read(dir.join("rsa-private.pem")).expect("key");
@@ -328,11 +330,17 @@ fn tools_list(c: &mut Criterion) {
         // The per-request hot path: every later `tools/list` computes the caller's principal
         // class and takes the pre-serialized answer for it (cache hit + `Bytes` clone).
         let warm = Catalog::build(&config, vs, &snapshot);
-        let primed = warm.tools_json(vs, catalog::class_of(vs, "bob", &groups, &[]));
+        let bob = |subject| mcp_gateway::config::Caller {
+            issuer: "https://idp.test",
+            subject,
+            groups: &groups,
+            roles: &[],
+        };
+        let primed = warm.tools_json(vs, catalog::class_of(vs, &bob("bob")));
         assert!(!primed.is_empty());
         g.bench_with_input(BenchmarkId::new("warm", n), &n, |b, _| {
             b.iter(|| {
-                let class = catalog::class_of(vs, black_box("bob"), &groups, &[]);
+                let class = catalog::class_of(vs, &bob(black_box("bob")));
                 warm.tools_json(vs, class)
             })
         });
@@ -343,7 +351,7 @@ fn tools_list(c: &mut Criterion) {
             b.iter_batched_ref(
                 || Catalog::build(&config, vs, &snapshot),
                 |cat| {
-                    let class = catalog::class_of(vs, black_box("bob"), &groups, &[]);
+                    let class = catalog::class_of(vs, &bob(black_box("bob")));
                     cat.tools_json(vs, class)
                 },
                 BatchSize::LargeInput,

@@ -126,7 +126,9 @@ pub fn build(
         }
     }
     let http = crate::http_client::HttpClient::default();
-    let shared = Shared::new(Runtime::new(config, &http)?, http)?;
+    // One kill switch for the life of the process: reloads update it, runtimes share it.
+    let kill = Arc::new(crate::vault::KillSwitch::new());
+    let shared = Shared::new(Runtime::new(config, &http, kill)?, http)?;
 
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
@@ -248,11 +250,22 @@ impl BackgroundService for UpstreamWatch {
             let Some(u) = rt.config.upstreams.get(i) else {
                 continue;
             };
-            let auth = rt
-                .identity
-                .service_credential(i)
-                .and_then(|v| v.to_str().ok().map(str::to_string))
-                .map(|v| (u.auth.header.as_str().to_string(), v));
+            // Asked on every (re)connection, from the runtime current then.
+            // Found by name: a reload may have reordered the upstreams.
+            let shared = self.shared.clone();
+            let name = u.name.clone();
+            let auth: crate::registry::watch::CredentialFn = Arc::new(move || {
+                let rt = shared.runtime.load();
+                let (i, u) = rt
+                    .config
+                    .upstreams
+                    .iter()
+                    .enumerate()
+                    .find(|(_, u)| u.name == name)?;
+                let v = rt.identity.service_credential(i)?;
+                let v = v.to_str().ok()?.to_string();
+                Some((u.auth.header.as_str().to_string(), v))
+            });
             let target = crate::registry::watch::Target {
                 name: u.name.clone(),
                 url: u.url.clone(),

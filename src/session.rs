@@ -27,6 +27,12 @@ pub struct SessionClaims {
     /// Virtual server name.
     #[serde(rename = "v")]
     pub server: String,
+    /// Issuer of the principal's subject (JWT `iss`, or `api-key`; empty for anonymous
+    /// listeners). A session is bound to (issuer, subject): issuer B's `alice` cannot use a
+    /// session issuer A's `alice` opened. Tokens sealed before this field existed carry none
+    /// and only open for anonymous callers.
+    #[serde(rename = "i", default)]
+    pub issuer: String,
     /// Principal subject (empty for anonymous listeners).
     #[serde(rename = "s")]
     pub subject: String,
@@ -114,17 +120,19 @@ impl SessionKeys {
         ))
     }
 
-    /// Check that `token` is genuine, unexpired and bound to `server` and `subject`; returns
-    /// its digest and expiry. Served from the opened-token cache after the first time.
+    /// Check that `token` is genuine, unexpired and bound to `server` and the principal
+    /// (`issuer`, `subject`); returns its digest and expiry. Served from the opened-token
+    /// cache after the first time.
     pub fn verify(
         &self,
         token: &str,
         now: u64,
         server: &str,
-        subject: &str,
+        (issuer, subject): (&str, &str),
     ) -> Option<(Digest, u64)> {
         let d = crate::digest::keyed(&[token.as_bytes()]);
-        let bound = |c: &SessionClaims| c.server == server && c.subject == subject;
+        let bound =
+            |c: &SessionClaims| c.server == server && c.issuer == issuer && c.subject == subject;
         if let Ok(cache) = self.opened.lock() {
             if let Some(c) = cache.get(&d) {
                 return (c.expires > now && bound(c)).then_some((d, c.expires));
@@ -184,6 +192,7 @@ mod tests {
     fn claims() -> SessionClaims {
         SessionClaims {
             server: "support".into(),
+            issuer: "https://idp-a".into(),
             subject: "alice".into(),
             expires: 2_000,
         }
@@ -213,26 +222,38 @@ mod tests {
         }
     }
 
+    const A: &str = "https://idp-a";
+
     #[test]
     fn verify_checks_binding_and_expiry_on_cached_tokens_too() {
         let k = SessionKeys::random().unwrap();
         let t = k.seal(&claims()).unwrap();
         // First call opens the token, the rest are served from the cache: same answers.
         for _ in 0..2 {
-            let (d, exp) = k.verify(&t, 1_000, "support", "alice").unwrap();
+            let (d, exp) = k.verify(&t, 1_000, "support", (A, "alice")).unwrap();
             assert_eq!(exp, 2_000);
             assert_eq!(d, crate::digest::keyed(&[t.as_bytes()]));
-            assert_eq!(k.verify(&t, 1_000, "other-server", "alice"), None);
-            assert_eq!(k.verify(&t, 1_000, "support", "mallory"), None);
-            assert_eq!(k.verify(&t, 2_000, "support", "alice"), None, "expired");
+            assert_eq!(k.verify(&t, 1_000, "other-server", (A, "alice")), None);
+            assert_eq!(k.verify(&t, 1_000, "support", (A, "mallory")), None);
+            assert_eq!(
+                k.verify(&t, 1_000, "support", ("https://idp-b", "alice")),
+                None,
+                "another issuer's alice"
+            );
+            assert_eq!(k.verify(&t, 1_000, "support", ("", "alice")), None);
+            assert_eq!(
+                k.verify(&t, 2_000, "support", (A, "alice")),
+                None,
+                "expired"
+            );
         }
         // A bad token is never cached as good, and another key's cache is its own.
         assert_eq!(
-            k.verify("g1.00000000.AAAA", 1_000, "support", "alice"),
+            k.verify("g1.00000000.AAAA", 1_000, "support", (A, "alice")),
             None
         );
         let other = SessionKeys::random().unwrap();
-        assert_eq!(other.verify(&t, 1_000, "support", "alice"), None);
+        assert_eq!(other.verify(&t, 1_000, "support", (A, "alice")), None);
     }
 }
 
@@ -246,6 +267,7 @@ mod rotation_tests {
         let before = SessionKeys::from_bytes(&old).unwrap();
         let claims = SessionClaims {
             server: "s".into(),
+            issuer: String::new(),
             subject: "a".into(),
             expires: 10,
         };

@@ -2,6 +2,7 @@
 //! (validated config + resolved upstreams), so a configuration reload is a single atomic swap,
 //! plus the process-lifetime [`Metrics`].
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -12,7 +13,7 @@ use crate::http_client::HttpClient;
 use crate::identity::{Identity, VaultWriter};
 use crate::metrics::Metrics;
 use crate::upstreams::Upstreams;
-use crate::vault::{self, SecretRef, Vault};
+use crate::vault::{self, KillSwitch, SecretRef, Vault};
 
 /// Everything a request needs that is derived from configuration.
 #[derive(Debug)]
@@ -24,14 +25,36 @@ pub struct Runtime {
     pub identity: Identity,
     /// Virtual-server catalogs, rebuilt as the registry changes.
     pub catalogs: crate::registry::catalog::Catalogs,
-    /// Configured session key (shared by replicas); `None`: the process's random one.
+    /// Configured session key (shared by replicas); `None`: the process's random one. Read it
+    /// through [`Runtime::session_keys`], which applies the kill switch.
     pub session_keys: Option<crate::session::SessionKeys>,
+    /// Vault names the configured session keys came from (`sessions.key`, `previous_keys`).
+    session_key_names: Vec<String>,
+    /// The gateway's kill switch (the same one across reloads).
+    pub kill: Arc<KillSwitch>,
+}
+
+/// The vault credential set a reference reads, if it is a `secret:` reference.
+pub(crate) fn vault_name(reference: &str) -> Option<String> {
+    reference
+        .parse::<SecretRef>()
+        .ok()
+        .and_then(|r| r.vault_name().map(str::to_string))
 }
 
 impl Runtime {
     /// Build from a validated config: resolves upstream addresses, opens the vault, resolves
     /// every secret reference and loads JWT keys. Fails with the field that could not be used.
-    pub fn new(config: Config, http: &HttpClient) -> anyhow::Result<Runtime> {
+    ///
+    /// The vault's disabled names (and `vault.disabled`) are stored into `kill` first. A
+    /// secret whose name is disabled is not a build error: the part that needs it is built
+    /// refusing (an upstream's credential, a JWT key, the session key), so `vault disable`
+    /// never makes a reload fail.
+    pub fn new(
+        config: Config,
+        http: &HttpClient,
+        kill: Arc<KillSwitch>,
+    ) -> anyhow::Result<Runtime> {
         let upstreams = Upstreams::from_config(&config)?;
         let (vault, writer) = match &config.vault {
             None => (None, None),
@@ -52,6 +75,10 @@ impl Runtime {
                 (Some(opened), Some(writer))
             }
         };
+        kill.set(disabled_names(
+            &config,
+            vault.as_ref().map(Vault::disabled_names),
+        ));
         let resolve = |r: &str| -> Result<Vec<u8>, String> {
             let sr: SecretRef = r.parse().map_err(|e: vault::VaultError| e.to_string())?;
             vault::resolve(&sr, vault.as_ref())
@@ -59,10 +86,10 @@ impl Runtime {
                 .map_err(|e| e.to_string())
         };
         let auth = match &config.auth {
-            Some(a) => Some(Authenticator::new(a, &resolve, http)?),
+            Some(a) => Some(Authenticator::new(a, &resolve, http, &kill)?),
             None => None,
         };
-        let identity = Identity::new(&config, &resolve, vault.as_ref(), writer, http)?;
+        let identity = Identity::new(&config, &resolve, vault.as_ref(), writer, http, &kill)?;
         let session_key = |field: &str, r: &str| -> anyhow::Result<Vec<u8>> {
             use base64::Engine as _;
             let raw = resolve(r).map_err(|e| anyhow::anyhow!("{field}: {e}"))?;
@@ -71,8 +98,21 @@ impl Runtime {
                 .decode(text.trim())
                 .map_err(|_| anyhow::anyhow!("{field}: must be base64 of 32 bytes"))
         };
+        let session_key_names: Vec<String> = config
+            .sessions
+            .key
+            .iter()
+            .chain(&config.sessions.previous_keys)
+            .filter_map(|r| vault_name(r))
+            .collect();
         let session_keys = match &config.sessions.key {
             None => None,
+            Some(_) if kill.first_disabled(&session_key_names).is_some() => {
+                log::warn!(
+                    "sessions.key: a session key's credential set is disabled (kill switch); using a random per-process key, every client must re-initialize"
+                );
+                None
+            }
             Some(r) => {
                 let key = session_key("sessions.key", r)?;
                 let previous = config
@@ -95,8 +135,31 @@ impl Runtime {
             identity,
             catalogs: Default::default(),
             session_keys,
+            session_key_names,
+            kill,
         })
     }
+
+    /// The configured session keys, unless one of their credential sets is disabled by the
+    /// kill switch: then `None`, and sessions fall back to the process's random key (every
+    /// session sealed under the disabled key stops opening).
+    pub fn session_keys(&self) -> Option<&crate::session::SessionKeys> {
+        if self.kill.first_disabled(&self.session_key_names).is_some() {
+            return None;
+        }
+        self.session_keys.as_ref()
+    }
+}
+
+/// Everything disabled: `vault.disabled` in the config plus the vault file's own list.
+fn disabled_names(config: &Config, from_vault: Option<Vec<String>>) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = config
+        .vault
+        .as_ref()
+        .map(|v| v.disabled.iter().cloned().collect())
+        .unwrap_or_default();
+    names.extend(from_vault.unwrap_or_default());
+    names
 }
 
 /// Cache of upstream sessions opened for virtual-server sessions.
@@ -139,12 +202,20 @@ impl Shared {
     /// [`Runtime`] and swap it in atomically. In-flight requests finish on the snapshot they
     /// took. On any error the running configuration stays and the error is returned.
     ///
+    /// The kill switch is applied first and on its own: the vault file's disabled list
+    /// (from the new configuration's vault, or the running one's if the file does not load)
+    /// is read without decrypting anything and stored into [`Runtime::kill`], which every
+    /// runtime checks when it uses a secret. So `vault disable` + SIGHUP refuses the
+    /// credential at once even when the rest of the reload fails.
+    ///
     /// Listener sockets are bound at startup: a file whose listener addresses differ is
     /// refused (use `--upgrade` for that).
     pub fn reload(&self, path: &std::path::Path) -> anyhow::Result<()> {
-        let config =
-            crate::config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let current = self.runtime.load();
+        let current = self.runtime.load_full();
+        let loaded =
+            crate::config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+        self.apply_kill_switch(loaded.as_ref().unwrap_or(&current.config));
+        let config = loaded?;
         let old: Vec<_> = current.config.listeners.iter().map(|l| l.address).collect();
         let new: Vec<_> = config.listeners.iter().map(|l| l.address).collect();
         if old != new {
@@ -152,11 +223,34 @@ impl Shared {
                 "listener addresses changed ({old:?} -> {new:?}); sockets are bound at startup, restart with --upgrade"
             );
         }
-        let runtime = Runtime::new(config, &self.http)?;
+        let runtime = Runtime::new(config, &self.http, current.kill.clone())?;
         self.runtime.store(Arc::new(runtime));
         // Virtual-server policy may have changed what clients can see.
         self.registry.notify_changed();
         Ok(())
+    }
+
+    /// Store `config`'s disabled names (its `vault.disabled` and its vault file's list) into
+    /// the kill switch. A vault file that cannot be read leaves the switch as it is: an
+    /// unreadable file never re-enables a credential.
+    fn apply_kill_switch(&self, config: &Config) {
+        let from_file = match &config.vault {
+            None => None,
+            Some(v) => match Vault::read_disabled(&v.path) {
+                Ok(names) => Some(names.into_iter().collect()),
+                Err(e) => {
+                    log::error!(
+                        "reload: cannot read the kill switch from {}: {e}; keeping the current list",
+                        v.path.display()
+                    );
+                    return;
+                }
+            },
+        };
+        self.runtime
+            .load()
+            .kill
+            .set(disabled_names(config, from_file));
     }
 
     /// `http` is the client `runtime` was built with: the gateway's one side-request client.

@@ -30,7 +30,8 @@ pub struct ToolsArgs {
     /// Configuration file (YAML).
     #[arg(short = 'c', long = "conf", value_name = "FILE")]
     pub conf: PathBuf,
-    /// The principal's subject (a token's `sub`, an API key's `subject`).
+    /// The principal's subject (a token's `sub`, an API key's `subject`); `ISSUER#SUBJECT` to
+    /// name the issuer (needed to match qualified access-list entries).
     #[arg(long = "as", value_name = "SUBJECT")]
     pub subject: String,
     /// A group the principal is in (repeat for several).
@@ -106,7 +107,7 @@ pub struct AccessList {
 impl From<&Principals> for AccessList {
     fn from(p: &Principals) -> Self {
         AccessList {
-            subjects: p.subjects.clone(),
+            subjects: p.subjects.iter().map(ToString::to_string).collect(),
             groups: p.groups.clone(),
             roles: p.roles.clone(),
         }
@@ -139,7 +140,7 @@ pub fn run(args: &ToolsArgs) -> anyhow::Result<()> {
     let selected = select(&config, args.server.as_deref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.conf.display()))?;
     let http = crate::http_client::HttpClient::default();
-    let rt = Runtime::new(config, &http)?;
+    let rt = Runtime::new(config, &http, Default::default())?;
     let snapshot = discover(&rt, &selected, http)?;
     let principal = Principal {
         subject: args.subject.clone(),
@@ -309,10 +310,18 @@ pub fn build_report(
         .iter()
         .filter_map(|&i| config.virtual_servers.get(i))
         .map(|vs| {
+            // `--subject ISSUER#SUBJECT` names the issuer, as access lists do.
+            let (issuer, subject) = who.subject.split_once('#').unwrap_or(("", &who.subject));
+            let caller = config::Caller {
+                issuer,
+                subject,
+                groups: &who.groups,
+                roles: &who.roles,
+            };
             let mut view = ServerView {
                 name: vs.name.clone(),
                 route: vs.route.clone(),
-                access: vs.access.matches(&who.subject, &who.groups, &who.roles),
+                access: vs.access.matches(&caller),
                 access_list: AccessList::from(&vs.access),
                 rules: Vec::new(),
                 visible: Vec::new(),
@@ -326,10 +335,10 @@ pub fn build_report(
                 .rules
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.who.matches(&who.subject, &who.groups, &who.roles))
+                .filter(|(_, r)| r.who.matches(&caller))
                 .map(|(i, _)| i)
                 .collect();
-            let class = catalog::class_of(vs, &who.subject, &who.groups, &who.roles);
+            let class = catalog::class_of(vs, &caller);
             let cat = Catalog::build(config, vs, snapshot);
             for e in &cat.entries {
                 match catalog::why_hidden(vs, class, e) {

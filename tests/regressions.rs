@@ -174,6 +174,7 @@ auth:
   resource: {RESOURCE}
   jwt:
     issuers: [{ISSUER}, "https://partner.test"]
+    group_issuers: [{ISSUER}]
     keys:
       - {{ secret: "file:{a}", kid: a, issuer: {ISSUER}, algorithms: [HS256] }}
       - {{ secret: "file:{b}", kid: b, issuer: "https://partner.test", algorithms: [HS256] }}

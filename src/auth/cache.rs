@@ -114,6 +114,7 @@ mod tests {
 
     fn p(s: &str) -> Arc<Principal> {
         Arc::new(Principal {
+            issuer: "https://idp.test".into(),
             subject: s.into(),
             name: None,
             groups: vec![],

@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::{AuthMethod, Principal};
 use crate::config::{JwtConfig, KeySource};
 use crate::http_client::HttpClient;
+use crate::vault::KillSwitch;
 
 /// One verification key and what it may verify.
 struct KeyEntry {
@@ -26,6 +27,9 @@ struct KeyEntry {
     key: DecodingKey,
     /// Validation for tokens this key verifies (its issuer, the configured audiences).
     issuer: Option<String>,
+    /// The vault credential set the key came from (`secret:NAME`): the kill switch can
+    /// disable it.
+    vault_name: Option<String>,
 }
 
 /// A JWKS URL and its current keys.
@@ -54,6 +58,7 @@ pub struct JwtVerifier {
     urls: Vec<UrlSource>,
     generation: AtomicU64,
     client: HttpClient,
+    kill: Arc<KillSwitch>,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -70,11 +75,14 @@ impl std::fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     /// Load static keys (JWKS files, secrets, PEMs). JWKS URLs start empty and are fetched by
-    /// the refresh task or on first use.
+    /// the refresh task or on first use. A `secret:` key whose name `kill` disables is left
+    /// out (not an error, so `vault disable` never fails a reload), and a key disabled later
+    /// is skipped at verification.
     pub fn new(
         config: &JwtConfig,
         resolve: &dyn Fn(&str) -> Result<Vec<u8>, String>,
         http: &HttpClient,
+        kill: &Arc<KillSwitch>,
     ) -> anyhow::Result<JwtVerifier> {
         let mut static_keys = Vec::new();
         let mut urls = Vec::new();
@@ -110,6 +118,13 @@ impl JwtVerifier {
                     keys: ArcSwap::from_pointee(Vec::new()),
                     state: tokio::sync::Mutex::new(FetchState::default()),
                 }),
+                KeySource::Secret(r) | KeySource::Pem(r)
+                    if crate::state::vault_name(r).is_some_and(|n| kill.is_disabled(&n)) =>
+                {
+                    log::warn!(
+                        "{at}: its credential set is disabled (kill switch); key not loaded"
+                    );
+                }
                 KeySource::Secret(r) => {
                     let secret = resolve(r).map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?;
                     static_keys.push(KeyEntry {
@@ -117,6 +132,7 @@ impl JwtVerifier {
                         algorithms: k.algorithms.clone(),
                         key: DecodingKey::from_secret(&secret),
                         issuer: k.issuer.clone(),
+                        vault_name: crate::state::vault_name(r),
                     });
                 }
                 KeySource::Pem(r) => {
@@ -128,6 +144,7 @@ impl JwtVerifier {
                         algorithms: k.algorithms.clone(),
                         key,
                         issuer: k.issuer.clone(),
+                        vault_name: crate::state::vault_name(r),
                     });
                 }
             }
@@ -138,12 +155,16 @@ impl JwtVerifier {
             urls,
             generation: AtomicU64::new(0),
             client: http.clone(),
+            kill: kill.clone(),
         })
     }
 
-    /// Changes whenever a JWKS URL's key set changes.
+    /// Changes whenever a JWKS URL's key set or the kill switch changes: a token verified by
+    /// a key that was since disabled must not be served from the cache.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.generation
+            .load(Ordering::Acquire)
+            .wrapping_add(self.kill.generation().rotate_left(32))
     }
 
     /// Verify `token` for `route`; `Err` is the reason, in words for the 401 body.
@@ -188,6 +209,15 @@ impl JwtVerifier {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             });
+        let mut killed = false;
+        let candidates = candidates.filter(|k| {
+            let off = k
+                .vault_name
+                .as_deref()
+                .is_some_and(|n| self.kill.is_disabled(n));
+            killed |= off;
+            !off
+        });
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.config.leeway.as_secs();
         validation.set_issuer(&self.config.issuers);
@@ -237,6 +267,9 @@ impl JwtVerifier {
             }
         }
         match (any, last_err) {
+            (false, _) if killed => Tried::Failed(
+                "the key for this token is disabled by the operator (kill switch)".into(),
+            ),
             (false, _) => Tried::NoKey,
             (true, Some(e)) => Tried::Failed(describe(&e)),
             (true, None) => Tried::NoKey,
@@ -250,6 +283,14 @@ impl JwtVerifier {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| format!("token has no {:?} claim (the subject)", paths.subject))?
             .to_string();
+        // Verification checked `iss` against the configured issuers (and the key's own).
+        let issuer = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or("token has no \"iss\" claim")?
+            .to_string();
+        // Groups and roles count only from issuers trusted to assign them.
+        let trusted = self.config.group_issuers.contains(&issuer);
         let strings = |list: &[String], split_spaces: bool| -> Vec<String> {
             let mut out = Vec::new();
             for p in list {
@@ -272,8 +313,16 @@ impl JwtVerifier {
             name: lookup(&claims, &paths.name)
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            groups: strings(&paths.groups, false),
-            roles: strings(&paths.roles, false),
+            groups: if trusted {
+                strings(&paths.groups, false)
+            } else {
+                Vec::new()
+            },
+            roles: if trusted {
+                strings(&paths.roles, false)
+            } else {
+                Vec::new()
+            },
             scopes: strings(&paths.scopes, true),
             agent: lookup(&claims, &paths.agent)
                 .and_then(Value::as_str)
@@ -281,6 +330,7 @@ impl JwtVerifier {
             method: AuthMethod::Jwt,
             expires_at: claims.get("exp").and_then(Value::as_u64),
             token: Some(Arc::from(token)),
+            issuer,
             subject,
         })
     }
@@ -398,6 +448,7 @@ fn entries_from_jwks(
                 algorithms,
                 key,
                 issuer: issuer.clone(),
+                vault_name: None,
             })
         })
         .collect()

@@ -19,12 +19,16 @@ pub mod metadata;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::AuthConfig;
+pub use crate::config::API_KEY_ISSUER;
+use crate::config::{AuthConfig, Caller};
 use crate::error::Reject;
 
 /// Who is calling, as far as the gateway is concerned.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// Who vouches for `subject`: the JWT's `iss`, or [`API_KEY_ISSUER`] for an API key.
+    /// Identity is the pair (issuer, subject): issuer B's `alice` is not issuer A's.
+    pub issuer: String,
     /// Stable subject (JWT `sub`, or the API key's configured subject).
     pub subject: String,
     pub name: Option<String>,
@@ -44,6 +48,7 @@ pub struct Principal {
 impl std::fmt::Debug for Principal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Principal")
+            .field("issuer", &self.issuer)
             .field("subject", &self.subject)
             .field("name", &self.name)
             .field("groups", &self.groups)
@@ -54,6 +59,29 @@ impl std::fmt::Debug for Principal {
             .field("expires_at", &self.expires_at)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
+    }
+}
+
+impl Principal {
+    /// What access lists and rules match against.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            issuer: &self.issuer,
+            subject: &self.subject,
+            groups: &self.groups,
+            roles: &self.roles,
+        }
+    }
+
+    /// The principal's identity as one string: `ISSUER#SUBJECT` when `qualified` (several
+    /// JWT issuers: see [`AuthConfig::qualified_subjects`]), else the bare subject. Used
+    /// where identity must be a single string: `per_user` vault owners, signed identities.
+    pub fn identity_key(&self, qualified: bool) -> std::borrow::Cow<'_, str> {
+        if qualified {
+            std::borrow::Cow::Owned(format!("{}#{}", self.issuer, self.subject))
+        } else {
+            std::borrow::Cow::Borrowed(&self.subject)
+        }
     }
 }
 
@@ -83,14 +111,16 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Build from config. `resolve` turns a secret reference into its value (vault, env, file).
+    /// Build from config. `resolve` turns a secret reference into its value (vault, env, file);
+    /// `kill` disables JWT keys read from the vault (see [`jwt::JwtVerifier::new`]).
     pub fn new(
         config: &AuthConfig,
         resolve: &dyn Fn(&str) -> Result<Vec<u8>, String>,
         http: &crate::http_client::HttpClient,
+        kill: &Arc<crate::vault::KillSwitch>,
     ) -> anyhow::Result<Authenticator> {
         let jwt = match &config.jwt {
-            Some(j) => Some(jwt::JwtVerifier::new(j, resolve, http)?),
+            Some(j) => Some(jwt::JwtVerifier::new(j, resolve, http, kill)?),
             None => None,
         };
         let api_keys = config
@@ -100,6 +130,7 @@ impl Authenticator {
                 (
                     k.sha256,
                     Arc::new(Principal {
+                        issuer: API_KEY_ISSUER.to_string(),
                         subject: k.subject.clone(),
                         name: k.name.clone(),
                         groups: k.groups.clone(),
@@ -278,6 +309,7 @@ mod tests {
     #[test]
     fn principal_debug_redacts_the_token() {
         let p = Principal {
+            issuer: "https://idp.test".into(),
             subject: "alice".into(),
             name: None,
             groups: vec![],

@@ -87,10 +87,52 @@ pub struct RegistryConfig {
     pub page_size: usize,
 }
 
+/// The issuer of API-key principals: API keys are their own namespace of subjects.
+pub const API_KEY_ISSUER: &str = "api-key";
+
+/// A subject named in an access list or rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectRef {
+    /// `Some`: only this issuer's subject (`ISSUER#SUBJECT` in config). `None`: the bare
+    /// form, allowed only while at most one JWT issuer is configured; it then names that
+    /// issuer's subject and an API key's configured subject alike (the operator assigns both).
+    pub issuer: Option<String>,
+    pub subject: String,
+}
+
+impl std::fmt::Display for SubjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.issuer {
+            Some(i) => write!(f, "{i}#{}", self.subject),
+            None => f.write_str(&self.subject),
+        }
+    }
+}
+
+/// What principal matchers look at: who is calling, as authenticated.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// JWT `iss`, or [`API_KEY_ISSUER`]; empty for an anonymous caller.
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub groups: &'a [String],
+    pub roles: &'a [String],
+}
+
+impl Caller<'static> {
+    /// A caller on a listener without authentication.
+    pub const ANONYMOUS: Caller<'static> = Caller {
+        issuer: "",
+        subject: "",
+        groups: &[],
+        roles: &[],
+    };
+}
+
 /// Principal matchers; all empty = everyone authenticated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Principals {
-    pub subjects: Vec<String>,
+    pub subjects: Vec<SubjectRef>,
     pub groups: Vec<String>,
     pub roles: Vec<String>,
 }
@@ -100,12 +142,18 @@ impl Principals {
         self.subjects.is_empty() && self.groups.is_empty() && self.roles.is_empty()
     }
 
-    /// Whether a principal with these attributes is named (any list matching is enough).
-    pub fn matches(&self, subject: &str, groups: &[String], roles: &[String]) -> bool {
+    /// Whether `caller` is named (any list matching is enough). A subject matches only from
+    /// its own issuer: issuer B's `alice` is not issuer A's.
+    pub fn matches(&self, caller: &Caller<'_>) -> bool {
+        let named = |s: &SubjectRef| {
+            !caller.subject.is_empty()
+                && s.subject == caller.subject
+                && s.issuer.as_deref().is_none_or(|i| i == caller.issuer)
+        };
         self.is_everyone()
-            || self.subjects.iter().any(|s| s == subject)
-            || self.groups.iter().any(|g| groups.contains(g))
-            || self.roles.iter().any(|r| roles.contains(r))
+            || self.subjects.iter().any(named)
+            || self.groups.iter().any(|g| caller.groups.contains(g))
+            || self.roles.iter().any(|r| caller.roles.contains(r))
     }
 }
 
@@ -158,6 +206,14 @@ pub struct AuthConfig {
     pub cache_max_entries: usize,
 }
 
+impl AuthConfig {
+    /// Whether subjects are only meaningful with their issuer: more than one JWT issuer is
+    /// configured. Then `per_user` vault owners and signed identities use `ISSUER#SUBJECT`.
+    pub fn qualified_subjects(&self) -> bool {
+        self.jwt.as_ref().is_some_and(|j| j.issuers.len() > 1)
+    }
+}
+
 /// Validated JWT settings.
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -168,6 +224,8 @@ pub struct JwtConfig {
     pub required_claims: Vec<String>,
     pub keys: Vec<JwtKeyConfig>,
     pub claims: raw::RawClaimPaths,
+    /// Issuers whose groups and roles claims are honoured.
+    pub group_issuers: Vec<String>,
 }
 
 /// Where one JWT verification key (set) comes from.
@@ -710,12 +768,54 @@ fn patterns(
         .collect()
 }
 
-fn principals(p: raw::RawPrincipals) -> Principals {
-    Principals {
-        subjects: p.subjects,
+/// Validates an access list or rule's principals at `at`. Subjects are `SUBJECT` or
+/// `ISSUER#SUBJECT` (split at the first `#`; issuers cannot contain one). With several JWT
+/// issuers a bare subject is refused: which issuer's `alice` it means would be a guess.
+fn principals(
+    at: &str,
+    p: raw::RawPrincipals,
+    auth: Option<&AuthConfig>,
+) -> Result<Principals, ConfigError> {
+    let issuers: &[String] = auth
+        .and_then(|a| a.jwt.as_ref())
+        .map_or(&[], |j| j.issuers.as_slice());
+    let mut subjects = Vec::with_capacity(p.subjects.len());
+    for (k, s) in p.subjects.into_iter().enumerate() {
+        let field = format!("{at}.subjects[{k}]");
+        let r = match s.split_once('#') {
+            Some((issuer, subject)) => {
+                if issuer != API_KEY_ISSUER && !issuers.iter().any(|i| i == issuer) {
+                    return Err(ConfigError::new(
+                        field,
+                        format!("{s:?}: {issuer:?} is not one of auth.jwt.issuers nor {API_KEY_ISSUER:?} (write ISSUER#SUBJECT)"),
+                    ));
+                }
+                SubjectRef {
+                    issuer: Some(issuer.to_string()),
+                    subject: subject.to_string(),
+                }
+            }
+            None if issuers.len() > 1 => {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{s:?} does not say which issuer it is from; auth.jwt.issuers lists several, so write ISSUER#SUBJECT (e.g. \"{}#{s}\", or \"{API_KEY_ISSUER}#{s}\" for an API key)", issuers[0]),
+                ));
+            }
+            None => SubjectRef {
+                issuer: None,
+                subject: s,
+            },
+        };
+        if r.subject.is_empty() {
+            return Err(ConfigError::new(field, "empty subject"));
+        }
+        subjects.push(r);
+    }
+    Ok(Principals {
+        subjects,
         groups: p.groups,
         roles: p.roles,
-    }
+    })
 }
 
 fn validate_virtual_servers(
@@ -768,7 +868,7 @@ fn validate_virtual_servers(
                     &format!("virtual_servers[{i}].rules[{j}].deny_tools"),
                     &r.deny_tools,
                 )?,
-                who: principals(r.who),
+                who: principals(&format!("virtual_servers[{i}].rules[{j}]"), r.who, auth)?,
             });
         }
         // Included upstreams: those some allow pattern (top level or in a rule) can name;
@@ -841,7 +941,7 @@ fn validate_virtual_servers(
             metadata_path: format!("{METADATA_PREFIX}{}", v.route),
             name: v.name,
             route: v.route,
-            access: principals(v.access),
+            access: principals(&at("access"), v.access, auth)?,
             allow,
             deny,
             rules,
@@ -1058,6 +1158,37 @@ fn validate_jwt(j: raw::RawJwt) -> Result<JwtConfig, ConfigError> {
             "at least one issuer is required",
         ));
     }
+    // `#` separates issuer and subject in ISSUER#SUBJECT (and OIDC issuers have no fragment);
+    // `api-key` is the API keys' own namespace.
+    if let Some((n, iss)) = j
+        .issuers
+        .iter()
+        .enumerate()
+        .find(|(_, i)| i.is_empty() || i.contains('#') || *i == API_KEY_ISSUER)
+    {
+        return Err(ConfigError::new(
+            format!("auth.jwt.issuers[{n}]"),
+            format!("{iss:?}: an issuer must be non-empty, contain no '#' and not be {API_KEY_ISSUER:?}"),
+        ));
+    }
+    let group_issuers = match j.group_issuers {
+        Some(list) => {
+            if let Some((n, iss)) = list.iter().enumerate().find(|(_, g)| !j.issuers.contains(g)) {
+                return Err(ConfigError::new(
+                    format!("auth.jwt.group_issuers[{n}]"),
+                    format!("{iss:?} is not one of auth.jwt.issuers"),
+                ));
+            }
+            list
+        }
+        None if j.issuers.len() == 1 => j.issuers.clone(),
+        None => {
+            return Err(ConfigError::new(
+                "auth.jwt.group_issuers",
+                "required when auth.jwt.issuers lists more than one issuer: list the issuers whose groups and roles claims the gateway should trust ([] for none)",
+            ))
+        }
+    };
     if j.audiences.as_ref().is_some_and(Vec::is_empty) {
         return Err(ConfigError::new(
             "auth.jwt.audiences",
@@ -1165,6 +1296,7 @@ fn validate_jwt(j: raw::RawJwt) -> Result<JwtConfig, ConfigError> {
         required_claims: j.required_claims,
         keys,
         claims: j.claims,
+        group_issuers,
     })
 }
 

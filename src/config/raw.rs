@@ -102,6 +102,9 @@ impl Default for RawRegistry {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPrincipals {
+    /// `SUBJECT`, or `ISSUER#SUBJECT` naming the issuer (one of `auth.jwt.issuers`, or
+    /// `api-key` for API keys). The qualified form is required when `auth.jwt.issuers` lists
+    /// more than one issuer.
     pub subjects: Vec<String>,
     pub groups: Vec<String>,
     pub roles: Vec<String>,
@@ -236,6 +239,10 @@ pub struct RawJwt {
     /// Where principal attributes come from (dotted paths into the claims).
     #[serde(default)]
     pub claims: RawClaimPaths,
+    /// Issuers whose groups and roles claims are honoured; a token from any other issuer has
+    /// none. Default: the issuer, when `issuers` lists one; required when it lists several.
+    #[serde(default)]
+    pub group_issuers: Option<Vec<String>>,
 }
 
 fn default_leeway() -> Duration {

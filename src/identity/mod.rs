@@ -5,11 +5,12 @@
 //! module produces the header value that replaces them:
 //!
 //! - `static`: one service credential (vault, env or file), resolved at load.
-//! - `per_user`: the caller's own credential from the vault (`NAME/<subject>`), or the
-//!   configured fallback, or a clear 403. Never someone else's.
-//! - `signed_identity`: a short-lived EdDSA JWT minted by the gateway (sub, name, groups,
-//!   roles, `act` = agent, `aud` = upstream), reused for half its lifetime; the public keys
-//!   are served as a JWKS on the admin port.
+//! - `per_user`: the caller's own credential from the vault (`NAME/<subject>`, or
+//!   `NAME/<issuer>#<subject>` when several JWT issuers are configured), or the configured
+//!   fallback, or a clear 403. Never someone else's, nor another issuer's same-named user's.
+//! - `signed_identity`: a short-lived EdDSA JWT minted by the gateway (sub, `subject_issuer`,
+//!   name, groups, roles, `act` = agent, `aud` = upstream), reused for half its lifetime; the
+//!   public keys are served as a JWKS on the admin port.
 //! - `token_exchange`: RFC 8693 against the configured token endpoint, the caller's token as
 //!   subject token; results cached per (subject, audience, scopes) until they expire. A failed
 //!   exchange is an error, never a call without credentials.
@@ -31,7 +32,7 @@ use crate::auth::Principal;
 use crate::config::{Config, PropagationMode, Upstream};
 use crate::error::Reject;
 use crate::http_client::HttpClient;
-use crate::vault::Vault;
+use crate::vault::{KillSwitch, Vault};
 
 /// Cached derived credentials are bounded per upstream.
 const CACHE_MAX: usize = 10_000;
@@ -39,10 +40,24 @@ const CACHE_MAX: usize = 10_000;
 /// Per-upstream credential sources, built once per configuration.
 #[derive(Debug)]
 pub struct Identity {
-    upstreams: Vec<Source>,
+    upstreams: Vec<Propagation>,
+    /// `per_user` owners are `ISSUER#SUBJECT` (several JWT issuers), else the bare subject.
+    qualified: bool,
+    /// Checked on every use: a credential set disabled after this was built is refused.
+    kill: Arc<KillSwitch>,
     client: HttpClient,
     /// Public keys of every signing key, for the admin JWKS.
     jwks: serde_json::Value,
+}
+
+/// One upstream's credential source and the vault credential sets it was built from.
+#[derive(Debug)]
+struct Propagation {
+    source: Source,
+    /// Every `secret:` name behind `source` (the secret, per-user name, fallback, signing key,
+    /// OAuth or token-exchange client secret): if any is disabled, the upstream's credential
+    /// is refused.
+    vault_names: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -59,6 +74,8 @@ enum Source {
 
 struct Signer {
     key: jsonwebtoken::EncodingKey,
+    /// Several JWT issuers: `sub` is `ISSUER#SUBJECT`.
+    qualified: bool,
     kid: String,
     issuer: String,
     audience: String,
@@ -118,19 +135,13 @@ impl Identity {
         vault: Option<&Vault>,
         writer: Option<VaultWriter>,
         http: &HttpClient,
+        kill: &Arc<KillSwitch>,
     ) -> anyhow::Result<Identity> {
-        let disabled = |name: &str| {
-            config
-                .vault
-                .as_ref()
-                .is_some_and(|v| v.disabled.iter().any(|d| d == name))
-                || vault.is_some_and(|v| v.is_disabled(name))
-        };
-        let vault_name = |r: &Option<String>| {
-            r.as_deref()
-                .and_then(|s| s.strip_prefix("secret:"))
-                .map(|n| n.split('/').next().unwrap_or(n).to_string())
-        };
+        // Several JWT issuers: identities are ISSUER#SUBJECT (per_user owners, signed `sub`).
+        let qualified = config
+            .auth
+            .as_ref()
+            .is_some_and(crate::config::AuthConfig::qualified_subjects);
         let issuer = config
             .auth
             .as_ref()
@@ -140,68 +151,63 @@ impl Identity {
         for (i, u) in config.upstreams.iter().enumerate() {
             let at = format!("upstreams[{i}].auth");
             let a = &u.auth;
+            let vault_names = vault_names(a);
+            let disabled = kill.first_disabled(&vault_names).map(str::to_string);
             let src = match a.mode {
+                // A disabled set is not resolved at all (the vault will not release it): the
+                // upstream is built refusing, and the reload goes through.
+                _ if disabled.is_some() => Source::Disabled(disabled.unwrap_or_default()),
                 PropagationMode::None => Source::None,
                 PropagationMode::Passthrough => Source::Passthrough,
-                PropagationMode::Static => match vault_name(&a.secret) {
-                    Some(n) if disabled(&n) => Source::Disabled(n),
-                    _ => {
-                        let r = a.secret.as_deref().unwrap_or_default();
-                        let secret = resolve(r).map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?;
-                        Source::Static(
-                            header_value(&a.scheme, &secret)
-                                .map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?,
-                        )
-                    }
-                },
+                PropagationMode::Static => {
+                    let r = a.secret.as_deref().unwrap_or_default();
+                    let secret = resolve(r).map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?;
+                    Source::Static(
+                        header_value(&a.scheme, &secret)
+                            .map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?,
+                    )
+                }
                 PropagationMode::PerUser => {
                     let name = a.credential.clone().unwrap_or_default();
-                    if disabled(&name) {
-                        Source::Disabled(name)
-                    } else {
-                        let fallback = match &a.fallback {
-                            None => None,
-                            Some(r) => {
-                                let s = resolve(r)
-                                    .map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?;
-                                Some(
-                                    header_value(&a.scheme, &s)
-                                        .map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?,
-                                )
-                            }
-                        };
-                        let oauth = match &a.oauth {
-                            None => None,
-                            Some(o) => {
-                                let secret =
-                                    match &o.client_secret {
-                                        None => None,
-                                        Some(r) => Some(
-                                            String::from_utf8(resolve(r).map_err(|e| {
-                                                anyhow::anyhow!("{at}.oauth.client_secret: {e}")
-                                            })?)
-                                            .map_err(|_| {
-                                                anyhow::anyhow!(
-                                                    "{at}.oauth.client_secret: must be UTF-8"
-                                                )
-                                            })?,
-                                        ),
-                                    };
-                                Some((o.clone(), secret))
-                            }
-                        };
-                        Source::PerUser(Box::new(
-                            per_user::PerUser::new(
-                                name,
-                                a.scheme.clone(),
-                                fallback,
-                                vault,
-                                oauth,
-                                writer.clone(),
+                    let fallback = match &a.fallback {
+                        None => None,
+                        Some(r) => {
+                            let s =
+                                resolve(r).map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?;
+                            Some(
+                                header_value(&a.scheme, &s)
+                                    .map_err(|e| anyhow::anyhow!("{at}.fallback: {e}"))?,
                             )
-                            .map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
-                        ))
-                    }
+                        }
+                    };
+                    let oauth = match &a.oauth {
+                        None => None,
+                        Some(o) => {
+                            let secret = match &o.client_secret {
+                                None => None,
+                                Some(r) => Some(
+                                    String::from_utf8(resolve(r).map_err(|e| {
+                                        anyhow::anyhow!("{at}.oauth.client_secret: {e}")
+                                    })?)
+                                    .map_err(|_| {
+                                        anyhow::anyhow!("{at}.oauth.client_secret: must be UTF-8")
+                                    })?,
+                                ),
+                            };
+                            Some((o.clone(), secret))
+                        }
+                    };
+                    Source::PerUser(Box::new(
+                        per_user::PerUser::new(
+                            name,
+                            a.scheme.clone(),
+                            fallback,
+                            vault,
+                            oauth,
+                            writer.clone(),
+                        )
+                        .map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
+                    ))
                 }
                 PropagationMode::SignedIdentity => {
                     let r = a.signing_key.as_deref().unwrap_or_default();
@@ -225,6 +231,7 @@ impl Identity {
                     }));
                     Source::Signed(Box::new(Signer {
                         key: jsonwebtoken::EncodingKey::from_ed_der(&der),
+                        qualified,
                         kid,
                         issuer: issuer.clone(),
                         audience: a.audience.clone(),
@@ -256,10 +263,15 @@ impl Identity {
                     }))
                 }
             };
-            upstreams.push(src);
+            upstreams.push(Propagation {
+                source: src,
+                vault_names,
+            });
         }
         Ok(Identity {
             upstreams,
+            qualified,
+            kill: kill.clone(),
             client: http.clone(),
             jwks: serde_json::json!({ "keys": keys }),
         })
@@ -268,7 +280,11 @@ impl Identity {
     /// The gateway's own credential for upstream `index` (static secret, or the per-user
     /// fallback), for requests made on nobody's behalf such as tool discovery.
     pub fn service_credential(&self, index: usize) -> Option<HeaderValue> {
-        match self.upstreams.get(index)? {
+        let p = self.upstreams.get(index)?;
+        if self.kill.first_disabled(&p.vault_names).is_some() {
+            return None;
+        }
+        match &p.source {
             Source::Static(v) => Some(v.clone()),
             Source::PerUser(pu) => pu.fallback(),
             _ => None,
@@ -293,19 +309,37 @@ impl Identity {
             upstream: upstream.name.clone(),
             reason,
         };
-        let Some(src) = self.upstreams.get(index) else {
+        let Some(prop) = self.upstreams.get(index) else {
             return Err(Reject::Internal("upstream index out of range".into()));
         };
-        match src {
-            Source::None | Source::Passthrough => Ok(None),
-            Source::Static(v) => Ok(Some(v.clone())),
-            Source::Disabled(name) => Err(unavailable(format!(
+        let disabled = |name: &str| {
+            unavailable(format!(
                 "the credential set {name:?} is disabled by the operator (kill switch)"
-            ))),
+            ))
+        };
+        // Checked on every call, not only at build: the kill switch is updated by a reload
+        // before (and even without) a new runtime replacing this one.
+        if let Some(name) = self.kill.first_disabled(&prop.vault_names) {
+            return Err(disabled(name));
+        }
+        match &prop.source {
+            Source::None => Ok(None),
+            // `passthrough` forwards the caller's own token. An API key is a credential for
+            // the gateway, never for an upstream: refuse rather than forward it (or call
+            // without credentials and relay the upstream's confusing 401).
+            Source::Passthrough => match principal {
+                Some(p) if p.method == crate::auth::AuthMethod::ApiKey => Err(unavailable(
+                    "passthrough forwards the caller's own token, and API keys are never forwarded; call with a JWT from the identity provider".into(),
+                )),
+                _ => Ok(None),
+            },
+            Source::Static(v) => Ok(Some(v.clone())),
+            Source::Disabled(name) => Err(disabled(name)),
             Source::PerUser(pu) => {
                 let p = principal
                     .ok_or_else(|| unavailable("the caller is not authenticated".into()))?;
-                Box::pin(pu.credential(&self.client, &p.subject, &upstream.name))
+                let owner = p.identity_key(self.qualified);
+                Box::pin(pu.credential(&self.client, &owner, &upstream.name))
                     .await
                     .map(Some)
                     .map_err(unavailable)
@@ -330,6 +364,29 @@ impl Identity {
             }
         }
     }
+}
+
+/// The vault credential sets an upstream's `auth` reads. `per_user.credential` is a vault
+/// name itself; the other fields are references, of which only `secret:` ones count.
+fn vault_names(a: &crate::config::UpstreamAuth) -> Vec<String> {
+    let refs = [
+        a.secret.as_deref(),
+        a.fallback.as_deref(),
+        a.signing_key.as_deref(),
+        a.client_secret.as_deref(),
+        a.oauth.as_ref().and_then(|o| o.client_secret.as_deref()),
+    ];
+    let mut names: Vec<String> = refs
+        .into_iter()
+        .flatten()
+        .filter_map(crate::state::vault_name)
+        .collect();
+    if a.mode == PropagationMode::PerUser {
+        names.extend(a.credential.clone());
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn cache_get(
@@ -364,7 +421,8 @@ impl Signer {
         // Everything that goes into the token is part of the key: a change of groups or
         // roles (or a different principal with the same subject) never reuses a token.
         let key = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
+            p.issuer,
             p.subject,
             p.agent.as_deref().unwrap_or(""),
             p.name.as_deref().unwrap_or(""),
@@ -376,9 +434,13 @@ impl Signer {
             return Ok(v);
         }
         let now = unix_now();
+        // `sub` is ISSUER#SUBJECT when several issuers are configured, so an upstream keyed by
+        // `sub` alone cannot mistake issuer B's alice for issuer A's; `subject_issuer` always
+        // says who vouched for the subject.
         let mut claims = serde_json::json!({
             "iss": self.issuer,
-            "sub": p.subject,
+            "sub": p.identity_key(self.qualified),
+            "subject_issuer": p.issuer,
             "aud": self.audience,
             "iat": now,
             "nbf": now,

@@ -148,7 +148,7 @@ pub(crate) async fn admit(
     }
     if let Endpoint::Virtual(_, vs) = endpoint {
         let allowed = match &ctx.principal {
-            Some(p) => vs.access.matches(&p.subject, &p.groups, &p.roles),
+            Some(p) => vs.access.matches(&p.caller()),
             None => vs.access.is_everyone(),
         };
         if !allowed {

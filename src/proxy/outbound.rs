@@ -4,8 +4,9 @@
 //! DNS-rebinding protection accept the forwarded request. `Expect` is dropped: the gateway
 //! already holds the whole body.
 //!
-//! The client's `Authorization` and API-key header are removed (unless the upstream is
-//! `passthrough`), as are the upstream's `strip_headers`; the credential chosen by
+//! The client's API-key header is always removed, and so is `Authorization` unless the
+//! upstream is `passthrough` and the caller authenticated with a JWT (an API key is never
+//! forwarded), as are the upstream's `strip_headers`; the credential chosen by
 //! [`crate::identity`] is set instead.
 //!
 //! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent.
@@ -35,12 +36,19 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     };
     req.set_uri(path.clone());
     req.insert_header(http::header::HOST, host.clone())?;
-    // Client credentials never reach an upstream by accident: only `passthrough` keeps them.
-    if upstream.auth.mode != crate::config::PropagationMode::Passthrough {
+    // Client credentials never reach an upstream by accident: only `passthrough` keeps the
+    // `Authorization` header, and only when it is not an API key (a user's JWT, or whatever a
+    // client sends on an `auth: none` listener). The API-key header is always removed.
+    if let Some(auth) = &rt.config.auth {
+        remove(req, &auth.api_key_header);
+    }
+    let keep_authorization = upstream.auth.mode == crate::config::PropagationMode::Passthrough
+        && ctx
+            .principal
+            .as_ref()
+            .is_none_or(|p| p.method == crate::auth::AuthMethod::Jwt);
+    if !keep_authorization {
         remove(req, &http::header::AUTHORIZATION);
-        if let Some(auth) = &rt.config.auth {
-            remove(req, &auth.api_key_header);
-        }
     }
     for h in &upstream.strip_headers {
         remove(req, h);

@@ -64,9 +64,11 @@ fn result(id: Option<&[u8]>, result: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-/// The caller's subject, or "" on a listener without authentication.
-fn subject(ctx: &RequestCtx) -> &str {
-    ctx.principal.as_ref().map_or("", |p| p.subject.as_str())
+/// The caller's (issuer, subject), or ("", "") on a listener without authentication.
+fn principal_id(ctx: &RequestCtx) -> (&str, &str) {
+    ctx.principal
+        .as_ref()
+        .map_or(("", ""), |p| (p.issuer.as_str(), p.subject.as_str()))
 }
 
 /// Check a POSTed message's session and decide how to answer it.
@@ -211,7 +213,8 @@ fn initialize(
     let token = keys
         .seal(&SessionClaims {
             server: vs.name.clone(),
-            subject: subject(ctx).to_string(),
+            issuer: principal_id(ctx).0.to_string(),
+            subject: principal_id(ctx).1.to_string(),
             expires: now() + ttl,
         })
         .ok_or_else(|| Reject::Internal("could not seal a session".into()))?;
@@ -229,7 +232,7 @@ fn initialize(
 
 /// The session keys in force: the configured ones, or the process's random ones.
 fn keys<'a>(shared: &'a Shared, runtime: &'a Runtime) -> &'a crate::session::SessionKeys {
-    runtime.session_keys.as_ref().unwrap_or(&shared.sessions)
+    runtime.session_keys().unwrap_or(&shared.sessions)
 }
 
 /// Check a request's session: present (400 otherwise), genuine, unexpired, not ended by
@@ -244,7 +247,7 @@ pub(crate) fn check_session(
 ) -> Result<(Digest, u64), Reject> {
     let token = session_header.ok_or(Reject::SessionRequired)?;
     let (d, expires) = keys(shared, runtime)
-        .verify(token, now(), &vs.name, subject(ctx))
+        .verify(token, now(), &vs.name, principal_id(ctx))
         .ok_or(Reject::SessionNotFound)?;
     let revoked = shared.revoked.lock().is_ok_and(|r| r.contains_key(&d));
     if revoked {
@@ -383,8 +386,8 @@ pub(crate) async fn close_upstream_sessions(
 
 fn class(vs: &VirtualServer, ctx: &RequestCtx) -> u64 {
     match &ctx.principal {
-        Some(p) => catalog::class_of(vs, &p.subject, &p.groups, &p.roles),
-        None => catalog::class_of(vs, "", &[], &[]),
+        Some(p) => catalog::class_of(vs, &p.caller()),
+        None => catalog::class_of(vs, &crate::config::Caller::ANONYMOUS),
     }
 }
 

@@ -228,11 +228,11 @@ impl Catalog {
 
 /// The principal class: bit `i` set when rule `i` applies to the caller. Config validation
 /// caps rules at 64 per virtual server, so every rule has its own bit.
-pub fn class_of(vs: &VirtualServer, subject: &str, groups: &[String], roles: &[String]) -> u64 {
+pub fn class_of(vs: &VirtualServer, caller: &crate::config::Caller<'_>) -> u64 {
     vs.rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.who.matches(subject, groups, roles))
+        .filter(|(_, r)| r.who.matches(caller))
         .filter(|(i, _)| *i < 64)
         .fold(0u64, |acc, (i, _)| acc | (1u64 << i))
 }
@@ -368,9 +368,33 @@ virtual_servers:
         let (config, snap) = setup();
         let vs = &config.virtual_servers[0];
         let cat = Catalog::build(&config, vs, &snap);
-        let plain = class_of(vs, "alice", &[], &[]);
-        let admin = class_of(vs, "root", &["admin".into()], &[]);
-        let mallory = class_of(vs, "mallory", &[], &[]);
+        let plain = class_of(
+            vs,
+            &crate::config::Caller {
+                issuer: "",
+                subject: "alice",
+                groups: &[],
+                roles: &[],
+            },
+        );
+        let admin = class_of(
+            vs,
+            &crate::config::Caller {
+                issuer: "",
+                subject: "root",
+                groups: &["admin".into()],
+                roles: &[],
+            },
+        );
+        let mallory = class_of(
+            vs,
+            &crate::config::Caller {
+                issuer: "",
+                subject: "mallory",
+                groups: &[],
+                roles: &[],
+            },
+        );
         assert_eq!((plain, admin, mallory), (0, 1, 2));
         assert_eq!(names(&cat.tools_json(vs, plain)), ["crm__read"]);
         assert_eq!(
@@ -394,7 +418,15 @@ virtual_servers:
         let (config, snap) = setup();
         let vs = &config.virtual_servers[0];
         let cat = Catalog::build(&config, vs, &snap);
-        let admin = class_of(vs, "root", &["admin".into()], &[]);
+        let admin = class_of(
+            vs,
+            &crate::config::Caller {
+                issuer: "",
+                subject: "root",
+                groups: &["admin".into()],
+                roles: &[],
+            },
+        );
         let (p, next) = cat.tools_page(vs, admin, 0, 1);
         assert_eq!((names(&p), next), (vec!["crm__read".to_string()], Some(1)));
         // Any offset the plain caller names stays within the plain caller's own list.

@@ -22,13 +22,27 @@ const LIST_CHANGED: &[u8] = b"notifications/tools/list_changed";
 /// Longest SSE line buffered while scanning (a guard against a stream without newlines).
 const MAX_LINE: usize = 64 * 1024;
 
+/// The gateway's own credential header for an upstream, asked for on every connection
+/// attempt: a reload's new secret is picked up, and a secret disabled by the kill switch is
+/// not sent again.
+pub type CredentialFn = Arc<dyn Fn() -> Option<(String, String)> + Send + Sync>;
+
 /// What one watcher needs to know about its upstream.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     pub name: String,
     pub url: url::Url,
     /// Credential header for the upstream, if the gateway has its own.
-    pub auth: Option<(String, String)>,
+    pub auth: CredentialFn,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Follow `target` until `stop` fires; `changed` is notified on every list_changed.
@@ -75,10 +89,11 @@ async fn once(
     t: &Target,
     changed: &Notify,
 ) -> Result<Stream, String> {
+    let auth = (t.auth)();
     let client = McpClient {
         http,
         url: &t.url,
-        auth: t.auth.as_ref().map(|(k, v)| (k.as_str(), v.as_str())),
+        auth: auth.as_ref().map(|(k, v)| (k.as_str(), v.as_str())),
         timeout: Duration::from_secs(10),
     };
     let session = client.initialize().await?;
@@ -121,7 +136,7 @@ async fn once(
         req.insert_header("mcp-session-id", id.as_str())
             .map_err(|e| e.to_string())?;
     }
-    if let Some((k, v)) = &t.auth {
+    if let Some((k, v)) = &auth {
         req.insert_header(k.clone(), v.as_str())
             .map_err(|e| e.to_string())?;
     }

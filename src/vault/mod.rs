@@ -6,7 +6,7 @@
 //! value is sealed with its own random data key (AES-256-GCM), the data key is wrapped by a
 //! key-encryption key from a [`KeyProvider`] ([`StaticKek`] today, a KMS later), and the
 //! record's name and owner are bound as associated data. A kill switch disables a whole
-//! credential set by name. Values live in [`Secret`], which never prints itself.
+//! credential set by name; [`KillSwitch`] carries it to every place a secret is used. Values live in [`Secret`], which never prints itself.
 //!
 //! What this module does not do: decide which credential a request gets (that is the
 //! identity/proxy layer's job), or reload itself (callers re-[`open`](Vault::open)).
@@ -21,6 +21,7 @@ mod crypto;
 mod error;
 mod file;
 mod kek;
+mod kill;
 mod reference;
 mod secret;
 mod store;
@@ -29,6 +30,7 @@ mod tests;
 
 pub use error::VaultError;
 pub use kek::{kek_from_ref, KeyProvider, StaticKek};
+pub use kill::KillSwitch;
 pub use reference::{resolve, SecretRef};
 pub use secret::Secret;
 pub use store::Vault;

@@ -29,6 +29,17 @@ pub enum SecretRef {
     File(PathBuf),
 }
 
+impl SecretRef {
+    /// The vault credential set this reference reads (`secret:NAME[/OWNER]`), which the kill
+    /// switch can disable; `None` for `env:` and `file:`.
+    pub fn vault_name(&self) -> Option<&str> {
+        match self {
+            SecretRef::Vault { name, .. } => Some(name),
+            SecretRef::Env(_) | SecretRef::File(_) => None,
+        }
+    }
+}
+
 impl FromStr for SecretRef {
     type Err = VaultError;
 

@@ -73,6 +73,13 @@ impl Vault {
         })
     }
 
+    /// The kill-switch list of the vault file at `path`, read without decrypting anything
+    /// (so it works even when a record or the key is broken). Used by reload to apply
+    /// `vault disable` before, and independently of, rebuilding the runtime.
+    pub fn read_disabled(path: &Path) -> Result<BTreeSet<String>, VaultError> {
+        Ok(VaultFile::load(path)?.disabled)
+    }
+
     /// The value of record `name` (shared, `owner: None`) or `name/owner` (exact match: no
     /// fallback from a user's record to the shared one). `None` if there is no such record
     /// **or its name is disabled** by the kill switch; [`resolve`](super::resolve) tells the

@@ -1,0 +1,319 @@
+//! Identity is (issuer, subject), end to end with two HMAC issuers: issuer B's `sub: alice`
+//! does not pass issuer A's alice's access list, open her session, get her `per_user`
+//! credential or her signed identity, and B's groups count only if B is trusted for them.
+//! Also: `passthrough` never forwards an API key.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use common::tokens::*;
+use common::*;
+use mcp_gateway::vault::{Secret, StaticKek, Vault};
+use serde_json::{json, Value};
+
+const SECRET_A: &[u8] = b"issuer-a-hmac-secret-0123456789abcdef";
+const SECRET_B: &[u8] = b"issuer-b-hmac-secret-0123456789abcdef";
+const ISSUER_B: &str = "https://partner.test";
+const API_KEY: &str = "principals-test-api-key";
+const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+
+/// A token from issuer A (`Some(ISSUER)`) or B, with `groups: [admins]`.
+fn token(issuer: &str, sub: &str) -> String {
+    let mut c = claims(sub);
+    c["iss"] = json!(issuer);
+    c["groups"] = json!(["admins"]);
+    if issuer == ISSUER {
+        hs256(&c, SECRET_A, Some("a"))
+    } else {
+        hs256(&c, SECRET_B, Some("b"))
+    }
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+struct Setup {
+    demo: demo::DemoServer,
+    gw: Gateway,
+    /// Headers the recording upstream received, one entry per request.
+    recorded: Arc<Mutex<Vec<axum::http::HeaderMap>>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let demo = start_demo().await;
+    let recorded: Arc<Mutex<Vec<axum::http::HeaderMap>>> = Arc::default();
+    let rec = recorded.clone();
+    let recorder = raw_upstream(axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            rec.lock().unwrap().push(headers);
+            async { axum::Json(json!({"jsonrpc": "2.0", "id": 1, "result": {}})) }
+        }),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("a"), SECRET_A).unwrap();
+    std::fs::write(p("b"), SECRET_B).unwrap();
+    let kek = StaticKek::generate().unwrap();
+    std::fs::write(p("kek"), kek.to_base64().expose()).unwrap();
+    let mut vault = Vault::new();
+    let owner = format!("{ISSUER}#alice");
+    vault
+        .set(
+            "github",
+            Some(&owner),
+            Secret::from("a-alice-gh-token".to_string()),
+            &kek,
+        )
+        .unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let signing = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    vault
+        .set(
+            "signing",
+            None,
+            Secret::new(signing.as_ref().to_vec()),
+            &kek,
+        )
+        .unwrap();
+    vault.save(&p("vault.json")).unwrap();
+    let key_hash: String = ring::digest::digest(&ring::digest::SHA256, API_KEY.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    routes:
+      - {{ path: /peruser/mcp, upstream: peruser }}
+      - {{ path: /signed/mcp, upstream: signed }}
+      - {{ path: /pass/mcp, upstream: pass }}
+upstreams:
+  - {{ name: demo, url: "{up}" }}
+  - name: peruser
+    url: "{up}"
+    auth: {{ mode: per_user, credential: github }}
+  - name: signed
+    url: "{up}"
+    auth: {{ mode: signed_identity, signing_key: "secret:signing", ttl: 60s }}
+  - name: pass
+    url: "http://{recorder}/mcp"
+    auth: {{ mode: passthrough }}
+admin:
+  address: "{{ADMIN}}"
+auth:
+  resource: {RESOURCE}
+  api_key_header: x-api-key
+  api_keys:
+    - {{ sha256: "{key_hash}", subject: alice }}
+  jwt:
+    issuers: [{ISSUER}, "{ISSUER_B}"]
+    group_issuers: [{ISSUER}]
+    audiences: [{AUDIENCE}]
+    keys:
+      - {{ secret: "file:{a}", kid: a, issuer: {ISSUER}, algorithms: [HS256] }}
+      - {{ secret: "file:{b}", kid: b, issuer: "{ISSUER_B}", algorithms: [HS256] }}
+virtual_servers:
+  - name: private
+    route: /v/private/mcp
+    access: {{ subjects: ["{ISSUER}#alice"] }}
+    allow_tools: ["demo.*"]
+  - name: admins
+    route: /v/admins/mcp
+    access: {{ groups: [admins] }}
+    allow_tools: ["demo.*"]
+  - name: everyone
+    route: /v/everyone/mcp
+    allow_tools: ["demo.*"]
+vault:
+  path: "{vault}"
+  key: "file:{kek}"
+"#,
+        up = demo.url(),
+        a = p("a").display(),
+        b = p("b").display(),
+        vault = p("vault.json").display(),
+        kek = p("kek").display(),
+    );
+    let gw = start_gateway(&yaml).await;
+    Setup {
+        demo,
+        gw,
+        recorded,
+        _dir: dir,
+    }
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+
+async fn initialize(s: &Setup, server: &str, token: &str) -> reqwest::Response {
+    let url = format!("http://{}/v/{server}/mcp", s.gw.addr);
+    post(&url, INIT, &[("authorization", &bearer(token))]).await
+}
+
+#[tokio::test]
+async fn another_issuers_alice_is_not_on_the_access_list() {
+    let s = setup().await;
+    let r = initialize(&s, "private", &token(ISSUER, "alice")).await;
+    assert_eq!(r.status(), 200);
+    let r = initialize(&s, "private", &token(ISSUER_B, "alice")).await;
+    assert_eq!(r.status(), 403);
+    // B is not trusted for groups: its `admins` claim does not count.
+    assert_eq!(
+        initialize(&s, "admins", &token(ISSUER, "carol"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        initialize(&s, "admins", &token(ISSUER_B, "carol"))
+            .await
+            .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn a_session_opened_by_one_issuers_alice_is_not_anothers() {
+    let s = setup().await;
+    let a = token(ISSUER, "alice");
+    let r = initialize(&s, "everyone", &a).await;
+    assert_eq!(r.status(), 200);
+    let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let url = format!("http://{}/v/everyone/mcp", s.gw.addr);
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let ok = post(
+        &url,
+        list,
+        &[("authorization", &bearer(&a)), ("mcp-session-id", &sid)],
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    let b = token(ISSUER_B, "alice");
+    let r = post(
+        &url,
+        list,
+        &[("authorization", &bearer(&b)), ("mcp-session-id", &sid)],
+    )
+    .await;
+    assert_eq!(r.status(), 404, "B's alice cannot use A's alice's session");
+    // Nor can the API key whose subject is also alice.
+    let r = post(
+        &url,
+        list,
+        &[
+            ("authorization", &bearer(API_KEY)),
+            ("mcp-session-id", &sid),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn per_user_credentials_are_keyed_by_issuer_and_subject() {
+    let s = setup().await;
+    let url = format!("http://{}/peruser/mcp", s.gw.addr);
+    post(
+        &url,
+        PING,
+        &[("authorization", &bearer(&token(ISSUER, "alice")))],
+    )
+    .await;
+    let seen = s.demo.last_headers().unwrap();
+    assert_eq!(seen["authorization"], "Bearer a-alice-gh-token");
+    let r = post(
+        &url,
+        PING,
+        &[("authorization", &bearer(&token(ISSUER_B, "alice")))],
+    )
+    .await;
+    assert_error(
+        r,
+        403,
+        -32000,
+        "\"https://partner.test#alice\" has no \"github\" credential",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_signed_identity_names_the_original_issuer() {
+    let s = setup().await;
+    let url = format!("http://{}/signed/mcp", s.gw.addr);
+    let mut subs = Vec::new();
+    for issuer in [ISSUER, ISSUER_B] {
+        post(
+            &url,
+            PING,
+            &[("authorization", &bearer(&token(issuer, "alice")))],
+        )
+        .await;
+        let seen = s.demo.last_headers().unwrap();
+        let jwt = seen["authorization"]
+            .to_str()
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_string();
+        let payload = jwt.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["subject_issuer"], issuer, "{claims}");
+        assert_eq!(claims["sub"], format!("{issuer}#alice"), "{claims}");
+        if issuer == ISSUER_B {
+            assert_eq!(claims["groups"], json!([]), "B is not trusted for groups");
+        } else {
+            assert_eq!(claims["groups"], json!(["admins"]));
+        }
+        subs.push(claims["sub"].clone());
+    }
+    assert_ne!(subs[0], subs[1]);
+}
+
+#[tokio::test]
+async fn passthrough_never_forwards_an_api_key() {
+    let s = setup().await;
+    let url = format!("http://{}/pass/mcp", s.gw.addr);
+    // An API key as the bearer token: refused, nothing sent.
+    let r = post(&url, PING, &[("authorization", &bearer(API_KEY))]).await;
+    assert_error(r, 403, -32000, "API keys are never forwarded").await;
+    // An API key in its own header: refused too.
+    let r = post(&url, PING, &[("x-api-key", API_KEY)]).await;
+    assert_error(r, 403, -32000, "API keys are never forwarded").await;
+    assert!(
+        s.recorded.lock().unwrap().is_empty(),
+        "upstream never called"
+    );
+
+    // A user's JWT with an agent's API key next to it: the JWT goes, the key does not.
+    let t = token(ISSUER, "alice");
+    let r = post(
+        &url,
+        PING,
+        &[("authorization", &bearer(&t)), ("x-api-key", API_KEY)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let recorded = s.recorded.lock().unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["authorization"], bearer(&t).as_str());
+    assert!(recorded[0].get("x-api-key").is_none(), "{:?}", recorded[0]);
+    let all: String = recorded[0]
+        .values()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    assert!(!all.contains(API_KEY), "the key appears in no header");
+}
