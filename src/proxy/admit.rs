@@ -131,7 +131,12 @@ pub(crate) async fn admit(
         .or_else(|| req.headers.get(header::HOST).and_then(|v| v.to_str().ok()));
     guard::check_host(host, &listener.hosts)?;
     let origin = header_str(req, header::ORIGIN);
-    guard::check_origin(origin, &listener.allowed_origins)?;
+    let own_port = listener
+        .address
+        .ip()
+        .is_loopback()
+        .then_some(listener.address.port());
+    guard::check_origin(origin, &listener.allowed_origins, own_port)?;
 
     // 3. Authenticate before reading any body, so anonymous clients can't make us buffer.
     if listener.auth_required {
