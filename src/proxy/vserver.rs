@@ -245,8 +245,7 @@ pub(crate) fn check_session(
     let (d, expires) = keys(shared, runtime)
         .verify(token, now(), &vs.name, subject(ctx))
         .ok_or(Reject::SessionNotFound)?;
-    let revoked = shared.revoked.lock().is_ok_and(|r| r.contains_key(&d));
-    if revoked {
+    if shared.revoked.contains(&d) {
         return Err(Reject::SessionNotFound);
     }
     Ok((d, expires))
@@ -315,15 +314,17 @@ pub(crate) fn end_session(
 ) -> Result<Vec<(String, String)>, Reject> {
     let (d, expires) = check_session(shared, runtime, vs, ctx, session_header)?;
     // Stateless tokens stay genuine until they expire: remember the ended ones (bounded,
-    // per replica) so they get 404 from now on.
-    if let Ok(mut r) = shared.revoked.lock() {
-        if r.len() >= MAX_UPSTREAM_SESSIONS {
-            let t = now();
-            r.retain(|_, exp| *exp > t);
-        }
-        if r.len() < MAX_UPSTREAM_SESSIONS {
-            r.insert(d, expires);
-        }
+    // per replica) so they get 404 from now on. A full table refuses the DELETE (503) and
+    // the upstream sessions stay open: the session is not ended, and the client is told so.
+    if let Err(full) = shared.revoked.revoke(d, expires, now()) {
+        shared.metrics.session_revocation_full();
+        log::warn!(
+            "session revocation table full ({} live entries): DELETE refused; the sessions expire after sessions.ttl",
+            full.capacity
+        );
+        return Err(Reject::SessionRevocationsFull {
+            capacity: full.capacity,
+        });
     }
     let mut ended = Vec::new();
     if let Ok(mut m) = shared.upstream_sessions.lock() {
