@@ -55,6 +55,14 @@ pub fn build(
                 l.name,
                 l.address
             );
+            for v in l.virtual_servers.iter().filter_map(|&i| config.virtual_servers.get(i)) {
+                log::warn!(
+                    "listener {}: virtual server {:?} ({}) is open to anonymous callers (access.anonymous)",
+                    l.name,
+                    v.name,
+                    v.route
+                );
+            }
         }
     }
     let http = crate::http_client::HttpClient::default();

@@ -311,6 +311,7 @@ async fn a_session_continues_on_another_instance_with_the_same_key() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: up }}]
 upstreams:
   - {{ name: up, url: "{}" }}
@@ -319,7 +320,7 @@ admin:
 sessions:
   key: "file:{}"
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#,
         demo.url(),
         key.display()
@@ -362,6 +363,7 @@ async fn collisions_are_reported_with_both_origins() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: a }}]
 upstreams:
   - {{ name: a, url: "{}" }}
@@ -372,6 +374,7 @@ admin:
 virtual_servers:
   - name: all
     route: /v/all/mcp
+    access: {{ anonymous: true }}
     tools:
       c.echo: {{ name: b__echo }}
 "#,
@@ -458,13 +461,14 @@ async fn discovery_follows_next_cursor_across_pages() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: pager }}]
 upstreams:
   - {{ name: pager, url: "{up}" }}
 admin:
   address: "{{ADMIN}}"
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#
     );
     let gw = start_gateway(&yaml).await;
@@ -499,6 +503,7 @@ async fn a_staging_server_cannot_reach_production_tools() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [qa]
     routes: [{{ path: /mcp, upstream: prod }}]
 upstreams:
   - {{ name: prod, url: "{}", environment: prod }}
@@ -506,7 +511,7 @@ upstreams:
 admin:
   address: "{{ADMIN}}"
 virtual_servers:
-  - {{ name: qa, route: /v/qa/mcp, environment: staging, allow_tools: ["*.*"] }}
+  - {{ name: qa, route: /v/qa/mcp, environment: staging, allow_tools: ["*.*"], access: {{ anonymous: true }} }}
 "#,
         prod.url(),
         staging.url()
@@ -574,6 +579,7 @@ async fn a_changed_tool_is_quarantined_until_approved() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: crm }}]
 upstreams:
   - {{ name: crm, url: "{up}" }}
@@ -583,7 +589,7 @@ registry:
   refresh_interval: 100ms
   state_file: "{}"
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#,
         state.display()
     );
@@ -699,6 +705,7 @@ async fn a_restarted_upstream_is_healed_for_read_only_tools_only() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: up }}]
 upstreams:
   - {{ name: up, url: "{}" }}
@@ -707,6 +714,7 @@ admin:
 virtual_servers:
   - name: all
     route: /v/all/mcp
+    access: {{ anonymous: true }}
     tools:
       up.echo: {{ annotations: {{ readOnlyHint: true }} }}
 "#,
@@ -760,6 +768,7 @@ async fn the_merged_list_pages_with_opaque_cursors() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: pager }}]
 upstreams:
   - {{ name: pager, url: "{up}" }}
@@ -768,7 +777,7 @@ admin:
 registry:
   page_size: 2
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#
     );
     let gw = start_gateway(&yaml).await;
@@ -855,6 +864,7 @@ async fn an_upstream_list_changed_triggers_rediscovery_at_once() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: crm }}]
 upstreams:
   - {{ name: crm, url: "{up}", on_change: accept }}
@@ -863,7 +873,7 @@ admin:
 registry:
   refresh_interval: 1h
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#
     );
     let gw = start_gateway(&yaml).await;
@@ -909,4 +919,120 @@ where
         rx,
         |mut rx| async move { rx.recv().await.map(|s| (Ok(s), rx)) },
     )
+}
+
+/// Wait until something accepts connections on `addr` (a second listener of a gateway).
+async fn wait_listening(addr: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "nothing listens on {addr}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The JSON-RPC error message of a refused request, with `path` replaced by `PATH`.
+async fn not_found_message(url: &str, path: &str) -> String {
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;
+    let r = post(&format!("{url}{path}"), init, &[]).await;
+    let v = assert_error(r, 404, -32000, "").await;
+    v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .replace(path, "PATH")
+}
+
+/// Virtual servers are served per listener. On an `auth: none` listener only those it lists
+/// and that say `access.anonymous: true`; anything else there answers like an unknown path.
+/// On an authenticating listener every caller must authenticate, `anonymous` or not.
+#[tokio::test]
+async fn anonymous_callers_reach_only_servers_marked_anonymous_on_listeners_that_list_them() {
+    let demo = start_demo().await;
+    let open = format!("127.0.0.1:{}", free_port());
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    routes: [{{ path: /mcp, upstream: up }}]
+  - address: "{open}"
+    auth: none
+    virtual_servers: [open]
+    routes: [{{ path: /mcp, upstream: up }}]
+upstreams:
+  - {{ name: up, url: "{url}" }}
+admin:
+  address: "{{ADMIN}}"
+auth:
+  resource: {RESOURCE}
+  api_keys:
+    - {{ sha256: "{sha}", subject: alice }}
+virtual_servers:
+  - {{ name: team, route: /v/team/mcp }}
+  - {{ name: open, route: /v/open/mcp, access: {{ anonymous: true }} }}
+"#,
+        url = demo.url(),
+        sha = sha256_hex("alice-key"),
+    );
+    let gw = start_gateway(&yaml).await;
+    wait_listening(&open).await;
+    let anon = format!("http://{open}");
+
+    // Not listed on the anonymous listener: the same 404 as a path nobody serves, and no
+    // protected-resource metadata either.
+    assert_eq!(
+        not_found_message(&anon, "/v/team/mcp").await,
+        not_found_message(&anon, "/v/nope/mcp").await
+    );
+    let r = http()
+        .get(format!(
+            "{anon}/.well-known/oauth-protected-resource/v/team/mcp"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Listed and marked anonymous: served without credentials.
+    let url = format!("{anon}/v/open/mcp");
+    let sid = open_anonymous(&url).await;
+    let v = list_anonymous(&url, &sid).await;
+    assert!(
+        !v["result"]["tools"].as_array().unwrap().is_empty(),
+        "{v}"
+    );
+
+    // The authenticating listener serves both, to authenticated callers only.
+    for path in ["/v/team/mcp", "/v/open/mcp"] {
+        let url = format!("http://{}{path}", gw.addr);
+        let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;
+        let r = post(&url, init, &[]).await;
+        assert_eq!(r.status(), 401, "{path}");
+        let r = post(&url, init, &[("x-api-key", "alice-key")]).await;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
+
+/// Before listeners chose their virtual servers, an `auth: none` listener served every one,
+/// and an empty `access` let anonymous callers in. Now such a listener serves none by default.
+#[tokio::test]
+async fn an_auth_none_listener_serves_no_virtual_server_it_does_not_list() {
+    let demo = start_demo().await;
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: up }}]
+upstreams:
+  - {{ name: up, url: "{}" }}
+admin:
+  address: "{{ADMIN}}"
+virtual_servers:
+  - {{ name: all, route: /v/all/mcp }}
+"#,
+        demo.url()
+    );
+    let gw = start_gateway(&yaml).await;
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;
+    let r = post(&format!("http://{}/v/all/mcp", gw.addr), init, &[]).await;
+    assert_error(r, 404, -32000, "").await;
 }
