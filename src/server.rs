@@ -221,10 +221,21 @@ struct RegistryRefresh {
 #[async_trait]
 impl BackgroundService for RegistryRefresh {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut first = true;
         loop {
             let rt = self.shared.runtime.load_full();
             if !rt.config.virtual_servers.is_empty() {
-                let changes = self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                // At start, first requests may already be discovering: join them rather than
+                // list every upstream a second time.
+                let changes = if first {
+                    self.shared
+                        .registry
+                        .ensure_discovered(&rt.config, &rt.identity)
+                        .await
+                } else {
+                    self.shared.registry.refresh(&rt.config, &rt.identity).await
+                };
+                first = false;
                 self.shared.record_tool_changes(&changes);
             }
             let pause = rt.config.registry.refresh_interval;

@@ -1036,3 +1036,87 @@ virtual_servers:
     let r = post(&format!("http://{}/v/all/mcp", gw.addr), init, &[]).await;
     assert_error(r, 404, -32000, "").await;
 }
+
+/// A raw MCP upstream whose `tools/list` counts itself and then waits for a permit of `gate`.
+async fn gated_upstream(
+    lists: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+) -> String {
+    let router = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: String| {
+            let (lists, gate) = (lists.clone(), gate.clone());
+            async move {
+                let v: Value = serde_json::from_str(&body).unwrap();
+                let result = match v["method"].as_str().unwrap_or("") {
+                    "initialize" => json!({"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"gated","version":"1"}}),
+                    "tools/list" => {
+                        lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        gate.acquire().await.unwrap().forget();
+                        json!({"tools":[{"name":"echo","inputSchema":{"type":"object"}}]})
+                    }
+                    _ => return (axum::http::StatusCode::ACCEPTED, String::new()),
+                };
+                let answer = json!({"jsonrpc":"2.0","id":v["id"],"result":result});
+                (axum::http::StatusCode::OK, answer.to_string())
+            }
+        }),
+    );
+    format!("http://{}/mcp", raw_upstream(router).await)
+}
+
+/// The first requests of a virtual server, arriving while discovery is still running, wait
+/// for that one discovery instead of each listing every upstream again.
+#[tokio::test]
+async fn concurrent_first_requests_list_each_upstream_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (a_lists, b_lists) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let a = gated_upstream(a_lists.clone(), gate.clone()).await;
+    let b = gated_upstream(b_lists.clone(), gate.clone()).await;
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    virtual_servers: [all]
+    routes: [{{ path: /mcp, upstream: a }}]
+upstreams:
+  - {{ name: a, url: "{a}" }}
+  - {{ name: b, url: "{b}" }}
+registry:
+  refresh_interval: 10m
+admin:
+  address: "{{ADMIN}}"
+virtual_servers:
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
+"#
+    );
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    // Discovery has started (at start-up, or with the first request) and is held at the gate.
+    let sessions: Vec<String> = futures::future::join_all((0..8).map(|_| open_anonymous(&url))).await;
+    let lists = sessions
+        .iter()
+        .map(|sid| {
+            let (url, sid) = (url.clone(), sid.clone());
+            tokio::spawn(async move { list_anonymous(&url, &sid).await })
+        })
+        .collect::<Vec<_>>();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while a_lists.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "discovery never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Give the eight lists time to queue behind it (the old code then ran one discovery
+    // each; the assertion below does not depend on this pause).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    gate.add_permits(1_000);
+    for l in lists {
+        let v = l.await.unwrap();
+        assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 2, "{v}");
+    }
+    assert_eq!(a_lists.load(Ordering::SeqCst), 1, "tools/list calls to a");
+    assert_eq!(b_lists.load(Ordering::SeqCst), 1, "tools/list calls to b");
+}

@@ -395,8 +395,12 @@ async fn catalog(
 ) -> Result<std::sync::Arc<Catalog>, Reject> {
     let mut snapshot = shared.registry.snapshot();
     if snapshot.generation == 0 {
-        // Nothing discovered yet (the refresh task may still be starting): do it now.
-        Box::pin(shared.registry.refresh(&runtime.config, &runtime.identity)).await;
+        // Nothing discovered yet (the refresh task may still be starting): discover now.
+        // Single-flight: the requests waiting behind a running discovery take its result
+        // instead of each listing every upstream again.
+        let changes =
+            Box::pin(shared.registry.ensure_discovered(&runtime.config, &runtime.identity)).await;
+        shared.record_tool_changes(&changes);
         snapshot = shared.registry.snapshot();
     }
     runtime
