@@ -55,7 +55,11 @@ pub fn build(
                 l.name,
                 l.address
             );
-            for v in l.virtual_servers.iter().filter_map(|&i| config.virtual_servers.get(i)) {
+            for v in l
+                .virtual_servers
+                .iter()
+                .filter_map(|&i| config.virtual_servers.get(i))
+            {
                 log::warn!(
                     "listener {}: virtual server {:?} ({}) is open to anonymous callers (access.anonymous)",
                     l.name,

@@ -354,8 +354,14 @@ mod revocation_tests {
             r.revoke(digest(3), 500, 100),
             Err(RevocationsFull { capacity: 2 })
         );
-        assert!(!r.contains(&digest(3)), "not recorded, so not reported ended");
-        assert!(r.contains(&digest(1)) && r.contains(&digest(2)), "nothing evicted");
+        assert!(
+            !r.contains(&digest(3)),
+            "not recorded, so not reported ended"
+        );
+        assert!(
+            r.contains(&digest(1)) && r.contains(&digest(2)),
+            "nothing evicted"
+        );
         // Revoking one already held needs no room.
         r.revoke(digest(1), 500, 100).unwrap();
         // Once entries expire there is room again.

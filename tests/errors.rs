@@ -171,11 +171,18 @@ async fn a_loopback_listener_accepts_its_own_origin_and_refuses_others() {
     let r = post(
         &gw.url(),
         init,
-        &[("host", "evil.example.com"), ("origin", "http://evil.example.com")],
+        &[
+            ("host", "evil.example.com"),
+            ("origin", "http://evil.example.com"),
+        ],
     )
     .await;
     assert!(r.status().is_client_error(), "{}", r.status());
-    assert_eq!(demo.requests(), before, "nothing refused reached the upstream");
+    assert_eq!(
+        demo.requests(),
+        before,
+        "nothing refused reached the upstream"
+    );
 }
 
 /// A client that asks for `100 Continue` (curl does for larger bodies) gets it at once from

@@ -925,7 +925,10 @@ where
 async fn wait_listening(addr: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "nothing listens on {addr}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {addr}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
@@ -995,10 +998,7 @@ virtual_servers:
     let url = format!("{anon}/v/open/mcp");
     let sid = open_anonymous(&url).await;
     let v = list_anonymous(&url, &sid).await;
-    assert!(
-        !v["result"]["tools"].as_array().unwrap().is_empty(),
-        "{v}"
-    );
+    assert!(!v["result"]["tools"].as_array().unwrap().is_empty(), "{v}");
 
     // The authenticating listener serves both, to authenticated callers only.
     for path in ["/v/team/mcp", "/v/open/mcp"] {
@@ -1096,7 +1096,8 @@ virtual_servers:
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     // Discovery has started (at start-up, or with the first request) and is held at the gate.
-    let sessions: Vec<String> = futures::future::join_all((0..8).map(|_| open_anonymous(&url))).await;
+    let sessions: Vec<String> =
+        futures::future::join_all((0..8).map(|_| open_anonymous(&url))).await;
     let lists = sessions
         .iter()
         .map(|sid| {
@@ -1106,7 +1107,10 @@ virtual_servers:
         .collect::<Vec<_>>();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while a_lists.load(Ordering::SeqCst) == 0 {
-        assert!(std::time::Instant::now() < deadline, "discovery never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "discovery never started"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Give the eight lists time to queue behind it (the old code then ran one discovery

@@ -37,7 +37,10 @@ const OPEN: &str = "  - { name: open, route: /v/open/mcp, access: { anonymous: t
 fn assert_err(yaml: &str, path: &str, needle: &str) {
     let e = from_yaml(yaml).expect_err("config should be rejected");
     assert_eq!(e.path, path, "{e}");
-    assert!(e.message.contains(needle), "{e:?} should mention {needle:?}");
+    assert!(
+        e.message.contains(needle),
+        "{e:?} should mention {needle:?}"
+    );
 }
 
 #[test]

@@ -106,8 +106,7 @@ pub(crate) async fn admit(
         ctx.upstream = Some(r.upstream);
         ctx.route = Some(i);
         Endpoint::Route(r)
-    } else if let Some((i, v)) = served(listener, &runtime.config).find(|(_, v)| v.route == path)
-    {
+    } else if let Some((i, v)) = served(listener, &runtime.config).find(|(_, v)| v.route == path) {
         ctx.vserver = Some(i);
         Endpoint::Virtual(i, v)
     } else {

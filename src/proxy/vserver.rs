@@ -398,8 +398,12 @@ async fn catalog(
         // Nothing discovered yet (the refresh task may still be starting): discover now.
         // Single-flight: the requests waiting behind a running discovery take its result
         // instead of each listing every upstream again.
-        let changes =
-            Box::pin(shared.registry.ensure_discovered(&runtime.config, &runtime.identity)).await;
+        let changes = Box::pin(
+            shared
+                .registry
+                .ensure_discovered(&runtime.config, &runtime.identity),
+        )
+        .await;
         shared.record_tool_changes(&changes);
         snapshot = shared.registry.snapshot();
     }
