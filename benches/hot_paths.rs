@@ -136,7 +136,7 @@ fn guards(c: &mut Criterion) {
     c.bench_function("guard/host+origin+media", |b| {
         b.iter(|| {
             guard::check_host(black_box(Some("127.0.0.1:8080")), &hosts).ok();
-            guard::check_origin(black_box(None), &origins).ok();
+            guard::check_origin(black_box(None), &origins, None).ok();
             guard::check_post_headers(
                 black_box(Some("application/json")),
                 black_box(Some("application/json, text/event-stream")),

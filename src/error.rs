@@ -106,6 +106,10 @@ pub enum Reject {
     /// re-initialize (as the spec says for 404).
     #[error("session not found: initialize a new session")]
     SessionNotFound,
+    /// 503, -32000: a DELETE could not be recorded because this replica's table of ended
+    /// sessions is full of unexpired ones; the session was not ended.
+    #[error("this gateway cannot record another ended session now ({capacity} are held until their tokens expire); the session was not ended and stays valid: retry the DELETE later")]
+    SessionRevocationsFull { capacity: usize },
     /// 200, -32601: the method is not served here.
     #[error("method not found: {method}")]
     MethodNotFound { method: String },
@@ -151,6 +155,7 @@ impl Reject {
             Reject::ServerNotAllowed { .. } => 403,
             Reject::SessionRequired => 400,
             Reject::SessionNotFound => 404,
+            Reject::SessionRevocationsFull { .. } => 503,
             Reject::MethodNotFound { .. }
             | Reject::UnknownTool { .. }
             | Reject::PinnedArgument { .. }
@@ -185,7 +190,8 @@ impl Reject {
             | Reject::TokenExchange { .. }
             | Reject::UpstreamUnauthorized { .. }
             | Reject::ServerNotAllowed { .. }
-            | Reject::SessionRequired => GATEWAY_ERROR,
+            | Reject::SessionRequired
+            | Reject::SessionRevocationsFull { .. } => GATEWAY_ERROR,
         }
     }
 
@@ -276,6 +282,7 @@ mod tests {
                 upstream: "u".into(),
                 subject: "s".into(),
             },
+            Reject::SessionRevocationsFull { capacity: 1 },
         ];
         for r in all {
             assert!(

@@ -69,17 +69,48 @@ fn has_port(entry: &str) -> bool {
 }
 
 /// Check a browser `Origin`. No header means a non-browser client, which is accepted.
-pub fn check_origin(origin: Option<&str>, allowed: &[String]) -> Result<(), Reject> {
+///
+/// `own_loopback_port` is the listener's port when it is bound to a loopback address: then
+/// the listener's own origins (`http://localhost:PORT`, `http://127.0.0.1:PORT`,
+/// `http://[::1]:PORT`) are accepted besides `allowed`. That origin is the gateway itself,
+/// which serves no pages, and a rebinding attack arrives with the attacker's host name in
+/// `Origin`, never a loopback one. Another port on loopback is another origin (another local
+/// program's pages) and stays refused unless listed.
+pub fn check_origin(
+    origin: Option<&str>,
+    allowed: &[String],
+    own_loopback_port: Option<u16>,
+) -> Result<(), Reject> {
     let Some(origin) = origin else {
         return Ok(());
     };
     let lower = origin.trim_end_matches('/').to_ascii_lowercase();
-    if allowed.contains(&lower) {
+    if allowed.contains(&lower) || own_loopback_port.is_some_and(|p| is_loopback_origin(&lower, p))
+    {
         Ok(())
     } else {
         Err(Reject::OriginNotAllowed {
             origin: clip(origin),
         })
+    }
+}
+
+/// `http://` + a loopback name + `port` (explicit, or 80 when omitted). `origin` is
+/// lower-cased without a trailing slash.
+fn is_loopback_origin(origin: &str, port: u16) -> bool {
+    let Some(authority) = origin.strip_prefix("http://") else {
+        return false;
+    };
+    if !well_formed(authority) {
+        return false;
+    }
+    let name = host_name(authority);
+    if !matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
+        return false;
+    }
+    match authority[name.len()..].strip_prefix(':') {
+        None => port == 80,
+        Some(p) => p.parse::<u16>() == Ok(port),
     }
 }
 
@@ -187,11 +218,50 @@ mod tests {
     #[test]
     fn origin_absent_passes_listed_passes_other_is_403() {
         let allowed = vec!["http://localhost:6274".to_string()];
-        assert!(check_origin(None, &allowed).is_ok());
-        assert!(check_origin(Some("http://LOCALHOST:6274"), &allowed).is_ok());
-        let e = check_origin(Some("http://evil.example.com"), &allowed).unwrap_err();
+        assert!(check_origin(None, &allowed, None).is_ok());
+        assert!(check_origin(Some("http://LOCALHOST:6274"), &allowed, None).is_ok());
+        let e = check_origin(Some("http://evil.example.com"), &allowed, None).unwrap_err();
         assert_eq!(e.http_status(), 403);
-        assert!(check_origin(Some("null"), &allowed).is_err());
+        assert!(check_origin(Some("null"), &allowed, None).is_err());
+    }
+
+    #[test]
+    fn a_loopback_listener_accepts_its_own_loopback_origins() {
+        for o in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://LocalHost:8080/",
+            "http://[::1]:8080",
+        ] {
+            assert!(check_origin(Some(o), &[], Some(8080)).is_ok(), "{o}");
+        }
+        // Port 80 is the default of http:// origins.
+        assert!(check_origin(Some("http://localhost"), &[], Some(80)).is_ok());
+        // Configured origins still apply next to the own ones.
+        let allowed = vec!["http://localhost:6274".to_string()];
+        assert!(check_origin(Some("http://localhost:6274"), &allowed, Some(8080)).is_ok());
+    }
+
+    #[test]
+    fn foreign_origins_stay_refused_on_a_loopback_listener() {
+        for o in [
+            "http://evil.example.com",
+            "http://evil.example.com:8080",
+            "http://localhost.evil.example.com:8080",
+            "http://127.0.0.1:8081",  // another local program's pages
+            "http://localhost",       // port 80, not ours
+            "https://localhost:8080", // another scheme is another origin
+            "http://127.0.0.2:8080",
+            "http://[::1]evil:8080",
+            "http://localhost:8080@evil.example.com",
+            "http://localhost:8080/path",
+            "null",
+        ] {
+            let e = check_origin(Some(o), &[], Some(8080)).unwrap_err();
+            assert_eq!(e.http_status(), 403, "{o}");
+        }
+        // A listener that is not on loopback has no own origin accepted by default.
+        assert!(check_origin(Some("http://127.0.0.1:8080"), &[], None).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 // pingora-prometheus re-exports the prometheus version Pingora itself links.
 use pingora_prometheus::prometheus::{
-    self, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+    self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
 };
 
 use crate::mcp::McpMethod;
@@ -94,6 +94,7 @@ pub struct Metrics {
     upstream_errors: IntCounterVec,
     credential_releases: IntCounterVec,
     tool_changes: IntCounterVec,
+    session_revocations_full: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -151,6 +152,12 @@ impl Metrics {
             &["upstream", "action"],
         )?;
         registry.register(Box::new(tool_changes.clone()))?;
+        // No labels: one table per replica.
+        let session_revocations_full = IntCounter::with_opts(Opts::new(
+            "mcp_gateway_session_revocations_full_total",
+            "Session DELETEs refused because the table of ended sessions was full of unexpired ones",
+        ))?;
+        registry.register(Box::new(session_revocations_full.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(added_latency.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
@@ -163,6 +170,7 @@ impl Metrics {
             upstream_errors,
             credential_releases,
             tool_changes,
+            session_revocations_full,
         })
     }
 
@@ -199,6 +207,11 @@ impl Metrics {
         self.tool_changes
             .with_label_values(&[upstream, action])
             .inc();
+    }
+
+    /// Count a session DELETE refused because the revocation table was full.
+    pub fn session_revocation_full(&self) {
+        self.session_revocations_full.inc();
     }
 
     /// Prometheus text exposition of this gateway's metrics plus the process-global registry
@@ -241,5 +254,8 @@ mod tests {
         ));
         assert!(text.contains("mcp_gateway_added_latency_seconds_bucket"));
         assert!(text.contains("mcp_gateway_upstream_latency_seconds_count{upstream=\"demo\"} 1"));
+        m.session_revocation_full();
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains("mcp_gateway_session_revocations_full_total 1"));
     }
 }

@@ -123,6 +123,18 @@ pub fn build(
                 l.name,
                 l.address
             );
+            for v in l
+                .virtual_servers
+                .iter()
+                .filter_map(|&i| config.virtual_servers.get(i))
+            {
+                log::warn!(
+                    "listener {}: virtual server {:?} ({}) is open to anonymous callers (access.anonymous)",
+                    l.name,
+                    v.name,
+                    v.route
+                );
+            }
         }
     }
     let http = crate::http_client::HttpClient::default();
@@ -294,10 +306,21 @@ struct RegistryRefresh {
 #[async_trait]
 impl BackgroundService for RegistryRefresh {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut first = true;
         loop {
             let rt = self.shared.runtime.load_full();
             if !rt.config.virtual_servers.is_empty() {
-                let changes = self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                // At start, first requests may already be discovering: join them rather than
+                // list every upstream a second time.
+                let changes = if first {
+                    self.shared
+                        .registry
+                        .ensure_discovered(&rt.config, &rt.identity)
+                        .await
+                } else {
+                    self.shared.registry.refresh(&rt.config, &rt.identity).await
+                };
+                first = false;
                 self.shared.record_tool_changes(&changes);
             }
             let pause = rt.config.registry.refresh_interval;

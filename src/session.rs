@@ -7,8 +7,10 @@
 //! are opened lazily per gateway session and cached locally (`proxy::vserver`), so a replica
 //! that sees a session for the first time opens its own.
 //!
-//! The key is random per process unless configured, so sessions do not survive a restart
-//! and need a shared key across replicas (a later config option).
+//! The key is random per process unless configured (`sessions.key`, shared by replicas).
+//!
+//! The one thing kept per replica is [`Revocations`]: sessions ended by DELETE, remembered
+//! until their tokens expire, in a bounded table that refuses (rather than forgets) when full.
 
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
@@ -177,6 +179,82 @@ impl SessionKeys {
     }
 }
 
+/// Gateway sessions ended by DELETE on this replica, until their tokens expire.
+///
+/// A sealed token stays genuine until its expiry, so ending a session means remembering it.
+/// The table is bounded. When it is full, expired entries are dropped first (an expired token
+/// no longer opens, so its entry protects nothing); when it is still full, [`Self::revoke`]
+/// fails and the caller must refuse the DELETE: reporting a session ended while its token
+/// still works would be a silent fail-open.
+#[derive(Debug)]
+pub struct Revocations {
+    /// Token digest -> expiry (seconds since the epoch).
+    ended: Mutex<HashMap<Digest, u64>>,
+    capacity: usize,
+}
+
+/// Bound of the revocation table (about 50 bytes an entry).
+pub const MAX_REVOKED: usize = 100_000;
+
+/// [`Revocations::revoke`] found the table full of unexpired entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationsFull {
+    pub capacity: usize,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self::with_capacity(MAX_REVOKED)
+    }
+}
+
+impl Revocations {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Revocations {
+            ended: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    /// The table, also after a panic elsewhere poisoned the lock: entries are plain values,
+    /// and answering "not revoked" because of a poisoned lock would fail open.
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, u64>> {
+        self.ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the session with token digest `d` was ended here.
+    pub fn contains(&self, d: &Digest) -> bool {
+        self.table().contains_key(d)
+    }
+
+    /// Remember that the session `d`, whose token expires at `expires`, has ended. `Err`
+    /// when the table holds `capacity` unexpired entries: the session was not ended.
+    pub fn revoke(&self, d: Digest, expires: u64, now: u64) -> Result<(), RevocationsFull> {
+        let mut t = self.table();
+        if t.len() >= self.capacity && !t.contains_key(&d) {
+            t.retain(|_, exp| *exp > now);
+            if t.len() >= self.capacity {
+                return Err(RevocationsFull {
+                    capacity: self.capacity,
+                });
+            }
+        }
+        t.insert(d, expires);
+        Ok(())
+    }
+
+    /// Entries held (expired ones included until the next prune).
+    pub fn len(&self) -> usize {
+        self.table().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// First 8 hex characters of the key's SHA-256: names the key without revealing it.
 fn key_id(k: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, k).as_ref()[..4]
@@ -254,6 +332,62 @@ mod tests {
         );
         let other = SessionKeys::random().unwrap();
         assert_eq!(other.verify(&t, 1_000, "support", (A, "alice")), None);
+    }
+}
+
+#[cfg(test)]
+mod revocation_tests {
+    use super::*;
+
+    fn digest(n: u32) -> Digest {
+        crate::digest::keyed(&[n.to_be_bytes().as_slice()])
+    }
+
+    #[test]
+    fn revoked_sessions_are_remembered() {
+        let r = Revocations::with_capacity(4);
+        assert!(!r.contains(&digest(1)));
+        r.revoke(digest(1), 100, 10).unwrap();
+        assert!(r.contains(&digest(1)));
+        assert!(!r.contains(&digest(2)));
+    }
+
+    #[test]
+    fn a_full_table_drops_expired_entries_before_taking_a_new_one() {
+        let r = Revocations::with_capacity(3);
+        r.revoke(digest(1), 50, 10).unwrap(); // expires at 50
+        r.revoke(digest(2), 500, 10).unwrap();
+        r.revoke(digest(3), 60, 10).unwrap(); // expires at 60
+        assert_eq!(r.len(), 3);
+        // At 100 both short-lived tokens are dead: pruned, and the new one fits.
+        r.revoke(digest(4), 500, 100).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(!r.contains(&digest(1)) && !r.contains(&digest(3)));
+        assert!(r.contains(&digest(2)) && r.contains(&digest(4)));
+    }
+
+    #[test]
+    fn a_table_full_of_live_entries_refuses_and_keeps_what_it_has() {
+        let r = Revocations::with_capacity(2);
+        r.revoke(digest(1), 500, 10).unwrap();
+        r.revoke(digest(2), 500, 10).unwrap();
+        assert_eq!(
+            r.revoke(digest(3), 500, 100),
+            Err(RevocationsFull { capacity: 2 })
+        );
+        assert!(
+            !r.contains(&digest(3)),
+            "not recorded, so not reported ended"
+        );
+        assert!(
+            r.contains(&digest(1)) && r.contains(&digest(2)),
+            "nothing evicted"
+        );
+        // Revoking one already held needs no room.
+        r.revoke(digest(1), 500, 100).unwrap();
+        // Once entries expire there is room again.
+        r.revoke(digest(3), 900, 500).unwrap();
+        assert_eq!(r.len(), 1);
     }
 }
 

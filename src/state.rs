@@ -178,8 +178,8 @@ pub struct Shared {
     /// Upstream sessions opened for gateway sessions: (token digest, upstream name) -> the
     /// upstream's session id (`None` for a stateless upstream).
     pub upstream_sessions: std::sync::Mutex<UpstreamSessions>,
-    /// Gateway sessions ended by DELETE on this replica: token digest -> expiry.
-    pub revoked: std::sync::Mutex<std::collections::HashMap<crate::digest::Digest, u64>>,
+    /// Gateway sessions ended by DELETE on this replica (bounded; refuses when full).
+    pub revoked: crate::session::Revocations,
     /// Side requests (upstream session setup).
     pub http: HttpClient,
 }

@@ -150,6 +150,47 @@ async fn dns_rebinding_guard_checks_origin_and_host() {
     assert!(seen.get("origin").is_none());
 }
 
+/// A loopback listener accepts a browser page served from its own origin (the MCP conformance
+/// suite's `dns-rebinding-protection` scenario sends `Host` and `Origin` of the server URL),
+/// and still refuses other origins, another loopback port included.
+#[tokio::test]
+async fn a_loopback_listener_accepts_its_own_origin_and_refuses_others() {
+    let (demo, gw) = demo_and_gateway().await;
+    let port = gw.addr.port();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let origin = format!("http://{host}");
+        let r = post(&gw.url(), init, &[("host", &host), ("origin", &origin)]).await;
+        assert_eq!(r.status(), 200, "{origin}");
+    }
+    let before = demo.requests();
+    let other = format!("http://127.0.0.1:{}", port.wrapping_add(1).max(1));
+    for (host, origin) in [
+        (format!("127.0.0.1:{port}"), other.as_str()),
+        (format!("127.0.0.1:{port}"), "http://evil.example.com"),
+        (format!("127.0.0.1:{port}"), "http://evil.example.com:80"),
+    ] {
+        let r = post(&gw.url(), init, &[("host", &host), ("origin", origin)]).await;
+        assert_error(r, 403, -32000, "is not allowed (DNS-rebinding protection)").await;
+    }
+    // The conformance suite's attack: Host and Origin both the attacker's name.
+    let r = post(
+        &gw.url(),
+        init,
+        &[
+            ("host", "evil.example.com"),
+            ("origin", "http://evil.example.com"),
+        ],
+    )
+    .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(
+        demo.requests(),
+        before,
+        "nothing refused reached the upstream"
+    );
+}
+
 /// A client that asks for `100 Continue` (curl does for larger bodies) gets it at once from
 /// the gateway, which reads the body before contacting the upstream.
 #[tokio::test]

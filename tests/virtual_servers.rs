@@ -311,6 +311,7 @@ async fn a_session_continues_on_another_instance_with_the_same_key() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: up }}]
 upstreams:
   - {{ name: up, url: "{}" }}
@@ -319,7 +320,7 @@ admin:
 sessions:
   key: "file:{}"
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#,
         demo.url(),
         key.display()
@@ -362,6 +363,7 @@ async fn collisions_are_reported_with_both_origins() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: a }}]
 upstreams:
   - {{ name: a, url: "{}" }}
@@ -373,6 +375,7 @@ admin:
 virtual_servers:
   - name: all
     route: /v/all/mcp
+    access: {{ anonymous: true }}
     tools:
       c.echo: {{ name: b__echo }}
 "#,
@@ -456,13 +459,14 @@ async fn discovery_follows_next_cursor_across_pages() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: pager }}]
 upstreams:
   - {{ name: pager, url: "{up}" }}
 admin:
   address: "{{ADMIN}}"
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#
     );
     let gw = start_gateway(&yaml).await;
@@ -497,6 +501,7 @@ async fn a_staging_server_cannot_reach_production_tools() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [qa]
     routes: [{{ path: /mcp, upstream: prod }}]
 upstreams:
   - {{ name: prod, url: "{}", environment: prod }}
@@ -504,7 +509,7 @@ upstreams:
 admin:
   address: "{{ADMIN}}"
 virtual_servers:
-  - {{ name: qa, route: /v/qa/mcp, environment: staging, allow_tools: ["*.*"] }}
+  - {{ name: qa, route: /v/qa/mcp, environment: staging, allow_tools: ["*.*"], access: {{ anonymous: true }} }}
 "#,
         prod.url(),
         staging.url()
@@ -572,6 +577,7 @@ async fn a_changed_tool_is_quarantined_until_approved() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: crm }}]
 upstreams:
   - {{ name: crm, url: "{up}" }}
@@ -582,7 +588,7 @@ registry:
   refresh_interval: 100ms
   state_file: "{}"
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#,
         state.display()
     );
@@ -697,6 +703,7 @@ async fn a_restarted_upstream_is_healed_for_read_only_tools_only() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: up }}]
 upstreams:
   - {{ name: up, url: "{}" }}
@@ -705,6 +712,7 @@ admin:
 virtual_servers:
   - name: all
     route: /v/all/mcp
+    access: {{ anonymous: true }}
     tools:
       up.echo: {{ annotations: {{ readOnlyHint: true }} }}
 "#,
@@ -758,6 +766,7 @@ async fn the_merged_list_pages_with_opaque_cursors() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: pager }}]
 upstreams:
   - {{ name: pager, url: "{up}" }}
@@ -766,7 +775,7 @@ admin:
 registry:
   page_size: 2
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#
     );
     let gw = start_gateway(&yaml).await;
@@ -853,6 +862,7 @@ async fn an_upstream_list_changed_triggers_rediscovery_at_once() {
 listeners:
   - address: "{{LISTEN}}"
     auth: none
+    virtual_servers: [all]
     routes: [{{ path: /mcp, upstream: crm }}]
 upstreams:
   - {{ name: crm, url: "{up}", on_change: accept }}
@@ -861,7 +871,7 @@ admin:
 registry:
   refresh_interval: 1h
 virtual_servers:
-  - {{ name: all, route: /v/all/mcp }}
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
 "#
     );
     let gw = start_gateway(&yaml).await;
@@ -907,4 +917,208 @@ where
         rx,
         |mut rx| async move { rx.recv().await.map(|s| (Ok(s), rx)) },
     )
+}
+
+/// Wait until something accepts connections on `addr` (a second listener of a gateway).
+async fn wait_listening(addr: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {addr}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The JSON-RPC error message of a refused request, with `path` replaced by `PATH`.
+async fn not_found_message(url: &str, path: &str) -> String {
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;
+    let r = post(&format!("{url}{path}"), init, &[]).await;
+    let v = assert_error(r, 404, -32000, "").await;
+    v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .replace(path, "PATH")
+}
+
+/// Virtual servers are served per listener. On an `auth: none` listener only those it lists
+/// and that say `access.anonymous: true`; anything else there answers like an unknown path.
+/// On an authenticating listener every caller must authenticate, `anonymous` or not.
+#[tokio::test]
+async fn anonymous_callers_reach_only_servers_marked_anonymous_on_listeners_that_list_them() {
+    let demo = start_demo().await;
+    let open = format!("127.0.0.1:{}", free_port());
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    routes: [{{ path: /mcp, upstream: up }}]
+  - address: "{open}"
+    auth: none
+    virtual_servers: [open]
+    routes: [{{ path: /mcp, upstream: up }}]
+upstreams:
+  - {{ name: up, url: "{url}" }}
+admin:
+  address: "{{ADMIN}}"
+auth:
+  resource: {RESOURCE}
+  api_keys:
+    - {{ sha256: "{sha}", subject: alice }}
+virtual_servers:
+  - {{ name: team, route: /v/team/mcp }}
+  - {{ name: open, route: /v/open/mcp, access: {{ anonymous: true }} }}
+"#,
+        url = demo.url(),
+        sha = sha256_hex("alice-key"),
+    );
+    let gw = start_gateway(&yaml).await;
+    wait_listening(&open).await;
+    let anon = format!("http://{open}");
+
+    // Not listed on the anonymous listener: the same 404 as a path nobody serves, and no
+    // protected-resource metadata either.
+    assert_eq!(
+        not_found_message(&anon, "/v/team/mcp").await,
+        not_found_message(&anon, "/v/nope/mcp").await
+    );
+    let r = http()
+        .get(format!(
+            "{anon}/.well-known/oauth-protected-resource/v/team/mcp"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Listed and marked anonymous: served without credentials.
+    let url = format!("{anon}/v/open/mcp");
+    let sid = open_anonymous(&url).await;
+    let v = list_anonymous(&url, &sid).await;
+    assert!(!v["result"]["tools"].as_array().unwrap().is_empty(), "{v}");
+
+    // The authenticating listener serves both, to authenticated callers only.
+    for path in ["/v/team/mcp", "/v/open/mcp"] {
+        let url = format!("http://{}{path}", gw.addr);
+        let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;
+        let r = post(&url, init, &[]).await;
+        assert_eq!(r.status(), 401, "{path}");
+        let r = post(&url, init, &[("x-api-key", "alice-key")]).await;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
+
+/// Before listeners chose their virtual servers, an `auth: none` listener served every one,
+/// and an empty `access` let anonymous callers in. Now such a listener serves none by default.
+#[tokio::test]
+async fn an_auth_none_listener_serves_no_virtual_server_it_does_not_list() {
+    let demo = start_demo().await;
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    routes: [{{ path: /mcp, upstream: up }}]
+upstreams:
+  - {{ name: up, url: "{}" }}
+admin:
+  address: "{{ADMIN}}"
+virtual_servers:
+  - {{ name: all, route: /v/all/mcp }}
+"#,
+        demo.url()
+    );
+    let gw = start_gateway(&yaml).await;
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;
+    let r = post(&format!("http://{}/v/all/mcp", gw.addr), init, &[]).await;
+    assert_error(r, 404, -32000, "").await;
+}
+
+/// A raw MCP upstream whose `tools/list` counts itself and then waits for a permit of `gate`.
+async fn gated_upstream(
+    lists: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+) -> String {
+    let router = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: String| {
+            let (lists, gate) = (lists.clone(), gate.clone());
+            async move {
+                let v: Value = serde_json::from_str(&body).unwrap();
+                let result = match v["method"].as_str().unwrap_or("") {
+                    "initialize" => json!({"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"gated","version":"1"}}),
+                    "tools/list" => {
+                        lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        gate.acquire().await.unwrap().forget();
+                        json!({"tools":[{"name":"echo","inputSchema":{"type":"object"}}]})
+                    }
+                    _ => return (axum::http::StatusCode::ACCEPTED, String::new()),
+                };
+                let answer = json!({"jsonrpc":"2.0","id":v["id"],"result":result});
+                (axum::http::StatusCode::OK, answer.to_string())
+            }
+        }),
+    );
+    format!("http://{}/mcp", raw_upstream(router).await)
+}
+
+/// The first requests of a virtual server, arriving while discovery is still running, wait
+/// for that one discovery instead of each listing every upstream again.
+#[tokio::test]
+async fn concurrent_first_requests_list_each_upstream_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (a_lists, b_lists) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let a = gated_upstream(a_lists.clone(), gate.clone()).await;
+    let b = gated_upstream(b_lists.clone(), gate.clone()).await;
+    let yaml = format!(
+        r#"
+listeners:
+  - address: "{{LISTEN}}"
+    auth: none
+    virtual_servers: [all]
+    routes: [{{ path: /mcp, upstream: a }}]
+upstreams:
+  - {{ name: a, url: "{a}" }}
+  - {{ name: b, url: "{b}" }}
+registry:
+  refresh_interval: 10m
+admin:
+  address: "{{ADMIN}}"
+virtual_servers:
+  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
+"#
+    );
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    // Discovery has started (at start-up, or with the first request) and is held at the gate.
+    let sessions: Vec<String> =
+        futures::future::join_all((0..8).map(|_| open_anonymous(&url))).await;
+    let lists = sessions
+        .iter()
+        .map(|sid| {
+            let (url, sid) = (url.clone(), sid.clone());
+            tokio::spawn(async move { list_anonymous(&url, &sid).await })
+        })
+        .collect::<Vec<_>>();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while a_lists.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "discovery never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Give the eight lists time to queue behind it (the old code then ran one discovery
+    // each; the assertion below does not depend on this pause).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    gate.add_permits(1_000);
+    for l in lists {
+        let v = l.await.unwrap();
+        assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 2, "{v}");
+    }
+    assert_eq!(a_lists.load(Ordering::SeqCst), 1, "tools/list calls to a");
+    assert_eq!(b_lists.load(Ordering::SeqCst), 1, "tools/list calls to b");
 }

@@ -19,6 +19,7 @@ fn fixture() -> &'static Fixture {
         let keys = SessionKeys::random().expect("random session key");
         let claims = SessionClaims {
             server: "support".into(),
+            issuer: "https://idp.example.com".into(),
             subject: "alice".into(),
             expires: u64::MAX / 2,
         };

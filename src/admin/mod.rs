@@ -103,8 +103,18 @@ fn guard(admin: &AdminConfig, req: &pingora::http::RequestHeader) -> Result<(), 
     // HTTP/1.1 carries the authority in Host; HTTP/2 in the URI.
     let host = header(http::header::HOST).or_else(|| req.uri.authority().map(|a| a.as_str()));
     crate::guard::check_host(host, &admin.hosts).map_err(AdminError::Guard)?;
-    crate::guard::check_origin(header(http::header::ORIGIN), &admin.allowed_origins)
-        .map_err(AdminError::Guard)
+    // Like a loopback MCP listener, a loopback admin listener accepts its own origin.
+    let own_port = admin
+        .address
+        .ip()
+        .is_loopback()
+        .then_some(admin.address.port());
+    crate::guard::check_origin(
+        header(http::header::ORIGIN),
+        &admin.allowed_origins,
+        own_port,
+    )
+    .map_err(AdminError::Guard)
 }
 
 /// Read a state-changing request's JSON body: no query string (arguments never travel in

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use super::raw::{AdminPermission, RawAdmin, RawAdminAuth, RawPrincipals};
 use super::{
-    allowed_origins, host_policy, parse_socket_addr, principals, sha256_hex, AuthConfig,
+    allowed_origins, host_policy, parse_socket_addr, principals, sha256_hex, AuthConfig, Caller,
     ConfigError, HostPolicy, Listener, Principals,
 };
 
@@ -61,15 +61,11 @@ pub struct AdminJwtConfig {
 
 impl AdminJwtConfig {
     /// The permission a JWT principal with these attributes holds, if any.
-    pub fn permission(
-        &self,
-        subject: &str,
-        groups: &[String],
-        roles: &[String],
-    ) -> Option<AdminPermission> {
+    /// The caller must be from [`Self::issuer`] (checked by the admin API before asking).
+    pub fn permission(&self, caller: &Caller<'_>) -> Option<AdminPermission> {
         let named = |p: &Option<Principals>| {
             p.as_ref()
-                .is_some_and(|p| !p.is_everyone() && p.matches(subject, groups, roles))
+                .is_some_and(|p| !p.is_everyone() && p.matches(caller))
         };
         if named(&self.write) {
             Some(AdminPermission::Write)
@@ -198,7 +194,8 @@ fn validate_auth(
             let grant = |field: &str, p: Option<RawPrincipals>| match p {
                 None => Ok(None),
                 Some(p) => {
-                    let p = principals(p);
+                    // Grants are for `issuer` alone, so their subjects are bare names.
+                    let p = principals(&format!("admin.auth.jwt.{field}"), p, None)?;
                     if p.is_everyone() {
                         Err(ConfigError::new(
                             format!("admin.auth.jwt.{field}"),
@@ -448,15 +445,21 @@ auth:
         let none: Vec<String> = vec![];
         let roles = vec!["gateway-admin".to_string()];
         let groups = vec!["sre".to_string()];
+        let caller = |groups, roles| crate::config::Caller {
+            issuer: "https://idp.example.com",
+            subject: "x",
+            groups,
+            roles,
+        };
         assert_eq!(
-            j.permission("x", &none, &roles),
+            j.permission(&caller(&none, &roles)),
             Some(AdminPermission::Write)
         );
         assert_eq!(
-            j.permission("x", &groups, &none),
+            j.permission(&caller(&groups, &none)),
             Some(AdminPermission::Read)
         );
-        assert_eq!(j.permission("x", &none, &none), None);
+        assert_eq!(j.permission(&caller(&none, &none)), None);
     }
 
     #[test]
@@ -464,7 +467,7 @@ auth:
         let two = JWT_AUTH
             .replace(
                 "issuers: [https://idp.example.com]",
-                "issuers: [https://idp.example.com, https://other.example.com]",
+                "issuers: [https://idp.example.com, https://other.example.com]\n    group_issuers: [https://idp.example.com]",
             )
             .replace(
                 "        algorithms: [RS256]",

@@ -7,6 +7,8 @@
 //!
 //! This module depends on nothing else in the crate.
 
+#[cfg(test)]
+mod access_tests;
 mod admin;
 pub mod raw;
 #[cfg(test)]
@@ -183,6 +185,9 @@ pub struct VirtualServer {
     pub resource_url: Option<String>,
     pub metadata_path: String,
     pub access: Principals,
+    /// `access.anonymous`: unauthenticated callers may use it (on `auth: none` listeners
+    /// that list it; validation guarantees `access` is then empty).
+    pub anonymous: bool,
     pub allow: Vec<crate::registry::pattern::ToolPattern>,
     pub deny: Vec<crate::registry::pattern::ToolPattern>,
     pub rules: Vec<ToolRule>,
@@ -337,6 +342,9 @@ pub struct Listener {
     pub allowed_origins: Vec<String>,
     /// Whether MCP requests on this listener must authenticate.
     pub auth_required: bool,
+    /// Indices into [`Config::virtual_servers`] of the virtual servers served here. A
+    /// virtual server's route on any other listener is an unknown path.
+    pub virtual_servers: Vec<usize>,
 }
 
 /// Which `Host` header values a listener accepts (DNS-rebinding guard).
@@ -556,6 +564,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ));
     }
     let mut listeners: Vec<Listener> = Vec::with_capacity(raw.listeners.len());
+    // `listeners[i].virtual_servers` as written; resolved once the virtual servers are.
+    let mut served: Vec<Option<Vec<String>>> = Vec::with_capacity(raw.listeners.len());
     for (i, l) in raw.listeners.into_iter().enumerate() {
         let at = |field: &str| format!("listeners[{i}].{field}");
         let address =
@@ -629,6 +639,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 "authentication is required by default but there is no auth section; configure auth, or set auth: none on this listener",
             ));
         }
+        served.push(l.virtual_servers);
         listeners.push(Listener {
             auth_required: l.auth == raw::ListenerAuth::Required,
             name: l.name.unwrap_or_else(|| address.to_string()),
@@ -636,6 +647,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             routes,
             hosts,
             allowed_origins,
+            virtual_servers: Vec::new(),
         });
     }
 
@@ -712,6 +724,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let virtual_servers =
         validate_virtual_servers(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
+    assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
 
     Ok(Config {
         server,
@@ -766,6 +779,73 @@ fn patterns(
                 .map_err(|m| ConfigError::new(format!("{path}[{k}]"), m))
         })
         .collect()
+}
+
+/// Decide which virtual servers each listener serves, and refuse anonymous access that is
+/// not written down twice: an `auth: none` listener serves a virtual server only when its
+/// `virtual_servers` lists it *and* the server says `access.anonymous: true`. Defaults:
+/// every virtual server on an authenticating listener (its access list applies), none on an
+/// `auth: none` one, so adding an anonymous listener never exposes a server by accident.
+fn assign_virtual_servers(
+    served: Vec<Option<Vec<String>>>,
+    listeners: &mut [Listener],
+    vservers: &[VirtualServer],
+) -> Result<(), ConfigError> {
+    for (i, (l, names)) in listeners.iter_mut().zip(served).enumerate() {
+        let Some(names) = names else {
+            if l.auth_required {
+                l.virtual_servers = (0..vservers.len()).collect();
+            }
+            continue;
+        };
+        for (k, name) in names.iter().enumerate() {
+            let at = format!("listeners[{i}].virtual_servers[{k}]");
+            let Some(v) = vservers.iter().position(|v| &v.name == name) else {
+                let known: Vec<&str> = vservers.iter().map(|v| v.name.as_str()).collect();
+                return Err(ConfigError::new(
+                    at,
+                    format!(
+                        "unknown virtual server {name:?} (configured: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            };
+            if l.virtual_servers.contains(&v) {
+                return Err(ConfigError::new(
+                    at,
+                    format!("virtual server {name:?} is listed twice"),
+                ));
+            }
+            if !l.auth_required && !vservers[v].anonymous {
+                return Err(ConfigError::new(
+                    at,
+                    format!(
+                        "this listener has auth: none, so virtual server {name:?} would be open to anonymous callers; set virtual_servers[{v}].access.anonymous: true to allow that, or serve it on a listener that authenticates"
+                    ),
+                ));
+            }
+            l.virtual_servers.push(v);
+        }
+    }
+    for (v, vs) in vservers.iter().enumerate() {
+        let anonymous_here = listeners
+            .iter()
+            .any(|l| !l.auth_required && l.virtual_servers.contains(&v));
+        if vs.anonymous && !anonymous_here {
+            return Err(ConfigError::new(
+                format!("virtual_servers[{v}].access.anonymous"),
+                format!(
+                    "no listener with auth: none serves {:?}; add it to that listener's virtual_servers, or drop anonymous (authenticated callers are let in by an empty access)",
+                    vs.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Validates an access list or rule's principals at `at`. Subjects are `SUBJECT` or
@@ -847,6 +927,13 @@ fn validate_virtual_servers(
             return Err(ConfigError::new(
                 at("route"),
                 format!("{:?} is already a route", v.route),
+            ));
+        }
+        let a = &v.access;
+        if a.anonymous && !(a.subjects.is_empty() && a.groups.is_empty() && a.roles.is_empty()) {
+            return Err(ConfigError::new(
+                at("access"),
+                "anonymous: true lets every caller in, and an anonymous caller has no subject, group or role; use either anonymous or subjects/groups/roles",
             ));
         }
         let allow = patterns(&at("allow_tools"), &v.allow_tools)?;
@@ -941,7 +1028,16 @@ fn validate_virtual_servers(
             metadata_path: format!("{METADATA_PREFIX}{}", v.route),
             name: v.name,
             route: v.route,
-            access: principals(&at("access"), v.access, auth)?,
+            anonymous: v.access.anonymous,
+            access: principals(
+                &at("access"),
+                raw::RawPrincipals {
+                    subjects: v.access.subjects,
+                    groups: v.access.groups,
+                    roles: v.access.roles,
+                },
+                auth,
+            )?,
             allow,
             deny,
             rules,

@@ -110,6 +110,18 @@ pub struct RawPrincipals {
     pub roles: Vec<String>,
 }
 
+/// Who may use a virtual server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAccess {
+    /// Let unauthenticated callers in (on `auth: none` listeners that list this server).
+    /// Never combined with `subjects` / `groups` / `roles`: an anonymous caller has none.
+    pub anonymous: bool,
+    pub subjects: Vec<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+}
+
 /// Extra tools for some principals on a virtual server.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,11 +160,12 @@ pub struct RawToolOverride {
 pub struct RawVirtualServer {
     /// `[A-Za-z0-9_-]{1,32}`.
     pub name: String,
-    /// MCP endpoint path, served on every listener, e.g. `/v/support/mcp`.
+    /// MCP endpoint path, e.g. `/v/support/mcp`, on the listeners that serve it (see
+    /// `listeners[].virtual_servers`).
     pub route: String,
     /// Who may use it. Empty: every authenticated principal.
     #[serde(default)]
-    pub access: RawPrincipals,
+    pub access: RawAccess,
     /// `upstream.tool` patterns (globs) everyone on this server may use. Empty: all tools of
     /// the included upstreams.
     #[serde(default)]
@@ -500,6 +513,11 @@ pub struct RawListener {
     /// `required` (default; needs an `auth` section) or `none` (explicit, logged loudly).
     #[serde(default)]
     pub auth: ListenerAuth,
+    /// Names of the virtual servers this listener serves. Default: every virtual server on a
+    /// listener with `auth: required`, none on a listener with `auth: none` (serving one
+    /// there needs both this list and the server's `access.anonymous: true`).
+    #[serde(default)]
+    pub virtual_servers: Option<Vec<String>>,
 }
 
 /// One MCP endpoint: a path on the listener and the upstream it proxies to.

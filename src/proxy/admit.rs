@@ -77,12 +77,9 @@ pub(crate) async fn admit(
             .find(|r| r.metadata_path == path)
             .map(|r| r.resource_url.as_deref())
             .or_else(|| {
-                runtime
-                    .config
-                    .virtual_servers
-                    .iter()
-                    .find(|v| v.metadata_path == path)
-                    .map(|v| v.resource_url.as_deref())
+                served(listener, &runtime.config)
+                    .find(|(_, v)| v.metadata_path == path)
+                    .map(|(_, v)| v.resource_url.as_deref())
             });
         if let Some(resource) = resource {
             if req.method != Method::GET {
@@ -109,17 +106,11 @@ pub(crate) async fn admit(
         ctx.upstream = Some(r.upstream);
         ctx.route = Some(i);
         Endpoint::Route(r)
-    } else if let Some((i, v)) = runtime
-        .config
-        .virtual_servers
-        .iter()
-        .enumerate()
-        .find(|(_, v)| v.route == path)
-    {
+    } else if let Some((i, v)) = served(listener, &runtime.config).find(|(_, v)| v.route == path) {
         ctx.vserver = Some(i);
         Endpoint::Virtual(i, v)
     } else {
-        return Err(no_route(listener, &runtime.config.virtual_servers, path));
+        return Err(no_route(listener, &runtime.config, path));
     };
 
     // 2. DNS-rebinding guard before anything else is processed for a browser-borne request.
@@ -131,7 +122,12 @@ pub(crate) async fn admit(
         .or_else(|| req.headers.get(header::HOST).and_then(|v| v.to_str().ok()));
     guard::check_host(host, &listener.hosts)?;
     let origin = header_str(req, header::ORIGIN);
-    guard::check_origin(origin, &listener.allowed_origins)?;
+    let own_port = listener
+        .address
+        .ip()
+        .is_loopback()
+        .then_some(listener.address.port());
+    guard::check_origin(origin, &listener.allowed_origins, own_port)?;
 
     // 3. Authenticate before reading any body, so anonymous clients can't make us buffer.
     if listener.auth_required {
@@ -147,9 +143,11 @@ pub(crate) async fn admit(
         ctx.principal = Some(auth.authenticate(creds, endpoint.resource_url()).await?);
     }
     if let Endpoint::Virtual(_, vs) = endpoint {
+        // An empty access list means every *authenticated* caller; an unauthenticated one
+        // (an `auth: none` listener) gets in only where the server says `anonymous: true`.
         let allowed = match &ctx.principal {
             Some(p) => vs.access.matches(&p.caller()),
-            None => vs.access.is_everyone(),
+            None => vs.anonymous,
         };
         if !allowed {
             return Err(Reject::ServerNotAllowed {
@@ -340,16 +338,27 @@ fn header_str(req: &pingora::http::RequestHeader, name: impl header::AsHeaderNam
 
 const MCP_SESSION_ID: &str = "mcp-session-id";
 
+/// The virtual servers `listener` serves, with their indices in `config.virtual_servers`.
+fn served<'a>(
+    listener: &'a Listener,
+    config: &'a crate::config::Config,
+) -> impl Iterator<Item = (usize, &'a crate::config::VirtualServer)> {
+    listener
+        .virtual_servers
+        .iter()
+        .filter_map(|&i| config.virtual_servers.get(i).map(|v| (i, v)))
+}
+
 /// The 404 for a path that is no MCP endpoint here. What the listener does serve goes to the
 /// debug log for the operator, not to the (unauthenticated) caller.
-fn no_route(listener: &Listener, vservers: &[crate::config::VirtualServer], path: &str) -> Reject {
+fn no_route(listener: &Listener, config: &crate::config::Config, path: &str) -> Reject {
     let path = crate::error::clip(path);
     if log::log_enabled!(log::Level::Debug) {
         let served: Vec<&str> = listener
             .routes
             .iter()
             .map(|r| r.path.as_str())
-            .chain(vservers.iter().map(|v| v.route.as_str()))
+            .chain(served(listener, config).map(|(_, v)| v.route.as_str()))
             .collect();
         log::debug!(
             "listener {}: no MCP endpoint at {path}; it serves {}",

@@ -249,8 +249,7 @@ pub(crate) fn check_session(
     let (d, expires) = keys(shared, runtime)
         .verify(token, now(), &vs.name, principal_id(ctx))
         .ok_or(Reject::SessionNotFound)?;
-    let revoked = shared.revoked.lock().is_ok_and(|r| r.contains_key(&d));
-    if revoked {
+    if shared.revoked.contains(&d) {
         return Err(Reject::SessionNotFound);
     }
     Ok((d, expires))
@@ -319,15 +318,17 @@ pub(crate) fn end_session(
 ) -> Result<Vec<(String, String)>, Reject> {
     let (d, expires) = check_session(shared, runtime, vs, ctx, session_header)?;
     // Stateless tokens stay genuine until they expire: remember the ended ones (bounded,
-    // per replica) so they get 404 from now on.
-    if let Ok(mut r) = shared.revoked.lock() {
-        if r.len() >= MAX_UPSTREAM_SESSIONS {
-            let t = now();
-            r.retain(|_, exp| *exp > t);
-        }
-        if r.len() < MAX_UPSTREAM_SESSIONS {
-            r.insert(d, expires);
-        }
+    // per replica) so they get 404 from now on. A full table refuses the DELETE (503) and
+    // the upstream sessions stay open: the session is not ended, and the client is told so.
+    if let Err(full) = shared.revoked.revoke(d, expires, now()) {
+        shared.metrics.session_revocation_full();
+        log::warn!(
+            "session revocation table full ({} live entries): DELETE refused; the sessions expire after sessions.ttl",
+            full.capacity
+        );
+        return Err(Reject::SessionRevocationsFull {
+            capacity: full.capacity,
+        });
     }
     let mut ended = Vec::new();
     if let Ok(mut m) = shared.upstream_sessions.lock() {
@@ -398,8 +399,16 @@ async fn catalog(
 ) -> Result<std::sync::Arc<Catalog>, Reject> {
     let mut snapshot = shared.registry.snapshot();
     if snapshot.generation == 0 {
-        // Nothing discovered yet (the refresh task may still be starting): do it now.
-        Box::pin(shared.registry.refresh(&runtime.config, &runtime.identity)).await;
+        // Nothing discovered yet (the refresh task may still be starting): discover now.
+        // Single-flight: the requests waiting behind a running discovery take its result
+        // instead of each listing every upstream again.
+        let changes = Box::pin(
+            shared
+                .registry
+                .ensure_discovered(&runtime.config, &runtime.identity),
+        )
+        .await;
+        shared.record_tool_changes(&changes);
         snapshot = shared.registry.snapshot();
     }
     runtime

@@ -1,0 +1,130 @@
+//! Which listeners serve which virtual servers, and anonymous access to them
+//! (`listeners[].virtual_servers`, `virtual_servers[].access.anonymous`): one test per rule.
+
+use super::*;
+
+/// Listener 0 authenticates (API keys), listener 1 is `auth: none`. `{L0}` / `{L1}` are extra
+/// listener keys, `{VS}` the virtual servers.
+const TEMPLATE: &str = r#"
+listeners:
+  - address: 127.0.0.1:8080
+    routes: [{ path: /mcp, upstream: demo }]
+{L0}
+  - address: 127.0.0.1:8081
+    auth: none
+    routes: [{ path: /mcp, upstream: demo }]
+{L1}
+upstreams:
+  - { name: demo, url: "http://127.0.0.1:8000/mcp" }
+auth:
+  resource: https://mcp.example.com
+  api_keys:
+    - { sha256: "0000000000000000000000000000000000000000000000000000000000000000", subject: alice }
+virtual_servers:
+{VS}
+"#;
+
+fn yaml(l0: &str, l1: &str, vs: &str) -> String {
+    TEMPLATE
+        .replace("{L0}", l0)
+        .replace("{L1}", l1)
+        .replace("{VS}", vs)
+}
+
+const TEAM: &str = "  - { name: team, route: /v/team/mcp, access: { groups: [eng] } }";
+const OPEN: &str = "  - { name: open, route: /v/open/mcp, access: { anonymous: true } }";
+
+fn assert_err(yaml: &str, path: &str, needle: &str) {
+    let e = from_yaml(yaml).expect_err("config should be rejected");
+    assert_eq!(e.path, path, "{e}");
+    assert!(
+        e.message.contains(needle),
+        "{e:?} should mention {needle:?}"
+    );
+}
+
+#[test]
+fn default_is_every_server_on_authenticating_listeners_and_none_without_auth() {
+    let c = from_yaml(&yaml("", "", TEAM)).unwrap();
+    assert_eq!(c.listeners[0].virtual_servers, vec![0]);
+    assert!(c.listeners[1].virtual_servers.is_empty());
+    assert!(!c.virtual_servers[0].anonymous);
+}
+
+#[test]
+fn an_anonymous_server_is_served_where_listed() {
+    let vs = format!("{TEAM}\n{OPEN}");
+    let c = from_yaml(&yaml("", "    virtual_servers: [open]", &vs)).unwrap();
+    assert_eq!(c.listeners[0].virtual_servers, vec![0, 1]);
+    assert_eq!(c.listeners[1].virtual_servers, vec![1]);
+    assert!(c.virtual_servers[1].anonymous);
+    assert!(c.virtual_servers[1].access.is_everyone());
+}
+
+#[test]
+fn an_authenticating_listener_may_serve_a_subset() {
+    let vs = format!("{TEAM}\n{OPEN}");
+    let c = from_yaml(&yaml(
+        "    virtual_servers: [team]",
+        "    virtual_servers: [open]",
+        &vs,
+    ))
+    .unwrap();
+    assert_eq!(c.listeners[0].virtual_servers, vec![0]);
+    let c = from_yaml(&yaml("    virtual_servers: []", "", TEAM)).unwrap();
+    assert!(c.listeners[0].virtual_servers.is_empty());
+}
+
+#[test]
+fn listing_a_server_without_anonymous_on_an_auth_none_listener_is_refused() {
+    assert_err(
+        &yaml("", "    virtual_servers: [team]", TEAM),
+        "listeners[1].virtual_servers[0]",
+        "set virtual_servers[0].access.anonymous: true",
+    );
+}
+
+#[test]
+fn anonymous_without_an_auth_none_listener_serving_it_is_refused() {
+    // Not listed by the auth: none listener (its default is none).
+    assert_err(
+        &yaml("", "", OPEN),
+        "virtual_servers[0].access.anonymous",
+        "no listener with auth: none serves \"open\"",
+    );
+}
+
+#[test]
+fn anonymous_with_subjects_groups_or_roles_is_refused() {
+    for who in ["subjects: [alice]", "groups: [eng]", "roles: [admin]"] {
+        let vs = format!(
+            "  - {{ name: open, route: /v/open/mcp, access: {{ anonymous: true, {who} }} }}"
+        );
+        assert_err(
+            &yaml("", "    virtual_servers: [open]", &vs),
+            "virtual_servers[0].access",
+            "use either anonymous or subjects/groups/roles",
+        );
+    }
+}
+
+#[test]
+fn unknown_or_repeated_names_in_a_listener_list_are_refused() {
+    assert_err(
+        &yaml("    virtual_servers: [team, nope]", "", TEAM),
+        "listeners[0].virtual_servers[1]",
+        "unknown virtual server \"nope\" (configured: team)",
+    );
+    assert_err(
+        &yaml("    virtual_servers: [team, team]", "", TEAM),
+        "listeners[0].virtual_servers[1]",
+        "listed twice",
+    );
+}
+
+#[test]
+fn unknown_access_keys_are_refused() {
+    let vs = "  - { name: open, route: /v/open/mcp, access: { anonymus: true } }";
+    let e = from_yaml(&yaml("", "", vs)).expect_err("typo must be refused");
+    assert!(e.path.starts_with("virtual_servers[0].access"), "{e}");
+}
