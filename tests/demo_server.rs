@@ -106,7 +106,16 @@ async fn long_running_streams_progress() -> anyhow::Result<()> {
     assert_eq!(text_of(&result), "done after 3 steps");
     assert!(finished - started >= Duration::from_millis(900));
 
-    let events = client.service().events();
+    // The client handles notifications on its own task, so the last progress event can be
+    // recorded just after the result is returned: wait for it (bounded), then check order.
+    let mut events = client.service().events();
+    for _ in 0..200 {
+        if events.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        events = client.service().events();
+    }
     assert_eq!(events.len(), 3, "progress events: {events:?}");
     for (i, (at, event)) in events.iter().enumerate() {
         let step = i + 1;
@@ -116,7 +125,10 @@ async fn long_running_streams_progress() -> anyhow::Result<()> {
             event.message.as_deref(),
             Some(&*format!("step {step} of 3"))
         );
-        assert!(*at <= finished, "progress {step} arrived after the result");
+        // The last event is sent just before the result and may be recorded just after it.
+        if step < 3 {
+            assert!(*at <= finished, "progress {step} arrived after the result");
+        }
     }
     let spread = events[2].0 - events[0].0;
     assert!(

@@ -304,6 +304,21 @@ async fn metadata_headers_must_match_the_body() {
         .await;
         assert_error(r, 400, -32020, needle).await;
     }
+    // Sent twice (even with one matching value): a proxy may pass the first, a server read
+    // the last, so there is no one meaning to check.
+    let h = [
+        ("authorization", s.auth.as_str()),
+        ("mcp-session-id", sid.as_str()),
+        ("mcp-name", "crm__get_customer"),
+        ("mcp-name", "crm__delete_customer"),
+    ];
+    assert_error(
+        post(&s.vserver(), get, &h).await,
+        400,
+        -32020,
+        "more than once",
+    )
+    .await;
     assert_eq!(s.seen.total(), 0);
     // Matching headers (plain or base64 sentinel) pass; the upstream gets its own tool name.
     for value in ["crm__get_customer", "=?base64?Y3JtX19nZXRfY3VzdG9tZXI=?="] {

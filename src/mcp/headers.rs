@@ -57,6 +57,28 @@ pub fn encode(value: &str) -> String {
     }
 }
 
+/// The one value of a metadata header, from all its occurrences: `Ok(None)` when absent, an
+/// error when sent more than once (a proxy may forward the first, a server read the last, or
+/// join them: there is no single meaning to check).
+pub fn single<'a>(
+    header: &'static str,
+    mut values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<&'a [u8]>, Reject> {
+    let first = values.next();
+    match values.next() {
+        None => Ok(first),
+        Some(second) => Err(Reject::HeaderMismatch {
+            header,
+            header_value: format!(
+                "{}, {}",
+                clip(&String::from_utf8_lossy(first.unwrap_or_default())),
+                clip(&String::from_utf8_lossy(second))
+            ),
+            body_value: "(sent more than once)".into(),
+        }),
+    }
+}
+
 /// Check the metadata headers a request carries against its parsed body.
 ///
 /// Runs in `request_filter` right after the body is parsed. `name` is the body's
@@ -111,6 +133,17 @@ mod tests {
         assert_eq!(encode("naïve"), "=?base64?bmHDr3Zl?=");
         assert_eq!(decode(b"=?base64?!!?="), None);
         assert_eq!(decode(b"\xff"), None);
+    }
+
+    #[test]
+    fn a_repeated_header_has_no_single_meaning() {
+        let one: [&[u8]; 1] = [b"a"];
+        assert_eq!(single("Mcp-Name", one.into_iter()), Ok(Some(&b"a"[..])));
+        assert_eq!(single("Mcp-Name", std::iter::empty()), Ok(None));
+        let two: [&[u8]; 2] = [b"a", b"a"];
+        let e = single("Mcp-Name", two.into_iter()).unwrap_err();
+        assert_eq!(e.jsonrpc_code(), HEADER_MISMATCH);
+        assert!(e.to_string().contains("more than once"), "{e}");
     }
 
     #[test]
