@@ -110,6 +110,11 @@ struct Setup {
 async fn setup(extra_top: &str) -> Setup {
     let seen = Seen::default();
     let url = last_wins_upstream(seen.clone()).await;
+    setup_for(&url, seen, extra_top).await
+}
+
+/// The same gateway in front of any upstream at `url`.
+async fn setup_for(url: &str, seen: Seen, extra_top: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, HMAC).unwrap();
@@ -574,59 +579,18 @@ async fn python_sdk_upstream_never_runs_the_hidden_tool() {
     );
 
     // Through a virtual server that hides delete_customer: refused, never run.
-    let dir2 = tempfile::tempdir().unwrap();
-    let hmac = dir2.path().join("hmac");
-    std::fs::write(&hmac, HMAC).unwrap();
-    let gw = start_gateway(&format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - {{ path: /mcp, upstream: crm }}
-upstreams:
-  - {{ name: crm, url: "{url}" }}
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  jwt:
-    issuers: [{ISSUER}]
-    audiences: [{AUDIENCE}]
-    keys:
-      - {{ secret: "file:{hmac}", algorithms: [HS256] }}
-virtual_servers:
-  - name: support
-    route: /v/support/mcp
-    access: {{ groups: [support] }}
-    allow_tools: [crm.get_customer]
-"#,
-        hmac = hmac.display(),
-    ))
-    .await;
-    let mut c = claims("alice");
-    c["groups"] = json!(["support"]);
-    let auth = format!("Bearer {}", hs256(&c, HMAC, None));
-    let vurl = format!("http://{}/v/support/mcp", gw.addr);
-    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-        "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"h","version":"0"}}});
-    let r = post(&vurl, init.to_string(), &[("authorization", &auth)]).await;
-    let vsid = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
-    let h = [("authorization", auth.as_str()), ("mcp-session-id", &vsid)];
+    let s = setup_for(&url, Seen::default(), "").await;
+    let vsid = s.open_session().await;
     for name in ["crm__get_customer", "crm__delete_customer"] {
         assert_error(
-            post(&vurl, exploit(name), &h).await,
+            s.vcall(&vsid, &exploit(name)).await,
             400,
             -32600,
             "$.params.name",
         )
         .await;
     }
-    let plain = post(
-        &gw.url(),
-        exploit("get_customer"),
-        &[("authorization", &auth)],
-    )
-    .await;
+    let plain = s.plain(exploit("get_customer")).await;
     assert_error(plain, 400, -32600, "duplicate key $.params.name").await;
     assert_eq!(
         ran("delete_customer"),
@@ -636,7 +600,7 @@ virtual_servers:
 
     // An honest call still goes through to the SDK.
     let ok = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"id":"7"}}}"#;
-    let v = jsonrpc_body(post(&vurl, ok, &h).await).await;
+    let v = jsonrpc_body(s.vcall(&vsid, ok).await).await;
     assert_eq!(v["result"]["content"][0]["text"], "customer 7", "{v}");
     assert_eq!(ran("get_customer"), 1);
 }

@@ -34,14 +34,7 @@ fn yaml(l0: &str, l1: &str, vs: &str) -> String {
 const TEAM: &str = "  - { name: team, route: /v/team/mcp, access: { groups: [eng] } }";
 const OPEN: &str = "  - { name: open, route: /v/open/mcp, access: { anonymous: true } }";
 
-fn assert_err(yaml: &str, path: &str, needle: &str) {
-    let e = from_yaml(yaml).expect_err("config should be rejected");
-    assert_eq!(e.path, path, "{e}");
-    assert!(
-        e.message.contains(needle),
-        "{e:?} should mention {needle:?}"
-    );
-}
+use super::tests::assert_err;
 
 #[test]
 fn default_is_every_server_on_authenticating_listeners_and_none_without_auth() {

@@ -233,7 +233,7 @@ fn validate_auth(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{from_yaml, AdminPermission, ConfigError, HostPolicy};
+    use super::super::{from_yaml, AdminPermission, HostPolicy};
 
     const BASE: &str = r#"
 listeners:
@@ -264,18 +264,7 @@ auth:
         format!("{BASE}admin:\n{admin}")
     }
 
-    fn err(yaml: &str) -> ConfigError {
-        from_yaml(yaml).expect_err("config should be rejected")
-    }
-
-    fn assert_err(yaml: &str, path: &str, needle: &str) {
-        let e = err(yaml);
-        assert_eq!(e.path, path, "{e}");
-        assert!(
-            e.message.contains(needle),
-            "{e:?} should mention {needle:?}"
-        );
-    }
+    use crate::config::tests::assert_err;
 
     #[test]
     fn without_auth_the_api_is_off_and_probes_are_public_even_on_all_interfaces() {

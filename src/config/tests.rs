@@ -14,11 +14,12 @@ upstreams:
     url: http://127.0.0.1:8000/mcp
 "#;
 
-fn err(yaml: &str) -> ConfigError {
+/// Shared by every config test module (`access_tests`, `admin::tests`).
+pub(super) fn err(yaml: &str) -> ConfigError {
     from_yaml(yaml).expect_err("config should be rejected")
 }
 
-fn assert_err(yaml: &str, path: &str, needle: &str) {
+pub(super) fn assert_err(yaml: &str, path: &str, needle: &str) {
     let e = err(yaml);
     assert_eq!(e.path, path, "{e}");
     assert!(
