@@ -252,7 +252,18 @@ impl<'b> Scanner<'b> {
         let mut run = start; // start of the unescaped run not yet copied into `owned`
         loop {
             // Plain bytes: the body is valid UTF-8 (checked up front), so only the quote, the
-            // backslash and control characters matter here.
+            // backslash and control characters matter here. Eight at a time while a word has
+            // none of them (string content is most of a large body), then byte by byte to the
+            // one that stopped the word.
+            while let Some(word) = body
+                .get(self.pos..self.pos + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            {
+                if has_special(u64::from_le_bytes(word)) {
+                    break;
+                }
+                self.pos += 8;
+            }
             while let Some(&b) = body.get(self.pos) {
                 if b == b'"' || b == b'\\' || b < 0x20 {
                     break;
@@ -492,6 +503,18 @@ impl<'b> Scanner<'b> {
         }
         out
     }
+}
+
+/// Whether any byte of `w` is `"`, `\\` or below 0x20 (SWAR: each test is exact for "some
+/// byte", which is all the caller needs).
+fn has_special(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (quote | backslash | control) != 0
 }
 
 /// Append `.key`, or `["key"]` when the key is not a plain identifier.

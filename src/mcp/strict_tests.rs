@@ -198,3 +198,41 @@ fn accepted_bodies_parse_in_serde_json() {
         serde_json::from_str::<serde_json::Value>(b).unwrap();
     }
 }
+
+#[test]
+fn word_test_finds_exactly_the_special_bytes() {
+    for pos in 0..8 {
+        for b in 0..=255u8 {
+            let mut w = [b'a'; 8];
+            w[pos] = b;
+            let special = b == b'"' || b == b'\\' || b < 0x20;
+            assert_eq!(
+                has_special(u64::from_le_bytes(w)),
+                special,
+                "byte {b:#x} at {pos}"
+            );
+        }
+    }
+    // Several specials, and high bytes (UTF-8) next to them.
+    assert!(has_special(u64::from_le_bytes(
+        *b"\xff\xff\"\\\x01\xc3\xa9a"
+    )));
+    assert!(!has_special(u64::from_le_bytes(
+        *b"\xff\xfe\xc3\xa9\x7f ~!"
+    )));
+}
+
+#[test]
+fn escapes_and_duplicates_are_found_at_every_offset_of_a_long_string() {
+    for len in 0..40 {
+        let pad = "x".repeat(len);
+        let ok = format!(r#"{{"k{pad}":"{pad}\"{pad}","k{pad}\u0031":1}}"#);
+        assert_eq!(verdict(ok.as_bytes()), Ok(()), "{ok}");
+        let dup = format!(r#"{{"k{pad}1":"{pad}","k{pad}\u0031":1}}"#);
+        refused(&dup, INVALID_REQUEST, "duplicate key");
+        let ctl = format!("{{\"a\":\"{pad}\u{1}\"}}");
+        refused(&ctl, PARSE_ERROR, "control character");
+        let open = format!("{{\"a\":\"{pad}");
+        refused(&open, PARSE_ERROR, "close the string");
+    }
+}
