@@ -43,9 +43,13 @@ pub enum Reject {
         "origin {origin:?} is not allowed (DNS-rebinding protection); add it to allowed_origins"
     )]
     OriginNotAllowed { origin: String },
-    /// 400, -32000: a POST body must be `application/json`.
-    #[error("Content-Type must be application/json, got {got:?}")]
+    /// 400, -32000: a POST body must be `application/json` (charset, if given, utf-8), with
+    /// one `Content-Type` header.
+    #[error("Content-Type must be application/json (charset utf-8, if any), got {got:?}")]
     UnsupportedContentType { got: String },
+    /// 415, -32000: a compressed (or otherwise encoded) body cannot be checked.
+    #[error("Content-Encoding {got:?} is not accepted; send the JSON body uncompressed")]
+    UnsupportedContentEncoding { got: String },
     /// 406, -32000: the client must accept what streamable HTTP may answer.
     #[error("{0}")]
     NotAcceptable(&'static str),
@@ -137,6 +141,7 @@ impl Reject {
             Reject::HostNotAllowed { .. } => 421,
             Reject::OriginNotAllowed { .. } => 403,
             Reject::UnsupportedContentType { .. } => 400,
+            Reject::UnsupportedContentEncoding { .. } => 415,
             Reject::NotAcceptable(_) => 406,
             Reject::BodyTooLarge { .. } => 413,
             Reject::BodyRead(_) => 400,
@@ -181,6 +186,7 @@ impl Reject {
             | Reject::HostNotAllowed { .. }
             | Reject::OriginNotAllowed { .. }
             | Reject::UnsupportedContentType { .. }
+            | Reject::UnsupportedContentEncoding { .. }
             | Reject::NotAcceptable(_)
             | Reject::BodyRead(_)
             | Reject::Upstream { .. }
@@ -245,6 +251,7 @@ mod tests {
             Reject::UnsupportedContentType {
                 got: "text/plain".into(),
             },
+            Reject::UnsupportedContentEncoding { got: "br".into() },
             Reject::NotAcceptable("x"),
             Reject::BodyTooLarge { limit: 1 },
             Reject::BodyRead("reset".into()),

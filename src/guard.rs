@@ -118,7 +118,7 @@ fn is_loopback_origin(origin: &str, port: u16) -> bool {
 /// (streamable HTTP lets the server choose either).
 pub fn check_post_headers(content_type: Option<&str>, accept: Option<&str>) -> Result<(), Reject> {
     let ct = content_type.unwrap_or("");
-    if !media_type(ct).eq_ignore_ascii_case("application/json") {
+    if !media_type(ct).eq_ignore_ascii_case("application/json") || !utf8_charset(ct) {
         return Err(Reject::UnsupportedContentType {
             got: if ct.is_empty() {
                 "(none)".into()
@@ -144,6 +144,18 @@ pub fn check_post_headers(content_type: Option<&str>, accept: Option<&str>) -> R
     Ok(())
 }
 
+/// GET and DELETE requests carry no body (streamable HTTP gives them none): one that declares
+/// a body is refused, since the gateway reads and checks bodies of POSTs only.
+pub fn check_no_body(content_length: Option<&str>, transfer_encoding: bool) -> Result<(), Reject> {
+    if transfer_encoding || content_length.is_some_and(|n| n.trim() != "0") {
+        return Err(Reject::InvalidRequest(
+            "GET and DELETE requests carry no body in MCP streamable HTTP; send it without one"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// GET opens the server-to-client SSE stream, so the client must accept `text/event-stream`.
 pub fn check_get_headers(accept: Option<&str>) -> Result<(), Reject> {
     if accepts(accept.unwrap_or(""), "text", "event-stream") {
@@ -152,6 +164,42 @@ pub fn check_get_headers(accept: Option<&str>) -> Result<(), Reject> {
         Err(Reject::NotAcceptable(
             "Accept must list text/event-stream to open the server-to-client stream",
         ))
+    }
+}
+
+/// The `charset` parameter, if any, names UTF-8, once. JSON is UTF-8 (RFC 8259 §8.1), and
+/// the body is checked as UTF-8; an upstream that honours `charset=utf-7` (Node's raw-body
+/// and iconv-lite do) would decode other keys than the gateway checked (`"n+AGE-me"` becomes
+/// `"name"`).
+fn utf8_charset(content_type: &str) -> bool {
+    let mut charsets = content_type.split(';').skip(1).filter_map(|p| {
+        let (name, value) = p.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"'))
+    });
+    match (charsets.next(), charsets.next()) {
+        (None, _) => true,
+        (Some(v), None) => v.eq_ignore_ascii_case("utf-8") || v.eq_ignore_ascii_case("utf8"),
+        (Some(_), Some(_)) => false,
+    }
+}
+
+/// A POST body must reach the upstream as the bytes the gateway checked: one `Content-Type`
+/// (two could be read either way) and no `Content-Encoding` (a compressed body cannot be
+/// checked, and some servers inflate encodings, such as br, that have no magic bytes).
+pub fn check_body_representation<'a>(
+    content_types: usize,
+    mut content_encodings: impl Iterator<Item = &'a str>,
+) -> Result<(), Reject> {
+    if content_types > 1 {
+        return Err(Reject::UnsupportedContentType {
+            got: "(more than one Content-Type header)".into(),
+        });
+    }
+    match content_encodings.find(|e| !matches!(e.trim(), "" | "identity" | "IDENTITY")) {
+        None => Ok(()),
+        Some(e) => Err(Reject::UnsupportedContentEncoding { got: clip(e) }),
     }
 }
 
@@ -269,6 +317,28 @@ mod tests {
         let both = Some("application/json, text/event-stream");
         assert!(check_post_headers(Some("application/json"), both).is_ok());
         assert!(check_post_headers(Some("Application/JSON; charset=utf-8"), both).is_ok());
+        assert!(check_post_headers(Some("application/json;charset=\"UTF-8\""), both).is_ok());
+        for bad in [
+            "application/json; charset=utf-7",
+            "application/json; charset=utf-16",
+            "application/json; charset=iso-8859-1",
+            "application/json; charset=utf-8; charset=utf-7",
+        ] {
+            let e = check_post_headers(Some(bad), both).unwrap_err();
+            assert_eq!(e.http_status(), 400, "{bad}");
+            assert!(e.to_string().contains("utf-8"), "{e}");
+        }
+        assert!(check_no_body(None, false).is_ok());
+        assert!(check_no_body(Some("0"), false).is_ok());
+        assert!(check_no_body(Some("12"), false).is_err());
+        assert!(check_no_body(None, true).is_err());
+        assert!(check_body_representation(1, std::iter::empty()).is_ok());
+        assert!(check_body_representation(1, ["identity"].into_iter()).is_ok());
+        assert!(check_body_representation(2, std::iter::empty()).is_err());
+        for enc in [&["gzip"][..], &["br"], &["identity", "deflate"]] {
+            let e = check_body_representation(1, enc.iter().copied()).unwrap_err();
+            assert_eq!(e.http_status(), 415, "{enc:?}");
+        }
         assert!(check_post_headers(Some("application/json"), Some("*/*")).is_ok());
         assert_eq!(
             check_post_headers(Some("text/plain"), both)

@@ -29,6 +29,8 @@ struct Seen {
     calls: Arc<Mutex<Vec<String>>>,
     /// The `Mcp-Name` header of every tools/call, if it had one.
     name_headers: Arc<Mutex<Vec<Option<String>>>>,
+    /// Every header (name: value) of every tools/call.
+    headers: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 impl Seen {
@@ -69,6 +71,7 @@ async fn last_wins_upstream(seen: Seen) -> String {
                 }),
                 "tools/list" => json!({"tools": [
                     {"name": "get_customer", "inputSchema": {"type": "object"}},
+                    {"name": "update_ticket", "inputSchema": {"type": "object"}},
                     {"name": "delete_customer", "inputSchema": {"type": "object"}}
                 ]}),
                 "tools/call" => {
@@ -80,6 +83,11 @@ async fn last_wins_upstream(seen: Seen) -> String {
                         .lock()
                         .unwrap()
                         .push(h.map(str::to_string));
+                    let all = headers
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("?")))
+                        .collect();
+                    seen.headers.lock().unwrap().push(all);
                     json!({"content": [{"type": "text", "text": format!("ran {name}")}]})
                 }
                 m if m.starts_with("notifications/") => {
@@ -106,7 +114,8 @@ struct Setup {
 }
 
 /// A gateway with a plain route (`/mcp`) and a virtual server (`/v/support/mcp`) that shows
-/// only `crm.get_customer`, both in front of the last-wins upstream.
+/// `crm.get_customer` and `crm.update_ticket` (with `tenant` pinned), both in front of the
+/// last-wins upstream.
 async fn setup(extra_top: &str) -> Setup {
     let seen = Seen::default();
     let url = last_wins_upstream(seen.clone()).await;
@@ -139,7 +148,10 @@ virtual_servers:
   - name: support
     route: /v/support/mcp
     access: {{ groups: [support] }}
-    allow_tools: [crm.get_customer]
+    allow_tools: [crm.get_customer, crm.update_ticket]
+    tools:
+      crm.update_ticket:
+        pinned: {{ tenant: acme }}
 {extra_top}
 "#,
         hmac = hmac.display(),
@@ -378,6 +390,97 @@ async fn plain_route_refuses_duplicates_and_deep_nesting() {
     assert_eq!(v["result"]["content"][0]["text"], "ran get_customer", "{v}");
 }
 
+/// Go's encoding/json (mcp-go, the Go SDK) matches keys case-insensitively, with Unicode
+/// folding, and keeps the last match; some parsers drop a NUL from a key. Such keys are
+/// duplicates too.
+#[tokio::test]
+async fn keys_equal_to_a_case_insensitive_parser_are_duplicates() {
+    let s = setup("").await;
+    let sid = s.open_session().await;
+    for (body, path) in [
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{},"NAME":"delete_customer"}}"#, "$.params.NAME"),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crm__get_customer"},"Params":{"name":"delete_customer"}}"#, "$.Params"),
+        ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"crm__get_customer\"},\"param\u{17F}\":{\"name\":\"delete_customer\"}}", "param\u{17F}"),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","METHOD":"resources/read","params":{"name":"crm__get_customer","uri":"file:///etc/passwd"}}"#, "$.METHOD"),
+    ] {
+        assert_error(s.vcall(&sid, body).await, 400, -32600, path).await;
+        assert_error(s.plain(body.replace("crm__", "")).await, 400, -32600, path).await;
+    }
+    let nul = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crm__get_customer","name\u0000":"delete_customer"}}"#;
+    assert_error(s.vcall(&sid, nul).await, 400, -32600, "contains U+0000").await;
+    assert_eq!(s.seen.total(), 0);
+    s.still_serves(&sid).await;
+}
+
+/// The body reaches the upstream as the bytes that were checked, labelled as what they are:
+/// a charset other than UTF-8 (a UTF-7 reader turns `"n+AGE-me"` into `"name"`), a second
+/// Content-Type, a Content-Encoding, or a GET/DELETE body is refused; the upstream gets
+/// `Content-Type: application/json` and no header names with underscores (CGI-style servers
+/// read `Mcp_Name` as `Mcp-Name`).
+#[tokio::test]
+async fn the_body_is_forwarded_as_checked_and_labelled_as_such() {
+    let s = setup("").await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_customer","arguments":{},"n+AGE-me":"delete_customer"}}"#;
+    let send = |headers: Vec<(&'static str, &'static str)>, method: reqwest::Method| {
+        let mut rb = http()
+            .request(method, s.gw.url())
+            .header("accept", ACCEPT_BOTH)
+            .header("authorization", s.auth.as_str())
+            .body(body);
+        for (k, v) in headers {
+            rb = rb.header(k, v);
+        }
+        rb.send()
+    };
+    let utf7 = vec![("content-type", "application/json; charset=utf-7")];
+    let r = send(utf7, reqwest::Method::POST).await.unwrap();
+    assert_error(r, 400, -32000, "charset utf-8").await;
+    let two = vec![
+        ("content-type", "application/json"),
+        ("content-type", "text/plain"),
+    ];
+    let r = send(two, reqwest::Method::POST).await.unwrap();
+    assert_error(r, 400, -32000, "more than one Content-Type").await;
+    let br = vec![
+        ("content-type", "application/json"),
+        ("content-encoding", "br"),
+    ];
+    let r = send(br, reqwest::Method::POST).await.unwrap();
+    assert_error(r, 415, -32000, "Content-Encoding").await;
+    for m in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let r = send(vec![("accept", "text/event-stream")], m.clone())
+            .await
+            .unwrap();
+        assert_error(r, 400, -32600, "carry no body").await;
+    }
+    assert_eq!(s.seen.total(), 0);
+
+    // Accepted: charset=UTF-8 and an underscore alias of Mcp-Name; neither reaches the upstream.
+    let ok = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_customer"}}"#;
+    let r = http()
+        .post(s.gw.url())
+        .header("content-type", "application/json; charset=UTF-8")
+        .header("accept", ACCEPT_BOTH)
+        .header("authorization", s.auth.as_str())
+        .header("mcp_name", "delete_customer")
+        .body(ok)
+        .send()
+        .await
+        .unwrap();
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["result"]["content"][0]["text"], "ran get_customer", "{v}");
+    let seen = s.seen.headers.lock().unwrap().clone();
+    let h = &seen[0];
+    assert!(
+        h.contains(&"content-type: application/json".to_string()),
+        "{h:?}"
+    );
+    assert!(
+        !h.iter().any(|l| l.split(':').next().unwrap().contains('_')),
+        "{h:?}"
+    );
+}
+
 /// `limits.max_json_depth` is honoured as configured.
 #[tokio::test]
 async fn configured_depth_limit_applies() {
@@ -474,8 +577,18 @@ async fn big_numbers_reach_the_upstream_byte_for_byte() {
         r#"{{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{{"name":"crm__get_customer","arguments":{args}}}}}"#
     );
     let _ = s.vcall(&sid, &virt).await;
+    // A tool with a pinned argument: the pinned member is spliced in, the rest kept.
+    let pinned = virt.replace("crm__get_customer", "crm__update_ticket");
+    let _ = s.vcall(&sid, &pinned).await;
     let bodies = s.seen.bodies.lock().unwrap().clone();
-    assert_eq!(bodies.len(), 2, "both calls reached the upstream");
+    assert_eq!(bodies.len(), 3, "every call reached the upstream");
+    assert_eq!(
+        String::from_utf8_lossy(&bodies[2]),
+        pinned
+            .replace("crm__update_ticket", "update_ticket")
+            .replace(r#""arguments":{"#, r#""arguments":{"tenant":"acme","#),
+        "pinning adds its member and changes nothing else"
+    );
     assert_eq!(
         bodies[0],
         plain.as_bytes(),

@@ -330,7 +330,7 @@ fn tool_span(body: &[u8], params: Option<&ParamsPeek<'_>>) -> Result<Range<usize
 }
 
 /// Byte range of `part` inside `body`. `part` must be a sub-slice of `body` (borrowed parse).
-fn span(body: &[u8], part: &str) -> Range<usize> {
+pub(crate) fn span(body: &[u8], part: &str) -> Range<usize> {
     let start = (part.as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
     let end = (start + part.len()).min(body.len());
     start.min(end)..end

@@ -6,6 +6,7 @@
 
 pub mod headers;
 pub mod jsonrpc;
+pub mod rewrite;
 pub mod strict;
 
 /// MCP methods the gateway knows by name. Used as a bounded metric label and, later, for

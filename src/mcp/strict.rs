@@ -73,10 +73,13 @@ pub fn check(body: &[u8], max_depth: usize) -> Result<(), Reject> {
 /// One open container on the scan stack.
 enum Frame<'b> {
     Object {
-        /// Where this object's keys start in [`Scanner::keys`].
+        /// Where this object's keys start in [`Scanner::keys`] (while it has at most
+        /// [`LINEAR_KEYS`]; then they move to `set`).
         keys_start: usize,
-        /// All keys so far, once the object has more than [`LINEAR_KEYS`].
+        /// Every key so far, [folded](fold), once the object has more than [`LINEAR_KEYS`].
         set: Option<HashSet<Cow<'b, [u8]>>>,
+        /// The key whose value is being read, as sent (decoded): the JSON path of an error.
+        current: Cow<'b, [u8]>,
     },
     Array {
         index: usize,
@@ -100,6 +103,7 @@ enum Fail {
     NotJson(&'static str),
     LoneSurrogate,
     Duplicate(Vec<u8>),
+    NulInKey(Vec<u8>),
     TooDeep,
 }
 
@@ -187,6 +191,7 @@ impl<'b> Scanner<'b> {
                     Frame::Object {
                         keys_start: self.keys.len(),
                         set: None,
+                        current: Cow::Borrowed(&[]),
                     }
                 } else {
                     Frame::Array { index: 0 }
@@ -206,7 +211,8 @@ impl<'b> Scanner<'b> {
         }
     }
 
-    /// Read `"key" :` inside the innermost object and refuse a key it already has.
+    /// Read `"key" :` inside the innermost object and refuse a key it already has, also one
+    /// equal only after unescaping or [folding](fold), and a key containing U+0000.
     fn key(&mut self) -> Result<(), Fail> {
         self.skip_ws();
         if self.peek() != Some(b'"') {
@@ -219,18 +225,31 @@ impl<'b> Scanner<'b> {
             return Err(Fail::Syntax("':' after the key"));
         }
         self.pos += 1;
-        let Some(Frame::Object { keys_start, set }) = self.stack.last_mut() else {
+        if decoded.contains(&0) {
+            // Some parsers drop a trailing NUL from a key or stop at one.
+            return Err(Fail::NulInKey(decoded.into_owned()));
+        }
+        let Some(Frame::Object {
+            keys_start,
+            set,
+            current,
+        }) = self.stack.last_mut()
+        else {
             return Err(Fail::Syntax("a key outside an object"));
         };
-        let earlier = &self.keys[(*keys_start).min(self.keys.len())..];
         let duplicate = match set {
-            Some(set) => !set.insert(decoded.clone()),
+            Some(set) => !set.insert(fold(&decoded)),
             None => {
-                let dup = earlier.contains(&decoded);
+                let earlier = self.keys.get(*keys_start..).unwrap_or_default();
+                let dup = earlier.iter().any(|k| fold_eq(k, &decoded));
                 if !dup && earlier.len() >= LINEAR_KEYS {
-                    let mut s: HashSet<Cow<'b, [u8]>> = earlier.iter().cloned().collect();
-                    s.insert(decoded.clone());
-                    *set = Some(s);
+                    // Move this object's keys into a set: linear time from here on.
+                    let mut all: HashSet<Cow<'b, [u8]>> = earlier.iter().map(|k| fold(k)).collect();
+                    all.insert(fold(&decoded));
+                    self.keys.truncate(*keys_start);
+                    *set = Some(all);
+                } else if !dup {
+                    self.keys.push(decoded.clone());
                 }
                 dup
             }
@@ -238,7 +257,7 @@ impl<'b> Scanner<'b> {
         if duplicate {
             return Err(Fail::Duplicate(decoded.into_owned()));
         }
-        self.keys.push(decoded);
+        *current = decoded;
         Ok(())
     }
 
@@ -453,8 +472,16 @@ impl<'b> Scanner<'b> {
                 let mut path = self.path(false);
                 push_key(&mut path, &key);
                 Reject::InvalidRequest(format!(
-                    "duplicate key {path}: every object key must be unique (parsers disagree on \
-                     which duplicate wins), also after unescaping"
+                    "duplicate key {path}: every object key must be unique, also after \
+                     unescaping and ignoring case (parsers disagree on which duplicate wins, and \
+                     Go matches keys case-insensitively)"
+                ))
+            }
+            Fail::NulInKey(key) => {
+                let mut path = self.path(false);
+                push_key(&mut path, &key);
+                Reject::InvalidRequest(format!(
+                    "key {path} contains U+0000; parsers disagree on such keys, so leave it out"
                 ))
             }
             Fail::TooDeep => Reject::InvalidRequest(format!(
@@ -469,28 +496,14 @@ impl<'b> Scanner<'b> {
     /// The JSON path of the value being read: `$.params.arguments.items[2]`.
     /// With `innermost_key` false, the path of the innermost open container itself.
     fn path(&self, innermost_key: bool) -> String {
-        // Each open object's current key is the last of its keys, which end where the next
-        // open object's keys start.
-        let mut starts = self.stack.iter().filter_map(|f| match f {
-            Frame::Object { keys_start, .. } => Some(*keys_start),
-            Frame::Array { .. } => None,
-        });
-        starts.next(); // the outermost object's own start
         let mut out = String::from("$");
         let depth = self.stack.len();
         for (i, frame) in self.stack.iter().enumerate() {
-            let last = i + 1 == depth;
+            if i + 1 == depth && !innermost_key {
+                break;
+            }
             match frame {
-                Frame::Object { .. } => {
-                    let end = starts.next().unwrap_or(self.keys.len());
-                    if last && !innermost_key {
-                        break;
-                    }
-                    if let Some(k) = end.checked_sub(1).and_then(|i| self.keys.get(i)) {
-                        push_key(&mut out, k);
-                    }
-                }
-                Frame::Array { .. } if last && !innermost_key => break,
+                Frame::Object { current, .. } => push_key(&mut out, current),
                 Frame::Array { index } => {
                     let _ = write!(out, "[{index}]");
                 }
@@ -502,6 +515,44 @@ impl<'b> Scanner<'b> {
             }
         }
         out
+    }
+}
+
+/// The form under which two keys count as the same. Go's `encoding/json` (mcp-go, the Go
+/// SDK) matches object keys to fields case-insensitively, with Unicode simple folding
+/// (`ſ` = `s`, `K` = `k`), and keeps the last match: `{"name":"a","NAME":"b"}` runs `b` there.
+/// Lowercase, uppercase, lowercase again maps every such family to one form; where it merges
+/// more than Go does (`ß` and `ss`), the gateway only refuses more. ASCII keys that are
+/// already lowercase, the common case, are returned without copying.
+fn fold<'k>(key: &Cow<'k, [u8]>) -> Cow<'k, [u8]> {
+    if key.iter().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        return key.clone();
+    }
+    if key.is_ascii() {
+        return Cow::Owned(key.to_ascii_lowercase());
+    }
+    let text = String::from_utf8_lossy(key);
+    let folded: String = text
+        .chars()
+        .flat_map(char::to_lowercase)
+        .flat_map(char::to_uppercase)
+        .flat_map(char::to_lowercase)
+        .collect();
+    Cow::Owned(folded.into_bytes())
+}
+
+/// Whether two decoded keys count as the same key (see [`fold`]): what the strict pass
+/// refuses as a duplicate, for callers that add keys to a checked body.
+pub fn same_key(a: &[u8], b: &[u8]) -> bool {
+    fold_eq(a, b)
+}
+
+/// `fold(a) == fold(b)` without copying when both are ASCII.
+fn fold_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        fold(&Cow::Borrowed(a)) == fold(&Cow::Borrowed(b))
     }
 }
 

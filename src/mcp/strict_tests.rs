@@ -236,3 +236,59 @@ fn escapes_and_duplicates_are_found_at_every_offset_of_a_long_string() {
         refused(&open, PARSE_ERROR, "close the string");
     }
 }
+
+/// Go's encoding/json matches keys case-insensitively with Unicode folding and keeps the
+/// last match, so keys equal after folding are duplicates too (mcp-go, the Go SDK).
+#[test]
+fn keys_equal_ignoring_case_or_folding_are_duplicates() {
+    for (body, path) in [
+        (
+            r#"{"params":{"name":"a","arguments":{},"NAME":"b"}}"#,
+            "$.params.NAME",
+        ),
+        (
+            r#"{"params":{"name":"a"},"Params":{"name":"b"}}"#,
+            "$.Params",
+        ),
+        (
+            r#"{"method":"tools/call","METHOD":"resources/read"}"#,
+            "$.METHOD",
+        ),
+        // Kelvin sign and long s fold to k and s.
+        (
+            "{\"params\":{\"name\":\"a\"},\"param\u{17F}\":{}}",
+            "$[\"param\u{17F}\"]",
+        ),
+        ("{\"kind\":1,\"\u{212A}ind\":2}", "\u{212A}ind"),
+        // Micro sign and Greek mu; capital and small sharp s.
+        ("{\"\u{B5}\":1,\"\u{3BC}\":2}", "duplicate key"),
+        ("{\"\u{DF}\":1,\"\u{1E9E}\":2}", "duplicate key"),
+        // In a large object (hash set) too.
+        (
+            &format!(
+                "{{{},\"K17\":0}}",
+                (0..20)
+                    .map(|i| format!("\"k{i}\":{i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            "$.K17",
+        ),
+    ] {
+        refused(body, INVALID_REQUEST, path);
+    }
+    // Different words stay different.
+    assert_eq!(verdict(br#"{"name":1,"names":2,"nam":3}"#), Ok(()));
+}
+
+#[test]
+fn keys_with_nul_are_refused() {
+    refused(
+        r#"{"params":{"name":"a","name\u0000":"b"}}"#,
+        INVALID_REQUEST,
+        "contains U+0000",
+    );
+    refused(r#"{"\u0000":1}"#, INVALID_REQUEST, "contains U+0000");
+    // NUL in a value is just data.
+    assert_eq!(verdict(br#"{"a":"x\u0000y"}"#), Ok(()));
+}

@@ -160,8 +160,15 @@ pub(crate) async fn admit(
         }
     }
 
-    // 4. Method and media types, before buffering any body.
+    // 4. Method and media types, before buffering any body. GET and DELETE carry none: one
+    //    that did would be forwarded unread on a plain route.
     let req = session.req_header();
+    if req.method == Method::GET || req.method == Method::DELETE {
+        guard::check_no_body(
+            header_str(req, header::CONTENT_LENGTH),
+            req.headers.contains_key(header::TRANSFER_ENCODING),
+        )?;
+    }
     match (&req.method, endpoint) {
         (&Method::POST, _) => {}
         (&Method::GET, Endpoint::Route(route)) => {
@@ -208,6 +215,13 @@ pub(crate) async fn admit(
     guard::check_post_headers(
         header_str(req, header::CONTENT_TYPE),
         header_str(req, header::ACCEPT),
+    )?;
+    guard::check_body_representation(
+        req.headers.get_all(header::CONTENT_TYPE).iter().count(),
+        req.headers
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("(not text)")),
     )?;
 
     // 5. Size: refuse a declared oversize body without reading it.

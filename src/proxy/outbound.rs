@@ -9,7 +9,9 @@
 //! forwarded), as are the upstream's `strip_headers`; the credential chosen by
 //! [`crate::identity`] is set instead.
 //!
-//! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent.
+//! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent;
+//! a POST's `Content-Type` becomes exactly `application/json` and header names with
+//! underscores are dropped (aliases of checked headers for CGI-style servers).
 
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
@@ -53,6 +55,20 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     for h in &upstream.strip_headers {
         remove(req, h);
     }
+    // Header names with underscores: CGI-style servers read `Mcp_Name` as `Mcp-Name` and
+    // `X_Api_Key` as `X-Api-Key`, so an alias would slip past the checks and the credential
+    // stripping above. No MCP header has one; nginx drops them by default for this reason.
+    if req.headers.keys().any(|n| n.as_str().contains('_')) {
+        let aliases: Vec<HeaderName> = req
+            .headers
+            .keys()
+            .filter(|n| n.as_str().contains('_'))
+            .cloned()
+            .collect();
+        for name in &aliases {
+            req.remove_header(name);
+        }
+    }
     if let Some(v) = &ctx.credential {
         req.insert_header(upstream.auth.header.clone(), v.clone())?;
     }
@@ -87,12 +103,10 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
         // The gateway's own protocol revision with the upstream (usually what the client
         // already sent: then nothing to do).
         let ours = crate::registry::client::PROTOCOL_VERSION;
-        if req
-            .headers
-            .get(&MCP_PROTOCOL_VERSION)
-            .map(HeaderValue::as_bytes)
-            != Some(ours.as_bytes())
-        {
+        let mut sent = req.headers.get_all(&MCP_PROTOCOL_VERSION).iter();
+        let only_ours = sent.next().map(HeaderValue::as_bytes) == Some(ours.as_bytes())
+            && sent.next().is_none();
+        if !only_ours {
             req.insert_header(MCP_PROTOCOL_VERSION, HeaderValue::from_static(ours))?;
         }
     }
@@ -101,6 +115,20 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
         req.insert_header(
             http::header::CONTENT_LENGTH,
             HeaderValue::from(ctx.body.len()),
+        )?;
+    }
+    // The body was checked as UTF-8 JSON: say exactly that, so no upstream decodes it with
+    // another charset the client named (admit refused any but utf-8 already).
+    if req.method == http::Method::POST
+        && req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(HeaderValue::as_bytes)
+            != Some(b"application/json")
+    {
+        req.insert_header(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
         )?;
     }
     remove(req, &http::header::ORIGIN);

@@ -17,7 +17,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use crate::digest::Digest;
 
@@ -156,15 +155,15 @@ pub(crate) async fn handle(
                     timeout: false,
                 });
             }
+            // Splices only: the upstream's tool name, then the pinned arguments. Every other
+            // byte is the client's (numbers are never rounded).
+            let (body, rewritten) =
+                crate::mcp::jsonrpc::replace_tool_name(&ctx.body, &call, &entry.tool)?;
             let (body, rewritten) = if entry.pinned.is_empty() {
-                crate::mcp::jsonrpc::replace_tool_name(&ctx.body, &call, &entry.tool)?
+                (body, rewritten)
             } else {
-                // Pinned arguments change `arguments`: rebuild the message, then re-parse so
-                // the spans (the id for error answers) point into the new body.
-                let body = rewrite_call(&ctx.body, &entry.tool, &entry.pinned, &name)?;
                 let depth = runtime.config.limits.max_json_depth;
-                let reparsed = crate::mcp::jsonrpc::parse(&body, depth).map_err(|f| f.reject)?;
-                (body, reparsed)
+                crate::mcp::rewrite::pin_arguments(&body, &entry.pinned, &name, depth)?
             };
             ctx.body = body;
             ctx.body_replaced = true;
@@ -453,44 +452,6 @@ fn open_cursor(c: &str, generation: u64) -> Option<usize> {
     let (g, o) = text.split_once(':')?;
     (g.parse::<u64>().ok()? == generation).then_some(())?;
     o.parse().ok()
-}
-
-/// The upstream's own tool name and the pinned arguments in a `tools/call` body.
-fn rewrite_call(
-    body: &[u8],
-    tool: &str,
-    pinned: &serde_json::Map<String, Value>,
-    exposed: &str,
-) -> Result<Bytes, Reject> {
-    let mut v: Value = serde_json::from_slice(body).map_err(|e| Reject::Parse(e.to_string()))?;
-    let Some(params) = v.get_mut("params").and_then(Value::as_object_mut) else {
-        return Err(Reject::InvalidParams(
-            "tools/call params must be an object".into(),
-        ));
-    };
-    params.insert("name".into(), Value::String(tool.to_string()));
-    if !pinned.is_empty() {
-        let args = params
-            .entry("arguments")
-            .or_insert_with(|| Value::Object(Default::default()));
-        let Some(args) = args.as_object_mut() else {
-            return Err(Reject::InvalidParams(
-                "tools/call arguments must be an object".into(),
-            ));
-        };
-        for (k, val) in pinned {
-            if args.contains_key(k) {
-                return Err(Reject::PinnedArgument {
-                    tool: exposed.to_string(),
-                    argument: k.clone(),
-                });
-            }
-            args.insert(k.clone(), val.clone());
-        }
-    }
-    serde_json::to_vec(&v)
-        .map(Bytes::from)
-        .map_err(|e| Reject::Internal(e.to_string()))
 }
 
 /// The upstream session for this gateway session and upstream, opened on first use with the
