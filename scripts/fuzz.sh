@@ -13,12 +13,12 @@ status=0
 for target in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
   log=$(mktemp)
   if cargo +nightly fuzz run --fuzz-dir fuzz "$target" -- -max_total_time="$secs" \
-      -rss_limit_mb=2048 >"$log" 2>&1; then
+      -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     result="no crash"
   else
     result="CRASH (see fuzz/artifacts/$target/)"; status=1
   fi
-  execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
+  execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1 || true)
   echo "fuzz $target: ${execs:-?} executions in ${secs}s, $result"
   [ "$status" -eq 0 ] || tail -30 "$log"
   rm -f "$log"

@@ -7,6 +7,24 @@
 use crate::config::HostPolicy;
 use crate::error::{clip, Reject};
 
+/// The DNS-rebinding guard for a request to a listener bound to `address` (MCP listeners and
+/// the admin listener alike): its host, taken from the request target's authority when it
+/// has one (absolute form or HTTP/2 `:authority`, which wins over `Host`, RFC 9112 §3.2.2),
+/// else from `Host`; then a browser `Origin`. A loopback listener also accepts its own
+/// loopback origins (see [`check_origin`]).
+pub fn check_request(
+    authority: Option<&str>,
+    host: Option<&str>,
+    origin: Option<&str>,
+    hosts: &HostPolicy,
+    origins: &[String],
+    address: std::net::SocketAddr,
+) -> Result<(), Reject> {
+    check_host(authority.or(host), hosts)?;
+    let own_port = address.ip().is_loopback().then_some(address.port());
+    check_origin(origin, origins, own_port)
+}
+
 /// Check the `Host` (or HTTP/2 `:authority`) value against the listener's policy.
 pub fn check_host(host: Option<&str>, policy: &HostPolicy) -> Result<(), Reject> {
     let HostPolicy::List(allowed) = policy else {

@@ -27,7 +27,7 @@ pub struct Runtime {
     pub catalogs: crate::registry::catalog::Catalogs,
     /// Configured session key (shared by replicas); `None`: the process's random one. Read it
     /// through [`Runtime::session_keys`], which applies the kill switch.
-    pub session_keys: Option<crate::session::SessionKeys>,
+    session_keys: Option<crate::session::SessionKeys>,
     /// Vault names the configured session keys came from (`sessions.key`, `previous_keys`).
     session_key_names: Vec<String>,
     /// The gateway's kill switch (the same one across reloads).
@@ -221,6 +221,17 @@ impl Shared {
         if old != new {
             anyhow::bail!(
                 "listener addresses changed ({old:?} -> {new:?}); sockets are bound at startup, restart with --upgrade"
+            );
+        }
+        // The admin socket too; its Host/Origin defaults derive from the address, so a
+        // changed one would guard a socket that is not the one bound.
+        let (old, new) = (
+            current.config.admin.as_ref().map(|a| a.address),
+            config.admin.as_ref().map(|a| a.address),
+        );
+        if old != new {
+            anyhow::bail!(
+                "admin address changed ({old:?} -> {new:?}); it is bound at startup, restart with --upgrade"
             );
         }
         let runtime = Runtime::new(config, &self.http, current.kill.clone())?;

@@ -376,9 +376,8 @@ pub fn build_report(
                         reason: format!(
                             "quarantined: its definition changed since it was approved; \
                              approve it on the admin listener with POST /admin/registry/approve \
-                             and the JSON body {{\"upstream\":\"{}\",\"tool\":\"{tool}\"}} \
-                             (a write admin token; see docs/admin.md)",
-                            u.name
+                             and the JSON body {} (a write admin token; see docs/admin.md)",
+                            serde_json::json!({"upstream": u.name, "tool": tool})
                         ),
                     });
                 }

@@ -19,7 +19,7 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-async fn setup_with(admin_extra: &str) -> Setup {
+async fn setup_with(admin_extra: &str, jwt_extra: &str) -> Setup {
     let demo = start_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let hmac = dir.path().join("hmac");
@@ -46,6 +46,7 @@ auth:
     issuers: [{ISSUER}]
     keys:
       - {{ secret: "file:{hmac}", algorithms: [HS256] }}
+{jwt_extra}
 virtual_servers:
   - {{ name: all, route: /v/all/mcp, access: {{ roles: [user] }} }}
 "#,
@@ -61,7 +62,7 @@ virtual_servers:
 }
 
 async fn setup() -> Setup {
-    setup_with("").await
+    setup_with("", "").await
 }
 
 /// Wait until the registry has discovered the demo upstream's tools.
@@ -308,7 +309,7 @@ async fn probes_metrics_and_jwks_stay_public() {
 
 #[tokio::test]
 async fn public_paths_can_put_metrics_behind_the_read_permission() {
-    let s = setup_with("  public_paths: [/healthz, /readyz]").await;
+    let s = setup_with("  public_paths: [/healthz, /readyz]", "").await;
     let r = http().get(s.gw.admin_url("/metrics")).send().await.unwrap();
     assert_admin_error(r, 401, "unauthenticated", "no credentials").await;
     let r = admin_get(&s.gw, "/metrics", ADMIN_READ_TOKEN).await;
@@ -347,6 +348,24 @@ async fn jwt_principals_get_the_permission_their_roles_and_groups_grant() {
     assert_admin_error(r, 401, "unauthenticated", "").await;
 }
 
+/// With `auth.jwt.audiences` configured, MCP tokens carry one of those audiences, and admin
+/// tokens must still be minted for the admin audience: a route token with an admin role is
+/// not an admin credential (so a `passthrough` upstream that sees it cannot administer).
+#[tokio::test]
+async fn configured_audiences_do_not_make_route_tokens_admin_tokens() {
+    let s = setup_with("", &format!("    audiences: [{AUDIENCE}]")).await;
+    discovered(&s.gw).await;
+    let mut c = claims("alice");
+    c["roles"] = json!(["gateway-admin"]);
+    c["aud"] = json!(AUDIENCE);
+    let route_token = hs256(&c, HMAC, None);
+    let r = admin_post(&s.gw, APPROVE, &route_token, &echo()).await;
+    assert_admin_error(r, 401, "unauthenticated", "").await;
+    let writer = admin_jwt("alice", &["gateway-admin"], &[]);
+    let r = admin_post(&s.gw, APPROVE, &writer, &echo()).await;
+    assert_eq!(r.status(), 200);
+}
+
 /// Without `admin.auth` the admin API is off, even on loopback; probes are still served.
 #[tokio::test]
 async fn without_admin_auth_the_api_is_off() {
@@ -367,4 +386,22 @@ async fn without_admin_auth_the_api_is_off() {
     assert_admin_error(r, 403, "admin_api_disabled", "admin.auth").await;
     let r = http().get(gw.admin_url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// The admin socket is bound at startup: a reload that moves it is refused (its Host/Origin
+/// defaults would otherwise describe an address that is not the one listening).
+#[tokio::test]
+async fn a_reload_that_moves_the_admin_address_is_refused() {
+    let s = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("gw.yaml");
+    let moved = s.gw.yaml.replace(
+        &s.gw.admin.to_string(),
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    std::fs::write(&conf, moved).unwrap();
+    let err = s.gw.shared.reload(&conf).unwrap_err().to_string();
+    assert!(err.contains("admin address changed"), "{err}");
+    std::fs::write(&conf, &s.gw.yaml).unwrap();
+    s.gw.shared.reload(&conf).unwrap();
 }

@@ -276,7 +276,7 @@ async fn quarantined_tools_are_reported_and_the_state_file_is_left_alone() {
     assert!(reason.starts_with("quarantined:"), "{reason}");
     assert!(
         reason.contains(
-            r#"POST /admin/registry/approve and the JSON body {"upstream":"github","tool":"echo"}"#
+            r#"POST /admin/registry/approve and the JSON body {"tool":"echo","upstream":"github"}"#
         ),
         "{reason}"
     );

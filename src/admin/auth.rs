@@ -55,7 +55,7 @@ pub async fn authorize(
     let (actor, held) = match (&auth.jwt, verifier) {
         (Some(grants), Some(verifier)) if looks_like_jwt(token) => {
             let principal = verifier
-                .verify(token, Some(&grants.audience))
+                .verify(token, crate::auth::jwt::Audience::Exact(&grants.audience))
                 .await
                 .map_err(|reason| AdminError::Unauthenticated {
                     reason,

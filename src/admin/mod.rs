@@ -96,23 +96,17 @@ fn route(path: &str) -> Option<Endpoint> {
     })
 }
 
-/// Host and Origin checks, as on MCP listeners.
+/// Host and Origin checks: the same guard as MCP listeners.
 fn guard(admin: &AdminConfig, req: &pingora::http::RequestHeader) -> Result<(), AdminError> {
     let header =
         |name: http::header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
-    // HTTP/1.1 carries the authority in Host; HTTP/2 in the URI.
-    let host = header(http::header::HOST).or_else(|| req.uri.authority().map(|a| a.as_str()));
-    crate::guard::check_host(host, &admin.hosts).map_err(AdminError::Guard)?;
-    // Like a loopback MCP listener, a loopback admin listener accepts its own origin.
-    let own_port = admin
-        .address
-        .ip()
-        .is_loopback()
-        .then_some(admin.address.port());
-    crate::guard::check_origin(
+    crate::guard::check_request(
+        req.uri.authority().map(|a| a.as_str()),
+        header(http::header::HOST),
         header(http::header::ORIGIN),
+        &admin.hosts,
         &admin.allowed_origins,
-        own_port,
+        admin.address,
     )
     .map_err(AdminError::Guard)
 }

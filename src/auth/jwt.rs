@@ -51,6 +51,17 @@ struct FetchState {
     digest: Option<[u8; 32]>,
 }
 
+/// Which `aud` a token must carry.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// An MCP endpoint: `auth.jwt.audiences` when configured, else the endpoint's resource
+    /// URL.
+    Route(Option<&'a str>),
+    /// Exactly this audience, whatever `auth.jwt.audiences` says: the admin API, so that no
+    /// token minted for an MCP endpoint is an admin credential.
+    Exact(&'a str),
+}
+
 /// Verifies JWTs against the configured keys.
 pub struct JwtVerifier {
     config: JwtConfig,
@@ -167,13 +178,13 @@ impl JwtVerifier {
             .wrapping_add(self.kill.generation().rotate_left(32))
     }
 
-    /// Verify `token` for `route`; `Err` is the reason, in words for the 401 body.
-    pub async fn verify(&self, token: &str, resource: Option<&str>) -> Result<Principal, String> {
+    /// Verify `token` for `audience`; `Err` is the reason, in words for the 401 body.
+    pub async fn verify(&self, token: &str, audience: Audience<'_>) -> Result<Principal, String> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| format!("malformed token: {}", describe(&e)))?;
         let mut tried_refresh = false;
         loop {
-            match self.try_keys(token, &header, resource) {
+            match self.try_keys(token, &header, audience) {
                 Tried::NoKey if !tried_refresh && !self.urls.is_empty() => {
                     tried_refresh = true;
                     self.refresh(true).await;
@@ -196,7 +207,7 @@ impl JwtVerifier {
         &self,
         token: &str,
         header: &jsonwebtoken::Header,
-        resource: Option<&str>,
+        audience: Audience<'_>,
     ) -> Tried {
         let url_keys: Vec<Arc<Vec<KeyEntry>>> =
             self.urls.iter().map(|u| u.keys.load_full()).collect();
@@ -221,9 +232,10 @@ impl JwtVerifier {
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.config.leeway.as_secs();
         validation.set_issuer(&self.config.issuers);
-        match &self.config.audiences {
-            Some(a) => validation.set_audience(a),
-            None => validation.set_audience(&[resource.unwrap_or("")]),
+        match (audience, &self.config.audiences) {
+            (Audience::Exact(a), _) => validation.set_audience(&[a]),
+            (Audience::Route(_), Some(a)) => validation.set_audience(a),
+            (Audience::Route(r), None) => validation.set_audience(&[r.unwrap_or("")]),
         }
         let mut required: Vec<&str> = vec!["exp", "iss", "aud"];
         required.extend(self.config.required_claims.iter().map(String::as_str));

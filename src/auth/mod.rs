@@ -257,7 +257,7 @@ impl Authenticator {
         }
         // Boxed: a miss may fetch keys; inline, that future would be copied on every request
         // (see docs/architecture.md, "Keep rare paths out of the hot future").
-        let principal = Box::pin(jwt.verify(token, resource))
+        let principal = Box::pin(jwt.verify(token, jwt::Audience::Route(resource)))
             .await
             .map_err(|reason| Reject::Unauthenticated {
                 reason,

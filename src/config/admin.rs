@@ -51,8 +51,10 @@ pub struct AdminTokenConfig {
 pub struct AdminJwtConfig {
     /// The only issuer whose tokens may administer.
     pub issuer: String,
-    /// The audience admin tokens are verified for: `auth.resource` + `/admin` (unless
-    /// `auth.jwt.audiences` is set, which then applies here too).
+    /// The audience admin tokens are verified for, always: `auth.resource` + `/admin`.
+    /// `auth.jwt.audiences` does not apply here, and no MCP endpoint may have the path
+    /// `/admin` ([`reserve_admin_audience`]), so a token minted for an MCP endpoint is never
+    /// an admin credential.
     pub audience: String,
     /// Who may read; never "everyone" (an empty list here means nobody).
     pub read: Option<Principals>,
@@ -76,6 +78,33 @@ impl AdminJwtConfig {
         }
     }
 }
+
+/// The admin audience is `auth.resource` + [`ADMIN_PATH`]: an MCP endpoint with that path
+/// would share it (its tokens would administer), so none may have it while admin JWTs are
+/// accepted.
+pub(super) fn reserve_admin_audience(
+    listeners: &[Listener],
+    virtual_servers: &[super::VirtualServer],
+) -> Result<(), ConfigError> {
+    for (i, l) in listeners.iter().enumerate() {
+        if let Some(k) = l.routes.iter().position(|r| r.path == ADMIN_PATH) {
+            return Err(ConfigError::new(
+                format!("listeners[{i}].routes[{k}].path"),
+                format!("{ADMIN_PATH} is reserved: it is the audience of admin tokens (admin.auth.jwt); choose another path"),
+            ));
+        }
+    }
+    if let Some(v) = virtual_servers.iter().position(|v| v.route == ADMIN_PATH) {
+        return Err(ConfigError::new(
+            format!("virtual_servers[{v}].route"),
+            format!("{ADMIN_PATH} is reserved: it is the audience of admin tokens (admin.auth.jwt); choose another path"),
+        ));
+    }
+    Ok(())
+}
+
+/// Appended to `auth.resource` to make the admin audience.
+const ADMIN_PATH: &str = "/admin";
 
 pub(super) fn validate(
     a: RawAdmin,
@@ -194,8 +223,40 @@ fn validate_auth(
             let grant = |field: &str, p: Option<RawPrincipals>| match p {
                 None => Ok(None),
                 Some(p) => {
-                    // Grants are for `issuer` alone, so their subjects are bare names.
-                    let p = principals(&format!("admin.auth.jwt.{field}"), p, None)?;
+                    let at = format!("admin.auth.jwt.{field}");
+                    // Grants are for `issuer` alone: a subject is bare or names that issuer.
+                    for (k, s) in p.subjects.iter().enumerate() {
+                        if s.split_once('#').is_some_and(|(i, _)| i != issuer) {
+                            return Err(ConfigError::new(
+                                format!("{at}.subjects[{k}]"),
+                                format!("{s:?}: only subjects of admin.auth.jwt.issuer ({issuer:?}) can administer; write the bare subject"),
+                            ));
+                        }
+                    }
+                    let subjects = p
+                        .subjects
+                        .into_iter()
+                        .map(|s| match s.split_once('#') {
+                            Some((_, sub)) => sub.to_string(),
+                            None => s,
+                        })
+                        .collect();
+                    // Groups and roles of an issuer the gateway does not trust for them are
+                    // never read: such a grant could never match.
+                    if (!p.groups.is_empty() || !p.roles.is_empty())
+                        && !jc.group_issuers.contains(&issuer)
+                    {
+                        return Err(ConfigError::new(
+                            at,
+                            format!("grants by group or role need {issuer:?} in auth.jwt.group_issuers (its groups and roles are not trusted otherwise)"),
+                        ));
+                    }
+                    let p = RawPrincipals {
+                        subjects,
+                        groups: p.groups,
+                        roles: p.roles,
+                    };
+                    let p = principals(&at, p, None)?;
                     if p.is_everyone() {
                         Err(ConfigError::new(
                             format!("admin.auth.jwt.{field}"),
@@ -216,7 +277,7 @@ fn validate_auth(
             }
             Some(AdminJwtConfig {
                 issuer,
-                audience: format!("{}/admin", auth.resource),
+                audience: format!("{}{ADMIN_PATH}", auth.resource),
                 read,
                 write,
             })
@@ -235,18 +296,6 @@ fn validate_auth(
 mod tests {
     use super::super::{from_yaml, AdminPermission, HostPolicy};
 
-    const BASE: &str = r#"
-listeners:
-  - address: 127.0.0.1:8080
-    auth: none
-    routes:
-      - path: /mcp
-        upstream: demo
-upstreams:
-  - name: demo
-    url: http://127.0.0.1:8000/mcp
-"#;
-
     const SHA_A: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
     const SHA_B: &str = "486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7";
 
@@ -264,7 +313,7 @@ auth:
         format!("{BASE}admin:\n{admin}")
     }
 
-    use crate::config::tests::assert_err;
+    use crate::config::tests::{assert_err, BASE};
 
     #[test]
     fn without_auth_the_api_is_off_and_probes_are_public_even_on_all_interfaces() {
@@ -449,6 +498,57 @@ auth:
             Some(AdminPermission::Read)
         );
         assert_eq!(j.permission(&caller(&none, &none)), None);
+    }
+
+    #[test]
+    fn jwt_grant_subjects_belong_to_the_admin_issuer() {
+        let y = |jwt: &str| {
+            format!("{BASE}{JWT_AUTH}admin:\n  address: 127.0.0.1:9090\n  auth:\n    jwt:\n{jwt}")
+        };
+        assert_err(
+            &y("      write: {subjects: [\"https://other.example.com#alice\"]}\n"),
+            "admin.auth.jwt.write.subjects[0]",
+            "only subjects of admin.auth.jwt.issuer",
+        );
+        assert_err(
+            &y("      write: {subjects: [\"api-key#ci\"]}\n"),
+            "admin.auth.jwt.write.subjects[0]",
+            "only subjects of admin.auth.jwt.issuer",
+        );
+        // Qualified with the admin issuer, or bare: the same subject.
+        for s in ["https://idp.example.com#alice", "alice"] {
+            let c = from_yaml(&y(&format!("      write: {{subjects: [\"{s}\"]}}\n"))).unwrap();
+            let j = c.admin.unwrap().auth.unwrap().jwt.unwrap();
+            let alice = crate::config::Caller {
+                issuer: "https://idp.example.com",
+                subject: "alice",
+                groups: &[],
+                roles: &[],
+            };
+            assert_eq!(j.permission(&alice), Some(AdminPermission::Write), "{s}");
+        }
+        // Groups of an issuer whose groups are not trusted could never match.
+        let untrusted = y("      write: {roles: [ops]}\n").replace(
+            "issuers: [https://idp.example.com]",
+            "issuers: [https://idp.example.com]\n    group_issuers: []",
+        );
+        assert_err(&untrusted, "admin.auth.jwt.write", "group_issuers");
+    }
+
+    #[test]
+    fn the_admin_audience_path_is_reserved_while_admin_jwts_are_accepted() {
+        let y = format!(
+            "{BASE}{JWT_AUTH}admin:\n  address: 127.0.0.1:9090\n  auth:\n    jwt:\n      write: {{roles: [ops]}}\n"
+        );
+        let route = y.replace("      - path: /mcp", "      - path: /admin");
+        assert_err(&route, "listeners[0].routes[0].path", "reserved");
+        let vs = format!(
+            "{y}virtual_servers:\n  - {{ name: a, route: /admin, access: {{ roles: [x] }} }}\n"
+        );
+        assert_err(&vs, "virtual_servers[0].route", "reserved");
+        // Without admin JWTs the path is an ordinary one.
+        let plain = BASE.replace("      - path: /mcp", "      - path: /admin");
+        assert!(from_yaml(&plain).is_ok());
     }
 
     #[test]

@@ -725,6 +725,13 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let virtual_servers =
         validate_virtual_servers(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
     assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
+    if admin
+        .as_ref()
+        .and_then(|a| a.auth.as_ref())
+        .is_some_and(|a| a.jwt.is_some())
+    {
+        admin::reserve_admin_audience(&listeners, &virtual_servers)?;
+    }
 
     Ok(Config {
         server,

@@ -2,7 +2,7 @@
 
 use super::*;
 
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 listeners:
   - address: 127.0.0.1:8080
     auth: none

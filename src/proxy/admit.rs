@@ -114,20 +114,14 @@ pub(crate) async fn admit(
     };
 
     // 2. DNS-rebinding guard before anything else is processed for a browser-borne request.
-    // RFC 9112 §3.2.2: an absolute-form target's authority wins over the Host header.
-    let host = req
-        .uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| req.headers.get(header::HOST).and_then(|v| v.to_str().ok()));
-    guard::check_host(host, &listener.hosts)?;
-    let origin = header_str(req, header::ORIGIN);
-    let own_port = listener
-        .address
-        .ip()
-        .is_loopback()
-        .then_some(listener.address.port());
-    guard::check_origin(origin, &listener.allowed_origins, own_port)?;
+    guard::check_request(
+        req.uri.authority().map(|a| a.as_str()),
+        header_str(req, header::HOST),
+        header_str(req, header::ORIGIN),
+        &listener.hosts,
+        &listener.allowed_origins,
+        listener.address,
+    )?;
 
     // 3. Authenticate before reading any body, so anonymous clients can't make us buffer.
     if listener.auth_required {
