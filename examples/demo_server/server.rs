@@ -76,6 +76,9 @@ struct Shared {
     calls: Mutex<HashMap<String, usize>>,
     /// Headers of the most recent HTTP request to `/mcp`.
     last_headers: Mutex<Option<http::HeaderMap>>,
+    /// `Authorization` values of the last [`RECENT`] requests that carried one (a gateway's
+    /// own discovery requests may come between a test's call and its check).
+    recent_authorization: Mutex<std::collections::VecDeque<String>>,
     /// Total HTTP requests to `/mcp`.
     requests: AtomicUsize,
     /// TCP connections accepted.
@@ -182,6 +185,14 @@ impl DemoServer {
         lock(&self.shared.last_headers).clone()
     }
 
+    /// `Authorization` values of the most recent requests that carried one, oldest first.
+    pub fn recent_authorization(&self) -> Vec<String> {
+        lock(&self.shared.recent_authorization)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// Total HTTP requests (any method) to `/mcp`.
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
@@ -230,10 +241,24 @@ impl std::fmt::Debug for CancelRmcp {
     }
 }
 
+/// How many recent `Authorization` values are kept.
+const RECENT: usize = 32;
+
 /// axum middleware: count the request and remember its headers.
 async fn record_request(shared: &Shared, request: Request, next: Next) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
     *lock(&shared.last_headers) = Some(request.headers().clone());
+    if let Some(v) = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let mut recent = lock(&shared.recent_authorization);
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(v.to_string());
+    }
     next.run(request).await
 }
 
