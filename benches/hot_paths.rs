@@ -8,16 +8,25 @@ use mcp_gateway::config::HostPolicy;
 use mcp_gateway::config::DEFAULT_MAX_JSON_DEPTH as DEPTH;
 use mcp_gateway::{guard, mcp::jsonrpc, mcp::strict};
 
+/// A typical small `tools/call` (about 190 bytes).
+fn small_call() -> Vec<u8> {
+    br#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"github__list_issues","arguments":{"repo":"org/repo","state":"open","labels":["bug","p1"]},"_meta":{"progressToken":"t-17"}}}"#.to_vec()
+}
+
+/// A `tools/call` carrying a 60 KiB string argument (a file's contents, say).
+fn big_call() -> Vec<u8> {
+    serde_json::json!({"jsonrpc":"2.0","id":18,"method":"tools/call",
+        "params":{"name":"echo","arguments":{"text":"x".repeat(60 * 1024)}}})
+    .to_string()
+    .into_bytes()
+}
+
 /// `request_filter` step 7, first half: the strict pass (duplicate keys at any depth, depth
 /// bound, lone surrogates) that every POST body takes before its envelope is read. Measured
 /// alone on the same bodies as `jsonrpc_parse` (whose numbers include it), plus a 60 KiB body
 /// of many small keys, where duplicate detection (not string scanning) dominates.
 fn strict_pass(c: &mut Criterion) {
-    let small = br#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"github__list_issues","arguments":{"repo":"org/repo","state":"open","labels":["bug","p1"]},"_meta":{"progressToken":"t-17"}}}"#.to_vec();
-    let big = serde_json::json!({"jsonrpc":"2.0","id":18,"method":"tools/call",
-        "params":{"name":"echo","arguments":{"text":"x".repeat(60 * 1024)}}})
-    .to_string()
-    .into_bytes();
+    let (small, big) = (small_call(), big_call());
     let rows: serde_json::Map<String, serde_json::Value> = (0..3000)
         .map(|i| (format!("field_{i}"), serde_json::json!(i)))
         .collect();
@@ -40,11 +49,7 @@ fn strict_pass(c: &mut Criterion) {
 /// `request_filter` step 7: parse the JSON-RPC envelope of a tools/call (borrowed, zero-copy),
 /// against the naive alternative of building a full `serde_json::Value`.
 fn parse(c: &mut Criterion) {
-    let small = br#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"github__list_issues","arguments":{"repo":"org/repo","state":"open","labels":["bug","p1"]},"_meta":{"progressToken":"t-17"}}}"#.to_vec();
-    let big = serde_json::json!({"jsonrpc":"2.0","id":18,"method":"tools/call",
-        "params":{"name":"echo","arguments":{"text":"x".repeat(60 * 1024)}}})
-    .to_string()
-    .into_bytes();
+    let (small, big) = (small_call(), big_call());
     let mut g = c.benchmark_group("jsonrpc_parse");
     g.bench_function("tools_call_small/borrowed", |b| {
         b.iter(|| jsonrpc::parse(black_box(&small), DEPTH))
@@ -65,7 +70,7 @@ fn parse(c: &mut Criterion) {
 /// (`replace_tool_name`, what the gateway does) against the `serde_json::Value` round trip it
 /// replaced (parse, edit, serialize, parse again for the spans).
 fn tool_rewrite(c: &mut Criterion) {
-    let body = br#"{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"github__list_issues","arguments":{"repo":"org/repo","state":"open","labels":["bug","p1"]},"_meta":{"progressToken":"t-17"}}}"#.to_vec();
+    let body = small_call();
     let call = jsonrpc::parse(&body, DEPTH).expect("valid call");
     let mut g = c.benchmark_group("vserver_tool_rewrite");
     g.bench_function("in_place", |b| {
