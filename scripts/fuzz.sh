@@ -12,7 +12,10 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 status=0
 for target in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
   log=$(mktemp)
-  if cargo +nightly fuzz run --fuzz-dir fuzz "$target" -- -max_total_time="$secs" \
+  mkdir -p "fuzz/corpus/$target"
+  # The working corpus (not committed) first, then the committed seeds it starts from.
+  if cargo +nightly fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" \
+      -- -max_total_time="$secs" \
       -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     result="no crash"
   else

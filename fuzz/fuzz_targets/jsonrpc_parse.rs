@@ -4,12 +4,15 @@
 //! - what the strict pass accepts is JSON to serde_json too (grammar agreement);
 //! - what serde_json reads as a `Value` is refused by the strict pass only for a reason that
 //!   is not a syntax error (duplicate key, depth, lone surrogate), never as "invalid JSON";
-//! - a parsed `tools/call` splices to a body that parses again to the same id and the new name.
+//! - a parsed `tools/call` splices to a body that parses again to the same id and the new name;
+//! - pinning an argument into it either refuses (the client sent that key, or `arguments` is
+//!   not an object) or yields a body whose `arguments` holds the pinned value, with every
+//!   byte of the client's body still there in order.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mcp_gateway::error::Reject;
-use mcp_gateway::mcp::{jsonrpc, strict};
+use mcp_gateway::mcp::{jsonrpc, rewrite, strict};
 
 const DEPTH: usize = 64;
 
@@ -36,5 +39,34 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again, moved, "moved spans match a fresh parse");
         assert_eq!(again.tool_name(&out).as_deref(), Some("renamed\"tool"));
         assert_eq!(again.id_json(&out), call.id_json(data));
+
+        let mut pinned = serde_json::Map::new();
+        pinned.insert("tenant".into(), serde_json::json!("acme"));
+        if let Ok((pinned_body, _)) = rewrite::pin_arguments(&out, &pinned, "t", DEPTH) {
+            let v: serde_json::Value = match serde_json::from_slice(&pinned_body) {
+                Ok(v) => v,
+                // Only a number out of f64 range keeps serde_json from building a Value.
+                Err(e) => {
+                    assert!(e.to_string().contains("number out of range"), "{e}");
+                    return;
+                }
+            };
+            assert_eq!(v["params"]["arguments"]["tenant"], "acme");
+            assert!(
+                is_subsequence(&out, &pinned_body),
+                "splicing only inserts: every original byte is kept, in order"
+            );
+        }
     }
 });
+
+/// Whether `needle`'s bytes all appear in `hay`, in order.
+fn is_subsequence(needle: &[u8], hay: &[u8]) -> bool {
+    let mut rest = needle.iter().peekable();
+    for b in hay {
+        if rest.peek() == Some(&b) {
+            rest.next();
+        }
+    }
+    rest.peek().is_none()
+}

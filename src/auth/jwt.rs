@@ -70,6 +70,9 @@ pub struct JwtVerifier {
     generation: AtomicU64,
     client: HttpClient,
     kill: Arc<KillSwitch>,
+    /// Keys left out because the kill switch disabled them at load: (kid, algorithms), so a
+    /// token they would have verified is told why it is refused.
+    disabled: Vec<(Option<String>, Vec<Algorithm>)>,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -97,6 +100,7 @@ impl JwtVerifier {
     ) -> anyhow::Result<JwtVerifier> {
         let mut static_keys = Vec::new();
         let mut urls = Vec::new();
+        let mut disabled = Vec::new();
         for (i, k) in config.keys.iter().enumerate() {
             let at = format!("auth.jwt.keys[{i}]");
             match &k.source {
@@ -135,6 +139,7 @@ impl JwtVerifier {
                     log::warn!(
                         "{at}: its credential set is disabled (kill switch); key not loaded"
                     );
+                    disabled.push((k.kid.clone(), k.algorithms.clone()));
                 }
                 KeySource::Secret(r) => {
                     let secret = resolve(r).map_err(|e| anyhow::anyhow!("{at}.secret: {e}"))?;
@@ -167,6 +172,7 @@ impl JwtVerifier {
             generation: AtomicU64::new(0),
             client: http.clone(),
             kill: kill.clone(),
+            disabled,
         })
     }
 
@@ -188,6 +194,15 @@ impl JwtVerifier {
                 Tried::NoKey if !tried_refresh && !self.urls.is_empty() => {
                     tried_refresh = true;
                     self.refresh(true).await;
+                }
+                Tried::NoKey
+                    if self.disabled.iter().any(|(kid, algs)| {
+                        algs.contains(&header.alg) && (kid.is_none() || *kid == header.kid)
+                    }) =>
+                {
+                    return Err(
+                        "the key for this token is disabled by the operator (kill switch)".into(),
+                    )
                 }
                 Tried::NoKey => {
                     return Err(match &header.kid {
