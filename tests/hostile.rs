@@ -717,3 +717,40 @@ async fn python_sdk_upstream_never_runs_the_hidden_tool() {
     assert_eq!(v["result"]["content"][0]["text"], "customer 7", "{v}");
     assert_eq!(ran("get_customer"), 1);
 }
+
+/// HTTP framing: a request with both `Content-Length` and `Transfer-Encoding: chunked`
+/// (the classic smuggling shape) is framed by the chunked encoding (RFC 9112 §6.3) or
+/// refused; either way the bytes after it are never run as a second call on the upstream.
+#[tokio::test]
+async fn conflicting_framing_never_smuggles_a_second_call() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup("").await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_customer"}}"#;
+    let smuggled = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 85\r\n\r\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{{\"name\":\"delete_customer\"}}}}",
+        addr = s.gw.addr,
+        auth = s.auth,
+    );
+    let chunked = format!("{:x}\r\n{call}\r\n0\r\n\r\n", call.len());
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {cl}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunked}{smuggled}",
+        addr = s.gw.addr,
+        auth = s.auth,
+        cl = chunked.len() + smuggled.len(),
+    );
+    let mut conn = tokio::net::TcpStream::connect(s.gw.addr).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        conn.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    eprintln!("gateway: {}", answer.lines().next().unwrap_or_default());
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    assert_eq!(s.seen.calls_of("delete_customer"), 0, "{answer}");
+    // Framed by the chunked encoding (what Pingora 0.9 does): exactly the one call ran.
+    let ran = usize::from(answer.starts_with("HTTP/1.1 200"));
+    assert_eq!(s.seen.calls_of("get_customer"), ran, "{answer}");
+}
