@@ -368,33 +368,20 @@ virtual_servers:
         let (config, snap) = setup();
         let vs = &config.virtual_servers[0];
         let cat = Catalog::build(&config, vs, &snap);
-        let plain = class_of(
-            vs,
-            &crate::config::Caller {
-                issuer: "",
-                subject: "alice",
-                groups: &[],
-                roles: &[],
-            },
-        );
-        let admin = class_of(
-            vs,
-            &crate::config::Caller {
-                issuer: "",
-                subject: "root",
-                groups: &["admin".into()],
-                roles: &[],
-            },
-        );
-        let mallory = class_of(
-            vs,
-            &crate::config::Caller {
-                issuer: "",
-                subject: "mallory",
-                groups: &[],
-                roles: &[],
-            },
-        );
+        let class = |subject: &str, groups: &[String]| {
+            class_of(
+                vs,
+                &crate::config::Caller {
+                    issuer: "",
+                    subject,
+                    groups,
+                    roles: &[],
+                },
+            )
+        };
+        let plain = class("alice", &[]);
+        let admin = class("root", &["admin".into()]);
+        let mallory = class("mallory", &[]);
         assert_eq!((plain, admin, mallory), (0, 1, 2));
         assert_eq!(names(&cat.tools_json(vs, plain)), ["crm__read"]);
         assert_eq!(
