@@ -100,6 +100,8 @@ struct Scanner<'b> {
 enum Fail {
     /// Not JSON: what was expected, at `pos`.
     Syntax(&'static str),
+    /// Not JSON where a key belongs: reported at the object, not at its previous key.
+    KeySyntax(&'static str),
     NotJson(&'static str),
     LoneSurrogate,
     Duplicate(Vec<u8>),
@@ -216,13 +218,13 @@ impl<'b> Scanner<'b> {
     fn key(&mut self) -> Result<(), Fail> {
         self.skip_ws();
         if self.peek() != Some(b'"') {
-            return Err(Fail::Syntax("a string key"));
+            return Err(Fail::KeySyntax("a string key"));
         }
         let mut decoded = Cow::Borrowed(&b""[..]);
         self.string(Some(&mut decoded))?;
         self.skip_ws();
         if self.peek() != Some(b':') {
-            return Err(Fail::Syntax("':' after the key"));
+            return Err(Fail::KeySyntax("':' after the key"));
         }
         self.pos += 1;
         if decoded.contains(&0) {
@@ -459,6 +461,10 @@ impl<'b> Scanner<'b> {
             Fail::Syntax(expected) => Reject::Parse(format!(
                 "invalid JSON at byte {at} (in {}): expected {expected}",
                 self.path(true)
+            )),
+            Fail::KeySyntax(expected) => Reject::Parse(format!(
+                "invalid JSON at byte {at} (in {}): expected {expected}",
+                self.path(false)
             )),
             Fail::NotJson(why) => {
                 Reject::Parse(format!("invalid JSON at byte {at} (in {}): {why}", self.path(true)))

@@ -170,6 +170,20 @@ fn framing_and_non_json_are_parse_errors() {
 }
 
 #[test]
+fn a_missing_key_is_reported_at_its_object() {
+    refused(
+        r#"{"jsonrpc":"2.0","id":9,"#,
+        PARSE_ERROR,
+        "(in $): expected a string key",
+    );
+    refused(
+        r#"{"params":{"name":"x","arguments" 1}}"#,
+        PARSE_ERROR,
+        "(in $.params): expected ':' after the key",
+    );
+}
+
+#[test]
 fn paths_of_odd_keys_are_quoted_and_clipped() {
     refused(
         r#"{"a b":{"x\"y":1,"x\"y":2}}"#,
