@@ -1,5 +1,6 @@
-//! MCP request metadata headers (`Mcp-Method`, `Mcp-Name`, 2026-07-28 revision, SEP-2243)
-//! checked against the body, and re-encoded when the gateway renames a tool.
+//! MCP header names in one place, and the request metadata headers (`Mcp-Method`,
+//! `Mcp-Name`, 2026-07-28 revision, SEP-2243) checked against the body and re-encoded when
+//! the gateway renames a tool.
 //!
 //! The headers exist so that load balancers can route without reading the body, which opens
 //! the classic split: something routes or authorizes on the header while the server executes
@@ -17,6 +18,10 @@ use base64::Engine as _;
 
 use crate::error::{clip, Reject};
 
+/// `Mcp-Session-Id`: a legacy-revision session (both directions).
+pub const MCP_SESSION_ID: &str = "mcp-session-id";
+/// `MCP-Protocol-Version`: the revision a request speaks.
+pub const MCP_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 /// `Mcp-Method`: the body's `method`.
 pub const MCP_METHOD: &str = "mcp-method";
 /// `Mcp-Name`: `params.name` of `tools/call` (and `prompts/get`), `params.uri` of

@@ -179,8 +179,13 @@ pub(crate) async fn admit(
         }
         (&Method::DELETE, Endpoint::Virtual(_, vs)) => {
             ctx.method = McpMethod::EndSession;
-            let ended =
-                vserver::end_session(shared, runtime, vs, ctx, header_str(req, MCP_SESSION_ID))?;
+            let ended = vserver::end_session(
+                shared,
+                runtime,
+                vs,
+                ctx,
+                header_str(req, headers::MCP_SESSION_ID),
+            )?;
             Box::pin(vserver::close_upstream_sessions(
                 shared, runtime, ctx, ended,
             ))
@@ -195,7 +200,13 @@ pub(crate) async fn admit(
         (&Method::GET, Endpoint::Virtual(_, vs)) => {
             ctx.method = McpMethod::Stream;
             guard::check_get_headers(header_str(req, header::ACCEPT))?;
-            vserver::check_session(shared, runtime, vs, ctx, header_str(req, MCP_SESSION_ID))?;
+            vserver::check_session(
+                shared,
+                runtime,
+                vs,
+                ctx,
+                header_str(req, headers::MCP_SESSION_ID),
+            )?;
             return Ok(Admitted::VirtualStream {
                 server: vs.name.clone(),
             });
@@ -294,7 +305,7 @@ pub(crate) async fn admit(
 
     // 8. A virtual server answers most messages itself and routes tools/call by name.
     if let Endpoint::Virtual(i, _) = endpoint {
-        let sid = header_str(session.req_header(), MCP_SESSION_ID).map(str::to_string);
+        let sid = header_str(session.req_header(), headers::MCP_SESSION_ID).map(str::to_string);
         match vserver::handle(shared, runtime, i, ctx, sid.as_deref()).await? {
             vserver::Action::Reply { body, session } => {
                 return Ok(Admitted::Local {
@@ -353,8 +364,6 @@ async fn credential(
 fn header_str(req: &pingora::http::RequestHeader, name: impl header::AsHeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
-
-const MCP_SESSION_ID: &str = "mcp-session-id";
 
 /// The virtual servers `listener` serves, with their indices in `config.virtual_servers`.
 fn served<'a>(

@@ -137,8 +137,9 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     Ok(())
 }
 
-const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const MCP_SESSION_ID: HeaderName = HeaderName::from_static(crate::mcp::headers::MCP_SESSION_ID);
+const MCP_PROTOCOL_VERSION: HeaderName =
+    HeaderName::from_static(crate::mcp::headers::MCP_PROTOCOL_VERSION);
 const MCP_NAME: HeaderName = HeaderName::from_static(crate::mcp::headers::MCP_NAME);
 
 /// Remove a header only when present: Pingora's removal also updates its case-preserving

@@ -32,7 +32,7 @@ pub(crate) fn response_header(
     }
     if ctx.vserver.is_some() {
         // The upstream session belongs to the gateway, not to the client.
-        resp.remove_header("mcp-session-id");
+        resp.remove_header(crate::mcp::headers::MCP_SESSION_ID);
     }
     let status = resp.status.as_u16();
     if status >= 500 {

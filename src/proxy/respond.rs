@@ -107,7 +107,7 @@ pub(crate) async fn local(
         h.insert_header(http::header::CONTENT_TYPE, content_type)?;
     }
     if let Some(sid) = mcp_session {
-        h.insert_header("mcp-session-id", sid)?;
+        h.insert_header(crate::mcp::headers::MCP_SESSION_ID, sid)?;
     }
     h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     session.write_response_header(Box::new(h), false).await?;

@@ -88,7 +88,7 @@ impl McpClient<'_> {
     /// End the session (best effort).
     pub async fn close(&self, session: &UpstreamSession) {
         let Some(id) = &session.id else { return };
-        let mut headers = vec![("mcp-session-id", id.as_str())];
+        let mut headers = vec![(crate::mcp::headers::MCP_SESSION_ID, id.as_str())];
         if let Some((k, v)) = self.auth {
             headers.push((k, v));
         }
@@ -106,10 +106,10 @@ impl McpClient<'_> {
         let mut headers = vec![
             ("content-type", "application/json"),
             ("accept", "application/json, text/event-stream"),
-            ("mcp-protocol-version", PROTOCOL_VERSION),
+            (crate::mcp::headers::MCP_PROTOCOL_VERSION, PROTOCOL_VERSION),
         ];
         if let Some(id) = session.and_then(|s| s.id.as_deref()) {
-            headers.push(("mcp-session-id", id));
+            headers.push((crate::mcp::headers::MCP_SESSION_ID, id));
         }
         if let Some((k, v)) = self.auth {
             headers.push((k, v));
@@ -129,7 +129,7 @@ impl McpClient<'_> {
         }
         let sid = resp
             .headers
-            .get("mcp-session-id")
+            .get(crate::mcp::headers::MCP_SESSION_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         Ok((resp.body, sid))

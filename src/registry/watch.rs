@@ -130,10 +130,10 @@ async fn once(
         .map_err(|e| e.to_string())?;
     req.insert_header("accept", "text/event-stream")
         .map_err(|e| e.to_string())?;
-    req.insert_header("mcp-protocol-version", PROTOCOL_VERSION)
+    req.insert_header(crate::mcp::headers::MCP_PROTOCOL_VERSION, PROTOCOL_VERSION)
         .map_err(|e| e.to_string())?;
     if let Some(id) = &session.id {
-        req.insert_header("mcp-session-id", id.as_str())
+        req.insert_header(crate::mcp::headers::MCP_SESSION_ID, id.as_str())
             .map_err(|e| e.to_string())?;
     }
     if let Some((k, v)) = &auth {
