@@ -84,6 +84,31 @@ pub fn single<'a>(
     }
 }
 
+/// Check a request's metadata headers against its parsed body: each sent at most once
+/// ([`single`]), and saying what the body says ([`check`]).
+///
+/// Runs in `request_filter` right after the body is parsed. Requests without the headers
+/// (every legacy client) cost two map lookups.
+pub fn check_request(
+    headers: &http::HeaderMap,
+    call: &super::jsonrpc::RpcCall,
+    body: &[u8],
+) -> Result<(), Reject> {
+    let values = |name: &str| headers.get_all(name).into_iter().map(|v| v.as_bytes());
+    let method_header = single("Mcp-Method", values(MCP_METHOD))?;
+    let name_header = single("Mcp-Name", values(MCP_NAME))?;
+    if method_header.is_none() && name_header.is_none() {
+        return Ok(());
+    }
+    let method = call.method_name(body).unwrap_or_default();
+    check(
+        method_header,
+        name_header,
+        &method,
+        call.tool_name(body).as_deref(),
+    )
+}
+
 /// Check the metadata headers a request carries against its parsed body.
 ///
 /// Runs in `request_filter` right after the body is parsed. `name` is the body's

@@ -282,25 +282,7 @@ pub(crate) async fn admit(
     ctx.method = call.method;
     // Metadata headers must say what the body says: the upstream (or anything routing on
     // the headers) must not see a different request than the one decided on here.
-    let headers = &session.req_header().headers;
-    let mh = headers::single(
-        "Mcp-Method",
-        headers
-            .get_all(headers::MCP_METHOD)
-            .iter()
-            .map(|v| v.as_bytes()),
-    )?;
-    let nh = headers::single(
-        "Mcp-Name",
-        headers
-            .get_all(headers::MCP_NAME)
-            .iter()
-            .map(|v| v.as_bytes()),
-    )?;
-    if mh.is_some() || nh.is_some() {
-        let method = call.method_name(&ctx.body).unwrap_or_default();
-        headers::check(mh, nh, &method, call.tool_name(&ctx.body).as_deref())?;
-    }
+    headers::check_request(&session.req_header().headers, &call, &ctx.body)?;
     ctx.call = Some(call);
 
     // 8. A virtual server answers most messages itself and routes tools/call by name.
