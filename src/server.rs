@@ -222,7 +222,7 @@ impl BackgroundService for Reloader {
                             // What virtual servers expose may have changed: rediscover now.
                             let rt = self.shared.runtime.load_full();
                             if !rt.config.virtual_servers.is_empty() {
-                                let changes = self.shared.registry.refresh(&rt.config, &rt.identity).await;
+                                let changes = self.shared.registry.refresh(&rt.config, &rt.upstreams, &rt.identity).await;
                                 self.shared.record_tool_changes(&changes);
                             }
                         }
@@ -268,15 +268,10 @@ impl BackgroundService for UpstreamWatch {
             let name = u.name.clone();
             let auth: crate::registry::watch::CredentialFn = Arc::new(move || {
                 let rt = shared.runtime.load();
-                let (i, u) = rt
-                    .config
-                    .upstreams
-                    .iter()
-                    .enumerate()
-                    .find(|(_, u)| u.name == name)?;
-                let v = rt.identity.service_credential(i)?;
+                let u = rt.upstreams.by_name(&name)?;
+                let v = rt.identity.service_credential(&u.credential)?;
                 let v = v.to_str().ok()?.to_string();
-                Some((u.auth.header.as_str().to_string(), v))
+                Some((u.config.auth.header.as_str().to_string(), v))
             });
             let target = crate::registry::watch::Target {
                 name: u.name.clone(),
@@ -315,10 +310,13 @@ impl BackgroundService for RegistryRefresh {
                 let changes = if first {
                     self.shared
                         .registry
-                        .ensure_discovered(&rt.config, &rt.identity)
+                        .ensure_discovered(&rt.config, &rt.upstreams, &rt.identity)
                         .await
                 } else {
-                    self.shared.registry.refresh(&rt.config, &rt.identity).await
+                    self.shared
+                        .registry
+                        .refresh(&rt.config, &rt.upstreams, &rt.identity)
+                        .await
                 };
                 first = false;
                 self.shared.record_tool_changes(&changes);

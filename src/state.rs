@@ -19,7 +19,10 @@ use crate::vault::{self, KillSwitch, SecretRef, Vault};
 #[derive(Debug)]
 pub struct Runtime {
     pub config: Config,
+    /// Every upstream, resolved once; requests hold an `Arc` of theirs.
     pub upstreams: Upstreams,
+    /// What each listener serves, in the order of `config.listeners`.
+    pub endpoints: Vec<crate::endpoints::ListenerEndpoints>,
     /// `None` when no listener authenticates.
     pub auth: Option<Authenticator>,
     pub identity: Identity,
@@ -55,7 +58,6 @@ impl Runtime {
         http: &HttpClient,
         kill: Arc<KillSwitch>,
     ) -> anyhow::Result<Runtime> {
-        let upstreams = Upstreams::from_config(&config)?;
         let (vault, writer) = match &config.vault {
             None => (None, None),
             Some(v) => {
@@ -89,7 +91,10 @@ impl Runtime {
             Some(a) => Some(Authenticator::new(a, &resolve, http, &kill)?),
             None => None,
         };
-        let identity = Identity::new(&config, &resolve, vault.as_ref(), writer, http, &kill)?;
+        let (identity, sources) =
+            Identity::new(&config, &resolve, vault.as_ref(), writer, http, &kill)?;
+        let upstreams = Upstreams::build(&config, sources)?;
+        let endpoints = crate::endpoints::build(&config, &upstreams)?;
         let session_key = |field: &str, r: &str| -> anyhow::Result<Vec<u8>> {
             use base64::Engine as _;
             let raw = resolve(r).map_err(|e| anyhow::anyhow!("{field}: {e}"))?;
@@ -131,6 +136,7 @@ impl Runtime {
         Ok(Runtime {
             config,
             upstreams,
+            endpoints,
             auth,
             identity,
             catalogs: Default::default(),

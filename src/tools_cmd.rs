@@ -215,7 +215,7 @@ fn discover(
         .context("cannot start the async runtime for discovery")?;
     let registry = Registry::new(http);
     tokio.block_on(async {
-        registry.refresh(&scope, &rt.identity).await;
+        registry.refresh(&scope, &rt.upstreams, &rt.identity).await;
     });
     Ok(registry.snapshot())
 }

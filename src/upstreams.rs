@@ -1,35 +1,75 @@
-//! The upstream registry: configured MCP servers turned into ready-to-clone Pingora peers.
+//! Upstreams at run time: each configured MCP server as one [`UpstreamRt`], shared by
+//! reference (`Arc`) from the moment a request is resolved to it.
 //!
-//! Addresses are resolved once when the registry is built (startup or reload), not per
-//! request. Each upstream has two peers: one for POST/DELETE, whose read timeout bounds the
-//! wait for an answer, and one for the GET server-to-client stream, whose read timeout is the
-//! longer `stream_idle_timeout` (an SSE stream may legitimately be quiet for minutes).
+//! Everything a request needs about its upstream is built once per configuration (startup or
+//! reload) and kept together: the validated config, the two Pingora peers, the request target
+//! and `Host` value, and the credential source. A route or a virtual-server tool resolves to
+//! an `Arc<UpstreamRt>` once; later phases read it from the request's [`crate::decision::Target`]
+//! and never look an index up again (before, four parallel vectors were kept in step by index).
+//!
+//! Two peers per upstream: one for POST/DELETE, whose read timeout bounds the wait for an
+//! answer, and one for the GET server-to-client stream, whose read timeout is the longer
+//! `stream_idle_timeout` (an SSE stream may legitimately be quiet for minutes).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::{Config, Upstream};
+use crate::identity::CredentialSource;
 
-/// Resolved peers for every configured upstream, indexed like [`Config::upstreams`].
+/// One upstream, ready to receive requests.
 #[derive(Debug)]
-pub struct Upstreams {
-    entries: Vec<Entry>,
-}
-
-#[derive(Debug)]
-struct Entry {
+pub struct UpstreamRt {
+    /// The validated configuration.
+    pub config: Upstream,
     request_peer: HttpPeer,
     stream_peer: HttpPeer,
-    path: http::Uri,
-    host: http::HeaderValue,
+    /// Request target (path and query) sent upstream.
+    pub path: http::Uri,
+    /// `Host` header value sent upstream, built once at load.
+    pub host: http::HeaderValue,
+    /// Where its credential comes from (`upstreams[].auth`).
+    pub credential: CredentialSource,
+}
+
+impl UpstreamRt {
+    /// The configured name (metric label, error messages).
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The peer to connect to. `stream` selects the GET-stream timeouts.
+    pub fn peer(&self, stream: bool) -> &HttpPeer {
+        if stream {
+            &self.stream_peer
+        } else {
+            &self.request_peer
+        }
+    }
+}
+
+/// Every configured upstream, in the order of [`Config::upstreams`].
+#[derive(Debug, Default)]
+pub struct Upstreams {
+    list: Vec<Arc<UpstreamRt>>,
 }
 
 impl Upstreams {
-    /// Resolve every upstream's address. Fails with the upstream's name if one can't be resolved.
-    pub fn from_config(config: &Config) -> anyhow::Result<Upstreams> {
-        let mut entries = Vec::with_capacity(config.upstreams.len());
-        for u in &config.upstreams {
+    /// Resolve every upstream's address and pair it with its credential source (`sources`
+    /// in the order of `config.upstreams`, as [`crate::identity::Identity::new`] builds
+    /// them). Fails with the upstream's name if one can't be resolved.
+    pub fn build(config: &Config, sources: Vec<CredentialSource>) -> anyhow::Result<Upstreams> {
+        if sources.len() != config.upstreams.len() {
+            anyhow::bail!(
+                "internal: {} credential sources for {} upstreams",
+                sources.len(),
+                config.upstreams.len()
+            );
+        }
+        let mut list = Vec::with_capacity(config.upstreams.len());
+        for (u, credential) in config.upstreams.iter().zip(sources) {
             let addr = resolve(u)?;
             let path = u.path_and_query.parse::<http::Uri>().map_err(|e| {
                 anyhow::anyhow!(
@@ -41,38 +81,28 @@ impl Upstreams {
             let host = http::HeaderValue::from_str(&u.authority).map_err(|_| {
                 anyhow::anyhow!("upstream {:?}: invalid authority {:?}", u.name, u.authority)
             })?;
-            entries.push(Entry {
-                host,
+            list.push(Arc::new(UpstreamRt {
+                config: u.clone(),
                 request_peer: peer(u, addr, u.read_timeout),
                 stream_peer: peer(u, addr, u.stream_idle_timeout),
                 path,
-            });
+                host,
+                credential,
+            }));
         }
-        Ok(Upstreams { entries })
+        Ok(Upstreams { list })
     }
 
-    /// The peer for upstream `index`. `stream` selects the GET-stream timeouts.
-    /// `None` only if `index` did not come from the same config (a bug).
-    pub fn peer(&self, index: usize, stream: bool) -> Option<&HttpPeer> {
-        self.entries.get(index).map(|e| {
-            if stream {
-                &e.stream_peer
-            } else {
-                &e.request_peer
-            }
-        })
-    }
-}
-
-impl Upstreams {
-    /// The request target (path and query) to send to upstream `index`.
-    pub fn path(&self, index: usize) -> Option<&http::Uri> {
-        self.entries.get(index).map(|e| &e.path)
+    /// The upstream a validated config index names (routes, virtual servers, catalog
+    /// entries). `None` only if the index came from another configuration (a bug).
+    pub fn get(&self, index: usize) -> Option<&Arc<UpstreamRt>> {
+        self.list.get(index)
     }
 
-    /// The `Host` header value for upstream `index`, built once at load.
-    pub fn host(&self, index: usize) -> Option<&http::HeaderValue> {
-        self.entries.get(index).map(|e| &e.host)
+    /// The upstream called `name` (sessions and watchers outlive a reload that may reorder
+    /// the upstreams, so they remember names).
+    pub fn by_name(&self, name: &str) -> Option<&Arc<UpstreamRt>> {
+        self.list.iter().find(|u| u.config.name == name)
     }
 }
 

@@ -49,7 +49,10 @@ pub(super) async fn approve(
     {
         Ok(()) => {
             audit::record(actor, &action, Ok(()));
-            let changes = shared.registry.refresh(&rt.config, &rt.identity).await;
+            let changes = shared
+                .registry
+                .refresh(&rt.config, &rt.upstreams, &rt.identity)
+                .await;
             shared.record_tool_changes(&changes);
             Ok(serde_json::json!({ "approved": format!("{}.{}", req.upstream, req.tool) }))
         }

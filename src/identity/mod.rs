@@ -37,10 +37,11 @@ use crate::vault::{KillSwitch, Vault};
 /// Cached derived credentials are bounded per upstream.
 const CACHE_MAX: usize = 10_000;
 
-/// Per-upstream credential sources, built once per configuration.
+/// What every upstream's credential source shares, built once per configuration. The
+/// sources themselves ([`CredentialSource`]) live with their upstream
+/// ([`crate::upstreams::UpstreamRt`]), so a call resolved to an upstream carries its source.
 #[derive(Debug)]
 pub struct Identity {
-    upstreams: Vec<Propagation>,
     /// `per_user` owners are `ISSUER#SUBJECT` (several JWT issuers), else the bare subject.
     qualified: bool,
     /// Checked on every use: a credential set disabled after this was built is refused.
@@ -52,7 +53,7 @@ pub struct Identity {
 
 /// One upstream's credential source and the vault credential sets it was built from.
 #[derive(Debug)]
-struct Propagation {
+pub struct CredentialSource {
     source: Source,
     /// Every `secret:` name behind `source` (the secret, per-user name, fallback, signing key,
     /// OAuth or token-exchange client secret): if any is disabled, the upstream's credential
@@ -126,9 +127,9 @@ fn unix_now() -> u64 {
 }
 
 impl Identity {
-    /// Build every upstream's source. `resolve` reads a secret reference; `vault` is the
-    /// opened vault (per-user credentials, kill switch); `writer` saves refreshed OAuth
-    /// credentials back to it.
+    /// Build every upstream's source, in the order of `config.upstreams`. `resolve` reads a
+    /// secret reference; `vault` is the opened vault (per-user credentials, kill switch);
+    /// `writer` saves refreshed OAuth credentials back to it.
     pub fn new(
         config: &Config,
         resolve: &dyn Fn(&str) -> Result<Vec<u8>, String>,
@@ -136,7 +137,7 @@ impl Identity {
         writer: Option<VaultWriter>,
         http: &HttpClient,
         kill: &Arc<KillSwitch>,
-    ) -> anyhow::Result<Identity> {
+    ) -> anyhow::Result<(Identity, Vec<CredentialSource>)> {
         // Several JWT issuers: identities are ISSUER#SUBJECT (per_user owners, signed `sub`).
         let qualified = config
             .auth
@@ -263,24 +264,23 @@ impl Identity {
                     }))
                 }
             };
-            upstreams.push(Propagation {
+            upstreams.push(CredentialSource {
                 source: src,
                 vault_names,
             });
         }
-        Ok(Identity {
-            upstreams,
+        let identity = Identity {
             qualified,
             kill: kill.clone(),
             client: http.clone(),
             jwks: serde_json::json!({ "keys": keys }),
-        })
+        };
+        Ok((identity, upstreams))
     }
 
-    /// The gateway's own credential for upstream `index` (static secret, or the per-user
+    /// The gateway's own credential from an upstream's source (static secret, or the per-user
     /// fallback), for requests made on nobody's behalf such as tool discovery.
-    pub fn service_credential(&self, index: usize) -> Option<HeaderValue> {
-        let p = self.upstreams.get(index)?;
+    pub fn service_credential(&self, p: &CredentialSource) -> Option<HeaderValue> {
         if self.kill.first_disabled(&p.vault_names).is_some() {
             return None;
         }
@@ -296,21 +296,18 @@ impl Identity {
         &self.jwks
     }
 
-    /// The credential header value for a call to upstream `index` by `principal`.
-    /// `Ok(None)`: send no credential (mode `none`, or `passthrough` which keeps the
+    /// The credential header value for a call by `principal` to `upstream`, whose source is
+    /// `prop`. `Ok(None)`: send no credential (mode `none`, or `passthrough` which keeps the
     /// client's own). Runs in `request_filter`.
     pub async fn credential(
         &self,
-        index: usize,
+        prop: &CredentialSource,
         upstream: &Upstream,
         principal: Option<&Principal>,
     ) -> Result<Option<HeaderValue>, Reject> {
         let unavailable = |reason: String| Reject::CredentialUnavailable {
             upstream: upstream.name.clone(),
             reason,
-        };
-        let Some(prop) = self.upstreams.get(index) else {
-            return Err(Reject::Internal("upstream index out of range".into()));
         };
         let disabled = |name: &str| {
             unavailable(format!(

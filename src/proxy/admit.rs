@@ -1,7 +1,21 @@
-//! Request side, run in `request_filter`: decide whether a request may go upstream and where.
+//! Request side, run in `request_filter`: classify the request, check and read it, resolve it
+//! to a [`Target`] and have [`decision::decide`] rule on it. Everything here either fills
+//! [`RequestCtx`] and returns [`Admitted`], or returns the [`Reject`] to answer with.
 //!
-//! The order matters and each step says why it sits where it does. Everything here either
-//! fills [`RequestCtx`] and returns [`Admitted`], or returns the [`Reject`] to answer with.
+//! The steps, in order, each saying why it sits where it does:
+//!
+//! 1. [`classify`] the path against the listener's endpoints (no Pingora `Session`): the
+//!    public protected-resource metadata, an MCP endpoint, or 404.
+//! 2. Host/Origin guard, before anything else is processed for a browser-borne request.
+//! 3. Authenticate before reading any body, so anonymous clients can't make us buffer; then
+//!    a virtual server's access list.
+//! 4. Method and media types; GET and DELETE are dispatched here (they carry no message).
+//! 5. Size, `100 Continue`, read the body (bounded), strict parse, metadata headers.
+//! 6. Resolve: a plain route's target is its upstream; a virtual server answers most
+//!    messages itself and resolves `tools/call` by exposed name ([`crate::vserver`]).
+//! 7. [`decision::decide`]: the one ordered list of checks (visibility, availability, the
+//!    bytes the upstream runs, credential; policy, quota and approval join it next).
+//! 8. A virtual server's upstream session, opened with the decided credential.
 
 use std::sync::Arc;
 
@@ -9,14 +23,16 @@ use bytes::BytesMut;
 use http::{header, Method};
 use pingora::proxy::Session;
 
-use super::ctx::RequestCtx;
-use super::vserver;
+use super::ctx::{RequestCtx, UpstreamSession};
+use super::heal::RETRY_BUFFER;
 use crate::auth::Credentials;
-use crate::config::Listener;
+use crate::decision::{self, Exchange, Message, SessionBinding, Target};
+use crate::endpoints::{Endpoint, EndpointKind, ListenerEndpoints};
 use crate::error::Reject;
 use crate::guard;
 use crate::mcp::{headers, jsonrpc, McpMethod};
 use crate::state::{Runtime, Shared};
+use crate::vserver;
 
 /// How an admitted request is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,23 +53,34 @@ pub(crate) enum Admitted {
     },
 }
 
-/// The MCP endpoint a request addresses.
-#[derive(Debug, Clone, Copy)]
-enum Endpoint<'a> {
-    Route(&'a crate::config::Route),
-    Virtual(usize, &'a crate::config::VirtualServer),
+/// What a request path addresses on a listener.
+#[derive(Debug, Clone)]
+pub(crate) enum Classified {
+    /// The public RFC 9728 metadata of this endpoint (only when authentication is configured).
+    Metadata(Arc<Endpoint>),
+    /// An MCP endpoint.
+    Mcp(Arc<Endpoint>),
 }
 
-impl Endpoint<'_> {
-    fn resource_url(&self) -> Option<&str> {
-        match self {
-            Endpoint::Route(r) => r.resource_url.as_deref(),
-            Endpoint::Virtual(_, v) => v.resource_url.as_deref(),
+/// Classify a request path: metadata first (it is public: clients fetch it to learn how to
+/// authenticate), then an MCP endpoint by exact path, else 404.
+pub(crate) fn classify(
+    endpoints: &ListenerEndpoints,
+    path: &str,
+    auth_configured: bool,
+) -> Result<Classified, Reject> {
+    if auth_configured {
+        if let Some(e) = endpoints.with_metadata_at(path) {
+            return Ok(Classified::Metadata(e.clone()));
         }
+    }
+    match endpoints.at(path) {
+        Some(e) => Ok(Classified::Mcp(e.clone())),
+        None => Err(no_route(endpoints, path)),
     }
 }
 
-/// Check and classify one request. Runs first in `request_filter`.
+/// Check and resolve one request. Runs first in `request_filter`.
 pub(crate) async fn admit(
     session: &mut Session,
     ctx: &mut RequestCtx,
@@ -61,57 +88,37 @@ pub(crate) async fn admit(
     runtime: &Arc<Runtime>,
     listener_index: usize,
 ) -> Result<Admitted, Reject> {
-    let Some(listener) = runtime.config.listeners.get(listener_index) else {
+    let (Some(listener), Some(endpoints)) = (
+        runtime.config.listeners.get(listener_index),
+        runtime.endpoints.get(listener_index),
+    ) else {
         return Err(Reject::Internal("listener index out of range".into()));
     };
     let req = session.req_header();
-    ctx.listener = listener_index;
 
-    // 0. Protected-resource metadata (RFC 9728) is public: clients fetch it to learn how to
-    //    authenticate.
-    let path = req.uri.path();
-    if let Some(auth) = &runtime.config.auth {
-        let resource = listener
-            .routes
-            .iter()
-            .find(|r| r.metadata_path == path)
-            .map(|r| r.resource_url.as_deref())
-            .or_else(|| {
-                served(listener, &runtime.config)
-                    .find(|(_, v)| v.metadata_path == path)
-                    .map(|(_, v)| v.resource_url.as_deref())
-            });
-        if let Some(resource) = resource {
+    // 1. Classify.
+    let endpoint = match classify(endpoints, req.uri.path(), runtime.config.auth.is_some())? {
+        Classified::Metadata(e) => {
             if req.method != Method::GET {
                 return Err(Reject::MethodNotAllowed {
                     method: crate::error::clip(req.method.as_str()),
                 });
             }
+            let auth = runtime
+                .config
+                .auth
+                .as_ref()
+                .ok_or_else(|| Reject::Internal("metadata without auth".into()))?;
             return Ok(Admitted::Local {
                 status: 200,
                 content_type: "application/json",
-                body: crate::auth::metadata::document(auth, resource).into(),
+                body: crate::auth::metadata::document(auth, e.resource_url.as_deref()).into(),
                 session: None,
             });
         }
-    }
-
-    // 1. Route by exact path: cheapest check, and it tells us which upstream names errors.
-    let endpoint = if let Some((i, r)) = listener
-        .routes
-        .iter()
-        .enumerate()
-        .find(|(_, r)| r.path == path)
-    {
-        ctx.upstream = Some(r.upstream);
-        ctx.route = Some(i);
-        Endpoint::Route(r)
-    } else if let Some((i, v)) = served(listener, &runtime.config).find(|(_, v)| v.route == path) {
-        ctx.vserver = Some(i);
-        Endpoint::Virtual(i, v)
-    } else {
-        return Err(no_route(listener, &runtime.config, path));
+        Classified::Mcp(e) => e,
     };
+    ctx.endpoint = Some(endpoint.clone());
 
     // 2. DNS-rebinding guard before anything else is processed for a browser-borne request.
     guard::check_request(
@@ -134,9 +141,12 @@ pub(crate) async fn admit(
             authorization: header_str(req, header::AUTHORIZATION),
             api_key: header_str(req, auth.config().api_key_header.clone()),
         };
-        ctx.principal = Some(auth.authenticate(creds, endpoint.resource_url()).await?);
+        ctx.principal = Some(
+            auth.authenticate(creds, endpoint.resource_url.as_deref())
+                .await?,
+        );
     }
-    if let Endpoint::Virtual(_, vs) = endpoint {
+    if let EndpointKind::Virtual { server: vs, .. } = &endpoint.kind {
         // An empty access list means every *authenticated* caller; an unauthenticated one
         // (an `auth: none` listener) gets in only where the server says `anonymous: true`.
         let allowed = match &ctx.principal {
@@ -163,31 +173,36 @@ pub(crate) async fn admit(
             req.headers.contains_key(header::TRANSFER_ENCODING),
         )?;
     }
-    match (&req.method, endpoint) {
+    let principal = ctx.principal.clone();
+    match (&req.method, &endpoint.kind) {
         (&Method::POST, _) => {}
-        (&Method::GET, Endpoint::Route(route)) => {
+        (&Method::GET, EndpointKind::Route(upstream)) => {
             guard::check_get_headers(header_str(req, header::ACCEPT))?;
-            ctx.stream = true;
             ctx.method = McpMethod::Stream;
-            credential(ctx, runtime, route.upstream).await?;
+            let target = Target::route(upstream.clone(), Exchange::Stream);
+            decide(ctx, target, runtime).await?;
             return Ok(Admitted::Proxy);
         }
-        (&Method::DELETE, Endpoint::Route(route)) => {
+        (&Method::DELETE, EndpointKind::Route(upstream)) => {
             ctx.method = McpMethod::EndSession;
-            credential(ctx, runtime, route.upstream).await?;
+            let target = Target::route(upstream.clone(), Exchange::EndSession);
+            decide(ctx, target, runtime).await?;
             return Ok(Admitted::Proxy);
         }
-        (&Method::DELETE, Endpoint::Virtual(_, vs)) => {
+        (&Method::DELETE, EndpointKind::Virtual { server, .. }) => {
             ctx.method = McpMethod::EndSession;
-            let ended = vserver::end_session(
+            let ended = vserver::session::end(
                 shared,
                 runtime,
-                vs,
-                ctx,
+                server,
+                principal.as_deref(),
                 header_str(req, headers::MCP_SESSION_ID),
             )?;
-            Box::pin(vserver::close_upstream_sessions(
-                shared, runtime, ctx, ended,
+            Box::pin(vserver::session::close_upstream_sessions(
+                shared,
+                runtime,
+                principal.as_deref(),
+                ended,
             ))
             .await;
             return Ok(Admitted::Local {
@@ -197,18 +212,18 @@ pub(crate) async fn admit(
                 session: None,
             });
         }
-        (&Method::GET, Endpoint::Virtual(_, vs)) => {
+        (&Method::GET, EndpointKind::Virtual { server, .. }) => {
             ctx.method = McpMethod::Stream;
             guard::check_get_headers(header_str(req, header::ACCEPT))?;
-            vserver::check_session(
+            vserver::session::check(
                 shared,
                 runtime,
-                vs,
-                ctx,
+                server,
+                principal.as_deref(),
                 header_str(req, headers::MCP_SESSION_ID),
             )?;
             return Ok(Admitted::VirtualStream {
-                server: vs.name.clone(),
+                server: server.name.clone(),
             });
         }
         (m, _) => {
@@ -250,11 +265,11 @@ pub(crate) async fn admit(
             .map_err(|e| Reject::BodyRead(e.etype().as_str().to_string()))?;
     }
 
-    // 6. Read the body. Retry buffering must be on *before* reading, or Pingora has nothing
-    //    to replay upstream (pingora-0.9 notes §2).
+    // Retry buffering must be on *before* reading, or Pingora has nothing to replay upstream
+    // (pingora-0.9 notes §2).
     session.enable_retry_buffering();
     // Grow with the data: a declared length alone must not reserve memory.
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit).min(64 * 1024));
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit).min(RETRY_BUFFER));
     loop {
         match session.read_request_body().await {
             Ok(Some(chunk)) => {
@@ -269,8 +284,8 @@ pub(crate) async fn admit(
     }
     ctx.body = body.freeze();
 
-    // 7. Parse strictly (one meaning for every parser: no duplicate keys, bounded depth),
-    //    then method, id and tool name, borrowed from the body.
+    // Parse strictly (one meaning for every parser: no duplicate keys, bounded depth), then
+    // method, id and tool name, borrowed from the body.
     let call = match jsonrpc::parse(&ctx.body, runtime.config.limits.max_json_depth) {
         Ok(c) => c,
         Err(failure) => {
@@ -283,95 +298,103 @@ pub(crate) async fn admit(
     // Metadata headers must say what the body says: the upstream (or anything routing on
     // the headers) must not see a different request than the one decided on here.
     headers::check_request(&session.req_header().headers, &call, &ctx.body)?;
-    ctx.call = Some(call);
+    let call = &*ctx.call.insert(call);
 
-    // 8. A virtual server answers most messages itself and routes tools/call by name.
-    if let Endpoint::Virtual(i, _) = endpoint {
-        let sid = header_str(session.req_header(), headers::MCP_SESSION_ID).map(str::to_string);
-        match vserver::handle(shared, runtime, i, ctx, sid.as_deref()).await? {
-            vserver::Action::Reply { body, session } => {
-                return Ok(Admitted::Local {
-                    status: 200,
-                    content_type: "application/json",
-                    body,
-                    session,
-                })
+    // 6. Resolve to a target.
+    let target = match &endpoint.kind {
+        EndpointKind::Route(upstream) => Target::route(upstream.clone(), Exchange::Message),
+        EndpointKind::Virtual { index, server } => {
+            let request = vserver::Request {
+                server,
+                index: *index,
+                principal: principal.as_deref(),
+                body: &ctx.body,
+                call,
+                session_header: header_str(session.req_header(), headers::MCP_SESSION_ID),
+            };
+            match vserver::handle(shared, runtime, request).await? {
+                vserver::Answer::Reply { body, session } => {
+                    return Ok(Admitted::Local {
+                        status: 200,
+                        content_type: "application/json",
+                        body,
+                        session,
+                    })
+                }
+                vserver::Answer::Accepted => {
+                    return Ok(Admitted::Local {
+                        status: 202,
+                        content_type: "application/json",
+                        body: bytes::Bytes::new(),
+                        session: None,
+                    })
+                }
+                vserver::Answer::Forward(target) => target,
             }
-            vserver::Action::Accepted => {
-                return Ok(Admitted::Local {
-                    status: 202,
-                    content_type: "application/json",
-                    body: bytes::Bytes::new(),
-                    session: None,
-                })
-            }
-            vserver::Action::Forward => {}
+        }
+    };
+
+    // 7. Decide.
+    decide(ctx, target, runtime).await?;
+
+    // 8. The upstream session of a virtual server's call, opened with the decided credential.
+    if let Some(t) = &ctx.target {
+        if let SessionBinding::Gateway(digest) = t.session {
+            let sid =
+                vserver::session::upstream_session(shared, digest, &t.upstream, ctx.credential())
+                    .await?;
+            ctx.upstream_session = UpstreamSession::Gateway(sid);
         }
     }
 
-    // 9. The caller's credential for this upstream, last: only well-formed requests cost a
-    //    token exchange.
-    let Some(upstream) = ctx.upstream else {
-        return Err(Reject::Internal("no upstream chosen".into()));
-    };
-    credential(ctx, runtime, upstream).await?;
-    if ctx.vserver.is_some() {
-        ctx.upstream_session = vserver::upstream_session(shared, runtime, ctx).await?;
-    }
-
-    // The replaced body of a virtual-server call is sent by us when it does not fit the
-    // retry buffer either way; small ones are substituted in request_body_filter.
-    if session.retry_buffer_truncated() || (ctx.body_replaced && ctx.body.len() > 64 * 1024) {
+    // A rewritten body is sent by us when it does not fit the retry buffer either way; small
+    // ones are substituted in request_body_filter.
+    if session.retry_buffer_truncated() || (ctx.body_replaced && ctx.body.len() > RETRY_BUFFER) {
         Ok(Admitted::ForwardBuffered)
     } else {
         Ok(Admitted::Proxy)
     }
 }
 
-async fn credential(
-    ctx: &mut RequestCtx,
-    runtime: &Runtime,
-    upstream: usize,
-) -> Result<(), Reject> {
-    let Some(u) = runtime.config.upstreams.get(upstream) else {
-        return Err(Reject::Internal("upstream index out of range".into()));
+/// Run the decision on `target` and record it: the target, the decision (with the rewritten
+/// body in place of the client's), or the step that refused.
+async fn decide(ctx: &mut RequestCtx, target: Target, runtime: &Runtime) -> Result<(), Reject> {
+    let message = Message {
+        body: &ctx.body,
+        call: ctx.call.as_ref(),
     };
-    ctx.credential = runtime
-        .identity
-        .credential(upstream, u, ctx.principal.as_deref())
-        .await?;
-    Ok(())
+    let outcome = decision::decide(&target, message, ctx.principal.as_deref(), runtime).await;
+    ctx.target = Some(target);
+    match outcome {
+        Ok(mut d) => {
+            if let Some((body, call)) = d.rewritten.take() {
+                ctx.body = body;
+                ctx.id = call.id.clone();
+                ctx.call = Some(call);
+                ctx.body_replaced = true;
+            }
+            ctx.decision = Some(d);
+            Ok(())
+        }
+        Err(refusal) => {
+            ctx.refused_by = Some(refusal.step);
+            Err(refusal.reject)
+        }
+    }
 }
 
 fn header_str(req: &pingora::http::RequestHeader, name: impl header::AsHeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The virtual servers `listener` serves, with their indices in `config.virtual_servers`.
-fn served<'a>(
-    listener: &'a Listener,
-    config: &'a crate::config::Config,
-) -> impl Iterator<Item = (usize, &'a crate::config::VirtualServer)> {
-    listener
-        .virtual_servers
-        .iter()
-        .filter_map(|&i| config.virtual_servers.get(i).map(|v| (i, v)))
-}
-
 /// The 404 for a path that is no MCP endpoint here. What the listener does serve goes to the
 /// debug log for the operator, not to the (unauthenticated) caller.
-fn no_route(listener: &Listener, config: &crate::config::Config, path: &str) -> Reject {
+fn no_route(endpoints: &ListenerEndpoints, path: &str) -> Reject {
     let path = crate::error::clip(path);
     if log::log_enabled!(log::Level::Debug) {
-        let served: Vec<&str> = listener
-            .routes
-            .iter()
-            .map(|r| r.path.as_str())
-            .chain(served(listener, config).map(|(_, v)| v.route.as_str()))
-            .collect();
+        let served: Vec<&str> = endpoints.paths().collect();
         log::debug!(
-            "listener {}: no MCP endpoint at {path}; it serves {}",
-            listener.name,
+            "no MCP endpoint at {path}; this listener serves {}",
             served.join(", ")
         );
     }

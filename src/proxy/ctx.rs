@@ -1,7 +1,9 @@
 //! [`RequestCtx`]: everything one request learns on its way through the Pingora phases.
 //!
 //! Written by `request_filter` (admit), read by `upstream_peer`, `upstream_request_filter` and
-//! the response filters, and turned into metrics in `logging`. Dropped at the end of the request.
+//! the response filters, and turned into metrics in `logging`. Dropped at the end of the
+//! request. Grouped by what decided it: the endpoint and caller, the message, the
+//! [`Target`] and its [`Decision`], the upstream session, self-healing, timings and outcome.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -9,7 +11,10 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use super::heal::Heal;
 use crate::auth::Principal;
+use crate::decision::{Decision, Step, Target};
+use crate::endpoints::Endpoint;
 use crate::mcp::jsonrpc::RpcCall;
 use crate::mcp::McpMethod;
 use crate::metrics::{Outcome, UpstreamErrorKind};
@@ -18,39 +23,14 @@ use crate::state::Runtime;
 /// Per-request state. See the module docs for who writes and reads what.
 #[derive(Debug)]
 pub struct RequestCtx {
-    /// When the request arrived (ctx creation).
-    pub started: Instant,
     /// The configuration snapshot this request is served with, taken once in `request_filter`.
     pub runtime: Option<Arc<Runtime>>,
-    /// Index of the chosen upstream in the snapshot's config.
-    pub upstream: Option<usize>,
-    /// Index of the matched route in the listener's routes.
-    pub route: Option<usize>,
-    /// The listener this request came in on.
-    pub listener: usize,
+    /// The MCP endpoint addressed (a route or a virtual server).
+    pub endpoint: Option<Arc<Endpoint>>,
     /// The authenticated caller.
     pub principal: Option<Arc<Principal>>,
-    /// The credential header value to send upstream (identity propagation).
-    pub credential: Option<http::HeaderValue>,
-    /// Index of the virtual server addressed, if any.
-    pub vserver: Option<usize>,
-    /// Digest of the gateway session token (virtual servers).
-    pub session_digest: Option<crate::digest::Digest>,
-    /// Upstream session to use instead of the client's `Mcp-Session-Id` (virtual servers).
-    pub upstream_session: Option<String>,
-    /// `body` was rewritten (virtual-server `tools/call`) and must replace the client's.
-    pub body_replaced: bool,
-    /// The upstream's own name of the tool called through a virtual server.
-    pub upstream_tool: Option<String>,
-    /// That tool is annotated read-only or idempotent: safe to resend after re-opening a
-    /// lost upstream session.
-    pub tool_retry_safe: bool,
-    /// Self-healing: the upstream lost our session and the call is being retried once on a
-    /// new one (`Some(false)` = retry requested, `Some(true)` = retried).
-    pub healed: Option<bool>,
-    /// The request is a GET server-to-client stream (longer read timeout).
-    pub stream: bool,
-    /// The whole request body (POST), kept for error ids and the large-body forward.
+    /// The whole request body (POST), kept for error ids and the large-body forward; after a
+    /// decision that rewrote it, the body the upstream receives.
     pub body: Bytes,
     /// The parsed JSON-RPC message (POST).
     pub call: Option<RpcCall>,
@@ -58,16 +38,50 @@ pub struct RequestCtx {
     pub id: Option<Range<usize>>,
     /// Metric label for the request.
     pub method: McpMethod,
-    /// When the request was handed to the upstream.
-    pub forwarded_at: Option<Instant>,
-    /// When the upstream's response headers arrived.
-    pub upstream_header_at: Option<Instant>,
+    /// Where the request goes, once resolved.
+    pub target: Option<Target>,
+    /// What [`crate::decision::decide`] allowed (credential, rewritten body).
+    pub decision: Option<Decision>,
+    /// The step of the decision that refused the request, if one did.
+    pub refused_by: Option<Step>,
+    /// `ctx.body` is a rewritten body that must replace the client's.
+    pub body_replaced: bool,
+    /// The upstream's session (virtual servers: the one the gateway opened for this
+    /// client session).
+    pub upstream_session: UpstreamSession,
+    /// Self-healing after an upstream lost its session.
+    pub heal: Heal,
+    pub timings: Timings,
     /// How the response body is treated.
     pub response: ResponseMode,
     /// A rejection decided on the upstream's response header, written by `fail_to_proxy`.
     pub pending: Option<crate::error::Reject>,
     pub outcome: Outcome,
     pub upstream_error: Option<UpstreamErrorKind>,
+}
+
+/// The upstream session a request goes out on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UpstreamSession {
+    /// The client's own `Mcp-Session-Id` is passed through (plain routes), or none is
+    /// needed yet.
+    #[default]
+    Client,
+    /// The gateway's session with the upstream; `None` for a stateless upstream.
+    Gateway(Option<String>),
+    /// The gateway's session was lost; a new one must be opened before the resend.
+    Reopen,
+}
+
+/// When things happened.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    /// When the request arrived (ctx creation).
+    pub started: Instant,
+    /// When the request was handed to the upstream.
+    pub forwarded_at: Option<Instant>,
+    /// When the upstream's response headers arrived.
+    pub upstream_header_at: Option<Instant>,
 }
 
 /// What the response filters do with the upstream's body.
@@ -84,27 +98,24 @@ pub enum ResponseMode {
 impl RequestCtx {
     pub fn new() -> RequestCtx {
         RequestCtx {
-            started: Instant::now(),
             runtime: None,
-            upstream: None,
-            route: None,
-            listener: 0,
+            endpoint: None,
             principal: None,
-            credential: None,
-            vserver: None,
-            session_digest: None,
-            upstream_session: None,
-            body_replaced: false,
-            upstream_tool: None,
-            tool_retry_safe: false,
-            healed: None,
-            stream: false,
             body: Bytes::new(),
             call: None,
             id: None,
             method: McpMethod::Unknown,
-            forwarded_at: None,
-            upstream_header_at: None,
+            target: None,
+            decision: None,
+            refused_by: None,
+            body_replaced: false,
+            upstream_session: UpstreamSession::Client,
+            heal: Heal::Idle,
+            timings: Timings {
+                started: Instant::now(),
+                forwarded_at: None,
+                upstream_header_at: None,
+            },
             response: ResponseMode::Passthrough,
             pending: None,
             outcome: Outcome::Ok,
@@ -119,14 +130,27 @@ impl RequestCtx {
 
     /// Configured name of the chosen upstream, or `none`.
     pub fn upstream_name(&self) -> &str {
-        match (&self.runtime, self.upstream) {
-            (Some(rt), Some(i)) => rt
-                .config
-                .upstreams
-                .get(i)
-                .map_or("none", |u| u.name.as_str()),
+        match (&self.target, &self.endpoint) {
+            (Some(t), _) => t.upstream_name(),
+            // A plain route names its upstream before the target is built (auth errors).
+            (None, Some(e)) => match &e.kind {
+                crate::endpoints::EndpointKind::Route(u) => u.name(),
+                crate::endpoints::EndpointKind::Virtual { .. } => "none",
+            },
             _ => "none",
         }
+    }
+
+    /// Whether the request addresses a virtual server.
+    pub fn is_virtual(&self) -> bool {
+        self.endpoint
+            .as_ref()
+            .is_some_and(|e| matches!(e.kind, crate::endpoints::EndpointKind::Virtual { .. }))
+    }
+
+    /// The credential chosen for the upstream, if any.
+    pub fn credential(&self) -> Option<&http::HeaderValue> {
+        self.decision.as_ref().and_then(|d| d.credential.as_ref())
     }
 }
 

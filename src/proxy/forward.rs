@@ -55,18 +55,13 @@ async fn exchange(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
-    let (Some(rt), Some(i)) = (ctx.runtime.clone(), ctx.upstream) else {
+    let Some(upstream) = ctx.target.as_ref().map(|t| t.upstream.clone()) else {
         return Err(pingora::Error::explain(
             pingora::ErrorType::InternalError,
             "no upstream chosen for the request",
         ));
     };
-    let Some(peer) = rt.upstreams.peer(i, false) else {
-        return Err(pingora::Error::explain(
-            pingora::ErrorType::InternalError,
-            "upstream index out of range",
-        ));
-    };
+    let peer = upstream.peer(false);
     let mut req = session.req_header().clone();
     strip_hop_by_hop(&mut req);
     outbound::request_header(&mut req, ctx)?;
@@ -79,7 +74,7 @@ async fn exchange(
     // The connector does not copy the peer's timeouts onto the session; the proxy path does.
     up.set_read_timeout(peer.options.read_timeout);
     up.set_write_timeout(peer.options.write_timeout);
-    ctx.forwarded_at = Some(Instant::now());
+    ctx.timings.forwarded_at = Some(Instant::now());
     up.write_request_header(Box::new(req))
         .await
         .map_err(|e| e.into_up())?;
@@ -98,7 +93,7 @@ async fn exchange(
             .into_up())
         }
     };
-    ctx.upstream_header_at = Some(Instant::now());
+    ctx.timings.upstream_header_at = Some(Instant::now());
     if let Some(reject) = relay::early_reject(&resp, ctx) {
         ctx.pending = Some(reject);
         return Err(pingora::Error::explain(
@@ -119,7 +114,7 @@ async fn exchange(
             break;
         }
     }
-    let idle = rt.config.upstreams.get(i).map(|u| u.idle_timeout);
+    let idle = Some(upstream.config.idle_timeout);
     connector.release_http_session(up, peer, idle).await;
     Ok(())
 }

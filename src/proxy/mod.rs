@@ -15,10 +15,11 @@
 mod admit;
 pub mod ctx;
 mod forward;
+mod heal;
 mod outbound;
 mod relay;
 mod respond;
-mod vserver;
+mod stream;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -82,7 +83,7 @@ impl ProxyHttp for McpGateway {
                 Ok(true)
             }
             Ok(admit::Admitted::VirtualStream { server }) => {
-                Box::pin(vserver::serve_stream(session, &self.shared, &server, ctx)).await?;
+                Box::pin(stream::serve(session, &self.shared, &server, ctx)).await?;
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {
@@ -108,14 +109,11 @@ impl ProxyHttp for McpGateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let (Some(rt), Some(i)) = (&ctx.runtime, ctx.upstream) else {
+        let Some(target) = &ctx.target else {
             return Err(internal("upstream_peer called without a route"));
         };
-        let peer = rt
-            .upstreams
-            .peer(i, ctx.stream)
-            .ok_or_else(|| internal("upstream index out of range"))?;
-        Ok(Box::new(peer.clone()))
+        let stream = target.exchange == crate::decision::Exchange::Stream;
+        Ok(Box::new(target.upstream.peer(stream).clone()))
     }
 
     async fn upstream_request_filter(
@@ -124,25 +122,13 @@ impl ProxyHttp for McpGateway {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if ctx.healed == Some(true) && ctx.upstream_session.is_none() {
-            let runtime = ctx
-                .runtime
-                .clone()
-                .ok_or_else(|| internal("no runtime snapshot"))?;
+        if heal::needs_reopen(ctx) {
             // Boxed: this rare path's future is large, and inline it would be copied into
             // every request's `upstream_request_filter` future (measured: ~11,000 instructions
             // of memcpy per request).
-            ctx.upstream_session = Box::pin(vserver::upstream_session(&self.shared, &runtime, ctx))
-                .await
-                .map_err(|r| {
-                    ctx.pending = Some(r);
-                    Error::explain(
-                        ErrorType::HTTPStatus(502),
-                        "could not reopen the upstream session",
-                    )
-                })?;
+            Box::pin(heal::reopen(&self.shared, ctx)).await?;
         }
-        ctx.forwarded_at = Some(Instant::now());
+        ctx.timings.forwarded_at = Some(Instant::now());
         outbound::request_header(req, ctx)
     }
 
@@ -171,25 +157,11 @@ impl ProxyHttp for McpGateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        ctx.upstream_header_at = Some(Instant::now());
-        if ctx.upstream_session.is_some() && resp.status.as_u16() == 404 {
-            // The upstream lost our session (it restarted). Forget it; resend once on a new
-            // session when the tool is safe to run again, otherwise say so clearly.
-            vserver::forget_upstream_session(&self.shared, ctx);
-            if ctx.tool_retry_safe && ctx.healed.is_none() && ctx.body.len() <= 64 * 1024 {
-                ctx.healed = Some(false);
-            } else {
-                ctx.pending = Some(crate::error::Reject::Upstream {
-                    upstream: ctx.upstream_name().to_string(),
-                    cause: "lost the session (it restarted?); the call was not resent because the tool is not marked read-only or idempotent: call it again".into(),
-                    timeout: false,
-                });
-                ctx.outcome = Outcome::UpstreamError;
-            }
-            return Err(Error::explain(
-                ErrorType::HTTPStatus(502),
-                "upstream session lost",
-            ));
+        ctx.timings.upstream_header_at = Some(Instant::now());
+        if heal::is_session_lost(ctx, resp.status.as_u16()) {
+            // The upstream lost our session (it restarted): resend once on a new session
+            // when the tool is safe to run again, otherwise say so clearly.
+            return Err(heal::session_lost(&self.shared, ctx));
         }
         // Answers the gateway replaces whole (delegated 401, body-less 5xx) are turned into an
         // error here, before any header goes out; `fail_to_proxy` writes `ctx.pending`.
@@ -235,10 +207,8 @@ impl ProxyHttp for McpGateway {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("upstream peer {peer}"));
-        if ctx.healed == Some(false) {
+        if heal::take_retry(ctx) {
             // Self-healing: one more attempt, on a new upstream session.
-            ctx.healed = Some(true);
-            ctx.upstream_session = None;
             e.set_retry(true);
             return e;
         }
@@ -302,17 +272,18 @@ impl ProxyHttp for McpGateway {
         if e.is_some() && ctx.outcome == Outcome::Ok {
             ctx.outcome = Outcome::UpstreamError;
         }
-        let added = ctx
+        let t = ctx.timings;
+        let added = t
             .forwarded_at
-            .map(|t| t.saturating_duration_since(ctx.started));
-        let upstream_latency = match (ctx.forwarded_at, ctx.upstream_header_at) {
+            .map(|f| f.saturating_duration_since(t.started));
+        let upstream_latency = match (t.forwarded_at, t.upstream_header_at) {
             (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
             _ => None,
         };
         // A credential counts as released once the request went out on a connection.
-        let credential_mode = match (&ctx.runtime, ctx.upstream, &ctx.credential) {
-            (Some(rt), Some(i), Some(_)) if ctx.forwarded_at.is_some() => {
-                rt.config.upstreams.get(i).map(|u| u.auth.mode.as_label())
+        let credential_mode = match (&ctx.target, ctx.credential()) {
+            (Some(target), Some(_)) if t.forwarded_at.is_some() => {
+                Some(target.upstream.config.auth.mode.as_label())
             }
             _ => None,
         };

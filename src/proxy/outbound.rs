@@ -16,26 +16,19 @@
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 
-use super::ctx::RequestCtx;
+use super::ctx::{RequestCtx, UpstreamSession};
+use crate::decision::SessionBinding;
 
 /// Rewrite `req` for the upstream chosen in `ctx`.
 pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingora::Result<()> {
-    let (Some(rt), Some(i)) = (&ctx.runtime, ctx.upstream) else {
+    let (Some(rt), Some(target)) = (&ctx.runtime, &ctx.target) else {
         return Err(pingora::Error::explain(
             pingora::ErrorType::InternalError,
             "no upstream chosen for the request",
         ));
     };
-    let (Some(upstream), Some(path), Some(host)) = (
-        rt.config.upstreams.get(i),
-        rt.upstreams.path(i),
-        rt.upstreams.host(i),
-    ) else {
-        return Err(pingora::Error::explain(
-            pingora::ErrorType::InternalError,
-            "upstream index out of range",
-        ));
-    };
+    let up = &target.upstream;
+    let (upstream, path, host) = (&up.config, &up.path, &up.host);
     req.set_uri(path.clone());
     req.insert_header(http::header::HOST, host.clone())?;
     // Client credentials never reach an upstream by accident: only `passthrough` keeps the
@@ -69,13 +62,13 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
             req.remove_header(name);
         }
     }
-    if let Some(v) = &ctx.credential {
+    if let Some(v) = ctx.credential() {
         req.insert_header(upstream.auth.header.clone(), v.clone())?;
     }
-    if ctx.vserver.is_some() {
+    if let SessionBinding::Gateway(_) = target.session {
         // The client's session is the gateway's; the upstream gets its own.
         match &ctx.upstream_session {
-            Some(sid) => {
+            UpstreamSession::Gateway(Some(sid)) => {
                 let v = HeaderValue::from_str(sid).map_err(|_| {
                     pingora::Error::explain(
                         pingora::ErrorType::InternalError,
@@ -84,11 +77,11 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
                 })?;
                 req.insert_header(MCP_SESSION_ID, v)?;
             }
-            None => remove(req, &MCP_SESSION_ID),
+            _ => remove(req, &MCP_SESSION_ID),
         }
         // A renamed tool: the upstream checks `Mcp-Name` against the body it executes (the
         // client's header matched the exposed name; admit checked it).
-        if let Some(tool) = &ctx.upstream_tool {
+        if let Some(tool) = target.tool.as_ref().and_then(|t| t.upstream_tool()) {
             if req.headers.contains_key(MCP_NAME) {
                 let v =
                     HeaderValue::from_str(&crate::mcp::headers::encode(tool)).map_err(|_| {

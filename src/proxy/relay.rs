@@ -27,10 +27,10 @@ pub(crate) fn response_header(
     ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
     let now = Instant::now();
-    if ctx.upstream_header_at.is_none() {
-        ctx.upstream_header_at = Some(now);
+    if ctx.timings.upstream_header_at.is_none() {
+        ctx.timings.upstream_header_at = Some(now);
     }
-    if ctx.vserver.is_some() {
+    if ctx.is_virtual() {
         // The upstream session belongs to the gateway, not to the client.
         resp.remove_header(crate::mcp::headers::MCP_SESSION_ID);
     }
@@ -80,10 +80,7 @@ pub(crate) fn early_reject(resp: &ResponseHeader, ctx: &mut RequestCtx) -> Optio
     if status != 401 && status < 500 {
         return None; // the common case: nothing to decide, nothing to allocate
     }
-    let mode = match (&ctx.runtime, ctx.upstream) {
-        (Some(rt), Some(i)) => rt.config.upstreams.get(i).map(|u| u.auth.mode),
-        _ => None,
-    }?;
+    let mode = ctx.target.as_ref()?.upstream.config.auth.mode;
     let upstream = ctx.upstream_name().to_string();
     let reject = if status == 401 && mode != M::Passthrough {
         ctx.upstream_error = Some(UpstreamErrorKind::Other);

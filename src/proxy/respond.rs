@@ -50,19 +50,7 @@ fn challenge(ctx: &RequestCtx, reject: &Reject) -> Option<String> {
     use crate::auth::metadata;
     let rt = ctx.runtime.as_ref()?;
     let auth = rt.config.auth.as_ref()?;
-    let metadata_path = match ctx.vserver {
-        Some(v) => rt
-            .config
-            .virtual_servers
-            .get(v)
-            .map(|v| v.metadata_path.as_str()),
-        None => rt
-            .config
-            .listeners
-            .get(ctx.listener)
-            .and_then(|l| ctx.route.and_then(|r| l.routes.get(r)))
-            .map(|r| r.metadata_path.as_str()),
-    };
+    let metadata_path = ctx.endpoint.as_ref().map(|e| e.metadata_path.as_str());
     let url = metadata::url(
         auth,
         metadata_path.unwrap_or(crate::config::METADATA_PREFIX),

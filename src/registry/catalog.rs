@@ -158,10 +158,23 @@ impl Catalog {
 
     /// The entry for an exposed name, if `class` may see it.
     pub fn lookup(&self, vs: &VirtualServer, class: u64, exposed: &str) -> Option<&Entry> {
+        let (i, e) = self.resolve(exposed)?;
+        self.visible(vs, class, i).then_some(e)
+    }
+
+    /// The position and entry of an exposed name, whoever asks: resolving a name decides
+    /// nothing; [`Catalog::visible`] does (in [`crate::decision::decide`]).
+    pub fn resolve(&self, exposed: &str) -> Option<(usize, &Entry)> {
         let i = *self.by_name.get(exposed)?;
-        let e = self.entries.get(i)?;
-        let seen = self.visibility(vs, class);
-        seen.get(i).copied().unwrap_or(false).then_some(e)
+        Some((i, self.entries.get(i)?))
+    }
+
+    /// Whether a caller of `class` may see the entry at `position`.
+    pub fn visible(&self, vs: &VirtualServer, class: u64, position: usize) -> bool {
+        self.visibility(vs, class)
+            .get(position)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// For each entry, whether `class` may see it.

@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::http_client::HttpClient;
 use crate::identity::Identity;
+use crate::upstreams::Upstreams;
 
 /// Health of an upstream as seen by discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,8 +123,13 @@ impl Registry {
 
     /// Discover the tools of every upstream some virtual server uses, and review changed
     /// definitions. Never fails: errors mark the upstream down. Returns the changes seen.
-    pub async fn refresh(&self, config: &Config, identity: &Identity) -> Vec<pinning::Change> {
-        self.refresh_inner(config, identity, false).await
+    pub async fn refresh(
+        &self,
+        config: &Config,
+        upstreams: &Upstreams,
+        identity: &Identity,
+    ) -> Vec<pinning::Change> {
+        self.refresh_inner(config, upstreams, identity, false).await
     }
 
     /// Discover once if nothing has been discovered yet (first requests after start). Waiters
@@ -131,14 +137,16 @@ impl Registry {
     pub async fn ensure_discovered(
         &self,
         config: &Config,
+        upstreams: &Upstreams,
         identity: &Identity,
     ) -> Vec<pinning::Change> {
-        self.refresh_inner(config, identity, true).await
+        self.refresh_inner(config, upstreams, identity, true).await
     }
 
     async fn refresh_inner(
         &self,
         config: &Config,
+        resolved: &Upstreams,
         identity: &Identity,
         only_if_empty: bool,
     ) -> Vec<pinning::Change> {
@@ -174,10 +182,11 @@ impl Registry {
         let mut upstreams = HashMap::with_capacity(used.len());
         let mut changed = false;
         for i in used {
-            let Some(u) = config.upstreams.get(i) else {
+            let Some(up) = resolved.get(i) else {
                 continue;
             };
-            let cred = identity.service_credential(i);
+            let u = &up.config;
+            let cred = identity.service_credential(&up.credential);
             let header = cred
                 .as_ref()
                 .and_then(|v| v.to_str().ok())

@@ -1,0 +1,115 @@
+//! [`Target`]: what one request is, once it is known where it goes. Plain routes and virtual
+//! servers both produce one; [`super::decide`] takes it, and the proxy phases after
+//! `request_filter` read it instead of flat per-request fields.
+
+use std::sync::Arc;
+
+use crate::config::VirtualServer;
+use crate::digest::Digest;
+use crate::registry::catalog::{Catalog, Entry};
+use crate::upstreams::UpstreamRt;
+
+/// Where a request goes and what it asks there.
+#[derive(Debug)]
+pub struct Target {
+    /// The upstream, resolved once (from the route, or the tool's catalog entry).
+    pub upstream: Arc<UpstreamRt>,
+    /// What kind of exchange it is with the upstream.
+    pub exchange: Exchange,
+    /// The tool, when a virtual server routed a `tools/call` by its exposed name.
+    pub tool: Option<ToolTarget>,
+    /// Whose MCP session the upstream sees.
+    pub session: SessionBinding,
+}
+
+/// The HTTP exchange with the upstream: it sets the peer's timeouts and whether the request
+/// carries a JSON-RPC message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    /// A POSTed JSON-RPC message.
+    Message,
+    /// The GET server-to-client stream (the longer stream idle timeout).
+    Stream,
+    /// DELETE: the client ends its session.
+    EndSession,
+}
+
+/// Whose `Mcp-Session-Id` goes upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionBinding {
+    /// A plain route: the client's session is the upstream's, passed through as sent.
+    Client,
+    /// A virtual server: the client holds a gateway session (this digest of its token); the
+    /// upstream gets its own session, opened by the gateway for it.
+    Gateway(Digest),
+}
+
+/// A `tools/call` a virtual server routed by exposed name.
+#[derive(Debug)]
+pub struct ToolTarget {
+    /// The virtual server the call came through.
+    pub server: Arc<VirtualServer>,
+    /// The catalog the name was resolved in, and the entry's position in it (visibility is
+    /// decided per position and caller class).
+    pub catalog: Arc<Catalog>,
+    pub position: usize,
+    /// The caller's principal class on this virtual server.
+    pub class: u64,
+    /// Whether resending the call after an upstream session was lost is harmless.
+    pub retry: RetrySafety,
+}
+
+impl ToolTarget {
+    /// The catalog entry: exposed and upstream names, pinned arguments, availability.
+    pub fn entry(&self) -> Option<&Entry> {
+        self.catalog.entries.get(self.position)
+    }
+
+    /// The upstream's own name of the tool.
+    pub fn upstream_tool(&self) -> Option<&str> {
+        self.entry().map(|e| e.tool.as_str())
+    }
+}
+
+/// Whether a call may run twice: from the tool's annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrySafety {
+    /// Annotated `readOnlyHint` or `idempotentHint`.
+    Safe,
+    /// Anything else: a resend could repeat a side effect.
+    Unsafe,
+}
+
+impl RetrySafety {
+    /// From a tool definition's `annotations`.
+    pub fn of(definition: &serde_json::Value) -> RetrySafety {
+        let hint = |k: &str| definition["annotations"][k].as_bool() == Some(true);
+        if hint("readOnlyHint") || hint("idempotentHint") {
+            RetrySafety::Safe
+        } else {
+            RetrySafety::Unsafe
+        }
+    }
+}
+
+impl Target {
+    /// A request on a plain route.
+    pub fn route(upstream: Arc<UpstreamRt>, exchange: Exchange) -> Target {
+        Target {
+            upstream,
+            exchange,
+            tool: None,
+            session: SessionBinding::Client,
+        }
+    }
+
+    /// The upstream's configured name (metric label, error messages).
+    pub fn upstream_name(&self) -> &str {
+        self.upstream.name()
+    }
+
+    /// Whether the call may be resent on a new upstream session.
+    pub fn retry(&self) -> RetrySafety {
+        self.tool.as_ref().map_or(RetrySafety::Unsafe, |t| t.retry)
+    }
+}

@@ -1,0 +1,53 @@
+//! The server-to-client SSE stream of a virtual-server session, written by the gateway: a
+//! `notifications/tools/list_changed` whenever what this caller can see changes (upstream
+//! tools rediscovered, a tool quarantined or approved, policy reloaded), and a comment every
+//! 15 s so idle proxies keep the connection. Runs in `request_filter` until the client
+//! leaves. What the caller sees comes from [`crate::vserver::list::current_tools`].
+
+use bytes::Bytes;
+use pingora::proxy::Session;
+
+use super::ctx::RequestCtx;
+use crate::state::Shared;
+use crate::vserver::list::current_tools;
+
+/// Keep-alive comment interval: below the 30-60 s idle timeouts common in proxies.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+const LIST_CHANGED: &[u8] =
+    b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n";
+
+/// Serve the stream of virtual server `server` to the caller in `ctx`.
+pub(crate) async fn serve(
+    session: &mut Session,
+    shared: &Shared,
+    server: &str,
+    ctx: &RequestCtx,
+) -> pingora::Result<()> {
+    let mut h = pingora::http::ResponseHeader::build(200, Some(4))?;
+    h.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
+    h.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+    h.insert_header("x-accel-buffering", "no")?;
+    session.write_response_header(Box::new(h), false).await?;
+    let principal = ctx.principal.as_deref();
+    let mut changes = shared.registry.subscribe();
+    let mut last = current_tools(shared, server, principal).await;
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let now = current_tools(shared, server, principal).await;
+                if now != last {
+                    last = now;
+                    session.write_response_body(Some(Bytes::from_static(LIST_CHANGED)), false).await?;
+                }
+            }
+            _ = tokio::time::sleep(KEEP_ALIVE) => {
+                session.write_response_body(Some(Bytes::from_static(b": keep-alive\n\n")), false).await?;
+            }
+        }
+    }
+    session.write_response_body(None, true).await
+}

@@ -1,0 +1,126 @@
+//! Virtual servers: the gateway answers as one MCP server over many upstreams.
+//!
+//! Plain inputs and outputs (no Pingora `Session`): [`handle`] takes one POSTed message and
+//! returns an [`Answer`]; only `tools/call` leaves as a [`Target`] for
+//! [`crate::decision::decide`]. The proxy writes the answer.
+//!
+//! | message | answer | module |
+//! |---|---|---|
+//! | `initialize` | local: capabilities `tools`, a sealed `Mcp-Session-Id` bound to server + caller | [`session`] |
+//! | notifications, responses | local 202 | here |
+//! | `ping` | local `{}` | here |
+//! | `tools/list` | local, from the registry catalog, filtered for the caller's class | [`list`] |
+//! | `tools/call` | resolved by exposed name to a [`Target`] on the owning upstream | [`call`] |
+//! | anything else | -32601 | here |
+//!
+//! Every message but `initialize` needs a valid session of this server and caller (404
+//! otherwise, as the spec says for unknown sessions). DELETE ends a session and the GET
+//! stream reports list changes ([`session::end`], [`list::current_tools`]).
+
+mod call;
+pub mod list;
+pub mod session;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::auth::Principal;
+use crate::config::VirtualServer;
+use crate::decision::Target;
+use crate::error::Reject;
+use crate::mcp::jsonrpc::{MessageKind, RpcCall};
+use crate::mcp::McpMethod;
+use crate::state::{Runtime, Shared};
+
+/// How a virtual server answers one message.
+#[derive(Debug)]
+pub enum Answer {
+    /// Answer locally with this JSON body (and, for initialize, a new session id).
+    Reply {
+        body: Bytes,
+        session: Option<String>,
+    },
+    /// Answer 202 with no body.
+    Accepted,
+    /// Go upstream, once [`crate::decision::decide`] allows it.
+    Forward(Target),
+}
+
+/// One POSTed message to a virtual server, parsed and authenticated.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub server: &'a Arc<VirtualServer>,
+    /// Index of the server in the configuration (keys its catalog).
+    pub index: usize,
+    pub principal: Option<&'a Principal>,
+    pub body: &'a Bytes,
+    pub call: &'a RpcCall,
+    /// The client's `Mcp-Session-Id`.
+    pub session_header: Option<&'a str>,
+}
+
+impl Request<'_> {
+    /// Raw JSON of the message's id, if it has one.
+    fn id_json(&self) -> Option<&[u8]> {
+        self.call.id.clone().and_then(|r| self.body.get(r))
+    }
+
+    /// The caller's (issuer, subject), or ("", "") on a listener without authentication.
+    fn principal_id(&self) -> (&str, &str) {
+        principal_id(self.principal)
+    }
+}
+
+/// The caller's (issuer, subject), or ("", "") without authentication.
+fn principal_id(principal: Option<&Principal>) -> (&str, &str) {
+    principal.map_or(("", ""), |p| (p.issuer.as_str(), p.subject.as_str()))
+}
+
+/// Check a POSTed message's session and decide how to answer it.
+pub async fn handle(
+    shared: &Shared,
+    runtime: &Runtime,
+    req: Request<'_>,
+) -> Result<Answer, Reject> {
+    if req.call.method == McpMethod::Initialize {
+        return session::initialize(shared, runtime, &req);
+    }
+    let (digest, _) = session::check(
+        shared,
+        runtime,
+        req.server,
+        req.principal,
+        req.session_header,
+    )?;
+    if req.call.kind != MessageKind::Request {
+        return Ok(Answer::Accepted);
+    }
+    match req.call.method {
+        McpMethod::Ping => Ok(Answer::Reply {
+            body: result(req.id_json(), b"{}"),
+            session: None,
+        }),
+        McpMethod::ToolsList => list::tools_list(shared, runtime, &req).await,
+        McpMethod::ToolsCall => call::resolve(shared, runtime, &req, digest)
+            .await
+            .map(Answer::Forward),
+        _ => Err(Reject::MethodNotFound {
+            method: format!(
+                "{} (not served by virtual servers yet)",
+                req.call.method.as_label()
+            ),
+        }),
+    }
+}
+
+/// A JSON-RPC result with the raw `result` JSON.
+fn result(id: Option<&[u8]>, result: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(48 + result.len());
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(id.unwrap_or(b"null"));
+    out.extend_from_slice(br#","result":"#);
+    out.extend_from_slice(result);
+    out.push(b'}');
+    Bytes::from(out)
+}

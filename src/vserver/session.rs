@@ -1,0 +1,228 @@
+//! Gateway sessions of virtual servers, and the upstream sessions opened for them.
+//!
+//! A gateway session is a sealed token (`crate::session`) bound to the server, the caller's
+//! issuer and subject, and an expiry; DELETE revokes it on this replica. Each gateway session
+//! gets its own session on every upstream it calls, opened lazily with the caller's
+//! credential and cached by (token digest, upstream name).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::auth::Principal;
+use crate::config::VirtualServer;
+use crate::digest::Digest;
+use crate::error::Reject;
+use crate::registry::client::{McpClient, PROTOCOL_VERSION};
+use crate::session::{SessionClaims, SessionKeys};
+use crate::state::{Runtime, Shared};
+use crate::upstreams::UpstreamRt;
+
+use super::{principal_id, result, Answer, Request};
+
+/// Bound on cached upstream sessions.
+const MAX_UPSTREAM_SESSIONS: usize = 100_000;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The session keys in force: the configured ones, or the process's random ones.
+fn keys<'a>(shared: &'a Shared, runtime: &'a Runtime) -> &'a SessionKeys {
+    runtime.session_keys().unwrap_or(&shared.sessions)
+}
+
+/// Answer `initialize`: the negotiated revision, the server's capabilities and a new sealed
+/// session bound to this server and caller.
+pub(super) fn initialize(
+    shared: &Shared,
+    runtime: &Runtime,
+    req: &Request<'_>,
+) -> Result<Answer, Reject> {
+    #[derive(serde::Deserialize)]
+    struct Init<'a> {
+        #[serde(default, borrow)]
+        params: Option<InitParams<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct InitParams<'a> {
+        #[serde(default, rename = "protocolVersion", borrow)]
+        version: Option<std::borrow::Cow<'a, str>>,
+    }
+    let asked = serde_json::from_slice::<Init<'_>>(req.body)
+        .ok()
+        .and_then(|i| i.params)
+        .and_then(|p| p.version)
+        .map(|v| v.into_owned());
+    let version = match asked.as_deref() {
+        Some(v @ ("2025-03-26" | "2025-06-18" | "2025-11-25")) => v.to_string(),
+        _ => PROTOCOL_VERSION.to_string(),
+    };
+    let vs = req.server;
+    let (issuer, subject) = req.principal_id();
+    let ttl = runtime.config.sessions.ttl.as_secs();
+    let token = keys(shared, runtime)
+        .seal(&SessionClaims {
+            server: vs.name.clone(),
+            issuer: issuer.to_string(),
+            subject: subject.to_string(),
+            expires: now() + ttl,
+        })
+        .ok_or_else(|| Reject::Internal("could not seal a session".into()))?;
+    let body = serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": { "tools": { "listChanged": true } },
+        "serverInfo": { "name": vs.name, "version": env!("CARGO_PKG_VERSION") },
+        "instructions": format!("mcp-gateway virtual server {}", vs.name),
+    });
+    Ok(Answer::Reply {
+        body: result(req.id_json(), body.to_string().as_bytes()),
+        session: Some(token),
+    })
+}
+
+/// Check a request's session: present (400 otherwise), genuine, unexpired, not ended by
+/// DELETE, and bound to this virtual server and this caller (404 otherwise). Returns the
+/// token's digest (the key of the revocation and upstream-session maps) and its expiry.
+pub fn check(
+    shared: &Shared,
+    runtime: &Runtime,
+    vs: &VirtualServer,
+    principal: Option<&Principal>,
+    session_header: Option<&str>,
+) -> Result<(Digest, u64), Reject> {
+    let token = session_header.ok_or(Reject::SessionRequired)?;
+    let (d, expires) = keys(shared, runtime)
+        .verify(token, now(), &vs.name, principal_id(principal))
+        .ok_or(Reject::SessionNotFound)?;
+    if shared.revoked.contains(&d) {
+        return Err(Reject::SessionNotFound);
+    }
+    Ok((d, expires))
+}
+
+/// End the session of a DELETE: check it, revoke it, and forget its upstream sessions
+/// (returned as (upstream name, session id) for [`close_upstream_sessions`]).
+pub fn end(
+    shared: &Shared,
+    runtime: &Runtime,
+    vs: &VirtualServer,
+    principal: Option<&Principal>,
+    session_header: Option<&str>,
+) -> Result<Vec<(String, String)>, Reject> {
+    let (d, expires) = check(shared, runtime, vs, principal, session_header)?;
+    // Stateless tokens stay genuine until they expire: remember the ended ones (bounded,
+    // per replica) so they get 404 from now on. A full table refuses the DELETE (503) and
+    // the upstream sessions stay open: the session is not ended, and the client is told so.
+    if let Err(full) = shared.revoked.revoke(d, expires, now()) {
+        shared.metrics.session_revocation_full();
+        log::warn!(
+            "session revocation table full ({} live entries): DELETE refused; the sessions expire after sessions.ttl",
+            full.capacity
+        );
+        return Err(Reject::SessionRevocationsFull {
+            capacity: full.capacity,
+        });
+    }
+    let mut ended = Vec::new();
+    if let Ok(mut m) = shared.upstream_sessions.lock() {
+        m.retain(|(k, name), sid| {
+            if *k == d {
+                if let Some(sid) = sid {
+                    ended.push((name.clone(), sid.clone()));
+                }
+                false
+            } else {
+                true
+            }
+        });
+    }
+    Ok(ended)
+}
+
+/// DELETE the upstream sessions a gateway session had opened (best effort), each with the
+/// caller's credential, as it was opened with it.
+pub async fn close_upstream_sessions(
+    shared: &Shared,
+    runtime: &Runtime,
+    principal: Option<&Principal>,
+    ended: Vec<(String, String)>,
+) {
+    for (name, sid) in ended {
+        let Some(u) = runtime.upstreams.by_name(&name) else {
+            continue;
+        };
+        let cred = runtime
+            .identity
+            .credential(&u.credential, &u.config, principal)
+            .await
+            .ok()
+            .flatten();
+        let client = McpClient {
+            http: &shared.http,
+            url: &u.config.url,
+            auth: cred
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (u.config.auth.header.as_str(), v)),
+            timeout: u.config.read_timeout,
+        };
+        client
+            .close(&crate::registry::client::UpstreamSession { id: Some(sid) })
+            .await;
+    }
+}
+
+/// The upstream session for gateway session `session` on `upstream`, opened on first use
+/// with `credential` (the one the call carries). `None`: a stateless upstream.
+pub async fn upstream_session(
+    shared: &Shared,
+    session: Digest,
+    upstream: &UpstreamRt,
+    credential: Option<&http::HeaderValue>,
+) -> Result<Option<String>, Reject> {
+    let u = &upstream.config;
+    // Keyed by upstream name: a reload that reorders upstreams never mixes sessions up.
+    let key = (session, u.name.clone());
+    if let Some(id) = shared
+        .upstream_sessions
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).cloned())
+    {
+        return Ok(id);
+    }
+    let cred = credential.and_then(|v| v.to_str().ok());
+    let client = McpClient {
+        http: &shared.http,
+        url: &u.url,
+        auth: cred.map(|c| (u.auth.header.as_str(), c)),
+        timeout: u.read_timeout,
+    };
+    // Boxed: the first call of a session only; see `upstream_request_filter`.
+    let s = Box::pin(client.initialize())
+        .await
+        .map_err(|cause| Reject::Upstream {
+            upstream: u.name.clone(),
+            cause: format!("could not open a session: {cause}"),
+            timeout: false,
+        })?;
+    // Stateless upstreams (no session id) are cached too, so they are initialized once.
+    if let Ok(mut m) = shared.upstream_sessions.lock() {
+        if m.len() >= MAX_UPSTREAM_SESSIONS {
+            // Bounded: drop one entry (its upstream session idles out upstream).
+            if let Some(k) = m.keys().next().cloned() {
+                m.remove(&k);
+            }
+        }
+        m.insert(key, s.id.clone());
+    }
+    Ok(s.id)
+}
+
+/// Forget a cached upstream session the upstream no longer knows (it answered 404).
+pub fn forget_upstream_session(shared: &Shared, session: Digest, upstream: &str) {
+    if let Ok(mut m) = shared.upstream_sessions.lock() {
+        m.remove(&(session, upstream.to_string()));
+    }
+}
