@@ -85,6 +85,7 @@ pub(crate) async fn admit(
             if req.method != Method::GET {
                 return Err(Reject::MethodNotAllowed {
                     method: crate::error::clip(req.method.as_str()),
+                    on: crate::error::PathKind::ResourceMetadata,
                 });
             }
             return Ok(Admitted::Local {
@@ -214,6 +215,7 @@ pub(crate) async fn admit(
         (m, _) => {
             return Err(Reject::MethodNotAllowed {
                 method: crate::error::clip(m.as_str()),
+                on: crate::error::PathKind::McpEndpoint,
             })
         }
     }
