@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use crate::http_client::HttpClient;
 
-/// Protocol revision the gateway speaks to upstreams.
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
+/// Protocol revision the gateway speaks to upstreams ([`crate::mcp::revision`] decides it).
+pub const PROTOCOL_VERSION: &str = crate::mcp::revision::PREFERRED;
 /// Upper bound on pages followed in one `tools/list` (a loop guard).
 const MAX_PAGES: usize = 100;
 /// Upper bound on tools accepted from one upstream.
