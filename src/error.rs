@@ -1,7 +1,9 @@
 //! Why the gateway answered a request itself instead of forwarding it.
 //!
 //! [`Reject`] is the only error type that crosses from the domain modules into `proxy/`, and
-//! this file is the one place that maps it to an HTTP status and a JSON-RPC error code.
+//! this file is the one place that maps it to everything its response and its metric carry:
+//! HTTP status, JSON-RPC code and data, the response headers it needs (`Allow`,
+//! `WWW-Authenticate`) and the outcome label. `proxy::respond` only writes what it says.
 //! Messages are lower-case sentences without a trailing period, written for the person
 //! reading them in an MCP client: they say what was wrong and, where it helps, what to do.
 
@@ -23,8 +25,50 @@ pub const INTERNAL_ERROR: i32 = -32603;
 /// A request metadata header disagrees with the body (2026-07-28 revision, SEP-2243).
 pub const HEADER_MISMATCH: i32 = -32020;
 
+use http::header::{HeaderName, HeaderValue, ALLOW, WWW_AUTHENTICATE};
+
+use crate::metrics::Outcome;
+
+/// The kind of path a 405 was for, which decides the methods it takes: the `Allow` header
+/// (RFC 9110 requires one on a 405) and the advice in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// A route or virtual-server path: streamable HTTP is POST, GET (stream) and DELETE (end
+    /// session).
+    McpEndpoint,
+    /// An RFC 9728 protected-resource metadata document: a read-only resource.
+    ResourceMetadata,
+}
+
+impl PathKind {
+    /// The `Allow` header value.
+    pub fn allow(self) -> &'static str {
+        match self {
+            PathKind::McpEndpoint => "POST, GET, DELETE",
+            PathKind::ResourceMetadata => "GET",
+        }
+    }
+
+    /// What the path is, for the message.
+    fn what(self) -> &'static str {
+        match self {
+            PathKind::McpEndpoint => "an MCP endpoint",
+            PathKind::ResourceMetadata => "the protected-resource metadata document",
+        }
+    }
+
+    /// The methods to use instead, as the message says them.
+    fn advice(self) -> &'static str {
+        match self {
+            PathKind::McpEndpoint => "POST, GET or DELETE",
+            PathKind::ResourceMetadata => "GET",
+        }
+    }
+}
+
 /// A request the gateway refuses or cannot complete. Each variant's doc gives its HTTP status
-/// and JSON-RPC code; [`Reject::http_status`] and [`Reject::jsonrpc_code`] are the mapping.
+/// and JSON-RPC code; [`Reject::http_status`], [`Reject::jsonrpc_code`],
+/// [`Reject::response_headers`] and [`Reject::outcome`] are the mapping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
     /// 404, -32000: the path is not a configured MCP endpoint on this listener. The message
@@ -32,9 +76,10 @@ pub enum Reject {
     /// paths (virtual-server names among them) are not theirs to enumerate.
     #[error("no MCP endpoint at {path}; check the URL your client is configured with")]
     NoRoute { path: String },
-    /// 405, -32000: only POST, GET and DELETE are part of streamable HTTP.
-    #[error("HTTP method {method} is not allowed on an MCP endpoint; use POST, GET or DELETE")]
-    MethodNotAllowed { method: String },
+    /// 405, -32000: the path does not take this method; `on` says which methods it does
+    /// (the `Allow` header).
+    #[error("HTTP method {method} is not allowed on {}; use {}", on.what(), on.advice())]
+    MethodNotAllowed { method: String, on: PathKind },
     /// 421, -32000: DNS-rebinding guard, the `Host` header is not one this listener serves.
     #[error("host {host:?} is not allowed on this listener (DNS-rebinding protection); add it to allowed_hosts")]
     HostNotAllowed { host: String },
@@ -216,6 +261,93 @@ impl Reject {
             _ => None,
         }
     }
+
+    /// The metric outcome of a request that ended with this rejection: the upstream's fault,
+    /// the gateway's, or (everything else) a refusal.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Reject::Upstream { .. } | Reject::TokenExchange { .. } => Outcome::UpstreamError,
+            Reject::Internal(_) => Outcome::InternalError,
+            Reject::NoRoute { .. }
+            | Reject::MethodNotAllowed { .. }
+            | Reject::HostNotAllowed { .. }
+            | Reject::OriginNotAllowed { .. }
+            | Reject::UnsupportedContentType { .. }
+            | Reject::UnsupportedContentEncoding { .. }
+            | Reject::NotAcceptable(_)
+            | Reject::BodyTooLarge { .. }
+            | Reject::BodyRead(_)
+            | Reject::Parse(_)
+            | Reject::InvalidRequest(_)
+            | Reject::HeaderMismatch { .. }
+            | Reject::InvalidParams(_)
+            | Reject::Unauthenticated { .. }
+            | Reject::InsufficientScope { .. }
+            | Reject::CredentialUnavailable { .. }
+            | Reject::UpstreamUnauthorized { .. }
+            | Reject::ServerNotAllowed { .. }
+            | Reject::SessionRequired
+            | Reject::SessionNotFound
+            | Reject::SessionRevocationsFull { .. }
+            | Reject::MethodNotFound { .. }
+            | Reject::UnknownTool { .. }
+            | Reject::InvalidCursor
+            | Reject::PinnedArgument { .. } => Outcome::Rejected,
+        }
+    }
+
+    /// Headers the response carries besides `Content-Type` and `Content-Length`: `Allow` on a
+    /// 405, the `WWW-Authenticate` challenge (RFC 6750, pointing at the RFC 9728 metadata) on
+    /// an authentication 401 or scope 403. `metadata_url` is the absolute URL of the
+    /// endpoint's protected-resource metadata; `None` (no `auth` section) sends no challenge.
+    /// A challenge that is not a valid header value (it is built from configuration) is left
+    /// out rather than failing the response.
+    pub fn response_headers(&self, metadata_url: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
+        use crate::auth::metadata;
+        let challenge = |value: Option<String>| {
+            value
+                .and_then(|v| HeaderValue::from_str(&v).ok())
+                .map(|v| (WWW_AUTHENTICATE, v))
+                .into_iter()
+                .collect()
+        };
+        match self {
+            Reject::MethodNotAllowed { on, .. } => {
+                vec![(ALLOW, HeaderValue::from_static(on.allow()))]
+            }
+            Reject::Unauthenticated { invalid_token, .. } => {
+                challenge(metadata_url.map(|u| metadata::challenge(u, *invalid_token)))
+            }
+            Reject::InsufficientScope { scopes, .. } => {
+                challenge(metadata_url.map(|u| metadata::scope_challenge(u, scopes)))
+            }
+            Reject::NoRoute { .. }
+            | Reject::HostNotAllowed { .. }
+            | Reject::OriginNotAllowed { .. }
+            | Reject::UnsupportedContentType { .. }
+            | Reject::UnsupportedContentEncoding { .. }
+            | Reject::NotAcceptable(_)
+            | Reject::BodyTooLarge { .. }
+            | Reject::BodyRead(_)
+            | Reject::Parse(_)
+            | Reject::InvalidRequest(_)
+            | Reject::HeaderMismatch { .. }
+            | Reject::InvalidParams(_)
+            | Reject::Upstream { .. }
+            | Reject::CredentialUnavailable { .. }
+            | Reject::TokenExchange { .. }
+            | Reject::UpstreamUnauthorized { .. }
+            | Reject::ServerNotAllowed { .. }
+            | Reject::SessionRequired
+            | Reject::SessionNotFound
+            | Reject::SessionRevocationsFull { .. }
+            | Reject::MethodNotFound { .. }
+            | Reject::UnknownTool { .. }
+            | Reject::InvalidCursor
+            | Reject::PinnedArgument { .. }
+            | Reject::Internal(_) => Vec::new(),
+        }
+    }
 }
 
 /// Cut a client-supplied string to a length that is safe to echo back in an error.
@@ -235,12 +367,20 @@ pub fn clip(s: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_variant_maps_to_an_error_status() {
-        let all = [
+    const METADATA: &str = "https://gw.example/.well-known/oauth-protected-resource/mcp";
+
+    /// One value of every variant, two where a field changes the mapping (`Upstream`'s
+    /// `timeout`, `Unauthenticated`'s `invalid_token`, `MethodNotAllowed`'s path kind).
+    fn every_variant() -> Vec<Reject> {
+        vec![
             Reject::NoRoute { path: "/x".into() },
             Reject::MethodNotAllowed {
                 method: "PUT".into(),
+                on: PathKind::McpEndpoint,
+            },
+            Reject::MethodNotAllowed {
+                method: "POST".into(),
+                on: PathKind::ResourceMetadata,
             },
             Reject::HostNotAllowed {
                 host: "evil".into(),
@@ -268,14 +408,23 @@ mod tests {
                 cause: "c".into(),
                 timeout: false,
             },
+            Reject::Upstream {
+                upstream: "u".into(),
+                cause: "c".into(),
+                timeout: true,
+            },
             Reject::Internal("x".into()),
             Reject::Unauthenticated {
                 reason: "x".into(),
                 invalid_token: true,
             },
+            Reject::Unauthenticated {
+                reason: "x".into(),
+                invalid_token: false,
+            },
             Reject::InsufficientScope {
-                scopes: "a".into(),
-                missing: "a".into(),
+                scopes: "mcp:tools".into(),
+                missing: "mcp:tools".into(),
             },
             Reject::CredentialUnavailable {
                 upstream: "u".into(),
@@ -289,9 +438,123 @@ mod tests {
                 upstream: "u".into(),
                 subject: "s".into(),
             },
+            Reject::ServerNotAllowed {
+                server: "v".into(),
+                subject: "s".into(),
+            },
+            Reject::SessionRequired,
+            Reject::SessionNotFound,
             Reject::SessionRevocationsFull { capacity: 1 },
-        ];
-        for r in all {
+            Reject::MethodNotFound {
+                method: "x/y".into(),
+            },
+            Reject::UnknownTool { name: "t".into() },
+            Reject::InvalidCursor,
+            Reject::PinnedArgument {
+                tool: "t".into(),
+                argument: "a".into(),
+            },
+        ]
+    }
+
+    /// Status, code, outcome and headers, written out per variant. No wildcard arm: a new
+    /// variant does not compile until its whole mapping is decided here (add a value of it
+    /// to [`every_variant`] too).
+    fn expected(r: &Reject) -> (u16, i32, Outcome, Vec<(&'static str, String)>) {
+        use Outcome::{InternalError, Rejected, UpstreamError};
+        let none = Vec::new;
+        let www = |v: String| vec![("www-authenticate", v)];
+        match r {
+            Reject::NoRoute { .. } => (404, GATEWAY_ERROR, Rejected, none()),
+            Reject::MethodNotAllowed {
+                on: PathKind::McpEndpoint,
+                ..
+            } => (
+                405,
+                GATEWAY_ERROR,
+                Rejected,
+                vec![("allow", "POST, GET, DELETE".into())],
+            ),
+            Reject::MethodNotAllowed {
+                on: PathKind::ResourceMetadata,
+                ..
+            } => (405, GATEWAY_ERROR, Rejected, vec![("allow", "GET".into())]),
+            Reject::HostNotAllowed { .. } => (421, GATEWAY_ERROR, Rejected, none()),
+            Reject::OriginNotAllowed { .. } => (403, GATEWAY_ERROR, Rejected, none()),
+            Reject::UnsupportedContentType { .. } => (400, GATEWAY_ERROR, Rejected, none()),
+            Reject::UnsupportedContentEncoding { .. } => (415, GATEWAY_ERROR, Rejected, none()),
+            Reject::NotAcceptable(_) => (406, GATEWAY_ERROR, Rejected, none()),
+            Reject::BodyTooLarge { .. } => (413, INVALID_REQUEST, Rejected, none()),
+            Reject::BodyRead(_) => (400, GATEWAY_ERROR, Rejected, none()),
+            Reject::Parse(_) => (400, PARSE_ERROR, Rejected, none()),
+            Reject::InvalidRequest(_) => (400, INVALID_REQUEST, Rejected, none()),
+            Reject::HeaderMismatch { .. } => (400, HEADER_MISMATCH, Rejected, none()),
+            Reject::InvalidParams(_) => (400, INVALID_PARAMS, Rejected, none()),
+            Reject::Upstream { timeout: true, .. } => (504, GATEWAY_ERROR, UpstreamError, none()),
+            Reject::Upstream { timeout: false, .. } => {
+                (502, GATEWAY_ERROR, UpstreamError, none())
+            }
+            Reject::Unauthenticated {
+                invalid_token: false,
+                ..
+            } => (
+                401,
+                GATEWAY_ERROR,
+                Rejected,
+                www(format!("Bearer resource_metadata=\"{METADATA}\"")),
+            ),
+            Reject::Unauthenticated {
+                invalid_token: true,
+                ..
+            } => (
+                401,
+                GATEWAY_ERROR,
+                Rejected,
+                www(format!(
+                    "Bearer resource_metadata=\"{METADATA}\", error=\"invalid_token\""
+                )),
+            ),
+            Reject::InsufficientScope { .. } => (
+                403,
+                GATEWAY_ERROR,
+                Rejected,
+                www(format!("Bearer resource_metadata=\"{METADATA}\", error=\"insufficient_scope\", scope=\"mcp:tools\"")),
+            ),
+            Reject::CredentialUnavailable { .. } => (403, GATEWAY_ERROR, Rejected, none()),
+            Reject::TokenExchange { .. } => (502, GATEWAY_ERROR, UpstreamError, none()),
+            Reject::UpstreamUnauthorized { .. } => (403, GATEWAY_ERROR, Rejected, none()),
+            Reject::ServerNotAllowed { .. } => (403, GATEWAY_ERROR, Rejected, none()),
+            Reject::SessionRequired => (400, GATEWAY_ERROR, Rejected, none()),
+            Reject::SessionNotFound => (404, SESSION_NOT_FOUND, Rejected, none()),
+            // 503 counts as `rejected`: the client's DELETE was refused, nothing failed.
+            Reject::SessionRevocationsFull { .. } => (503, GATEWAY_ERROR, Rejected, none()),
+            Reject::MethodNotFound { .. } => (200, METHOD_NOT_FOUND, Rejected, none()),
+            Reject::UnknownTool { .. } => (200, INVALID_PARAMS, Rejected, none()),
+            Reject::InvalidCursor => (200, INVALID_PARAMS, Rejected, none()),
+            Reject::PinnedArgument { .. } => (200, INVALID_PARAMS, Rejected, none()),
+            Reject::Internal(_) => (500, INTERNAL_ERROR, InternalError, none()),
+        }
+    }
+
+    #[test]
+    fn every_variant_maps_to_its_status_code_outcome_and_headers() {
+        for r in every_variant() {
+            let headers: Vec<(String, String)> = r
+                .response_headers(Some(METADATA))
+                .into_iter()
+                .map(|(n, v)| {
+                    let v = v.to_str().unwrap_or("(not text)").to_string();
+                    (n.as_str().to_string(), v)
+                })
+                .collect();
+            let (status, code, outcome, want) = expected(&r);
+            let want: Vec<(String, String)> =
+                want.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+            assert_eq!(
+                (r.http_status(), r.jsonrpc_code(), r.outcome(), headers),
+                (status, code, outcome, want),
+                "{r:?}"
+            );
             assert!(
                 r.http_status() >= 400 || r.jsonrpc_code() != GATEWAY_ERROR,
                 "{r:?}"
@@ -299,6 +562,34 @@ mod tests {
             assert!((-32768..=-32000).contains(&r.jsonrpc_code()), "{r:?}");
             assert!(!r.to_string().ends_with('.'), "{r}");
         }
+    }
+
+    #[test]
+    fn no_challenge_without_a_metadata_url() {
+        for r in every_variant() {
+            assert!(
+                r.response_headers(None)
+                    .iter()
+                    .all(|(n, _)| n != WWW_AUTHENTICATE),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_405_names_the_methods_its_path_takes() {
+        let mk = |on| Reject::MethodNotAllowed {
+            method: "PUT".into(),
+            on,
+        };
+        assert_eq!(
+            mk(PathKind::McpEndpoint).to_string(),
+            "HTTP method PUT is not allowed on an MCP endpoint; use POST, GET or DELETE"
+        );
+        assert_eq!(
+            mk(PathKind::ResourceMetadata).to_string(),
+            "HTTP method PUT is not allowed on the protected-resource metadata document; use GET"
+        );
     }
 
     #[test]

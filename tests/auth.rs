@@ -247,6 +247,33 @@ async fn protected_resource_metadata_is_public() {
 }
 
 #[tokio::test]
+async fn metadata_takes_only_get_and_its_405_says_so() {
+    let s = setup("").await;
+    let url = format!(
+        "http://{}/.well-known/oauth-protected-resource/mcp",
+        s.gw.addr
+    );
+    // The metadata document is read-only: its 405 must not advertise the MCP endpoint's
+    // POST and DELETE (a client following `Allow` would POST to it again).
+    for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+        let r = http()
+            .request(method.clone(), &url)
+            .header("content-type", "application/json")
+            .body(PING)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some("GET"),
+            "{method}"
+        );
+        assert_error(r, 405, -32000, "metadata document; use GET").await;
+    }
+    assert_eq!(s.demo.requests(), 0);
+}
+
+#[tokio::test]
 async fn missing_scope_is_403_insufficient_scope() {
     let s = setup("  required_scopes: [mcp:tools]").await;
     let mut c = claims("alice");

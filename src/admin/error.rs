@@ -5,6 +5,8 @@
 //! errors carry no JSON-RPC code. The DNS-rebinding guard's rejections are shared and keep
 //! their status (421, 403) and message.
 
+use http::header::{HeaderName, HeaderValue, ALLOW, WWW_AUTHENTICATE};
+
 use crate::config::AdminPermission;
 use crate::error::Reject;
 
@@ -122,11 +124,29 @@ impl AdminError {
         }
     }
 
-    /// The `Allow` header of a 405.
-    pub fn allow(&self) -> Option<&'static str> {
+    /// Headers the response carries besides `Content-Type` and `Content-Length`: the
+    /// [`www_authenticate`](Self::www_authenticate) challenge, `Allow` on a 405, and whatever
+    /// a shared guard rejection carries.
+    pub fn response_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         match self {
-            AdminError::MethodNotAllowed { allow, .. } => Some(allow),
-            _ => None,
+            // No metadata URL: the admin API is not an RFC 9728 protected resource.
+            AdminError::Guard(r) => r.response_headers(None),
+            AdminError::Unauthenticated { .. } | AdminError::Forbidden { .. } => self
+                .www_authenticate()
+                .and_then(|c| HeaderValue::from_str(&c).ok())
+                .map(|c| (WWW_AUTHENTICATE, c))
+                .into_iter()
+                .collect(),
+            AdminError::MethodNotAllowed { allow, .. } => {
+                vec![(ALLOW, HeaderValue::from_static(allow))]
+            }
+            AdminError::Disabled
+            | AdminError::NotFound { .. }
+            | AdminError::QueryNotAllowed { .. }
+            | AdminError::UnsupportedMediaType { .. }
+            | AdminError::BodyTooLarge { .. }
+            | AdminError::BadBody { .. }
+            | AdminError::UnknownTarget(_) => Vec::new(),
         }
     }
 
@@ -139,6 +159,123 @@ impl AdminError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One value of every variant, two where a field changes the mapping.
+    fn every_variant() -> Vec<AdminError> {
+        vec![
+            AdminError::Guard(Reject::HostNotAllowed { host: "x".into() }),
+            AdminError::Guard(Reject::OriginNotAllowed {
+                origin: "http://x".into(),
+            }),
+            AdminError::Disabled,
+            AdminError::Unauthenticated {
+                reason: "x".into(),
+                invalid_token: false,
+            },
+            AdminError::Unauthenticated {
+                reason: "x".into(),
+                invalid_token: true,
+            },
+            AdminError::Forbidden {
+                who: "token ci".into(),
+                needed: AdminPermission::Read,
+            },
+            AdminError::Forbidden {
+                who: "token ci".into(),
+                needed: AdminPermission::Write,
+            },
+            AdminError::NotFound { path: "/x".into() },
+            AdminError::MethodNotAllowed {
+                method: "GET".into(),
+                path: "/admin/x".into(),
+                allow: "POST",
+            },
+            AdminError::QueryNotAllowed {
+                path: "/admin/x".into(),
+                example: "{}",
+            },
+            AdminError::UnsupportedMediaType {
+                got: "text/plain".into(),
+                example: "{}",
+            },
+            AdminError::BodyTooLarge { limit: 1 },
+            AdminError::BadBody {
+                reason: "x".into(),
+                example: "{}",
+            },
+            AdminError::UnknownTarget("x".into()),
+        ]
+    }
+
+    /// Status, code and headers, written out per variant. No wildcard arm over `AdminError`:
+    /// a new variant does not compile until its mapping is decided here.
+    fn expected(e: &AdminError) -> (u16, &'static str, Vec<(&'static str, String)>) {
+        const REALM: &str = "Bearer realm=\"mcp-gateway admin\"";
+        let www = |v: String| vec![("www-authenticate", v)];
+        match e {
+            AdminError::Guard(Reject::HostNotAllowed { .. }) => (421, "host_not_allowed", vec![]),
+            AdminError::Guard(Reject::OriginNotAllowed { .. }) => {
+                (403, "origin_not_allowed", vec![])
+            }
+            // Only the two guard rejections above reach the admin API; any other keeps the
+            // status Reject gives it (its own exhaustive test) under one code.
+            AdminError::Guard(r) => (r.http_status(), "refused", vec![]),
+            AdminError::Disabled => (403, "admin_api_disabled", vec![]),
+            AdminError::Unauthenticated {
+                invalid_token: false,
+                ..
+            } => (401, "unauthenticated", www(REALM.into())),
+            AdminError::Unauthenticated {
+                invalid_token: true,
+                ..
+            } => (
+                401,
+                "unauthenticated",
+                www(format!("{REALM}, error=\"invalid_token\"")),
+            ),
+            AdminError::Forbidden { needed, .. } => (
+                403,
+                "forbidden",
+                www(format!(
+                    "{REALM}, error=\"insufficient_scope\", scope=\"admin:{}\"",
+                    permission_name(*needed)
+                )),
+            ),
+            AdminError::NotFound { .. } => (404, "not_found", vec![]),
+            AdminError::MethodNotAllowed { .. } => {
+                (405, "method_not_allowed", vec![("allow", "POST".into())])
+            }
+            AdminError::QueryNotAllowed { .. } => (400, "query_not_allowed", vec![]),
+            AdminError::UnsupportedMediaType { .. } => (415, "unsupported_media_type", vec![]),
+            AdminError::BodyTooLarge { .. } => (413, "body_too_large", vec![]),
+            AdminError::BadBody { .. } => (400, "invalid_body", vec![]),
+            AdminError::UnknownTarget(_) => (404, "not_found", vec![]),
+        }
+    }
+
+    #[test]
+    fn every_variant_maps_to_its_status_code_and_headers() {
+        for e in every_variant() {
+            let headers: Vec<(String, String)> = e
+                .response_headers()
+                .into_iter()
+                .map(|(n, v)| {
+                    let v = v.to_str().unwrap_or("(not text)").to_string();
+                    (n.as_str().to_string(), v)
+                })
+                .collect();
+            let (status, code, want) = expected(&e);
+            let want: Vec<(String, String)> =
+                want.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+            assert_eq!(
+                (e.http_status(), e.code(), headers),
+                (status, code, want),
+                "{e:?}"
+            );
+            assert_eq!(e.body()["error"]["code"], code, "{e:?}");
+            assert!(!e.to_string().ends_with('.'), "{e}");
+        }
+    }
 
     #[test]
     fn statuses_and_challenges() {

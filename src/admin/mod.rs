@@ -269,16 +269,7 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
 
 fn error_response(e: &AdminError) -> Response<Vec<u8>> {
     let mut r = json(e.http_status(), &e.body());
-    let headers = r.headers_mut();
-    if let Some(c) = e
-        .www_authenticate()
-        .and_then(|c| http::HeaderValue::from_str(&c).ok())
-    {
-        headers.insert(http::header::WWW_AUTHENTICATE, c);
-    }
-    if let Some(a) = e.allow() {
-        headers.insert(http::header::ALLOW, http::HeaderValue::from_static(a));
-    }
+    r.headers_mut().extend(e.response_headers());
     r
 }
 

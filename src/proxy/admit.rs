@@ -102,6 +102,7 @@ pub(crate) async fn admit(
             if req.method != Method::GET {
                 return Err(Reject::MethodNotAllowed {
                     method: crate::error::clip(req.method.as_str()),
+                    on: crate::error::PathKind::ResourceMetadata,
                 });
             }
             let auth = runtime
@@ -229,6 +230,7 @@ pub(crate) async fn admit(
         (m, _) => {
             return Err(Reject::MethodNotAllowed {
                 method: crate::error::clip(m.as_str()),
+                on: crate::error::PathKind::McpEndpoint,
             })
         }
     }

@@ -95,7 +95,7 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
         }
         // The gateway's own protocol revision with the upstream (usually what the client
         // already sent: then nothing to do).
-        let ours = crate::registry::client::PROTOCOL_VERSION;
+        let ours = crate::mcp::revision::PREFERRED;
         let mut sent = req.headers.get_all(&MCP_PROTOCOL_VERSION).iter();
         let only_ours = sent.next().map(HeaderValue::as_bytes) == Some(ours.as_bytes())
             && sent.next().is_none();

@@ -9,31 +9,23 @@ use pingora::{Error, ErrorSource, ErrorType};
 use super::ctx::RequestCtx;
 use crate::error::Reject;
 use crate::mcp::jsonrpc;
-use crate::metrics::{Outcome, UpstreamErrorKind};
+use crate::metrics::UpstreamErrorKind;
 
-/// Write `reject` as the response: its HTTP status and a JSON-RPC error carrying the request
-/// id when one is known. Records the outcome in `ctx`. Runs in `request_filter` or
-/// `fail_to_proxy`, before any response header was sent.
+/// Write `reject` as the response: its HTTP status, the headers it asks for, and a JSON-RPC
+/// error carrying the request id when one is known. Records its outcome in `ctx`. Runs in
+/// `request_filter` or `fail_to_proxy`, before any response header was sent.
 pub(crate) async fn reject(
     session: &mut Session,
     ctx: &mut RequestCtx,
     reject: &Reject,
 ) -> pingora::Result<()> {
-    ctx.outcome = match reject {
-        Reject::Upstream { .. } | Reject::TokenExchange { .. } => Outcome::UpstreamError,
-        Reject::Internal(_) => Outcome::InternalError,
-        _ => Outcome::Rejected,
-    };
+    ctx.outcome = reject.outcome();
     let body = error_body(ctx, reject);
-    let status = reject.http_status();
-    let mut h = ResponseHeader::build(status, Some(4))?;
+    let mut h = ResponseHeader::build(reject.http_status(), Some(4))?;
     h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-    if status == 405 {
-        h.insert_header(http::header::ALLOW, "POST, GET, DELETE")?;
-    }
-    if let Some(challenge) = challenge(ctx, reject) {
-        h.insert_header(http::header::WWW_AUTHENTICATE, challenge)?;
+    for (name, value) in reject.response_headers(metadata_url(ctx).as_deref()) {
+        h.insert_header(name, value)?;
     }
     // A client that sent a body we did not read cannot keep the connection.
     if matches!(reject, Reject::BodyTooLarge { .. }) {
@@ -44,24 +36,17 @@ pub(crate) async fn reject(
     Ok(())
 }
 
-/// The `WWW-Authenticate` value for authentication rejections, pointing at the route's
-/// protected-resource metadata.
-fn challenge(ctx: &RequestCtx, reject: &Reject) -> Option<String> {
-    use crate::auth::metadata;
+/// Absolute URL of the protected-resource metadata of the endpoint `ctx` was routed to (the
+/// listener-wide default before routing), for the `WWW-Authenticate` challenge. `None`
+/// without an `auth` section.
+fn metadata_url(ctx: &RequestCtx) -> Option<String> {
     let rt = ctx.runtime.as_ref()?;
     let auth = rt.config.auth.as_ref()?;
     let metadata_path = ctx.endpoint.as_ref().map(|e| e.metadata_path.as_str());
-    let url = metadata::url(
+    Some(crate::auth::metadata::url(
         auth,
         metadata_path.unwrap_or(crate::config::METADATA_PREFIX),
-    );
-    match reject {
-        Reject::Unauthenticated { invalid_token, .. } => {
-            Some(metadata::challenge(&url, *invalid_token))
-        }
-        Reject::InsufficientScope { scopes, .. } => Some(metadata::scope_challenge(&url, scopes)),
-        _ => None,
-    }
+    ))
 }
 
 /// The JSON-RPC error body for `reject`, with the request id from `ctx`.

@@ -11,8 +11,6 @@ use serde_json::{json, Value};
 
 use crate::http_client::HttpClient;
 
-/// Protocol revision the gateway speaks to upstreams.
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
 /// Upper bound on pages followed in one `tools/list` (a loop guard).
 const MAX_PAGES: usize = 100;
 /// Upper bound on tools accepted from one upstream.
@@ -40,7 +38,7 @@ impl McpClient<'_> {
     pub async fn initialize(&self) -> Result<UpstreamSession, String> {
         let body = json!({
             "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+            "params": {"protocolVersion": crate::mcp::revision::PREFERRED, "capabilities": {},
                        "clientInfo": {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")}}
         });
         let (resp, session_id) = self.post(None, &body).await?;
@@ -106,7 +104,10 @@ impl McpClient<'_> {
         let mut headers = vec![
             ("content-type", "application/json"),
             ("accept", "application/json, text/event-stream"),
-            (crate::mcp::headers::MCP_PROTOCOL_VERSION, PROTOCOL_VERSION),
+            (
+                crate::mcp::headers::MCP_PROTOCOL_VERSION,
+                crate::mcp::revision::PREFERRED,
+            ),
         ];
         if let Some(id) = session.and_then(|s| s.id.as_deref()) {
             headers.push((crate::mcp::headers::MCP_SESSION_ID, id));

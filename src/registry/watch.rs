@@ -14,7 +14,7 @@ use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 use tokio::sync::Notify;
 
-use super::client::{McpClient, PROTOCOL_VERSION};
+use super::client::McpClient;
 use crate::http_client::HttpClient;
 
 /// The marker the stream is scanned for.
@@ -130,8 +130,11 @@ async fn once(
         .map_err(|e| e.to_string())?;
     req.insert_header("accept", "text/event-stream")
         .map_err(|e| e.to_string())?;
-    req.insert_header(crate::mcp::headers::MCP_PROTOCOL_VERSION, PROTOCOL_VERSION)
-        .map_err(|e| e.to_string())?;
+    req.insert_header(
+        crate::mcp::headers::MCP_PROTOCOL_VERSION,
+        crate::mcp::revision::PREFERRED,
+    )
+    .map_err(|e| e.to_string())?;
     if let Some(id) = &session.id {
         req.insert_header(crate::mcp::headers::MCP_SESSION_ID, id.as_str())
             .map_err(|e| e.to_string())?;

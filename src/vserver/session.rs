@@ -11,7 +11,7 @@ use crate::auth::Principal;
 use crate::config::VirtualServer;
 use crate::digest::Digest;
 use crate::error::Reject;
-use crate::registry::client::{McpClient, PROTOCOL_VERSION};
+use crate::registry::client::McpClient;
 use crate::session::{SessionClaims, SessionKeys};
 use crate::state::{Runtime, Shared};
 use crate::upstreams::UpstreamRt;
@@ -52,12 +52,8 @@ pub(super) fn initialize(
     let asked = serde_json::from_slice::<Init<'_>>(req.body)
         .ok()
         .and_then(|i| i.params)
-        .and_then(|p| p.version)
-        .map(|v| v.into_owned());
-    let version = match asked.as_deref() {
-        Some(v @ ("2025-03-26" | "2025-06-18" | "2025-11-25")) => v.to_string(),
-        _ => PROTOCOL_VERSION.to_string(),
-    };
+        .and_then(|p| p.version);
+    let version = crate::mcp::revision::negotiate(asked.as_deref());
     let vs = req.server;
     let (issuer, subject) = req.principal_id();
     let ttl = runtime.config.sessions.ttl.as_secs();
