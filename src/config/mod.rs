@@ -163,8 +163,8 @@ impl Principals {
 #[derive(Debug, Clone)]
 pub struct ToolRule {
     pub who: Principals,
-    pub allow: Vec<crate::registry::pattern::ToolPattern>,
-    pub deny: Vec<crate::registry::pattern::ToolPattern>,
+    pub allow: Vec<crate::policy::pattern::ToolPattern>,
+    pub deny: Vec<crate::policy::pattern::ToolPattern>,
 }
 
 /// A validated per-tool override.
@@ -188,8 +188,8 @@ pub struct VirtualServer {
     /// `access.anonymous`: unauthenticated callers may use it (on `auth: none` listeners
     /// that list it; validation guarantees `access` is then empty).
     pub anonymous: bool,
-    pub allow: Vec<crate::registry::pattern::ToolPattern>,
-    pub deny: Vec<crate::registry::pattern::ToolPattern>,
+    pub allow: Vec<crate::policy::pattern::ToolPattern>,
+    pub deny: Vec<crate::policy::pattern::ToolPattern>,
     pub rules: Vec<ToolRule>,
     /// Keyed by `upstream.tool`.
     pub tools: std::collections::BTreeMap<String, ToolOverride>,
@@ -751,7 +751,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 }
 
 fn validate_registry(r: raw::RawRegistry) -> Result<RegistryConfig, ConfigError> {
-    if !crate::registry::naming::valid_separator(&r.separator) {
+    if !crate::policy::names::valid_separator(&r.separator) {
         return Err(ConfigError::new(
             "registry.separator",
             format!(
@@ -778,11 +778,11 @@ fn validate_registry(r: raw::RawRegistry) -> Result<RegistryConfig, ConfigError>
 fn patterns(
     path: &str,
     list: &[String],
-) -> Result<Vec<crate::registry::pattern::ToolPattern>, ConfigError> {
+) -> Result<Vec<crate::policy::pattern::ToolPattern>, ConfigError> {
     list.iter()
         .enumerate()
         .map(|(k, p)| {
-            crate::registry::pattern::ToolPattern::parse(p)
+            crate::policy::pattern::ToolPattern::parse(p)
                 .map_err(|m| ConfigError::new(format!("{path}[{k}]"), m))
         })
         .collect()
@@ -1013,7 +1013,7 @@ fn validate_virtual_servers(
                 ));
             }
             if let Some(n) = &o.name {
-                if !crate::registry::naming::is_valid_exposed(n) {
+                if !crate::policy::names::is_valid_exposed(n) {
                     return Err(ConfigError::new(
                         at(&format!("tools.{key}.name")),
                         format!("{n:?} must match ^[a-zA-Z0-9_-]{{1,64}}$"),
