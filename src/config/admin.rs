@@ -9,9 +9,10 @@
 use std::net::SocketAddr;
 
 use super::raw::{AdminPermission, RawAdmin, RawAdminAuth, RawPrincipals};
+use super::syntax::{parse_socket_addr, sha256_hex};
 use super::{
-    allowed_origins, host_policy, parse_socket_addr, principals, sha256_hex, AuthConfig, Caller,
-    ConfigError, HostPolicy, Listener, Principals,
+    allowed_origins, host_policy, principals, AuthConfig, Caller, ConfigError, HostPolicy,
+    Listener, Principals,
 };
 
 /// Paths served on the admin listener outside `/admin/*`, public unless `public_paths`

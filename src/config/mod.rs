@@ -11,6 +11,7 @@
 mod access_tests;
 mod admin;
 pub mod raw;
+mod syntax;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use raw::RawConfig;
+use syntax::{header_name, parse_socket_addr, secret_ref, sha256_hex, side_url, valid_name};
 
 /// Why a configuration file was rejected: the field path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1056,31 +1058,6 @@ fn validate_virtual_servers(
     Ok(out)
 }
 
-/// A URL the gateway itself calls for keys or tokens: no credentials in it, and https unless
-/// the host is loopback (a JWKS or token endpoint over plain HTTP lets the network path mint
-/// keys or read tokens).
-fn side_url(s: &str) -> Result<url::Url, String> {
-    let u = url::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
-    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(format!("invalid URL {s:?}: expected http(s)://host/..."));
-    }
-    if !u.username().is_empty() || u.password().is_some() {
-        return Err("credentials in the URL are not allowed; use client_id / client_secret".into());
-    }
-    let loopback = match u.host() {
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    if u.scheme() != "https" && !loopback {
-        return Err(format!(
-            "{s:?} must use https (plain http only on loopback)"
-        ));
-    }
-    Ok(u)
-}
-
 /// The `Host` policy of a listener (or the admin listener) at `at`: the DNS-rebinding guard's
 /// list, defaulting to the loopback names on a loopback address and to any host otherwise.
 fn host_policy(
@@ -1134,52 +1111,6 @@ fn allowed_origins(at: &str, list: &[String]) -> Result<Vec<String>, ConfigError
         out.push(o.to_ascii_lowercase());
     }
     Ok(out)
-}
-
-/// A key's configured SHA-256 (64 hex characters), as API keys and admin tokens give it.
-fn sha256_hex(at: &str, hex: &str) -> Result<[u8; 32], ConfigError> {
-    let mut sha = [0u8; 32];
-    let hex = hex.trim();
-    let ok = hex.len() == 64
-        && (0..32).all(|b| {
-            hex.get(2 * b..2 * b + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .map(|v| sha[b] = v)
-                .is_some()
-        });
-    if ok {
-        Ok(sha)
-    } else {
-        Err(ConfigError::new(
-            at,
-            "expected 64 hex characters: the SHA-256 of the key (printf %s \"$KEY\" | sha256sum)",
-        ))
-    }
-}
-
-fn header_name(s: &str) -> Result<http::HeaderName, String> {
-    http::HeaderName::from_bytes(s.as_bytes()).map_err(|_| format!("invalid header name {s:?}"))
-}
-
-/// Syntax check of a secret reference (`secret:NAME`, `env:NAME`, `file:PATH`). Whether it
-/// resolves is checked at startup, not by `-t`.
-fn secret_ref(path: String, s: Option<String>) -> Result<Option<String>, ConfigError> {
-    match s {
-        None => Ok(None),
-        Some(s) => {
-            let ok = ["secret:", "env:", "file:"]
-                .iter()
-                .any(|p| s.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
-            if ok {
-                Ok(Some(s))
-            } else {
-                Err(ConfigError::new(
-                    path,
-                    "invalid secret reference: use secret:NAME, env:NAME or file:PATH (values are never inlined)",
-                ))
-            }
-        }
-    }
 }
 
 fn validate_auth(a: raw::RawAuth) -> Result<AuthConfig, ConfigError> {
@@ -1501,18 +1432,6 @@ fn validate_upstream_auth(
         scopes: a.scopes,
         oauth,
     })
-}
-
-fn valid_name(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
-    s.parse()
-        .map_err(|_| format!("invalid address {s:?}: expected IP:PORT, e.g. 127.0.0.1:8080"))
 }
 
 fn parse_upstream_url(s: &str) -> Result<url::Url, String> {
