@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::upstream::{OnChange, PropagationMode};
+
 /// Top-level gateway configuration.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -359,25 +361,6 @@ pub struct RawVault {
     pub disabled: Vec<String>,
 }
 
-/// How an upstream learns who is calling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PropagationMode {
-    /// Send no credentials (client credentials are stripped).
-    #[default]
-    None,
-    /// Forward the client's own `Authorization` (explicit opt-in).
-    Passthrough,
-    /// One service credential from the vault.
-    Static,
-    /// The calling user's own credential from the vault (`credential/<subject>`).
-    PerUser,
-    /// A short-lived JWT minted and signed by the gateway.
-    SignedIdentity,
-    /// RFC 8693 token exchange of the user's token.
-    TokenExchange,
-}
-
 /// Identity propagation to one upstream.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -567,19 +550,6 @@ pub struct RawUpstream {
     /// changes from the approved one: `quarantine` (default), `alert` or `accept`.
     #[serde(default)]
     pub on_change: OnChange,
-}
-
-/// Reaction to a changed tool definition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnChange {
-    /// Hide the tool and refuse its calls until an operator approves the new definition.
-    #[default]
-    Quarantine,
-    /// Serve it, but log and count the change.
-    Alert,
-    /// Approve the new definition automatically.
-    Accept,
 }
 
 fn default_connect_timeout() -> Duration {
