@@ -8,12 +8,10 @@
 
 use std::net::SocketAddr;
 
+use super::principals::{self, Caller, Principals};
 use super::raw::{AdminPermission, RawAdmin, RawAdminAuth, RawPrincipals};
 use super::syntax::{parse_socket_addr, sha256_hex};
-use super::{
-    allowed_origins, host_policy, principals, AuthConfig, Caller, ConfigError, HostPolicy,
-    Listener, Principals,
-};
+use super::{allowed_origins, host_policy, AuthConfig, ConfigError, HostPolicy, Listener};
 
 /// Paths served on the admin listener outside `/admin/*`, public unless `public_paths`
 /// leaves them out.
@@ -257,7 +255,7 @@ fn validate_auth(
                         groups: p.groups,
                         roles: p.roles,
                     };
-                    let p = principals(&at, p, None)?;
+                    let p = principals::validate(&at, p, None)?;
                     if p.is_everyone() {
                         Err(ConfigError::new(
                             format!("admin.auth.jwt.{field}"),
