@@ -17,12 +17,14 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 mod upstream;
+mod virtual_server;
 
 pub use admin::{AdminAuthConfig, AdminConfig, AdminJwtConfig, AdminTokenConfig, PUBLIC_PATHS};
 pub use auth::{ApiKeyConfig, AuthConfig, JwtConfig, JwtKeyConfig, KeySource, API_KEY_ISSUER};
 pub use principals::{Caller, Principals, SubjectRef};
 pub use raw::AdminPermission;
 pub use upstream::{OAuthRefresh, OnChange, PropagationMode, Upstream, UpstreamAuth};
+pub use virtual_server::{ToolOverride, ToolRule, VirtualServer};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -30,7 +32,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use raw::RawConfig;
-use syntax::{parse_socket_addr, secret_ref, valid_name};
+use syntax::{parse_socket_addr, secret_ref};
 
 /// Why a configuration file was rejected: the field path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,45 +97,6 @@ pub struct RegistryConfig {
     pub timeout: Duration,
     pub state_file: Option<std::path::PathBuf>,
     pub page_size: usize,
-}
-
-/// A validated principal-specific tool rule.
-#[derive(Debug, Clone)]
-pub struct ToolRule {
-    pub who: Principals,
-    pub allow: Vec<crate::policy::pattern::ToolPattern>,
-    pub deny: Vec<crate::policy::pattern::ToolPattern>,
-}
-
-/// A validated per-tool override.
-#[derive(Debug, Clone, Default)]
-pub struct ToolOverride {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub annotations: Option<serde_json::Value>,
-    pub pinned: serde_json::Map<String, serde_json::Value>,
-}
-
-/// A validated virtual server.
-#[derive(Debug, Clone)]
-pub struct VirtualServer {
-    pub name: String,
-    pub route: String,
-    /// Canonical URL (`auth.resource` + route) when auth is configured.
-    pub resource_url: Option<String>,
-    pub metadata_path: String,
-    pub access: Principals,
-    /// `access.anonymous`: unauthenticated callers may use it (on `auth: none` listeners
-    /// that list it; validation guarantees `access` is then empty).
-    pub anonymous: bool,
-    pub allow: Vec<crate::policy::pattern::ToolPattern>,
-    pub deny: Vec<crate::policy::pattern::ToolPattern>,
-    pub rules: Vec<ToolRule>,
-    /// Keyed by `upstream.tool`.
-    pub tools: std::collections::BTreeMap<String, ToolOverride>,
-    /// Indices of the upstreams it may include (by its patterns, and its environment).
-    pub upstreams: Vec<usize>,
-    pub environment: Option<String>,
 }
 
 /// Validated vault settings (references only; opened at startup).
@@ -430,7 +393,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let virtual_servers =
-        validate_virtual_servers(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
+        virtual_server::validate(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
     assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
     if admin
         .as_ref()
@@ -480,19 +443,6 @@ fn validate_registry(r: raw::RawRegistry) -> Result<RegistryConfig, ConfigError>
         state_file: r.state_file.map(Into::into),
         page_size: r.page_size,
     })
-}
-
-fn patterns(
-    path: &str,
-    list: &[String],
-) -> Result<Vec<crate::policy::pattern::ToolPattern>, ConfigError> {
-    list.iter()
-        .enumerate()
-        .map(|(k, p)| {
-            crate::policy::pattern::ToolPattern::parse(p)
-                .map_err(|m| ConfigError::new(format!("{path}[{k}]"), m))
-        })
-        .collect()
 }
 
 /// Decide which virtual servers each listener serves, and refuse anonymous access that is
@@ -560,161 +510,6 @@ fn assign_virtual_servers(
         }
     }
     Ok(())
-}
-
-fn validate_virtual_servers(
-    raw: Vec<raw::RawVirtualServer>,
-    upstreams: &[Upstream],
-    listeners: &[Listener],
-    auth: Option<&AuthConfig>,
-) -> Result<Vec<VirtualServer>, ConfigError> {
-    let mut out: Vec<VirtualServer> = Vec::with_capacity(raw.len());
-    for (i, v) in raw.into_iter().enumerate() {
-        let at = |f: &str| format!("virtual_servers[{i}].{f}");
-        if !valid_name(&v.name) || out.iter().any(|o| o.name == v.name) {
-            return Err(ConfigError::new(
-                at("name"),
-                format!("invalid or duplicate name {:?}", v.name),
-            ));
-        }
-        if !v.route.starts_with('/') || v.route.contains(['?', '#', ' ']) {
-            return Err(ConfigError::new(
-                at("route"),
-                format!("invalid path {:?}: must start with /", v.route),
-            ));
-        }
-        let clash = listeners
-            .iter()
-            .any(|l| l.routes.iter().any(|r| r.path == v.route))
-            || out.iter().any(|o| o.route == v.route);
-        if clash {
-            return Err(ConfigError::new(
-                at("route"),
-                format!("{:?} is already a route", v.route),
-            ));
-        }
-        let a = &v.access;
-        if a.anonymous && !(a.subjects.is_empty() && a.groups.is_empty() && a.roles.is_empty()) {
-            return Err(ConfigError::new(
-                at("access"),
-                "anonymous: true lets every caller in, and an anonymous caller has no subject, group or role; use either anonymous or subjects/groups/roles",
-            ));
-        }
-        let allow = patterns(&at("allow_tools"), &v.allow_tools)?;
-        let deny = patterns(&at("deny_tools"), &v.deny_tools)?;
-        if v.rules.len() > 64 {
-            return Err(ConfigError::new(
-                at("rules"),
-                format!("{} rules; at most 64 per virtual server", v.rules.len()),
-            ));
-        }
-        let mut rules = Vec::with_capacity(v.rules.len());
-        for (j, r) in v.rules.into_iter().enumerate() {
-            rules.push(ToolRule {
-                allow: patterns(
-                    &format!("virtual_servers[{i}].rules[{j}].allow_tools"),
-                    &r.allow_tools,
-                )?,
-                deny: patterns(
-                    &format!("virtual_servers[{i}].rules[{j}].deny_tools"),
-                    &r.deny_tools,
-                )?,
-                who: principals::validate(
-                    &format!("virtual_servers[{i}].rules[{j}]"),
-                    r.who,
-                    auth,
-                )?,
-            });
-        }
-        // Included upstreams: those some allow pattern (top level or in a rule) can name;
-        // all of them when nothing is allowed explicitly.
-        let all_allow: Vec<_> = allow
-            .iter()
-            .chain(rules.iter().flat_map(|r| r.allow.iter()))
-            .collect();
-        let mut included = Vec::new();
-        for (k, u) in upstreams.iter().enumerate() {
-            let named =
-                all_allow.is_empty() || all_allow.iter().any(|p| p.matches_upstream(&u.name));
-            if !named {
-                continue;
-            }
-            if let Some(env) = &v.environment {
-                if u.environment.as_ref() != Some(env) {
-                    // An explicit pattern naming an upstream of another environment is an error;
-                    // wildcards just skip it.
-                    if all_allow.iter().any(|p| p.names_upstream_exactly(&u.name)) {
-                        return Err(ConfigError::new(
-                            at("allow_tools"),
-                            format!(
-                                "virtual server {:?} is environment {env:?} but upstream {:?} is {}",
-                                v.name,
-                                u.name,
-                                u.environment.as_deref().map_or("untagged".to_string(), |e| format!("{e:?}"))
-                            ),
-                        ));
-                    }
-                    continue;
-                }
-            }
-            included.push(k);
-        }
-        let mut tools = std::collections::BTreeMap::new();
-        for (key, o) in v.tools {
-            let Some((up, _tool)) = key.split_once('.') else {
-                return Err(ConfigError::new(
-                    at(&format!("tools.{key}")),
-                    "keys are upstream.tool",
-                ));
-            };
-            if !upstreams.iter().any(|u| u.name == up) {
-                return Err(ConfigError::new(
-                    at(&format!("tools.{key}")),
-                    format!("unknown upstream {up:?}"),
-                ));
-            }
-            if let Some(n) = &o.name {
-                if !crate::policy::names::is_valid_exposed(n) {
-                    return Err(ConfigError::new(
-                        at(&format!("tools.{key}.name")),
-                        format!("{n:?} must match ^[a-zA-Z0-9_-]{{1,64}}$"),
-                    ));
-                }
-            }
-            tools.insert(
-                key,
-                ToolOverride {
-                    name: o.name,
-                    description: o.description,
-                    annotations: o.annotations,
-                    pinned: o.pinned,
-                },
-            );
-        }
-        out.push(VirtualServer {
-            resource_url: auth.map(|a| format!("{}{}", a.resource, v.route)),
-            metadata_path: format!("{METADATA_PREFIX}{}", v.route),
-            name: v.name,
-            route: v.route,
-            anonymous: v.access.anonymous,
-            access: principals::validate(
-                &at("access"),
-                raw::RawPrincipals {
-                    subjects: v.access.subjects,
-                    groups: v.access.groups,
-                    roles: v.access.roles,
-                },
-                auth,
-            )?,
-            allow,
-            deny,
-            rules,
-            tools,
-            upstreams: included,
-            environment: v.environment,
-        });
-    }
-    Ok(out)
 }
 
 /// The `Host` policy of a listener (or the admin listener) at `at`: the DNS-rebinding guard's
