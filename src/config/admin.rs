@@ -8,10 +8,11 @@
 
 use std::net::SocketAddr;
 
+use super::listener::{allowed_origins, host_policy, HostPolicy, Listener};
 use super::principals::{self, Caller, Principals};
 use super::raw::{AdminPermission, RawAdmin, RawAdminAuth, RawPrincipals};
 use super::syntax::{parse_socket_addr, sha256_hex};
-use super::{allowed_origins, host_policy, AuthConfig, ConfigError, HostPolicy, Listener};
+use super::{AuthConfig, ConfigError};
 
 /// Paths served on the admin listener outside `/admin/*`, public unless `public_paths`
 /// leaves them out.
