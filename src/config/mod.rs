@@ -18,6 +18,7 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 mod upstream;
+mod values;
 mod virtual_server;
 
 pub use admin::{AdminAuthConfig, AdminConfig, AdminJwtConfig, AdminTokenConfig, PUBLIC_PATHS};
@@ -26,14 +27,16 @@ pub use listener::{HostPolicy, Listener, Route, METADATA_PREFIX};
 pub use principals::{Caller, Principals, SubjectRef};
 pub use raw::AdminPermission;
 pub use upstream::{OAuthRefresh, OnChange, PropagationMode, Upstream, UpstreamAuth};
+pub use values::{
+    Limits, RegistryConfig, SessionsConfig, VaultConfig, DEFAULT_MAX_JSON_DEPTH, MAX_BODY_LIMIT,
+    MAX_JSON_DEPTH_LIMIT,
+};
 pub use virtual_server::{ToolOverride, ToolRule, VirtualServer};
 
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
 use raw::RawConfig;
-use syntax::secret_ref;
 
 /// Why a configuration file was rejected: the field path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,55 +83,6 @@ pub struct Config {
     pub sessions: SessionsConfig,
 }
 
-/// Validated session settings.
-#[derive(Debug, Clone)]
-pub struct SessionsConfig {
-    /// Secret reference to a base64 32-byte key; `None` = random per process.
-    pub key: Option<String>,
-    /// Secret references of keys `key` replaced.
-    pub previous_keys: Vec<String>,
-    pub ttl: Duration,
-}
-
-/// Validated tool-discovery settings.
-#[derive(Debug, Clone)]
-pub struct RegistryConfig {
-    pub separator: String,
-    pub refresh_interval: Duration,
-    pub timeout: Duration,
-    pub state_file: Option<std::path::PathBuf>,
-    pub page_size: usize,
-}
-
-/// Validated vault settings (references only; opened at startup).
-#[derive(Debug, Clone)]
-pub struct VaultConfig {
-    pub path: std::path::PathBuf,
-    /// `env:NAME` or `file:PATH`.
-    pub key: String,
-    pub disabled: Vec<String>,
-}
-
-/// Validated request limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_request_body_bytes: usize,
-    /// See [`crate::mcp::strict`].
-    pub max_json_depth: usize,
-}
-
-/// Largest value accepted for `limits.max_request_body_bytes` (64 MiB): bodies are buffered.
-pub const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
-
-/// Default for `limits.max_json_depth`: deep enough for any tool arguments seen in practice
-/// (JSON Schema documents nest about 10 levels), far below any parser's recursion limit.
-pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
-
-/// Largest accepted `limits.max_json_depth`: serde_json, which the gateway itself uses for
-/// pinned arguments and the registry, refuses nesting beyond 128, and the gateway must never
-/// accept a body it cannot read itself.
-pub const MAX_JSON_DEPTH_LIMIT: usize = 128;
-
 /// Read and validate a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -160,107 +114,19 @@ pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
 
 /// Check meaning and cross-references, and build the runtime types.
 pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
-    let server = raw.server;
-    if server.threads == 0 {
-        return Err(ConfigError::new("server.threads", "must be at least 1"));
-    }
-
+    let server = values::server(raw.server)?;
     let upstreams = upstream::validate(raw.upstreams)?;
-
     let auth = raw.auth.map(auth::validate).transpose()?;
-    let vault = match raw.vault {
-        Some(v) => {
-            if !(v.key.starts_with("env:") || v.key.starts_with("file:")) || v.key.len() <= 5 {
-                return Err(ConfigError::new(
-                    "vault.key",
-                    format!(
-                        "invalid key reference {:?}: use env:NAME or file:PATH",
-                        v.key
-                    ),
-                ));
-            }
-            Some(VaultConfig {
-                path: v.path.into(),
-                key: v.key,
-                disabled: v.disabled,
-            })
-        }
-        None => None,
-    };
-
+    let vault = raw.vault.map(values::vault).transpose()?;
     let (mut listeners, served) = listener::validate(raw.listeners, &upstreams, auth.as_ref())?;
-
-    let admin = match raw.admin {
-        None => None,
-        Some(a) => Some(admin::validate(a, &listeners, auth.as_ref())?),
-    };
-
-    let max = raw.limits.max_request_body_bytes;
-    if max == 0 || max > MAX_BODY_LIMIT {
-        return Err(ConfigError::new(
-            "limits.max_request_body_bytes",
-            format!("must be between 1 and {MAX_BODY_LIMIT}, got {max}"),
-        ));
-    }
-
-    let depth = raw.limits.max_json_depth;
-    let depth_limit = MAX_JSON_DEPTH_LIMIT;
-    if !(2..=depth_limit).contains(&depth) {
-        // Below 2 no JSON-RPC message with params fits.
-        return Err(ConfigError::new(
-            "limits.max_json_depth",
-            format!("must be between 2 and {depth_limit}, got {depth}"),
-        ));
-    }
-
-    let registry = validate_registry(raw.registry)?;
-    if raw.sessions.ttl.is_zero() {
-        return Err(ConfigError::new("sessions.ttl", "must be greater than 0"));
-    }
-    let mut previous_keys = Vec::with_capacity(raw.sessions.previous_keys.len());
-    for (i, k) in raw.sessions.previous_keys.into_iter().enumerate() {
-        if let Some(r) = secret_ref(format!("sessions.previous_keys[{i}]"), Some(k))? {
-            previous_keys.push(r);
-        }
-    }
-    if raw.sessions.key.is_none() && !previous_keys.is_empty() {
-        return Err(ConfigError::new(
-            "sessions.previous_keys",
-            "needs sessions.key",
-        ));
-    }
-    let sessions = SessionsConfig {
-        previous_keys,
-        key: secret_ref("sessions.key".into(), raw.sessions.key)?,
-        ttl: raw.sessions.ttl,
-    };
-    let uses_vault = upstreams.iter().any(|u| {
-        [
-            &u.auth.secret,
-            &u.auth.fallback,
-            &u.auth.signing_key,
-            &u.auth.client_secret,
-        ]
-        .into_iter()
-        .flatten()
-        .chain(u.auth.oauth.iter().filter_map(|o| o.client_secret.as_ref()))
-        .chain(sessions.key.iter())
-        .chain(sessions.previous_keys.iter())
-        .any(|r| r.starts_with("secret:"))
-            || (u.auth.mode == PropagationMode::PerUser)
-    }) || auth.as_ref().and_then(|a| a.jwt.as_ref()).is_some_and(|j| {
-        j.keys.iter().any(|k| match &k.source {
-            KeySource::Secret(r) | KeySource::Pem(r) => r.starts_with("secret:"),
-            _ => false,
-        })
-    });
-    if uses_vault && vault.is_none() {
-        return Err(ConfigError::new(
-            "vault",
-            "secret: references or per_user credentials need a vault section (path and key)",
-        ));
-    }
-
+    let admin = raw
+        .admin
+        .map(|a| admin::validate(a, &listeners, auth.as_ref()))
+        .transpose()?;
+    let limits = values::limits(&raw.limits)?;
+    let registry = values::registry(raw.registry)?;
+    let sessions = values::sessions(raw.sessions)?;
+    values::require_vault(&upstreams, auth.as_ref(), &sessions, vault.as_ref())?;
     let virtual_servers =
         virtual_server::validate(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
     listener::assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
@@ -277,39 +143,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         listeners,
         upstreams,
         admin,
-        limits: Limits {
-            max_request_body_bytes: max,
-            max_json_depth: depth,
-        },
+        limits,
         auth,
         vault,
         registry,
         virtual_servers,
         sessions,
-    })
-}
-
-fn validate_registry(r: raw::RawRegistry) -> Result<RegistryConfig, ConfigError> {
-    if !crate::policy::names::valid_separator(&r.separator) {
-        return Err(ConfigError::new(
-            "registry.separator",
-            format!(
-                "invalid separator {:?}: 1 to 4 of A-Z a-z 0-9 _ -",
-                r.separator
-            ),
-        ));
-    }
-    if r.refresh_interval.is_zero() || r.timeout.is_zero() {
-        return Err(ConfigError::new(
-            "registry",
-            "refresh_interval and timeout must be greater than 0",
-        ));
-    }
-    Ok(RegistryConfig {
-        separator: r.separator,
-        refresh_interval: r.refresh_interval,
-        timeout: r.timeout,
-        state_file: r.state_file.map(Into::into),
-        page_size: r.page_size,
     })
 }

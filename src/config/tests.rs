@@ -1,5 +1,7 @@
 //! One test per validation rule, asserting on the path and a message substring.
 
+use std::time::Duration;
+
 use super::*;
 
 pub(super) const BASE: &str = r#"
