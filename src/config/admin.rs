@@ -8,15 +8,27 @@
 
 use std::net::SocketAddr;
 
+use serde::Deserialize;
+
 use super::listener::{allowed_origins, host_policy, HostPolicy, Listener};
 use super::principals::{self, Caller, Principals};
-use super::raw::{AdminPermission, RawAdmin, RawAdminAuth, RawPrincipals};
+use super::raw::{RawAdmin, RawAdminAuth, RawPrincipals};
 use super::syntax::{parse_socket_addr, sha256_hex};
 use super::{AuthConfig, ConfigError};
 
 /// Paths served on the admin listener outside `/admin/*`, public unless `public_paths`
 /// leaves them out.
 pub const PUBLIC_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"];
+
+/// What an admin credential may do. `write` includes `read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminPermission {
+    /// `GET /admin/*` (and the probe paths left out of `public_paths`).
+    Read,
+    /// State changes: `POST /admin/registry/approve` (later: call approvals, quota resets).
+    Write,
+}
 
 /// Validated admin listener settings.
 #[derive(Debug, Clone)]

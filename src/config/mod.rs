@@ -21,11 +21,12 @@ mod upstream;
 mod values;
 mod virtual_server;
 
-pub use admin::{AdminAuthConfig, AdminConfig, AdminJwtConfig, AdminTokenConfig, PUBLIC_PATHS};
+pub use admin::{
+    AdminAuthConfig, AdminConfig, AdminJwtConfig, AdminPermission, AdminTokenConfig, PUBLIC_PATHS,
+};
 pub use auth::{ApiKeyConfig, AuthConfig, JwtConfig, JwtKeyConfig, KeySource, API_KEY_ISSUER};
 pub use listener::{HostPolicy, Listener, Route, METADATA_PREFIX};
 pub use principals::{Caller, Principals, SubjectRef};
-pub use raw::AdminPermission;
 pub use upstream::{OAuthRefresh, OnChange, PropagationMode, Upstream, UpstreamAuth};
 pub use values::{
     Limits, RegistryConfig, SessionsConfig, VaultConfig, DEFAULT_MAX_JSON_DEPTH, MAX_BODY_LIMIT,

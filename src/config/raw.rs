@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::admin::AdminPermission;
 pub use super::upstream::{OnChange, PropagationMode};
 
 /// Top-level gateway configuration.
@@ -601,16 +602,6 @@ pub struct RawAdminAuth {
     /// JWT principals, verified by `auth.jwt`, granted permissions by subject, group or role.
     #[serde(default)]
     pub jwt: Option<RawAdminJwt>,
-}
-
-/// What an admin credential may do. `write` includes `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AdminPermission {
-    /// `GET /admin/*` (and the probe paths left out of `public_paths`).
-    Read,
-    /// State changes: `POST /admin/registry/approve` (later: call approvals, quota resets).
-    Write,
 }
 
 /// One admin bearer token, by its SHA-256 (hex). Generate: `printf %s "$TOKEN" | sha256sum`.
