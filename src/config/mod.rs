@@ -5,10 +5,28 @@
 //! upstream indices). Every error names the field path, e.g.
 //! `upstreams[0].url: invalid URL "htp://x": scheme must be http or https`.
 //!
-//! This module depends on nothing else in the crate.
+//! Layout, one file per section of the file. The rule: **`raw` holds every serde struct**
+//! (the file's shape and defaults in one place, the reference `docs/config.md` is written
+//! from); **a section file holds that section's validated types and its validation
+//! function**. An enum read from the file and used as is at run time lives in its section
+//! and `raw` re-exports it.
+//!
+//! - `upstream`: upstreams, identity propagation ([`PropagationMode`], [`OnChange`])
+//! - `auth`: client authentication (JWT issuers and keys, API keys)
+//! - `listener`: listeners, routes, the `Host`/`Origin` guard, which virtual servers each serves
+//! - `virtual_server`: virtual servers, tool patterns, rules and overrides
+//! - `principals`: subjects, groups and roles named by access lists, rules and admin grants
+//! - `admin`: the operator listener and who may use `/admin/*`
+//! - `values`: `server`, `limits`, `registry`, `sessions`, `vault`
+//! - `syntax`: value checks several sections share (names, addresses, secret references)
+//!
+//! [`validate`] calls the sections in a fixed order, passing each what it refers to (the
+//! validated upstreams, the auth section); the order decides which error a file with several
+//! is reported with. Tests: `tests/`, one file per section, all through [`from_yaml`].
+//!
+//! Dependencies: only the leaf [`crate::policy`] (tool patterns and exposed-name rules, which
+//! the request path applies too).
 
-#[cfg(test)]
-mod access_tests;
 mod admin;
 mod auth;
 mod listener;

@@ -1,5 +1,6 @@
-//! Which listeners serve which virtual servers, and anonymous access to them
-//! (`listeners[].virtual_servers`, `virtual_servers[].access.anonymous`): one test per rule.
+//! The `listeners` section (`config/listener.rs`): one test per rule, including which
+//! listeners serve which virtual servers, and anonymous access to them
+//! (`listeners[].virtual_servers`, `virtual_servers[].access.anonymous`).
 
 use super::*;
 
@@ -34,7 +35,7 @@ fn yaml(l0: &str, l1: &str, vs: &str) -> String {
 const TEAM: &str = "  - { name: team, route: /v/team/mcp, access: { groups: [eng] } }";
 const OPEN: &str = "  - { name: open, route: /v/open/mcp, access: { anonymous: true } }";
 
-use super::tests::assert_err;
+use super::assert_err;
 
 #[test]
 fn default_is_every_server_on_authenticating_listeners_and_none_without_auth() {
@@ -120,4 +121,63 @@ fn unknown_access_keys_are_refused() {
     let vs = "  - { name: open, route: /v/open/mcp, access: { anonymus: true } }";
     let e = from_yaml(&yaml("", "", vs)).expect_err("typo must be refused");
     assert!(e.path.starts_with("virtual_servers[0].access"), "{e}");
+}
+
+#[test]
+fn unknown_upstream_in_route() {
+    assert_err(
+        &BASE.replace("upstream: demo", "upstream: nope"),
+        "listeners[0].routes[0].upstream",
+        "unknown upstream \"nope\" (configured: demo)",
+    );
+}
+
+#[test]
+fn bad_listener_address() {
+    assert_err(
+        &BASE.replace("127.0.0.1:8080", "localhost"),
+        "listeners[0].address",
+        "expected IP:PORT",
+    );
+}
+
+#[test]
+fn route_path_rules() {
+    assert_err(
+        &BASE.replace("path: /mcp", "path: mcp"),
+        "listeners[0].routes[0].path",
+        "must start with /",
+    );
+    let y = BASE.replace(
+        "      - path: /mcp\n        upstream: demo",
+        "      - path: /mcp\n        upstream: demo\n      - path: /mcp\n        upstream: demo",
+    );
+    assert_err(&y, "listeners[0].routes[1].path", "duplicate route path");
+}
+
+#[test]
+fn host_and_origin_lists() {
+    let y = BASE.replace("    routes:", "    allowed_hosts: []\n    routes:");
+    assert_err(&y, "listeners[0].allowed_hosts", "empty list");
+    let y = BASE.replace("    routes:", "    allowed_hosts: [\"*\"]\n    routes:");
+    assert_eq!(from_yaml(&y).unwrap().listeners[0].hosts, HostPolicy::Any);
+    let y = BASE.replace(
+        "    routes:",
+        "    allowed_origins: [\"http://x.com/path\"]\n    routes:",
+    );
+    assert_err(&y, "listeners[0].allowed_origins[0]", "invalid origin");
+    let y = BASE.replace(
+        "    routes:",
+        "    allowed_origins: [\"HTTP://Localhost:6274\"]\n    routes:",
+    );
+    assert_eq!(
+        from_yaml(&y).unwrap().listeners[0].allowed_origins,
+        vec!["http://localhost:6274"]
+    );
+}
+
+#[test]
+fn non_loopback_listener_allows_any_host_by_default() {
+    let c = from_yaml(&BASE.replace("127.0.0.1:8080", "0.0.0.0:8080")).unwrap();
+    assert_eq!(c.listeners[0].hosts, HostPolicy::Any);
 }
