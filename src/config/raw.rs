@@ -1,9 +1,13 @@
 //! The configuration file exactly as written: strict serde structs.
 //!
-//! Every struct denies unknown fields so a typo fails at startup instead of being ignored.
-//! Defaults live here (`#[serde(default)]`); meaning and cross-references are checked in
-//! [`super::validate`]. The doc comments on these fields are the reference for
-//! `docs/config.md` and `conf/gateway.yaml`.
+//! Every struct denies unknown fields so a typo fails at startup instead of being ignored
+//! (and none uses `#[serde(flatten)]`, which would turn that off and lose the field path).
+//! Defaults live here (`#[serde(default)]`); meaning and cross-references are checked by the
+//! section modules, in the order [`super::validate`] calls them. The doc comments on these
+//! fields are the reference for `docs/config.md` and `conf/gateway.yaml`.
+//!
+//! The enums the file names and the runtime uses as they are ([`PropagationMode`],
+//! [`OnChange`], [`AdminPermission`]) live in their sections and are re-exported here.
 
 use std::time::Duration;
 
@@ -126,12 +130,21 @@ pub struct RawAccess {
 }
 
 /// Extra tools for some principals on a virtual server.
+///
+/// Who the rule applies to is spelled out (`subjects`, `groups`, `roles`, as in
+/// [`RawPrincipals`]) rather than a flattened `RawPrincipals`: `#[serde(flatten)]` buffers the
+/// map, so a typo here was reported without its key in the path and with no list of the
+/// expected keys.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawToolRule {
-    /// Who the rule applies to.
-    #[serde(flatten)]
-    pub who: RawPrincipals,
+    /// `SUBJECT` or `ISSUER#SUBJECT`, as in [`RawPrincipals::subjects`].
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// `upstream.tool` patterns (globs) these principals may also use.
     #[serde(default)]
     pub allow_tools: Vec<String>,

@@ -117,7 +117,11 @@ pub(super) fn validate(
                 )?,
                 who: principals::validate(
                     &format!("virtual_servers[{i}].rules[{j}]"),
-                    r.who,
+                    RawPrincipals {
+                        subjects: r.subjects,
+                        groups: r.groups,
+                        roles: r.roles,
+                    },
                     auth,
                 )?,
             });
