@@ -181,3 +181,70 @@ fn non_loopback_listener_allows_any_host_by_default() {
     let c = from_yaml(&BASE.replace("127.0.0.1:8080", "0.0.0.0:8080")).unwrap();
     assert_eq!(c.listeners[0].hosts, HostPolicy::Any);
 }
+
+#[test]
+fn two_listeners_cannot_share_an_address() {
+    let y = BASE.replace(
+        "upstreams:",
+        "  - address: 127.0.0.1:8080\n    auth: none\n    routes: [{ path: /mcp, upstream: demo }]\nupstreams:",
+    );
+    assert_err(
+        &y,
+        "listeners[1].address",
+        "127.0.0.1:8080 is used by another listener",
+    );
+}
+
+#[test]
+fn a_listener_has_a_route() {
+    let y = BASE.replace(
+        "    routes:\n      - path: /mcp\n        upstream: demo\n",
+        "    routes: []\n",
+    );
+    assert_err(&y, "listeners[0].routes", "at least one route is required");
+}
+
+#[test]
+fn credentials_that_need_a_principal_need_an_authenticating_listener() {
+    let y = BASE.replace(
+        "url: http://127.0.0.1:8000/mcp",
+        "url: http://127.0.0.1:8000/mcp\n    auth: { mode: signed_identity, signing_key: \"env:K\" }",
+    );
+    assert_err(
+        &y,
+        "listeners[0].routes[0].upstream",
+        "upstream \"demo\" uses signed_identity credentials, which need an authenticated caller, but this listener has auth: none",
+    );
+}
+
+#[test]
+fn an_authenticating_listener_needs_an_auth_section() {
+    assert_err(
+        &BASE.replace("    auth: none\n", ""),
+        "listeners[0].auth",
+        "authentication is required by default but there is no auth section",
+    );
+}
+
+#[test]
+fn allowed_hosts_are_names_with_optional_ports() {
+    for bad in ["", "a/b", "user@h", "::1", "a b"] {
+        let y = BASE.replace(
+            "    routes:",
+            &format!("    allowed_hosts: [localhost, \"{bad}\"]\n    routes:"),
+        );
+        assert_err(
+            &y,
+            "listeners[0].allowed_hosts[1]",
+            "expected name, name:port or [v6]:port",
+        );
+    }
+    let y = BASE.replace(
+        "    routes:",
+        "    allowed_hosts: [\"MCP.example.com:8080\", \"[::1]:8080\"]\n    routes:",
+    );
+    assert_eq!(
+        from_yaml(&y).unwrap().listeners[0].hosts,
+        HostPolicy::List(vec!["mcp.example.com:8080".into(), "[::1]:8080".into()])
+    );
+}
