@@ -98,3 +98,65 @@ fn yaml_syntax_error_is_one_line() {
     let e = err("listeners: [\n");
     assert!(!e.to_string().contains('\n'), "{e}");
 }
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_path() {
+    let y = BASE.replace(
+        "url: http://127.0.0.1:8000/mcp",
+        "url: http://127.0.0.1:8000/mcp\n    read_timeout: soon",
+    );
+    assert_err(&y, "upstreams[0].read_timeout", "expected a duration");
+}
+
+#[test]
+fn an_unreadable_file_names_it() {
+    let e = load(Path::new("/nonexistent/gateway.yaml")).expect_err("no such file");
+    assert_eq!(e.path, "");
+    assert!(
+        e.message
+            .contains("cannot read config file /nonexistent/gateway.yaml"),
+        "{e}"
+    );
+}
+
+/// Every struct of the file refuses a key it does not know, at the key's own path, however
+/// deeply nested: a typo never silently falls back to a default.
+#[test]
+fn a_typo_at_any_depth_names_its_path() {
+    let auth = "auth:\n  resource: https://mcp.test\n  jwt:\n    issuers: [https://idp]\n    keys:\n      - { jwks_file: /k.json, algorithms: [RS256] }\n";
+    let with_upstream = |extra: &str| {
+        BASE.replace(
+            "url: http://127.0.0.1:8000/mcp",
+            &format!("url: http://127.0.0.1:8000/mcp\n    {extra}"),
+        )
+    };
+    let cases = [
+        (format!("{BASE}server:\n  thread: 2\n"), "server.thread"),
+        (format!("{BASE}limits:\n  max_body: 2\n"), "limits.max_body"),
+        (format!("{BASE}registry:\n  separater: _\n"), "registry.separater"),
+        (format!("{BASE}sessions:\n  kye: \"env:K\"\n"), "sessions.kye"),
+        (format!("{BASE}vault:\n  path: /v\n  key: \"env:K\"\n  disable: []\n"), "vault.disable"),
+        (with_upstream("auth: { mdoe: none }"), "upstreams[0].auth.mdoe"),
+        (
+            with_upstream("auth: { mode: per_user, credential: gh, oauth: { token_url: \"https://i/t\", client_id: c, refresh: 1m } }"),
+            "upstreams[0].auth.oauth.refresh",
+        ),
+        (
+            BASE.replace("        upstream: demo", "        upstream: demo\n        upsteam: demo"),
+            "listeners[0].routes[0].upsteam",
+        ),
+        (format!("{BASE}{}", auth.replace("issuers:", "isuers: []\n    issuers:")), "auth.jwt.isuers"),
+        (format!("{BASE}{}", auth.replace("algorithms:", "algoritms: [], algorithms:")), "auth.jwt.keys[0].algoritms"),
+        (format!("{BASE}{auth}    claims: {{ subjet: sub }}\n"), "auth.jwt.claims.subjet"),
+        (format!("{BASE}{auth}  api_keys:\n    - {{ sha256: x, subject: a, scope: [] }}\n"), "auth.api_keys[0].scope"),
+        (format!("{BASE}admin:\n  address: 127.0.0.1:9090\n  auth:\n    tokens:\n      - {{ nmae: a }}\n"), "admin.auth.tokens[0].nmae"),
+        (format!("{BASE}admin:\n  address: 127.0.0.1:9090\n  auth:\n    jwt:\n      write: {{ subjets: [a] }}\n"), "admin.auth.jwt.write.subjets"),
+        (format!("{BASE}virtual_servers:\n  - {{ name: s, route: /s, acess: {{}} }}\n"), "virtual_servers[0].acess"),
+        (format!("{BASE}virtual_servers:\n  - {{ name: s, route: /s, rules: [{{ role: [r] }}] }}\n"), "virtual_servers[0].rules[0].role"),
+    ];
+    for (yaml, path) in cases {
+        let e = err(&yaml);
+        assert_eq!(e.path, path, "{e}");
+        assert!(e.message.starts_with("unknown field"), "{e}");
+    }
+}
