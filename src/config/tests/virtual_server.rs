@@ -3,7 +3,7 @@
 use super::{assert_err, BASE};
 use crate::config::from_yaml;
 
-/// [`BASE`] plus one virtual server: `{VS}` is its body (keys after `- name: s`).
+/// [`BASE`] plus one virtual server `s` on `/s/mcp`; `body` adds its other keys (indented four).
 fn with_vs(body: &str) -> String {
     format!("{BASE}virtual_servers:\n  - name: s\n    route: /s/mcp\n{body}")
 }
