@@ -23,6 +23,7 @@ pub mod http_client;
 pub mod identity;
 pub mod mcp;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod registry;
 pub mod rundir;

@@ -1,13 +1,20 @@
 //! The configuration file exactly as written: strict serde structs.
 //!
-//! Every struct denies unknown fields so a typo fails at startup instead of being ignored.
-//! Defaults live here (`#[serde(default)]`); meaning and cross-references are checked in
-//! [`super::validate`]. The doc comments on these fields are the reference for
-//! `docs/config.md` and `conf/gateway.yaml`.
+//! Every struct denies unknown fields so a typo fails at startup instead of being ignored
+//! (and none uses `#[serde(flatten)]`, which would turn that off and lose the field path).
+//! Defaults live here (`#[serde(default)]`); meaning and cross-references are checked by the
+//! section modules, in the order [`super::validate`] calls them. The doc comments on these
+//! fields are the reference for `docs/config.md` and `conf/gateway.yaml`.
+//!
+//! The enums the file names and the runtime uses as they are ([`PropagationMode`],
+//! [`OnChange`], [`AdminPermission`]) live in their sections and are re-exported here.
 
 use std::time::Duration;
 
 use serde::Deserialize;
+
+pub use super::admin::AdminPermission;
+pub use super::upstream::{OnChange, PropagationMode};
 
 /// Top-level gateway configuration.
 #[derive(Debug, Deserialize)]
@@ -123,12 +130,21 @@ pub struct RawAccess {
 }
 
 /// Extra tools for some principals on a virtual server.
+///
+/// Who the rule applies to is spelled out (`subjects`, `groups`, `roles`, as in
+/// [`RawPrincipals`]) rather than a flattened `RawPrincipals`: `#[serde(flatten)]` buffers the
+/// map, so a typo here was reported without its key in the path and with no list of the
+/// expected keys.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawToolRule {
-    /// Who the rule applies to.
-    #[serde(flatten)]
-    pub who: RawPrincipals,
+    /// `SUBJECT` or `ISSUER#SUBJECT`, as in [`RawPrincipals::subjects`].
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
     /// `upstream.tool` patterns (globs) these principals may also use.
     #[serde(default)]
     pub allow_tools: Vec<String>,
@@ -359,25 +375,6 @@ pub struct RawVault {
     pub disabled: Vec<String>,
 }
 
-/// How an upstream learns who is calling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PropagationMode {
-    /// Send no credentials (client credentials are stripped).
-    #[default]
-    None,
-    /// Forward the client's own `Authorization` (explicit opt-in).
-    Passthrough,
-    /// One service credential from the vault.
-    Static,
-    /// The calling user's own credential from the vault (`credential/<subject>`).
-    PerUser,
-    /// A short-lived JWT minted and signed by the gateway.
-    SignedIdentity,
-    /// RFC 8693 token exchange of the user's token.
-    TokenExchange,
-}
-
 /// Identity propagation to one upstream.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -569,19 +566,6 @@ pub struct RawUpstream {
     pub on_change: OnChange,
 }
 
-/// Reaction to a changed tool definition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnChange {
-    /// Hide the tool and refuse its calls until an operator approves the new definition.
-    #[default]
-    Quarantine,
-    /// Serve it, but log and count the change.
-    Alert,
-    /// Approve the new definition automatically.
-    Accept,
-}
-
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
 }
@@ -631,16 +615,6 @@ pub struct RawAdminAuth {
     /// JWT principals, verified by `auth.jwt`, granted permissions by subject, group or role.
     #[serde(default)]
     pub jwt: Option<RawAdminJwt>,
-}
-
-/// What an admin credential may do. `write` includes `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AdminPermission {
-    /// `GET /admin/*` (and the probe paths left out of `public_paths`).
-    Read,
-    /// State changes: `POST /admin/registry/approve` (later: call approvals, quota resets).
-    Write,
 }
 
 /// One admin bearer token, by its SHA-256 (hex). Generate: `printf %s "$TOKEN" | sha256sum`.

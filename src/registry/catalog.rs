@@ -12,9 +12,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::naming::{self, Collision};
-use super::pattern::ToolPattern;
 use super::Snapshot;
 use crate::config::{Config, VirtualServer};
+use crate::policy::pattern::ToolPattern;
 
 /// One tool as a virtual server exposes it.
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@
 pub mod catalog;
 pub mod client;
 pub mod naming;
-pub mod pattern;
 pub mod pinning;
 pub mod watch;
 

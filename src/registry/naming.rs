@@ -22,10 +22,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-/// Longest exposed tool name MCP clients and model APIs accept.
-pub const MAX_EXPOSED_LEN: usize = 64;
-/// Longest separator [`valid_separator`] accepts.
-pub const MAX_SEPARATOR_LEN: usize = 4;
+use crate::policy::names::{
+    allowed_char, is_valid_exposed, valid_separator, MAX_EXPOSED_LEN, MAX_SEPARATOR_LEN,
+};
+
 /// Hex digits of the SHA-256 appended to a shortened name.
 const HASH_HEX_LEN: usize = 8;
 /// Characters of the mapped name kept before `_` + hash when shortening (64 - 1 - 8).
@@ -89,16 +89,6 @@ pub fn exposed_name(upstream: &str, sep: &str, tool: &str) -> String {
     name
 }
 
-/// Whether `name` matches `^[a-zA-Z0-9_-]{1,64}$`.
-pub fn is_valid_exposed(name: &str) -> bool {
-    (1..=MAX_EXPOSED_LEN).contains(&name.len()) && name.chars().all(allowed_char)
-}
-
-/// Validate a separator: 1..=4 chars from [A-Za-z0-9_-]
-pub fn valid_separator(sep: &str) -> bool {
-    (1..=MAX_SEPARATOR_LEN).contains(&sep.len()) && sep.chars().all(allowed_char)
-}
-
 /// Build exposed names for `(upstream, tool, override)` triples. An override (an
 /// operator-chosen exposed name) is used as-is but must itself be valid. Returns the names in
 /// input order plus every collision: each entry whose name was already claimed by an earlier
@@ -147,11 +137,6 @@ pub fn assign(
         });
     }
     Ok((exposed, collisions))
-}
-
-/// `[A-Za-z0-9_-]`.
-fn allowed_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
 /// First [`HASH_HEX_LEN`] lowercase hex digits of the SHA-256 of the concatenated parts.
@@ -283,29 +268,6 @@ mod tests {
                 "{upstream:?} {sep:?} {tool:?} -> {name:?}"
             );
             assert_eq!(name, exposed_name(&upstream, &sep, &tool));
-        }
-    }
-
-    #[test]
-    fn validity_check_matches_the_regex() {
-        assert!(is_valid_exposed("a"));
-        assert!(is_valid_exposed("A-z_0"));
-        assert!(is_valid_exposed(&"x".repeat(64)));
-        assert!(!is_valid_exposed(""));
-        assert!(!is_valid_exposed(&"x".repeat(65)));
-        assert!(!is_valid_exposed("a.b"));
-        assert!(!is_valid_exposed("a b"));
-        assert!(!is_valid_exposed("café"));
-        assert!(!is_valid_exposed("a\n"));
-    }
-
-    #[test]
-    fn separator_validation() {
-        for ok in ["_", "__", "-", "--", "_x_", "ab12"] {
-            assert!(valid_separator(ok), "{ok:?}");
-        }
-        for bad in ["", ".", "/", "_____", " ", "é", "::", "a.b"] {
-            assert!(!valid_separator(bad), "{bad:?}");
         }
     }
 
