@@ -147,3 +147,6 @@ fn rewrite(
     }
     crate::mcp::rewrite::pin_arguments(&body, &entry.pinned, &entry.exposed, depth)
 }
+
+#[cfg(test)]
+mod tests;
