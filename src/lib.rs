@@ -26,6 +26,7 @@ pub mod registry;
 pub mod rundir;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod state;
 pub mod tools_cmd;
 pub mod upstreams;
