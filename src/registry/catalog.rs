@@ -174,7 +174,11 @@ impl Catalog {
         {
             return v;
         }
-        let v: Arc<[bool]> = self.entries.iter().map(|e| visible(vs, class, e)).collect();
+        let v: Arc<[bool]> = self
+            .entries
+            .iter()
+            .map(|e| visible(vs, class, &e.upstream_name, &e.tool))
+            .collect();
         if let Ok(mut m) = self.visibility.lock() {
             if m.len() >= MAX_CLASSES {
                 m.clear();
@@ -241,10 +245,9 @@ fn any_match(list: &[ToolPattern], upstream: &str, tool: &str) -> bool {
     list.iter().any(|p| p.matches(upstream, tool))
 }
 
-/// Whether a caller of `class` may see `e`: allowed by the server (or by a rule that applies)
-/// and denied by neither.
-fn visible(vs: &VirtualServer, class: u64, e: &Entry) -> bool {
-    let (u, t) = (e.upstream_name.as_str(), e.tool.as_str());
+/// Whether a caller of `class` may see upstream `u`'s tool `t`: allowed by the server (or by
+/// a rule that applies) and denied by neither.
+fn visible(vs: &VirtualServer, class: u64, u: &str, t: &str) -> bool {
     let applies = |i: usize| i < 64 && class & (1u64 << i) != 0;
     let allowed = (vs.allow.is_empty() && vs.rules.iter().all(|r| r.allow.is_empty()))
         || any_match(&vs.allow, u, t)
@@ -262,9 +265,9 @@ fn visible(vs: &VirtualServer, class: u64, e: &Entry) -> bool {
     allowed && !denied
 }
 
-/// Why a caller of `class` does not see `e` (`None`: it is visible). For the operator CLI.
-pub fn why_hidden(vs: &VirtualServer, class: u64, e: &Entry) -> Option<String> {
-    let (u, t) = (e.upstream_name.as_str(), e.tool.as_str());
+/// Why a caller of `class` does not see upstream `u`'s tool `t` (`None`: it is visible). For
+/// the operator CLI.
+pub fn why_hidden(vs: &VirtualServer, class: u64, u: &str, t: &str) -> Option<String> {
     let applies = |i: usize| i < 64 && class & (1u64 << i) != 0;
     if let Some(p) = vs.deny.iter().find(|p| p.matches(u, t)) {
         return Some(format!("denied by deny_tools {}", p.as_str()));
@@ -276,7 +279,7 @@ pub fn why_hidden(vs: &VirtualServer, class: u64, e: &Entry) -> Option<String> {
             }
         }
     }
-    if visible(vs, class, e) {
+    if visible(vs, class, u, t) {
         return None;
     }
     Some("not matched by any allow_tools pattern that applies to this principal".into())
@@ -394,10 +397,8 @@ virtual_servers:
             cat.lookup(vs, admin, "crm__drop").is_none(),
             "deny wins over a rule allow"
         );
-        assert_eq!(
-            why_hidden(vs, admin, cat.lookup(vs, admin, "crm__read").unwrap()),
-            None
-        );
+        let read = cat.lookup(vs, admin, "crm__read").unwrap();
+        assert_eq!(why_hidden(vs, admin, &read.upstream_name, &read.tool), None);
     }
 
     #[test]

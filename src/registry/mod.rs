@@ -12,6 +12,7 @@ pub mod client;
 pub mod naming;
 pub mod pattern;
 pub mod pinning;
+pub mod view;
 pub mod watch;
 
 use std::collections::HashMap;
