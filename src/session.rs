@@ -18,6 +18,7 @@ use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
+
 use crate::digest::Digest;
 use crate::store::BoundedMap;
 pub use crate::store::{
@@ -140,7 +141,10 @@ impl SessionKeys {
         let bound =
             |c: &SessionClaims| c.server == server && c.issuer == issuer && c.subject == subject;
         // An expired entry is a miss, and its token then fails to open below: same answer.
-        if let Some(hit) = self.opened.read(&d, now, |c| bound(c).then_some((d, c.expires))) {
+        if let Some(hit) = self
+            .opened
+            .read(&d, now, |c| bound(c).then_some((d, c.expires)))
+        {
             return hit;
         }
         let claims = self.open(token, now)?;

@@ -351,7 +351,11 @@ mod tests {
         m.upsert(1, 100, 0, Vec::new, |v| v.push(2));
         assert_eq!(m.get(&1, 0), Some(vec![1, 2]));
         m.upsert(1, 300, 100, Vec::new, |v| v.push(3));
-        assert_eq!(m.get(&1, 100), Some(vec![3]), "the expired value is not reused");
+        assert_eq!(
+            m.get(&1, 100),
+            Some(vec![3]),
+            "the expired value is not reused"
+        );
         m.upsert(2, 200, 100, Vec::new, |v| v.push(4));
         m.upsert(3, 400, 100, Vec::new, |v| v.push(5));
         assert!(!m.holds(&2), "evicted like insert");

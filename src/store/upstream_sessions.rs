@@ -27,14 +27,7 @@ pub trait UpstreamSessionStore: Send + Sync + std::fmt::Debug {
     /// session's token expires at `expires` (seconds since the epoch). Never fails: a full
     /// store forgets another session's upstream sessions (they idle out upstream, and are
     /// opened again if that session comes back).
-    fn insert(
-        &self,
-        session: Digest,
-        expires: u64,
-        upstream: &str,
-        id: UpstreamSession,
-        now: u64,
-    );
+    fn insert(&self, session: Digest, expires: u64, upstream: &str, id: UpstreamSession, now: u64);
 
     /// Forget one upstream session (the upstream answered 404: it no longer knows it).
     fn remove(&self, session: &Digest, upstream: &str);
@@ -96,24 +89,18 @@ impl UpstreamSessionStore for MemoryUpstreamSessions {
             .flatten()
     }
 
-    fn insert(
-        &self,
-        session: Digest,
-        expires: u64,
-        upstream: &str,
-        id: UpstreamSession,
-        now: u64,
-    ) {
-        self.by_session.upsert(session, expires, now, Vec::new, |ups| {
-            if let Some(slot) = ups.iter_mut().find(|(name, _)| name == upstream) {
-                slot.1 = id;
-                return;
-            }
-            if ups.len() >= MAX_PER_SESSION {
-                ups.remove(0);
-            }
-            ups.push((upstream.to_string(), id));
-        });
+    fn insert(&self, session: Digest, expires: u64, upstream: &str, id: UpstreamSession, now: u64) {
+        self.by_session
+            .upsert(session, expires, now, Vec::new, |ups| {
+                if let Some(slot) = ups.iter_mut().find(|(name, _)| name == upstream) {
+                    slot.1 = id;
+                    return;
+                }
+                if ups.len() >= MAX_PER_SESSION {
+                    ups.remove(0);
+                }
+                ups.push((upstream.to_string(), id));
+            });
     }
 
     fn remove(&self, session: &Digest, upstream: &str) {
@@ -150,7 +137,11 @@ mod tests {
         assert_eq!(s.get(&d(1), "b", 0), Some(None), "stateless, opened");
         assert_eq!(s.get(&d(2), "a", 0), None, "another gateway session");
         s.insert(d(1), 100, "a", Some("sid-a2".into()), 0);
-        assert_eq!(s.get(&d(1), "a", 0), Some(Some("sid-a2".into())), "replaced");
+        assert_eq!(
+            s.get(&d(1), "a", 0),
+            Some(Some("sid-a2".into())),
+            "replaced"
+        );
         s.remove(&d(1), "a");
         assert_eq!(s.get(&d(1), "a", 0), None);
         assert_eq!(s.get(&d(1), "b", 0), Some(None), "the other stays");
