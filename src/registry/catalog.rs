@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::store::BoundedMap;
+
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -49,14 +51,19 @@ pub struct Catalog {
     /// tools are left out rather than resolved silently.
     pub collisions: Vec<Collision>,
     /// Serialized pages by (principal class, offset, page size).
-    lists: Mutex<HashMap<PageKey, Page>>,
+    lists: BoundedMap<PageKey, Page>,
     /// Which entries each principal class may see, decided once per class (glob matching
     /// on every `tools/call` cost ~1,300 instructions).
-    visibility: Mutex<HashMap<u64, Arc<[bool]>>>,
+    visibility: BoundedMap<u64, Arc<[bool]>>,
 }
 
-/// Distinct principal classes remembered per catalog before starting over.
+/// Principal classes (and, separately, serialized pages) remembered per catalog. Both caches
+/// live as long as the catalog (one registry generation), so their entries never expire
+/// ([`NEVER`]): when full, the oldest insert goes.
 const MAX_CLASSES: usize = 4096;
+
+/// Expiry of entries that live as long as their catalog; `now` is always 0.
+const NEVER: u64 = u64::MAX;
 
 impl Catalog {
     /// Build from the registry snapshot.
@@ -151,8 +158,8 @@ impl Catalog {
             entries,
             by_name,
             collisions,
-            lists: Mutex::new(HashMap::new()),
-            visibility: Mutex::new(HashMap::new()),
+            lists: BoundedMap::new(MAX_CLASSES),
+            visibility: BoundedMap::new(MAX_CLASSES),
         }
     }
 
@@ -166,12 +173,7 @@ impl Catalog {
 
     /// For each entry, whether `class` may see it.
     fn visibility(&self, vs: &VirtualServer, class: u64) -> Arc<[bool]> {
-        if let Some(v) = self
-            .visibility
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&class).cloned())
-        {
+        if let Some(v) = self.visibility.get(&class, 0) {
             return v;
         }
         let v: Arc<[bool]> = self
@@ -179,12 +181,7 @@ impl Catalog {
             .iter()
             .map(|e| visible(vs, class, &e.upstream_name, &e.tool))
             .collect();
-        if let Ok(mut m) = self.visibility.lock() {
-            if m.len() >= MAX_CLASSES {
-                m.clear();
-            }
-            m.insert(class, v.clone());
-        }
+        self.visibility.insert(class, v.clone(), NEVER, 0);
         v
     }
 
@@ -199,7 +196,7 @@ impl Catalog {
     ) -> (Bytes, Option<usize>) {
         // The hot path: a cache hit is one lookup and a `Bytes` clone.
         let key = (class, offset, size);
-        if let Some(hit) = self.lists.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(hit) = self.lists.get(&key, 0) {
             return hit;
         }
         let seen = self.visibility(vs, class);
@@ -216,11 +213,7 @@ impl Catalog {
             .get(offset.min(visible.len())..end)
             .unwrap_or_default();
         let bytes = Bytes::from(serde_json::to_vec(page).unwrap_or_else(|_| b"[]".to_vec()));
-        if let Ok(mut m) = self.lists.lock() {
-            if m.len() < 4096 {
-                m.insert(key, (bytes.clone(), next));
-            }
-        }
+        self.lists.insert(key, (bytes.clone(), next), NEVER, 0);
         (bytes, next)
     }
 
