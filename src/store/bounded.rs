@@ -1,7 +1,8 @@
 //! [`BoundedMap`]: the one bounded, expiring map behind every per-replica table.
 //!
-//! Before it, seven tables each hand-rolled their bound with its own rule ("clear when
-//! full", "drop an arbitrary entry", "prune then clear", ...). Here there is one rule:
+//! Before it, eight tables each hand-rolled their bound with one of six rules (refuse after
+//! pruning; prune then clear; prune then drop an arbitrary entry; drop an arbitrary entry;
+//! clear; stop caching). Here there is one rule:
 //!
 //! **When a new key arrives at a full map, every expired entry goes first; if none had
 //! expired, the entry closest to expiry goes (ties: the oldest insert).** An expired entry
@@ -10,6 +11,9 @@
 //! expired entries costs O(k log n), paid once per entry (amortised O(log n) an insert).
 //! [`BoundedMap::try_insert`] is the same minus the last step: it refuses rather than evict
 //! a live entry (the session revocation table, where forgetting would fail open).
+//!
+//! Entries that never expire (a cache that lives as long as its owner) take `u64::MAX` and
+//! `now` 0: ties break by insert order, so such a map keeps the newest `capacity` entries.
 //!
 //! Expired entries are not removed by lookups (a lookup takes no write work); they stop being
 //! returned at once and leave at the next insert into a full map.

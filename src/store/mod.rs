@@ -4,7 +4,7 @@
 //! - [`BoundedMap`]: the one bounded, expiring map every in-memory table is built on, with
 //!   one eviction rule (expired entries first, then the entry closest to expiry, ties to the
 //!   oldest insert; or refuse, for tables that must not forget). The verified-token cache,
-//!   the opened-session cache and the identity caches use it directly.
+//!   the opened-session cache, the identity caches and the catalog caches use it directly.
 //! - [`RevocationStore`] ([`MemoryRevocations`]): gateway sessions ended by DELETE.
 //! - [`UpstreamSessionStore`] ([`MemoryUpstreamSessions`]): upstream sessions opened for
 //!   gateway sessions.
