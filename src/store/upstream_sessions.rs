@@ -37,7 +37,9 @@ pub trait UpstreamSessionStore: Send + Sync + std::fmt::Debug {
     fn take_all(&self, session: &Digest) -> Vec<(String, String)>;
 }
 
-/// Bound of the in-memory store, in gateway sessions.
+/// Bound of the in-memory store, in gateway sessions (as many as the opened-session cache
+/// holds). Each holds one pair per upstream its client has called, at most its virtual
+/// server's upstream count (and 256): about 100 bytes a pair.
 pub const MAX_UPSTREAM_SESSIONS: usize = 100_000;
 
 /// Upstreams remembered per gateway session. A session only reaches the upstreams of its
