@@ -366,6 +366,63 @@ fn tools_list(c: &mut Criterion) {
     g.finish();
 }
 
+/// Every per-replica table (verified tokens, opened sessions, revocations, identity caches):
+/// `store::BoundedMap` at its production size (100,000 entries, digest keys). `get` is the
+/// per-request cost; `insert_full` is a new key into a full map of live entries (evicts the
+/// one closest to expiry). `mutex_hashmap` is the bare `Mutex<HashMap>` the tables were
+/// before, for the cost of the expiry index; `get_2_threads` is two threads on one map (ns
+/// per get, wall clock), for the cost of one lock instead of shards.
+fn bounded_map(c: &mut Criterion) {
+    use mcp_gateway::store::BoundedMap;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    const N: u128 = 100_000;
+    let key = |i: u128| mcp_gateway::digest::keyed(&[i.to_le_bytes().as_slice()]);
+    let map: BoundedMap<u128, u64> = BoundedMap::new(N as usize);
+    let plain: Mutex<HashMap<u128, u64>> = Mutex::new(HashMap::new());
+    for i in 0..N {
+        map.insert(key(i), 1, 1_000 + (i as u64 % 600), 0);
+        if let Ok(mut m) = plain.lock() {
+            m.insert(key(i), 1);
+        }
+    }
+    let probe = key(N / 2);
+    let mut g = c.benchmark_group("bounded_map");
+    g.bench_function("get", |b| b.iter(|| map.get(black_box(&probe), 10)));
+    g.bench_function("get/mutex_hashmap", |b| {
+        b.iter(|| {
+            plain
+                .lock()
+                .ok()
+                .and_then(|m| m.get(black_box(&probe)).copied())
+        })
+    });
+    g.bench_function("get_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for _ in 0..iters {
+                            black_box(map.get(black_box(&probe), 10));
+                        }
+                    });
+                }
+            });
+            start.elapsed() / 2
+        })
+    });
+    // Last: it replaces the entries the gets above probe.
+    let mut next = N;
+    g.bench_function("insert_full", |b| {
+        b.iter(|| {
+            next += 1;
+            map.insert(key(next), 1, 2_000 + (next as u64 % 600), 10);
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     strict_pass,
@@ -375,6 +432,7 @@ criterion_group!(
     guards,
     error_body,
     auth,
-    tools_list
+    tools_list,
+    bounded_map
 );
 criterion_main!(benches);

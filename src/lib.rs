@@ -30,6 +30,7 @@ pub mod rundir;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod store;
 pub mod tools_cmd;
 pub mod upstreams;
 pub mod vault;

@@ -11,15 +11,19 @@
 //!
 //! The one thing kept per replica is [`Revocations`]: sessions ended by DELETE, remembered
 //! until their tokens expire, in a bounded table that refuses (rather than forgets) when full.
+//! It lives in [`crate::store`] (behind [`RevocationStore`]) and is re-exported here under the
+//! name the runtime state uses.
 
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 use crate::digest::Digest;
+use crate::store::BoundedMap;
+pub use crate::store::{
+    MemoryRevocations as Revocations, RevocationStore, RevocationsFull, MAX_REVOKED,
+};
 
 const PREFIX: &str = "g1.";
 
@@ -53,11 +57,12 @@ pub struct SessionKeys {
     rng: SystemRandom,
     /// Tokens already opened, by keyed digest: a session's later requests skip base64,
     /// AES-GCM and JSON (about 5,000 instructions each). Bounded; lives and dies with these
-    /// keys, so a reload that drops a key also drops what it vouched for.
-    opened: Mutex<HashMap<Digest, SessionClaims>>,
+    /// keys, so a reload that drops a key also drops what it vouched for. An entry lives
+    /// until its token expires; when full, the one closest to expiry goes.
+    opened: BoundedMap<Digest, SessionClaims>,
 }
 
-/// Bound of the opened-token cache (about 150 bytes an entry).
+/// Bound of the opened-token cache (about 200 bytes an entry with its expiry index).
 const MAX_OPENED: usize = 100_000;
 
 impl std::fmt::Debug for SessionKeys {
@@ -97,7 +102,7 @@ impl SessionKeys {
             kid,
             previous,
             rng: SystemRandom::new(),
-            opened: Mutex::new(HashMap::new()),
+            opened: BoundedMap::new(MAX_OPENED),
         })
     }
 
@@ -135,22 +140,17 @@ impl SessionKeys {
         let d = crate::digest::keyed(&[token.as_bytes()]);
         let bound =
             |c: &SessionClaims| c.server == server && c.issuer == issuer && c.subject == subject;
-        if let Ok(cache) = self.opened.lock() {
-            if let Some(c) = cache.get(&d) {
-                return (c.expires > now && bound(c)).then_some((d, c.expires));
-            }
+        // An expired entry is a miss, and its token then fails to open below: same answer.
+        if let Some(hit) = self
+            .opened
+            .read(&d, now, |c| bound(c).then_some((d, c.expires)))
+        {
+            return hit;
         }
         let claims = self.open(token, now)?;
         let answer = bound(&claims).then_some((d, claims.expires));
-        if let Ok(mut cache) = self.opened.lock() {
-            if cache.len() >= MAX_OPENED {
-                cache.retain(|_, c| c.expires > now);
-                if cache.len() >= MAX_OPENED {
-                    cache.clear();
-                }
-            }
-            cache.insert(d, claims);
-        }
+        let expires = claims.expires;
+        self.opened.insert(d, claims, expires, now);
         answer
     }
 
@@ -176,100 +176,6 @@ impl SessionKeys {
             .ok()?;
         let claims: SessionClaims = serde_json::from_slice(plain).ok()?;
         (claims.expires > now).then_some(claims)
-    }
-}
-
-/// Gateway sessions ended by DELETE on this replica, until their tokens expire.
-///
-/// A sealed token stays genuine until its expiry, so ending a session means remembering it.
-/// The table is bounded. When it is full, expired entries are dropped first (an expired token
-/// no longer opens, so its entry protects nothing); when it is still full, [`Self::revoke`]
-/// fails and the caller must refuse the DELETE: reporting a session ended while its token
-/// still works would be a silent fail-open.
-#[derive(Debug)]
-pub struct Revocations {
-    ended: Mutex<Ended>,
-    capacity: usize,
-}
-
-/// The table and the earliest expiry in it, so a full table of live entries is refused
-/// without scanning it (a client filling it must not make every later DELETE cost 100,000
-/// steps under the lock every virtual-server request takes).
-#[derive(Debug)]
-struct Ended {
-    /// Token digest -> expiry (seconds since the epoch).
-    by_digest: HashMap<Digest, u64>,
-    /// No entry expires before this (`u64::MAX` when empty).
-    earliest: u64,
-}
-
-/// Bound of the revocation table (about 50 bytes an entry).
-pub const MAX_REVOKED: usize = 100_000;
-
-/// [`Revocations::revoke`] found the table full of unexpired entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RevocationsFull {
-    pub capacity: usize,
-}
-
-impl Default for Revocations {
-    fn default() -> Self {
-        Self::with_capacity(MAX_REVOKED)
-    }
-}
-
-impl Revocations {
-    pub fn with_capacity(capacity: usize) -> Self {
-        Revocations {
-            ended: Mutex::new(Ended {
-                by_digest: HashMap::new(),
-                earliest: u64::MAX,
-            }),
-            capacity,
-        }
-    }
-
-    /// The table, also after a panic elsewhere poisoned the lock: entries are plain values,
-    /// and answering "not revoked" because of a poisoned lock would fail open.
-    fn table(&self) -> std::sync::MutexGuard<'_, Ended> {
-        self.ended
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether the session with token digest `d` was ended here.
-    pub fn contains(&self, d: &Digest) -> bool {
-        self.table().by_digest.contains_key(d)
-    }
-
-    /// Remember that the session `d`, whose token expires at `expires`, has ended. `Err`
-    /// when the table holds `capacity` unexpired entries: the session was not ended.
-    pub fn revoke(&self, d: Digest, expires: u64, now: u64) -> Result<(), RevocationsFull> {
-        let mut t = self.table();
-        if t.by_digest.len() >= self.capacity && !t.by_digest.contains_key(&d) {
-            // Prune only when something has expired: otherwise refusing is O(1).
-            if t.earliest <= now {
-                t.by_digest.retain(|_, exp| *exp > now);
-                t.earliest = t.by_digest.values().copied().min().unwrap_or(u64::MAX);
-            }
-            if t.by_digest.len() >= self.capacity {
-                return Err(RevocationsFull {
-                    capacity: self.capacity,
-                });
-            }
-        }
-        t.by_digest.insert(d, expires);
-        t.earliest = t.earliest.min(expires);
-        Ok(())
-    }
-
-    /// Entries held (expired ones included until the next prune).
-    pub fn len(&self) -> usize {
-        self.table().by_digest.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -350,62 +256,6 @@ mod tests {
         );
         let other = SessionKeys::random().unwrap();
         assert_eq!(other.verify(&t, 1_000, "support", (A, "alice")), None);
-    }
-}
-
-#[cfg(test)]
-mod revocation_tests {
-    use super::*;
-
-    fn digest(n: u32) -> Digest {
-        crate::digest::keyed(&[n.to_be_bytes().as_slice()])
-    }
-
-    #[test]
-    fn revoked_sessions_are_remembered() {
-        let r = Revocations::with_capacity(4);
-        assert!(!r.contains(&digest(1)));
-        r.revoke(digest(1), 100, 10).unwrap();
-        assert!(r.contains(&digest(1)));
-        assert!(!r.contains(&digest(2)));
-    }
-
-    #[test]
-    fn a_full_table_drops_expired_entries_before_taking_a_new_one() {
-        let r = Revocations::with_capacity(3);
-        r.revoke(digest(1), 50, 10).unwrap(); // expires at 50
-        r.revoke(digest(2), 500, 10).unwrap();
-        r.revoke(digest(3), 60, 10).unwrap(); // expires at 60
-        assert_eq!(r.len(), 3);
-        // At 100 both short-lived tokens are dead: pruned, and the new one fits.
-        r.revoke(digest(4), 500, 100).unwrap();
-        assert_eq!(r.len(), 2);
-        assert!(!r.contains(&digest(1)) && !r.contains(&digest(3)));
-        assert!(r.contains(&digest(2)) && r.contains(&digest(4)));
-    }
-
-    #[test]
-    fn a_table_full_of_live_entries_refuses_and_keeps_what_it_has() {
-        let r = Revocations::with_capacity(2);
-        r.revoke(digest(1), 500, 10).unwrap();
-        r.revoke(digest(2), 500, 10).unwrap();
-        assert_eq!(
-            r.revoke(digest(3), 500, 100),
-            Err(RevocationsFull { capacity: 2 })
-        );
-        assert!(
-            !r.contains(&digest(3)),
-            "not recorded, so not reported ended"
-        );
-        assert!(
-            r.contains(&digest(1)) && r.contains(&digest(2)),
-            "nothing evicted"
-        );
-        // Revoking one already held needs no room.
-        r.revoke(digest(1), 500, 100).unwrap();
-        // Once entries expire there is room again.
-        r.revoke(digest(3), 900, 500).unwrap();
-        assert_eq!(r.len(), 1);
     }
 }
 

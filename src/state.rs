@@ -168,10 +168,6 @@ fn disabled_names(config: &Config, from_vault: Option<Vec<String>>) -> BTreeSet<
     names
 }
 
-/// Cache of upstream sessions opened for virtual-server sessions.
-pub type UpstreamSessions =
-    std::collections::HashMap<(crate::digest::Digest, String), Option<String>>;
-
 /// State shared by all listeners and the admin service of one gateway.
 #[derive(Debug)]
 pub struct Shared {
@@ -181,11 +177,11 @@ pub struct Shared {
     pub registry: crate::registry::Registry,
     /// Seals gateway session tokens (random per process).
     pub sessions: crate::session::SessionKeys,
-    /// Upstream sessions opened for gateway sessions: (token digest, upstream name) -> the
-    /// upstream's session id (`None` for a stateless upstream).
-    pub upstream_sessions: std::sync::Mutex<UpstreamSessions>,
-    /// Gateway sessions ended by DELETE on this replica (bounded; refuses when full).
-    pub revoked: crate::session::Revocations,
+    /// Upstream sessions opened for gateway sessions, by (token digest, upstream name). A
+    /// store trait: in memory per replica today, shared (Redis) when replicas must agree.
+    pub upstream_sessions: Box<dyn crate::store::UpstreamSessionStore>,
+    /// Gateway sessions ended by DELETE (bounded; refuses when full). In memory per replica.
+    pub revoked: Box<dyn crate::store::RevocationStore>,
     /// Side requests (upstream session setup).
     pub http: HttpClient,
 }
@@ -277,8 +273,8 @@ impl Shared {
             metrics: Metrics::new()?,
             registry: crate::registry::Registry::new(http.clone()),
             sessions: crate::session::SessionKeys::random()?,
-            upstream_sessions: Default::default(),
-            revoked: Default::default(),
+            upstream_sessions: Box::<crate::store::MemoryUpstreamSessions>::default(),
+            revoked: Box::<crate::store::MemoryRevocations>::default(),
             http,
         }))
     }

@@ -20,8 +20,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::config::{self, Config, Principals};
-use crate::registry::catalog::{self, Catalog};
-use crate::registry::{naming, pinning, Health, Registry, Snapshot};
+use crate::registry::catalog::{self, Catalogs};
+use crate::registry::{pinning, view, Registry, Snapshot};
 use crate::state::Runtime;
 
 /// `mcp-gateway tools -c FILE --as SUBJECT [--group G]... [--role R]... [--server NAME]`.
@@ -273,7 +273,9 @@ impl Drop for StateCopy {
     }
 }
 
-/// Evaluate the selected virtual servers for `who` against `snapshot`. Pure: no I/O.
+/// Evaluate the selected virtual servers for `who` against `snapshot`: the registry view
+/// ([`view`]) of the servers and the upstreams they include, from this principal's point of
+/// view. Pure: no I/O.
 pub fn build_report(
     config: &Config,
     snapshot: &Snapshot,
@@ -289,27 +291,25 @@ pub fn build_report(
     used.dedup();
     let upstreams = used
         .iter()
-        .filter_map(|&i| config.upstreams.get(i))
-        .map(|u| {
-            let seen = snapshot.upstreams.get(&u.name);
-            let (health, error) = match seen.map(|s| &s.health) {
-                Some(Health::Up) => ("up", None),
-                Some(Health::Down { error }) => ("down", Some(error.clone())),
-                Some(Health::Unknown) | None => ("unknown", None),
-            };
-            UpstreamHealth {
-                name: u.name.clone(),
-                health,
-                error,
-                tools: seen.map_or(0, |s| s.tools.len()),
-                quarantined: seen.map(|s| s.quarantined.clone()).unwrap_or_default(),
-            }
+        .filter_map(|&i| view::upstream(config, i, snapshot))
+        .map(|u| UpstreamHealth {
+            name: u.name,
+            health: u.health,
+            error: u.error,
+            tools: u.definitions,
+            quarantined: u.quarantined,
         })
         .collect();
+    let catalogs = Catalogs::default();
     let servers = selected
         .iter()
-        .filter_map(|&i| config.virtual_servers.get(i))
-        .map(|vs| {
+        .filter_map(|&i| {
+            Some((
+                config.virtual_servers.get(i)?,
+                view::server(config, i, snapshot, &catalogs)?,
+            ))
+        })
+        .map(|(vs, server)| {
             // `--subject ISSUER#SUBJECT` names the issuer, as access lists do.
             let (issuer, subject) = who.subject.split_once('#').unwrap_or(("", &who.subject));
             let caller = config::Caller {
@@ -318,9 +318,9 @@ pub fn build_report(
                 groups: &who.groups,
                 roles: &who.roles,
             };
-            let mut view = ServerView {
-                name: vs.name.clone(),
-                route: vs.route.clone(),
+            let mut out = ServerView {
+                name: server.name,
+                route: server.route,
                 access: vs.access.matches(&caller),
                 access_list: AccessList::from(&vs.access),
                 rules: Vec::new(),
@@ -328,10 +328,10 @@ pub fn build_report(
                 hidden: Vec::new(),
                 collisions: Vec::new(),
             };
-            if !view.access {
-                return view;
+            if !out.access {
+                return out;
             }
-            view.rules = vs
+            out.rules = vs
                 .rules
                 .iter()
                 .enumerate()
@@ -339,51 +339,39 @@ pub fn build_report(
                 .map(|(i, _)| i)
                 .collect();
             let class = catalog::class_of(vs, &caller);
-            let cat = Catalog::build(config, vs, snapshot);
-            for e in &cat.entries {
-                match catalog::why_hidden(vs, class, e) {
-                    None => view.visible.push(VisibleTool {
-                        exposed: e.exposed.clone(),
-                        upstream: e.upstream_name.clone(),
-                        tool: e.tool.clone(),
-                        unavailable: e.unavailable,
+            for t in server.tools {
+                match catalog::why_hidden(vs, class, &t.upstream, &t.tool) {
+                    None => out.visible.push(VisibleTool {
+                        exposed: t.exposed,
+                        upstream: t.upstream,
+                        tool: t.tool,
+                        unavailable: t.unavailable,
                     }),
-                    Some(reason) => view.hidden.push(HiddenTool {
-                        exposed: e.exposed.clone(),
-                        upstream: e.upstream_name.clone(),
-                        tool: e.tool.clone(),
+                    Some(reason) => out.hidden.push(HiddenTool {
+                        exposed: t.exposed,
+                        upstream: t.upstream,
+                        tool: t.tool,
                         reason,
                     }),
                 }
             }
-            // Quarantined tools are left out of the catalog altogether; list them too.
-            for u in vs.upstreams.iter().filter_map(|&i| config.upstreams.get(i)) {
-                let Some(seen) = snapshot.upstreams.get(&u.name) else {
-                    continue;
-                };
-                for tool in &seen.quarantined {
-                    let exposed = vs
-                        .tools
-                        .get(&format!("{}.{tool}", u.name))
-                        .and_then(|o| o.name.clone())
-                        .unwrap_or_else(|| {
-                            naming::exposed_name(&u.name, &config.registry.separator, tool)
-                        });
-                    view.hidden.push(HiddenTool {
-                        exposed,
-                        upstream: u.name.clone(),
-                        tool: tool.clone(),
-                        reason: format!(
-                            "quarantined: its definition changed since it was approved; \
-                             approve it on the admin listener with POST /admin/registry/approve \
-                             and the JSON body {} (a write admin token; see docs/admin.md)",
-                            serde_json::json!({"upstream": u.name, "tool": tool})
-                        ),
-                    });
-                }
+            // Quarantined tools are not in the catalog; list them as hidden, saying why.
+            for q in server.quarantined {
+                let reason = format!(
+                    "quarantined: its definition changed since it was approved; \
+                     approve it on the admin listener with POST /admin/registry/approve \
+                     and the JSON body {} (a write admin token; see docs/admin.md)",
+                    serde_json::json!({"upstream": q.upstream, "tool": q.tool})
+                );
+                out.hidden.push(HiddenTool {
+                    exposed: q.exposed,
+                    upstream: q.upstream,
+                    tool: q.tool,
+                    reason,
+                });
             }
-            view.collisions = cat.collisions.iter().map(ToString::to_string).collect();
-            view
+            out.collisions = server.collisions;
+            out
         })
         .collect();
     Report {
@@ -524,7 +512,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::registry::UpstreamTools;
+    use crate::registry::{Health, UpstreamTools};
 
     const YAML: &str = r#"
 listeners:

@@ -64,69 +64,11 @@ pub(super) async fn approve(
     }
 }
 
-/// Upstreams, their health and tools, and what each virtual server exposes.
+/// Upstreams, their health and tools, and what each virtual server exposes: the registry
+/// view, as JSON (through `Value`, so keys keep the sorted order this endpoint always had).
 pub(super) fn report(shared: &Shared, rt: &Runtime) -> serde_json::Value {
-    use crate::registry::Health;
     let snap = shared.registry.snapshot();
-    let upstreams: Vec<_> = rt
-        .config
-        .upstreams
-        .iter()
-        .map(|u| {
-            let t = snap.upstreams.get(&u.name);
-            let (health, error) = match t.map(|t| &t.health) {
-                Some(Health::Up) => ("up", None),
-                Some(Health::Down { error }) => ("down", Some(error.clone())),
-                _ => ("unknown", None),
-            };
-            let tools: Vec<&str> = t
-                .map(|t| {
-                    t.tools
-                        .iter()
-                        .filter_map(|d| d.get("name").and_then(|n| n.as_str()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let quarantined: Vec<&str> = t
-                .map(|t| t.quarantined.iter().map(String::as_str).collect())
-                .unwrap_or_default();
-            serde_json::json!({
-                "name": u.name, "environment": u.environment, "health": health,
-                "error": error, "tools": tools, "quarantined": quarantined,
-            })
-        })
-        .collect();
-    let servers: Vec<_> = rt
-        .config
-        .virtual_servers
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let cat = rt.catalogs.get(&rt.config, i, &snap);
-            let tools: Vec<_> = cat
-                .iter()
-                .flat_map(|c| c.entries.iter())
-                .map(|e| {
-                    serde_json::json!({
-                        "exposed": e.exposed, "upstream": e.upstream_name, "tool": e.tool,
-                        "unavailable": e.unavailable,
-                    })
-                })
-                .collect();
-            let collisions: Vec<String> = cat
-                .iter()
-                .flat_map(|c| c.collisions.iter())
-                .map(|c| c.to_string())
-                .collect();
-            serde_json::json!({
-                "name": v.name, "route": v.route, "environment": v.environment,
-                "tools": tools, "collisions": collisions,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "generation": snap.generation,
-        "upstreams": upstreams,
-        "virtual_servers": servers,
-    })
+    let view = crate::registry::view::build(&rt.config, &snap, &rt.catalogs);
+    // Cannot fail: the view has no maps with non-string keys.
+    serde_json::to_value(&view).unwrap_or(serde_json::Value::Null)
 }

@@ -2,14 +2,15 @@
 //!
 //! Keyed by SHA-256 of (route audience, token), never the token itself. An entry is valid
 //! until the token's `exp` and only for the key-set generation it was verified under, so a
-//! key removed from a JWKS (rotation) invalidates every token it had verified. Bounded: when
-//! full, expired entries are dropped first, then an arbitrary one.
+//! key removed from a JWKS (rotation) invalidates every token it had verified. Bounded by
+//! [`BoundedMap`]'s rule: when full, expired entries go first, then the one closest to
+//! expiry. (Entries of an older key generation are misses, and leave by the same rule.)
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::Principal;
+use crate::store::BoundedMap;
 
 /// Cache key: SHA-256 over the audience and the token.
 pub type CacheKey = crate::digest::Digest;
@@ -19,18 +20,11 @@ pub fn cache_key(audience: &str, token: &str) -> CacheKey {
     crate::digest::keyed(&[audience.as_bytes(), token.as_bytes()])
 }
 
-#[derive(Debug)]
-struct Entry {
-    principal: Arc<Principal>,
-    exp: u64,
-    generation: u64,
-}
-
-/// A bounded map from token hash to verified principal.
+/// A bounded map from token hash to verified principal (and the key generation it was
+/// verified under), until the token's `exp`.
 #[derive(Debug)]
 pub struct TokenCache {
-    max: usize,
-    map: Mutex<HashMap<CacheKey, Entry>>,
+    map: BoundedMap<CacheKey, (Arc<Principal>, u64)>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -44,8 +38,7 @@ fn now() -> u64 {
 impl TokenCache {
     pub fn new(max: usize) -> TokenCache {
         TokenCache {
-            max: max.max(1),
-            map: Mutex::new(HashMap::new()),
+            map: BoundedMap::new(max),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -53,10 +46,10 @@ impl TokenCache {
 
     /// The cached principal, if the entry is unexpired and from the current key generation.
     pub fn get(&self, key: &CacheKey, generation: u64) -> Option<Arc<Principal>> {
-        let found = self.map.lock().ok().and_then(|map| {
-            let e = map.get(key)?;
-            (e.exp > now() && e.generation == generation).then(|| e.principal.clone())
-        });
+        let found = self
+            .map
+            .read(key, now(), |(p, g)| (*g == generation).then(|| p.clone()))
+            .flatten();
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -76,30 +69,11 @@ impl TokenCache {
 
     /// Remember a verified principal until `exp`.
     pub fn insert(&self, key: CacheKey, principal: Arc<Principal>, exp: u64, generation: u64) {
-        let Ok(mut map) = self.map.lock() else {
-            return;
-        };
-        if map.len() >= self.max && !map.contains_key(&key) {
-            let t = now();
-            map.retain(|_, e| e.exp > t && e.generation == generation);
-            if map.len() >= self.max {
-                if let Some(k) = map.keys().next().copied() {
-                    map.remove(&k);
-                }
-            }
-        }
-        map.insert(
-            key,
-            Entry {
-                principal,
-                exp,
-                generation,
-            },
-        );
+        self.map.insert(key, (principal, generation), exp, now());
     }
 
     pub fn len(&self) -> usize {
-        self.map.lock().map_or(0, |m| m.len())
+        self.map.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -39,9 +39,10 @@ pub enum Exchange {
 pub enum SessionBinding {
     /// A plain route: the client's session is the upstream's, passed through as sent.
     Client,
-    /// A virtual server: the client holds a gateway session (this digest of its token); the
-    /// upstream gets its own session, opened by the gateway for it.
-    Gateway(Digest),
+    /// A virtual server: the client holds a gateway session (`digest` of its token, valid
+    /// until `expires`, seconds since the epoch); the upstream gets its own session, opened
+    /// by the gateway for it and kept as long as the gateway session.
+    Gateway { digest: Digest, expires: u64 },
 }
 
 /// A `tools/call` a virtual server routed by exposed name.

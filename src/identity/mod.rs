@@ -21,8 +21,7 @@ mod per_user;
 
 pub use per_user::VaultWriter;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -32,10 +31,15 @@ use crate::auth::Principal;
 use crate::config::{Config, PropagationMode, Upstream};
 use crate::error::Reject;
 use crate::http_client::HttpClient;
+use crate::store::BoundedMap;
 use crate::vault::{KillSwitch, Vault};
 
 /// Cached derived credentials are bounded per upstream.
 const CACHE_MAX: usize = 10_000;
+
+/// Derived credentials (signed or exchanged tokens) by what they were derived from, until
+/// they should be replaced. When full, the one closest to replacement goes first.
+type CredentialCache = BoundedMap<String, HeaderValue, Instant>;
 
 /// What every upstream's credential source shares, built once per configuration. The
 /// sources themselves ([`CredentialSource`]) live with their upstream
@@ -81,7 +85,7 @@ struct Signer {
     issuer: String,
     audience: String,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (HeaderValue, Instant)>>,
+    cache: CredentialCache,
 }
 
 impl std::fmt::Debug for Signer {
@@ -98,7 +102,7 @@ struct Exchange {
     client_secret: Option<String>,
     audience: String,
     scopes: Vec<String>,
-    cache: Mutex<HashMap<String, (HeaderValue, Instant)>>,
+    cache: CredentialCache,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -237,7 +241,7 @@ impl Identity {
                         issuer: issuer.clone(),
                         audience: a.audience.clone(),
                         ttl: a.ttl,
-                        cache: Mutex::new(HashMap::new()),
+                        cache: CredentialCache::new(CACHE_MAX),
                     }))
                 }
                 PropagationMode::TokenExchange => {
@@ -260,7 +264,7 @@ impl Identity {
                         client_secret,
                         audience: a.audience.clone(),
                         scopes: a.scopes.clone(),
-                        cache: Mutex::new(HashMap::new()),
+                        cache: CredentialCache::new(CACHE_MAX),
                     }))
                 }
             };
@@ -386,33 +390,6 @@ fn vault_names(a: &crate::config::UpstreamAuth) -> Vec<String> {
     names
 }
 
-fn cache_get(
-    cache: &Mutex<HashMap<String, (HeaderValue, Instant)>>,
-    key: &str,
-) -> Option<HeaderValue> {
-    let map = cache.lock().ok()?;
-    let (v, until) = map.get(key)?;
-    (Instant::now() < *until).then(|| v.clone())
-}
-
-fn cache_put(
-    cache: &Mutex<HashMap<String, (HeaderValue, Instant)>>,
-    key: String,
-    v: HeaderValue,
-    until: Instant,
-) {
-    if let Ok(mut map) = cache.lock() {
-        if map.len() >= CACHE_MAX {
-            let now = Instant::now();
-            map.retain(|_, (_, u)| *u > now);
-            if map.len() >= CACHE_MAX {
-                map.clear();
-            }
-        }
-        map.insert(key, (v, until));
-    }
-}
-
 impl Signer {
     fn token(&self, p: &Principal, scheme: &str) -> Result<HeaderValue, String> {
         // Everything that goes into the token is part of the key: a change of groups or
@@ -427,7 +404,7 @@ impl Signer {
             p.roles.join(","),
             p.method,
         );
-        if let Some(v) = cache_get(&self.cache, &key) {
+        if let Some(v) = self.cache.get(&key, Instant::now()) {
             return Ok(v);
         }
         let now = unix_now();
@@ -457,7 +434,8 @@ impl Signer {
             .map_err(|e| format!("signing the identity token failed: {e}"))?;
         let v = header_value(scheme, jwt.as_bytes())?;
         // Reuse for half the lifetime so the upstream always gets a comfortably valid token.
-        cache_put(&self.cache, key, v.clone(), Instant::now() + self.ttl / 2);
+        let at = Instant::now();
+        self.cache.insert(key, v.clone(), at + self.ttl / 2, at);
         Ok(v)
     }
 }
@@ -488,7 +466,7 @@ impl Exchange {
             self.audience,
             self.scopes.join(" ")
         );
-        if let Some(v) = cache_get(&self.cache, &key) {
+        if let Some(v) = self.cache.get(&key, Instant::now()) {
             return Ok(v);
         }
         // Build the form synchronously: the serializer is not Send.
@@ -556,7 +534,8 @@ impl Exchange {
             .map_err(|e| format!("token endpoint sent an unusable response: {e}"))?;
         let v = header_value(scheme, t.access_token.as_bytes())?;
         let lifetime = Duration::from_secs(t.expires_in.unwrap_or(60).saturating_sub(10).max(1));
-        cache_put(&self.cache, key, v.clone(), Instant::now() + lifetime);
+        let now = Instant::now();
+        self.cache.insert(key, v.clone(), now + lifetime, now);
         Ok(v)
     }
 }

@@ -341,10 +341,15 @@ pub(crate) async fn admit(
 
     // 8. The upstream session of a virtual server's call, opened with the decided credential.
     if let Some(t) = &ctx.target {
-        if let SessionBinding::Gateway(digest) = t.session {
-            let sid =
-                vserver::session::upstream_session(shared, digest, &t.upstream, ctx.credential())
-                    .await?;
+        if let SessionBinding::Gateway { digest, expires } = t.session {
+            let sid = vserver::session::upstream_session(
+                shared,
+                digest,
+                expires,
+                &t.upstream,
+                ctx.credential(),
+            )
+            .await?;
             ctx.upstream_session = UpstreamSession::Gateway(sid);
         }
     }

@@ -52,7 +52,7 @@ pub(crate) fn session_lost(shared: &Shared, ctx: &mut RequestCtx) -> Box<Error> 
     let Some(target) = &ctx.target else {
         return Error::explain(ErrorType::InternalError, "session lost without a target");
     };
-    if let SessionBinding::Gateway(digest) = target.session {
+    if let SessionBinding::Gateway { digest, .. } = target.session {
         crate::vserver::session::forget_upstream_session(shared, digest, target.upstream_name());
     }
     if may_resend(target.retry(), ctx.heal, ctx.body.len()) {
@@ -88,10 +88,11 @@ pub(crate) fn needs_reopen(ctx: &RequestCtx) -> bool {
 pub(crate) async fn reopen(shared: &Shared, ctx: &mut RequestCtx) -> pingora::Result<()> {
     let opened = match &ctx.target {
         Some(t) => match t.session {
-            SessionBinding::Gateway(digest) => {
+            SessionBinding::Gateway { digest, expires } => {
                 crate::vserver::session::upstream_session(
                     shared,
                     digest,
+                    expires,
                     &t.upstream,
                     ctx.decision.as_ref().and_then(|d| d.credential.as_ref()),
                 )

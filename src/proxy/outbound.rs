@@ -65,7 +65,7 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     if let Some(v) = ctx.credential() {
         req.insert_header(upstream.auth.header.clone(), v.clone())?;
     }
-    if let SessionBinding::Gateway(_) = target.session {
+    if let SessionBinding::Gateway { .. } = target.session {
         // The client's session is the gateway's; the upstream gets its own.
         match &ctx.upstream_session {
             UpstreamSession::Gateway(Some(sid)) => {

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::store::BoundedMap;
+
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -49,14 +51,19 @@ pub struct Catalog {
     /// tools are left out rather than resolved silently.
     pub collisions: Vec<Collision>,
     /// Serialized pages by (principal class, offset, page size).
-    lists: Mutex<HashMap<PageKey, Page>>,
+    lists: BoundedMap<PageKey, Page>,
     /// Which entries each principal class may see, decided once per class (glob matching
     /// on every `tools/call` cost ~1,300 instructions).
-    visibility: Mutex<HashMap<u64, Arc<[bool]>>>,
+    visibility: BoundedMap<u64, Arc<[bool]>>,
 }
 
-/// Distinct principal classes remembered per catalog before starting over.
+/// Principal classes (and, separately, serialized pages) remembered per catalog. Both caches
+/// live as long as the catalog (one registry generation), so their entries never expire
+/// ([`NEVER`]): when full, the oldest insert goes.
 const MAX_CLASSES: usize = 4096;
+
+/// Expiry of entries that live as long as their catalog; `now` is always 0.
+const NEVER: u64 = u64::MAX;
 
 impl Catalog {
     /// Build from the registry snapshot.
@@ -151,8 +158,8 @@ impl Catalog {
             entries,
             by_name,
             collisions,
-            lists: Mutex::new(HashMap::new()),
-            visibility: Mutex::new(HashMap::new()),
+            lists: BoundedMap::new(MAX_CLASSES),
+            visibility: BoundedMap::new(MAX_CLASSES),
         }
     }
 
@@ -179,21 +186,15 @@ impl Catalog {
 
     /// For each entry, whether `class` may see it.
     fn visibility(&self, vs: &VirtualServer, class: u64) -> Arc<[bool]> {
-        if let Some(v) = self
-            .visibility
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&class).cloned())
-        {
+        if let Some(v) = self.visibility.get(&class, 0) {
             return v;
         }
-        let v: Arc<[bool]> = self.entries.iter().map(|e| visible(vs, class, e)).collect();
-        if let Ok(mut m) = self.visibility.lock() {
-            if m.len() >= MAX_CLASSES {
-                m.clear();
-            }
-            m.insert(class, v.clone());
-        }
+        let v: Arc<[bool]> = self
+            .entries
+            .iter()
+            .map(|e| visible(vs, class, &e.upstream_name, &e.tool))
+            .collect();
+        self.visibility.insert(class, v.clone(), NEVER, 0);
         v
     }
 
@@ -208,7 +209,7 @@ impl Catalog {
     ) -> (Bytes, Option<usize>) {
         // The hot path: a cache hit is one lookup and a `Bytes` clone.
         let key = (class, offset, size);
-        if let Some(hit) = self.lists.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(hit) = self.lists.get(&key, 0) {
             return hit;
         }
         let seen = self.visibility(vs, class);
@@ -225,11 +226,7 @@ impl Catalog {
             .get(offset.min(visible.len())..end)
             .unwrap_or_default();
         let bytes = Bytes::from(serde_json::to_vec(page).unwrap_or_else(|_| b"[]".to_vec()));
-        if let Ok(mut m) = self.lists.lock() {
-            if m.len() < 4096 {
-                m.insert(key, (bytes.clone(), next));
-            }
-        }
+        self.lists.insert(key, (bytes.clone(), next), NEVER, 0);
         (bytes, next)
     }
 
@@ -254,10 +251,9 @@ fn any_match(list: &[ToolPattern], upstream: &str, tool: &str) -> bool {
     list.iter().any(|p| p.matches(upstream, tool))
 }
 
-/// Whether a caller of `class` may see `e`: allowed by the server (or by a rule that applies)
-/// and denied by neither.
-fn visible(vs: &VirtualServer, class: u64, e: &Entry) -> bool {
-    let (u, t) = (e.upstream_name.as_str(), e.tool.as_str());
+/// Whether a caller of `class` may see upstream `u`'s tool `t`: allowed by the server (or by
+/// a rule that applies) and denied by neither.
+fn visible(vs: &VirtualServer, class: u64, u: &str, t: &str) -> bool {
     let applies = |i: usize| i < 64 && class & (1u64 << i) != 0;
     let allowed = (vs.allow.is_empty() && vs.rules.iter().all(|r| r.allow.is_empty()))
         || any_match(&vs.allow, u, t)
@@ -275,9 +271,9 @@ fn visible(vs: &VirtualServer, class: u64, e: &Entry) -> bool {
     allowed && !denied
 }
 
-/// Why a caller of `class` does not see `e` (`None`: it is visible). For the operator CLI.
-pub fn why_hidden(vs: &VirtualServer, class: u64, e: &Entry) -> Option<String> {
-    let (u, t) = (e.upstream_name.as_str(), e.tool.as_str());
+/// Why a caller of `class` does not see upstream `u`'s tool `t` (`None`: it is visible). For
+/// the operator CLI.
+pub fn why_hidden(vs: &VirtualServer, class: u64, u: &str, t: &str) -> Option<String> {
     let applies = |i: usize| i < 64 && class & (1u64 << i) != 0;
     if let Some(p) = vs.deny.iter().find(|p| p.matches(u, t)) {
         return Some(format!("denied by deny_tools {}", p.as_str()));
@@ -289,7 +285,7 @@ pub fn why_hidden(vs: &VirtualServer, class: u64, e: &Entry) -> Option<String> {
             }
         }
     }
-    if visible(vs, class, e) {
+    if visible(vs, class, u, t) {
         return None;
     }
     Some("not matched by any allow_tools pattern that applies to this principal".into())
@@ -407,10 +403,8 @@ virtual_servers:
             cat.lookup(vs, admin, "crm__drop").is_none(),
             "deny wins over a rule allow"
         );
-        assert_eq!(
-            why_hidden(vs, admin, cat.lookup(vs, admin, "crm__read").unwrap()),
-            None
-        );
+        let read = cat.lookup(vs, admin, "crm__read").unwrap();
+        assert_eq!(why_hidden(vs, admin, &read.upstream_name, &read.tool), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod client;
 pub mod naming;
 pub mod pinning;
+pub mod view;
 pub mod watch;
 
 use std::collections::HashMap;

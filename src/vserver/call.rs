@@ -16,6 +16,7 @@ pub(super) async fn resolve(
     runtime: &Runtime,
     req: &Request<'_>,
     session: Digest,
+    expires: u64,
 ) -> Result<Target, Reject> {
     let catalog = list::catalog(shared, runtime, req.index).await?;
     let name = req.call.tool_name(req.body).unwrap_or_default();
@@ -40,6 +41,9 @@ pub(super) async fn resolve(
             position,
             catalog,
         }),
-        session: SessionBinding::Gateway(session),
+        session: SessionBinding::Gateway {
+            digest: session,
+            expires,
+        },
     })
 }

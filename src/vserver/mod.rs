@@ -86,7 +86,7 @@ pub async fn handle(
     if req.call.method == McpMethod::Initialize {
         return session::initialize(shared, runtime, &req);
     }
-    let (digest, _) = session::check(
+    let (digest, expires) = session::check(
         shared,
         runtime,
         req.server,
@@ -102,7 +102,7 @@ pub async fn handle(
             session: None,
         }),
         McpMethod::ToolsList => list::tools_list(shared, runtime, &req).await,
-        McpMethod::ToolsCall => call::resolve(shared, runtime, &req, digest)
+        McpMethod::ToolsCall => call::resolve(shared, runtime, &req, digest, expires)
             .await
             .map(Answer::Forward),
         _ => Err(Reject::MethodNotFound {

@@ -18,9 +18,6 @@ use crate::upstreams::UpstreamRt;
 
 use super::{principal_id, result, Answer, Request};
 
-/// Bound on cached upstream sessions.
-const MAX_UPSTREAM_SESSIONS: usize = 100_000;
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -120,20 +117,7 @@ pub fn end(
             capacity: full.capacity,
         });
     }
-    let mut ended = Vec::new();
-    if let Ok(mut m) = shared.upstream_sessions.lock() {
-        m.retain(|(k, name), sid| {
-            if *k == d {
-                if let Some(sid) = sid {
-                    ended.push((name.clone(), sid.clone()));
-                }
-                false
-            } else {
-                true
-            }
-        });
-    }
-    Ok(ended)
+    Ok(shared.upstream_sessions.take_all(&d))
 }
 
 /// DELETE the upstream sessions a gateway session had opened (best effort), each with the
@@ -169,23 +153,19 @@ pub async fn close_upstream_sessions(
     }
 }
 
-/// The upstream session for gateway session `session` on `upstream`, opened on first use
-/// with `credential` (the one the call carries). `None`: a stateless upstream.
+/// The upstream session for gateway session `session` (valid until `expires`) on
+/// `upstream`, opened on first use with `credential` (the one the call carries). `None`: a
+/// stateless upstream.
 pub async fn upstream_session(
     shared: &Shared,
     session: Digest,
+    expires: u64,
     upstream: &UpstreamRt,
     credential: Option<&http::HeaderValue>,
 ) -> Result<Option<String>, Reject> {
     let u = &upstream.config;
     // Keyed by upstream name: a reload that reorders upstreams never mixes sessions up.
-    let key = (session, u.name.clone());
-    if let Some(id) = shared
-        .upstream_sessions
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&key).cloned())
-    {
+    if let Some(id) = shared.upstream_sessions.get(&session, &u.name, now()) {
         return Ok(id);
     }
     let cred = credential.and_then(|v| v.to_str().ok());
@@ -203,22 +183,14 @@ pub async fn upstream_session(
             cause: format!("could not open a session: {cause}"),
             timeout: false,
         })?;
-    // Stateless upstreams (no session id) are cached too, so they are initialized once.
-    if let Ok(mut m) = shared.upstream_sessions.lock() {
-        if m.len() >= MAX_UPSTREAM_SESSIONS {
-            // Bounded: drop one entry (its upstream session idles out upstream).
-            if let Some(k) = m.keys().next().cloned() {
-                m.remove(&k);
-            }
-        }
-        m.insert(key, s.id.clone());
-    }
+    // Stateless upstreams (no session id) are remembered too, so they are initialized once.
+    shared
+        .upstream_sessions
+        .insert(session, expires, &u.name, s.id.clone(), now());
     Ok(s.id)
 }
 
 /// Forget a cached upstream session the upstream no longer knows (it answered 404).
 pub fn forget_upstream_session(shared: &Shared, session: Digest, upstream: &str) {
-    if let Ok(mut m) = shared.upstream_sessions.lock() {
-        m.remove(&(session, upstream.to_string()));
-    }
+    shared.upstream_sessions.remove(&session, upstream);
 }
