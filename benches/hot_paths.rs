@@ -423,6 +423,93 @@ fn bounded_map(c: &mut Criterion) {
     g.finish();
 }
 
+/// `request_filter` step 7: `decision::decide` on a plain route (the credential step only)
+/// and on a virtual-server `tools/call` (visibility, availability, the rename and pinned
+/// arguments spliced, credential). Issue 12's policy, quota and approval steps are measured
+/// here as they land.
+fn decision(c: &mut Criterion) {
+    use std::io::Write as _;
+    use std::sync::Arc;
+
+    use mcp_gateway::decision::{self, Exchange, Message, RetrySafety, SessionBinding, Target};
+    use mcp_gateway::registry::catalog::Catalog;
+    use mcp_gateway::registry::{Health, Snapshot, UpstreamTools};
+
+    let mut secret = tempfile::NamedTempFile::new().expect("temp file");
+    secret.write_all(b"s3cret").expect("write");
+    let yaml = format!(
+        r#"
+listeners:
+  - address: 127.0.0.1:1
+    auth: none
+    routes: [{{ path: /mcp, upstream: github }}]
+upstreams:
+  - name: github
+    url: "http://127.0.0.1:2/mcp"
+    auth: {{ mode: static, secret: "file:{}" }}
+virtual_servers:
+  - name: s
+    route: /v/s/mcp
+    allow_tools: ["github.*"]
+    tools:
+      github.list_issues: {{ pinned: {{ org: acme }} }}
+"#,
+        secret.path().display()
+    );
+    let config = mcp_gateway::config::from_yaml(&yaml).expect("config");
+    let http = mcp_gateway::http_client::HttpClient::default();
+    let rt = mcp_gateway::state::Runtime::new(config, &http, Default::default()).expect("runtime");
+    let mut snap = Snapshot {
+        generation: 1,
+        ..Default::default()
+    };
+    snap.upstreams.insert(
+        "github".into(),
+        UpstreamTools {
+            health: Health::Up,
+            tools: vec![
+                serde_json::json!({"name": "list_issues", "inputSchema": {"type": "object"}}),
+            ],
+            refreshed: None,
+            quarantined: vec![],
+        },
+    );
+    let server = Arc::new(rt.config.virtual_servers[0].clone());
+    let catalog = Arc::new(Catalog::build(&rt.config, &server, &snap));
+    let (position, _) = catalog.resolve("github__list_issues").expect("entry");
+    let upstream = rt.upstreams.by_name("github").expect("upstream").clone();
+    let route = Target::route(upstream.clone(), Exchange::Message);
+    let tool = Target {
+        upstream,
+        exchange: Exchange::Message,
+        tool: Some(decision::ToolTarget {
+            server,
+            catalog: catalog.clone(),
+            position,
+            class: 0,
+            retry: RetrySafety::Unsafe,
+        }),
+        session: SessionBinding::Client,
+    };
+    let body = bytes::Bytes::from(small_call());
+    let call = jsonrpc::parse(&body, DEPTH).expect("parse");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio");
+    let message = Message {
+        body: &body,
+        call: Some(&call),
+    };
+    let mut g = c.benchmark_group("decide");
+    g.bench_function("plain_route", |b| {
+        b.iter(|| tokio.block_on(decision::decide(black_box(&route), message, None, &rt)))
+    });
+    g.bench_function("vserver_tool_call_pinned", |b| {
+        b.iter(|| tokio.block_on(decision::decide(black_box(&tool), message, None, &rt)))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     strict_pass,
@@ -433,6 +520,7 @@ criterion_group!(
     error_body,
     auth,
     tools_list,
-    bounded_map
+    bounded_map,
+    decision
 );
 criterion_main!(benches);

@@ -272,6 +272,16 @@ impl ProxyHttp for McpGateway {
         if e.is_some() && ctx.outcome == Outcome::Ok {
             ctx.outcome = Outcome::UpstreamError;
         }
+        if let Some(step) = ctx.refused_by {
+            // The decision's refusing step; issue 13 puts it in the audit record and a
+            // bounded metric label (`Step::as_label`).
+            log::debug!(
+                "{} to {} refused at decision step {}",
+                ctx.method.as_label(),
+                ctx.upstream_name(),
+                step.as_label()
+            );
+        }
         let t = ctx.timings;
         let added = t
             .forwarded_at
