@@ -755,6 +755,30 @@ virtual_servers:
     // The next call opens a new upstream session and works.
     let r = post(&url, add, &[("mcp-session-id", &sid)]).await;
     assert_eq!(jsonrpc_body(r).await["result"]["content"][0]["text"], "3");
+
+    // Restart once more; a body too large for the retry buffer (the gateway forwards it
+    // itself) is not resent either, and the lost session is forgotten all the same: the
+    // client gets the gateway's 502, not the upstream's raw 404 (which it would read as its
+    // own session having ended).
+    third.shutdown().await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let fourth = demo::DemoServer::start(listener, demo::DemoOptions::default())
+        .await
+        .unwrap();
+    let big = serde_json::json!({"jsonrpc":"2.0","id":4,"method":"tools/call",
+        "params":{"name":"up__echo","arguments":{"text":"x".repeat(70 * 1024)}}})
+    .to_string();
+    let r = post(&url, big.clone(), &[("mcp-session-id", &sid)]).await;
+    let v = assert_error(r, 502, -32000, "too large to resend").await;
+    assert_eq!(v["id"], 4);
+    assert_eq!(fourth.calls("echo"), 0);
+    let r = post(&url, big.clone(), &[("mcp-session-id", &sid)]).await;
+    let v = jsonrpc_body(r).await;
+    assert_eq!(
+        v["result"]["content"][0]["text"].as_str().map(str::len),
+        Some(70 * 1024),
+        "the next large call opens a new upstream session"
+    );
 }
 
 /// The merged list is paginated with opaque cursors when registry.page_size is set.

@@ -371,7 +371,15 @@ async fn decide(ctx: &mut RequestCtx, target: Target, runtime: &Runtime) -> Resu
         call: ctx.call.as_ref(),
     };
     let outcome = decision::decide(&target, message, ctx.principal.as_deref(), runtime).await;
-    ctx.target = Some(target);
+    // A call refused before its credential step never named an upstream to the client, and
+    // its metrics say `upstream="none"` (a hidden tool must look like a missing one there
+    // too); from the credential step on, the upstream is part of the answer.
+    if outcome
+        .as_ref()
+        .map_or_else(|r| r.step == decision::Step::Credential, |_| true)
+    {
+        ctx.target = Some(target);
+    }
     match outcome {
         Ok(mut d) => {
             if let Some((body, call)) = d.rewritten.take() {

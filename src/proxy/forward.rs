@@ -14,18 +14,21 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
-use super::{outbound, relay, respond};
+use super::{heal, outbound, relay, respond};
 use crate::error::Reject;
 use crate::metrics::Outcome;
+use crate::state::Shared;
 
 /// Send `ctx.body` upstream and relay the response. Errors before the response header was
 /// written are answered with a JSON-RPC error; after that the connection is just closed.
 pub(crate) async fn forward_buffered(
-    connector: &Connector,
+    shared: &Shared,
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
-    match exchange(connector, session, ctx).await {
+    // Pooled connections of the gateway's side-request client (Pingora's proxy keeps its own
+    // pool).
+    match exchange(shared, shared.http.connector(), session, ctx).await {
         Ok(()) => Ok(()),
         Err(e) if *e.esource() == pingora::ErrorSource::Downstream => {
             ctx.outcome = Outcome::ClientClosed;
@@ -51,6 +54,7 @@ pub(crate) async fn forward_buffered(
 }
 
 async fn exchange(
+    shared: &Shared,
     connector: &Connector,
     session: &mut Session,
     ctx: &mut RequestCtx,
@@ -94,6 +98,11 @@ async fn exchange(
         }
     };
     ctx.timings.upstream_header_at = Some(Instant::now());
+    if heal::is_session_lost(ctx, resp.status.as_u16()) {
+        // As on the proxy path: forget the lost upstream session. This body is too large to
+        // resend, so the client is told to call again (which opens a new session).
+        return Err(heal::session_lost(shared, ctx));
+    }
     if let Some(reject) = relay::early_reject(&resp, ctx) {
         ctx.pending = Some(reject);
         return Err(pingora::Error::explain(

@@ -58,9 +58,18 @@ pub(crate) fn session_lost(shared: &Shared, ctx: &mut RequestCtx) -> Box<Error> 
     if may_resend(target.retry(), ctx.heal, ctx.body.len()) {
         ctx.heal = Heal::Armed;
     } else {
+        let why = if target.retry() == RetrySafety::Unsafe {
+            "because the tool is not marked read-only or idempotent"
+        } else if ctx.body.len() > RETRY_BUFFER {
+            "because its body is too large to resend"
+        } else {
+            "a second time"
+        };
         ctx.pending = Some(Reject::Upstream {
             upstream: target.upstream_name().to_string(),
-            cause: "lost the session (it restarted?); the call was not resent because the tool is not marked read-only or idempotent: call it again".into(),
+            cause: format!(
+                "lost the session (it restarted?); the call was not resent {why}: call it again"
+            ),
             timeout: false,
         });
         ctx.outcome = Outcome::UpstreamError;

@@ -87,14 +87,7 @@ impl ProxyHttp for McpGateway {
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {
-                // Pooled connections of the gateway's side-request client (Pingora's proxy
-                // keeps its own pool).
-                Box::pin(forward::forward_buffered(
-                    self.shared.http.connector(),
-                    session,
-                    ctx,
-                ))
-                .await?;
+                Box::pin(forward::forward_buffered(&self.shared, session, ctx)).await?;
                 Ok(true)
             }
             Err(reject) => {

@@ -38,14 +38,17 @@ pub trait UpstreamSessionStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Bound of the in-memory store, in gateway sessions (as many as the opened-session cache
-/// holds). Each holds one pair per upstream its client has called, at most its virtual
-/// server's upstream count (and 256): about 100 bytes a pair.
+/// holds). Each holds one pair per upstream its client has called, at most
+/// `MAX_PER_SESSION` (16): about 100 bytes a pair, so at worst 1.6 million pairs (~160 MiB).
+/// The flat table before this one held at most 100,000 pairs but scanned all of them under
+/// its lock on every DELETE; this one ends a session in one removal.
 pub const MAX_UPSTREAM_SESSIONS: usize = 100_000;
 
-/// Upstreams remembered per gateway session. A session only reaches the upstreams of its
-/// virtual server, so this bounds only what reloads renaming upstreams could pile up; past
-/// it the oldest is forgotten (and reopened if used again).
-const MAX_PER_SESSION: usize = 256;
+/// Upstreams remembered per gateway session. Most virtual servers front a handful of
+/// upstreams; a client session that calls more than 16 forgets the least recently opened one
+/// (and reopens it if used again: one `initialize`, never a wrong session). This is what
+/// bounds the store's memory together with [`MAX_UPSTREAM_SESSIONS`].
+const MAX_PER_SESSION: usize = 16;
 
 /// The in-memory [`UpstreamSessionStore`]: one [`BoundedMap`] entry per gateway session (so
 /// [`UpstreamSessionStore::take_all`] is one removal, not a scan of every session), holding
