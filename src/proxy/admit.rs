@@ -415,3 +415,81 @@ fn no_route(endpoints: &ListenerEndpoints, path: &str) -> Reject {
     }
     Reject::NoRoute { path }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{classify, Classified};
+    use crate::endpoints::EndpointKind;
+    use crate::error::Reject;
+
+    fn runtime(auth: bool) -> crate::state::Runtime {
+        let (listener, auth) = if auth {
+            (
+                "",
+                "auth:\n  resource: https://mcp.example.com\n  api_keys:\n    - { sha256: \"0000000000000000000000000000000000000000000000000000000000000000\", subject: a }\n",
+            )
+        } else {
+            ("\n    auth: none", "")
+        };
+        let yaml = format!(
+            r#"
+listeners:
+  - address: 127.0.0.1:1{listener}
+    routes: [{{ path: /mcp, upstream: crm }}]
+upstreams:
+  - {{ name: crm, url: "http://127.0.0.1:2/mcp" }}
+virtual_servers:
+  - {{ name: s, route: /v/s/mcp }}
+{auth}"#
+        );
+        let config = crate::config::from_yaml(&yaml).unwrap();
+        let http = crate::http_client::HttpClient::default();
+        crate::state::Runtime::new(config, &http, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn a_path_is_a_route_a_virtual_server_its_metadata_or_404() {
+        let rt = runtime(true);
+        let eps = &rt.endpoints[0];
+        match classify(eps, "/mcp", true) {
+            Ok(Classified::Mcp(e)) => {
+                assert!(matches!(&e.kind, EndpointKind::Route(u) if u.name() == "crm"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match classify(eps, "/v/s/mcp", true) {
+            Ok(Classified::Mcp(e)) => {
+                assert!(
+                    matches!(&e.kind, EndpointKind::Virtual { server, .. } if server.name == "s")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        for path in [
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource/v/s/mcp",
+        ] {
+            assert!(
+                matches!(classify(eps, path, true), Ok(Classified::Metadata(_))),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            classify(eps, "/other", true),
+            Err(Reject::NoRoute { path }) if path == "/other"
+        ));
+    }
+
+    #[test]
+    fn metadata_is_served_only_when_authentication_is_configured() {
+        let rt = runtime(false);
+        assert!(matches!(
+            classify(
+                &rt.endpoints[0],
+                "/.well-known/oauth-protected-resource/mcp",
+                false
+            ),
+            Err(Reject::NoRoute { .. })
+        ));
+    }
+}
