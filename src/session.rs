@@ -4,8 +4,9 @@
 //! the virtual server, the principal it is bound to and an expiry. Nothing is stored: any
 //! gateway holding the key can check it, and a tampered, expired or foreign token (another
 //! principal, another virtual server) is simply "session not found" (404). Upstream sessions
-//! are opened lazily per gateway session and cached locally (`proxy::vserver`), so a replica
-//! that sees a session for the first time opens its own.
+//! are opened lazily per gateway session and kept per replica (`vserver::session`, in a
+//! `store::UpstreamSessionStore`), so a replica that sees a session for the first time opens
+//! its own.
 //!
 //! The key is random per process unless configured (`sessions.key`, shared by replicas).
 //!
