@@ -2,12 +2,10 @@
 //! that names the upstream and the cause and carries the request id, never an empty 200;
 //! and the failure is counted in the metrics.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{self, *};
 use axum::routing::post;
-use common::*;
 
 const CALL: &str = r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#;
 

@@ -7,15 +7,13 @@
 //! the hidden tool and sees none of the refused bodies, and the gateway keeps serving.
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::tokens::*;
+use crate::common::*;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post as apost;
-use common::tokens::*;
-use common::*;
 use serde_json::{json, Value};
 
 const HMAC: &[u8] = b"hostile-input-test-hmac-secret-0123456";

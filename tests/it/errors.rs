@@ -1,9 +1,7 @@
 //! Every request the gateway refuses gets the right HTTP status, a JSON-RPC error with an
 //! actionable message and, where the request had one, its id; none of them reaches the upstream.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const PING: &str = r#"{"jsonrpc":"2.0","id":"req-7","method":"ping"}"#;
 

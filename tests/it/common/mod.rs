@@ -1,9 +1,9 @@
 //! Shared integration-test harness: a real gateway in-process on free ports, the real demo MCP
 //! server (rmcp), raw upstreams for hostile cases, and small HTTP helpers.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset of this harness
+#![allow(unreachable_pub)]
 
 pub mod client;
-#[path = "../../examples/demo_server/server.rs"]
+#[path = "../../../examples/demo_server/server.rs"]
 pub mod demo;
 pub mod tokens;
 

@@ -1,11 +1,9 @@
 //! End to end through the gateway with real MCP software on both sides: the official Rust SDK
 //! (rmcp) as client and as the demo upstream.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

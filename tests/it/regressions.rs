@@ -1,14 +1,12 @@
 //! Regression tests for defects found in review: each one failed before its fix.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::tokens::*;
+use crate::common::*;
 use axum::routing::post as apost;
-use common::tokens::*;
-use common::*;
 use serde_json::json;
 
 fn big_call(id: &str, kib: usize) -> String {

@@ -3,10 +3,8 @@
 //! upstream, pinned arguments are set by the gateway, sessions are sealed and bound.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
-
-use common::tokens::*;
-use common::*;
+use crate::common::tokens::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const HMAC: &[u8] = b"virtual-server-test-hmac-secret-0123";

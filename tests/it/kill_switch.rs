@@ -4,13 +4,11 @@
 //! the previous runtime keeps serving, and the upstream never sees the secret again.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::tokens::*;
-use common::*;
+use crate::common::tokens::*;
+use crate::common::*;
 use mcp_gateway::vault::{Secret, StaticKek, Vault};
 use serde_json::json;
 
