@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create (once) the Python venv with the official MCP SDK that tests/hostile.rs runs as a
+# Create (once) the Python venv with the official MCP SDK that tests/it/hostile.rs runs as a
 # last-wins upstream, and print its interpreter's path. Idempotent; quiet when it exists.
 # The venv lives outside the clone, next to the build cache.
 set -euo pipefail

@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mcp-gateway/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 scripts/setup.sh
-# The official Python MCP SDK, a last-wins JSON parser, as an upstream for tests/hostile.rs.
+# The official Python MCP SDK, a last-wins JSON parser, as an upstream for tests/it/hostile.rs.
 MCP_GATEWAY_PYTHON="$(scripts/python-sdk.sh)"
 export MCP_GATEWAY_PYTHON
 

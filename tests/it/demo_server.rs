@@ -1,14 +1,9 @@
 //! Exercises the demo MCP server directly (no gateway in between).
 
-#[path = "common/client.rs"]
-mod client;
-#[path = "../examples/demo_server/server.rs"]
-mod demo;
-
 use std::time::{Duration, Instant};
 
-use client::{call_tool, call_tool_with_progress, connect, reqwest_client, text_of};
-use demo::{DemoOptions, DemoServer};
+use crate::common::client::{call_tool, call_tool_with_progress, connect, reqwest_client, text_of};
+use crate::common::demo::{DemoOptions, DemoServer};
 use serde_json::json;
 
 const INIT_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1.0"}}}"#;

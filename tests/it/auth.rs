@@ -3,10 +3,8 @@
 //! a JWKS URL (with rotation) and an HMAC secret go through; API keys, scopes, metadata.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
-
-use common::tokens::*;
-use common::*;
+use crate::common::tokens::*;
+use crate::common::*;
 use serde_json::json;
 
 const HMAC: &[u8] = b"test-hmac-secret-of-sufficient-length!!";

@@ -3,10 +3,8 @@
 //! paths. Each write test would have succeeded on the unauthenticated query-string API.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
-
-use common::tokens::*;
-use common::*;
+use crate::common::tokens::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const HMAC: &[u8] = b"admin-test-hmac-secret-0123456789";

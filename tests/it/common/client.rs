@@ -4,8 +4,7 @@
 //! request it sends (it is not opt-in), so a server that reports progress
 //! will do so for [`call_tool`] as well as for [`call_tool_with_progress`].
 
-// Not every test binary uses every helper.
-#![allow(dead_code, unreachable_pub)]
+#![allow(unreachable_pub)]
 
 use std::{
     sync::{Arc, Mutex, PoisonError},

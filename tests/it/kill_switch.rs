@@ -4,13 +4,12 @@
 //! the previous runtime keeps serving, and the upstream never sees the secret again.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use common::tokens::*;
-use common::*;
+use crate::common::tokens::*;
+use crate::common::*;
 use mcp_gateway::vault::{Secret, StaticKek, Vault};
 use serde_json::json;
 
@@ -117,46 +116,36 @@ async fn setup() -> Setup {
     ))
     .await;
 
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - {{ path: /static/mcp, upstream: static }}
-      - {{ path: /signed/mcp, upstream: signed }}
-      - {{ path: /exchange/mcp, upstream: exchange }}
-upstreams:
-  - name: static
-    url: "{up}"
-    auth: {{ mode: static, secret: "secret:svc" }}
-  - name: signed
-    url: "{up}"
-    auth: {{ mode: signed_identity, signing_key: "secret:signing", ttl: 60s }}
-  - name: exchange
-    url: "{up}"
-    auth:
-      mode: token_exchange
-      token_url: "http://{token_ep}/token"
-      client_id: mcp-gateway
-      client_secret: "secret:xchg-secret"
-      audience: https://internal.test
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  jwt:
-    issuers: [{ISSUER}]
-    audiences: [{AUDIENCE}]
-    keys:
-      - {{ secret: "secret:jwt-hmac", algorithms: [HS256] }}
-vault:
-  path: "{vault}"
-  key: "file:{kek}"
-"#,
-        up = demo.url(),
-        vault = dir.path().join("vault.json").display(),
-        kek = dir.path().join("kek").display(),
-    );
+    let up = demo.url();
+    let static_auth = UpstreamAuth::new(PropagationMode::Static).secret(SecretRef::vault("svc"));
+    let signed = UpstreamAuth::new(PropagationMode::SignedIdentity)
+        .signing_key(SecretRef::vault("signing"))
+        .ttl(Duration::from_secs(60));
+    let exchange = UpstreamAuth::new(PropagationMode::TokenExchange)
+        .token_exchange(
+            &format!("http://{token_ep}/token"),
+            "mcp-gateway",
+            SecretRef::vault("xchg-secret"),
+        )
+        .audience("https://internal.test");
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .route("/static/mcp", "static")
+                .route("/signed/mcp", "signed")
+                .route("/exchange/mcp", "exchange"),
+        )
+        .upstream(Upstream::new("static", &up).auth(static_auth))
+        .upstream(Upstream::new("signed", &up).auth(signed))
+        .upstream(Upstream::new("exchange", &up).auth(exchange))
+        .auth(Auth::new(RESOURCE).jwt(
+            Jwt::test_issuer(JwtKey::hs256(SecretRef::vault("jwt-hmac"))).audiences(&[AUDIENCE]),
+        ))
+        .vault(
+            &dir.path().join("vault.json"),
+            SecretRef::file(&dir.path().join("kek")),
+        )
+        .yaml();
     let gw = start_gateway(&yaml).await;
     Setup {
         demo,

@@ -3,12 +3,10 @@
 //! one-line errors for an unknown server or a bad config.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 struct Setup {

@@ -1,11 +1,9 @@
 //! End to end through the gateway with real MCP software on both sides: the official Rust SDK
 //! (rmcp) as client and as the demo upstream.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]
@@ -126,7 +124,7 @@ async fn json_responses_pass_through() {
         json_response: true,
     })
     .await;
-    let gw = start_gateway(&config_for(&d.url(), "", "")).await;
+    let gw = start_gateway(&config_for(&d.url()).yaml()).await;
     let c = client::connect(&gw.url()).await.unwrap();
     let r = client::call_tool(&c, "echo", json!({"text": "json mode"}))
         .await
@@ -209,7 +207,7 @@ async fn large_tool_call_bodies_reach_the_upstream_intact() {
 #[tokio::test]
 async fn large_body_over_a_dead_upstream_still_gets_a_clean_error() {
     let port = free_port();
-    let gw = start_gateway(&config_for(&format!("http://127.0.0.1:{port}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://127.0.0.1:{port}/mcp")).yaml()).await;
     let body = json!({"jsonrpc":"2.0","id":"big","method":"tools/call",
         "params":{"name":"echo","arguments":{"text":"y".repeat(100 * 1024)}}});
     let r = post(&gw.url(), body.to_string(), &[]).await;

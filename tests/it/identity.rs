@@ -3,12 +3,10 @@
 //! per-user, signed or exchanged credential; failures are clear errors and nothing is sent.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::tokens::*;
-use common::*;
+use crate::common::tokens::*;
+use crate::common::*;
 use mcp_gateway::vault::{Secret, StaticKek, Vault};
 use serde_json::{json, Value};
 

@@ -3,10 +3,10 @@
 //! upstream, pinned arguments are set by the gateway, sessions are sealed and bound.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
+use std::time::Duration;
 
-use common::tokens::*;
-use common::*;
+use crate::common::tokens::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const HMAC: &[u8] = b"virtual-server-test-hmac-secret-0123";
@@ -24,45 +24,29 @@ async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, HMAC).unwrap();
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - {{ path: /mcp, upstream: github }}
-upstreams:
-  - {{ name: github, url: "{github}" }}
-  - {{ name: crm, url: "{crm}" }}
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  jwt:
-    issuers: [{ISSUER}]
-    audiences: [{AUDIENCE}]
-    keys:
-      - {{ secret: "file:{hmac}", algorithms: [HS256] }}
-virtual_servers:
-  - name: support
-    route: /v/support/mcp
-    access: {{ groups: [support, eng] }}
-    allow_tools: [github.echo, crm.add]
-    rules:
-      - groups: [eng]
-        allow_tools: ["github.*"]
-    tools:
-      crm.add:
-        name: crm_sum
-        description: Add a number to ten
-        pinned: {{ b: 10 }}
-  - name: other
-    route: /v/other/mcp
-    allow_tools: ["crm.*"]
-"#,
-        github = github.url(),
-        crm = crm.url(),
-        hmac = hmac.display(),
-    );
+    let yaml =
+        Config::new()
+            .listener(Listener::new().route("/mcp", "github"))
+            .upstream(Upstream::new("github", &github.url()))
+            .upstream(Upstream::new("crm", &crm.url()))
+            .auth(Auth::new(RESOURCE).jwt(
+                Jwt::test_issuer(JwtKey::hs256(SecretRef::file(&hmac))).audiences(&[AUDIENCE]),
+            ))
+            .virtual_server(
+                VirtualServer::new("support", "/v/support/mcp")
+                    .groups(&["support", "eng"])
+                    .allow_tools(&["github.echo", "crm.add"])
+                    .rule(&["eng"], &["github.*"])
+                    .tool(
+                        "crm.add",
+                        ToolOverride::default()
+                            .name("crm_sum")
+                            .description("Add a number to ten")
+                            .pinned(json!({"b": 10})),
+                    ),
+            )
+            .virtual_server(VirtualServer::new("other", "/v/other/mcp").allow_tools(&["crm.*"]))
+            .yaml();
     let gw = start_gateway(&yaml).await;
     Setup {
         github,
@@ -73,6 +57,24 @@ virtual_servers:
 }
 
 /// Initialize a session on an `auth: none` virtual server; returns its id.
+/// The virtual server most tests here use: `all` on `/v/all/mcp`.
+fn all() -> VirtualServer {
+    VirtualServer::new("all", "/v/all/mcp")
+}
+
+/// `vs` open to anonymous callers (`access.anonymous`) on an `auth: none` listener that lists
+/// it, over `upstreams`; the first upstream is also on the listener's plain route `/mcp`.
+fn anonymous(vs: VirtualServer, upstreams: Vec<Upstream>) -> Config {
+    let listener = Listener::new()
+        .auth(ListenerAuth::None)
+        .virtual_servers(&[vs.name()])
+        .route("/mcp", upstreams[0].name());
+    let config = Config::new()
+        .listener(listener)
+        .virtual_server(vs.anonymous());
+    upstreams.into_iter().fold(config, Config::upstream)
+}
+
 async fn open_anonymous(url: &str) -> String {
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}});
     let r = post(url, init.to_string(), &[]).await;
@@ -306,25 +308,9 @@ async fn a_session_continues_on_another_instance_with_the_same_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("session-key");
     std::fs::write(&key, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap(); // 32 bytes
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [all]
-    routes: [{{ path: /mcp, upstream: up }}]
-upstreams:
-  - {{ name: up, url: "{}" }}
-admin:
-  address: "{{ADMIN}}"
-sessions:
-  key: "file:{}"
-virtual_servers:
-  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
-"#,
-        demo.url(),
-        key.display()
-    );
+    let yaml = anonymous(all(), vec![Upstream::new("up", &demo.url())])
+        .session_key(SecretRef::file(&key))
+        .yaml();
     let one = start_gateway(&yaml).await;
     let two = start_gateway(&yaml).await;
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}});
@@ -358,31 +344,15 @@ virtual_servers:
 #[tokio::test]
 async fn collisions_are_reported_with_both_origins() {
     let (a, b, c) = (start_demo().await, start_demo().await, start_demo().await);
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [all]
-    routes: [{{ path: /mcp, upstream: a }}]
-upstreams:
-  - {{ name: a, url: "{}" }}
-  - {{ name: b, url: "{}" }}
-  - {{ name: c, url: "{}" }}
-admin:
-  address: "{{ADMIN}}"
-{{ADMIN_AUTH}}
-virtual_servers:
-  - name: all
-    route: /v/all/mcp
-    access: {{ anonymous: true }}
-    tools:
-      c.echo: {{ name: b__echo }}
-"#,
-        a.url(),
-        b.url(),
-        c.url()
-    );
+    let upstreams = vec![
+        Upstream::new("a", &a.url()),
+        Upstream::new("b", &b.url()),
+        Upstream::new("c", &c.url()),
+    ];
+    let vs = all().tool("c.echo", ToolOverride::default().name("b__echo"));
+    let yaml = anonymous(vs, upstreams)
+        .admin(Admin::with_test_tokens())
+        .yaml();
     let gw = start_gateway(&yaml).await;
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}});
     let url = format!("http://{}/v/all/mcp", gw.addr);
@@ -454,21 +424,7 @@ async fn paging_upstream(total: usize) -> String {
 #[tokio::test]
 async fn discovery_follows_next_cursor_across_pages() {
     let up = paging_upstream(5).await;
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [all]
-    routes: [{{ path: /mcp, upstream: pager }}]
-upstreams:
-  - {{ name: pager, url: "{up}" }}
-admin:
-  address: "{{ADMIN}}"
-virtual_servers:
-  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
-"#
-    );
+    let yaml = anonymous(all(), vec![Upstream::new("pager", &up)]).yaml();
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     let sid = open_anonymous(&url).await;
@@ -496,24 +452,17 @@ virtual_servers:
 #[tokio::test]
 async fn a_staging_server_cannot_reach_production_tools() {
     let (prod, staging) = (start_demo().await, start_demo().await);
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [qa]
-    routes: [{{ path: /mcp, upstream: prod }}]
-upstreams:
-  - {{ name: prod, url: "{}", environment: prod }}
-  - {{ name: stage, url: "{}", environment: staging }}
-admin:
-  address: "{{ADMIN}}"
-virtual_servers:
-  - {{ name: qa, route: /v/qa/mcp, environment: staging, allow_tools: ["*.*"], access: {{ anonymous: true }} }}
-"#,
-        prod.url(),
-        staging.url()
-    );
+    let config = |allow_tools: &[&str]| {
+        let qa = VirtualServer::new("qa", "/v/qa/mcp")
+            .environment("staging")
+            .allow_tools(allow_tools);
+        let upstreams = vec![
+            Upstream::new("prod", &prod.url()).environment("prod"),
+            Upstream::new("stage", &staging.url()).environment("staging"),
+        ];
+        anonymous(qa, upstreams)
+    };
+    let yaml = config(&["*.*"]).yaml();
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/qa/mcp", gw.addr);
     let sid = open_anonymous(&url).await;
@@ -532,7 +481,7 @@ virtual_servers:
     assert_eq!(jsonrpc_body(r).await["error"]["code"], -32602);
     assert_eq!(prod.calls("add"), 0);
     // Naming a production upstream explicitly on a staging server is a config error.
-    let bad = yaml.replace(r#"allow_tools: ["*.*"]"#, "allow_tools: [prod.add]");
+    let bad = config(&["prod.add"]).yaml();
     let err = mcp_gateway::config::from_yaml(&render(&bad, gw.addr, gw.admin)).unwrap_err();
     assert!(
         err.to_string()
@@ -572,26 +521,14 @@ async fn a_changed_tool_is_quarantined_until_approved() {
     let up = changing_upstream(desc.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("registry-state.json");
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [all]
-    routes: [{{ path: /mcp, upstream: crm }}]
-upstreams:
-  - {{ name: crm, url: "{up}" }}
-admin:
-  address: "{{ADMIN}}"
-{{ADMIN_AUTH}}
-registry:
-  refresh_interval: 100ms
-  state_file: "{}"
-virtual_servers:
-  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
-"#,
-        state.display()
-    );
+    let yaml = anonymous(all(), vec![Upstream::new("crm", &up)])
+        .admin(Admin::with_test_tokens())
+        .registry(Registry {
+            refresh_interval: Some(Duration::from_millis(100)),
+            state_file: Some(state.display().to_string()),
+            ..Registry::default()
+        })
+        .yaml();
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     let sid = open_anonymous(&url).await;
@@ -698,26 +635,11 @@ virtual_servers:
 async fn a_restarted_upstream_is_healed_for_read_only_tools_only() {
     let first = start_demo().await;
     let addr = first.addr;
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [all]
-    routes: [{{ path: /mcp, upstream: up }}]
-upstreams:
-  - {{ name: up, url: "{}" }}
-admin:
-  address: "{{ADMIN}}"
-virtual_servers:
-  - name: all
-    route: /v/all/mcp
-    access: {{ anonymous: true }}
-    tools:
-      up.echo: {{ annotations: {{ readOnlyHint: true }} }}
-"#,
-        first.url()
+    let vs = all().tool(
+        "up.echo",
+        ToolOverride::default().annotations(json!({"readOnlyHint": true})),
     );
+    let yaml = anonymous(vs, vec![Upstream::new("up", &first.url())]).yaml();
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     let sid = open_anonymous(&url).await;
@@ -785,23 +707,12 @@ virtual_servers:
 #[tokio::test]
 async fn the_merged_list_pages_with_opaque_cursors() {
     let up = paging_upstream(5).await;
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [all]
-    routes: [{{ path: /mcp, upstream: pager }}]
-upstreams:
-  - {{ name: pager, url: "{up}" }}
-admin:
-  address: "{{ADMIN}}"
-registry:
-  page_size: 2
-virtual_servers:
-  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
-"#
-    );
+    let yaml = anonymous(all(), vec![Upstream::new("pager", &up)])
+        .registry(Registry {
+            page_size: Some(2),
+            ..Registry::default()
+        })
+        .yaml();
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     let sid = open_anonymous(&url).await;
@@ -881,23 +792,13 @@ async fn an_upstream_list_changed_triggers_rediscovery_at_once() {
         }),
     );
     let up = format!("http://{}/mcp", raw_upstream(router).await);
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [all]
-    routes: [{{ path: /mcp, upstream: crm }}]
-upstreams:
-  - {{ name: crm, url: "{up}", on_change: accept }}
-admin:
-  address: "{{ADMIN}}"
-registry:
-  refresh_interval: 1h
-virtual_servers:
-  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
-"#
-    );
+    let upstream = Upstream::new("crm", &up).on_change(OnChange::Accept);
+    let yaml = anonymous(all(), vec![upstream])
+        .registry(Registry {
+            refresh_interval: Some(Duration::from_secs(3600)),
+            ..Registry::default()
+        })
+        .yaml();
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     let sid = open_anonymous(&url).await;
@@ -1097,24 +998,13 @@ async fn concurrent_first_requests_list_each_upstream_once() {
     let (a_lists, b_lists) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let a = gated_upstream(a_lists.clone(), gate.clone()).await;
     let b = gated_upstream(b_lists.clone(), gate.clone()).await;
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    virtual_servers: [all]
-    routes: [{{ path: /mcp, upstream: a }}]
-upstreams:
-  - {{ name: a, url: "{a}" }}
-  - {{ name: b, url: "{b}" }}
-registry:
-  refresh_interval: 10m
-admin:
-  address: "{{ADMIN}}"
-virtual_servers:
-  - {{ name: all, route: /v/all/mcp, access: {{ anonymous: true }} }}
-"#
-    );
+    let upstreams = vec![Upstream::new("a", &a), Upstream::new("b", &b)];
+    let yaml = anonymous(all(), upstreams)
+        .registry(Registry {
+            refresh_interval: Some(Duration::from_secs(600)),
+            ..Registry::default()
+        })
+        .yaml();
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     // Discovery has started (at start-up, or with the first request) and is held at the gate.

@@ -7,15 +7,13 @@
 //! the hidden tool and sees none of the refused bodies, and the gateway keeps serving.
 #![allow(clippy::unwrap_used)] // test code: a panic is a test failure
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::tokens::*;
+use crate::common::*;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post as apost;
-use common::tokens::*;
-use common::*;
 use serde_json::{json, Value};
 
 const HMAC: &[u8] = b"hostile-input-test-hmac-secret-0123456";
@@ -116,46 +114,34 @@ struct Setup {
 /// A gateway with a plain route (`/mcp`) and a virtual server (`/v/support/mcp`) that shows
 /// `crm.get_customer` and `crm.update_ticket` (with `tenant` pinned), both in front of the
 /// last-wins upstream.
-async fn setup(extra_top: &str) -> Setup {
+async fn setup(limits: Limits) -> Setup {
     let seen = Seen::default();
     let url = last_wins_upstream(seen.clone()).await;
-    setup_for(&url, seen, extra_top).await
+    setup_for(&url, seen, limits).await
 }
 
 /// The same gateway in front of any upstream at `url`.
-async fn setup_for(url: &str, seen: Seen, extra_top: &str) -> Setup {
+async fn setup_for(url: &str, seen: Seen, limits: Limits) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, HMAC).unwrap();
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - {{ path: /mcp, upstream: crm }}
-upstreams:
-  - {{ name: crm, url: "{url}" }}
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  jwt:
-    issuers: [{ISSUER}]
-    audiences: [{AUDIENCE}]
-    keys:
-      - {{ secret: "file:{hmac}", algorithms: [HS256] }}
-virtual_servers:
-  - name: support
-    route: /v/support/mcp
-    access: {{ groups: [support] }}
-    allow_tools: [crm.get_customer, crm.update_ticket]
-    tools:
-      crm.update_ticket:
-        pinned: {{ tenant: acme }}
-{extra_top}
-"#,
-        hmac = hmac.display(),
-    );
+    let support = VirtualServer::new("support", "/v/support/mcp")
+        .groups(&["support"])
+        .allow_tools(&["crm.get_customer", "crm.update_ticket"])
+        .tool(
+            "crm.update_ticket",
+            ToolOverride::default().pinned(json!({"tenant": "acme"})),
+        );
+    let yaml =
+        Config::new()
+            .listener(Listener::new().route("/mcp", "crm"))
+            .upstream(Upstream::new("crm", url))
+            .auth(Auth::new(RESOURCE).jwt(
+                Jwt::test_issuer(JwtKey::hs256(SecretRef::file(&hmac))).audiences(&[AUDIENCE]),
+            ))
+            .virtual_server(support)
+            .limits(limits)
+            .yaml();
     let gw = start_gateway(&yaml).await;
     let mut c = claims("alice");
     c["groups"] = json!(["support"]);
@@ -219,7 +205,7 @@ impl Setup {
 /// last-wins upstream run a tool the virtual server hides.
 #[tokio::test]
 async fn hidden_tool_is_never_run_through_duplicate_keys() {
-    let s = setup("").await;
+    let s = setup(Limits::default()).await;
     let sid = s.open_session().await;
     let cases = [
         // The reported exploit, with the hidden tool's exposed and upstream names.
@@ -288,7 +274,7 @@ async fn hidden_tool_is_never_run_through_duplicate_keys() {
 /// renamed tool's `Mcp-Name` is rewritten with its `params.name`.
 #[tokio::test]
 async fn metadata_headers_must_match_the_body() {
-    let s = setup("").await;
+    let s = setup(Limits::default()).await;
     let sid = s.open_session().await;
     let get = r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{}}}"#;
     let hdr = |name: &'static str, value: &'static str| {
@@ -362,7 +348,7 @@ async fn metadata_headers_must_match_the_body() {
 /// to plain routes later decides on the only reading there is.
 #[tokio::test]
 async fn plain_route_refuses_duplicates_and_deep_nesting() {
-    let s = setup("").await;
+    let s = setup(Limits::default()).await;
     let dup = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get_customer","arguments":{},"name":"delete_customer"}}"#;
     assert_error(
         s.plain(dup).await,
@@ -395,7 +381,7 @@ async fn plain_route_refuses_duplicates_and_deep_nesting() {
 /// duplicates too.
 #[tokio::test]
 async fn keys_equal_to_a_case_insensitive_parser_are_duplicates() {
-    let s = setup("").await;
+    let s = setup(Limits::default()).await;
     let sid = s.open_session().await;
     for (body, path) in [
         (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{},"NAME":"delete_customer"}}"#, "$.params.NAME"),
@@ -419,7 +405,7 @@ async fn keys_equal_to_a_case_insensitive_parser_are_duplicates() {
 /// read `Mcp_Name` as `Mcp-Name`).
 #[tokio::test]
 async fn the_body_is_forwarded_as_checked_and_labelled_as_such() {
-    let s = setup("").await;
+    let s = setup(Limits::default()).await;
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_customer","arguments":{},"n+AGE-me":"delete_customer"}}"#;
     let send = |headers: Vec<(&'static str, &'static str)>, method: reqwest::Method| {
         let mut rb = http()
@@ -484,7 +470,11 @@ async fn the_body_is_forwarded_as_checked_and_labelled_as_such() {
 /// `limits.max_json_depth` is honoured as configured.
 #[tokio::test]
 async fn configured_depth_limit_applies() {
-    let s = setup("limits:\n  max_json_depth: 4\n").await;
+    let s = setup(Limits {
+        max_json_depth: Some(4),
+        ..Limits::default()
+    })
+    .await;
     let body = |inner: &str| {
         format!(
             r#"{{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{{"name":"get_customer","arguments":{{"x":{inner}}}}}}}"#
@@ -505,7 +495,7 @@ async fn configured_depth_limit_applies() {
 /// upstream, and the gateway keeps serving.
 #[tokio::test]
 async fn framing_and_differential_table() {
-    let s = setup("").await;
+    let s = setup(Limits::default()).await;
     let sid = s.open_session().await;
     let call = |args: &str| {
         format!(
@@ -566,7 +556,7 @@ async fn framing_and_differential_table() {
 /// server splices the tool name and keeps every other byte).
 #[tokio::test]
 async fn big_numbers_reach_the_upstream_byte_for_byte() {
-    let s = setup("").await;
+    let s = setup(Limits::default()).await;
     let sid = s.open_session().await;
     let args = r#"{"big":123456789012345678901234567890,"tiny":1e-400,"wide":-0.10000000000000000000000000001,"huge":1e400}"#;
     let plain = format!(
@@ -692,7 +682,7 @@ async fn python_sdk_upstream_never_runs_the_hidden_tool() {
     );
 
     // Through a virtual server that hides delete_customer: refused, never run.
-    let s = setup_for(&url, Seen::default(), "").await;
+    let s = setup_for(&url, Seen::default(), Limits::default()).await;
     let vsid = s.open_session().await;
     for name in ["crm__get_customer", "crm__delete_customer"] {
         assert_error(
@@ -724,7 +714,7 @@ async fn python_sdk_upstream_never_runs_the_hidden_tool() {
 #[tokio::test]
 async fn conflicting_framing_never_smuggles_a_second_call() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = setup("").await;
+    let s = setup(Limits::default()).await;
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_customer"}}"#;
     let smuggled = format!(
         "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 85\r\n\r\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{{\"name\":\"delete_customer\"}}}}",

@@ -1,14 +1,12 @@
 //! Regression tests for defects found in review: each one failed before its fix.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::tokens::*;
+use crate::common::*;
 use axum::routing::post as apost;
-use common::tokens::*;
-use common::*;
 use serde_json::json;
 
 fn big_call(id: &str, kib: usize) -> String {
@@ -28,11 +26,13 @@ async fn large_body_slow_upstream_honours_read_timeout() {
         }),
     ))
     .await;
-    let gw = start_gateway(&config_for(
-        &format!("http://{addr}/mcp"),
-        "    read_timeout: 300ms",
-        "",
-    ))
+    let gw = start_gateway(
+        &Config::one_route(
+            Upstream::new("up", &format!("http://{addr}/mcp"))
+                .read_timeout(Duration::from_millis(300)),
+        )
+        .yaml(),
+    )
     .await;
     // small body: 504 fast
     let t = Instant::now();
@@ -56,7 +56,7 @@ async fn empty_5xx_body_still_gets_a_jsonrpc_error() {
         apost(|| async { axum::http::StatusCode::SERVICE_UNAVAILABLE }),
     ))
     .await;
-    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp")).yaml()).await;
     let r = post(&gw.url(), big_call("e", 1), &[]).await;
     let st = r.status();
     let ct = r.headers().get("content-type").cloned();
@@ -78,7 +78,7 @@ async fn empty_5xx_body_large_path() {
         apost(|| async { axum::http::StatusCode::SERVICE_UNAVAILABLE }),
     ))
     .await;
-    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp")).yaml()).await;
     let r = post(&gw.url(), big_call("e", 100), &[]).await;
     let st = r.status();
     let body = r.text().await.unwrap();
@@ -114,7 +114,7 @@ async fn proxy_authorization_reaches_upstream_only_on_large_bodies() {
         ),
     ))
     .await;
-    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp")).yaml()).await;
     let extra = [
         ("proxy-authorization", "Basic c2VjcmV0OnB3"),
         ("authorization", "Bearer client-token"),
@@ -219,32 +219,17 @@ async fn unknown_kid_burst_fetches_jwks_once() {
     let demo = start_demo().await;
     let ed = EdKey::generate("ed1");
     let jwks = JwksServer::start(vec![ed.jwk.clone()]).await;
-    let yaml = format!(
-        r#"
-server:
-  threads: 4
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - path: /mcp
-        upstream: up
-upstreams:
-  - name: up
-    url: "{up}"
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  jwt:
-    issuers: [{ISSUER}]
-    keys:
-      - jwks_url: {url}
-        algorithms: [EdDSA]
-        min_refresh_interval: 1s
-"#,
-        up = demo.url(),
-        url = jwks.url,
-    );
+    let key =
+        JwtKey::jwks_url(&jwks.url, Algorithm::EdDSA).min_refresh_interval(Duration::from_secs(1));
+    let yaml = Config::new()
+        .server(Server {
+            threads: Some(4),
+            ..Server::default()
+        })
+        .listener(Listener::new().route("/mcp", "up"))
+        .upstream(Upstream::new("up", &demo.url()))
+        .auth(Auth::new(RESOURCE).jwt(Jwt::test_issuer(key)))
+        .yaml();
     let gw = start_gateway(&yaml).await;
     // let the initial fetch happen, then wait out min_refresh_interval
     let ok = post(
@@ -285,7 +270,7 @@ auth:
 async fn expect_continue_then_upstream_refused_still_gets_an_error() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let port = free_port();
-    let gw = start_gateway(&config_for(&format!("http://127.0.0.1:{port}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://127.0.0.1:{port}/mcp")).yaml()).await;
     let body = r#"{"jsonrpc":"2.0","id":"x","method":"ping"}"#;
     let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let head = format!(
@@ -321,29 +306,17 @@ async fn empty_401_from_upstream_in_signed_identity_mode() {
     let pk = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     std::fs::write(dir.path().join("sk"), pk.as_ref()).unwrap();
     std::fs::write(dir.path().join("h"), b"hmac-secret-0123456789-0123456789").unwrap();
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - path: /mcp
-        upstream: up
-upstreams:
-  - name: up
-    url: "http://{addr}/mcp"
-    auth: {{ mode: signed_identity, signing_key: "file:{sk}" }}
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  jwt:
-    issuers: [{ISSUER}]
-    keys:
-      - {{ secret: "file:{h}", algorithms: [HS256] }}
-"#,
-        sk = dir.path().join("sk").display(),
-        h = dir.path().join("h").display(),
-    );
+    let signed = UpstreamAuth::new(PropagationMode::SignedIdentity)
+        .signing_key(SecretRef::file(&dir.path().join("sk")));
+    let yaml = Config::new()
+        .listener(Listener::new().route("/mcp", "up"))
+        .upstream(Upstream::new("up", &format!("http://{addr}/mcp")).auth(signed))
+        .auth(
+            Auth::new(RESOURCE).jwt(Jwt::test_issuer(JwtKey::hs256(SecretRef::file(
+                &dir.path().join("h"),
+            )))),
+        )
+        .yaml();
     let gw = start_gateway(&yaml).await;
     let t = hs256(&claims("alice"), b"hmac-secret-0123456789-0123456789", None);
     let r = post(
@@ -427,7 +400,7 @@ async fn non_idempotent_call_is_not_replayed_after_upstream_received_it() {
             });
         }
     });
-    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp")).yaml()).await;
     let r = post(
         &gw.url(),
         r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,

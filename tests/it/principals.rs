@@ -4,13 +4,11 @@
 //! Also: `passthrough` never forwards an API key.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::tokens::*;
+use crate::common::*;
 use base64::Engine as _;
-use common::tokens::*;
-use common::*;
 use mcp_gateway::vault::{Secret, StaticKek, Vault};
 use serde_json::{json, Value};
 

@@ -1,9 +1,10 @@
 //! Shared integration-test harness: a real gateway in-process on free ports, the real demo MCP
 //! server (rmcp), raw upstreams for hostile cases, and small HTTP helpers.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset of this harness
+#![allow(unreachable_pub)]
 
 pub mod client;
-#[path = "../../examples/demo_server/server.rs"]
+pub mod config;
+#[path = "../../../examples/demo_server/server.rs"]
 pub mod demo;
 pub mod tokens;
 
@@ -13,6 +14,12 @@ use std::time::{Duration, Instant};
 
 use mcp_gateway::server::{self, ShutdownHandle};
 use serde_json::Value;
+
+pub use config::{
+    Admin, Algorithm, Auth, Config, Jwt, JwtKey, Limits, Listener, ListenerAuth, OnChange,
+    PropagationMode, Registry, SecretRef, Server, ToolOverride, Upstream, UpstreamAuth,
+    VirtualServer,
+};
 
 /// A gateway running on its own thread. Dropping it shuts it down.
 pub struct Gateway {
@@ -54,32 +61,9 @@ pub fn free_port() -> u16 {
         .expect("reserve a port")
 }
 
-/// A config with one listener (`/mcp`) in front of `upstream_url`, with the admin listener.
-/// `{LISTEN}` and `{ADMIN}` are filled in by [`start_gateway`]; `extra_upstream` is appended
-/// to the upstream entry (timeouts etc.).
-pub fn config_for(upstream_url: &str, extra_upstream: &str, extra_top: &str) -> String {
-    format!(
-        r#"
-server:
-  threads: 2
-  grace_period_seconds: 0
-  graceful_shutdown_timeout_seconds: 1
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    allowed_origins: ["http://localhost:6274"]
-    routes:
-      - path: /mcp
-        upstream: up
-upstreams:
-  - name: up
-    url: "{upstream_url}"
-{extra_upstream}
-admin:
-  address: "{{ADMIN}}"
-{extra_top}
-"#
-    )
+/// [`Config::one_route`] to an upstream named `up` at `upstream_url`.
+pub fn config_for(upstream_url: &str) -> Config {
+    Config::one_route(Upstream::new("up", upstream_url))
 }
 
 /// Fill in the listener and admin addresses of a template, and `{ADMIN_AUTH}` (an
@@ -97,20 +81,12 @@ pub const ADMIN_READ_TOKEN: &str = "test-admin-read-token";
 /// Admin bearer token with the `write` permission in `{ADMIN_AUTH}`.
 pub const ADMIN_WRITE_TOKEN: &str = "test-admin-write-token";
 
-fn sha256_hex(s: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The `admin.auth` section `{ADMIN_AUTH}` stands for (indented for `admin:`).
 pub fn admin_auth_yaml() -> String {
     format!(
         "  auth:\n    tokens:\n      - {{ name: viewer, sha256: {}, permission: read }}\n      - {{ name: operator, sha256: {}, permission: write }}",
-        sha256_hex(ADMIN_READ_TOKEN),
-        sha256_hex(ADMIN_WRITE_TOKEN)
+        tokens::sha256_hex(ADMIN_READ_TOKEN),
+        tokens::sha256_hex(ADMIN_WRITE_TOKEN)
     )
 }
 
@@ -141,7 +117,8 @@ pub async fn admin_post(
         .expect("send admin request")
 }
 
-/// Start a gateway from a YAML template (see [`config_for`]) and wait until it accepts.
+/// Start a gateway from a YAML template ([`Config::yaml`], or literal YAML with `{LISTEN}`,
+/// `{ADMIN}` and optionally `{ADMIN_AUTH}`) and wait until it accepts.
 pub async fn start_gateway(template: &str) -> Gateway {
     // Hold both reservations at once so the two ports differ.
     let (a, b) = (
@@ -191,7 +168,7 @@ pub async fn start_demo_with(opts: demo::DemoOptions) -> demo::DemoServer {
 /// Demo server plus a gateway in front of it.
 pub async fn demo_and_gateway() -> (demo::DemoServer, Gateway) {
     let d = start_demo().await;
-    let gw = start_gateway(&config_for(&d.url(), "", "")).await;
+    let gw = start_gateway(&config_for(&d.url()).yaml()).await;
     (d, gw)
 }
 

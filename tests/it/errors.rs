@@ -1,9 +1,7 @@
 //! Every request the gateway refuses gets the right HTTP status, a JSON-RPC error with an
 //! actionable message and, where the request had one, its id; none of them reaches the upstream.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const PING: &str = r#"{"jsonrpc":"2.0","id":"req-7","method":"ping"}"#;
 
@@ -47,11 +45,14 @@ async fn not_json_rpc_is_400_invalid_request_and_keeps_the_id() {
 #[tokio::test]
 async fn body_over_the_limit_is_413_with_the_limit_in_the_message() {
     let d = start_demo().await;
-    let gw = start_gateway(&config_for(
-        &d.url(),
-        "",
-        "limits:\n  max_request_body_bytes: 1000\n",
-    ))
+    let gw = start_gateway(
+        &config_for(&d.url())
+            .limits(Limits {
+                max_request_body_bytes: Some(1000),
+                ..Limits::default()
+            })
+            .yaml(),
+    )
     .await;
     let big = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{}"}}}}}}"#,

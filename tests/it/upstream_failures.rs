@@ -2,19 +2,17 @@
 //! that names the upstream and the cause and carries the request id, never an empty 200;
 //! and the failure is counted in the metrics.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{self, *};
 use axum::routing::post;
-use common::*;
 
 const CALL: &str = r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#;
 
 #[tokio::test]
 async fn connection_refused_is_502_naming_the_upstream() {
     let port = free_port(); // nothing listens here
-    let gw = start_gateway(&config_for(&format!("http://127.0.0.1:{port}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://127.0.0.1:{port}/mcp")).yaml()).await;
     let r = common::post(&gw.url(), CALL, &[]).await;
     let v = assert_error(r, 502, -32000, "upstream \"up\" failed: connection refused").await;
     assert_eq!(v["id"], 42);
@@ -45,11 +43,13 @@ async fn slow_upstream_is_504_after_read_timeout() {
         }),
     ))
     .await;
-    let gw = start_gateway(&config_for(
-        &format!("http://{addr}/mcp"),
-        "    read_timeout: 300ms",
-        "",
-    ))
+    let gw = start_gateway(
+        &Config::one_route(
+            Upstream::new("up", &format!("http://{addr}/mcp"))
+                .read_timeout(Duration::from_millis(300)),
+        )
+        .yaml(),
+    )
     .await;
     let started = std::time::Instant::now();
     let r = common::post(&gw.url(), CALL, &[]).await;
@@ -64,7 +64,7 @@ async fn slow_upstream_is_504_after_read_timeout() {
 #[tokio::test]
 async fn upstream_hanging_up_is_502() {
     let addr = hangup_upstream().await;
-    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp")).yaml()).await;
     let r = common::post(&gw.url(), CALL, &[]).await;
     let v = assert_error(r, 502, -32000, "upstream \"up\" failed").await;
     assert_eq!(v["id"], 42);
@@ -82,7 +82,7 @@ async fn upstream_5xx_becomes_502_quoting_the_upstream() {
         }),
     ))
     .await;
-    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp")).yaml()).await;
     let r = common::post(&gw.url(), CALL, &[]).await;
     let v = assert_error(
         r,
@@ -114,7 +114,7 @@ async fn upstream_4xx_passes_through_untouched() {
         }),
     ))
     .await;
-    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp"), "", "")).await;
+    let gw = start_gateway(&config_for(&format!("http://{addr}/mcp")).yaml()).await;
     let r = common::post(&gw.url(), CALL, &[]).await;
     assert_error(r, 404, -32600, "Session not found").await;
 }
