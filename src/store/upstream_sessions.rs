@@ -185,6 +185,7 @@ mod tests {
             s.insert(d(4), 400, &format!("u{i}"), None, 150);
         }
         assert_eq!(s.get(&d(4), "a", 150), None, "oldest upstream forgotten");
-        assert_eq!(s.get(&d(4), "u265", 150), Some(None));
+        let newest = format!("u{}", MAX_PER_SESSION + 9);
+        assert_eq!(s.get(&d(4), &newest, 150), Some(None));
     }
 }
