@@ -53,12 +53,35 @@ impl Drop for Gateway {
     }
 }
 
-/// A port that was free a moment ago (bind to :0, read, release).
+/// Ports handed to servers that bind them later (the gateway's listeners, "nothing listens
+/// here" addresses). Bind-to-:0-and-release raced: the kernel hands the released port to the
+/// next ephemeral need (an outgoing connection, another test's `:0` listener) before the
+/// gateway binds it, and a test then talks to the wrong server (seen: 404 for an expected
+/// 401). So these come from below the ephemeral range (Linux's default is 32768-60999),
+/// which `:0` binds and outgoing connections never use, and each is handed out at most once
+/// per process. The start is spread by process id so parallel test processes on one machine
+/// (CI beside a developer's run) rarely meet.
+const RESERVED_PORTS: std::ops::Range<u16> = 20000..32000;
+
+/// A port that is free now and that no other caller in this process will be given.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("reserve a port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(RESERVED_PORTS.end - RESERVED_PORTS.start);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = RESERVED_PORTS.start + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {RESERVED_PORTS:?}")
 }
 
 /// [`Config::one_route`] to an upstream named `up` at `upstream_url`.
@@ -120,14 +143,9 @@ pub async fn admin_post(
 /// Start a gateway from a YAML template ([`Config::yaml`], or literal YAML with `{LISTEN}`,
 /// `{ADMIN}` and optionally `{ADMIN_AUTH}`) and wait until it accepts.
 pub async fn start_gateway(template: &str) -> Gateway {
-    // Hold both reservations at once so the two ports differ.
-    let (a, b) = (
-        TcpListener::bind("127.0.0.1:0").expect("reserve a port"),
-        TcpListener::bind("127.0.0.1:0").expect("reserve a port"),
-    );
-    let addr = a.local_addr().expect("addr");
-    let admin = b.local_addr().expect("addr");
-    drop((a, b));
+    let localhost = std::net::Ipv4Addr::LOCALHOST;
+    let addr = std::net::SocketAddr::from((localhost, free_port()));
+    let admin = std::net::SocketAddr::from((localhost, free_port()));
     let yaml = render(template, addr, admin);
     let config = mcp_gateway::config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let (srv, shared) = server::build(config, None, None).expect("build gateway");
