@@ -172,6 +172,10 @@ pub enum Reject {
     /// 200, -32602: the client sent an argument the gateway pins.
     #[error("argument {argument:?} of {tool} is set by the gateway and cannot be sent")]
     PinnedArgument { tool: String, argument: String },
+    /// 200, -32602: an argument policy rule refused the call; the upstream was not called.
+    /// `data.rule` names the rule.
+    #[error("{message} (policy {rule}); the call was not made")]
+    PolicyViolation { rule: String, message: String },
     /// 500, -32603: a bug or resource problem inside the gateway.
     #[error("internal gateway error: {0}")]
     Internal(String),
@@ -209,6 +213,7 @@ impl Reject {
             Reject::MethodNotFound { .. }
             | Reject::UnknownTool { .. }
             | Reject::PinnedArgument { .. }
+            | Reject::PolicyViolation { .. }
             | Reject::InvalidCursor => 200,
         }
     }
@@ -221,6 +226,7 @@ impl Reject {
             Reject::InvalidParams(_)
             | Reject::UnknownTool { .. }
             | Reject::PinnedArgument { .. }
+            | Reject::PolicyViolation { .. }
             | Reject::InvalidCursor => INVALID_PARAMS,
             Reject::MethodNotFound { .. } => METHOD_NOT_FOUND,
             Reject::SessionNotFound => SESSION_NOT_FOUND,
@@ -253,6 +259,7 @@ impl Reject {
                 upstream, cause, ..
             } => Some(serde_json::json!({ "upstream": upstream, "cause": cause })),
             Reject::BodyTooLarge { limit } => Some(serde_json::json!({ "limit": limit })),
+            Reject::PolicyViolation { rule, .. } => Some(serde_json::json!({ "rule": rule })),
             Reject::CredentialUnavailable { upstream, .. }
             | Reject::TokenExchange { upstream, .. }
             | Reject::UpstreamUnauthorized { upstream, .. } => {
@@ -292,7 +299,8 @@ impl Reject {
             | Reject::MethodNotFound { .. }
             | Reject::UnknownTool { .. }
             | Reject::InvalidCursor
-            | Reject::PinnedArgument { .. } => Outcome::Rejected,
+            | Reject::PinnedArgument { .. }
+            | Reject::PolicyViolation { .. } => Outcome::Rejected,
         }
     }
 
@@ -345,6 +353,7 @@ impl Reject {
             | Reject::UnknownTool { .. }
             | Reject::InvalidCursor
             | Reject::PinnedArgument { .. }
+            | Reject::PolicyViolation { .. }
             | Reject::Internal(_) => Vec::new(),
         }
     }
@@ -454,6 +463,10 @@ mod tests {
                 tool: "t".into(),
                 argument: "a".into(),
             },
+            Reject::PolicyViolation {
+                rule: "r".into(),
+                message: "argument \"a\" is required".into(),
+            },
         ]
     }
 
@@ -532,6 +545,7 @@ mod tests {
             Reject::UnknownTool { .. } => (200, INVALID_PARAMS, Rejected, none()),
             Reject::InvalidCursor => (200, INVALID_PARAMS, Rejected, none()),
             Reject::PinnedArgument { .. } => (200, INVALID_PARAMS, Rejected, none()),
+            Reject::PolicyViolation { .. } => (200, INVALID_PARAMS, Rejected, none()),
             Reject::Internal(_) => (500, INTERNAL_ERROR, InternalError, none()),
         }
     }

@@ -17,6 +17,7 @@
 //! - `virtual_server`: virtual servers, tool patterns, rules and overrides
 //! - `principals`: subjects, groups and roles named by access lists, rules and admin grants
 //! - `admin`: the operator listener and who may use `/admin/*`
+//! - `policies`: argument rules (`crate::policy::arguments`)
 //! - `values`: `server`, `limits`, `registry`, `sessions`, `vault`
 //! - `syntax`: value checks several sections share (names, addresses, secret references)
 //!
@@ -30,6 +31,7 @@
 mod admin;
 mod auth;
 mod listener;
+mod policies;
 mod principals;
 pub mod raw;
 mod syntax;
@@ -100,6 +102,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     pub virtual_servers: Vec<VirtualServer>,
     pub sessions: SessionsConfig,
+    /// Argument rules, in the order written (the first that refuses a call names itself).
+    pub policies: Vec<crate::policy::arguments::ArgumentRule>,
 }
 
 /// Read and validate a configuration file.
@@ -149,6 +153,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let virtual_servers =
         virtual_server::validate(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
     listener::assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
+    let policies = policies::validate(raw.policies, &upstreams)?;
     if admin
         .as_ref()
         .and_then(|a| a.auth.as_ref())
@@ -168,5 +173,6 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         registry,
         virtual_servers,
         sessions,
+        policies,
     })
 }

@@ -48,6 +48,54 @@ pub struct RawConfig {
     /// Gateway-owned sessions (virtual servers).
     #[serde(default)]
     pub sessions: RawSessions,
+    /// Argument rules checked on every `tools/call` they cover, plain routes and virtual
+    /// servers alike.
+    #[serde(default)]
+    pub policies: Vec<RawPolicy>,
+}
+
+/// One argument rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Names the rule in errors, metrics and audit: letters, digits, `_`, `-`; at most 32.
+    pub id: String,
+    /// `upstream.tool` patterns of the tools it covers (as `allow_tools`).
+    pub tools: Vec<String>,
+    /// Checks per argument path (`repo`, `options.branch`, or a JSON pointer `/a/b`),
+    /// applied when the argument is present.
+    #[serde(default)]
+    pub arguments: std::collections::BTreeMap<String, RawArgumentChecks>,
+    /// Argument paths that must be present.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Argument paths that must be absent.
+    #[serde(default)]
+    pub forbidden: Vec<String>,
+}
+
+/// The checks on one argument; any combination.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArgumentChecks {
+    /// One of these values.
+    #[serde(rename = "enum")]
+    pub one_of: Option<Vec<serde_json::Value>>,
+    /// A string matching this regular expression (anchor it: `^acme/`).
+    pub pattern: Option<String>,
+    /// A number at least this.
+    pub min: Option<f64>,
+    /// A number at most this.
+    pub max: Option<f64>,
+    /// A string of at most this many characters, or an array of at most this many items.
+    pub max_length: Option<usize>,
+    /// A path or repo name under this prefix, after `.` and `..` are resolved.
+    pub prefix: Option<String>,
+    /// None of these values.
+    pub deny: Option<Vec<serde_json::Value>>,
+    /// `string`, `number`, `integer`, `boolean`, `object` or `array`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
 }
 
 /// Sealed session tokens.

@@ -218,7 +218,7 @@ pub(super) fn validate(
 }
 
 /// Parses the tool patterns of the list at `path` (errors name `path[k]`).
-fn patterns(path: &str, list: &[String]) -> Result<Vec<ToolPattern>, ConfigError> {
+pub(super) fn patterns(path: &str, list: &[String]) -> Result<Vec<ToolPattern>, ConfigError> {
     list.iter()
         .enumerate()
         .map(|(k, p)| {

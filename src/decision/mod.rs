@@ -8,7 +8,7 @@
 //! | 1 | visibility: the caller's class may see the tool | -32602 unknown tool (the same answer as for a tool that does not exist) | here |
 //! | 2 | availability: the tool's upstream answered discovery | 502 naming the upstream | here |
 //! | 3 | the bytes the upstream executes: upstream tool name, pinned arguments spliced in | 400 when pinned arguments cannot be applied | [`crate::mcp::rewrite`] |
-//! | 4 | argument policy (next issue), on the bytes of step 3 | -32602 naming the rule | `policy/` |
+//! | 4 | argument policy: every `policies[]` rule covering the tool, on the bytes of step 3 (no JSON tree when none covers it) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
 //! | 5 | quota and budget (next issue) | 429 + `Retry-After` | `quota/` |
 //! | 6 | human approval (next issue) | an approval id | `approval/` |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
@@ -27,6 +27,7 @@ use http::HeaderValue;
 use crate::auth::Principal;
 use crate::error::Reject;
 use crate::mcp::jsonrpc::RpcCall;
+use crate::mcp::McpMethod;
 use crate::state::Runtime;
 
 /// A step of [`decide`], in order. Its label is a bounded metric value.
@@ -35,6 +36,7 @@ pub enum Step {
     Visibility,
     Availability,
     Rewrite,
+    Policy,
     Credential,
 }
 
@@ -44,6 +46,7 @@ impl Step {
             Step::Visibility => "visibility",
             Step::Availability => "availability",
             Step::Rewrite => "rewrite",
+            Step::Policy => "policy",
             Step::Credential => "credential",
         }
     }
@@ -122,6 +125,16 @@ pub async fn decide(
             );
         }
     }
+    // 4. Argument policy, on exactly what the upstream will run.
+    if let Some(call) = message.call.filter(|c| c.method == McpMethod::ToolsCall) {
+        if !runtime.config.policies.is_empty() {
+            let (body, call) = match &decision.rewritten {
+                Some((b, c)) => (b, c),
+                None => (message.body, call),
+            };
+            policy(target, body, call, &runtime.config.policies).map_err(refuse(Step::Policy))?;
+        }
+    }
     // 7. The credential, last.
     decision.credential = runtime
         .identity
@@ -133,6 +146,53 @@ pub async fn decide(
         .await
         .map_err(refuse(Step::Credential))?;
     Ok(decision)
+}
+
+/// Every rule covering the called tool, in configuration order; the first that refuses
+/// names itself. The arguments are read (one JSON tree) only when a rule covers the tool.
+fn policy(
+    target: &Target,
+    body: &Bytes,
+    call: &RpcCall,
+    rules: &[crate::policy::arguments::ArgumentRule],
+) -> Result<(), Reject> {
+    let tool_name;
+    let (upstream, tool) = match target.tool.as_ref().and_then(|t| t.entry()) {
+        Some(entry) => (entry.upstream_name.as_str(), entry.tool.as_str()),
+        None => {
+            tool_name = call.tool_name(body).unwrap_or_default();
+            (target.upstream_name(), tool_name.as_ref())
+        }
+    };
+    let mut covering = rules
+        .iter()
+        .filter(|r| r.applies_to(upstream, tool))
+        .peekable();
+    if covering.peek().is_none() {
+        return Ok(());
+    }
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        params: Option<Params>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(default)]
+        arguments: Option<serde_json::Value>,
+    }
+    let arguments = serde_json::from_slice::<Envelope>(body)
+        .map_err(|e| Reject::InvalidParams(format!("tools/call params: {e}")))?
+        .params
+        .and_then(|p| p.arguments);
+    for rule in covering {
+        rule.check(arguments.as_ref())
+            .map_err(|v| Reject::PolicyViolation {
+                rule: v.rule,
+                message: v.message,
+            })?;
+    }
+    Ok(())
 }
 
 fn rewrite(

@@ -186,8 +186,68 @@ fn step_labels_are_bounded_and_distinct() {
         Step::Visibility,
         Step::Availability,
         Step::Rewrite,
+        Step::Policy,
         Step::Credential,
     ];
     let labels: std::collections::BTreeSet<_> = all.iter().map(|s| s.as_label()).collect();
     assert_eq!(labels.len(), all.len());
+}
+
+/// The fixture with `policies` appended.
+fn with_policies(policies: &str) -> Fixture {
+    let f = fixture();
+    let mut config = f.runtime.config.clone();
+    let extra = crate::config::from_yaml(&format!(
+        "listeners: [{{ address: 127.0.0.1:1, auth: none, routes: [{{ path: /mcp, upstream: crm }}] }}]\nupstreams: [{{ name: crm, url: \"http://127.0.0.1:2/mcp\" }}, {{ name: hr, url: \"http://127.0.0.1:3/mcp\" }}]\npolicies:\n{policies}"
+    ))
+    .unwrap();
+    config.policies = extra.policies;
+    let http = crate::http_client::HttpClient::default();
+    Fixture {
+        runtime: Runtime::new(config, &http, Default::default()).unwrap(),
+        _secret: f._secret,
+    }
+}
+
+#[tokio::test]
+async fn policy_checks_the_bytes_the_upstream_runs_pinned_arguments_included() {
+    // `tenant` is pinned by the virtual server: a rule forbidding it sees it, although the
+    // client never sent it.
+    let f = with_policies("  - { id: no-tenant, tools: [crm.read], forbidden: [tenant] }\n");
+    let snap = snapshot(false);
+    let target = tool_target(&f.runtime, &snap, "crm__read", 0);
+    let (body, c) = call(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crm__read","arguments":{"q":1}}}"#,
+    );
+    let r = run(&f.runtime, &target, &body, &c).await.unwrap_err();
+    assert_eq!(r.step, Step::Policy);
+    assert!(
+        matches!(&r.reject, Reject::PolicyViolation { rule, message }
+            if rule == "no-tenant" && message == r#"argument "tenant" is not allowed"#),
+        "{:?}",
+        r.reject
+    );
+}
+
+#[tokio::test]
+async fn policy_applies_on_plain_routes_by_upstream_and_tool_name() {
+    let f =
+        with_policies("  - { id: small-q, tools: [crm.search], arguments: { q: { max: 10 } } }\n");
+    let up = f.runtime.upstreams.by_name("crm").unwrap().clone();
+    let target = Target::route(up, Exchange::Message);
+    let send = |q: u32, tool: &str| {
+        call(&format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"q":{q}}}}}}}"#
+        ))
+    };
+    let (body, c) = send(11, "search");
+    let r = run(&f.runtime, &target, &body, &c).await.unwrap_err();
+    assert_eq!(r.step, Step::Policy);
+    let (body, c) = send(10, "search");
+    assert!(run(&f.runtime, &target, &body, &c).await.is_ok());
+    let (body, c) = send(11, "other");
+    assert!(
+        run(&f.runtime, &target, &body, &c).await.is_ok(),
+        "not covered"
+    );
 }

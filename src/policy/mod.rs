@@ -4,7 +4,9 @@
 //!
 //! A leaf: pure functions over strings, depending on nothing else in the crate, so that
 //! `config` can check patterns and names at load time without reaching into `registry`
-//! (which itself reads the validated config). Argument policy is the next thing to land here.
+//! (which itself reads the validated config); and argument rules ([`arguments`]), checked by
+//! `decision::decide` on the bytes the upstream executes.
 
+pub mod arguments;
 pub mod names;
 pub mod pattern;

@@ -18,6 +18,7 @@ mod errors;
 mod hostile;
 mod identity;
 mod kill_switch;
+mod policy;
 mod principals;
 mod proxy;
 mod regressions;

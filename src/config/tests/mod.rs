@@ -10,6 +10,7 @@
 mod admin;
 mod auth;
 mod listener;
+mod policies;
 mod principals;
 mod upstream;
 mod values;

@@ -1,0 +1,397 @@
+//! Argument policy: checks on a `tools/call`'s arguments, applied by
+//! [`crate::decision::decide`] to the bytes the upstream will execute (after the tool name
+//! and pinned arguments are spliced in), on plain routes and virtual servers alike.
+//!
+//! A rule ([`ArgumentRule`]) names the tools it covers with the same `upstream.tool` patterns
+//! as `allow_tools`, and checks arguments addressed by a dotted path (`options.branch`) or a
+//! JSON pointer (`/options/branch`). Regular expressions are compiled once at load. The body
+//! already passed the strict pass (no duplicate keys at any depth), so the one reading here
+//! is the upstream's reading.
+
+use serde_json::Value;
+
+use super::pattern::ToolPattern;
+
+/// A validated argument rule.
+#[derive(Debug, Clone)]
+pub struct ArgumentRule {
+    /// Names the rule in errors, metrics and audit (bounded: from configuration).
+    pub id: String,
+    /// The `upstream.tool` names it applies to.
+    pub tools: Vec<ToolPattern>,
+    /// Checks on arguments that are present.
+    pub checks: Vec<(ArgPath, Check)>,
+    /// Arguments that must be present.
+    pub required: Vec<ArgPath>,
+    /// Arguments that must be absent.
+    pub forbidden: Vec<ArgPath>,
+}
+
+/// Where an argument is: path segments below `params.arguments`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgPath {
+    /// As written in the configuration (used in messages).
+    pub text: String,
+    segments: Vec<String>,
+}
+
+/// One check on a present argument.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// One of these JSON values.
+    Enum(Vec<Value>),
+    /// A string this regular expression matches (anchor it yourself: `^acme/`).
+    Pattern(regex::Regex),
+    /// A number at least this.
+    Min(f64),
+    /// A number at most this.
+    Max(f64),
+    /// A string of at most this many characters, or an array of at most this many items.
+    MaxLength(usize),
+    /// A string that, with `.` and `..` segments and repeated `/` resolved, starts with this
+    /// (`/srv/data/../etc` is `/srv/etc`). A path that climbs above its root is refused.
+    Prefix(String),
+    /// None of these JSON values.
+    Deny(Vec<Value>),
+    /// This JSON type.
+    Type(JsonType),
+}
+
+/// JSON types a rule can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Object,
+    Array,
+}
+
+impl JsonType {
+    /// From its name in the configuration.
+    pub fn parse(s: &str) -> Option<JsonType> {
+        Some(match s {
+            "string" => JsonType::String,
+            "number" => JsonType::Number,
+            "integer" => JsonType::Integer,
+            "boolean" => JsonType::Boolean,
+            "object" => JsonType::Object,
+            "array" => JsonType::Array,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            JsonType::String => "a string",
+            JsonType::Number => "a number",
+            JsonType::Integer => "an integer",
+            JsonType::Boolean => "a boolean",
+            JsonType::Object => "an object",
+            JsonType::Array => "an array",
+        }
+    }
+
+    fn holds(self, v: &Value) -> bool {
+        match self {
+            JsonType::String => v.is_string(),
+            JsonType::Number => v.is_number(),
+            JsonType::Integer => v.is_i64() || v.is_u64(),
+            JsonType::Boolean => v.is_boolean(),
+            JsonType::Object => v.is_object(),
+            JsonType::Array => v.is_array(),
+        }
+    }
+}
+
+impl ArgPath {
+    /// `repo`, `options.branch`, or a JSON pointer `/options/branch` (`~1` is `/`, `~0` is
+    /// `~`). Empty segments are refused.
+    pub fn parse(text: &str) -> Result<ArgPath, String> {
+        let segments: Vec<String> = match text.strip_prefix('/') {
+            Some(pointer) => pointer
+                .split('/')
+                .map(|s| s.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+            None => text.split('.').map(str::to_string).collect(),
+        };
+        if segments.iter().any(String::is_empty) {
+            return Err(format!(
+                "{text:?} is not an argument path: use name, a.b, or a JSON pointer /a/b"
+            ));
+        }
+        Ok(ArgPath {
+            text: text.to_string(),
+            segments,
+        })
+    }
+
+    fn find<'a>(&self, arguments: &'a Value) -> Option<&'a Value> {
+        self.segments.iter().try_fold(arguments, |v, s| match v {
+            Value::Object(m) => m.get(s),
+            Value::Array(a) => s.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        })
+    }
+}
+
+/// A refused call: the rule and what is wrong, in words a caller can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: String,
+    pub message: String,
+}
+
+impl ArgumentRule {
+    /// Whether the rule covers `upstream.tool`.
+    pub fn applies_to(&self, upstream: &str, tool: &str) -> bool {
+        self.tools.iter().any(|p| p.matches(upstream, tool))
+    }
+
+    /// Check `arguments` (`params.arguments`, `None` when absent).
+    pub fn check(&self, arguments: Option<&Value>) -> Result<(), Violation> {
+        let empty = Value::Object(Default::default());
+        let args = arguments.unwrap_or(&empty);
+        let violation = |message: String| Violation {
+            rule: self.id.clone(),
+            message,
+        };
+        for p in &self.required {
+            if p.find(args).is_none() {
+                return Err(violation(format!("argument {:?} is required", p.text)));
+            }
+        }
+        for p in &self.forbidden {
+            if p.find(args).is_some() {
+                return Err(violation(format!("argument {:?} is not allowed", p.text)));
+            }
+        }
+        for (p, check) in &self.checks {
+            if let Some(v) = p.find(args) {
+                check
+                    .apply(v)
+                    .map_err(|why| violation(format!("argument {:?} {why}", p.text)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Check {
+    /// `Err(what it must be)` when `v` fails the check.
+    fn apply(&self, v: &Value) -> Result<(), String> {
+        match self {
+            Check::Enum(allowed) => {
+                if allowed.contains(v) {
+                    Ok(())
+                } else {
+                    Err(format!("must be one of {}", list(allowed)))
+                }
+            }
+            Check::Deny(denied) => {
+                if denied.contains(v) {
+                    Err(format!("must not be {v}"))
+                } else {
+                    Ok(())
+                }
+            }
+            Check::Pattern(re) => match v.as_str() {
+                Some(s) if re.is_match(s) => Ok(()),
+                _ => Err(format!("must be a string matching {}", re.as_str())),
+            },
+            Check::Min(min) => match v.as_f64() {
+                Some(n) if n >= *min => Ok(()),
+                _ => Err(format!("must be a number of at least {min}")),
+            },
+            Check::Max(max) => match v.as_f64() {
+                Some(n) if n <= *max => Ok(()),
+                _ => Err(format!("must be a number of at most {max}")),
+            },
+            Check::MaxLength(n) => {
+                let len = match v {
+                    Value::String(s) => s.chars().count(),
+                    Value::Array(a) => a.len(),
+                    _ => return Err(format!("must be a string or array of at most {n}")),
+                };
+                if len <= *n {
+                    Ok(())
+                } else {
+                    Err(format!("must be at most {n} long (it is {len})"))
+                }
+            }
+            Check::Prefix(prefix) => match v.as_str().and_then(normalise) {
+                Some(s) if s.starts_with(prefix.as_str()) => Ok(()),
+                _ => Err(format!(
+                    "must be a path under {prefix} (after resolving . and ..)"
+                )),
+            },
+            Check::Type(t) => {
+                if t.holds(v) {
+                    Ok(())
+                } else {
+                    Err(format!("must be {}", t.name()))
+                }
+            }
+        }
+    }
+}
+
+fn list(values: &[Value]) -> String {
+    let items: Vec<String> = values.iter().map(Value::to_string).collect();
+    items.join(", ")
+}
+
+/// Resolve `.`, `..` and repeated `/` in a path or repo name; `None` if `..` climbs above
+/// the start. A leading `/` is kept.
+fn normalise(s: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in s.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            seg => out.push(seg),
+        }
+    }
+    let joined = out.join("/");
+    let rooted = if s.starts_with('/') {
+        format!("/{joined}")
+    } else {
+        joined
+    };
+    // A trailing slash is kept, so `/srv/data/` as a value still matches the prefix
+    // `/srv/data/`.
+    Some(if s.ends_with('/') && !rooted.ends_with('/') {
+        format!("{rooted}/")
+    } else {
+        rooted
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(checks: Vec<(&str, Check)>, required: &[&str], forbidden: &[&str]) -> ArgumentRule {
+        ArgumentRule {
+            id: "r1".into(),
+            tools: vec![ToolPattern::parse("github.*").unwrap()],
+            checks: checks
+                .into_iter()
+                .map(|(p, c)| (ArgPath::parse(p).unwrap(), c))
+                .collect(),
+            required: required
+                .iter()
+                .map(|p| ArgPath::parse(p).unwrap())
+                .collect(),
+            forbidden: forbidden
+                .iter()
+                .map(|p| ArgPath::parse(p).unwrap())
+                .collect(),
+        }
+    }
+
+    fn err(r: &ArgumentRule, args: Value) -> String {
+        r.check(Some(&args)).unwrap_err().message
+    }
+
+    #[test]
+    fn paths_are_dotted_or_json_pointers() {
+        let args = json!({"options": {"branch": "main", "a/b": 1}, "list": [10, 20]});
+        let find = |p: &str| ArgPath::parse(p).unwrap().find(&args).cloned();
+        assert_eq!(find("options.branch"), Some(json!("main")));
+        assert_eq!(find("/options/branch"), Some(json!("main")));
+        assert_eq!(find("/options/a~1b"), Some(json!(1)));
+        assert_eq!(find("list.1"), Some(json!(20)));
+        assert_eq!(find("options.missing"), None);
+        assert!(ArgPath::parse("a..b").is_err());
+        assert!(ArgPath::parse("").is_err());
+    }
+
+    #[test]
+    fn each_check_names_the_argument_and_what_it_must_be() {
+        let re = regex::Regex::new("^acme/").unwrap();
+        let r = rule(
+            vec![
+                ("repo", Check::Pattern(re)),
+                ("limit", Check::Min(1.0)),
+                ("limit", Check::Max(100.0)),
+                ("state", Check::Enum(vec![json!("open"), json!("closed")])),
+                ("title", Check::MaxLength(5)),
+                ("mode", Check::Deny(vec![json!("force")])),
+                ("draft", Check::Type(JsonType::Boolean)),
+            ],
+            &["repo"],
+            &["admin"],
+        );
+        assert!(r
+            .check(Some(&json!({"repo": "acme/x", "limit": 5})))
+            .is_ok());
+        assert_eq!(err(&r, json!({})), r#"argument "repo" is required"#);
+        assert_eq!(
+            err(&r, json!({"repo": "acme/x", "admin": true})),
+            r#"argument "admin" is not allowed"#
+        );
+        assert_eq!(
+            err(&r, json!({"repo": "evil/x"})),
+            r#"argument "repo" must be a string matching ^acme/"#
+        );
+        assert_eq!(
+            err(&r, json!({"repo": "acme/x", "limit": 0})),
+            r#"argument "limit" must be a number of at least 1"#
+        );
+        assert_eq!(
+            err(&r, json!({"repo": "acme/x", "limit": "5"})),
+            r#"argument "limit" must be a number of at least 1"#
+        );
+        assert_eq!(
+            err(&r, json!({"repo": "acme/x", "limit": 101})),
+            r#"argument "limit" must be a number of at most 100"#
+        );
+        assert_eq!(
+            err(&r, json!({"repo": "acme/x", "state": "all"})),
+            r#"argument "state" must be one of "open", "closed""#
+        );
+        assert_eq!(
+            err(&r, json!({"repo": "acme/x", "title": "héllo!"})),
+            r#"argument "title" must be at most 5 long (it is 6)"#
+        );
+        assert_eq!(
+            err(&r, json!({"repo": "acme/x", "mode": "force"})),
+            r#"argument "mode" must not be "force""#
+        );
+        assert_eq!(
+            err(&r, json!({"repo": "acme/x", "draft": "yes"})),
+            r#"argument "draft" must be a boolean"#
+        );
+        assert_eq!(r.check(None).unwrap_err().rule, "r1");
+    }
+
+    #[test]
+    fn prefixes_are_checked_after_resolving_dot_segments() {
+        let r = rule(vec![("path", Check::Prefix("/srv/data/".into()))], &[], &[]);
+        let ok = |p: &str| r.check(Some(&json!({ "path": p }))).is_ok();
+        assert!(ok("/srv/data/a.txt"));
+        assert!(ok("/srv/data/./x/../b.txt"));
+        assert!(ok("/srv//data/c"));
+        assert!(!ok("/srv/data/../etc/passwd"));
+        assert!(!ok("/srv/data/../../../etc/passwd"));
+        assert!(!ok("/srv/database"));
+        let repo = rule(vec![("repo", Check::Prefix("acme/".into()))], &[], &[]);
+        assert!(repo.check(Some(&json!({"repo": "acme/tools"}))).is_ok());
+        assert!(repo
+            .check(Some(&json!({"repo": "acme/../evil/x"})))
+            .is_err());
+        assert!(repo.check(Some(&json!({"repo": "../acme/x"}))).is_err());
+    }
+
+    #[test]
+    fn rules_apply_by_upstream_tool_pattern() {
+        let r = rule(vec![], &[], &[]);
+        assert!(r.applies_to("github", "list_issues"));
+        assert!(!r.applies_to("crm", "list_issues"));
+    }
+}
