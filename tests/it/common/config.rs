@@ -25,8 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use jsonwebtoken::Algorithm;
-use mcp_gateway::config::raw::AdminPermission;
-pub use mcp_gateway::config::raw::{ListenerAuth, OnChange, PropagationMode};
+pub use mcp_gateway::config::raw::{AdminPermission, ListenerAuth, OnChange, PropagationMode};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -41,7 +40,8 @@ pub struct Config {
     server: Option<Server>,
     listeners: Vec<Listener>,
     upstreams: Vec<Upstream>,
-    admin: Admin,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin: Option<Admin>,
     #[serde(skip_serializing_if = "Option::is_none")]
     limits: Option<Limits>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,7 +68,7 @@ impl Config {
             server: None,
             listeners: Vec::new(),
             upstreams: Vec::new(),
-            admin: Admin::default(),
+            admin: Some(Admin::default()),
             limits: None,
             auth: None,
             vault: None,
@@ -113,7 +113,13 @@ impl Config {
         self
     }
     pub fn admin(mut self, a: Admin) -> Config {
-        self.admin = a;
+        self.admin = Some(a);
+        self
+    }
+    /// No `admin:` section, for configs the CLI reads rather than [`super::start_gateway`]
+    /// (which waits for the admin listener).
+    pub fn without_admin(mut self) -> Config {
+        self.admin = None;
         self
     }
     /// `limits:`, left out when `l` sets nothing.
@@ -418,6 +424,8 @@ pub struct Admin {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     allowed_origins: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    public_paths: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     auth: Option<AdminAuth>,
 }
 
@@ -426,6 +434,7 @@ impl Default for Admin {
         Admin {
             address: "{ADMIN}".into(),
             allowed_origins: Vec::new(),
+            public_paths: None,
             auth: None,
         }
     }
@@ -446,15 +455,75 @@ impl Admin {
                     token("viewer", ADMIN_READ_TOKEN, AdminPermission::Read),
                     token("operator", ADMIN_WRITE_TOKEN, AdminPermission::Write),
                 ],
+                jwt: None,
             }),
             ..Admin::default()
         }
+    }
+    pub fn allowed_origins(mut self, origins: &[&str]) -> Admin {
+        self.allowed_origins = strings(origins);
+        self
+    }
+    /// `public_paths`: the paths served without credentials (unset: the gateway's default).
+    pub fn public_paths(mut self, paths: &[&str]) -> Admin {
+        self.public_paths = Some(strings(paths));
+        self
+    }
+    /// `auth.jwt`: JWT principals granted `permission` (after [`Admin::with_test_tokens`]).
+    pub fn jwt_grant(mut self, permission: AdminPermission, who: Principals) -> Admin {
+        let auth = self.auth.get_or_insert_with(|| AdminAuth {
+            tokens: Vec::new(),
+            jwt: None,
+        });
+        let jwt = auth.jwt.get_or_insert_with(AdminJwt::default);
+        match permission {
+            AdminPermission::Read => jwt.read = Some(who),
+            AdminPermission::Write => jwt.write = Some(who),
+        }
+        self
     }
 }
 
 #[derive(Debug, Serialize)]
 struct AdminAuth {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     tokens: Vec<AdminToken>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwt: Option<AdminJwt>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct AdminJwt {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read: Option<Principals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write: Option<Principals>,
+}
+
+/// Who a grant names (`subjects`, `groups`, `roles`); unset lists are left out.
+#[derive(Debug, Default, Serialize)]
+pub struct Principals {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subjects: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+}
+
+impl Principals {
+    pub fn groups(groups: &[&str]) -> Principals {
+        Principals {
+            groups: strings(groups),
+            ..Principals::default()
+        }
+    }
+    pub fn roles(roles: &[&str]) -> Principals {
+        Principals {
+            roles: strings(roles),
+            ..Principals::default()
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -469,19 +538,72 @@ struct AdminToken {
 #[derive(Debug, Serialize)]
 pub struct Auth {
     resource: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authorization_servers: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes_supported: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    required_scopes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jwt: Option<Jwt>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    api_keys: Vec<ApiKey>,
 }
 
 impl Auth {
     pub fn new(resource: &str) -> Auth {
         Auth {
             resource: resource.into(),
+            authorization_servers: Vec::new(),
+            scopes_supported: Vec::new(),
+            required_scopes: Vec::new(),
             jwt: None,
+            api_keys: Vec::new(),
         }
     }
     pub fn jwt(mut self, j: Jwt) -> Auth {
         self.jwt = Some(j);
+        self
+    }
+    /// Advertised in the protected-resource metadata.
+    pub fn authorization_servers(mut self, urls: &[&str]) -> Auth {
+        self.authorization_servers = strings(urls);
+        self
+    }
+    pub fn scopes_supported(mut self, scopes: &[&str]) -> Auth {
+        self.scopes_supported = strings(scopes);
+        self
+    }
+    pub fn required_scopes(mut self, scopes: &[&str]) -> Auth {
+        self.required_scopes = strings(scopes);
+        self
+    }
+    pub fn api_key(mut self, k: ApiKey) -> Auth {
+        self.api_keys.push(k);
+        self
+    }
+}
+
+/// One `auth.api_keys[]` entry: the key is stored as its SHA-256.
+#[derive(Debug, Serialize)]
+pub struct ApiKey {
+    sha256: String,
+    subject: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
+}
+
+impl ApiKey {
+    /// The key `key` (hashed here) for `subject`.
+    pub fn new(key: &str, subject: &str) -> ApiKey {
+        ApiKey {
+            sha256: sha256_hex(key),
+            subject: subject.into(),
+            scopes: Vec::new(),
+        }
+    }
+    pub fn scopes(mut self, scopes: &[&str]) -> ApiKey {
+        self.scopes = strings(scopes);
         self
     }
 }
@@ -492,6 +614,12 @@ pub struct Jwt {
     issuers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     audiences: Option<Vec<String>>,
+    #[serde(
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    leeway: Option<Duration>,
     keys: Vec<JwtKey>,
 }
 
@@ -500,6 +628,7 @@ impl Jwt {
         Jwt {
             issuers: strings(issuers),
             audiences: None,
+            leeway: None,
             keys: Vec::new(),
         }
     }
@@ -509,6 +638,10 @@ impl Jwt {
     }
     pub fn audiences(mut self, auds: &[&str]) -> Jwt {
         self.audiences = Some(strings(auds));
+        self
+    }
+    pub fn leeway(mut self, d: Duration) -> Jwt {
+        self.leeway = Some(d);
         self
     }
     pub fn key(mut self, k: JwtKey) -> Jwt {
@@ -521,9 +654,13 @@ impl Jwt {
 #[derive(Debug, Serialize)]
 pub struct JwtKey {
     #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     jwks_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
     algorithms: Vec<Algorithm>,
     #[serde(
         with = "humantime_serde",
@@ -537,8 +674,10 @@ impl JwtKey {
     /// An HMAC secret verifying `HS256`.
     pub fn hs256(secret: SecretRef) -> JwtKey {
         JwtKey {
+            jwks_file: None,
             jwks_url: None,
             secret: Some(secret),
+            kid: None,
             algorithms: vec![Algorithm::HS256],
             min_refresh_interval: None,
         }
@@ -546,11 +685,29 @@ impl JwtKey {
     /// A JWKS URL verifying `algorithm`.
     pub fn jwks_url(url: &str, algorithm: Algorithm) -> JwtKey {
         JwtKey {
+            jwks_file: None,
             jwks_url: Some(url.into()),
             secret: None,
+            kid: None,
             algorithms: vec![algorithm],
             min_refresh_interval: None,
         }
+    }
+    /// A JWKS file verifying `algorithm`.
+    pub fn jwks_file(path: &Path, algorithm: Algorithm) -> JwtKey {
+        JwtKey {
+            jwks_file: Some(path.display().to_string()),
+            jwks_url: None,
+            secret: None,
+            kid: None,
+            algorithms: vec![algorithm],
+            min_refresh_interval: None,
+        }
+    }
+    /// `kid`: the key id a token's header must name to be checked against this key.
+    pub fn kid(mut self, kid: &str) -> JwtKey {
+        self.kid = Some(kid.into());
+        self
     }
     pub fn min_refresh_interval(mut self, d: Duration) -> JwtKey {
         self.min_refresh_interval = Some(d);
@@ -577,6 +734,12 @@ pub struct Registry {
         skip_serializing_if = "Option::is_none",
         default
     )]
+    pub timeout: Option<Duration>,
+    #[serde(
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub refresh_interval: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<String>,
@@ -596,6 +759,8 @@ pub struct VirtualServer {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     allow_tools: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    deny_tools: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     rules: Vec<ToolRule>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     tools: BTreeMap<String, ToolOverride>,
@@ -607,11 +772,13 @@ struct Access {
     anonymous: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
 }
 
 impl Access {
     fn is_empty(&self) -> bool {
-        !self.anonymous && self.groups.is_empty()
+        !self.anonymous && self.groups.is_empty() && self.roles.is_empty()
     }
 }
 
@@ -668,6 +835,7 @@ impl VirtualServer {
             access: Access::default(),
             environment: None,
             allow_tools: Vec::new(),
+            deny_tools: Vec::new(),
             rules: Vec::new(),
             tools: BTreeMap::new(),
         }
@@ -680,6 +848,15 @@ impl VirtualServer {
     /// `access.groups`.
     pub fn groups(mut self, groups: &[&str]) -> VirtualServer {
         self.access.groups = strings(groups);
+        self
+    }
+    /// `access.roles`.
+    pub fn roles(mut self, roles: &[&str]) -> VirtualServer {
+        self.access.roles = strings(roles);
+        self
+    }
+    pub fn deny_tools(mut self, patterns: &[&str]) -> VirtualServer {
+        self.deny_tools = strings(patterns);
         self
     }
     pub fn environment(mut self, env: &str) -> VirtualServer {

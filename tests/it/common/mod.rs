@@ -16,9 +16,9 @@ use mcp_gateway::server::{self, ShutdownHandle};
 use serde_json::Value;
 
 pub use config::{
-    Admin, Algorithm, Auth, Config, Jwt, JwtKey, Limits, Listener, ListenerAuth, OnChange,
-    PropagationMode, Registry, SecretRef, Server, ToolOverride, Upstream, UpstreamAuth,
-    VirtualServer,
+    Admin, AdminPermission, Algorithm, ApiKey, Auth, Config, Jwt, JwtKey, Limits, Listener,
+    ListenerAuth, OnChange, Principals, PropagationMode, Registry, SecretRef, Server, ToolOverride,
+    Upstream, UpstreamAuth, VirtualServer,
 };
 
 /// A gateway running on its own thread. Dropping it shuts it down.
