@@ -375,6 +375,21 @@ pub struct UpstreamAuth {
     client_secret: Option<SecretRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     audience: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth: Option<OAuthRefresh>,
+}
+
+/// `upstreams[].auth.oauth`: where `per_user` OAuth credentials are refreshed.
+#[derive(Debug, Serialize)]
+struct OAuthRefresh {
+    token_url: String,
+    client_id: String,
+    #[serde(with = "humantime_serde")]
+    refresh_before: Duration,
 }
 
 impl UpstreamAuth {
@@ -388,6 +403,9 @@ impl UpstreamAuth {
             client_id: None,
             client_secret: None,
             audience: None,
+            scopes: Vec::new(),
+            credential: None,
+            oauth: None,
         }
     }
     /// `static`: the service credential.
@@ -413,6 +431,31 @@ impl UpstreamAuth {
     }
     pub fn audience(mut self, aud: &str) -> UpstreamAuth {
         self.audience = Some(aud.into());
+        self
+    }
+    /// `token_exchange`: the scopes asked for.
+    pub fn scopes(mut self, scopes: &[&str]) -> UpstreamAuth {
+        self.scopes = strings(scopes);
+        self
+    }
+    /// `per_user`: the vault credential set each user's secret comes from.
+    pub fn credential(mut self, name: &str) -> UpstreamAuth {
+        self.credential = Some(name.into());
+        self
+    }
+    /// `per_user`: refresh OAuth credentials at `token_url` as `client_id` when they expire
+    /// within `refresh_before`.
+    pub fn oauth_refresh(
+        mut self,
+        token_url: &str,
+        client_id: &str,
+        refresh_before: Duration,
+    ) -> Self {
+        self.oauth = Some(OAuthRefresh {
+            token_url: token_url.into(),
+            client_id: client_id.into(),
+            refresh_before,
+        });
         self
     }
 }
@@ -548,6 +591,8 @@ pub struct Auth {
     jwt: Option<Jwt>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     api_keys: Vec<ApiKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_header: Option<String>,
 }
 
 impl Auth {
@@ -559,6 +604,7 @@ impl Auth {
             required_scopes: Vec::new(),
             jwt: None,
             api_keys: Vec::new(),
+            api_key_header: None,
         }
     }
     pub fn jwt(mut self, j: Jwt) -> Auth {
@@ -576,6 +622,11 @@ impl Auth {
     }
     pub fn required_scopes(mut self, scopes: &[&str]) -> Auth {
         self.required_scopes = strings(scopes);
+        self
+    }
+    /// The header API keys arrive in.
+    pub fn api_key_header(mut self, header: &str) -> Auth {
+        self.api_key_header = Some(header.into());
         self
     }
     pub fn api_key(mut self, k: ApiKey) -> Auth {
