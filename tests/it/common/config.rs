@@ -664,6 +664,8 @@ impl ApiKey {
 pub struct Jwt {
     issuers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    group_issuers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     audiences: Option<Vec<String>>,
     #[serde(
         with = "humantime_serde",
@@ -678,6 +680,7 @@ impl Jwt {
     pub fn new(issuers: &[&str]) -> Jwt {
         Jwt {
             issuers: strings(issuers),
+            group_issuers: None,
             audiences: None,
             leeway: None,
             keys: Vec::new(),
@@ -689,6 +692,11 @@ impl Jwt {
     }
     pub fn audiences(mut self, auds: &[&str]) -> Jwt {
         self.audiences = Some(strings(auds));
+        self
+    }
+    /// `group_issuers`: the issuers trusted for groups and roles.
+    pub fn group_issuers(mut self, issuers: &[&str]) -> Jwt {
+        self.group_issuers = Some(strings(issuers));
         self
     }
     pub fn leeway(mut self, d: Duration) -> Jwt {
@@ -712,6 +720,8 @@ pub struct JwtKey {
     secret: Option<SecretRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
     algorithms: Vec<Algorithm>,
     #[serde(
         with = "humantime_serde",
@@ -729,6 +739,7 @@ impl JwtKey {
             jwks_url: None,
             secret: Some(secret),
             kid: None,
+            issuer: None,
             algorithms: vec![Algorithm::HS256],
             min_refresh_interval: None,
         }
@@ -740,6 +751,7 @@ impl JwtKey {
             jwks_url: Some(url.into()),
             secret: None,
             kid: None,
+            issuer: None,
             algorithms: vec![algorithm],
             min_refresh_interval: None,
         }
@@ -751,6 +763,7 @@ impl JwtKey {
             jwks_url: None,
             secret: None,
             kid: None,
+            issuer: None,
             algorithms: vec![algorithm],
             min_refresh_interval: None,
         }
@@ -758,6 +771,11 @@ impl JwtKey {
     /// `kid`: the key id a token's header must name to be checked against this key.
     pub fn kid(mut self, kid: &str) -> JwtKey {
         self.kid = Some(kid.into());
+        self
+    }
+    /// `issuer`: the one issuer whose tokens this key verifies.
+    pub fn issuer(mut self, issuer: &str) -> JwtKey {
+        self.issuer = Some(issuer.into());
         self
     }
     pub fn min_refresh_interval(mut self, d: Duration) -> JwtKey {
@@ -822,6 +840,8 @@ struct Access {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     anonymous: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    subjects: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     roles: Vec<String>,
@@ -829,7 +849,10 @@ struct Access {
 
 impl Access {
     fn is_empty(&self) -> bool {
-        !self.anonymous && self.groups.is_empty() && self.roles.is_empty()
+        !self.anonymous
+            && self.subjects.is_empty()
+            && self.groups.is_empty()
+            && self.roles.is_empty()
     }
 }
 
@@ -894,6 +917,11 @@ impl VirtualServer {
     /// `access.anonymous: true`.
     pub fn anonymous(mut self) -> VirtualServer {
         self.access.anonymous = true;
+        self
+    }
+    /// `access.subjects` (`SUBJECT` or `ISSUER#SUBJECT`).
+    pub fn subjects(mut self, subjects: &[&str]) -> VirtualServer {
+        self.access.subjects = strings(subjects);
         self
     }
     /// `access.groups`.
