@@ -485,7 +485,7 @@ impl Default for Admin {
 
 impl Admin {
     /// With `admin.auth` granting [`ADMIN_READ_TOKEN`] `read` and [`ADMIN_WRITE_TOKEN`]
-    /// `write` (what `{ADMIN_AUTH}` stands for in literal YAML).
+    /// `write`.
     pub fn with_test_tokens() -> Admin {
         let token = |name: &str, secret: &str, permission| AdminToken {
             name: name.into(),
