@@ -17,41 +17,27 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-async fn setup_with(admin_extra: &str, jwt_extra: &str) -> Setup {
+/// The gateway [`Setup`] describes; `admin` and `jwt` adjust its `admin:` and `auth.jwt`.
+async fn setup_with(admin: impl FnOnce(Admin) -> Admin, jwt: impl FnOnce(Jwt) -> Jwt) -> Setup {
     let demo = start_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, HMAC).unwrap();
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    auth: none
-    routes: [{{ path: /mcp, upstream: up }}]
-upstreams:
-  - {{ name: up, url: "{url}" }}
-admin:
-  address: "{{ADMIN}}"
-  allowed_origins: ["http://localhost:3000"]
-{admin_extra}
-{{ADMIN_AUTH}}
-    jwt:
-      write: {{ roles: [gateway-admin] }}
-      read: {{ groups: [sre] }}
-auth:
-  resource: {RESOURCE}
-  jwt:
-    issuers: [{ISSUER}]
-    keys:
-      - {{ secret: "file:{hmac}", algorithms: [HS256] }}
-{jwt_extra}
-virtual_servers:
-  - {{ name: all, route: /v/all/mcp, access: {{ roles: [user] }} }}
-"#,
-        url = demo.url(),
-        hmac = hmac.display(),
-    );
-    let gw = start_gateway(&yaml).await;
+    let config = Config::new()
+        .listener(Listener::new().auth(ListenerAuth::None).route("/mcp", "up"))
+        .upstream(Upstream::new("up", &demo.url()))
+        .admin(admin(
+            Admin::with_test_tokens()
+                .allowed_origins(&["http://localhost:3000"])
+                .jwt_grant(
+                    AdminPermission::Write,
+                    Principals::roles(&["gateway-admin"]),
+                )
+                .jwt_grant(AdminPermission::Read, Principals::groups(&["sre"])),
+        ))
+        .auth(Auth::new(RESOURCE).jwt(jwt(Jwt::test_issuer(JwtKey::hs256(SecretRef::file(&hmac))))))
+        .virtual_server(VirtualServer::new("all", "/v/all/mcp").roles(&["user"]));
+    let gw = start_gateway(&config.yaml()).await;
     Setup {
         _demo: demo,
         gw,
@@ -60,7 +46,7 @@ virtual_servers:
 }
 
 async fn setup() -> Setup {
-    setup_with("", "").await
+    setup_with(|a| a, |j| j).await
 }
 
 /// Wait until the registry has discovered the demo upstream's tools.
@@ -307,7 +293,7 @@ async fn probes_metrics_and_jwks_stay_public() {
 
 #[tokio::test]
 async fn public_paths_can_put_metrics_behind_the_read_permission() {
-    let s = setup_with("  public_paths: [/healthz, /readyz]", "").await;
+    let s = setup_with(|a| a.public_paths(&["/healthz", "/readyz"]), |j| j).await;
     let r = http().get(s.gw.admin_url("/metrics")).send().await.unwrap();
     assert_admin_error(r, 401, "unauthenticated", "no credentials").await;
     let r = admin_get(&s.gw, "/metrics", ADMIN_READ_TOKEN).await;
@@ -351,7 +337,7 @@ async fn jwt_principals_get_the_permission_their_roles_and_groups_grant() {
 /// not an admin credential (so a `passthrough` upstream that sees it cannot administer).
 #[tokio::test]
 async fn configured_audiences_do_not_make_route_tokens_admin_tokens() {
-    let s = setup_with("", &format!("    audiences: [{AUDIENCE}]")).await;
+    let s = setup_with(|a| a, |j| j.audiences(&[AUDIENCE])).await;
     discovered(&s.gw).await;
     let mut c = claims("alice");
     c["roles"] = json!(["gateway-admin"]);

@@ -6,6 +6,7 @@
 use crate::common::tokens::*;
 use crate::common::*;
 use serde_json::json;
+use std::time::Duration;
 
 const HMAC: &[u8] = b"test-hmac-secret-of-sufficient-length!!";
 const AGENT_KEY: &str = "agent-key-1";
@@ -20,54 +21,36 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-async fn setup(extra_auth: &str) -> Setup {
+/// Three JWT keys (an RS256 JWKS file, an EdDSA JWKS URL, an HS256 secret with `kid: hs`),
+/// no leeway, one API key; `required_scopes` as given.
+async fn setup(required_scopes: &[&str]) -> Setup {
     let demo = start_demo().await;
     let ed = EdKey::generate("ed1");
     let jwks = JwksServer::start(vec![ed.jwk.clone()]).await;
     let dir = tempfile::tempdir().unwrap();
     let hmac_file = dir.path().join("hmac");
     std::fs::write(&hmac_file, HMAC).unwrap();
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - path: /mcp
-        upstream: up
-upstreams:
-  - name: up
-    url: "{upstream}"
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  authorization_servers: [{ISSUER}]
-  scopes_supported: [mcp:tools]
-{extra_auth}
-  jwt:
-    issuers: [{ISSUER}]
-    leeway: 0s
-    keys:
-      - jwks_file: {rsa_jwks}
-        algorithms: [RS256]
-      - jwks_url: {jwks_url}
-        algorithms: [EdDSA]
-        min_refresh_interval: 50ms
-      - secret: file:{hmac}
-        kid: hs
-        algorithms: [HS256]
-  api_keys:
-    - sha256: {agent_sha}
-      subject: agent-1
-      scopes: [mcp:tools]
-"#,
-        upstream = demo.url(),
-        rsa_jwks = fixture("rsa-jwks.json").display(),
-        jwks_url = jwks.url,
-        hmac = hmac_file.display(),
-        agent_sha = sha256_hex(AGENT_KEY),
-    );
-    let gw = start_gateway(&yaml).await;
+    let jwt = Jwt::test_issuer(JwtKey::jwks_file(
+        &fixture("rsa-jwks.json"),
+        Algorithm::RS256,
+    ))
+    .leeway(Duration::ZERO)
+    .key(
+        JwtKey::jwks_url(&jwks.url, Algorithm::EdDSA)
+            .min_refresh_interval(Duration::from_millis(50)),
+    )
+    .key(JwtKey::hs256(SecretRef::file(&hmac_file)).kid("hs"));
+    let auth = Auth::new(RESOURCE)
+        .authorization_servers(&[ISSUER])
+        .scopes_supported(&["mcp:tools"])
+        .required_scopes(required_scopes)
+        .jwt(jwt)
+        .api_key(ApiKey::new(AGENT_KEY, "agent-1").scopes(&["mcp:tools"]));
+    let config = Config::new()
+        .listener(Listener::new().route("/mcp", "up"))
+        .upstream(Upstream::new("up", &demo.url()))
+        .auth(auth);
+    let gw = start_gateway(&config.yaml()).await;
     Setup {
         demo,
         gw,
@@ -119,7 +102,7 @@ async fn assert_401(s: &Setup, token: Option<&str>, needle: &str) {
 
 #[tokio::test]
 async fn every_bad_token_is_401_and_never_reaches_the_upstream() {
-    let s = setup("").await;
+    let s = setup(&[]).await;
     assert_401(&s, None, "no credentials").await;
     assert_401(&s, Some("garbage"), "unknown API key").await;
     assert_401(&s, Some("eyJhbGciOi.not-base64.x"), "malformed token").await;
@@ -182,7 +165,7 @@ async fn every_bad_token_is_401_and_never_reaches_the_upstream() {
 
 #[tokio::test]
 async fn good_tokens_from_file_url_and_secret_go_through_without_leaking_credentials() {
-    let s = setup("").await;
+    let s = setup(&[]).await;
     for token in [
         rs256(&claims("alice")),
         s.ed.sign(&claims("bob")),
@@ -210,7 +193,7 @@ async fn good_tokens_from_file_url_and_secret_go_through_without_leaking_credent
 
 #[tokio::test]
 async fn rotated_jwks_url_rejects_the_removed_key_and_accepts_the_new_one() {
-    let s = setup("").await;
+    let s = setup(&[]).await;
     let old = s.ed.sign(&claims("alice"));
     let r = call(&s, Some(&old), None).await;
     assert_ne!(r.status(), 401, "old key valid before rotation");
@@ -228,7 +211,7 @@ async fn rotated_jwks_url_rejects_the_removed_key_and_accepts_the_new_one() {
 
 #[tokio::test]
 async fn protected_resource_metadata_is_public() {
-    let s = setup("").await;
+    let s = setup(&[]).await;
     let r = http()
         .get(format!(
             "http://{}/.well-known/oauth-protected-resource/mcp",
@@ -246,7 +229,7 @@ async fn protected_resource_metadata_is_public() {
 
 #[tokio::test]
 async fn metadata_takes_only_get_and_its_405_says_so() {
-    let s = setup("").await;
+    let s = setup(&[]).await;
     let url = format!(
         "http://{}/.well-known/oauth-protected-resource/mcp",
         s.gw.addr
@@ -273,7 +256,7 @@ async fn metadata_takes_only_get_and_its_405_says_so() {
 
 #[tokio::test]
 async fn missing_scope_is_403_insufficient_scope() {
-    let s = setup("  required_scopes: [mcp:tools]").await;
+    let s = setup(&["mcp:tools"]).await;
     let mut c = claims("alice");
     c["scope"] = json!("other");
     let r = call(&s, Some(&rs256(&c)), None).await;
@@ -296,7 +279,7 @@ async fn missing_scope_is_403_insufficient_scope() {
 
 #[tokio::test]
 async fn a_repeated_token_is_served_from_the_cache() {
-    let s = setup("").await;
+    let s = setup(&[]).await;
     let t = rs256(&claims("alice"));
     for _ in 0..3 {
         assert_ne!(call(&s, Some(&t), None).await.status(), 401);

@@ -3,7 +3,9 @@
 //! per-user, signed or exchanged credential; failures are clear errors and nothing is sent.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::common::tokens::*;
 use crate::common::*;
@@ -113,75 +115,62 @@ async fn setup(
         .set("crm", Some("dave"), oauth("dave-access", None, 3600), &kek)
         .unwrap();
     vault_tweak(&mut vault, &kek);
-    vault.save(std::path::Path::new(&p("vault.json"))).unwrap();
+    vault.save(Path::new(&p("vault.json"))).unwrap();
 
     let up = demo.url();
-    let unauthorized_url = upstream401.unwrap_or(&up);
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - {{ path: /none/mcp, upstream: none }}
-      - {{ path: /static/mcp, upstream: static }}
-      - {{ path: /peruser/mcp, upstream: peruser }}
-      - {{ path: /signed/mcp, upstream: signed }}
-      - {{ path: /exchange/mcp, upstream: exchange }}
-      - {{ path: /pass/mcp, upstream: pass }}
-      - {{ path: /refused/mcp, upstream: refused }}
-      - {{ path: /oauth/mcp, upstream: oauth }}
-upstreams:
-  - {{ name: none, url: "{up}" }}
-  - name: static
-    url: "{up}"
-    auth: {{ mode: static, secret: "file:{static_token}" }}
-  - name: peruser
-    url: "{up}"
-    auth: {{ mode: per_user, credential: github }}
-  - name: signed
-    url: "{up}"
-    auth: {{ mode: signed_identity, signing_key: "secret:gateway-signing", ttl: 60s }}
-  - name: exchange
-    url: "{up}"
-    auth:
-      mode: token_exchange
-      token_url: "{token_url}"
-      client_id: mcp-gateway
-      client_secret: "file:{client_secret}"
-      audience: https://internal.test
-      scopes: [internal.read]
-  - name: pass
-    url: "{up}"
-    auth: {{ mode: passthrough }}
-  - name: refused
-    url: "{unauthorized_url}"
-    auth: {{ mode: per_user, credential: github }}
-  - name: oauth
-    url: "{up}"
-    auth:
-      mode: per_user
-      credential: crm
-      oauth: {{ token_url: "{token_url}", client_id: gw-client, refresh_before: 60s }}
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  api_key_header: x-api-key
-  jwt:
-    issuers: [{ISSUER}]
-    audiences: [{AUDIENCE}]
-    keys:
-      - {{ secret: "file:{hmac}", algorithms: [HS256] }}
-vault:
-  path: "{vault}"
-  key: "file:{kek}"
-"#,
-        static_token = p("static-token"),
-        client_secret = p("client-secret"),
-        hmac = p("hmac"),
-        vault = p("vault.json"),
-        kek = p("kek"),
-    );
+    let with_auth = |name: &str, url: &str, auth| Upstream::new(name, url).auth(auth);
+    let per_user = || UpstreamAuth::new(PropagationMode::PerUser).credential("github");
+    let upstreams = [
+        Upstream::new("none", &up),
+        with_auth(
+            "static",
+            &up,
+            UpstreamAuth::new(PropagationMode::Static).secret(SecretRef::File(p("static-token"))),
+        ),
+        with_auth("peruser", &up, per_user()),
+        with_auth(
+            "signed",
+            &up,
+            UpstreamAuth::new(PropagationMode::SignedIdentity)
+                .signing_key(SecretRef::vault("gateway-signing"))
+                .ttl(Duration::from_secs(60)),
+        ),
+        with_auth(
+            "exchange",
+            &up,
+            UpstreamAuth::new(PropagationMode::TokenExchange)
+                .token_exchange(
+                    token_url,
+                    "mcp-gateway",
+                    SecretRef::File(p("client-secret")),
+                )
+                .audience("https://internal.test")
+                .scopes(&["internal.read"]),
+        ),
+        with_auth("pass", &up, UpstreamAuth::new(PropagationMode::Passthrough)),
+        with_auth("refused", upstream401.unwrap_or(&up), per_user()),
+        with_auth(
+            "oauth",
+            &up,
+            UpstreamAuth::new(PropagationMode::PerUser)
+                .credential("crm")
+                .oauth_refresh(token_url, "gw-client", Duration::from_secs(60)),
+        ),
+    ];
+    // One route per upstream: /NAME/mcp.
+    let mut listener = Listener::new();
+    let mut config = Config::new();
+    for u in upstreams {
+        listener = listener.route(&format!("/{}/mcp", u.name()), u.name());
+        config = config.upstream(u);
+    }
+    let yaml = config
+        .listener(listener)
+        .auth(Auth::new(RESOURCE).api_key_header("x-api-key").jwt(
+            Jwt::test_issuer(JwtKey::hs256(SecretRef::File(p("hmac")))).audiences(&[AUDIENCE]),
+        ))
+        .vault(Path::new(&p("vault.json")), SecretRef::File(p("kek")))
+        .yaml();
     let gw = start_gateway(&yaml).await;
     Setup {
         demo,

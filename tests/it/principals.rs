@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::common::tokens::*;
 use crate::common::*;
@@ -81,66 +82,62 @@ async fn setup() -> Setup {
         )
         .unwrap();
     vault.save(&p("vault.json")).unwrap();
-    let key_hash: String = ring::digest::digest(&ring::digest::SHA256, API_KEY.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "{{LISTEN}}"
-    routes:
-      - {{ path: /peruser/mcp, upstream: peruser }}
-      - {{ path: /signed/mcp, upstream: signed }}
-      - {{ path: /pass/mcp, upstream: pass }}
-upstreams:
-  - {{ name: demo, url: "{up}" }}
-  - name: peruser
-    url: "{up}"
-    auth: {{ mode: per_user, credential: github }}
-  - name: signed
-    url: "{up}"
-    auth: {{ mode: signed_identity, signing_key: "secret:signing", ttl: 60s }}
-  - name: pass
-    url: "http://{recorder}/mcp"
-    auth: {{ mode: passthrough }}
-admin:
-  address: "{{ADMIN}}"
-auth:
-  resource: {RESOURCE}
-  api_key_header: x-api-key
-  api_keys:
-    - {{ sha256: "{key_hash}", subject: alice }}
-  jwt:
-    issuers: [{ISSUER}, "{ISSUER_B}"]
-    group_issuers: [{ISSUER}]
-    audiences: [{AUDIENCE}]
-    keys:
-      - {{ secret: "file:{a}", kid: a, issuer: {ISSUER}, algorithms: [HS256] }}
-      - {{ secret: "file:{b}", kid: b, issuer: "{ISSUER_B}", algorithms: [HS256] }}
-virtual_servers:
-  - name: private
-    route: /v/private/mcp
-    access: {{ subjects: ["{ISSUER}#alice"] }}
-    allow_tools: ["demo.*"]
-  - name: admins
-    route: /v/admins/mcp
-    access: {{ groups: [admins] }}
-    allow_tools: ["demo.*"]
-  - name: everyone
-    route: /v/everyone/mcp
-    allow_tools: ["demo.*"]
-vault:
-  path: "{vault}"
-  key: "file:{kek}"
-"#,
-        up = demo.url(),
-        a = p("a").display(),
-        b = p("b").display(),
-        vault = p("vault.json").display(),
-        kek = p("kek").display(),
-    );
+    let up = demo.url();
+    let jwt = Jwt::new(&[ISSUER, ISSUER_B])
+        .group_issuers(&[ISSUER])
+        .audiences(&[AUDIENCE])
+        .key(
+            JwtKey::hs256(SecretRef::file(&p("a")))
+                .kid("a")
+                .issuer(ISSUER),
+        )
+        .key(
+            JwtKey::hs256(SecretRef::file(&p("b")))
+                .kid("b")
+                .issuer(ISSUER_B),
+        );
+    let demo_tools = |v: VirtualServer| v.allow_tools(&["demo.*"]);
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .route("/peruser/mcp", "peruser")
+                .route("/signed/mcp", "signed")
+                .route("/pass/mcp", "pass"),
+        )
+        .upstream(Upstream::new("demo", &up))
+        .upstream(
+            Upstream::new("peruser", &up)
+                .auth(UpstreamAuth::new(PropagationMode::PerUser).credential("github")),
+        )
+        .upstream(
+            Upstream::new("signed", &up).auth(
+                UpstreamAuth::new(PropagationMode::SignedIdentity)
+                    .signing_key(SecretRef::vault("signing"))
+                    .ttl(Duration::from_secs(60)),
+            ),
+        )
+        .upstream(
+            Upstream::new("pass", &format!("http://{recorder}/mcp"))
+                .auth(UpstreamAuth::new(PropagationMode::Passthrough)),
+        )
+        .auth(
+            Auth::new(RESOURCE)
+                .api_key_header("x-api-key")
+                .api_key(ApiKey::new(API_KEY, "alice"))
+                .jwt(jwt),
+        )
+        .virtual_server(demo_tools(
+            VirtualServer::new("private", "/v/private/mcp").subjects(&[&owner]),
+        ))
+        .virtual_server(demo_tools(
+            VirtualServer::new("admins", "/v/admins/mcp").groups(&["admins"]),
+        ))
+        .virtual_server(demo_tools(VirtualServer::new(
+            "everyone",
+            "/v/everyone/mcp",
+        )))
+        .vault(&p("vault.json"), SecretRef::file(&p("kek")))
+        .yaml();
     let gw = start_gateway(&yaml).await;
     Setup {
         demo,

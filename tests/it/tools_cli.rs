@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use crate::common::*;
 use serde_json::Value;
@@ -19,49 +20,43 @@ struct Setup {
 /// Two demo upstreams (`github`, `crm`), one closed port (`dead`), a virtual server `support`
 /// for everyone with a rule for `eng`, and `ops` (only group `ops`) over the dead upstream.
 async fn setup() -> Setup {
-    setup_with(|_| String::new()).await
+    setup_with(|_| Registry::default()).await
 }
 
-/// [`setup`] with extra `registry:` keys (indented two spaces), given the temp dir.
-async fn setup_with(registry: impl FnOnce(&Path) -> String) -> Setup {
+/// [`setup`] with `registry:` settings (its `timeout` is set here), given the temp dir.
+async fn setup_with(registry: impl FnOnce(&Path) -> Registry) -> Setup {
     let github = start_demo().await;
     let crm = start_demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let registry = registry(dir.path());
-    let yaml = format!(
-        r#"
-listeners:
-  - address: "127.0.0.1:{listen}"
-    auth: none
-    routes:
-      - {{ path: /mcp, upstream: github }}
-upstreams:
-  - {{ name: github, url: "{github}" }}
-  - {{ name: crm, url: "{crm}" }}
-  - {{ name: dead, url: "http://127.0.0.1:{dead}/mcp" }}
-registry:
-  timeout: 5s
-{registry}
-virtual_servers:
-  - name: support
-    route: /v/support/mcp
-    allow_tools: [github.echo, crm.add]
-    deny_tools: [github.long_running]
-    rules:
-      - groups: [eng]
-        allow_tools: ["github.*"]
-  - name: ops
-    route: /v/ops/mcp
-    access: {{ groups: [ops] }}
-    allow_tools: ["dead.*"]
-"#,
-        listen = free_port(),
-        dead = free_port(),
-        github = github.url(),
-        crm = crm.url(),
-    );
+    let registry = Registry {
+        timeout: Some(Duration::from_secs(5)),
+        ..registry(dir.path())
+    };
+    let dead = format!("http://127.0.0.1:{}/mcp", free_port());
+    let config = Config::new()
+        .without_admin()
+        .listener(
+            Listener::at(&format!("127.0.0.1:{}", free_port()))
+                .auth(ListenerAuth::None)
+                .route("/mcp", "github"),
+        )
+        .upstream(Upstream::new("github", &github.url()))
+        .upstream(Upstream::new("crm", &crm.url()))
+        .upstream(Upstream::new("dead", &dead))
+        .registry(registry)
+        .virtual_server(
+            VirtualServer::new("support", "/v/support/mcp")
+                .allow_tools(&["github.echo", "crm.add"])
+                .deny_tools(&["github.long_running"])
+                .rule(&["eng"], &["github.*"]),
+        )
+        .virtual_server(
+            VirtualServer::new("ops", "/v/ops/mcp")
+                .groups(&["ops"])
+                .allow_tools(&["dead.*"]),
+        );
     let conf = dir.path().join("gateway.yaml");
-    std::fs::write(&conf, yaml).unwrap();
+    std::fs::write(&conf, config.yaml()).unwrap();
     Setup {
         _github: github,
         _crm: crm,
@@ -247,7 +242,7 @@ async fn a_bad_config_is_one_line_naming_the_field() {
     let bad = s.dir.path().join("bad.yaml");
     let text = std::fs::read_to_string(&s.conf)
         .unwrap()
-        .replace("github.long_running]", "github]");
+        .replace("github.long_running", "github");
     std::fs::write(&bad, text).unwrap();
     let out = tools(&bad, &["--as", "alice"]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -264,7 +259,10 @@ async fn quarantined_tools_are_reported_and_the_state_file_is_left_alone() {
     let s = setup_with(|dir| {
         let path = dir.join("state.json");
         std::fs::write(&path, state).unwrap();
-        format!("  state_file: {}", path.display())
+        Registry {
+            state_file: Some(path.display().to_string()),
+            ..Registry::default()
+        }
     })
     .await;
     let r = tools_json(&s.conf, &["--as", "alice", "--server", "support"]).await;

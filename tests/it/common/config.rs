@@ -25,8 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use jsonwebtoken::Algorithm;
-use mcp_gateway::config::raw::AdminPermission;
-pub use mcp_gateway::config::raw::{ListenerAuth, OnChange, PropagationMode};
+pub use mcp_gateway::config::raw::{AdminPermission, ListenerAuth, OnChange, PropagationMode};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -41,7 +40,8 @@ pub struct Config {
     server: Option<Server>,
     listeners: Vec<Listener>,
     upstreams: Vec<Upstream>,
-    admin: Admin,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin: Option<Admin>,
     #[serde(skip_serializing_if = "Option::is_none")]
     limits: Option<Limits>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,7 +68,7 @@ impl Config {
             server: None,
             listeners: Vec::new(),
             upstreams: Vec::new(),
-            admin: Admin::default(),
+            admin: Some(Admin::default()),
             limits: None,
             auth: None,
             vault: None,
@@ -113,7 +113,13 @@ impl Config {
         self
     }
     pub fn admin(mut self, a: Admin) -> Config {
-        self.admin = a;
+        self.admin = Some(a);
+        self
+    }
+    /// No `admin:` section, for configs the CLI reads rather than [`super::start_gateway`]
+    /// (which waits for the admin listener).
+    pub fn without_admin(mut self) -> Config {
+        self.admin = None;
         self
     }
     /// `limits:`, left out when `l` sets nothing.
@@ -369,6 +375,21 @@ pub struct UpstreamAuth {
     client_secret: Option<SecretRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     audience: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oauth: Option<OAuthRefresh>,
+}
+
+/// `upstreams[].auth.oauth`: where `per_user` OAuth credentials are refreshed.
+#[derive(Debug, Serialize)]
+struct OAuthRefresh {
+    token_url: String,
+    client_id: String,
+    #[serde(with = "humantime_serde")]
+    refresh_before: Duration,
 }
 
 impl UpstreamAuth {
@@ -382,6 +403,9 @@ impl UpstreamAuth {
             client_id: None,
             client_secret: None,
             audience: None,
+            scopes: Vec::new(),
+            credential: None,
+            oauth: None,
         }
     }
     /// `static`: the service credential.
@@ -409,6 +433,31 @@ impl UpstreamAuth {
         self.audience = Some(aud.into());
         self
     }
+    /// `token_exchange`: the scopes asked for.
+    pub fn scopes(mut self, scopes: &[&str]) -> UpstreamAuth {
+        self.scopes = strings(scopes);
+        self
+    }
+    /// `per_user`: the vault credential set each user's secret comes from.
+    pub fn credential(mut self, name: &str) -> UpstreamAuth {
+        self.credential = Some(name.into());
+        self
+    }
+    /// `per_user`: refresh OAuth credentials at `token_url` as `client_id` when they expire
+    /// within `refresh_before`.
+    pub fn oauth_refresh(
+        mut self,
+        token_url: &str,
+        client_id: &str,
+        refresh_before: Duration,
+    ) -> Self {
+        self.oauth = Some(OAuthRefresh {
+            token_url: token_url.into(),
+            client_id: client_id.into(),
+            refresh_before,
+        });
+        self
+    }
 }
 
 /// `admin:` on `{ADMIN}`.
@@ -418,6 +467,8 @@ pub struct Admin {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     allowed_origins: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    public_paths: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     auth: Option<AdminAuth>,
 }
 
@@ -426,6 +477,7 @@ impl Default for Admin {
         Admin {
             address: "{ADMIN}".into(),
             allowed_origins: Vec::new(),
+            public_paths: None,
             auth: None,
         }
     }
@@ -433,7 +485,7 @@ impl Default for Admin {
 
 impl Admin {
     /// With `admin.auth` granting [`ADMIN_READ_TOKEN`] `read` and [`ADMIN_WRITE_TOKEN`]
-    /// `write` (what `{ADMIN_AUTH}` stands for in literal YAML).
+    /// `write`.
     pub fn with_test_tokens() -> Admin {
         let token = |name: &str, secret: &str, permission| AdminToken {
             name: name.into(),
@@ -446,15 +498,75 @@ impl Admin {
                     token("viewer", ADMIN_READ_TOKEN, AdminPermission::Read),
                     token("operator", ADMIN_WRITE_TOKEN, AdminPermission::Write),
                 ],
+                jwt: None,
             }),
             ..Admin::default()
         }
+    }
+    pub fn allowed_origins(mut self, origins: &[&str]) -> Admin {
+        self.allowed_origins = strings(origins);
+        self
+    }
+    /// `public_paths`: the paths served without credentials (unset: the gateway's default).
+    pub fn public_paths(mut self, paths: &[&str]) -> Admin {
+        self.public_paths = Some(strings(paths));
+        self
+    }
+    /// `auth.jwt`: JWT principals granted `permission` (after [`Admin::with_test_tokens`]).
+    pub fn jwt_grant(mut self, permission: AdminPermission, who: Principals) -> Admin {
+        let auth = self.auth.get_or_insert_with(|| AdminAuth {
+            tokens: Vec::new(),
+            jwt: None,
+        });
+        let jwt = auth.jwt.get_or_insert_with(AdminJwt::default);
+        match permission {
+            AdminPermission::Read => jwt.read = Some(who),
+            AdminPermission::Write => jwt.write = Some(who),
+        }
+        self
     }
 }
 
 #[derive(Debug, Serialize)]
 struct AdminAuth {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     tokens: Vec<AdminToken>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwt: Option<AdminJwt>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct AdminJwt {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read: Option<Principals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write: Option<Principals>,
+}
+
+/// Who a grant names (`subjects`, `groups`, `roles`); unset lists are left out.
+#[derive(Debug, Default, Serialize)]
+pub struct Principals {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subjects: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+}
+
+impl Principals {
+    pub fn groups(groups: &[&str]) -> Principals {
+        Principals {
+            groups: strings(groups),
+            ..Principals::default()
+        }
+    }
+    pub fn roles(roles: &[&str]) -> Principals {
+        Principals {
+            roles: strings(roles),
+            ..Principals::default()
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -469,19 +581,80 @@ struct AdminToken {
 #[derive(Debug, Serialize)]
 pub struct Auth {
     resource: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authorization_servers: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes_supported: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    required_scopes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jwt: Option<Jwt>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    api_keys: Vec<ApiKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_header: Option<String>,
 }
 
 impl Auth {
     pub fn new(resource: &str) -> Auth {
         Auth {
             resource: resource.into(),
+            authorization_servers: Vec::new(),
+            scopes_supported: Vec::new(),
+            required_scopes: Vec::new(),
             jwt: None,
+            api_keys: Vec::new(),
+            api_key_header: None,
         }
     }
     pub fn jwt(mut self, j: Jwt) -> Auth {
         self.jwt = Some(j);
+        self
+    }
+    /// Advertised in the protected-resource metadata.
+    pub fn authorization_servers(mut self, urls: &[&str]) -> Auth {
+        self.authorization_servers = strings(urls);
+        self
+    }
+    pub fn scopes_supported(mut self, scopes: &[&str]) -> Auth {
+        self.scopes_supported = strings(scopes);
+        self
+    }
+    pub fn required_scopes(mut self, scopes: &[&str]) -> Auth {
+        self.required_scopes = strings(scopes);
+        self
+    }
+    /// The header API keys arrive in.
+    pub fn api_key_header(mut self, header: &str) -> Auth {
+        self.api_key_header = Some(header.into());
+        self
+    }
+    pub fn api_key(mut self, k: ApiKey) -> Auth {
+        self.api_keys.push(k);
+        self
+    }
+}
+
+/// One `auth.api_keys[]` entry: the key is stored as its SHA-256.
+#[derive(Debug, Serialize)]
+pub struct ApiKey {
+    sha256: String,
+    subject: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
+}
+
+impl ApiKey {
+    /// The key `key` (hashed here) for `subject`.
+    pub fn new(key: &str, subject: &str) -> ApiKey {
+        ApiKey {
+            sha256: sha256_hex(key),
+            subject: subject.into(),
+            scopes: Vec::new(),
+        }
+    }
+    pub fn scopes(mut self, scopes: &[&str]) -> ApiKey {
+        self.scopes = strings(scopes);
         self
     }
 }
@@ -491,7 +664,15 @@ impl Auth {
 pub struct Jwt {
     issuers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    group_issuers: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     audiences: Option<Vec<String>>,
+    #[serde(
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    leeway: Option<Duration>,
     keys: Vec<JwtKey>,
 }
 
@@ -499,7 +680,9 @@ impl Jwt {
     pub fn new(issuers: &[&str]) -> Jwt {
         Jwt {
             issuers: strings(issuers),
+            group_issuers: None,
             audiences: None,
+            leeway: None,
             keys: Vec::new(),
         }
     }
@@ -509,6 +692,15 @@ impl Jwt {
     }
     pub fn audiences(mut self, auds: &[&str]) -> Jwt {
         self.audiences = Some(strings(auds));
+        self
+    }
+    /// `group_issuers`: the issuers trusted for groups and roles.
+    pub fn group_issuers(mut self, issuers: &[&str]) -> Jwt {
+        self.group_issuers = Some(strings(issuers));
+        self
+    }
+    pub fn leeway(mut self, d: Duration) -> Jwt {
+        self.leeway = Some(d);
         self
     }
     pub fn key(mut self, k: JwtKey) -> Jwt {
@@ -521,9 +713,15 @@ impl Jwt {
 #[derive(Debug, Serialize)]
 pub struct JwtKey {
     #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     jwks_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
     algorithms: Vec<Algorithm>,
     #[serde(
         with = "humantime_serde",
@@ -537,8 +735,11 @@ impl JwtKey {
     /// An HMAC secret verifying `HS256`.
     pub fn hs256(secret: SecretRef) -> JwtKey {
         JwtKey {
+            jwks_file: None,
             jwks_url: None,
             secret: Some(secret),
+            kid: None,
+            issuer: None,
             algorithms: vec![Algorithm::HS256],
             min_refresh_interval: None,
         }
@@ -546,11 +747,36 @@ impl JwtKey {
     /// A JWKS URL verifying `algorithm`.
     pub fn jwks_url(url: &str, algorithm: Algorithm) -> JwtKey {
         JwtKey {
+            jwks_file: None,
             jwks_url: Some(url.into()),
             secret: None,
+            kid: None,
+            issuer: None,
             algorithms: vec![algorithm],
             min_refresh_interval: None,
         }
+    }
+    /// A JWKS file verifying `algorithm`.
+    pub fn jwks_file(path: &Path, algorithm: Algorithm) -> JwtKey {
+        JwtKey {
+            jwks_file: Some(path.display().to_string()),
+            jwks_url: None,
+            secret: None,
+            kid: None,
+            issuer: None,
+            algorithms: vec![algorithm],
+            min_refresh_interval: None,
+        }
+    }
+    /// `kid`: the key id a token's header must name to be checked against this key.
+    pub fn kid(mut self, kid: &str) -> JwtKey {
+        self.kid = Some(kid.into());
+        self
+    }
+    /// `issuer`: the one issuer whose tokens this key verifies.
+    pub fn issuer(mut self, issuer: &str) -> JwtKey {
+        self.issuer = Some(issuer.into());
+        self
     }
     pub fn min_refresh_interval(mut self, d: Duration) -> JwtKey {
         self.min_refresh_interval = Some(d);
@@ -577,6 +803,12 @@ pub struct Registry {
         skip_serializing_if = "Option::is_none",
         default
     )]
+    pub timeout: Option<Duration>,
+    #[serde(
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub refresh_interval: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_file: Option<String>,
@@ -596,6 +828,8 @@ pub struct VirtualServer {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     allow_tools: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    deny_tools: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     rules: Vec<ToolRule>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     tools: BTreeMap<String, ToolOverride>,
@@ -606,12 +840,19 @@ struct Access {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     anonymous: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    subjects: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
 }
 
 impl Access {
     fn is_empty(&self) -> bool {
-        !self.anonymous && self.groups.is_empty()
+        !self.anonymous
+            && self.subjects.is_empty()
+            && self.groups.is_empty()
+            && self.roles.is_empty()
     }
 }
 
@@ -668,6 +909,7 @@ impl VirtualServer {
             access: Access::default(),
             environment: None,
             allow_tools: Vec::new(),
+            deny_tools: Vec::new(),
             rules: Vec::new(),
             tools: BTreeMap::new(),
         }
@@ -677,9 +919,23 @@ impl VirtualServer {
         self.access.anonymous = true;
         self
     }
+    /// `access.subjects` (`SUBJECT` or `ISSUER#SUBJECT`).
+    pub fn subjects(mut self, subjects: &[&str]) -> VirtualServer {
+        self.access.subjects = strings(subjects);
+        self
+    }
     /// `access.groups`.
     pub fn groups(mut self, groups: &[&str]) -> VirtualServer {
         self.access.groups = strings(groups);
+        self
+    }
+    /// `access.roles`.
+    pub fn roles(mut self, roles: &[&str]) -> VirtualServer {
+        self.access.roles = strings(roles);
+        self
+    }
+    pub fn deny_tools(mut self, patterns: &[&str]) -> VirtualServer {
+        self.deny_tools = strings(patterns);
         self
     }
     pub fn environment(mut self, env: &str) -> VirtualServer {

@@ -16,9 +16,9 @@ use mcp_gateway::server::{self, ShutdownHandle};
 use serde_json::Value;
 
 pub use config::{
-    Admin, Algorithm, Auth, Config, Jwt, JwtKey, Limits, Listener, ListenerAuth, OnChange,
-    PropagationMode, Registry, SecretRef, Server, ToolOverride, Upstream, UpstreamAuth,
-    VirtualServer,
+    Admin, AdminPermission, Algorithm, ApiKey, Auth, Config, Jwt, JwtKey, Limits, Listener,
+    ListenerAuth, OnChange, Principals, PropagationMode, Registry, SecretRef, Server, ToolOverride,
+    Upstream, UpstreamAuth, VirtualServer,
 };
 
 /// A gateway running on its own thread. Dropping it shuts it down.
@@ -89,29 +89,17 @@ pub fn config_for(upstream_url: &str) -> Config {
     Config::one_route(Upstream::new("up", upstream_url))
 }
 
-/// Fill in the listener and admin addresses of a template, and `{ADMIN_AUTH}` (an
-/// `admin.auth` section granting [`ADMIN_READ_TOKEN`] and [`ADMIN_WRITE_TOKEN`], to put right
-/// under `admin:`).
+/// Fill in the listener and admin addresses of a template.
 pub fn render(template: &str, addr: SocketAddr, admin: SocketAddr) -> String {
     template
         .replace("{LISTEN}", &addr.to_string())
-        .replace("{ADMIN_AUTH}", &admin_auth_yaml())
         .replace("{ADMIN}", &admin.to_string())
 }
 
-/// Admin bearer token with the `read` permission in `{ADMIN_AUTH}`.
+/// Admin bearer token with the `read` permission in [`Admin::with_test_tokens`].
 pub const ADMIN_READ_TOKEN: &str = "test-admin-read-token";
-/// Admin bearer token with the `write` permission in `{ADMIN_AUTH}`.
+/// Admin bearer token with the `write` permission in [`Admin::with_test_tokens`].
 pub const ADMIN_WRITE_TOKEN: &str = "test-admin-write-token";
-
-/// The `admin.auth` section `{ADMIN_AUTH}` stands for (indented for `admin:`).
-pub fn admin_auth_yaml() -> String {
-    format!(
-        "  auth:\n    tokens:\n      - {{ name: viewer, sha256: {}, permission: read }}\n      - {{ name: operator, sha256: {}, permission: write }}",
-        tokens::sha256_hex(ADMIN_READ_TOKEN),
-        tokens::sha256_hex(ADMIN_WRITE_TOKEN)
-    )
-}
 
 /// GET an admin path with an admin bearer token.
 pub async fn admin_get(gw: &Gateway, path: &str, token: &str) -> reqwest::Response {
@@ -141,7 +129,7 @@ pub async fn admin_post(
 }
 
 /// Start a gateway from a YAML template ([`Config::yaml`], or literal YAML with `{LISTEN}`,
-/// `{ADMIN}` and optionally `{ADMIN_AUTH}`) and wait until it accepts.
+/// `{ADMIN}`) and wait until it accepts.
 pub async fn start_gateway(template: &str) -> Gateway {
     let localhost = std::net::Ipv4Addr::LOCALHOST;
     let addr = std::net::SocketAddr::from((localhost, free_port()));
