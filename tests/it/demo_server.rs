@@ -281,6 +281,12 @@ async fn json_response_mode() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(text_of(&result), "done after 2 steps");
+    // The client handles notifications on its own task: on a loaded machine the result can
+    // be returned before the last progress event is recorded. Wait for it (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while client.service().events().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(client.service().events().len(), 2);
 
     client.cancel().await?;
