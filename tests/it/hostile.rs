@@ -20,9 +20,9 @@ const HMAC: &[u8] = b"hostile-input-test-hmac-secret-0123456";
 
 /// What the last-wins upstream received.
 #[derive(Clone, Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// Raw bodies of every tools/call, as received.
-    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    pub(crate) bodies: Arc<Mutex<Vec<Vec<u8>>>>,
     /// `params.name` of every tools/call, as a last-wins parser reads it.
     calls: Arc<Mutex<Vec<String>>>,
     /// The `Mcp-Name` header of every tools/call, if it had one.
@@ -40,14 +40,14 @@ impl Seen {
             .filter(|n| n.as_str() == tool)
             .count()
     }
-    fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.bodies.lock().unwrap().len()
     }
 }
 
 /// A minimal MCP server that reads bodies the way Python and Node do: duplicate keys keep
 /// the last value. Tools: `get_customer` (allowed) and `delete_customer` (hidden).
-async fn last_wins_upstream(seen: Seen) -> String {
+pub(crate) async fn last_wins_upstream(seen: Seen) -> String {
     let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
         let seen = seen.clone();
         async move {
