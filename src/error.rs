@@ -306,11 +306,16 @@ impl Reject {
 
     /// Headers the response carries besides `Content-Type` and `Content-Length`: `Allow` on a
     /// 405, the `WWW-Authenticate` challenge (RFC 6750, pointing at the RFC 9728 metadata) on
-    /// an authentication 401 or scope 403. `metadata_url` is the absolute URL of the
-    /// endpoint's protected-resource metadata; `None` (no `auth` section) sends no challenge.
+    /// an authentication 401 or scope 403. `metadata_url` gives the absolute URL of the
+    /// endpoint's protected-resource metadata, asked only for those two (every other
+    /// rejection, a flood of 404s say, builds no URL); `None` (no `auth` section) sends no
+    /// challenge.
     /// A challenge that is not a valid header value (it is built from configuration) is left
     /// out rather than failing the response.
-    pub fn response_headers(&self, metadata_url: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
+    pub fn response_headers(
+        &self,
+        metadata_url: impl FnOnce() -> Option<String>,
+    ) -> Vec<(HeaderName, HeaderValue)> {
         use crate::auth::metadata;
         let challenge = |value: Option<String>| {
             value
@@ -324,10 +329,10 @@ impl Reject {
                 vec![(ALLOW, HeaderValue::from_static(on.allow()))]
             }
             Reject::Unauthenticated { invalid_token, .. } => {
-                challenge(metadata_url.map(|u| metadata::challenge(u, *invalid_token)))
+                challenge(metadata_url().map(|u| metadata::challenge(&u, *invalid_token)))
             }
             Reject::InsufficientScope { scopes, .. } => {
-                challenge(metadata_url.map(|u| metadata::scope_challenge(u, scopes)))
+                challenge(metadata_url().map(|u| metadata::scope_challenge(&u, scopes)))
             }
             Reject::NoRoute { .. }
             | Reject::HostNotAllowed { .. }
@@ -554,7 +559,7 @@ mod tests {
     fn every_variant_maps_to_its_status_code_outcome_and_headers() {
         for r in every_variant() {
             let headers: Vec<(String, String)> = r
-                .response_headers(Some(METADATA))
+                .response_headers(|| Some(METADATA.to_string()))
                 .into_iter()
                 .map(|(n, v)| {
                     let v = v.to_str().unwrap_or("(not text)").to_string();
@@ -582,7 +587,7 @@ mod tests {
     fn no_challenge_without_a_metadata_url() {
         for r in every_variant() {
             assert!(
-                r.response_headers(None)
+                r.response_headers(|| None)
                     .iter()
                     .all(|(n, _)| n != WWW_AUTHENTICATE),
                 "{r:?}"

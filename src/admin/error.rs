@@ -130,7 +130,7 @@ impl AdminError {
     pub fn response_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         match self {
             // No metadata URL: the admin API is not an RFC 9728 protected resource.
-            AdminError::Guard(r) => r.response_headers(None),
+            AdminError::Guard(r) => r.response_headers(|| None),
             AdminError::Unauthenticated { .. } | AdminError::Forbidden { .. } => self
                 .www_authenticate()
                 .and_then(|c| HeaderValue::from_str(&c).ok())

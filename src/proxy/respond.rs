@@ -24,7 +24,7 @@ pub(crate) async fn reject(
     let mut h = ResponseHeader::build(reject.http_status(), Some(4))?;
     h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-    for (name, value) in reject.response_headers(metadata_url(ctx).as_deref()) {
+    for (name, value) in reject.response_headers(|| metadata_url(ctx)) {
         h.insert_header(name, value)?;
     }
     // A client that sent a body we did not read cannot keep the connection.
