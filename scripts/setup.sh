@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what building and testing mcp-gateway needs on a fresh Debian machine, if missing:
-# cmake, a C compiler and pkg-config (Pingora builds zlib-ng with cmake), curl and jq (demo).
+# cmake, a C compiler and pkg-config (Pingora builds zlib-ng with cmake), curl and jq (demo),
+# redis-server (tests start their own on 127.0.0.1: the shared quota and approval store).
 # Idempotent and quiet when everything is there. Needs root (or sudo) only to install.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 for pkg in "$@"; do   # extra packages requested by the caller, e.g. nginx for load tests
   bin=${pkg%%:*}; name=${pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$name")

@@ -35,6 +35,8 @@ pub struct Runtime {
     session_key_names: Vec<String>,
     /// The gateway's kill switch (the same one across reloads).
     pub kill: Arc<KillSwitch>,
+    /// The shared store (`redis` section); `None`: state is per replica.
+    pub redis: Option<Arc<crate::store::redis::RedisStore>>,
 }
 
 /// The vault credential set a reference reads, if it is a `secret:` reference.
@@ -133,6 +135,21 @@ impl Runtime {
                 )
             }
         };
+        let redis = match &config.redis {
+            None => None,
+            Some(r) => {
+                let password = r
+                    .password
+                    .as_deref()
+                    .map(|p| {
+                        resolve(p)
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .map_err(|e| anyhow::anyhow!("redis.password: {e}"))
+                    })
+                    .transpose()?;
+                Some(Arc::new(crate::store::redis::RedisStore::new(r, password)?))
+            }
+        };
         Ok(Runtime {
             config,
             upstreams,
@@ -143,6 +160,7 @@ impl Runtime {
             session_keys,
             session_key_names,
             kill,
+            redis,
         })
     }
 

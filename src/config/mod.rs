@@ -18,6 +18,7 @@
 //! - `principals`: subjects, groups and roles named by access lists, rules and admin grants
 //! - `admin`: the operator listener and who may use `/admin/*`
 //! - `policies`: argument rules (`crate::policy::arguments`)
+//! - `redis`: the shared store replicas use for quotas and approvals
 //! - `values`: `server`, `limits`, `registry`, `sessions`, `vault`
 //! - `syntax`: value checks several sections share (names, addresses, secret references)
 //!
@@ -34,6 +35,7 @@ mod listener;
 mod policies;
 mod principals;
 pub mod raw;
+mod redis;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -47,6 +49,7 @@ pub use admin::{
 pub use auth::{ApiKeyConfig, AuthConfig, JwtConfig, JwtKeyConfig, KeySource, API_KEY_ISSUER};
 pub use listener::{HostPolicy, Listener, Route, METADATA_PREFIX};
 pub use principals::{Caller, Principals, SubjectRef};
+pub use redis::{RedisConfig, MAX_REDIS_POOL};
 pub use upstream::{OAuthRefresh, OnChange, PropagationMode, Upstream, UpstreamAuth};
 pub use values::{
     Limits, RegistryConfig, SessionsConfig, VaultConfig, DEFAULT_MAX_JSON_DEPTH, MAX_BODY_LIMIT,
@@ -104,6 +107,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// Argument rules, in the order written (the first that refuses a call names itself).
     pub policies: Vec<crate::policy::arguments::ArgumentRule>,
+    /// Where replicas share quota counters and approvals; `None`: per replica.
+    pub redis: Option<RedisConfig>,
 }
 
 /// Read and validate a configuration file.
@@ -154,6 +159,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         virtual_server::validate(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
     listener::assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
     let policies = policies::validate(raw.policies, &upstreams)?;
+    let redis = raw.redis.map(redis::validate).transpose()?;
     if admin
         .as_ref()
         .and_then(|a| a.auth.as_ref())
@@ -174,5 +180,6 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         virtual_servers,
         sessions,
         policies,
+        redis,
     })
 }

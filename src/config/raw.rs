@@ -52,6 +52,55 @@ pub struct RawConfig {
     /// servers alike.
     #[serde(default)]
     pub policies: Vec<RawPolicy>,
+    /// Shared state for a cluster of replicas (quotas, approvals). Optional: without it every
+    /// replica keeps its own.
+    #[serde(default)]
+    pub redis: Option<RawRedis>,
+}
+
+/// The Redis server replicas share state through (docs/quotas.md, docs/approvals.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    /// `redis://HOST:PORT[/DB]` (or `rediss://` is refused: no TLS client is built in; run
+    /// Redis on a private network or a local TLS tunnel). No password in the URL: use
+    /// `password`.
+    pub url: String,
+    /// `env:NAME`, `file:PATH` or `secret:NAME`: the `AUTH` password (and `username`, if set).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// ACL user name for `AUTH` (Redis 6+). Needs `password`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Multiplexed connections, used round-robin. Each carries many requests at once.
+    #[serde(default = "default_redis_pool")]
+    pub pool: usize,
+    /// Longest wait for one Redis answer; past it the store counts as unreachable and each
+    /// limit's `on_redis_error` decides.
+    #[serde(default = "default_redis_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Longest wait to (re)connect.
+    #[serde(default = "default_redis_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Prefix of every key the gateway writes, so several gateways can share one Redis.
+    #[serde(default = "default_redis_prefix")]
+    pub key_prefix: String,
+}
+
+fn default_redis_pool() -> usize {
+    4
+}
+
+fn default_redis_timeout() -> Duration {
+    Duration::from_millis(250)
+}
+
+fn default_redis_connect_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_redis_prefix() -> String {
+    "mcpgw:".into()
 }
 
 /// One argument rule.

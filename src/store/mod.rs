@@ -9,11 +9,15 @@
 //! - [`UpstreamSessionStore`] ([`MemoryUpstreamSessions`]): upstream sessions opened for
 //!   gateway sessions.
 //!
+//! - [`redis::RedisStore`]: the shared backend (`redis` section): pooled connections,
+//!   bounded waits, a fail-fast back-off while Redis is down.
+//!
 //! The traits are synchronous: they are called on every virtual-server request from code
 //! that holds no await point there. A networked backend would answer from a local
 //! [`BoundedMap`] and sync in the background, or these become async when one arrives.
 
 mod bounded;
+pub mod redis;
 mod revocations;
 mod upstream_sessions;
 
