@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+use crate::policy_cmd::PolicyCommand;
 use crate::tools_cmd::ToolsArgs;
 use crate::vault::cli::VaultCommand;
 
@@ -52,6 +53,10 @@ pub enum Command {
     /// against the upstreams, and evaluates every virtual server (or only --server NAME) for
     /// the principal given by --as, --group and --role. Exits 1 on a bad config.
     Tools(ToolsArgs),
+    /// Explain argument policy: which `policies[]` rule allows or blocks a call, and why
+    /// (see docs/policy.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 impl Cli {

@@ -24,6 +24,7 @@ pub mod identity;
 pub mod mcp;
 pub mod metrics;
 pub mod policy;
+pub mod policy_cmd;
 pub mod proxy;
 pub mod registry;
 pub mod rundir;

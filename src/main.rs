@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use mcp_gateway::cli::{Cli, Command};
-use mcp_gateway::{config, server, tools_cmd, vault};
+use mcp_gateway::{config, policy_cmd, server, tools_cmd, vault};
 
 /// mimalloc instead of glibc malloc: per-request allocation is a tenth of the proxy's
 /// instructions under glibc (measured with callgrind, see load-tests/README.md).
@@ -14,12 +14,19 @@ fn main() {
     let mut cli = Cli::parse();
     // `tools` reports everything it learns (discovery errors, collisions) in its output, so
     // its log stays quiet unless RUST_LOG asks for more.
-    let quiet = matches!(cli.command, Some(Command::Tools(_)));
+    let quiet = matches!(cli.command, Some(Command::Tools(_) | Command::Policy(_)));
     let level = if quiet { "off" } else { "info" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     let done = match cli.command.take() {
         Some(Command::Vault(cmd)) => Some(vault::cli::run(cmd)),
         Some(Command::Tools(args)) => Some(tools_cmd::run(&args)),
+        Some(Command::Policy(cmd)) => match policy_cmd::run(&cmd) {
+            Ok(true) => Some(Ok(())),
+            // Blocked: the report is printed; 3 tells a script "a rule refuses" apart from 1
+            // ("the command failed").
+            Ok(false) => std::process::exit(3),
+            Err(e) => Some(Err(e)),
+        },
         None => None,
     };
     if let Some(result) = done {

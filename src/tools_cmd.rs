@@ -317,6 +317,7 @@ pub fn build_report(
                 subject,
                 groups: &who.groups,
                 roles: &who.roles,
+                agent: None,
             };
             let mut out = ServerView {
                 name: server.name,

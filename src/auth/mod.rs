@@ -70,6 +70,7 @@ impl Principal {
             subject: &self.subject,
             groups: &self.groups,
             roles: &self.roles,
+            agent: self.agent.as_deref(),
         }
     }
 

@@ -267,6 +267,7 @@ fn validate_auth(
                         subjects,
                         groups: p.groups,
                         roles: p.roles,
+                        ..RawPrincipals::default()
                     };
                     let p = principals::validate(&at, p, None)?;
                     if p.is_everyone() {

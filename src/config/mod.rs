@@ -106,7 +106,7 @@ pub struct Config {
     pub virtual_servers: Vec<VirtualServer>,
     pub sessions: SessionsConfig,
     /// Argument rules, in the order written (the first that refuses a call names itself).
-    pub policies: Vec<crate::policy::arguments::ArgumentRule>,
+    pub policies: Vec<crate::policy::arguments::PolicyRule>,
     /// Where replicas share quota counters and approvals; `None`: per replica.
     pub redis: Option<RedisConfig>,
 }
@@ -158,7 +158,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let virtual_servers =
         virtual_server::validate(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
     listener::assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
-    let policies = policies::validate(raw.policies, &upstreams)?;
+    let policies = policies::validate(raw.policies, &upstreams, &virtual_servers, auth.as_ref())?;
     let redis = raw.redis.map(redis::validate).transpose()?;
     if admin
         .as_ref()

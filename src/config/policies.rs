@@ -1,12 +1,13 @@
-//! `policies[]`: argument rules, validated into [`ArgumentRule`]s (regular expressions
+//! `policies[]`: argument rules, validated into [`PolicyRule`]s (regular expressions
 //! compiled once here, paths parsed, tool patterns checked against the upstreams).
 
-use crate::policy::arguments::{ArgPath, ArgumentRule, Check, JsonType};
+use crate::policy::arguments::{ArgPath, Check, JsonType, PolicyRule};
 
+use super::principals;
 use super::raw::{RawArgumentChecks, RawPolicy};
 use super::syntax::valid_name;
 use super::virtual_server::patterns;
-use super::{ConfigError, Upstream};
+use super::{AuthConfig, ConfigError, Upstream, VirtualServer};
 
 /// Largest compiled size of one `pattern` (regex's own default is 10 MiB per expression;
 /// rules are checked on every call they cover, so keep them small).
@@ -15,8 +16,10 @@ const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
 pub(super) fn validate(
     raw: Vec<RawPolicy>,
     upstreams: &[Upstream],
-) -> Result<Vec<ArgumentRule>, ConfigError> {
-    let mut out: Vec<ArgumentRule> = Vec::with_capacity(raw.len());
+    virtual_servers: &[VirtualServer],
+    auth: Option<&AuthConfig>,
+) -> Result<Vec<PolicyRule>, ConfigError> {
+    let mut out: Vec<PolicyRule> = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
         let at = |f: &str| format!("policies[{i}].{f}");
         if !valid_name(&p.id) || out.iter().any(|o| o.id == p.id) {
@@ -69,15 +72,42 @@ pub(super) fn validate(
                 ));
             }
         }
-        if checks.is_empty() && required.is_empty() && forbidden.is_empty() {
+        for (k, s) in p.virtual_servers.iter().enumerate() {
+            if !virtual_servers.iter().any(|v| &v.name == s) {
+                return Err(ConfigError::new(
+                    format!("{}[{k}]", at("virtual_servers")),
+                    format!("{s:?} is not a configured virtual server"),
+                ));
+            }
+        }
+        let who = |field: &str, raw: Option<super::raw::RawPrincipals>| {
+            raw.map(|r| {
+                let p = principals::validate(&at(field), r, auth)?;
+                if p.is_everyone() {
+                    return Err(ConfigError::new(
+                        at(field),
+                        "name at least one of subjects, groups, roles, issuers, agents (or leave it out)",
+                    ));
+                }
+                Ok(p)
+            })
+            .transpose()
+        };
+        let when = who("when", p.when)?;
+        let allow_when = who("allow_when", p.allow_when)?;
+        if checks.is_empty() && required.is_empty() && forbidden.is_empty() && allow_when.is_none()
+        {
             return Err(ConfigError::new(
                 format!("policies[{i}]"),
-                "the rule checks nothing: give arguments, required or forbidden",
+                "the rule checks nothing: give arguments, required, forbidden or allow_when",
             ));
         }
-        out.push(ArgumentRule {
+        out.push(PolicyRule {
             id: p.id,
             tools,
+            servers: p.virtual_servers,
+            when,
+            allow_when,
             checks,
             required,
             forbidden,

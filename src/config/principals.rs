@@ -4,75 +4,10 @@
 //! Shared by the `virtual_servers` and `admin` sections; the subject syntax depends on how
 //! many JWT issuers `auth` configures, so validation takes the validated [`AuthConfig`].
 
+pub use crate::policy::who::{Caller, Principals, SubjectRef};
+
 use super::raw::RawPrincipals;
 use super::{AuthConfig, ConfigError, API_KEY_ISSUER};
-
-/// A subject named in an access list or rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubjectRef {
-    /// `Some`: only this issuer's subject (`ISSUER#SUBJECT` in config). `None`: the bare
-    /// form, allowed only while at most one JWT issuer is configured; it then names that
-    /// issuer's subject and an API key's configured subject alike (the operator assigns both).
-    pub issuer: Option<String>,
-    pub subject: String,
-}
-
-impl std::fmt::Display for SubjectRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.issuer {
-            Some(i) => write!(f, "{i}#{}", self.subject),
-            None => f.write_str(&self.subject),
-        }
-    }
-}
-
-/// What principal matchers look at: who is calling, as authenticated.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller<'a> {
-    /// JWT `iss`, or [`API_KEY_ISSUER`]; empty for an anonymous caller.
-    pub issuer: &'a str,
-    pub subject: &'a str,
-    pub groups: &'a [String],
-    pub roles: &'a [String],
-}
-
-impl Caller<'static> {
-    /// A caller on a listener without authentication.
-    pub const ANONYMOUS: Caller<'static> = Caller {
-        issuer: "",
-        subject: "",
-        groups: &[],
-        roles: &[],
-    };
-}
-
-/// Principal matchers; all empty = everyone authenticated.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Principals {
-    pub subjects: Vec<SubjectRef>,
-    pub groups: Vec<String>,
-    pub roles: Vec<String>,
-}
-
-impl Principals {
-    pub fn is_everyone(&self) -> bool {
-        self.subjects.is_empty() && self.groups.is_empty() && self.roles.is_empty()
-    }
-
-    /// Whether `caller` is named (any list matching is enough). A subject matches only from
-    /// its own issuer: issuer B's `alice` is not issuer A's.
-    pub fn matches(&self, caller: &Caller<'_>) -> bool {
-        let named = |s: &SubjectRef| {
-            !caller.subject.is_empty()
-                && s.subject == caller.subject
-                && s.issuer.as_deref().is_none_or(|i| i == caller.issuer)
-        };
-        self.is_everyone()
-            || self.subjects.iter().any(named)
-            || self.groups.iter().any(|g| caller.groups.contains(g))
-            || self.roles.iter().any(|r| caller.roles.contains(r))
-    }
-}
 
 /// Validates an access list or rule's principals at `at`. Subjects are `SUBJECT` or
 /// `ISSUER#SUBJECT` (split at the first `#`; issuers cannot contain one). With several JWT
@@ -117,9 +52,29 @@ pub(super) fn validate(
         }
         subjects.push(r);
     }
+    let known = |i: &str| i == API_KEY_ISSUER || issuers.iter().any(|j| j == i);
+    for (k, i) in p.issuers.iter().enumerate() {
+        if !known(i) {
+            return Err(ConfigError::new(
+                format!("{at}.issuers[{k}]"),
+                format!("{i:?} is not one of auth.jwt.issuers nor {API_KEY_ISSUER:?}"),
+            ));
+        }
+    }
+    for (field, list) in [
+        ("groups", &p.groups),
+        ("roles", &p.roles),
+        ("agents", &p.agents),
+    ] {
+        if let Some(k) = list.iter().position(String::is_empty) {
+            return Err(ConfigError::new(format!("{at}.{field}[{k}]"), "empty name"));
+        }
+    }
     Ok(Principals {
         subjects,
         groups: p.groups,
         roles: p.roles,
+        issuers: p.issuers,
+        agents: p.agents,
     })
 }

@@ -121,6 +121,16 @@ pub struct RawPolicy {
     /// Argument paths that must be absent.
     #[serde(default)]
     pub forbidden: Vec<String>,
+    /// Virtual servers (names) the rule applies on; empty: everywhere, plain routes included.
+    #[serde(default)]
+    pub virtual_servers: Vec<String>,
+    /// The callers the rule applies to (any list matching is enough); absent: everyone.
+    #[serde(default)]
+    pub when: Option<RawPrincipals>,
+    /// Whole-tool rule: only these callers may call the covered tools at all (anyone else is
+    /// refused naming the rule).
+    #[serde(default)]
+    pub allow_when: Option<RawPrincipals>,
 }
 
 /// The checks on one argument; any combination.
@@ -212,6 +222,11 @@ pub struct RawPrincipals {
     pub subjects: Vec<String>,
     pub groups: Vec<String>,
     pub roles: Vec<String>,
+    /// Token issuers (one of `auth.jwt.issuers`, or `api-key`): every subject they vouch for.
+    pub issuers: Vec<String>,
+    /// Agents acting for a user: the JWT `act` claim's subject, or the API key's subject
+    /// when a key is presented beside a JWT.
+    pub agents: Vec<String>,
 }
 
 /// Who may use a virtual server.

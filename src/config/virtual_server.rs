@@ -121,6 +121,7 @@ pub(super) fn validate(
                         subjects: r.subjects,
                         groups: r.groups,
                         roles: r.roles,
+                        ..RawPrincipals::default()
                     },
                     auth,
                 )?,
@@ -203,6 +204,7 @@ pub(super) fn validate(
                     subjects: v.access.subjects,
                     groups: v.access.groups,
                     roles: v.access.roles,
+                    ..RawPrincipals::default()
                 },
                 auth,
             )?,

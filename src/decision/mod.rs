@@ -8,7 +8,7 @@
 //! | 1 | visibility: the caller's class may see the tool | -32602 unknown tool (the same answer as for a tool that does not exist) | here |
 //! | 2 | availability: the tool's upstream answered discovery | 502 naming the upstream | here |
 //! | 3 | the bytes the upstream executes: upstream tool name, pinned arguments spliced in | 400 when pinned arguments cannot be applied | [`crate::mcp::rewrite`] |
-//! | 4 | argument policy: every `policies[]` rule covering the tool, on the bytes of step 3 (no JSON tree when none covers it) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
+//! | 4 | policy: every `policies[]` rule covering the tool, virtual server and caller (`allow_when`, then argument checks on the bytes of step 3; no JSON tree when none reads arguments) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
 //! | 5 | quota and budget (next issue) | 429 + `Retry-After` | `quota/` |
 //! | 6 | human approval (next issue) | an approval id | `approval/` |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
@@ -25,9 +25,11 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use crate::auth::Principal;
+use crate::config::Caller;
 use crate::error::Reject;
 use crate::mcp::jsonrpc::RpcCall;
 use crate::mcp::McpMethod;
+use crate::policy::arguments::PolicyRule;
 use crate::state::Runtime;
 
 /// A step of [`decide`], in order. Its label is a bounded metric value.
@@ -132,7 +134,9 @@ pub async fn decide(
                 Some((b, c)) => (b, c),
                 None => (message.body, call),
             };
-            policy(target, body, call, &runtime.config.policies).map_err(refuse(Step::Policy))?;
+            let caller = principal.map_or(Caller::ANONYMOUS, Principal::caller);
+            policy(target, body, call, &caller, &runtime.config.policies)
+                .map_err(refuse(Step::Policy))?;
         }
     }
     // 7. The credential, last.
@@ -148,29 +152,52 @@ pub async fn decide(
     Ok(decision)
 }
 
-/// Every rule covering the called tool, in configuration order; the first that refuses
-/// names itself. The arguments are read (one JSON tree) only when a rule covers the tool.
+/// Every rule covering the call (tool, virtual server, caller), in configuration order; the
+/// first that refuses names itself. The arguments are read (one JSON tree) only when a
+/// covering rule checks them.
 fn policy(
     target: &Target,
     body: &Bytes,
     call: &RpcCall,
-    rules: &[crate::policy::arguments::ArgumentRule],
+    caller: &Caller<'_>,
+    rules: &[PolicyRule],
 ) -> Result<(), Reject> {
     let tool_name;
-    let (upstream, tool) = match target.tool.as_ref().and_then(|t| t.entry()) {
-        Some(entry) => (entry.upstream_name.as_str(), entry.tool.as_str()),
+    let (upstream, tool, server) = match target.tool.as_ref().and_then(|t| Some((t.entry()?, t))) {
+        Some((entry, t)) => (
+            entry.upstream_name.as_str(),
+            entry.tool.as_str(),
+            Some(t.server.name.as_str()),
+        ),
         None => {
             tool_name = call.tool_name(body).unwrap_or_default();
-            (target.upstream_name(), tool_name.as_ref())
+            (target.upstream_name(), tool_name.as_ref(), None)
         }
     };
-    let mut covering = rules
+    let mut arguments: Option<Option<serde_json::Value>> = None;
+    for rule in rules
         .iter()
-        .filter(|r| r.applies_to(upstream, tool))
-        .peekable();
-    if covering.peek().is_none() {
-        return Ok(());
+        .filter(|r| r.covers(upstream, tool, server, caller))
+    {
+        let violation = |v: crate::policy::arguments::Violation| Reject::PolicyViolation {
+            rule: v.rule,
+            message: v.message,
+        };
+        rule.admits(caller).map_err(violation)?;
+        if !rule.reads_arguments() {
+            continue;
+        }
+        let args = match &arguments {
+            Some(a) => a,
+            None => arguments.insert(read_arguments(body)?),
+        };
+        rule.check(args.as_ref()).map_err(violation)?;
     }
+    Ok(())
+}
+
+/// `params.arguments` of a `tools/call` body (`None` when absent).
+pub(crate) fn read_arguments(body: &[u8]) -> Result<Option<serde_json::Value>, Reject> {
     #[derive(serde::Deserialize)]
     struct Envelope {
         #[serde(default)]
@@ -181,18 +208,10 @@ fn policy(
         #[serde(default)]
         arguments: Option<serde_json::Value>,
     }
-    let arguments = serde_json::from_slice::<Envelope>(body)
+    Ok(serde_json::from_slice::<Envelope>(body)
         .map_err(|e| Reject::InvalidParams(format!("tools/call params: {e}")))?
         .params
-        .and_then(|p| p.arguments);
-    for rule in covering {
-        rule.check(arguments.as_ref())
-            .map_err(|v| Reject::PolicyViolation {
-                rule: v.rule,
-                message: v.message,
-            })?;
-    }
-    Ok(())
+        .and_then(|p| p.arguments))
 }
 
 fn rewrite(

@@ -2,7 +2,7 @@
 //! [`crate::decision::decide`] to the bytes the upstream will execute (after the tool name
 //! and pinned arguments are spliced in), on plain routes and virtual servers alike.
 //!
-//! A rule ([`ArgumentRule`]) names the tools it covers with the same `upstream.tool` patterns
+//! A rule ([`PolicyRule`]) names the tools it covers with the same `upstream.tool` patterns
 //! as `allow_tools`, and checks arguments addressed by a dotted path (`options.branch`) or a
 //! JSON pointer (`/options/branch`). Regular expressions are compiled once at load. The body
 //! already passed the strict pass (no duplicate keys at any depth), so the one reading here
@@ -11,14 +11,21 @@
 use serde_json::Value;
 
 use super::pattern::ToolPattern;
+use super::who::{Caller, Principals};
 
-/// A validated argument rule.
+/// A validated policy rule: which calls it covers, and what it requires of them.
 #[derive(Debug, Clone)]
-pub struct ArgumentRule {
+pub struct PolicyRule {
     /// Names the rule in errors, metrics and audit (bounded: from configuration).
     pub id: String,
     /// The `upstream.tool` names it applies to.
     pub tools: Vec<ToolPattern>,
+    /// Virtual servers it applies on (by name); empty: everywhere, plain routes included.
+    pub servers: Vec<String>,
+    /// Callers it applies to; `None`: everyone (anonymous callers included).
+    pub when: Option<Principals>,
+    /// Whole-tool rule: only these callers may call the covered tools at all.
+    pub allow_when: Option<Principals>,
     /// Checks on arguments that are present.
     pub checks: Vec<(ArgPath, Check)>,
     /// Arguments that must be present.
@@ -82,6 +89,18 @@ impl JsonType {
         })
     }
 
+    /// Its JSON Schema `type` keyword.
+    pub fn schema_name(self) -> &'static str {
+        match self {
+            JsonType::String => "string",
+            JsonType::Number => "number",
+            JsonType::Integer => "integer",
+            JsonType::Boolean => "boolean",
+            JsonType::Object => "object",
+            JsonType::Array => "array",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             JsonType::String => "a string",
@@ -127,6 +146,11 @@ impl ArgPath {
         })
     }
 
+    /// The path's segments below `params.arguments`.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
     fn find<'a>(&self, arguments: &'a Value) -> Option<&'a Value> {
         self.segments.iter().try_fold(arguments, |v, s| match v {
             Value::Object(m) => m.get(s),
@@ -143,10 +167,49 @@ pub struct Violation {
     pub message: String,
 }
 
-impl ArgumentRule {
+impl PolicyRule {
     /// Whether the rule covers `upstream.tool`.
     pub fn applies_to(&self, upstream: &str, tool: &str) -> bool {
         self.tools.iter().any(|p| p.matches(upstream, tool))
+    }
+
+    /// Whether the rule covers this call: the tool, the virtual server it is called through
+    /// (`None` on a plain route) and the caller.
+    pub fn covers(
+        &self,
+        upstream: &str,
+        tool: &str,
+        server: Option<&str>,
+        caller: &Caller<'_>,
+    ) -> bool {
+        self.applies_to(upstream, tool)
+            && (self.servers.is_empty()
+                || server.is_some_and(|s| self.servers.iter().any(|x| x == s)))
+            && self.when.as_ref().is_none_or(|w| w.matches(caller))
+    }
+
+    /// Whether the rule applies to every caller on `server` (no `when`, no `allow_when`):
+    /// only such rules may tighten the schema every caller is shown.
+    pub fn unconditional_on(&self, server: &str) -> bool {
+        self.when.is_none()
+            && self.allow_when.is_none()
+            && (self.servers.is_empty() || self.servers.iter().any(|s| s == server))
+    }
+
+    /// The whole-tool check: `allow_when`, if any, names the caller.
+    pub fn admits(&self, caller: &Caller<'_>) -> Result<(), Violation> {
+        match &self.allow_when {
+            Some(w) if !w.matches(caller) || caller.subject.is_empty() => Err(Violation {
+                rule: self.id.clone(),
+                message: "this tool may not be called by this principal (allow_when); ask an operator for access".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the call needs its arguments read (any argument check at all).
+    pub fn reads_arguments(&self) -> bool {
+        !(self.checks.is_empty() && self.required.is_empty() && self.forbidden.is_empty())
     }
 
     /// Check `arguments` (`params.arguments`, `None` when absent).
@@ -275,10 +338,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rule(checks: Vec<(&str, Check)>, required: &[&str], forbidden: &[&str]) -> ArgumentRule {
-        ArgumentRule {
+    fn rule(checks: Vec<(&str, Check)>, required: &[&str], forbidden: &[&str]) -> PolicyRule {
+        PolicyRule {
             id: "r1".into(),
             tools: vec![ToolPattern::parse("github.*").unwrap()],
+            servers: vec![],
+            when: None,
+            allow_when: None,
             checks: checks
                 .into_iter()
                 .map(|(p, c)| (ArgPath::parse(p).unwrap(), c))
@@ -294,7 +360,7 @@ mod tests {
         }
     }
 
-    fn err(r: &ArgumentRule, args: Value) -> String {
+    fn err(r: &PolicyRule, args: Value) -> String {
         r.check(Some(&args)).unwrap_err().message
     }
 
@@ -393,5 +459,77 @@ mod tests {
         let r = rule(vec![], &[], &[]);
         assert!(r.applies_to("github", "list_issues"));
         assert!(!r.applies_to("crm", "list_issues"));
+    }
+
+    #[test]
+    fn rules_cover_callers_and_servers_they_name() {
+        let groups = vec!["contractors".to_string()];
+        let contractor = Caller {
+            issuer: "idp",
+            subject: "carol",
+            groups: &groups,
+            roles: &[],
+            agent: Some("ci-bot"),
+        };
+        let staff = Caller {
+            issuer: "idp",
+            subject: "sam",
+            groups: &[],
+            roles: &[],
+            agent: None,
+        };
+        let mut r = rule(vec![], &[], &["force"]);
+        assert!(r.covers("github", "push", None, &staff));
+        r.servers = vec!["eng".into()];
+        assert!(
+            !r.covers("github", "push", None, &staff),
+            "not on plain routes"
+        );
+        assert!(!r.covers("github", "push", Some("ops"), &staff));
+        assert!(r.covers("github", "push", Some("eng"), &staff));
+        r.when = Some(Principals {
+            groups: groups.clone(),
+            ..Default::default()
+        });
+        assert!(!r.covers("github", "push", Some("eng"), &staff));
+        assert!(r.covers("github", "push", Some("eng"), &contractor));
+        r.when = Some(Principals {
+            agents: vec!["ci-bot".into()],
+            ..Default::default()
+        });
+        assert!(
+            r.covers("github", "push", Some("eng"), &contractor),
+            "by agent"
+        );
+        r.when = Some(Principals {
+            issuers: vec!["idp".into()],
+            ..Default::default()
+        });
+        assert!(r.covers("github", "push", Some("eng"), &staff), "by issuer");
+        assert!(!r.covers("github", "push", Some("eng"), &Caller::ANONYMOUS));
+        assert!(!r.unconditional_on("eng"));
+    }
+
+    #[test]
+    fn allow_when_admits_only_the_callers_it_names() {
+        let roles = vec!["admin".to_string()];
+        let admin = Caller {
+            issuer: "idp",
+            subject: "ada",
+            groups: &[],
+            roles: &roles,
+            agent: None,
+        };
+        let mut r = rule(vec![], &[], &[]);
+        assert!(r.admits(&Caller::ANONYMOUS).is_ok(), "no allow_when");
+        r.allow_when = Some(Principals {
+            roles: roles.clone(),
+            ..Default::default()
+        });
+        assert!(r.admits(&admin).is_ok());
+        let v = r.admits(&Caller::ANONYMOUS).unwrap_err();
+        assert_eq!(v.rule, "r1");
+        assert!(v.message.contains("allow_when"), "{}", v.message);
+        assert!(!r.reads_arguments());
     }
 }

@@ -10,3 +10,5 @@
 pub mod arguments;
 pub mod names;
 pub mod pattern;
+pub mod schema;
+pub mod who;

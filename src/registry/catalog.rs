@@ -142,6 +142,13 @@ impl Catalog {
                     }
                 }
             }
+            // The rules every caller here is held to, said in the schema up front.
+            crate::policy::schema::tighten(
+                &mut definition,
+                config.policies.iter().filter(|r| {
+                    r.applies_to(&upstream_name, &tool) && r.unconditional_on(&vs.name)
+                }),
+            );
             by_name.insert(exp.name.clone(), entries.len());
             entries.push(Entry {
                 exposed: exp.name,
@@ -385,6 +392,7 @@ virtual_servers:
                     subject,
                     groups,
                     roles: &[],
+                    agent: None,
                 },
             )
         };
@@ -419,6 +427,7 @@ virtual_servers:
                 subject: "root",
                 groups: &["admin".into()],
                 roles: &[],
+                agent: None,
             },
         );
         let (p, next) = cat.tools_page(vs, admin, 0, 1);

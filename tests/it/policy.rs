@@ -196,3 +196,199 @@ policies:
         assert_eq!(sent["params"]["arguments"]["ticket"], "T-1", "{url}");
     }
 }
+
+/// Per-principal rules (`when`), whole-tool rules (`allow_when`), rules scoped to a virtual
+/// server, and the virtual server's advertised schema tightened to the rules every caller
+/// there is held to.
+#[tokio::test]
+async fn rules_follow_the_caller_and_the_schema_says_them() {
+    let demo = start_demo().await;
+    // One audience for the route and the virtual server alike.
+    let auth = Auth::new(tokens::RESOURCE).jwt(
+        Jwt::test_issuer(JwtKey::jwks_file(
+            &tokens::fixture("rsa-jwks.json"),
+            Algorithm::RS256,
+        ))
+        .audiences(&[tokens::AUDIENCE]),
+    );
+    let config = Config::new()
+        .listener(
+            Listener::new()
+                .route("/mcp", "up")
+                .virtual_servers(&["eng"]),
+        )
+        .upstream(Upstream::new("up", &demo.url()))
+        .virtual_server(VirtualServer::new("eng", "/v/eng/mcp"))
+        .auth(auth);
+    let yaml = format!(
+        r#"{}
+policies:
+  - id: contractors-short
+    tools: [up.echo]
+    when: {{ groups: [contractors] }}
+    arguments:
+      text: {{ max_length: 5 }}
+  - id: admins-add
+    tools: [up.add]
+    allow_when: {{ groups: [admins] }}
+  - id: eng-bounds
+    tools: [up.add]
+    virtual_servers: [eng]
+    arguments:
+      a: {{ max: 1000 }}
+"#,
+        config.yaml()
+    );
+    let gw = start_gateway(&yaml).await;
+    let token = |groups: &[&str]| {
+        let mut c = tokens::claims("alice");
+        c["groups"] = serde_json::json!(groups);
+        format!("Bearer {}", tokens::rs256(&c))
+    };
+    let contractor = token(&["contractors"]);
+    let admin = token(&["admins"]);
+    let support = token(&["support"]);
+    let call = |name: &str, args: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"{name}","arguments":{args}}}}}"#
+        )
+    };
+    let route = gw.url();
+    let eng = format!("http://{}/v/eng/mcp", gw.addr);
+    let session = |url: String, auth: String| async move {
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+        let r = post(&url, init, &[("authorization", &auth)]).await;
+        assert_eq!(r.status(), 200);
+        r.headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap()
+            .to_string()
+    };
+
+    // `when`: the contractor is held to the rule, support is not.
+    let before = demo.calls("echo");
+    let sid = session(route.clone(), contractor.clone()).await;
+    let h = [
+        ("authorization", contractor.as_str()),
+        ("mcp-session-id", &sid),
+    ];
+    let r = post(&route, call("echo", r#"{"text":"far too long"}"#), &h).await;
+    let v = assert_error(r, 200, -32602, "at most 5 long").await;
+    assert_eq!(v["error"]["data"]["rule"], "contractors-short");
+    assert_eq!(demo.calls("echo"), before, "the upstream never saw it");
+    let sid = session(route.clone(), support.clone()).await;
+    let h = [
+        ("authorization", support.as_str()),
+        ("mcp-session-id", &sid),
+    ];
+    let r = post(&route, call("echo", r#"{"text":"far too long"}"#), &h).await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "far too long"
+    );
+
+    // `allow_when`: only admins may call add at all; the scoped bound applies on eng only.
+    let r = post(&route, call("add", r#"{"a":1,"b":2}"#), &h).await;
+    let v = assert_error(r, 200, -32602, "allow_when").await;
+    assert_eq!(v["error"]["data"]["rule"], "admins-add");
+    let before = demo.calls("add");
+    let sid = session(route.clone(), admin.clone()).await;
+    let h = [("authorization", admin.as_str()), ("mcp-session-id", &sid)];
+    let r = post(&route, call("add", r#"{"a":5000,"b":2}"#), &h).await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "5002"
+    );
+    let sid = session(eng.clone(), admin.clone()).await;
+    let h = [("authorization", admin.as_str()), ("mcp-session-id", &sid)];
+    let r = post(&eng, call("up__add", r#"{"a":5000,"b":2}"#), &h).await;
+    let v = assert_error(
+        r,
+        200,
+        -32602,
+        r#"argument "a" must be a number of at most 1000"#,
+    )
+    .await;
+    assert_eq!(v["error"]["data"]["rule"], "eng-bounds");
+    assert_eq!(
+        demo.calls("add"),
+        before + 1,
+        "only the allowed call went out"
+    );
+
+    // The schema on eng says the unconditional rule; the per-caller ones are not advertised.
+    let list = r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#;
+    let tools = jsonrpc_body(post(&eng, list, &h).await).await;
+    let tool = |n: &str| {
+        tools["result"]["tools"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["name"] == n))
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} in {tools}"))
+    };
+    assert_eq!(
+        tool("up__add")["inputSchema"]["properties"]["a"]["maximum"],
+        1000
+    );
+    assert!(
+        tool("up__echo")["inputSchema"]["properties"]["text"]
+            .get("maxLength")
+            .is_none(),
+        "a rule for some callers does not tighten everyone's schema"
+    );
+}
+
+/// `mcp-gateway policy explain` end to end: the built binary, a config file, exit codes.
+#[test]
+fn policy_explain_names_the_blocking_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("gw.yaml");
+    std::fs::write(
+        &conf,
+        r#"
+listeners:
+  - { address: "127.0.0.1:8080", auth: none, routes: [{ path: /mcp, upstream: github }] }
+upstreams:
+  - { name: github, url: "http://127.0.0.1:8000/mcp" }
+policies:
+  - id: repo-in-acme
+    tools: ["github.*"]
+    arguments:
+      repo: { pattern: "^acme/" }
+"#,
+    )
+    .unwrap();
+    let run = |args: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+            .args(["policy", "explain", "-c"])
+            .arg(&conf)
+            .args([
+                "--as",
+                "alice",
+                "--tool",
+                "github.create_issue",
+                "--args",
+                args,
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(r#"{"repo":"evil/x"}"#);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains(
+            r#"verdict: blocked by repo-in-acme: argument "repo" must be a string matching ^acme/"#
+        ),
+        "{out}"
+    );
+    let (code, out) = run(r#"{"repo":"acme/x"}"#);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("verdict: allowed"), "{out}");
+    let (code, _) = run("not json");
+    assert_eq!(code, Some(1));
+}

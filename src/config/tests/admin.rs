@@ -191,6 +191,7 @@ fn jwt_grants_must_name_someone() {
         subject: "x",
         groups,
         roles,
+        agent: None,
     };
     assert_eq!(
         j.permission(&caller(&none, &roles)),
@@ -227,6 +228,7 @@ fn jwt_grant_subjects_belong_to_the_admin_issuer() {
             subject: "alice",
             groups: &[],
             roles: &[],
+            agent: None,
         };
         assert_eq!(j.permission(&alice), Some(AdminPermission::Write), "{s}");
     }

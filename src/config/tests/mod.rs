@@ -11,7 +11,7 @@ mod admin;
 mod auth;
 mod listener;
 mod policies;
-mod principals;
+pub(super) mod principals;
 mod redis;
 mod upstream;
 mod values;

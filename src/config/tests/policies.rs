@@ -134,3 +134,63 @@ fn a_typo_inside_a_check_names_the_key() {
         "unknown field",
     );
 }
+
+#[test]
+fn rules_can_be_scoped_to_virtual_servers_and_callers() {
+    use crate::config::tests::principals::two_issuers;
+    let yaml = format!(
+        "{}policies:\n  - id: scoped\n    tools: [\"demo.*\"]\n    virtual_servers: [s]\n    when: {{ groups: [contractors], agents: [ci-bot], issuers: [https://idp-b] }}\n    allow_when: {{ subjects: [\"https://idp-a#alice\"], roles: [admin] }}\n    forbidden: [force]\n",
+        two_issuers("{}", "group_issuers: [https://idp-a, https://idp-b]")
+    );
+    let c = from_yaml(&yaml).unwrap();
+    let r = &c.policies[0];
+    assert_eq!(r.servers, ["s"]);
+    let when = r.when.as_ref().unwrap();
+    assert_eq!(when.agents, ["ci-bot"]);
+    assert_eq!(when.issuers, ["https://idp-b"]);
+    assert_eq!(r.allow_when.as_ref().unwrap().roles, ["admin"]);
+
+    // allow_when alone is a rule; an empty matcher is not.
+    let only = |extra: &str| {
+        format!(
+            "{}policies:\n  - id: only\n    tools: [\"demo.*\"]\n{extra}",
+            two_issuers("{}", "group_issuers: [https://idp-a, https://idp-b]")
+        )
+    };
+    assert!(from_yaml(&only("    allow_when: { groups: [eng] }\n")).is_ok());
+    assert_err(
+        &only("    allow_when: {}\n"),
+        "policies[0].allow_when",
+        "name at least one",
+    );
+    assert_err(
+        &only("    when: { groups: [] }\n    forbidden: [x]\n"),
+        "policies[0].when",
+        "name at least one",
+    );
+    assert_err(
+        &only("    virtual_servers: [nope]\n    forbidden: [x]\n"),
+        "policies[0].virtual_servers[0]",
+        "not a configured virtual server",
+    );
+    assert_err(
+        &only("    when: { issuers: [https://idp-z] }\n    forbidden: [x]\n"),
+        "policies[0].when.issuers[0]",
+        "not one of auth.jwt.issuers",
+    );
+    assert_err(
+        &only("    when: { subjects: [alice] }\n    forbidden: [x]\n"),
+        "policies[0].when.subjects[0]",
+        "ISSUER#SUBJECT",
+    );
+    assert_err(
+        &only("    when: { agents: [\"\"] }\n    forbidden: [x]\n"),
+        "policies[0].when.agents[0]",
+        "empty name",
+    );
+    assert_err(
+        &only("    when: { teams: [x] }\n    forbidden: [x]\n"),
+        "policies[0].when.teams",
+        "unknown field",
+    );
+}

@@ -69,6 +69,7 @@ fn a_qualified_subject_must_name_a_configured_issuer() {
         subject,
         groups: &[],
         roles: &[],
+        agent: None,
     };
     assert!(access.matches(&who("https://idp-a", "alice")));
     assert!(!access.matches(&who("https://idp-b", "alice")), "B's alice");
@@ -115,6 +116,7 @@ fn with_one_issuer_a_bare_subject_names_it_and_api_keys() {
         subject: "alice",
         groups: &[],
         roles: &[],
+        agent: None,
     };
     let access = &c.virtual_servers[0].access;
     assert!(access.matches(&who("https://idp-a")) && access.matches(&who(API_KEY_ISSUER)));
