@@ -22,7 +22,7 @@ use super::{AdminConfig, ConfigError, Upstream, VirtualServer};
 pub const MAX_APPROVAL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most approvals `approvals.max_pending` may allow (each is about 3 KiB in memory, with its
 /// 2 KiB argument preview: 1,000,000 is about 3 GiB).
-pub const MAX_APPROVALS_LIMIT: usize = 1_000_000;
+pub(super) const MAX_APPROVALS_LIMIT: usize = 1_000_000;
 /// What `{id}` in `approvals.approver_url` stands for.
 const ID_PLACEHOLDER: &str = "{id}";
 
