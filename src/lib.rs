@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod approval;
+pub mod approvals_cmd;
 pub mod auth;
 pub mod cli;
 pub mod config;

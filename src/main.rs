@@ -14,12 +14,13 @@ fn main() {
     let mut cli = Cli::parse();
     // `tools` reports everything it learns (discovery errors, collisions) in its output, so
     // its log stays quiet unless RUST_LOG asks for more.
-    let quiet = matches!(cli.command, Some(Command::Tools(_)));
+    let quiet = matches!(cli.command, Some(Command::Tools(_) | Command::Approvals(_)));
     let level = if quiet { "off" } else { "info" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     let done = match cli.command.take() {
         Some(Command::Vault(cmd)) => Some(vault::cli::run(cmd)),
         Some(Command::Tools(args)) => Some(tools_cmd::run(&args)),
+        Some(Command::Approvals(args)) => Some(mcp_gateway::approvals_cmd::run(&args)),
         None => None,
     };
     if let Some(result) = done {

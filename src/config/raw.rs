@@ -747,6 +747,10 @@ pub struct RawAdminJwt {
     /// Who may write. Omitted: nobody.
     #[serde(default)]
     pub write: Option<RawPrincipals>,
+    /// Who may approve or deny calls waiting for a human (docs/approvals.md); they may also
+    /// read. Omitted: nobody. `write` does not include it.
+    #[serde(default)]
+    pub approve: Option<RawPrincipals>,
 }
 
 /// Request limits.
