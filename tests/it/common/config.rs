@@ -572,6 +572,12 @@ impl Principals {
             ..Principals::default()
         }
     }
+    pub fn subjects(subjects: &[&str]) -> Principals {
+        Principals {
+            subjects: strings(subjects),
+            ..Principals::default()
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
