@@ -548,3 +548,77 @@ async fn the_cli_lists_and_approves() {
         "cli"
     );
 }
+
+/// The Redis store on its own against a real redis-server: two stores (two replicas) racing
+/// to consume one approval get it exactly once between them, and `restore` puts it back.
+#[tokio::test]
+async fn redis_consume_is_exactly_once_across_replicas_and_restore_puts_back() {
+    use mcp_gateway::approval::{ApprovalStore, Binding, RedisApprovals, State, Verdict};
+    let redis = RedisServer::start();
+    let yaml = format!(
+        "listeners: [{{address: '127.0.0.1:1', auth: none, routes: [{{path: /mcp, upstream: u}}]}}]\nupstreams: [{{name: u, url: 'http://127.0.0.1:2/mcp'}}]\nredis: {{url: '{}'}}\n",
+        redis.url()
+    );
+    let c = mcp_gateway::config::from_yaml(&yaml).unwrap();
+    let mk = || {
+        let s =
+            mcp_gateway::store::redis::RedisStore::new(c.redis.as_ref().unwrap(), None).unwrap();
+        RedisApprovals::new(std::sync::Arc::new(s))
+    };
+    let (one, two) = (mk(), mk());
+    let now = now();
+    let b = Binding([7; 32]);
+    let new = |id: &str| mcp_gateway::approval::Approval {
+        id: id.into(),
+        state: State::Pending,
+        created_at: now,
+        expires_at: now + 60,
+        issuer: String::new(),
+        subject: "alice".into(),
+        agent: None,
+        server: None,
+        upstream: "u".into(),
+        tool: "t".into(),
+        arguments: "{}".into(),
+        arguments_truncated: false,
+        arguments_sha256: String::new(),
+        binding: b.hex(),
+        decided_by: None,
+        decided_at: None,
+    };
+    let a = one
+        .request(&b, new("aaaaaaaaaaaaaaaaaaaaaa"), 10, now)
+        .await
+        .unwrap();
+    let again = two
+        .request(&b, new("bbbbbbbbbbbbbbbbbbbbbb"), 10, now)
+        .await
+        .unwrap();
+    assert_eq!(again.id, a.id);
+    let d = two
+        .decide(&a.id, Verdict::Approve, "ops", 60, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.state, d.decided_by.as_deref()),
+        (State::Approved, Some("ops"))
+    );
+    assert_eq!(
+        one.get(&a.id, now).await.unwrap().unwrap().state,
+        State::Approved
+    );
+    let (x, y) = tokio::join!(one.consume(&b, now), two.consume(&b, now));
+    let taken: Vec<_> = [x.unwrap(), y.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken.len(), 1, "exactly once");
+    assert!(one.consume(&b, now).await.unwrap().is_none());
+    two.restore(&taken[0], now).await.unwrap();
+    assert_eq!(one.consume(&b, now).await.unwrap().unwrap().id, a.id);
+    assert!(one.list(10, now).await.unwrap().is_empty());
+    // Expired by the caller's clock even while the key still exists.
+    let p = one
+        .request(&b, new("cccccccccccccccccccccc"), 10, now)
+        .await
+        .unwrap();
+    assert_eq!(p.id, "cccccccccccccccccccccc");
+    assert!(one.get(&p.id, now + 61).await.unwrap().is_none());
+}
