@@ -501,12 +501,59 @@ virtual_servers:
         body: &body,
         call: Some(&call),
     };
+    let approvals = mcp_gateway::approval::Approvals::default();
+    // The same configuration with an approval rule: on another tool (what every call a
+    // rule does not cover pays), and on this one (a pending approval, memory store).
+    let with_rule = |tools: &str| {
+        let yaml = format!("{yaml}approvals: {{ rules: [{{ tools: [\"{tools}\"] }}] }}\n");
+        let config = mcp_gateway::config::from_yaml(&yaml).expect("config");
+        mcp_gateway::state::Runtime::new(config, &http, Default::default()).expect("runtime")
+    };
+    let (elsewhere, here) = (with_rule("github.delete_*"), with_rule("github.*"));
     let mut g = c.benchmark_group("decide");
     g.bench_function("plain_route", |b| {
-        b.iter(|| tokio.block_on(decision::decide(black_box(&route), message, None, &rt)))
+        b.iter(|| {
+            tokio.block_on(decision::decide(
+                black_box(&route),
+                message,
+                None,
+                &rt,
+                &approvals,
+            ))
+        })
+    });
+    g.bench_function("plain_route_approval_rule_elsewhere", |b| {
+        b.iter(|| {
+            tokio.block_on(decision::decide(
+                black_box(&route),
+                message,
+                None,
+                &elsewhere,
+                &approvals,
+            ))
+        })
+    });
+    g.bench_function("plain_route_approval_pending", |b| {
+        b.iter(|| {
+            tokio.block_on(decision::decide(
+                black_box(&route),
+                message,
+                None,
+                &here,
+                &approvals,
+            ))
+        })
     });
     g.bench_function("vserver_tool_call_pinned", |b| {
-        b.iter(|| tokio.block_on(decision::decide(black_box(&tool), message, None, &rt)))
+        b.iter(|| {
+            tokio.block_on(decision::decide(
+                black_box(&tool),
+                message,
+                None,
+                &rt,
+                &approvals,
+            ))
+        })
     });
     g.finish();
 }
@@ -566,8 +613,15 @@ policies:
         body: &body,
         call: Some(&call),
     };
+    let approvals = mcp_gateway::approval::Approvals::default();
     assert!(tokio
-        .block_on(decision::decide(&route, message, Some(&principal), &rt))
+        .block_on(decision::decide(
+            &route,
+            message,
+            Some(&principal),
+            &rt,
+            &approvals
+        ))
         .is_ok());
     c.bench_function("decide/plain_route_10_rules", |b| {
         b.iter(|| {
@@ -576,6 +630,7 @@ policies:
                 message,
                 Some(&principal),
                 &rt,
+                &approvals,
             ))
         })
     });

@@ -57,6 +57,10 @@ pub enum Command {
     /// (see docs/policy.md).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// List, approve or deny tool calls waiting for a human approver, through the admin API
+    /// (see docs/approvals.md). Takes --admin URL (or -c FILE for its admin.address) and
+    /// --token env:VAR|file:PATH (default env:MCP_GATEWAY_ADMIN_TOKEN).
+    Approvals(crate::approvals_cmd::ApprovalsArgs),
 }
 
 impl Cli {
@@ -147,5 +151,39 @@ mod tests {
             Cli::try_parse_from(["mcp-gateway", "-c", "x", "tools", "-c", "x", "--as", "b"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn approvals_subcommand_takes_the_admin_url_a_token_reference_and_an_action() {
+        use crate::approvals_cmd::ApprovalsAction;
+        let cli = Cli::try_parse_from([
+            "mcp-gateway",
+            "approvals",
+            "--admin",
+            "http://127.0.0.1:9090",
+            "approve",
+            "abc",
+            "--json",
+        ])
+        .unwrap();
+        let Some(Command::Approvals(a)) = cli.command else {
+            panic!("expected the approvals subcommand");
+        };
+        assert_eq!(a.admin.as_deref(), Some("http://127.0.0.1:9090"));
+        assert_eq!(a.token, "env:MCP_GATEWAY_ADMIN_TOKEN");
+        assert!(a.json);
+        assert!(matches!(a.action, ApprovalsAction::Approve { ref id } if id == "abc"));
+        assert!(Cli::try_parse_from(["mcp-gateway", "approvals", "list"]).is_ok());
+        assert!(Cli::try_parse_from(["mcp-gateway", "approvals", "approve"]).is_err());
+        assert!(Cli::try_parse_from([
+            "mcp-gateway",
+            "approvals",
+            "--admin",
+            "http://x",
+            "-c",
+            "gw.yaml",
+            "list"
+        ])
+        .is_err());
     }
 }

@@ -24,6 +24,12 @@ pub const SESSION_NOT_FOUND: i32 = -32001;
 pub const INTERNAL_ERROR: i32 = -32603;
 /// A request metadata header disagrees with the body (2026-07-28 revision, SEP-2243).
 pub const HEADER_MISMATCH: i32 = -32020;
+/// The call waits for a human approver (gateway-defined). Not MCP's -32042 (URL
+/// elicitation required): that one promises `data.elicitations` a client would act on, and
+/// approvals work without elicitation support.
+pub const APPROVAL_REQUIRED: i32 = -32030;
+/// A human approver denied the call (gateway-defined).
+pub const APPROVAL_DENIED: i32 = -32031;
 
 use http::header::{HeaderName, HeaderValue, ALLOW, WWW_AUTHENTICATE};
 
@@ -179,6 +185,28 @@ pub enum Reject {
     /// 500, -32603: a bug or resource problem inside the gateway.
     #[error("internal gateway error: {0}")]
     Internal(String),
+    /// 200, -32030: the call waits for a human approver; the upstream was not called.
+    /// `data` carries `approvalId`, `approvalUrl`, `retryAfter` (seconds) and `expiresAt`.
+    /// HTTP 200 like the other tool-level refusals: clients hand a JSON-RPC error in a 200
+    /// to the model and the user (who must act on it), while a 4xx often surfaces as a
+    /// transport failure without the message. Its own code, so a client or agent can tell
+    /// "ask a human, then retry" from a permanent refusal.
+    #[error("this call needs a human's approval (approval {id}){}; it was not made: once it is approved, retry the identical call (same tool, same arguments) within its validity, until {expires_at}; retry after about {retry_after}s", url.as_ref().map(|u| format!(": an approver can decide at {u}")).unwrap_or_default())]
+    ApprovalRequired {
+        id: String,
+        url: Option<String>,
+        retry_after: u64,
+        /// RFC 3339.
+        expires_at: String,
+    },
+    /// 200, -32031: a human approver denied this exact call; the upstream was not called.
+    /// Who denied it goes to the operator log, not to the caller.
+    #[error("a human approver denied this call (approval {id}); it was not made: do not retry it unchanged")]
+    ApprovalDenied { id: String },
+    /// 503, -32000: the approval store (Redis) cannot be reached or is full, so whether the
+    /// call is approved cannot be known; it is refused (an approval never fails open).
+    #[error("cannot check the approval this call needs: {reason}; it was not made: retry later")]
+    ApprovalUnavailable { reason: String },
 }
 
 impl Reject {
@@ -215,6 +243,8 @@ impl Reject {
             | Reject::PinnedArgument { .. }
             | Reject::PolicyViolation { .. }
             | Reject::InvalidCursor => 200,
+            Reject::ApprovalRequired { .. } | Reject::ApprovalDenied { .. } => 200,
+            Reject::ApprovalUnavailable { .. } => 503,
         }
     }
 
@@ -249,6 +279,9 @@ impl Reject {
             | Reject::ServerNotAllowed { .. }
             | Reject::SessionRequired
             | Reject::SessionRevocationsFull { .. } => GATEWAY_ERROR,
+            Reject::ApprovalRequired { .. } => APPROVAL_REQUIRED,
+            Reject::ApprovalDenied { .. } => APPROVAL_DENIED,
+            Reject::ApprovalUnavailable { .. } => GATEWAY_ERROR,
         }
     }
 
@@ -264,6 +297,21 @@ impl Reject {
             | Reject::TokenExchange { upstream, .. }
             | Reject::UpstreamUnauthorized { upstream, .. } => {
                 Some(serde_json::json!({ "upstream": upstream }))
+            }
+            Reject::ApprovalRequired {
+                id,
+                url,
+                retry_after,
+                expires_at,
+            } => Some(serde_json::json!({
+                "approvalId": id,
+                "approvalUrl": url,
+                "retryAfter": retry_after,
+                "expiresAt": expires_at,
+                "state": "pending",
+            })),
+            Reject::ApprovalDenied { id } => {
+                Some(serde_json::json!({ "approvalId": id, "state": "denied" }))
             }
             _ => None,
         }
@@ -300,7 +348,10 @@ impl Reject {
             | Reject::UnknownTool { .. }
             | Reject::InvalidCursor
             | Reject::PinnedArgument { .. }
-            | Reject::PolicyViolation { .. } => Outcome::Rejected,
+            | Reject::PolicyViolation { .. }
+            | Reject::ApprovalRequired { .. }
+            | Reject::ApprovalDenied { .. }
+            | Reject::ApprovalUnavailable { .. } => Outcome::Rejected,
         }
     }
 
@@ -359,7 +410,10 @@ impl Reject {
             | Reject::InvalidCursor
             | Reject::PinnedArgument { .. }
             | Reject::PolicyViolation { .. }
-            | Reject::Internal(_) => Vec::new(),
+            | Reject::Internal(_)
+            | Reject::ApprovalRequired { .. }
+            | Reject::ApprovalDenied { .. }
+            | Reject::ApprovalUnavailable { .. } => Vec::new(),
         }
     }
 }
@@ -472,6 +526,16 @@ mod tests {
                 rule: "r".into(),
                 message: "argument \"a\" is required".into(),
             },
+            Reject::ApprovalRequired {
+                id: "i".into(),
+                url: Some("https://ops/i".into()),
+                retry_after: 10,
+                expires_at: "2030-01-01T00:00:00Z".into(),
+            },
+            Reject::ApprovalDenied { id: "i".into() },
+            Reject::ApprovalUnavailable {
+                reason: "Redis at h:1/0 is unreachable".into(),
+            },
         ]
     }
 
@@ -552,7 +616,39 @@ mod tests {
             Reject::PinnedArgument { .. } => (200, INVALID_PARAMS, Rejected, none()),
             Reject::PolicyViolation { .. } => (200, INVALID_PARAMS, Rejected, none()),
             Reject::Internal(_) => (500, INTERNAL_ERROR, InternalError, none()),
+            Reject::ApprovalRequired { .. } => (200, APPROVAL_REQUIRED, Rejected, none()),
+            Reject::ApprovalDenied { .. } => (200, APPROVAL_DENIED, Rejected, none()),
+            // 503 counts as `rejected`: the gateway refused to guess, nothing failed upstream.
+            Reject::ApprovalUnavailable { .. } => (503, GATEWAY_ERROR, Rejected, none()),
         }
+    }
+
+    #[test]
+    fn an_approval_refusal_says_what_to_do_and_carries_the_id() {
+        let r = Reject::ApprovalRequired {
+            id: "abc".into(),
+            url: Some("https://ops/abc".into()),
+            retry_after: 10,
+            expires_at: "2030-01-01T00:00:00Z".into(),
+        };
+        let m = r.to_string();
+        assert!(
+            m.contains("approval abc") && m.contains("https://ops/abc"),
+            "{m}"
+        );
+        assert!(m.contains("retry the identical call"), "{m}");
+        assert_eq!(
+            r.jsonrpc_data(),
+            Some(serde_json::json!({
+                "approvalId": "abc",
+                "approvalUrl": "https://ops/abc",
+                "retryAfter": 10,
+                "expiresAt": "2030-01-01T00:00:00Z",
+                "state": "pending",
+            }))
+        );
+        let d = Reject::ApprovalDenied { id: "abc".into() }.to_string();
+        assert!(d.contains("denied"), "{d}");
     }
 
     #[test]

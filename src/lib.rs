@@ -11,6 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod approval;
+pub mod approvals_cmd;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -14,7 +14,10 @@ fn main() {
     let mut cli = Cli::parse();
     // `tools` reports everything it learns (discovery errors, collisions) in its output, so
     // its log stays quiet unless RUST_LOG asks for more.
-    let quiet = matches!(cli.command, Some(Command::Tools(_) | Command::Policy(_)));
+    let quiet = matches!(
+        cli.command,
+        Some(Command::Tools(_) | Command::Policy(_) | Command::Approvals(_))
+    );
     let level = if quiet { "off" } else { "info" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     let done = match cli.command.take() {
@@ -27,6 +30,7 @@ fn main() {
             Ok(false) => std::process::exit(3),
             Err(e) => Some(Err(e)),
         },
+        Some(Command::Approvals(args)) => Some(mcp_gateway::approvals_cmd::run(&args)),
         None => None,
     };
     if let Some(result) = done {

@@ -202,6 +202,8 @@ pub struct Shared {
     pub revoked: Box<dyn crate::store::RevocationStore>,
     /// Side requests (upstream session setup).
     pub http: HttpClient,
+    /// Calls waiting for (or approved by) a human approver; kept across reloads.
+    pub approvals: crate::approval::Approvals,
 }
 
 impl Shared {
@@ -294,6 +296,7 @@ impl Shared {
             upstream_sessions: Box::<crate::store::MemoryUpstreamSessions>::default(),
             revoked: Box::<crate::store::MemoryRevocations>::default(),
             http,
+            approvals: Default::default(),
         }))
     }
 }

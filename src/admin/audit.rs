@@ -9,6 +9,13 @@ use super::auth::AdminActor;
 pub enum AdminAction {
     /// `POST /admin/registry/approve`: approve a tool's current definition.
     ApproveTool { upstream: String, tool: String },
+    /// `POST /admin/approvals/approve|deny`: decide on a call waiting for a human.
+    DecideCall {
+        id: String,
+        approve: bool,
+        /// `upstream.tool` and who asked, when the approval was found.
+        call: Option<String>,
+    },
 }
 
 impl std::fmt::Display for AdminAction {
@@ -16,6 +23,14 @@ impl std::fmt::Display for AdminAction {
         match self {
             AdminAction::ApproveTool { upstream, tool } => {
                 write!(f, "approve tool {tool:?} of upstream {upstream:?}")
+            }
+            AdminAction::DecideCall { id, approve, call } => {
+                let verb = if *approve { "approve" } else { "deny" };
+                write!(f, "{verb} call approval {id:?}")?;
+                match call {
+                    Some(c) => write!(f, " ({c})"),
+                    None => Ok(()),
+                }
             }
         }
     }

@@ -69,9 +69,9 @@ pub async fn authorize(
             // Another trusted issuer's principal is a valid caller of MCP routes, but its
             // subjects, groups and roles mean nothing for administration.
             let held = if issuer == grants.issuer {
-                grants.permission(&principal.caller())
+                grants.permissions(&principal.caller())
             } else {
-                None
+                Vec::new()
             };
             (actor, held)
         }
@@ -89,21 +89,22 @@ pub async fn authorize(
                 AdminActor::Token {
                     name: t.name.clone(),
                 },
-                Some(t.permission),
+                vec![t.permission],
             )
         }
     };
-    require(&actor, held, needed)?;
+    require(&actor, &held, needed)?;
     Ok(actor)
 }
 
-/// `held` satisfies `needed` (`write` includes `read`), or the 403 naming who lacks what.
+/// Some of `held` grants `needed` ([`AdminPermission::grants`]: `write` and `approve`
+/// include `read`), or the 403 naming who lacks what.
 pub fn require(
     actor: &AdminActor,
-    held: Option<AdminPermission>,
+    held: &[AdminPermission],
     needed: AdminPermission,
 ) -> Result<(), AdminError> {
-    if held.is_some_and(|h| h >= needed) {
+    if held.iter().any(|h| h.grants(needed)) {
         Ok(())
     } else {
         Err(AdminError::Forbidden {
@@ -156,6 +157,31 @@ mod tests {
         let e = check(Some("Bearer read-secret"), Write).await.unwrap_err();
         assert_eq!(e.http_status(), 403);
         assert!(e.to_string().contains("\"viewer\""), "{e}");
+    }
+
+    #[test]
+    fn write_and_approve_each_include_read_and_not_each_other() {
+        use AdminPermission::{Approve, Read, Write};
+        let who = AdminActor::Token { name: "t".into() };
+        for (held, needed, ok) in [
+            (Read, Read, true),
+            (Read, Write, false),
+            (Read, Approve, false),
+            (Write, Read, true),
+            (Write, Write, true),
+            (Write, Approve, false),
+            (Approve, Read, true),
+            (Approve, Approve, true),
+            (Approve, Write, false),
+        ] {
+            assert_eq!(
+                require(&who, &[held], needed).is_ok(),
+                ok,
+                "{held:?} {needed:?}"
+            );
+        }
+        assert!(require(&who, &[Write, Approve], Approve).is_ok());
+        assert!(require(&who, &[], Read).is_err());
     }
 
     #[tokio::test]

@@ -62,12 +62,23 @@ pub enum AdminError {
     /// 404: the request names something the gateway does not have.
     #[error("{0}")]
     UnknownTarget(String),
+    /// 403: an approver may not decide on a call they asked for themselves (separation of
+    /// duties; same issuer and subject).
+    #[error("{who} asked for approval {id} and cannot decide on it: another approver must")]
+    SelfApproval { who: String, id: String },
+    /// 409: the approval was decided before; the decision stands.
+    #[error("{0}")]
+    AlreadyDecided(String),
+    /// 503: the approval store (Redis) did not answer.
+    #[error("the approval store is unavailable: {0}; retry later")]
+    StoreUnavailable(String),
 }
 
 fn permission_name(p: AdminPermission) -> &'static str {
     match p {
         AdminPermission::Read => "read",
         AdminPermission::Write => "write",
+        AdminPermission::Approve => "approve",
     }
 }
 
@@ -83,6 +94,9 @@ impl AdminError {
             AdminError::QueryNotAllowed { .. } | AdminError::BadBody { .. } => 400,
             AdminError::UnsupportedMediaType { .. } => 415,
             AdminError::BodyTooLarge { .. } => 413,
+            AdminError::SelfApproval { .. } => 403,
+            AdminError::AlreadyDecided(_) => 409,
+            AdminError::StoreUnavailable(_) => 503,
         }
     }
 
@@ -101,6 +115,9 @@ impl AdminError {
             AdminError::UnsupportedMediaType { .. } => "unsupported_media_type",
             AdminError::BodyTooLarge { .. } => "body_too_large",
             AdminError::BadBody { .. } => "invalid_body",
+            AdminError::SelfApproval { .. } => "self_approval",
+            AdminError::AlreadyDecided(_) => "already_decided",
+            AdminError::StoreUnavailable(_) => "unavailable",
         }
     }
 
@@ -146,7 +163,10 @@ impl AdminError {
             | AdminError::UnsupportedMediaType { .. }
             | AdminError::BodyTooLarge { .. }
             | AdminError::BadBody { .. }
-            | AdminError::UnknownTarget(_) => Vec::new(),
+            | AdminError::UnknownTarget(_)
+            | AdminError::SelfApproval { .. }
+            | AdminError::AlreadyDecided(_)
+            | AdminError::StoreUnavailable(_) => Vec::new(),
         }
     }
 
@@ -204,6 +224,16 @@ mod tests {
                 example: "{}",
             },
             AdminError::UnknownTarget("x".into()),
+            AdminError::Forbidden {
+                who: "token ci".into(),
+                needed: AdminPermission::Approve,
+            },
+            AdminError::SelfApproval {
+                who: "alice".into(),
+                id: "i".into(),
+            },
+            AdminError::AlreadyDecided("x".into()),
+            AdminError::StoreUnavailable("x".into()),
         ]
     }
 
@@ -250,6 +280,9 @@ mod tests {
             AdminError::BodyTooLarge { .. } => (413, "body_too_large", vec![]),
             AdminError::BadBody { .. } => (400, "invalid_body", vec![]),
             AdminError::UnknownTarget(_) => (404, "not_found", vec![]),
+            AdminError::SelfApproval { .. } => (403, "self_approval", vec![]),
+            AdminError::AlreadyDecided(_) => (409, "already_decided", vec![]),
+            AdminError::StoreUnavailable(_) => (503, "unavailable", vec![]),
         }
     }
 

@@ -11,8 +11,9 @@
 //! Writes are recorded through [`audit`]. Behaviour and examples: `docs/admin.md`.
 //!
 //! Layout: `auth` (actor, permission check), `audit` (the write record), `error` (status
-//! mapping), `registry` (the registry endpoints).
+//! mapping), `registry` (the registry endpoints), `approvals` (calls waiting for a human).
 
+mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod error;
@@ -55,13 +56,19 @@ enum Endpoint {
     Jwks,
     Registry,
     Approve,
+    /// `GET /admin/approvals`.
+    Approvals,
+    /// `GET /admin/approvals/{id}`.
+    Approval,
+    /// `POST /admin/approvals/approve` and `/deny`.
+    DecideCall(crate::approval::Verdict),
 }
 
 impl Endpoint {
     /// The one method it takes.
     fn method(self) -> http::Method {
         match self {
-            Endpoint::Approve => http::Method::POST,
+            Endpoint::Approve | Endpoint::DecideCall(_) => http::Method::POST,
             _ => http::Method::GET,
         }
     }
@@ -69,7 +76,7 @@ impl Endpoint {
     /// The `Allow` value of its 405.
     fn allow(self) -> &'static str {
         match self {
-            Endpoint::Approve => "POST",
+            Endpoint::Approve | Endpoint::DecideCall(_) => "POST",
             _ => "GET",
         }
     }
@@ -78,6 +85,7 @@ impl Endpoint {
     fn permission(self) -> AdminPermission {
         match self {
             Endpoint::Approve => AdminPermission::Write,
+            Endpoint::DecideCall(_) => AdminPermission::Approve,
             _ => AdminPermission::Read,
         }
     }
@@ -92,6 +100,15 @@ fn route(path: &str) -> Option<Endpoint> {
         "/.well-known/jwks.json" => Endpoint::Jwks,
         "/admin/registry" => Endpoint::Registry,
         "/admin/registry/approve" => Endpoint::Approve,
+        "/admin/approvals" => Endpoint::Approvals,
+        "/admin/approvals/approve" => Endpoint::DecideCall(crate::approval::Verdict::Approve),
+        "/admin/approvals/deny" => Endpoint::DecideCall(crate::approval::Verdict::Deny),
+        p if p
+            .strip_prefix("/admin/approvals/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+        {
+            Endpoint::Approval
+        }
         _ => return None,
     })
 }
@@ -214,6 +231,16 @@ impl AdminApp {
                 let done = registry::approve(&self.shared, &actor, &body).await?;
                 Ok(json(200, &done))
             }
+            Endpoint::Approvals => Ok(json(200, &approvals::list(&self.shared, &rt).await?)),
+            Endpoint::Approval => {
+                let id = path.trim_start_matches("/admin/approvals/").to_string();
+                Ok(json(200, &approvals::get(&self.shared, &rt, &id).await?))
+            }
+            Endpoint::DecideCall(verdict) => {
+                let body = read_json_body(session, approvals::DECIDE_EXAMPLE).await?;
+                let done = approvals::decide(&self.shared, &rt, &actor, verdict, &body).await?;
+                Ok(json(200, &done))
+            }
             probe => Ok(self.serve_probe(probe, &rt)),
         }
     }
@@ -247,7 +274,14 @@ impl AdminApp {
 
 /// `/admin/*`: never public, whatever `public_paths` says (config refuses listing them).
 fn is_api(e: Endpoint) -> bool {
-    matches!(e, Endpoint::Registry | Endpoint::Approve)
+    matches!(
+        e,
+        Endpoint::Registry
+            | Endpoint::Approve
+            | Endpoint::Approvals
+            | Endpoint::Approval
+            | Endpoint::DecideCall(_)
+    )
 }
 
 fn json(status: u16, body: &serde_json::Value) -> Response<Vec<u8>> {
@@ -315,5 +349,21 @@ mod tests {
         assert!(is_api(registry));
         assert_eq!(registry.permission(), AdminPermission::Read);
         assert_eq!(route("/admin/nope"), None);
+        for p in ["/admin/approvals/approve", "/admin/approvals/deny"] {
+            let e = route(p).unwrap();
+            assert!(is_api(e));
+            assert_eq!(e.method(), http::Method::POST);
+            assert_eq!(
+                e.permission(),
+                AdminPermission::Approve,
+                "write is not approve"
+            );
+        }
+        for p in ["/admin/approvals", "/admin/approvals/abc"] {
+            let e = route(p).unwrap();
+            assert!(is_api(e));
+            assert_eq!(e.permission(), AdminPermission::Read);
+        }
+        assert_eq!(route("/admin/approvals/a/b"), None);
     }
 }

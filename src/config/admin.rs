@@ -20,14 +20,25 @@ use super::{AuthConfig, ConfigError};
 /// leaves them out.
 pub const PUBLIC_PATHS: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json"];
 
-/// What an admin credential may do. `write` includes `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+/// What an admin credential may do. `write` and `approve` each include `read`; neither
+/// includes the other (separation of duties: who changes the gateway is not, by that, who
+/// approves calls through it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminPermission {
     /// `GET /admin/*` (and the probe paths left out of `public_paths`).
     Read,
-    /// State changes: `POST /admin/registry/approve` (later: call approvals, quota resets).
+    /// State changes: `POST /admin/registry/approve` (later: quota resets).
     Write,
+    /// Approve or deny calls waiting for a human (`POST /admin/approvals/approve|deny`).
+    Approve,
+}
+
+impl AdminPermission {
+    /// Whether holding `self` is enough for an endpoint that needs `needed`.
+    pub fn grants(self, needed: AdminPermission) -> bool {
+        self == needed || needed == AdminPermission::Read
+    }
 }
 
 /// Validated admin listener settings.
@@ -71,6 +82,8 @@ pub struct AdminJwtConfig {
     /// Who may read; never "everyone" (an empty list here means nobody).
     pub read: Option<Principals>,
     pub write: Option<Principals>,
+    /// Who may approve or deny calls waiting for a human (and read).
+    pub approve: Option<Principals>,
 }
 
 impl AdminJwtConfig {
@@ -88,6 +101,18 @@ impl AdminJwtConfig {
         } else {
             None
         }
+    }
+
+    /// Every permission a JWT principal holds: [`Self::permission`] and `approve`.
+    pub fn permissions(&self, caller: &Caller<'_>) -> Vec<AdminPermission> {
+        let approves = self
+            .approve
+            .as_ref()
+            .is_some_and(|p| !p.is_everyone() && p.matches(caller));
+        self.permission(caller)
+            .into_iter()
+            .chain(approves.then_some(AdminPermission::Approve))
+            .collect()
     }
 }
 
@@ -282,10 +307,11 @@ fn validate_auth(
             };
             let read = grant("read", j.read)?;
             let write = grant("write", j.write)?;
-            if read.is_none() && write.is_none() {
+            let approve = grant("approve", j.approve)?;
+            if read.is_none() && write.is_none() && approve.is_none() {
                 return Err(ConfigError::new(
                     "admin.auth.jwt",
-                    "grant read and/or write to some subjects, groups or roles",
+                    "grant read, write and/or approve to some subjects, groups or roles",
                 ));
             }
             Some(AdminJwtConfig {
@@ -293,6 +319,7 @@ fn validate_auth(
                 audience: format!("{}{ADMIN_PATH}", auth.resource),
                 read,
                 write,
+                approve,
             })
         }
     };

@@ -19,6 +19,7 @@
 //! - `admin`: the operator listener and who may use `/admin/*`
 //! - `policies`: argument rules (`crate::policy::arguments`)
 //! - `redis`: the shared store replicas use for quotas and approvals
+//! - `approvals`: which tool calls wait for a human approver (`crate::approval`)
 //! - `values`: `server`, `limits`, `registry`, `sessions`, `vault`
 //! - `syntax`: value checks several sections share (names, addresses, secret references)
 //!
@@ -30,6 +31,7 @@
 //! the request path applies too).
 
 mod admin;
+mod approvals;
 mod auth;
 mod listener;
 mod policies;
@@ -46,6 +48,7 @@ mod virtual_server;
 pub use admin::{
     AdminAuthConfig, AdminConfig, AdminJwtConfig, AdminPermission, AdminTokenConfig, PUBLIC_PATHS,
 };
+pub use approvals::{ApprovalRule, ApprovalsConfig, RequireApproval, MAX_APPROVAL_TTL};
 pub use auth::{ApiKeyConfig, AuthConfig, JwtConfig, JwtKeyConfig, KeySource, API_KEY_ISSUER};
 pub use listener::{HostPolicy, Listener, Route, METADATA_PREFIX};
 pub use principals::{Caller, Principals, SubjectRef};
@@ -109,6 +112,8 @@ pub struct Config {
     pub policies: Vec<crate::policy::arguments::PolicyRule>,
     /// Where replicas share quota counters and approvals; `None`: per replica.
     pub redis: Option<RedisConfig>,
+    /// Which tool calls wait for a human approver (defaults when the section is absent).
+    pub approvals: ApprovalsConfig,
 }
 
 /// Read and validate a configuration file.
@@ -160,6 +165,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     listener::assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
     let policies = policies::validate(raw.policies, &upstreams, &virtual_servers, auth.as_ref())?;
     let redis = raw.redis.map(redis::validate).transpose()?;
+    let approvals =
+        approvals::validate(raw.approvals, &upstreams, &virtual_servers, admin.as_ref())?;
     if admin
         .as_ref()
         .and_then(|a| a.auth.as_ref())
@@ -181,5 +188,6 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         sessions,
         policies,
         redis,
+        approvals,
     })
 }

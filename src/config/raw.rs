@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use super::admin::AdminPermission;
+pub use super::approvals::RequireApproval;
 pub use super::upstream::{OnChange, PropagationMode};
 
 /// Top-level gateway configuration.
@@ -56,6 +57,10 @@ pub struct RawConfig {
     /// replica keeps its own.
     #[serde(default)]
     pub redis: Option<RawRedis>,
+    /// Human approval of tool calls (docs/approvals.md). Optional: without it no call waits
+    /// for an approver unless a virtual server sets `require_approval`.
+    #[serde(default)]
+    pub approvals: Option<RawApprovals>,
 }
 
 /// The Redis server replicas share state through (docs/quotas.md, docs/approvals.md).
@@ -309,6 +314,10 @@ pub struct RawVirtualServer {
     /// Only upstreams with this environment may be included (a config error otherwise).
     #[serde(default)]
     pub environment: Option<String>,
+    /// `destructive`: every tool this server exposes that may be destructive (MCP
+    /// `destructiveHint`, see docs/approvals.md) waits for a human approver. Default `none`.
+    #[serde(default)]
+    pub require_approval: RequireApproval,
 }
 
 /// Whether a listener requires authentication.
@@ -753,6 +762,10 @@ pub struct RawAdminJwt {
     /// Who may write. Omitted: nobody.
     #[serde(default)]
     pub write: Option<RawPrincipals>,
+    /// Who may approve or deny calls waiting for a human (docs/approvals.md); they may also
+    /// read. Omitted: nobody. `write` does not include it.
+    #[serde(default)]
+    pub approve: Option<RawPrincipals>,
 }
 
 /// Request limits.
@@ -773,4 +786,51 @@ impl Default for RawLimits {
             max_json_depth: super::DEFAULT_MAX_JSON_DEPTH,
         }
     }
+}
+
+/// Human approval of tool calls: which calls wait for an approver, and how long an approval
+/// lives (docs/approvals.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovals {
+    /// How long a pending approval waits for a decision, and how long an approved (or denied)
+    /// one lasts after the decision. Between 1s and 7d.
+    #[serde(default = "default_approval_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    /// The `retryAfter` hint sent to the caller: how long to wait before retrying. At least
+    /// 1s and at most `ttl`.
+    #[serde(default = "default_approval_retry_after", with = "humantime_serde")]
+    pub retry_after: Duration,
+    /// The approver-facing URL sent with each request for approval, with `{id}` standing for
+    /// the approval id (e.g. `https://ops.example/approvals/{id}`). Default: the admin API's
+    /// `/admin/approvals/{id}` on `admin.address`.
+    #[serde(default)]
+    pub approver_url: Option<String>,
+    /// Most approvals held at once (pending, approved or denied, not yet expired); past it a
+    /// new request for approval is refused (503) until some expire or are used.
+    #[serde(default = "default_max_approvals")]
+    pub max_pending: usize,
+    /// Which tools need an approval, on plain routes and virtual servers alike.
+    #[serde(default)]
+    pub rules: Vec<RawApprovalRule>,
+}
+
+/// Tools whose every call needs a human approval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovalRule {
+    /// `upstream.tool` patterns (globs), as in `allow_tools`.
+    pub tools: Vec<String>,
+}
+
+fn default_approval_ttl() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+fn default_approval_retry_after() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_approvals() -> usize {
+    10_000
 }

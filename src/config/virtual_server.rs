@@ -52,6 +52,8 @@ pub struct VirtualServer {
     /// Indices of the upstreams it may include (by its patterns, and its environment).
     pub upstreams: Vec<usize>,
     pub environment: Option<String>,
+    /// Which exposed tools wait for a human approver besides `approvals.rules`.
+    pub require_approval: super::approvals::RequireApproval,
 }
 
 /// Validates `virtual_servers`: names, routes (no clash with listener routes), access,
@@ -214,6 +216,7 @@ pub(super) fn validate(
             tools,
             upstreams: included,
             environment: v.environment,
+            require_approval: v.require_approval,
         });
     }
     Ok(out)

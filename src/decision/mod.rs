@@ -9,8 +9,8 @@
 //! | 2 | availability: the tool's upstream answered discovery | 502 naming the upstream | here |
 //! | 3 | the bytes the upstream executes: upstream tool name, pinned arguments spliced in | 400 when pinned arguments cannot be applied | [`crate::mcp::rewrite`] |
 //! | 4 | policy: every `policies[]` rule covering the tool, virtual server and caller (`allow_when`, then argument checks on the bytes of step 3; no JSON tree when none reads arguments) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
-//! | 5 | quota and budget (next issue) | 429 + `Retry-After` | `quota/` |
-//! | 6 | human approval (next issue) | an approval id | `approval/` |
+//! | 5 | human approval: a call an `approvals` rule or `require_approval` covers goes out once per approval of exactly its bytes (step 3's) and caller (no JSON tree, no store lookup when none covers it) | -32030 with the approval id, URL and `retryAfter`; -32031 denied; 503 store unavailable | [`crate::approval`] |
+//! | 6 | quota and budget (next issue) | 429 + `Retry-After` | `quota/` |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
 //!
 //! Takes plain inputs (no Pingora `Session`), so each step is unit-testable. The step that
@@ -40,6 +40,7 @@ pub enum Step {
     Rewrite,
     Policy,
     Credential,
+    Approval,
 }
 
 impl Step {
@@ -50,6 +51,7 @@ impl Step {
             Step::Rewrite => "rewrite",
             Step::Policy => "policy",
             Step::Credential => "credential",
+            Step::Approval => "approval",
         }
     }
 }
@@ -63,6 +65,9 @@ pub struct Decision {
     /// The message as the upstream must receive it, when it differs from the client's
     /// (renamed tool, pinned arguments); its spans point into the new body.
     pub rewritten: Option<(Bytes, RpcCall)>,
+    /// The approval this call consumed (step 5): a later refusal of the call must hand it
+    /// back with [`crate::approval::Approvals::restore`], since nothing ran.
+    pub approval: Option<crate::approval::Approval>,
 }
 
 /// A refusal and the step that made it.
@@ -87,6 +92,7 @@ pub async fn decide(
     message: Message<'_>,
     principal: Option<&Principal>,
     runtime: &Runtime,
+    approvals: &crate::approval::Approvals,
 ) -> Result<Decision, Refusal> {
     let refuse = |step: Step| move |reject: Reject| Refusal { step, reject };
     let mut decision = Decision::default();
@@ -137,6 +143,19 @@ pub async fn decide(
             let caller = principal.map_or(Caller::ANONYMOUS, Principal::caller);
             policy(target, body, call, &caller, &runtime.config.policies)
                 .map_err(refuse(Step::Policy))?;
+        }
+    }
+    // 5. Human approval, on the same bytes.
+    if let Some(call) = message.call.filter(|c| c.method == McpMethod::ToolsCall) {
+        if runtime.config.approvals.active() {
+            let (body, call) = match &decision.rewritten {
+                Some((b, c)) => (b, c),
+                None => (message.body, call),
+            };
+            decision.approval = approvals
+                .gate(runtime, target, body, call, principal)
+                .await
+                .map_err(refuse(Step::Approval))?;
         }
     }
     // 7. The credential, last.

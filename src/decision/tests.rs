@@ -121,7 +121,7 @@ async fn run(
         body,
         call: Some(call),
     };
-    decide(target, message, None, rt).await
+    decide(target, message, None, rt, &Default::default()).await
 }
 
 #[tokio::test]

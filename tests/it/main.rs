@@ -11,6 +11,7 @@
 mod common;
 
 mod admin;
+mod approvals;
 mod auth;
 mod config_cli;
 mod demo_server;

@@ -8,6 +8,7 @@
 //! assertion helpers live here.
 
 mod admin;
+mod approvals;
 mod auth;
 mod listener;
 mod policies;

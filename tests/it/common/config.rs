@@ -30,7 +30,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::tokens::{sha256_hex, ISSUER};
-use super::{ADMIN_READ_TOKEN, ADMIN_WRITE_TOKEN};
+use super::{ADMIN_APPROVE_TOKEN, ADMIN_READ_TOKEN, ADMIN_WRITE_TOKEN};
 
 /// A whole gateway config. [`Config::new`] has the admin listener on `{ADMIN}`:
 /// [`super::start_gateway`] waits until it accepts.
@@ -212,6 +212,7 @@ fn admin_permission<S: Serializer>(p: &AdminPermission, s: S) -> Result<S::Ok, S
     s.serialize_str(match p {
         AdminPermission::Read => "read",
         AdminPermission::Write => "write",
+        AdminPermission::Approve => "approve",
     })
 }
 
@@ -484,8 +485,8 @@ impl Default for Admin {
 }
 
 impl Admin {
-    /// With `admin.auth` granting [`ADMIN_READ_TOKEN`] `read` and [`ADMIN_WRITE_TOKEN`]
-    /// `write`.
+    /// With `admin.auth` granting [`ADMIN_READ_TOKEN`] `read`, [`ADMIN_WRITE_TOKEN`]
+    /// `write` and [`ADMIN_APPROVE_TOKEN`] `approve`.
     pub fn with_test_tokens() -> Admin {
         let token = |name: &str, secret: &str, permission| AdminToken {
             name: name.into(),
@@ -497,6 +498,7 @@ impl Admin {
                 tokens: vec![
                     token("viewer", ADMIN_READ_TOKEN, AdminPermission::Read),
                     token("operator", ADMIN_WRITE_TOKEN, AdminPermission::Write),
+                    token("approver", ADMIN_APPROVE_TOKEN, AdminPermission::Approve),
                 ],
                 jwt: None,
             }),
@@ -522,6 +524,7 @@ impl Admin {
         match permission {
             AdminPermission::Read => jwt.read = Some(who),
             AdminPermission::Write => jwt.write = Some(who),
+            AdminPermission::Approve => jwt.approve = Some(who),
         }
         self
     }
@@ -541,6 +544,8 @@ struct AdminJwt {
     read: Option<Principals>,
     #[serde(skip_serializing_if = "Option::is_none")]
     write: Option<Principals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approve: Option<Principals>,
 }
 
 /// Who a grant names (`subjects`, `groups`, `roles`); unset lists are left out.
@@ -564,6 +569,12 @@ impl Principals {
     pub fn roles(roles: &[&str]) -> Principals {
         Principals {
             roles: strings(roles),
+            ..Principals::default()
+        }
+    }
+    pub fn subjects(subjects: &[&str]) -> Principals {
+        Principals {
+            subjects: strings(subjects),
             ..Principals::default()
         }
     }

@@ -101,6 +101,8 @@ pub fn render(template: &str, addr: SocketAddr, admin: SocketAddr) -> String {
 pub const ADMIN_READ_TOKEN: &str = "test-admin-read-token";
 /// Admin bearer token with the `write` permission in [`Admin::with_test_tokens`].
 pub const ADMIN_WRITE_TOKEN: &str = "test-admin-write-token";
+/// Admin bearer token with the `approve` permission in [`Admin::with_test_tokens`].
+pub const ADMIN_APPROVE_TOKEN: &str = "test-admin-approve-token";
 
 /// GET an admin path with an admin bearer token.
 pub async fn admin_get(gw: &Gateway, path: &str, token: &str) -> reqwest::Response {
