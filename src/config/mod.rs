@@ -164,7 +164,10 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         virtual_server::validate(raw.virtual_servers, &upstreams, &listeners, auth.as_ref())?;
     listener::assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
     let policies = policies::validate(raw.policies, &upstreams, &virtual_servers, auth.as_ref())?;
-    let redis = raw.redis.map(redis::validate).transpose()?;
+    let redis = raw
+        .redis
+        .map(|r| redis::validate(r, vault.as_ref()))
+        .transpose()?;
     let approvals =
         approvals::validate(raw.approvals, &upstreams, &virtual_servers, admin.as_ref())?;
     if admin

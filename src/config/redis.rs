@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::raw::RawRedis;
 use super::syntax::secret_ref;
-use super::ConfigError;
+use super::{ConfigError, VaultConfig};
 
 /// Most pooled connections (each is multiplexed; a handful saturate one Redis).
 pub const MAX_REDIS_POOL: usize = 64;
@@ -26,7 +26,10 @@ pub struct RedisConfig {
     pub key_prefix: String,
 }
 
-pub(super) fn validate(r: RawRedis) -> Result<RedisConfig, ConfigError> {
+pub(super) fn validate(
+    r: RawRedis,
+    vault: Option<&VaultConfig>,
+) -> Result<RedisConfig, ConfigError> {
     let url = url::Url::parse(&r.url).map_err(|e| {
         ConfigError::new(
             "redis.url",
@@ -62,6 +65,16 @@ pub(super) fn validate(r: RawRedis) -> Result<RedisConfig, ConfigError> {
         return Err(ConfigError::new("redis.url", "takes no query or fragment"));
     }
     let password = secret_ref("redis.password".into(), r.password)?;
+    if password
+        .as_deref()
+        .is_some_and(|p| p.starts_with("secret:"))
+        && vault.is_none()
+    {
+        return Err(ConfigError::new(
+            "redis.password",
+            "a secret: reference needs a vault section (path and key), or use env:NAME / file:PATH",
+        ));
+    }
     if r.username.is_some() && password.is_none() {
         return Err(ConfigError::new("redis.username", "needs redis.password"));
     }

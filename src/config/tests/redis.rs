@@ -42,6 +42,15 @@ fn bad_redis_settings_name_their_field() {
         "secret reference",
     );
     assert_err(
+        &with("  url: redis://h:1\n  password: secret:redis\n"),
+        "redis.password",
+        "needs a vault section",
+    );
+    assert!(from_yaml(&with(
+        "  url: redis://h:1\n  password: env:REDIS_PASSWORD\n"
+    ))
+    .is_ok());
+    assert_err(
         &with("  url: redis://h:1\n  username: gw\n"),
         "redis.username",
         "needs redis.password",
