@@ -500,12 +500,30 @@ virtual_servers:
         body: &body,
         call: Some(&call),
     };
+    let quotas =
+        mcp_gateway::quota::Quotas::new(mcp_gateway::metrics::Metrics::new().expect("metrics"));
     let mut g = c.benchmark_group("decide");
     g.bench_function("plain_route", |b| {
-        b.iter(|| tokio.block_on(decision::decide(black_box(&route), message, None, &rt)))
+        b.iter(|| {
+            tokio.block_on(decision::decide(
+                black_box(&route),
+                message,
+                None,
+                &rt,
+                &quotas,
+            ))
+        })
     });
     g.bench_function("vserver_tool_call_pinned", |b| {
-        b.iter(|| tokio.block_on(decision::decide(black_box(&tool), message, None, &rt)))
+        b.iter(|| {
+            tokio.block_on(decision::decide(
+                black_box(&tool),
+                message,
+                None,
+                &rt,
+                &quotas,
+            ))
+        })
     });
     g.finish();
 }

@@ -25,6 +25,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod quota;
 pub mod registry;
 pub mod rundir;
 pub mod server;

@@ -202,6 +202,8 @@ pub struct Shared {
     pub revoked: Box<dyn crate::store::RevocationStore>,
     /// Side requests (upstream session setup).
     pub http: HttpClient,
+    /// Quota counters and their clock (in memory per replica; survive reloads).
+    pub quotas: crate::quota::Quotas,
 }
 
 impl Shared {
@@ -286,9 +288,11 @@ impl Shared {
 
     /// `http` is the client `runtime` was built with: the gateway's one side-request client.
     pub fn new(runtime: Runtime, http: HttpClient) -> anyhow::Result<Arc<Shared>> {
+        let metrics = Metrics::new()?;
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
-            metrics: Metrics::new()?,
+            quotas: crate::quota::Quotas::new(metrics.clone()),
+            metrics,
             registry: crate::registry::Registry::new(http.clone()),
             sessions: crate::session::SessionKeys::random()?,
             upstream_sessions: Box::<crate::store::MemoryUpstreamSessions>::default(),

@@ -19,6 +19,7 @@
 //! - `admin`: the operator listener and who may use `/admin/*`
 //! - `policies`: argument rules (`crate::policy::arguments`)
 //! - `redis`: the shared store replicas use for quotas and approvals
+//! - `quotas`: rate, concurrency and budget limits (`crate::quota::Limit`)
 //! - `values`: `server`, `limits`, `registry`, `sessions`, `vault`
 //! - `syntax`: value checks several sections share (names, addresses, secret references)
 //!
@@ -26,14 +27,15 @@
 //! validated upstreams, the auth section); the order decides which error a file with several
 //! is reported with. Tests: `tests/`, one file per section, all through [`from_yaml`].
 //!
-//! Dependencies: only the leaf [`crate::policy`] (tool patterns and exposed-name rules, which
-//! the request path applies too).
+//! Dependencies: only the leaves [`crate::policy`] (tool patterns and exposed-name rules, which
+//! the request path applies too) and `crate::quota::limit` (the validated limit types).
 
 mod admin;
 mod auth;
 mod listener;
 mod policies;
 mod principals;
+mod quotas;
 pub mod raw;
 mod redis;
 mod syntax;
@@ -109,6 +111,8 @@ pub struct Config {
     pub policies: Vec<crate::policy::arguments::ArgumentRule>,
     /// Where replicas share quota counters and approvals; `None`: per replica.
     pub redis: Option<RedisConfig>,
+    /// Quota limits, in the order written (the first that refuses a call answers).
+    pub quotas: Vec<crate::quota::Limit>,
 }
 
 /// Read and validate a configuration file.
@@ -160,6 +164,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     listener::assign_virtual_servers(served, &mut listeners, &virtual_servers)?;
     let policies = policies::validate(raw.policies, &upstreams)?;
     let redis = raw.redis.map(redis::validate).transpose()?;
+    let quotas = quotas::validate(raw.quotas, &upstreams, redis.as_ref())?;
     if admin
         .as_ref()
         .and_then(|a| a.auth.as_ref())
@@ -181,5 +186,6 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         sessions,
         policies,
         redis,
+        quotas,
     })
 }

@@ -9,8 +9,8 @@
 //! | 2 | availability: the tool's upstream answered discovery | 502 naming the upstream | here |
 //! | 3 | the bytes the upstream executes: upstream tool name, pinned arguments spliced in | 400 when pinned arguments cannot be applied | [`crate::mcp::rewrite`] |
 //! | 4 | argument policy: every `policies[]` rule covering the tool, on the bytes of step 3 (no JSON tree when none covers it) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
-//! | 5 | quota and budget (next issue) | 429 + `Retry-After` | `quota/` |
-//! | 6 | human approval (next issue) | an approval id | `approval/` |
+//! | 5 | human approval (next issue) | an approval id | `approval/` |
+//! | 6 | quotas and budgets (`tools/call`): every `quotas[]` limit covering the tool, keyed by the caller's identity (never the session); after policy, so a refused call burns nothing | 429 + `Retry-After`, `RateLimit-Policy`, `RateLimit`; 503 for an unreachable `fail_closed` Redis | [`crate::quota`] |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
 //!
 //! Takes plain inputs (no Pingora `Session`), so each step is unit-testable. The step that
@@ -38,6 +38,7 @@ pub enum Step {
     Rewrite,
     Policy,
     Credential,
+    Quota,
 }
 
 impl Step {
@@ -48,6 +49,7 @@ impl Step {
             Step::Rewrite => "rewrite",
             Step::Policy => "policy",
             Step::Credential => "credential",
+            Step::Quota => "quota",
         }
     }
 }
@@ -61,6 +63,9 @@ pub struct Decision {
     /// The message as the upstream must receive it, when it differs from the client's
     /// (renamed tool, pinned arguments); its spans point into the new body.
     pub rewritten: Option<(Bytes, RpcCall)>,
+    /// Concurrency permits and metered costs the call holds until its response ends
+    /// (settled in the `logging` phase; permits are given back when it drops).
+    pub quota: crate::quota::Held,
 }
 
 /// A refusal and the step that made it.
@@ -85,6 +90,7 @@ pub async fn decide(
     message: Message<'_>,
     principal: Option<&Principal>,
     runtime: &Runtime,
+    quotas: &crate::quota::Quotas,
 ) -> Result<Decision, Refusal> {
     let refuse = |step: Step| move |reject: Reject| Refusal { step, reject };
     let mut decision = Decision::default();
@@ -133,6 +139,31 @@ pub async fn decide(
                 None => (message.body, call),
             };
             policy(target, body, call, &runtime.config.policies).map_err(refuse(Step::Policy))?;
+        }
+    }
+    // 6. Quotas, on calls that passed policy: a refused call burns nothing.
+    if let Some(call) = message.call.filter(|c| c.method == McpMethod::ToolsCall) {
+        if !runtime.config.quotas.is_empty() {
+            let body = decision.rewritten.as_ref().map_or(message.body, |(b, _)| b);
+            let call = decision.rewritten.as_ref().map_or(call, |(_, c)| c);
+            let tool_name;
+            let (upstream, tool) = match target.tool.as_ref().and_then(|t| t.entry()) {
+                Some(entry) => (entry.upstream_name.as_str(), entry.tool.as_str()),
+                None => {
+                    tool_name = call.tool_name(body).unwrap_or_default();
+                    (target.upstream_name(), tool_name.as_ref())
+                }
+            };
+            let call = crate::quota::Call {
+                virtual_server: target.tool.as_ref().map_or("", |t| t.server.name.as_str()),
+                upstream,
+                tool,
+                ..crate::quota::Call::caller(principal)
+            };
+            decision.quota = quotas
+                .check(&runtime.config.quotas, runtime.redis.as_ref(), &call)
+                .await
+                .map_err(refuse(Step::Quota))?;
         }
     }
     // 7. The credential, last.

@@ -121,7 +121,8 @@ async fn run(
         body,
         call: Some(call),
     };
-    decide(target, message, None, rt).await
+    let quotas = crate::quota::Quotas::new(crate::metrics::Metrics::new().unwrap());
+    decide(target, message, None, rt, &quotas).await
 }
 
 #[tokio::test]

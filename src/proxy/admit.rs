@@ -14,7 +14,7 @@
 //! 6. Resolve: a plain route's target is its upstream; a virtual server answers most
 //!    messages itself and resolves `tools/call` by exposed name ([`crate::vserver`]).
 //! 7. [`decision::decide`]: the one ordered list of checks (visibility, availability, the
-//!    bytes the upstream runs, credential; policy, quota and approval join it next).
+//!    bytes the upstream runs, argument policy, quotas, credential).
 //! 8. A virtual server's upstream session, opened with the decided credential.
 
 use std::sync::Arc;
@@ -181,13 +181,13 @@ pub(crate) async fn admit(
             guard::check_get_headers(header_str(req, header::ACCEPT))?;
             ctx.method = McpMethod::Stream;
             let target = Target::route(upstream.clone(), Exchange::Stream);
-            decide(ctx, target, runtime).await?;
+            decide(ctx, target, shared, runtime).await?;
             return Ok(Admitted::Proxy);
         }
         (&Method::DELETE, EndpointKind::Route(upstream)) => {
             ctx.method = McpMethod::EndSession;
             let target = Target::route(upstream.clone(), Exchange::EndSession);
-            decide(ctx, target, runtime).await?;
+            decide(ctx, target, shared, runtime).await?;
             return Ok(Admitted::Proxy);
         }
         (&Method::DELETE, EndpointKind::Virtual { server, .. }) => {
@@ -337,7 +337,7 @@ pub(crate) async fn admit(
     };
 
     // 7. Decide.
-    decide(ctx, target, runtime).await?;
+    decide(ctx, target, shared, runtime).await?;
 
     // 8. The upstream session of a virtual server's call, opened with the decided credential.
     if let Some(t) = &ctx.target {
@@ -365,12 +365,24 @@ pub(crate) async fn admit(
 
 /// Run the decision on `target` and record it: the target, the decision (with the rewritten
 /// body in place of the client's), or the step that refused.
-async fn decide(ctx: &mut RequestCtx, target: Target, runtime: &Runtime) -> Result<(), Reject> {
+async fn decide(
+    ctx: &mut RequestCtx,
+    target: Target,
+    shared: &Shared,
+    runtime: &Runtime,
+) -> Result<(), Reject> {
     let message = Message {
         body: &ctx.body,
         call: ctx.call.as_ref(),
     };
-    let outcome = decision::decide(&target, message, ctx.principal.as_deref(), runtime).await;
+    let outcome = decision::decide(
+        &target,
+        message,
+        ctx.principal.as_deref(),
+        runtime,
+        &shared.quotas,
+    )
+    .await;
     // A call refused before its credential step never named an upstream to the client, and
     // its metrics say `upstream="none"` (a hidden tool must look like a missing one there
     // too); from the credential step on, the upstream is part of the answer.
