@@ -12,6 +12,7 @@ mod auth;
 mod listener;
 mod policies;
 mod principals;
+mod quotas;
 mod redis;
 mod upstream;
 mod values;
