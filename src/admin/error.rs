@@ -62,6 +62,12 @@ pub enum AdminError {
     /// 404: the request names something the gateway does not have.
     #[error("{0}")]
     UnknownTarget(String),
+    /// 400: a GET's query string is not what the endpoint takes.
+    #[error("invalid query: {reason}; expected {example}")]
+    BadQuery {
+        reason: String,
+        example: &'static str,
+    },
 }
 
 fn permission_name(p: AdminPermission) -> &'static str {
@@ -80,7 +86,9 @@ impl AdminError {
             AdminError::Unauthenticated { .. } => 401,
             AdminError::NotFound { .. } | AdminError::UnknownTarget(_) => 404,
             AdminError::MethodNotAllowed { .. } => 405,
-            AdminError::QueryNotAllowed { .. } | AdminError::BadBody { .. } => 400,
+            AdminError::QueryNotAllowed { .. }
+            | AdminError::BadBody { .. }
+            | AdminError::BadQuery { .. } => 400,
             AdminError::UnsupportedMediaType { .. } => 415,
             AdminError::BodyTooLarge { .. } => 413,
         }
@@ -101,6 +109,7 @@ impl AdminError {
             AdminError::UnsupportedMediaType { .. } => "unsupported_media_type",
             AdminError::BodyTooLarge { .. } => "body_too_large",
             AdminError::BadBody { .. } => "invalid_body",
+            AdminError::BadQuery { .. } => "invalid_query",
         }
     }
 
@@ -146,7 +155,8 @@ impl AdminError {
             | AdminError::UnsupportedMediaType { .. }
             | AdminError::BodyTooLarge { .. }
             | AdminError::BadBody { .. }
-            | AdminError::UnknownTarget(_) => Vec::new(),
+            | AdminError::UnknownTarget(_)
+            | AdminError::BadQuery { .. } => Vec::new(),
         }
     }
 
@@ -204,6 +214,10 @@ mod tests {
                 example: "{}",
             },
             AdminError::UnknownTarget("x".into()),
+            AdminError::BadQuery {
+                reason: "x".into(),
+                example: "?subject=alice",
+            },
         ]
     }
 
@@ -250,6 +264,7 @@ mod tests {
             AdminError::BodyTooLarge { .. } => (413, "body_too_large", vec![]),
             AdminError::BadBody { .. } => (400, "invalid_body", vec![]),
             AdminError::UnknownTarget(_) => (404, "not_found", vec![]),
+            AdminError::BadQuery { .. } => (400, "invalid_query", vec![]),
         }
     }
 

@@ -11,11 +11,12 @@
 //! Writes are recorded through [`audit`]. Behaviour and examples: `docs/admin.md`.
 //!
 //! Layout: `auth` (actor, permission check), `audit` (the write record), `error` (status
-//! mapping), `registry` (the registry endpoints).
+//! mapping), `registry` (the registry endpoints), `quotas` (what is left of each limit).
 
 pub mod audit;
 pub mod auth;
 pub mod error;
+mod quotas;
 mod registry;
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ enum Endpoint {
     Jwks,
     Registry,
     Approve,
+    Quotas,
 }
 
 impl Endpoint {
@@ -92,6 +94,7 @@ fn route(path: &str) -> Option<Endpoint> {
         "/.well-known/jwks.json" => Endpoint::Jwks,
         "/admin/registry" => Endpoint::Registry,
         "/admin/registry/approve" => Endpoint::Approve,
+        "/admin/quotas" => Endpoint::Quotas,
         _ => return None,
     })
 }
@@ -214,6 +217,10 @@ impl AdminApp {
                 let done = registry::approve(&self.shared, &actor, &body).await?;
                 Ok(json(200, &done))
             }
+            Endpoint::Quotas => {
+                let query = quotas::parse_query(session.req_header().uri.query())?;
+                Ok(json(200, &quotas::report(&self.shared, &rt, &query).await))
+            }
             probe => Ok(self.serve_probe(probe, &rt)),
         }
     }
@@ -247,7 +254,7 @@ impl AdminApp {
 
 /// `/admin/*`: never public, whatever `public_paths` says (config refuses listing them).
 fn is_api(e: Endpoint) -> bool {
-    matches!(e, Endpoint::Registry | Endpoint::Approve)
+    matches!(e, Endpoint::Registry | Endpoint::Approve | Endpoint::Quotas)
 }
 
 fn json(status: u16, body: &serde_json::Value) -> Response<Vec<u8>> {

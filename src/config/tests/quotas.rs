@@ -38,7 +38,10 @@ fn a_limit_is_validated_into_its_kinds() {
     let l = &c.quotas[0];
     assert!(l.key.subject && l.key.tool && !l.key.group);
     let r = l.rate.unwrap();
-    assert_eq!((r.requests, r.per, r.burst), (100, Duration::from_secs(60), 20));
+    assert_eq!(
+        (r.requests, r.per, r.burst),
+        (100, Duration::from_secs(60), 20)
+    );
     assert_eq!(l.concurrency, Some(4));
     let b = l.budget.as_ref().unwrap();
     assert_eq!(b.cost_of("demo", "search"), Cost::Units(5));
@@ -50,14 +53,21 @@ fn a_limit_is_validated_into_its_kinds() {
     );
     let g = &c.quotas[1];
     assert_eq!(g.rate.unwrap().burst, 10, "burst defaults to requests");
-    assert_eq!((g.backend, g.on_redis_error), (Backend::Memory, OnRedisError::FailOpen));
+    assert_eq!(
+        (g.backend, g.on_redis_error),
+        (Backend::Memory, OnRedisError::FailOpen)
+    );
     assert!(g.applies_to("demo", "anything"));
 }
 
 #[test]
 fn names_are_names_and_unique() {
     let q = |n: &str| format!("  - {{ name: {n}, concurrency: 1 }}\n");
-    assert_err(&with(&q("\"a b\"")), "quotas[0].name", "invalid or duplicate name");
+    assert_err(
+        &with(&q("\"a b\"")),
+        "quotas[0].name",
+        "invalid or duplicate name",
+    );
     assert_err(
         &with(&format!("{}{}", q("a"), q("a"))),
         "quotas[1].name",
@@ -113,20 +123,32 @@ fn a_limit_must_limit_something() {
 #[test]
 fn rates_are_bounded() {
     let r = |rate: &str| with(&format!("  - {{ name: a, rate: {rate} }}\n"));
-    assert_err(&r("{ requests: 0, per: 1s }"), "quotas[0].rate.requests", "at least 1");
+    assert_err(
+        &r("{ requests: 0, per: 1s }"),
+        "quotas[0].rate.requests",
+        "at least 1",
+    );
     assert_err(
         &r("{ requests: 2000000, per: 1s }"),
         "quotas[0].rate.requests",
         "per second",
     );
-    assert_err(&r("{ requests: 1, per: 500ms }"), "quotas[0].rate.per", "whole seconds");
+    assert_err(
+        &r("{ requests: 1, per: 500ms }"),
+        "quotas[0].rate.per",
+        "whole seconds",
+    );
     assert_err(&r("{ requests: 1, per: 40d }"), "quotas[0].rate.per", "31d");
     assert_err(
         &r("{ requests: 5, per: 1s, burst: 0 }"),
         "quotas[0].rate.burst",
         "at least 1",
     );
-    assert_err(&r("{ requests: 5 }"), "quotas[0].rate", "missing field `per`");
+    assert_err(
+        &r("{ requests: 5 }"),
+        "quotas[0].rate",
+        "missing field `per`",
+    );
 }
 
 #[test]
@@ -141,8 +163,16 @@ fn concurrency_is_bounded() {
 #[test]
 fn budgets_need_units_a_window_and_one_cost_per_entry() {
     let b = |budget: &str| with(&format!("  - {{ name: a, budget: {budget} }}\n"));
-    assert_err(&b("{ units: 0, per: 1h }"), "quotas[0].budget.units", "at least 1");
-    assert_err(&b("{ units: 5, per: 0s }"), "quotas[0].budget.per", "whole seconds");
+    assert_err(
+        &b("{ units: 0, per: 1h }"),
+        "quotas[0].budget.units",
+        "at least 1",
+    );
+    assert_err(
+        &b("{ units: 5, per: 0s }"),
+        "quotas[0].budget.per",
+        "whole seconds",
+    );
     assert_err(
         &b("{ units: 5, per: 1h, cost: [{ tools: [], units: 1 }] }"),
         "quotas[0].budget.cost[0].tools",
