@@ -577,7 +577,11 @@ fn quota(c: &mut Criterion) {
     };
     let subjects: Vec<String> = (0..10_000).map(|i| format!("user-{i}")).collect();
     let mut g = c.benchmark_group("quota");
-    for (name, limits) in [("one_limit", &one), ("three_limits", &three), ("not_covered", &other)] {
+    for (name, limits) in [
+        ("one_limit", &one),
+        ("three_limits", &three),
+        ("not_covered", &other),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 clock.advance(std::time::Duration::from_micros(1));

@@ -7,7 +7,7 @@
 //! flight for [`HOLD_NS`]), then the one closest to expiry: the counter whose loss changes
 //! least. Lives in `Shared`, so a configuration reload keeps every count.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use super::gcra;
 use crate::store::BoundedMap;
@@ -127,9 +127,7 @@ impl MemoryCounters {
     }
 
     fn shard(&self, key: &str) -> &BoundedMap<Box<str>, Counter> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let i = (h.finish() as usize) & (SHARDS - 1);
+        let i = (self.hasher.hash_one(key) as usize) & (SHARDS - 1);
         &self.shards[i]
     }
 
