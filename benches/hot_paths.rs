@@ -510,6 +510,12 @@ virtual_servers:
         mcp_gateway::state::Runtime::new(config, &http, Default::default()).expect("runtime")
     };
     let (elsewhere, here) = (with_rule("github.delete_*"), with_rule("github.*"));
+    let quotas =
+        mcp_gateway::quota::Quotas::new(mcp_gateway::metrics::Metrics::new().expect("metrics"));
+    let stores = decision::Stores {
+        approvals: &approvals,
+        quotas: &quotas,
+    };
     let mut g = c.benchmark_group("decide");
     g.bench_function("plain_route", |b| {
         b.iter(|| {
@@ -518,7 +524,7 @@ virtual_servers:
                 message,
                 None,
                 &rt,
-                &approvals,
+                stores,
             ))
         })
     });
@@ -529,7 +535,7 @@ virtual_servers:
                 message,
                 None,
                 &elsewhere,
-                &approvals,
+                stores,
             ))
         })
     });
@@ -540,7 +546,7 @@ virtual_servers:
                 message,
                 None,
                 &here,
-                &approvals,
+                stores,
             ))
         })
     });
@@ -551,8 +557,86 @@ virtual_servers:
                 message,
                 None,
                 &rt,
-                &approvals,
+                stores,
             ))
+        })
+    });
+    g.finish();
+}
+
+/// `decide` step 6: the in-memory quota check of one `tools/call` (target: under 2 µs), then
+/// the permit's release as the request ends. `one_limit`: rate + concurrency + budget on one
+/// counter; `three_limits`: three such limits (subject, subject+tool, global); `many_keys`:
+/// one limit over 10,000 subjects (spread over the shards); `not_covered`: limits exist but
+/// none covers the tool.
+fn quota(c: &mut Criterion) {
+    use mcp_gateway::quota::{Call, Clock, Quotas};
+
+    let limit = |name: &str, key: &str, tools: &str| {
+        format!(
+            "  - {{ name: {name}, key: [{key}], tools: [{tools}], rate: {{ requests: 1000000, per: 1s }}, concurrency: 100000, budget: {{ units: 1000000000000, per: 1d }} }}\n"
+        )
+    };
+    let yaml = |quotas: &str| {
+        format!(
+            "listeners: [{{address: '127.0.0.1:1', auth: none, routes: [{{path: /mcp, upstream: github}}]}}]\nupstreams: [{{name: github, url: 'http://127.0.0.1:2/mcp'}}]\nquotas:\n{quotas}"
+        )
+    };
+    let limits = |quotas: &str| {
+        mcp_gateway::config::from_yaml(&yaml(quotas))
+            .expect("config")
+            .quotas
+    };
+    let one = limits(&limit("per-user", "subject", "\"github.*\""));
+    let three = limits(&format!(
+        "{}{}{}",
+        limit("per-user", "subject", "\"github.*\""),
+        limit("per-tool", "subject, tool", "\"github.*\""),
+        limit("global", "", "\"*.*\"")
+    ));
+    let other = limits(&limit("other", "subject", "github.other_tool"));
+    let q = Quotas::new(mcp_gateway::metrics::Metrics::new().expect("metrics"));
+    // A clock that moves 1 µs a call, as time would: the rate never refuses.
+    let clock = Clock::manual(1_700_000_000_000_000_000);
+    q.set_clock(clock.clone());
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio");
+    let groups = vec!["bench".to_string()];
+    let call = Call {
+        issuer: "https://idp.example",
+        subject: "alice",
+        groups: &groups,
+        upstream: "github",
+        tool: "list_issues",
+        ..Call::default()
+    };
+    let subjects: Vec<String> = (0..10_000).map(|i| format!("user-{i}")).collect();
+    let mut g = c.benchmark_group("quota");
+    for (name, limits) in [
+        ("one_limit", &one),
+        ("three_limits", &three),
+        ("not_covered", &other),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                clock.advance(std::time::Duration::from_micros(1));
+                let held = tokio.block_on(q.check(black_box(limits), None, &call));
+                drop(black_box(held));
+            })
+        });
+    }
+    let mut i = 0;
+    g.bench_function("many_keys", |b| {
+        b.iter(|| {
+            clock.advance(std::time::Duration::from_micros(1));
+            i = (i + 1) % subjects.len();
+            let call = Call {
+                subject: &subjects[i],
+                ..call
+            };
+            let held = tokio.block_on(q.check(black_box(&one), None, &call));
+            drop(black_box(held));
         })
     });
     g.finish();
@@ -614,13 +698,19 @@ policies:
         call: Some(&call),
     };
     let approvals = mcp_gateway::approval::Approvals::default();
+    let quotas =
+        mcp_gateway::quota::Quotas::new(mcp_gateway::metrics::Metrics::new().expect("metrics"));
+    let stores = decision::Stores {
+        approvals: &approvals,
+        quotas: &quotas,
+    };
     assert!(tokio
         .block_on(decision::decide(
             &route,
             message,
             Some(&principal),
             &rt,
-            &approvals
+            stores
         ))
         .is_ok());
     c.bench_function("decide/plain_route_10_rules", |b| {
@@ -630,7 +720,7 @@ policies:
                 message,
                 Some(&principal),
                 &rt,
-                &approvals,
+                stores,
             ))
         })
     });
@@ -648,6 +738,7 @@ criterion_group!(
     tools_list,
     bounded_map,
     decision,
-    policy
+    policy,
+    quota
 );
 criterion_main!(benches);

@@ -31,7 +31,11 @@ pub const APPROVAL_REQUIRED: i32 = -32030;
 /// A human approver denied the call (gateway-defined).
 pub const APPROVAL_DENIED: i32 = -32031;
 
-use http::header::{HeaderName, HeaderValue, ALLOW, WWW_AUTHENTICATE};
+use http::header::{HeaderName, HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+
+/// `Retry-After` (seconds) of a 503 for an unreachable quota store: the Redis client retries
+/// one second after a failure (`store::redis::BACKOFF`).
+pub const STORE_RETRY_AFTER: u64 = 1;
 
 use crate::metrics::Outcome;
 
@@ -207,6 +211,57 @@ pub enum Reject {
     /// call is approved cannot be known; it is refused (an approval never fails open).
     #[error("cannot check the approval this call needs: {reason}; it was not made: retry later")]
     ApprovalUnavailable { reason: String },
+    /// 429, -32000: a quota or budget (`quotas[]`) is used up; the upstream was not called.
+    /// `Retry-After`, `RateLimit-Policy` and `RateLimit` headers; `data.retryAfter`
+    /// (seconds) and `data.limit` (the limit's name).
+    #[error("{} {limit:?} exceeded ({}); the call was not made: retry in {retry_after} s", kind.what(), kind.terms(*quota, *window))]
+    QuotaExceeded {
+        limit: String,
+        kind: QuotaKind,
+        /// Requests, calls in flight or units allowed ...
+        quota: u64,
+        /// ... per this many seconds (0 for concurrency).
+        window: u64,
+        /// Seconds until a call would pass, rounded up.
+        retry_after: u64,
+    },
+    /// 503, -32000: a `fail_closed` limit could not reach its Redis; the call was not made.
+    #[error("the quota store (Redis) for limit {limit:?} is unreachable, so the call was not made; retry in a few seconds")]
+    QuotaStoreUnavailable { limit: String },
+}
+
+/// Which kind of a limit refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    Rate,
+    Concurrency,
+    Budget,
+}
+
+impl QuotaKind {
+    pub fn as_label(self) -> &'static str {
+        match self {
+            QuotaKind::Rate => "rate",
+            QuotaKind::Concurrency => "concurrency",
+            QuotaKind::Budget => "budget",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            QuotaKind::Rate => "rate limit",
+            QuotaKind::Concurrency => "concurrency limit",
+            QuotaKind::Budget => "budget",
+        }
+    }
+
+    fn terms(self, quota: u64, window: u64) -> String {
+        match self {
+            QuotaKind::Rate => format!("{quota} requests per {window} s"),
+            QuotaKind::Concurrency => format!("{quota} calls at once"),
+            QuotaKind::Budget => format!("{quota} units per {window} s"),
+        }
+    }
 }
 
 impl Reject {
@@ -238,6 +293,8 @@ impl Reject {
             Reject::SessionRequired => 400,
             Reject::SessionNotFound => 404,
             Reject::SessionRevocationsFull { .. } => 503,
+            Reject::QuotaExceeded { .. } => 429,
+            Reject::QuotaStoreUnavailable { .. } => 503,
             Reject::MethodNotFound { .. }
             | Reject::UnknownTool { .. }
             | Reject::PinnedArgument { .. }
@@ -281,7 +338,9 @@ impl Reject {
             | Reject::SessionRevocationsFull { .. } => GATEWAY_ERROR,
             Reject::ApprovalRequired { .. } => APPROVAL_REQUIRED,
             Reject::ApprovalDenied { .. } => APPROVAL_DENIED,
-            Reject::ApprovalUnavailable { .. } => GATEWAY_ERROR,
+            Reject::ApprovalUnavailable { .. }
+            | Reject::QuotaExceeded { .. }
+            | Reject::QuotaStoreUnavailable { .. } => GATEWAY_ERROR,
         }
     }
 
@@ -313,6 +372,20 @@ impl Reject {
             Reject::ApprovalDenied { id } => {
                 Some(serde_json::json!({ "approvalId": id, "state": "denied" }))
             }
+            Reject::QuotaExceeded {
+                limit,
+                kind,
+                retry_after,
+                ..
+            } => Some(serde_json::json!({
+                "limit": limit,
+                "kind": kind.as_label(),
+                "retryAfter": retry_after,
+            })),
+            Reject::QuotaStoreUnavailable { limit } => Some(serde_json::json!({
+                "limit": limit,
+                "retryAfter": STORE_RETRY_AFTER,
+            })),
             _ => None,
         }
     }
@@ -322,7 +395,7 @@ impl Reject {
     pub fn outcome(&self) -> Outcome {
         match self {
             Reject::Upstream { .. } | Reject::TokenExchange { .. } => Outcome::UpstreamError,
-            Reject::Internal(_) => Outcome::InternalError,
+            Reject::Internal(_) | Reject::QuotaStoreUnavailable { .. } => Outcome::InternalError,
             Reject::NoRoute { .. }
             | Reject::MethodNotAllowed { .. }
             | Reject::HostNotAllowed { .. }
@@ -351,7 +424,8 @@ impl Reject {
             | Reject::PolicyViolation { .. }
             | Reject::ApprovalRequired { .. }
             | Reject::ApprovalDenied { .. }
-            | Reject::ApprovalUnavailable { .. } => Outcome::Rejected,
+            | Reject::ApprovalUnavailable { .. }
+            | Reject::QuotaExceeded { .. } => Outcome::Rejected,
         }
     }
 
@@ -384,6 +458,33 @@ impl Reject {
             }
             Reject::InsufficientScope { scopes, .. } => {
                 challenge(metadata_url().map(|u| metadata::scope_challenge(&u, scopes)))
+            }
+            Reject::QuotaExceeded {
+                limit,
+                quota,
+                window,
+                retry_after,
+                ..
+            } => {
+                // IETF draft-ietf-httpapi-ratelimit-headers, structured-field form. The
+                // limit's name is a config name ([A-Za-z0-9_-]), safe in an sf-string.
+                let policy = if *window > 0 {
+                    format!("\"{limit}\";q={quota};w={window}")
+                } else {
+                    format!("\"{limit}\";q={quota}")
+                };
+                let state = format!("\"{limit}\";r=0;t={retry_after}");
+                [
+                    (RETRY_AFTER, retry_after.to_string()),
+                    (HeaderName::from_static("ratelimit-policy"), policy),
+                    (HeaderName::from_static("ratelimit"), state),
+                ]
+                .into_iter()
+                .filter_map(|(n, v)| HeaderValue::from_str(&v).ok().map(|v| (n, v)))
+                .collect()
+            }
+            Reject::QuotaStoreUnavailable { .. } => {
+                vec![(RETRY_AFTER, HeaderValue::from(STORE_RETRY_AFTER))]
             }
             Reject::NoRoute { .. }
             | Reject::HostNotAllowed { .. }
@@ -536,6 +637,23 @@ mod tests {
             Reject::ApprovalUnavailable {
                 reason: "Redis at h:1/0 is unreachable".into(),
             },
+            Reject::QuotaExceeded {
+                limit: "per-user".into(),
+                kind: QuotaKind::Rate,
+                quota: 100,
+                window: 60,
+                retry_after: 12,
+            },
+            Reject::QuotaExceeded {
+                limit: "slots".into(),
+                kind: QuotaKind::Concurrency,
+                quota: 2,
+                window: 0,
+                retry_after: 1,
+            },
+            Reject::QuotaStoreUnavailable {
+                limit: "global".into(),
+            },
         ]
     }
 
@@ -620,6 +738,32 @@ mod tests {
             Reject::ApprovalDenied { .. } => (200, APPROVAL_DENIED, Rejected, none()),
             // 503 counts as `rejected`: the gateway refused to guess, nothing failed upstream.
             Reject::ApprovalUnavailable { .. } => (503, GATEWAY_ERROR, Rejected, none()),
+            Reject::QuotaExceeded { window: 60, .. } => (
+                429,
+                GATEWAY_ERROR,
+                Rejected,
+                vec![
+                    ("retry-after", "12".into()),
+                    ("ratelimit-policy", "\"per-user\";q=100;w=60".into()),
+                    ("ratelimit", "\"per-user\";r=0;t=12".into()),
+                ],
+            ),
+            Reject::QuotaExceeded { .. } => (
+                429,
+                GATEWAY_ERROR,
+                Rejected,
+                vec![
+                    ("retry-after", "1".into()),
+                    ("ratelimit-policy", "\"slots\";q=2".into()),
+                    ("ratelimit", "\"slots\";r=0;t=1".into()),
+                ],
+            ),
+            Reject::QuotaStoreUnavailable { .. } => (
+                503,
+                GATEWAY_ERROR,
+                InternalError,
+                vec![("retry-after", "1".into())],
+            ),
         }
     }
 
@@ -704,6 +848,25 @@ mod tests {
         assert_eq!(
             mk(PathKind::ResourceMetadata).to_string(),
             "HTTP method PUT is not allowed on the protected-resource metadata document; use GET"
+        );
+    }
+
+    #[test]
+    fn a_429_says_which_limit_and_when_to_retry() {
+        let r = Reject::QuotaExceeded {
+            limit: "per-user".into(),
+            kind: QuotaKind::Budget,
+            quota: 1000,
+            window: 3600,
+            retry_after: 5,
+        };
+        assert_eq!(
+            r.to_string(),
+            "budget \"per-user\" exceeded (1000 units per 3600 s); the call was not made: retry in 5 s"
+        );
+        assert_eq!(
+            r.jsonrpc_data(),
+            Some(serde_json::json!({"limit": "per-user", "kind": "budget", "retryAfter": 5}))
         );
     }
 

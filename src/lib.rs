@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod policy;
 pub mod policy_cmd;
 pub mod proxy;
+pub mod quota;
 pub mod registry;
 pub mod rundir;
 pub mod server;

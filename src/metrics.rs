@@ -95,6 +95,8 @@ pub struct Metrics {
     credential_releases: IntCounterVec,
     tool_changes: IntCounterVec,
     session_revocations_full: IntCounter,
+    quota_decisions: IntCounterVec,
+    quota_redis_fallbacks: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -158,6 +160,23 @@ impl Metrics {
             "Session DELETEs refused because the table of ended sessions was full of unexpired ones",
         ))?;
         registry.register(Box::new(session_revocations_full.clone()))?;
+        // `limit` is a configured limit name (bounded by `quotas[]`), never a subject.
+        let quota_decisions = IntCounterVec::new(
+            Opts::new(
+                "mcp_gateway_quota_decisions_total",
+                "tools/call checks by a quota limit, by limit name and result (allowed, limited)",
+            ),
+            &["limit", "result"],
+        )?;
+        registry.register(Box::new(quota_decisions.clone()))?;
+        let quota_redis_fallbacks = IntCounterVec::new(
+            Opts::new(
+                "mcp_gateway_quota_redis_fallbacks_total",
+                "Quota checks whose Redis did not answer, by limit name and on_redis_error mode (fail_open: counted in memory; fail_closed: refused)",
+            ),
+            &["limit", "mode"],
+        )?;
+        registry.register(Box::new(quota_redis_fallbacks.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(added_latency.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
@@ -171,6 +190,8 @@ impl Metrics {
             credential_releases,
             tool_changes,
             session_revocations_full,
+            quota_decisions,
+            quota_redis_fallbacks,
         })
     }
 
@@ -212,6 +233,20 @@ impl Metrics {
     /// Count a session DELETE refused because the revocation table was full.
     pub fn session_revocation_full(&self) {
         self.session_revocations_full.inc();
+    }
+
+    /// Count a quota check: `limit` is a configured limit name, `result` allowed / limited.
+    pub fn quota_decision(&self, limit: &str, result: &'static str) {
+        self.quota_decisions
+            .with_label_values(&[limit, result])
+            .inc();
+    }
+
+    /// Count a quota check whose Redis did not answer (`mode`: fail_open / fail_closed).
+    pub fn quota_redis_fallback(&self, limit: &str, mode: &'static str) {
+        self.quota_redis_fallbacks
+            .with_label_values(&[limit, mode])
+            .inc();
     }
 
     /// Prometheus text exposition of this gateway's metrics plus the process-global registry

@@ -204,9 +204,19 @@ pub struct Shared {
     pub http: HttpClient,
     /// Calls waiting for (or approved by) a human approver; kept across reloads.
     pub approvals: crate::approval::Approvals,
+    /// Quota counters and their clock (in memory per replica; survive reloads).
+    pub quotas: crate::quota::Quotas,
 }
 
 impl Shared {
+    /// The per-replica stores the decision point consults.
+    pub fn stores(&self) -> crate::decision::Stores<'_> {
+        crate::decision::Stores {
+            approvals: &self.approvals,
+            quotas: &self.quotas,
+        }
+    }
+
     /// Count changed tool definitions found by a registry refresh.
     pub fn record_tool_changes(&self, changes: &[crate::registry::pinning::Change]) {
         use crate::config::raw::OnChange;
@@ -288,9 +298,11 @@ impl Shared {
 
     /// `http` is the client `runtime` was built with: the gateway's one side-request client.
     pub fn new(runtime: Runtime, http: HttpClient) -> anyhow::Result<Arc<Shared>> {
+        let metrics = Metrics::new()?;
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
-            metrics: Metrics::new()?,
+            quotas: crate::quota::Quotas::new(metrics.clone()),
+            metrics,
             registry: crate::registry::Registry::new(http.clone()),
             sessions: crate::session::SessionKeys::random()?,
             upstream_sessions: Box::<crate::store::MemoryUpstreamSessions>::default(),

@@ -72,6 +72,12 @@ pub enum AdminError {
     /// 503: the approval store (Redis) did not answer.
     #[error("the approval store is unavailable: {0}; retry later")]
     StoreUnavailable(String),
+    /// 400: a GET's query string is not what the endpoint takes.
+    #[error("invalid query: {reason}; expected {example}")]
+    BadQuery {
+        reason: String,
+        example: &'static str,
+    },
 }
 
 fn permission_name(p: AdminPermission) -> &'static str {
@@ -91,7 +97,9 @@ impl AdminError {
             AdminError::Unauthenticated { .. } => 401,
             AdminError::NotFound { .. } | AdminError::UnknownTarget(_) => 404,
             AdminError::MethodNotAllowed { .. } => 405,
-            AdminError::QueryNotAllowed { .. } | AdminError::BadBody { .. } => 400,
+            AdminError::QueryNotAllowed { .. }
+            | AdminError::BadBody { .. }
+            | AdminError::BadQuery { .. } => 400,
             AdminError::UnsupportedMediaType { .. } => 415,
             AdminError::BodyTooLarge { .. } => 413,
             AdminError::SelfApproval { .. } => 403,
@@ -118,6 +126,7 @@ impl AdminError {
             AdminError::SelfApproval { .. } => "self_approval",
             AdminError::AlreadyDecided(_) => "already_decided",
             AdminError::StoreUnavailable(_) => "unavailable",
+            AdminError::BadQuery { .. } => "invalid_query",
         }
     }
 
@@ -167,6 +176,7 @@ impl AdminError {
             | AdminError::SelfApproval { .. }
             | AdminError::AlreadyDecided(_)
             | AdminError::StoreUnavailable(_) => Vec::new(),
+            AdminError::BadQuery { .. } => Vec::new(),
         }
     }
 
@@ -234,6 +244,10 @@ mod tests {
             },
             AdminError::AlreadyDecided("x".into()),
             AdminError::StoreUnavailable("x".into()),
+            AdminError::BadQuery {
+                reason: "x".into(),
+                example: "?subject=alice",
+            },
         ]
     }
 
@@ -283,6 +297,7 @@ mod tests {
             AdminError::SelfApproval { .. } => (403, "self_approval", vec![]),
             AdminError::AlreadyDecided(_) => (409, "already_decided", vec![]),
             AdminError::StoreUnavailable(_) => (503, "unavailable", vec![]),
+            AdminError::BadQuery { .. } => (400, "invalid_query", vec![]),
         }
     }
 

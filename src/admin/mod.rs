@@ -11,12 +11,14 @@
 //! Writes are recorded through [`audit`]. Behaviour and examples: `docs/admin.md`.
 //!
 //! Layout: `auth` (actor, permission check), `audit` (the write record), `error` (status
-//! mapping), `registry` (the registry endpoints), `approvals` (calls waiting for a human).
+//! mapping), `registry` (the registry endpoints), `approvals` (calls waiting for a human),
+//! `quotas` (what is left of each limit).
 
 mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod error;
+mod quotas;
 mod registry;
 
 use std::sync::Arc;
@@ -62,6 +64,7 @@ enum Endpoint {
     Approval,
     /// `POST /admin/approvals/approve` and `/deny`.
     DecideCall(crate::approval::Verdict),
+    Quotas,
 }
 
 impl Endpoint {
@@ -109,6 +112,7 @@ fn route(path: &str) -> Option<Endpoint> {
         {
             Endpoint::Approval
         }
+        "/admin/quotas" => Endpoint::Quotas,
         _ => return None,
     })
 }
@@ -241,6 +245,10 @@ impl AdminApp {
                 let done = approvals::decide(&self.shared, &rt, &actor, verdict, &body).await?;
                 Ok(json(200, &done))
             }
+            Endpoint::Quotas => {
+                let query = quotas::parse_query(session.req_header().uri.query())?;
+                Ok(json(200, &quotas::report(&self.shared, &rt, &query).await))
+            }
             probe => Ok(self.serve_probe(probe, &rt)),
         }
     }
@@ -281,6 +289,7 @@ fn is_api(e: Endpoint) -> bool {
             | Endpoint::Approvals
             | Endpoint::Approval
             | Endpoint::DecideCall(_)
+            | Endpoint::Quotas
     )
 }
 

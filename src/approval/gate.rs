@@ -15,9 +15,8 @@ use super::redis::RedisApprovals;
 use super::store::{ApprovalStore, DecideError, StoreError};
 use crate::auth::Principal;
 use crate::config::RequireApproval;
-use crate::decision::Target;
+use crate::decision::ToolCall;
 use crate::error::Reject;
-use crate::mcp::jsonrpc::RpcCall;
 use crate::state::Runtime;
 
 /// Most approvals one admin listing returns.
@@ -62,19 +61,15 @@ impl Approvals {
     pub async fn gate(
         &self,
         rt: &Runtime,
-        target: &Target,
-        body: &[u8],
-        call: &RpcCall,
+        view: &ToolCall<'_>,
         principal: Option<&Principal>,
     ) -> Result<Option<Approval>, Reject> {
         let cfg = &rt.config.approvals;
-        let Some(called) = called(target, body, call) else {
-            return Ok(None);
-        };
+        let called = called(view);
         if !(called.destructive || cfg.rule_covers(called.upstream, &called.tool)) {
             return Ok(None);
         }
-        let canonical = canonical_arguments(body, rt.config.limits.max_json_depth)
+        let canonical = canonical_arguments(view.body, rt.config.limits.max_json_depth)
             .map_err(Reject::InvalidParams)?;
         let args = digest(&canonical);
         let who = CallIdentity {
@@ -201,25 +196,20 @@ impl Approvals {
 /// The called tool (server, upstream, upstream's tool name) and whether its virtual server
 /// wants approval of it for its annotations; `None` when the name cannot be read (the
 /// upstream then refuses the call itself).
-fn called<'a>(target: &'a Target, body: &'a [u8], call: &RpcCall) -> Option<Called<'a>> {
-    match target.tool.as_ref() {
-        Some(t) => {
-            let entry = t.entry()?;
-            let destructive = t.server.require_approval == RequireApproval::Destructive
-                && may_be_destructive(&entry.definition);
-            Some(Called {
-                server: Some(t.server.name.as_str()),
-                upstream: entry.upstream_name.as_str(),
-                tool: std::borrow::Cow::Borrowed(entry.tool.as_str()),
-                destructive,
-            })
+fn called<'a>(view: &'a ToolCall<'_>) -> Called<'a> {
+    // A virtual server asks for approval of the tools its annotations call destructive.
+    let destructive = match (view.server, view.entry) {
+        (Some(server), Some(entry)) => {
+            server.require_approval == RequireApproval::Destructive
+                && may_be_destructive(&entry.definition)
         }
-        None => Some(Called {
-            server: None,
-            upstream: target.upstream_name(),
-            tool: call.tool_name(body)?,
-            destructive: false,
-        }),
+        _ => false,
+    };
+    Called {
+        server: view.server_name(),
+        upstream: view.upstream,
+        tool: std::borrow::Cow::Borrowed(&view.tool),
+        destructive,
     }
 }
 

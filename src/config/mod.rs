@@ -20,6 +20,7 @@
 //! - `policies`: argument rules (`crate::policy::arguments`)
 //! - `redis`: the shared store replicas use for quotas and approvals
 //! - `approvals`: which tool calls wait for a human approver (`crate::approval`)
+//! - `quotas`: rate, concurrency and budget limits (`crate::quota::Limit`)
 //! - `values`: `server`, `limits`, `registry`, `sessions`, `vault`
 //! - `syntax`: value checks several sections share (names, addresses, secret references)
 //!
@@ -27,8 +28,8 @@
 //! validated upstreams, the auth section); the order decides which error a file with several
 //! is reported with. Tests: `tests/`, one file per section, all through [`from_yaml`].
 //!
-//! Dependencies: only the leaf [`crate::policy`] (tool patterns and exposed-name rules, which
-//! the request path applies too).
+//! Dependencies: only the leaves [`crate::policy`] (tool patterns and exposed-name rules, which
+//! the request path applies too) and `crate::quota::limit` (the validated limit types).
 
 mod admin;
 mod approvals;
@@ -36,6 +37,7 @@ mod auth;
 mod listener;
 mod policies;
 mod principals;
+mod quotas;
 pub mod raw;
 mod redis;
 mod syntax;
@@ -114,6 +116,8 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     /// Which tool calls wait for a human approver (defaults when the section is absent).
     pub approvals: ApprovalsConfig,
+    /// Quota limits, in the order written (the first that refuses a call answers).
+    pub quotas: Vec<crate::quota::Limit>,
 }
 
 /// Read and validate a configuration file.
@@ -170,6 +174,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .transpose()?;
     let approvals =
         approvals::validate(raw.approvals, &upstreams, &virtual_servers, admin.as_ref())?;
+    let quotas = quotas::validate(raw.quotas, &upstreams, redis.as_ref())?;
     if admin
         .as_ref()
         .and_then(|a| a.auth.as_ref())
@@ -192,5 +197,6 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         policies,
         redis,
         approvals,
+        quotas,
     })
 }

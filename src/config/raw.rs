@@ -61,6 +61,9 @@ pub struct RawConfig {
     /// for an approver unless a virtual server sets `require_approval`.
     #[serde(default)]
     pub approvals: Option<RawApprovals>,
+    /// Rate limits, concurrency limits and budgets on `tools/call` (docs/quotas.md).
+    #[serde(default)]
+    pub quotas: Vec<RawQuota>,
 }
 
 /// The Redis server replicas share state through (docs/quotas.md, docs/approvals.md).
@@ -833,4 +836,81 @@ fn default_approval_retry_after() -> Duration {
 
 fn default_max_approvals() -> usize {
     10_000
+}
+
+/// One limit (docs/quotas.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    /// Names the limit in headers, errors, metrics and `/admin/quotas`: letters, digits, `_`,
+    /// `-`; at most 32; unique.
+    pub name: String,
+    /// What picks the counter: any of `subject` (issuer + subject), `agent`, `group` (one
+    /// counter per group of the caller), `virtual_server`, `upstream`, `tool`. Empty: one
+    /// counter for everyone.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// The calls it covers, `upstream.tool` patterns as in `allow_tools`. Empty: every
+    /// `tools/call`.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Requests per window, with a burst (GCRA).
+    #[serde(default)]
+    pub rate: Option<RawRate>,
+    /// Calls in flight at once.
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// Units per fixed window.
+    #[serde(default)]
+    pub budget: Option<RawBudget>,
+    /// `memory` (per replica, the default) or `redis` (shared; needs the `redis` section).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// `fail_open` (default: count in memory while Redis is down) or `fail_closed` (refuse
+    /// with a 503). Only with `backend: redis`.
+    #[serde(default)]
+    pub on_redis_error: Option<String>,
+}
+
+/// `rate:` of a limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
+    /// Requests allowed per `per`.
+    pub requests: u64,
+    /// The window, whole seconds (`1s`, `1m`, `1h`).
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+    /// Most requests at once. Default: `requests`.
+    #[serde(default)]
+    pub burst: Option<u64>,
+}
+
+/// `budget:` of a limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    /// Units allowed per window.
+    pub units: u64,
+    /// The window, whole seconds (`1h`, `1d`); windows start at multiples of it since the
+    /// Unix epoch (so `1d` is a UTC day).
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+    /// What calls cost, first match wins; a tool no entry matches costs 1 unit.
+    #[serde(default)]
+    pub cost: Vec<RawCost>,
+}
+
+/// One `budget.cost` entry: `units` or `metered`, for the tools matching `tools`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCost {
+    pub tools: Vec<String>,
+    /// A fixed cost, charged when the call is allowed (0: free).
+    #[serde(default)]
+    pub units: Option<u64>,
+    /// `response_tokens`: the response's size in approximate tokens (bytes / 4), charged
+    /// when the response ends.
+    #[serde(default)]
+    pub metered: Option<String>,
 }

@@ -11,6 +11,9 @@
 //! | 4 | policy: every `policies[]` rule covering the tool, virtual server and caller (`allow_when`, then argument checks on the bytes of step 3; no JSON tree when none reads arguments) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
 //! | 5 | human approval: a call an `approvals` rule or `require_approval` covers goes out once per approval of exactly its bytes (step 3's) and caller (no JSON tree, no store lookup when none covers it) | -32030 with the approval id, URL and `retryAfter`; -32031 denied; 503 store unavailable | [`crate::approval`] |
 //! | 6 | quota and budget (next issue) | 429 + `Retry-After` | `quota/` |
+//! | 4 | argument policy: every `policies[]` rule covering the tool, on the bytes of step 3 (no JSON tree when none covers it) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
+//! | 5 | human approval (next issue) | an approval id | `approval/` |
+//! | 6 | quotas and budgets (`tools/call`): every `quotas[]` limit covering the tool, keyed by the caller's identity (never the session); after policy, so a refused call burns nothing | 429 + `Retry-After`, `RateLimit-Policy`, `RateLimit`; 503 for an unreachable `fail_closed` Redis | [`crate::quota`] |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
 //!
 //! Takes plain inputs (no Pingora `Session`), so each step is unit-testable. The step that
@@ -41,6 +44,7 @@ pub enum Step {
     Policy,
     Credential,
     Approval,
+    Quota,
 }
 
 impl Step {
@@ -52,6 +56,7 @@ impl Step {
             Step::Policy => "policy",
             Step::Credential => "credential",
             Step::Approval => "approval",
+            Step::Quota => "quota",
         }
     }
 }
@@ -68,6 +73,9 @@ pub struct Decision {
     /// The approval this call consumed (step 5): a later refusal of the call must hand it
     /// back with [`crate::approval::Approvals::restore`], since nothing ran.
     pub approval: Option<crate::approval::Approval>,
+    /// Concurrency permits and metered costs the call holds until its response ends
+    /// (settled in the `logging` phase; permits are given back when it drops).
+    pub quota: crate::quota::Held,
 }
 
 /// A refusal and the step that made it.
@@ -85,6 +93,65 @@ pub struct Message<'a> {
     pub call: Option<&'a RpcCall>,
 }
 
+/// Per-replica state the steps consult, kept across reloads in [`crate::state::Shared`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stores<'a> {
+    pub approvals: &'a crate::approval::Approvals,
+    pub quotas: &'a crate::quota::Quotas,
+}
+
+/// A `tools/call` as the policy, approval and quota steps see it, resolved once after
+/// step 3: the bytes the upstream will run and the tool they name.
+#[derive(Debug)]
+pub struct ToolCall<'a> {
+    pub body: &'a Bytes,
+    pub call: &'a RpcCall,
+    /// The upstream's name and its own name for the tool.
+    pub upstream: &'a str,
+    pub tool: std::borrow::Cow<'a, str>,
+    /// The virtual server it is called through, and the catalog entry (`None` on a plain
+    /// route).
+    pub server: Option<&'a crate::config::VirtualServer>,
+    pub entry: Option<&'a crate::registry::catalog::Entry>,
+}
+
+impl<'a> ToolCall<'a> {
+    /// The view of a `tools/call` message (`None` for any other message).
+    fn of(
+        target: &'a Target,
+        message: Message<'a>,
+        rewritten: Option<&'a (Bytes, RpcCall)>,
+    ) -> Option<ToolCall<'a>> {
+        let call = message.call.filter(|c| c.method == McpMethod::ToolsCall)?;
+        let (body, call) = rewritten.map_or((message.body, call), |(b, c)| (b, c));
+        Some(
+            match target.tool.as_ref().and_then(|t| Some((t, t.entry()?))) {
+                Some((t, entry)) => ToolCall {
+                    body,
+                    call,
+                    upstream: entry.upstream_name.as_str(),
+                    tool: std::borrow::Cow::Borrowed(entry.tool.as_str()),
+                    server: Some(&t.server),
+                    entry: Some(entry),
+                },
+                None => ToolCall {
+                    body,
+                    call,
+                    upstream: target.upstream_name(),
+                    tool: call.tool_name(body).unwrap_or_default(),
+                    server: None,
+                    entry: None,
+                },
+            },
+        )
+    }
+
+    /// The virtual server's name, `None` on a plain route.
+    pub fn server_name(&self) -> Option<&'a str> {
+        self.server.map(|s| s.name.as_str())
+    }
+}
+
 /// Decide whether `target` may go out for `principal`, and with what bytes and credential.
 /// Runs once per request in `request_filter`; see the module docs for the order.
 pub async fn decide(
@@ -92,10 +159,10 @@ pub async fn decide(
     message: Message<'_>,
     principal: Option<&Principal>,
     runtime: &Runtime,
-    approvals: &crate::approval::Approvals,
+    stores: Stores<'_>,
 ) -> Result<Decision, Refusal> {
     let refuse = |step: Step| move |reject: Reject| Refusal { step, reject };
-    let mut decision = Decision::default();
+    let mut rewritten = None;
     if let Some(tool) = &target.tool {
         let entry = tool.entry().ok_or_else(|| {
             refuse(Step::Visibility)(Reject::Internal("tool entry out of its catalog".into()))
@@ -122,7 +189,7 @@ pub async fn decide(
         //    the pinned arguments. Every other byte is the client's (numbers are never
         //    rounded), so every later step checks exactly what the upstream will run.
         if let Some(call) = message.call {
-            decision.rewritten = Some(
+            rewritten = Some(
                 rewrite(
                     message.body,
                     call,
@@ -133,33 +200,45 @@ pub async fn decide(
             );
         }
     }
-    // 4. Argument policy, on exactly what the upstream will run.
-    if let Some(call) = message.call.filter(|c| c.method == McpMethod::ToolsCall) {
+    let mut approval = None;
+    let mut quota = crate::quota::Held::default();
+    if let Some(view) = ToolCall::of(target, message, rewritten.as_ref()) {
+        // 4. Policy, on exactly what the upstream will run.
         if !runtime.config.policies.is_empty() {
-            let (body, call) = match &decision.rewritten {
-                Some((b, c)) => (b, c),
-                None => (message.body, call),
-            };
             let caller = principal.map_or(Caller::ANONYMOUS, Principal::caller);
-            policy(target, body, call, &caller, &runtime.config.policies)
-                .map_err(refuse(Step::Policy))?;
+            policy(&view, &caller, &runtime.config.policies).map_err(refuse(Step::Policy))?;
         }
-    }
-    // 5. Human approval, on the same bytes.
-    if let Some(call) = message.call.filter(|c| c.method == McpMethod::ToolsCall) {
+        // 5. Human approval, on the same bytes. Consumed here: a later refusal gives it back.
         if runtime.config.approvals.active() {
-            let (body, call) = match &decision.rewritten {
-                Some((b, c)) => (b, c),
-                None => (message.body, call),
-            };
-            decision.approval = approvals
-                .gate(runtime, target, body, call, principal)
+            approval = stores
+                .approvals
+                .gate(runtime, &view, principal)
                 .await
                 .map_err(refuse(Step::Approval))?;
         }
+        // 6. Quotas, on calls that passed policy and approval: a refused call burns nothing.
+        if !runtime.config.quotas.is_empty() {
+            let call = crate::quota::Call {
+                virtual_server: view.server_name().unwrap_or(""),
+                upstream: view.upstream,
+                tool: &view.tool,
+                ..crate::quota::Call::caller(principal)
+            };
+            match stores
+                .quotas
+                .check(&runtime.config.quotas, runtime.redis.as_ref(), &call)
+                .await
+            {
+                Ok(held) => quota = held,
+                Err(reject) => {
+                    give_back(stores, runtime, approval.as_ref()).await;
+                    return Err(refuse(Step::Quota)(reject));
+                }
+            }
+        }
     }
     // 7. The credential, last.
-    decision.credential = runtime
+    let credential = match runtime
         .identity
         .credential(
             &target.upstream.credential,
@@ -167,36 +246,48 @@ pub async fn decide(
             principal,
         )
         .await
-        .map_err(refuse(Step::Credential))?;
-    Ok(decision)
+    {
+        Ok(c) => c,
+        Err(reject) => {
+            give_back(stores, runtime, approval.as_ref()).await;
+            return Err(refuse(Step::Credential)(reject));
+        }
+    };
+    Ok(Decision {
+        credential,
+        rewritten,
+        approval,
+        quota,
+    })
+}
+
+/// A call refused after its approval was consumed did not run: the approval goes back, so
+/// the caller's identical retry still goes through once. If the store cannot take it back
+/// the approver must approve again; that is logged, and the refusal stands as it was.
+async fn give_back(
+    stores: Stores<'_>,
+    runtime: &Runtime,
+    approval: Option<&crate::approval::Approval>,
+) {
+    if let Some(a) = approval {
+        if let Err(e) = stores.approvals.restore(runtime, a).await {
+            log::warn!(
+                "approval {} could not be given back after a later refusal: {e}",
+                a.id
+            );
+        }
+    }
 }
 
 /// Every rule covering the call (tool, virtual server, caller), in configuration order; the
 /// first that refuses names itself. The arguments are read (one JSON tree) only when a
 /// covering rule checks them.
-fn policy(
-    target: &Target,
-    body: &Bytes,
-    call: &RpcCall,
-    caller: &Caller<'_>,
-    rules: &[PolicyRule],
-) -> Result<(), Reject> {
-    let tool_name;
-    let (upstream, tool, server) = match target.tool.as_ref().and_then(|t| Some((t.entry()?, t))) {
-        Some((entry, t)) => (
-            entry.upstream_name.as_str(),
-            entry.tool.as_str(),
-            Some(t.server.name.as_str()),
-        ),
-        None => {
-            tool_name = call.tool_name(body).unwrap_or_default();
-            (target.upstream_name(), tool_name.as_ref(), None)
-        }
-    };
+fn policy(view: &ToolCall<'_>, caller: &Caller<'_>, rules: &[PolicyRule]) -> Result<(), Reject> {
+    let server = view.server_name();
     let mut arguments: Option<Option<serde_json::Value>> = None;
     for rule in rules
         .iter()
-        .filter(|r| r.covers(upstream, tool, server, caller))
+        .filter(|r| r.covers(view.upstream, &view.tool, server, caller))
     {
         let violation = |v: crate::policy::arguments::Violation| Reject::PolicyViolation {
             rule: v.rule,
@@ -208,7 +299,7 @@ fn policy(
         }
         let args = match &arguments {
             Some(a) => a,
-            None => arguments.insert(read_arguments(body)?),
+            None => arguments.insert(read_arguments(view.body)?),
         };
         rule.check(args.as_ref()).map_err(violation)?;
     }

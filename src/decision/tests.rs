@@ -121,7 +121,13 @@ async fn run(
         body,
         call: Some(call),
     };
-    decide(target, message, None, rt, &Default::default()).await
+    let approvals = crate::approval::Approvals::default();
+    let quotas = crate::quota::Quotas::new(crate::metrics::Metrics::new().unwrap());
+    let stores = Stores {
+        approvals: &approvals,
+        quotas: &quotas,
+    };
+    decide(target, message, None, rt, stores).await
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@
 //! 6. Resolve: a plain route's target is its upstream; a virtual server answers most
 //!    messages itself and resolves `tools/call` by exposed name ([`crate::vserver`]).
 //! 7. [`decision::decide`]: the one ordered list of checks (visibility, availability, the
-//!    bytes the upstream runs, credential; policy, quota and approval join it next).
+//!    bytes the upstream runs, argument policy, quotas, credential).
 //! 8. A virtual server's upstream session, opened with the decided credential.
 
 use std::sync::Arc;
@@ -380,7 +380,7 @@ async fn decide(
         message,
         ctx.principal.as_deref(),
         runtime,
-        &shared.approvals,
+        shared.stores(),
     )
     .await;
     // A call refused before its credential step never named an upstream to the client, and

@@ -58,6 +58,9 @@ pub struct RequestCtx {
     pub pending: Option<crate::error::Reject>,
     pub outcome: Outcome,
     pub upstream_error: Option<UpstreamErrorKind>,
+    /// Bytes of the upstream's response body relayed to the client (the metered cost of a
+    /// quota budget is charged from it in `logging`).
+    pub response_bytes: u64,
 }
 
 /// The upstream session a request goes out on.
@@ -120,6 +123,7 @@ impl RequestCtx {
             pending: None,
             outcome: Outcome::Ok,
             upstream_error: None,
+            response_bytes: 0,
         }
     }
 

@@ -10,7 +10,7 @@
 //! | `upstream_response_filter` | here | note when the upstream's headers arrived |
 //! | `response_filter` / `response_body_filter` | [`relay`] | SSE headers, 5xx to JSON-RPC error |
 //! | `fail_to_proxy` | [`respond`] | connect/timeout/reset to a JSON-RPC error naming the upstream |
-//! | `logging` | [`crate::metrics`] | the one place request metrics are recorded |
+//! | `logging` | [`crate::metrics`], [`crate::quota`] | the one place request metrics are recorded; quota permits given back, metered costs charged |
 
 mod admit;
 pub mod ctx;
@@ -264,6 +264,11 @@ impl ProxyHttp for McpGateway {
     async fn logging(&self, _session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if e.is_some() && ctx.outcome == Outcome::Ok {
             ctx.outcome = Outcome::UpstreamError;
+        }
+        // The call's quota debts: metered costs from the response's size, then its
+        // concurrency permits back (they also go back if the context drops without this).
+        if let Some(d) = ctx.decision.as_mut() {
+            d.quota.finish(ctx.response_bytes);
         }
         if let Some(step) = ctx.refused_by {
             // The decision's refusing step; issue 13 puts it in the audit record and a

@@ -135,6 +135,9 @@ fn replace_body_headers(resp: &mut ResponseHeader) -> pingora::Result<()> {
 /// In pass-through mode the chunk is left as it is (zero copy).
 pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
     let ResponseMode::UpstreamFailure { status, snippet } = &mut ctx.response else {
+        // Counted for metered quota costs: the upstream's bytes the client receives.
+        let n = body.as_ref().map_or(0, |b| b.len() as u64);
+        ctx.response_bytes = ctx.response_bytes.saturating_add(n);
         return;
     };
     if let Some(chunk) = body.take() {

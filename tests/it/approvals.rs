@@ -622,3 +622,59 @@ async fn redis_consume_is_exactly_once_across_replicas_and_restore_puts_back() {
     assert_eq!(p.id, "cccccccccccccccccccccc");
     assert!(one.get(&p.id, now + 61).await.unwrap().is_none());
 }
+
+/// An approved call that a later step (a quota) refuses did not run, so its approval is given
+/// back: the identical retry after the quota refills goes through without a second approval,
+/// once.
+#[tokio::test]
+async fn an_approval_survives_a_quota_refusal_of_its_call() {
+    use mcp_gateway::quota::Clock;
+    const S: u64 = 1_000_000_000;
+    let demo = start_demo().await;
+    let quota =
+        "quotas:\n  - { name: one-a-minute, tools: [up.echo], rate: { requests: 1, per: 60s } }\n";
+    let gw = start_gateway(&plain_route(&demo, quota)).await;
+    let clock = Clock::manual(1_700_000_000 * S);
+    gw.shared.quotas.set_clock(clock.clone());
+    let url = gw.url();
+    let sid = raw_initialize(&url).await;
+
+    // The first approved call takes the one slot of the minute.
+    let id = approval_id(call(&url, &sid, "echo", r#"{"text":"a"}"#, &[]).await).await;
+    assert_eq!(
+        decide(&gw, "approve", &id, ADMIN_APPROVE_TOKEN)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        ok_text(call(&url, &sid, "echo", r#"{"text":"a"}"#, &[]).await).await,
+        "a"
+    );
+
+    // The second is approved, then refused by the quota: it did not run.
+    let id = approval_id(call(&url, &sid, "echo", r#"{"text":"b"}"#, &[]).await).await;
+    assert_eq!(
+        decide(&gw, "approve", &id, ADMIN_APPROVE_TOKEN)
+            .await
+            .status(),
+        200
+    );
+    let r = call(&url, &sid, "echo", r#"{"text":"b"}"#, &[]).await;
+    assert_error(r, 429, -32000, "\"one-a-minute\" exceeded").await;
+    assert_eq!(demo.calls("echo"), 1);
+
+    // A minute later the identical retry goes through on the approval it kept, once.
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        ok_text(call(&url, &sid, "echo", r#"{"text":"b"}"#, &[]).await).await,
+        "b"
+    );
+    assert_eq!(demo.calls("echo"), 2);
+    clock.advance(Duration::from_secs(60));
+    let again = approval_id(call(&url, &sid, "echo", r#"{"text":"b"}"#, &[]).await).await;
+    assert_ne!(
+        again, id,
+        "used once: the next identical call needs a new approval"
+    );
+}

@@ -22,6 +22,7 @@ mod kill_switch;
 mod policy;
 mod principals;
 mod proxy;
+mod quota;
 mod redis_store;
 mod regressions;
 mod tools_cli;

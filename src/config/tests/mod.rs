@@ -13,6 +13,7 @@ mod auth;
 mod listener;
 mod policies;
 pub(super) mod principals;
+mod quotas;
 mod redis;
 mod upstream;
 mod values;

@@ -1,0 +1,83 @@
+//! [`Held`]: what an allowed call owes its limits until its response ends. It rides in the
+//! request's `Decision` (so in `RequestCtx`) and is settled in the `logging` phase:
+//! concurrency permits are given back when it drops (whatever ended the request: a
+//! response, an error, a client that went away), metered costs are charged by
+//! [`Held::finish`] from the response's size.
+
+use std::sync::Arc;
+
+use super::clock::Clock;
+use super::memory::MemoryCounters;
+use super::redis::{self as backend, Keys};
+use crate::store::redis::RedisStore;
+
+/// Where a counter lives.
+#[derive(Debug, Clone)]
+pub(crate) enum Counter {
+    Memory(Arc<MemoryCounters>, Box<str>),
+    Redis(Arc<RedisStore>, Keys),
+}
+
+/// A concurrency permit; dropping it gives it back.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    pub(crate) counter: Counter,
+    /// The Redis sorted-set member of this call.
+    pub(crate) member: String,
+    pub(crate) clock: Clock,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        match &self.counter {
+            Counter::Memory(m, key) => m.release(key, self.clock.now_ns()),
+            Counter::Redis(store, keys) => backend::release(
+                store.clone(),
+                keys.conc.clone(),
+                std::mem::take(&mut self.member),
+            ),
+        }
+    }
+}
+
+/// A budget charged from the response when it ends.
+#[derive(Debug)]
+pub(crate) struct Metered {
+    pub(crate) counter: Counter,
+    pub(crate) per_ns: u64,
+    pub(crate) span_ns: u64,
+}
+
+/// Permits and pending charges of one call. Empty (the default) for calls no limit covers.
+#[derive(Debug, Default)]
+pub struct Held {
+    pub(crate) permits: Vec<Permit>,
+    pub(crate) metered: Vec<Metered>,
+    pub(crate) clock: Clock,
+}
+
+impl Held {
+    /// Charge metered costs for a response of `response_bytes` bytes (approximate tokens =
+    /// bytes / 4, rounded up), then give back the permits. Called once, when the response
+    /// ended; a `Held` dropped without it (the request never reached `logging`) still gives
+    /// its permits back.
+    pub fn finish(&mut self, response_bytes: u64) {
+        let tokens = super::gcra::approx_tokens(response_bytes);
+        let now = self.clock.now_ns();
+        for m in self.metered.drain(..) {
+            if tokens == 0 {
+                continue;
+            }
+            match m.counter {
+                Counter::Memory(t, key) => t.charge(&key, tokens, m.per_ns, now, m.span_ns),
+                Counter::Redis(store, keys) => backend::charge(store, &keys, tokens, m.per_ns, now),
+            }
+        }
+        self.permits.clear();
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.permits.is_empty() && self.metered.is_empty()
+    }
+}

@@ -1,0 +1,144 @@
+//! The engine on its own: limits built from YAML, a manual clock, no sockets.
+
+use super::*;
+
+const S: u64 = 1_000_000_000;
+
+fn limits(quotas: &str) -> Vec<Limit> {
+    let yaml = format!(
+        "listeners: [{{address: '127.0.0.1:1', auth: none, routes: [{{path: /mcp, upstream: up}}]}}]\nupstreams: [{{name: up, url: 'http://127.0.0.1:2/mcp'}}]\nquotas:\n{quotas}"
+    );
+    crate::config::from_yaml(&yaml).unwrap().quotas
+}
+
+fn engine() -> (Quotas, Clock) {
+    let q = Quotas::new(Metrics::new().unwrap());
+    let clock = Clock::manual(1_000 * S);
+    q.set_clock(clock.clone());
+    (q, clock)
+}
+
+fn alice(groups: &[String]) -> Call<'_> {
+    Call {
+        issuer: "api-key",
+        subject: "alice",
+        groups,
+        upstream: "up",
+        tool: "echo",
+        ..Call::default()
+    }
+}
+
+#[tokio::test]
+async fn a_rate_allows_exactly_its_burst_then_one_per_interval() {
+    let l = limits("  - {name: r, key: [subject], rate: {requests: 3, per: 3s}}\n");
+    let (q, clock) = engine();
+    for _ in 0..3 {
+        q.check(&l, None, &alice(&[])).await.unwrap();
+    }
+    let e = q.check(&l, None, &alice(&[])).await.unwrap_err();
+    assert_eq!(
+        e,
+        Reject::QuotaExceeded {
+            limit: "r".into(),
+            kind: QuotaKind::Rate,
+            quota: 3,
+            window: 3,
+            retry_after: 1
+        }
+    );
+    // Another subject has its own counter.
+    let bob = Call {
+        subject: "bob",
+        ..alice(&[])
+    };
+    q.check(&l, None, &bob).await.unwrap();
+    clock.advance(std::time::Duration::from_secs(1));
+    q.check(&l, None, &alice(&[])).await.unwrap();
+    assert!(q.check(&l, None, &alice(&[])).await.is_err());
+}
+
+#[tokio::test]
+async fn a_limit_covers_only_its_tools_and_groups_count_separately() {
+    let l = limits("  - {name: g, key: [group], tools: [up.echo], rate: {requests: 1, per: 1m}}\n");
+    let (q, _) = engine();
+    let other = Call {
+        tool: "add",
+        ..alice(&[])
+    };
+    for _ in 0..3 {
+        q.check(&l, None, &other).await.unwrap();
+    }
+    let a = ["red".to_string()];
+    let b = ["red".to_string(), "blue".to_string()];
+    q.check(&l, None, &alice(&a)).await.unwrap();
+    // "red" is spent; a caller in red and blue is refused by red's counter.
+    assert!(q.check(&l, None, &alice(&b)).await.is_err());
+    let c = ["blue".to_string()];
+    q.check(&l, None, &alice(&c)).await.unwrap();
+    // Callers without a group share one counter.
+    q.check(&l, None, &alice(&[])).await.unwrap();
+    assert!(q.check(&l, None, &alice(&[])).await.is_err());
+}
+
+#[tokio::test]
+async fn permits_go_back_when_the_held_call_ends() {
+    let l = limits("  - {name: c, key: [subject], concurrency: 1}\n");
+    let (q, _) = engine();
+    let held = q.check(&l, None, &alice(&[])).await.unwrap();
+    let e = q.check(&l, None, &alice(&[])).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Reject::QuotaExceeded {
+                kind: QuotaKind::Concurrency,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    drop(held);
+    let mut held = q.check(&l, None, &alice(&[])).await.unwrap();
+    held.finish(10);
+    q.check(&l, None, &alice(&[])).await.unwrap();
+}
+
+#[tokio::test]
+async fn budgets_charge_fixed_costs_now_and_metered_ones_at_the_end() {
+    let l = limits(
+        "  - name: b\n    key: [subject]\n    budget:\n      units: 10\n      per: 1h\n      cost:\n        - {tools: [up.add], units: 4}\n        - {tools: [up.echo], metered: response_tokens}\n",
+    );
+    let (q, clock) = engine();
+    let add = Call {
+        tool: "add",
+        ..alice(&[])
+    };
+    q.check(&l, None, &add).await.unwrap();
+    q.check(&l, None, &add).await.unwrap();
+    // 8 of 10 spent: another 4 does not fit, but a metered call (needs 1 left) does.
+    assert!(q.check(&l, None, &add).await.is_err());
+    let mut held = q.check(&l, None, &alice(&[])).await.unwrap();
+    held.finish(9); // 3 tokens: 11 spent
+    let e = q.check(&l, None, &alice(&[])).await.unwrap_err();
+    let Reject::QuotaExceeded {
+        kind: QuotaKind::Budget,
+        retry_after,
+        ..
+    } = e
+    else {
+        panic!("{e:?}")
+    };
+    // The clock stands at 1,000 s after the epoch: the hour window ends 2,600 s later.
+    assert_eq!(retry_after, 2_600);
+    clock.advance(std::time::Duration::from_secs(retry_after));
+    q.check(&l, None, &add).await.unwrap();
+}
+
+#[test]
+fn keys_are_length_prefixed_so_parts_cannot_run_together() {
+    assert_ne!(
+        memory_key("l", &["a:b", "c"]),
+        memory_key("l", &["a", "b:c"])
+    );
+    assert_eq!(memory_key("l", &["x", ""]), "1:l1:x0:");
+}
