@@ -16,6 +16,8 @@
 # commit under $CARGO_TARGET_DIR/lt-baseline/), or LT_BASELINE_BIN=<path> uses a built one;
 # it then runs as the targets "plain@base" and "governed@base" (same configs, own ports),
 # interleaved with the others, and the results add the ratios after / before.
+# LT_REDIS=1 adds the target "governed+redis": the governed configuration with its quota on a
+# real redis-server (started on 127.0.0.1:18379, core 1), to measure the Redis round trip.
 # Installs what it needs when missing: nginx, wrk and python3 (apt), oha (`cargo install`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +61,7 @@ cargo build --release --locked -q --bin mcp-gateway --example fast_upstream --ex
 BIN=$CARGO_TARGET_DIR/release
 
 # Refuse to measure a leftover process: every port the rig uses must be free.
-for port in 18001 18002 18003 18004 18005 18090 18091 18092 18093 $(seq 18100 18119); do
+for port in 18001 18002 18003 18004 18005 18006 18090 18091 18092 18093 18094 18379 $(seq 18100 18119); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is in use (a previous run still going?); stop it first" >&2; exit 1
   fi
@@ -117,6 +119,18 @@ if [ -n "$BASE_BIN" ]; then
   gateway governed@base "$BASE_BIN" governed-base.yaml
   admins+=(18092 18093)
 fi
+if [ -n "${LT_REDIS:-}" ]; then
+  command -v redis-server >/dev/null || scripts/setup.sh
+  "${CORE1[@]}" redis-server --port 18379 --bind 127.0.0.1 --save '' --appendonly no \
+    >"$work/redis.log" 2>&1 & pids+=($!)
+  # The governed configuration on its own ports, its quota kept in Redis (fail open).
+  template governed.yaml governed-redis.yaml -e 's#127.0.0.1:18003#127.0.0.1:18006#g; s#127.0.0.1:18091#127.0.0.1:18094#; s#/governed\.#/governed-redis.#g; s#registry-state\.#registry-state-redis.#' \
+    -e 's#^    budget: \(.*\)#&\n    backend: redis#'
+  printf 'redis: { url: "redis://127.0.0.1:18379", pool: 4, timeout: 250ms }\n' >>"$work/governed-redis.yaml"
+  grep -q 'backend: redis' "$work/governed-redis.yaml" || { echo "governed-redis.yaml: no quota to move to Redis" >&2; exit 1; }
+  gateway governed+redis "$BIN/mcp-gateway" governed-redis.yaml
+  admins+=(18094)
+fi
 for port in "${admins[@]}"; do
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 done
@@ -126,14 +140,16 @@ TOKEN=$(python3 load-tests/lib/mint-jwt.py "$LT_JWT_SECRET" load-test-user bench
 H=(-H 'content-type: application/json' -H 'accept: application/json, text/event-stream')
 declare -A URL=( [direct]=http://127.0.0.1:18100/mcp [nginx]=http://127.0.0.1:18001/mcp
                  [plain]=http://127.0.0.1:18002/mcp [governed]=http://127.0.0.1:18003/v/bench/mcp
-                 [plain@base]=http://127.0.0.1:18004/mcp [governed@base]=http://127.0.0.1:18005/v/bench/mcp )
+                 [plain@base]=http://127.0.0.1:18004/mcp [governed@base]=http://127.0.0.1:18005/v/bench/mcp
+                 [governed+redis]=http://127.0.0.1:18006/v/bench/mcp )
 declare -A TOOL=( [direct]=tool_000 [nginx]=tool_000 [plain]=tool_000 [governed]=u00__tool_000
-                  [plain@base]=tool_000 [governed@base]=u00__tool_000 )
+                  [plain@base]=tool_000 [governed@base]=u00__tool_000 [governed+redis]=u00__tool_000 )
 declare -A AUTH=( [direct]="" [nginx]="" [plain]="" [governed]="Bearer $TOKEN"
-                  [plain@base]="" [governed@base]="Bearer $TOKEN" )
+                  [plain@base]="" [governed@base]="Bearer $TOKEN" [governed+redis]="Bearer $TOKEN" )
 TARGETS=(direct nginx plain governed)
 PROXIES=(nginx plain governed)
 [ -n "$BASE_BIN" ] && { TARGETS+=(plain@base governed@base); PROXIES+=(plain@base governed@base); }
+[ -n "${LT_REDIS:-}" ] && { TARGETS+=(governed+redis); PROXIES+=(governed+redis); }
 # Headers for target $1 (session and credentials), one per line, for "${X[@]}" use.
 declare -A SID
 hdrs() {
@@ -289,6 +305,8 @@ out="load-tests/results/$(date -u +%Y-%m-%dT%H%M)-$commit.md"
   echo "- **plain**: the gateway's passthrough route (\`load-tests/plain.yaml\`)."
   echo "- **governed**: JWT (cached), virtual server over 20 upstreams filtered per principal, sealed sessions, static credential propagation, metrics (\`load-tests/governed.yaml\`)."
   [ -n "$BASE_LABEL" ] && echo "- **@base**: the same two configurations served by the baseline gateway, $BASE_LABEL."
+  [ -n "${LT_REDIS:-}" ] && echo "- **governed+redis**: governed, with its quota (\`backend: redis\`) in a real redis-server on core 1 (one Lua script per call)."
+
   echo
   echo "## Throughput at $CONNS connections"
   echo
@@ -312,6 +330,10 @@ out="load-tests/results/$(date -u +%Y-%m-%dT%H%M)-$commit.md"
   for kind in list call; do
     echo "| tools/$kind | $(both "$kind" plain nginx) | $(both "$kind" governed nginx) | $(both "$kind" governed plain) |"
   done
+  if [ -n "${LT_REDIS:-}" ]; then
+    echo
+    echo "Quota in Redis: tools/call governed+redis / governed $(both call governed+redis governed), / plain $(both call governed+redis plain); the gateway's CPU excludes Redis's own (core 1)."
+  fi
   if [ -n "$BASE_LABEL" ]; then
     echo
     echo "## Before vs after: this tree against the baseline ($BASE_LABEL), same run"

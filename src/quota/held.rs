@@ -14,7 +14,7 @@ use crate::store::redis::RedisStore;
 /// Where a counter lives.
 #[derive(Debug, Clone)]
 pub(crate) enum Counter {
-    Memory(Arc<MemoryCounters>, Box<str>),
+    Memory(Arc<MemoryCounters>, Arc<str>),
     Redis(Arc<RedisStore>, Keys),
 }
 

@@ -9,6 +9,8 @@
 
 use std::hash::BuildHasher;
 
+use std::sync::Arc;
+
 use super::gcra;
 use crate::store::BoundedMap;
 
@@ -97,7 +99,7 @@ pub(crate) fn apply(c: &mut Counter, ask: &Ask, now: u64) -> Result<(), Exceeded
 
 /// The sharded table.
 pub(crate) struct MemoryCounters {
-    shards: Vec<BoundedMap<Box<str>, Counter>>,
+    shards: Vec<BoundedMap<Arc<str>, Counter>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -126,7 +128,7 @@ impl MemoryCounters {
         }
     }
 
-    fn shard(&self, key: &str) -> &BoundedMap<Box<str>, Counter> {
+    fn shard(&self, key: &str) -> &BoundedMap<Arc<str>, Counter> {
         let i = (self.hasher.hash_one(key) as usize) & (SHARDS - 1);
         &self.shards[i]
     }
@@ -134,7 +136,7 @@ impl MemoryCounters {
     /// [`apply`] `ask` to the counter under `key`; `span_ns` is how long it must be kept.
     pub(crate) fn acquire(
         &self,
-        key: &str,
+        key: &Arc<str>,
         ask: &Ask,
         now: u64,
         span_ns: u64,
@@ -144,8 +146,9 @@ impl MemoryCounters {
         } else {
             span_ns
         };
+        // One key allocation per call: the table and the caller's permit share it.
         self.shard(key).upsert(
-            key.into(),
+            key.clone(),
             now.saturating_add(keep),
             now,
             Counter::default,
@@ -161,10 +164,10 @@ impl MemoryCounters {
     }
 
     /// Charge `units` to the budget window `now` falls in (a metered cost, after the call).
-    pub(crate) fn charge(&self, key: &str, units: u64, per_ns: u64, now: u64, span_ns: u64) {
+    pub(crate) fn charge(&self, key: &Arc<str>, units: u64, per_ns: u64, now: u64, span_ns: u64) {
         let (index, _) = gcra::window(now, per_ns);
         self.shard(key).upsert(
-            key.into(),
+            key.clone(),
             now.saturating_add(span_ns),
             now,
             Counter::default,
@@ -216,28 +219,31 @@ mod tests {
             }),
         };
         let now = 100 * S;
-        assert_eq!(m.acquire("k", &ask, now, S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, now, S), Ok(()));
         // The permit is held: concurrency refuses, and neither the rate nor the budget pay.
-        assert_eq!(m.acquire("k", &ask, now, S), Err(Exceeded::Concurrency));
+        assert_eq!(
+            m.acquire(&"k".into(), &ask, now, S),
+            Err(Exceeded::Concurrency)
+        );
         let c = m.peek("k", now).unwrap();
         assert_eq!((c.in_flight, c.spent, c.tat), (1, 3, now + S));
         m.release("k", now);
-        assert_eq!(m.acquire("k", &ask, now, S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, now, S), Ok(()));
         m.release("k", now);
         assert!(matches!(
-            m.acquire("k", &ask, now, S),
+            m.acquire(&"k".into(), &ask, now, S),
             Err(Exceeded::Rate { retry_ns }) if retry_ns == S
         ));
         // Budget: 6 of 10 spent; a cost of 3 fits once more, then not.
         let ask = Ask { rate: None, ..ask };
-        assert_eq!(m.acquire("k", &ask, now, S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, now, S), Ok(()));
         m.release("k", now);
         assert!(matches!(
-            m.acquire("k", &ask, now, S),
+            m.acquire(&"k".into(), &ask, now, S),
             Err(Exceeded::Budget { retry_ns }) if retry_ns == 3_500 * S
         ));
         // The next window starts empty.
-        assert_eq!(m.acquire("k", &ask, 3_600 * S, S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, 3_600 * S, S), Ok(()));
     }
 
     #[test]
@@ -252,10 +258,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(m.acquire("k", &ask, 0, 60 * S), Ok(()));
-        m.charge("k", 150, 60 * S, 1, 60 * S);
+        assert_eq!(m.acquire(&"k".into(), &ask, 0, 60 * S), Ok(()));
+        m.charge(&"k".into(), 150, 60 * S, 1, 60 * S);
         assert!(matches!(
-            m.acquire("k", &ask, 2, 60 * S),
+            m.acquire(&"k".into(), &ask, 2, 60 * S),
             Err(Exceeded::Budget { .. })
         ));
     }
@@ -264,11 +270,11 @@ mod tests {
     fn the_table_is_bounded_and_keys_are_independent() {
         let m = MemoryCounters::with_capacity(32);
         for i in 0..1_000 {
-            assert_eq!(m.acquire(&format!("k{i}"), &rate(1), 0, S), Ok(()));
+            assert_eq!(m.acquire(&format!("k{i}").into(), &rate(1), 0, S), Ok(()));
         }
         assert!(m.len() <= 32, "{}", m.len());
         // Expired counters go first: a fresh key at a later time finds room.
-        assert_eq!(m.acquire("late", &rate(1), 10 * S, S), Ok(()));
-        assert!(m.acquire("late", &rate(1), 10 * S, S).is_err());
+        assert_eq!(m.acquire(&"late".into(), &rate(1), 10 * S, S), Ok(()));
+        assert!(m.acquire(&"late".into(), &rate(1), 10 * S, S).is_err());
     }
 }
