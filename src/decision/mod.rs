@@ -72,7 +72,10 @@ pub struct Decision {
     pub rewritten: Option<(Bytes, RpcCall)>,
     /// The approval this call consumed (step 5): a later refusal of the call must hand it
     /// back with [`crate::approval::Approvals::restore`], since nothing ran.
-    pub approval: Option<crate::approval::Approval>,
+    /// Boxed: a request context carries a `Decision`, and Pingora moves the request's
+    /// future (context included) with `memcpy`; an inline approval would add 300 bytes to
+    /// every request for the few that have one.
+    pub approval: Option<Box<crate::approval::Approval>>,
     /// Concurrency permits and metered costs the call holds until its response ends
     /// (settled in the `logging` phase; permits are given back when it drops).
     pub quota: crate::quota::Held,
@@ -214,7 +217,8 @@ pub async fn decide(
                 .approvals
                 .gate(runtime, &view, principal)
                 .await
-                .map_err(refuse(Step::Approval))?;
+                .map_err(refuse(Step::Approval))?
+                .map(Box::new);
         }
         // 6. Quotas, on calls that passed policy and approval: a refused call burns nothing.
         if !runtime.config.quotas.is_empty() {
@@ -231,7 +235,7 @@ pub async fn decide(
             {
                 Ok(held) => quota = held,
                 Err(reject) => {
-                    give_back(stores, runtime, approval.as_ref()).await;
+                    give_back(stores, runtime, approval.as_deref()).await;
                     return Err(refuse(Step::Quota)(reject));
                 }
             }
@@ -249,7 +253,7 @@ pub async fn decide(
     {
         Ok(c) => c,
         Err(reject) => {
-            give_back(stores, runtime, approval.as_ref()).await;
+            give_back(stores, runtime, approval.as_deref()).await;
             return Err(refuse(Step::Credential)(reject));
         }
     };
