@@ -16,6 +16,9 @@
 # commit under $CARGO_TARGET_DIR/lt-baseline/), or LT_BASELINE_BIN=<path> uses a built one;
 # it then runs as the targets "plain@base" and "governed@base" (same configs, own ports),
 # interleaved with the others, and the results add the ratios after / before.
+# LT_BASE_SED=<sed script> edits the baseline's governed configuration: with
+# LT_BASELINE_BIN set to this tree's own binary, an A/B of one governance feature, e.g.
+# LT_BASE_SED='/^quotas:/,/^[a-z]/{/^quotas:/d;/^[ -]/d}' (the baseline without its quotas).
 # LT_REDIS=1 adds the target "governed+redis": the governed configuration with its quota on a
 # real redis-server (started on 127.0.0.1:18379, core 1), to measure the Redis round trip.
 # Installs what it needs when missing: nginx, wrk and python3 (apt), oha (`cargo install`).
@@ -114,7 +117,8 @@ admins=(18090 18091)
 if [ -n "$BASE_BIN" ]; then
   # The same configurations on their own ports (listener +2, admin +2).
   template plain.yaml plain-base.yaml -e 's#127.0.0.1:18002#127.0.0.1:18004#; s#127.0.0.1:18090#127.0.0.1:18092#; s#/plain\.#/plain-base.#g'
-  template governed.yaml governed-base.yaml -e 's#127.0.0.1:18003#127.0.0.1:18005#g; s#127.0.0.1:18091#127.0.0.1:18093#; s#/governed\.#/governed-base.#g; s#registry-state\.#registry-state-base.#'
+  template governed.yaml governed-base.yaml -e 's#127.0.0.1:18003#127.0.0.1:18005#g; s#127.0.0.1:18091#127.0.0.1:18093#; s#/governed\.#/governed-base.#g; s#registry-state\.#registry-state-base.#' \
+    ${LT_BASE_SED:+-e "$LT_BASE_SED"}
   gateway plain@base "$BASE_BIN" plain-base.yaml
   gateway governed@base "$BASE_BIN" governed-base.yaml
   admins+=(18092 18093)

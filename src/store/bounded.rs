@@ -172,20 +172,31 @@ where
         make: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
-        let mut inner = self.lock();
-        let live = inner.entries.get(&key).is_some_and(|s| s.expires > now);
-        let mut value = match inner.take(&key) {
-            Some(v) if live => v,
-            _ => {
-                if inner.entries.len() >= self.capacity {
-                    inner.purge_expired(now);
-                    if inner.entries.len() >= self.capacity {
-                        inner.evict_first();
-                    }
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        // A live entry is changed in place: one hash lookup, and the expiry index moves only
+        // when the expiry does (the quota step upserts its counter on every call).
+        if let Some(slot) = inner.entries.get_mut(&key) {
+            if slot.expires > now {
+                let r = f(&mut slot.value);
+                if slot.expires != expires {
+                    let old = (slot.expires, slot.seq);
+                    slot.expires = expires;
+                    inner.order.remove(&old);
+                    inner.order.insert((expires, old.1), key);
                 }
-                make()
+                return r;
             }
-        };
+        }
+        // Absent or expired: a new value (an expired one is dropped first).
+        inner.take(&key);
+        if inner.entries.len() >= self.capacity {
+            inner.purge_expired(now);
+            if inner.entries.len() >= self.capacity {
+                inner.evict_first();
+            }
+        }
+        let mut value = make();
         let r = f(&mut value);
         inner.put(key, value, expires);
         r
@@ -364,6 +375,21 @@ mod tests {
         m.upsert(3, 400, 100, Vec::new, |v| v.push(5));
         assert!(!m.holds(&2), "evicted like insert");
         assert_eq!(m.update(&1, 100, |v| v.pop()), Some(Some(3)));
+    }
+
+    #[test]
+    fn upsert_in_place_moves_the_expiry_index_with_the_expiry() {
+        let m: BoundedMap<u32, u32> = BoundedMap::new(2);
+        m.upsert(1, 100, 0, || 0, |v| *v += 1);
+        m.upsert(2, 150, 0, || 0, |v| *v += 1);
+        // Live: changed in place, its expiry pushed past 2's.
+        m.upsert(1, 300, 50, || 0, |v| *v += 1);
+        assert_eq!(m.get(&1, 120), Some(2), "kept past its first expiry");
+        // Full: the entry closest to expiry is now 2, not 1.
+        m.upsert(3, 400, 60, || 0, |v| *v += 1);
+        assert!(!m.holds(&2));
+        assert_eq!(m.get(&1, 60), Some(2));
+        assert_eq!(m.len(), 2);
     }
 
     #[test]
