@@ -61,6 +61,9 @@ pub enum Command {
     /// (see docs/approvals.md). Takes --admin URL (or -c FILE for its admin.address) and
     /// --token env:VAR|file:PATH (default env:MCP_GATEWAY_ADMIN_TOKEN).
     Approvals(crate::approvals_cmd::ApprovalsArgs),
+    /// Verify the audit trail's hash chain, or query its records (see docs/audit.md).
+    #[command(subcommand)]
+    Audit(crate::audit::cli::AuditCommand),
 }
 
 impl Cli {
