@@ -99,6 +99,7 @@ pub struct Metrics {
     quota_redis_fallbacks: IntCounterVec,
     audit_queue_depth: IntGauge,
     audit_dropped: IntCounterVec,
+    audit_records: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -197,6 +198,11 @@ impl Metrics {
             &["reason"],
         )?;
         registry.register(Box::new(audit_dropped.clone()))?;
+        let audit_records = IntCounter::with_opts(Opts::new(
+            "mcp_gateway_audit_records_total",
+            "Audit records queued for the writer (written unless counted as dropped)",
+        ))?;
+        registry.register(Box::new(audit_records.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -210,6 +216,7 @@ impl Metrics {
             quota_redis_fallbacks,
             audit_queue_depth,
             audit_dropped,
+            audit_records,
         })
     }
 
@@ -271,6 +278,11 @@ impl Metrics {
     pub fn audit_queue_depth(&self, depth: usize) {
         self.audit_queue_depth
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Count a record queued for the audit writer.
+    pub fn audit_record_queued(&self) {
+        self.audit_records.inc();
     }
 
     /// Count a lost audit record (`reason`: queue_full, write_error, closed).

@@ -112,9 +112,12 @@ impl Audit {
             OnFull::Block => inner.tx.send(msg).await.map_err(|_| "closed"),
         };
         match sent {
-            Ok(()) => inner
-                .metrics
-                .audit_queue_depth(inner.tx.max_capacity() - inner.tx.capacity()),
+            Ok(()) => {
+                inner.metrics.audit_record_queued();
+                inner
+                    .metrics
+                    .audit_queue_depth(inner.tx.max_capacity() - inner.tx.capacity());
+            }
             Err(reason) => inner.metrics.audit_dropped(reason),
         }
     }
