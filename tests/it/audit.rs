@@ -58,14 +58,14 @@ fn call(id: u32, name: &str, args: &str) -> String {
 /// The trail's files, oldest first.
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut rotated: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
-        .unwrap()
+        .expect("read the trail's directory")
         .filter_map(|e| {
             let p = e.ok()?.path();
             let n = p.extension()?.to_str()?.parse().ok()?;
             Some((n, p))
         })
         .collect();
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     out.push(dir.join("audit.jsonl"));
     out
@@ -76,9 +76,9 @@ fn records(files: &[PathBuf]) -> Vec<Value> {
         .iter()
         .flat_map(|f| {
             std::fs::read_to_string(f)
-                .unwrap()
+                .expect("read a trail file")
                 .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
+                .map(|l| serde_json::from_str(l).expect("a record is JSON"))
                 .collect::<Vec<Value>>()
         })
         .collect()
