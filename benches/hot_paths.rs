@@ -726,6 +726,82 @@ policies:
     });
 }
 
+/// `logging`: the audit record of a `tools/call` (principal, redacted arguments, exact
+/// digest) built on the worker, then queued to the writer thread, which serializes, chains,
+/// writes and fsyncs (group commit) to a file. `enqueue` runs with `on_full: block`, so it
+/// measures the sustained rate: when the writer falls behind, the bench waits for it.
+fn audit(c: &mut Criterion) {
+    use mcp_gateway::audit::{Audit, Record, Request};
+    use mcp_gateway::auth::{AuthMethod, Principal};
+    let yaml = r#"
+listeners:
+  - { address: 127.0.0.1:1, auth: none, routes: [{ path: /mcp, upstream: github }] }
+upstreams:
+  - { name: github, url: http://127.0.0.1:2/mcp }
+audit:
+  path: PATH
+  queue: 8192
+  redact:
+    rules:
+      - { tools: [github.*], arguments: { repo: hash, labels: drop } }
+"#;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("audit.jsonl");
+    let config = mcp_gateway::config::from_yaml(&yaml.replace("PATH", &path.display().to_string()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(audit_config) = config.audit else {
+        panic!("audit section");
+    };
+    let principal = Principal {
+        issuer: "https://idp.example.com".into(),
+        subject: "alice@example.com".into(),
+        name: None,
+        groups: vec!["eng".into(), "oncall".into()],
+        roles: vec![],
+        scopes: vec![],
+        agent: Some("claude-code".into()),
+        method: AuthMethod::Jwt,
+        expires_at: None,
+        token: None,
+    };
+    let body = small_call();
+    let request = Request {
+        request_id: None,
+        trace_id: None,
+        principal: Some(&principal),
+        virtual_server: Some("dev"),
+        upstream: Some("github"),
+        tool: Some(("github__list_issues", Some("list_issues"))),
+        method: mcp_gateway::mcp::McpMethod::ToolsCall,
+        body: &body,
+        refused_by: None,
+        reject: None,
+        forwarded: true,
+        outcome: mcp_gateway::metrics::Outcome::Ok,
+        status: Some(200),
+        upstream_status: Some(200),
+        bytes_in: body.len() as u64,
+        bytes_out: 512,
+        gateway_time: Some(std::time::Duration::from_micros(80)),
+        upstream_time: Some(std::time::Duration::from_micros(900)),
+    };
+    c.bench_function("audit/record_build", |b| {
+        b.iter(|| Record::request(black_box(&request), &audit_config.redact))
+    });
+    let metrics = mcp_gateway::metrics::Metrics::new().unwrap_or_else(|e| panic!("{e}"));
+    let trail = Audit::open(&audit_config, metrics).unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.bench_function("audit/record_build_and_enqueue", |b| {
+        b.iter(|| {
+            let record = Record::request(black_box(&request), &audit_config.redact);
+            rt.block_on(trail.submit(record));
+        })
+    });
+    trail.close();
+}
+
 criterion_group!(
     benches,
     strict_pass,
@@ -739,6 +815,7 @@ criterion_group!(
     bounded_map,
     decision,
     policy,
-    quota
+    quota,
+    audit
 );
 criterion_main!(benches);

@@ -61,6 +61,9 @@ pub enum Command {
     /// (see docs/approvals.md). Takes --admin URL (or -c FILE for its admin.address) and
     /// --token env:VAR|file:PATH (default env:MCP_GATEWAY_ADMIN_TOKEN).
     Approvals(crate::approvals_cmd::ApprovalsArgs),
+    /// Verify the audit trail's hash chain, or query its records (see docs/audit.md).
+    #[command(subcommand)]
+    Audit(crate::audit::cli::AuditCommand),
 }
 
 impl Cli {
@@ -185,5 +188,48 @@ mod tests {
             "list"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn audit_subcommand_takes_files_and_filters() {
+        use crate::audit::cli::AuditCommand;
+        let cli = Cli::try_parse_from(["mcp-gateway", "audit", "verify", "a.jsonl.1", "a.jsonl"])
+            .unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Audit(AuditCommand::Verify { ref files })) if files.len() == 2)
+        );
+        assert!(Cli::try_parse_from(["mcp-gateway", "audit", "verify"]).is_err());
+        let cli = Cli::try_parse_from([
+            "mcp-gateway",
+            "audit",
+            "query",
+            "a.jsonl",
+            "--subject",
+            "alice",
+            "--tool",
+            "crm__*",
+            "--since",
+            "1h",
+            "--decision",
+            "refused",
+            "--json",
+        ])
+        .unwrap();
+        let Some(Command::Audit(AuditCommand::Query(q))) = cli.command else {
+            panic!("expected audit query");
+        };
+        assert_eq!(q.since, Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(
+            (q.subject.as_deref(), q.tool.as_deref()),
+            (Some("alice"), Some("crm__*"))
+        );
+        assert!(q.json);
+        assert!(
+            Cli::try_parse_from(["mcp-gateway", "audit", "query", "a", "--since", "soon"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["mcp-gateway", "audit", "query", "a", "--decision", "maybe"])
+                .is_err()
+        );
     }
 }

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod approval;
 pub mod approvals_cmd;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

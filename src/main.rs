@@ -16,7 +16,7 @@ fn main() {
     // its log stays quiet unless RUST_LOG asks for more.
     let quiet = matches!(
         cli.command,
-        Some(Command::Tools(_) | Command::Policy(_) | Command::Approvals(_))
+        Some(Command::Tools(_) | Command::Policy(_) | Command::Approvals(_) | Command::Audit(_))
     );
     let level = if quiet { "off" } else { "info" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
@@ -31,6 +31,7 @@ fn main() {
             Err(e) => Some(Err(e)),
         },
         Some(Command::Approvals(args)) => Some(mcp_gateway::approvals_cmd::run(&args)),
+        Some(Command::Audit(cmd)) => Some(mcp_gateway::audit::cli::run(&cmd)),
         None => None,
     };
     if let Some(result) = done {
@@ -53,7 +54,10 @@ fn main() {
     }
     let opt = cli.pingora_opt();
     match server::build(config, Some(opt), Some(conf.to_path_buf())) {
-        Ok((server, _shared)) => server.run_forever(),
+        Ok((server, shared)) => {
+            server::run(server, &shared, pingora::server::RunArgs::default());
+            std::process::exit(0)
+        }
         Err(e) => fail(format_args!("{e:#}")),
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 // pingora-prometheus re-exports the prometheus version Pingora itself links.
 use pingora_prometheus::prometheus::{
-    self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    self, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 use crate::mcp::McpMethod;
@@ -97,6 +97,9 @@ pub struct Metrics {
     session_revocations_full: IntCounter,
     quota_decisions: IntCounterVec,
     quota_redis_fallbacks: IntCounterVec,
+    audit_queue_depth: IntGauge,
+    audit_dropped: IntCounterVec,
+    audit_records: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -181,6 +184,25 @@ impl Metrics {
         registry.register(Box::new(added_latency.clone()))?;
         registry.register(Box::new(upstream_latency.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
+        let audit_queue_depth = IntGauge::with_opts(Opts::new(
+            "mcp_gateway_audit_queue_depth",
+            "Audit records waiting for the writer (sampled as records are queued and written)",
+        ))?;
+        registry.register(Box::new(audit_queue_depth.clone()))?;
+        // `reason`: queue_full (on_full: drop), write_error, closed (after shutdown).
+        let audit_dropped = IntCounterVec::new(
+            Opts::new(
+                "mcp_gateway_audit_dropped_total",
+                "Audit records lost, by reason (queue_full, write_error, closed)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(audit_dropped.clone()))?;
+        let audit_records = IntCounter::with_opts(Opts::new(
+            "mcp_gateway_audit_records_total",
+            "Audit records queued for the writer (written unless counted as dropped)",
+        ))?;
+        registry.register(Box::new(audit_records.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -192,6 +214,9 @@ impl Metrics {
             session_revocations_full,
             quota_decisions,
             quota_redis_fallbacks,
+            audit_queue_depth,
+            audit_dropped,
+            audit_records,
         })
     }
 
@@ -247,6 +272,22 @@ impl Metrics {
         self.quota_redis_fallbacks
             .with_label_values(&[limit, mode])
             .inc();
+    }
+
+    /// Set the audit queue's depth.
+    pub fn audit_queue_depth(&self, depth: usize) {
+        self.audit_queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Count a record queued for the audit writer.
+    pub fn audit_record_queued(&self) {
+        self.audit_records.inc();
+    }
+
+    /// Count a lost audit record (`reason`: queue_full, write_error, closed).
+    pub fn audit_dropped(&self, reason: &'static str) {
+        self.audit_dropped.with_label_values(&[reason]).inc();
     }
 
     /// Prometheus text exposition of this gateway's metrics plus the process-global registry

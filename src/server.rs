@@ -372,11 +372,25 @@ impl ShutdownSignalWatch for Watch {
     }
 }
 
-/// Run `server` until `handle.shutdown()` is called. Blocks; call it on its own thread.
-pub fn run_until_shutdown(server: Server, handle: &ShutdownHandle) {
-    server.run(RunArgs {
-        shutdown_signal: Box::new(Watch(handle.0.clone())),
-    });
+/// Run `server` until `handle.shutdown()` is called, then flush the audit trail. Blocks;
+/// call it on its own thread.
+pub fn run_until_shutdown(server: Server, shared: &Shared, handle: &ShutdownHandle) {
+    run(
+        server,
+        shared,
+        RunArgs {
+            shutdown_signal: Box::new(Watch(handle.0.clone())),
+        },
+    );
+}
+
+/// Run `server` until it is told to stop, then write out the audit trail: every runtime
+/// has stopped by then (Pingora's `run` returns after the grace period and the runtimes'
+/// shutdown), so no request can still be adding records, and [`crate::audit::Audit::close`]
+/// writes and fsyncs what is queued.
+pub fn run(server: Server, shared: &Shared, args: RunArgs) {
+    server.run(args);
+    shared.audit.close();
 }
 
 #[cfg(test)]

@@ -206,6 +206,8 @@ pub struct Shared {
     pub approvals: crate::approval::Approvals,
     /// Quota counters and their clock (in memory per replica; survive reloads).
     pub quotas: crate::quota::Quotas,
+    /// The audit trail's queue and writer (opened once; a reload may change redaction only).
+    pub audit: crate::audit::Audit,
 }
 
 impl Shared {
@@ -266,6 +268,16 @@ impl Shared {
                 "admin address changed ({old:?} -> {new:?}); it is bound at startup, restart with --upgrade"
             );
         }
+        // The audit writer owns its file from startup; only redaction follows a reload.
+        let same_sink = match (&current.config.audit, &config.audit) {
+            (Some(a), Some(b)) => a.same_sink(b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if !same_sink {
+            anyhow::bail!(
+                "audit sink settings changed (path, stdout, rotation, queue or on_full); the audit writer is started once, restart with --upgrade (only audit.redact reloads)"
+            );
+        }
         let runtime = Runtime::new(config, &self.http, current.kill.clone())?;
         self.runtime.store(Arc::new(runtime));
         // Virtual-server policy may have changed what clients can see.
@@ -299,6 +311,10 @@ impl Shared {
     /// `http` is the client `runtime` was built with: the gateway's one side-request client.
     pub fn new(runtime: Runtime, http: HttpClient) -> anyhow::Result<Arc<Shared>> {
         let metrics = Metrics::new()?;
+        let audit = match &runtime.config.audit {
+            Some(a) => crate::audit::Audit::open(a, metrics.clone())?,
+            None => crate::audit::Audit::default(),
+        };
         Ok(Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             quotas: crate::quota::Quotas::new(metrics.clone()),
@@ -309,6 +325,7 @@ impl Shared {
             revoked: Box::<crate::store::MemoryRevocations>::default(),
             http,
             approvals: Default::default(),
+            audit,
         }))
     }
 }

@@ -94,8 +94,8 @@ pub(super) async fn decide(
     };
     let result = decide_inner(shared, rt, actor, verdict, &req.id, &mut action).await;
     match &result {
-        Ok(_) => audit::record(actor, &action, Ok(())),
-        Err(e) => audit::record(actor, &action, Err(&e.to_string())),
+        Ok(_) => audit::record(&shared.audit, actor, &action, Ok(())).await,
+        Err(e) => audit::record(&shared.audit, actor, &action, Err(&e.to_string())).await,
     }
     result
 }

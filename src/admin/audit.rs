@@ -1,8 +1,9 @@
 //! The record of every state change made through the admin API: who, what, and how it
-//! ended. Today it goes to the log (target `mcp_gateway::admin::audit`); the audit log, once
-//! it exists, attaches here, so every write handler already reports through [`record`].
+//! ended. It goes to the log (target `mcp_gateway::admin::audit`) and, when the audit trail
+//! is on, into the same chained trail as MCP requests ([`crate::audit::Record::admin`]).
 
 use super::auth::AdminActor;
+use crate::audit::{Audit, Principal, Record};
 
 /// One state change requested through the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,22 +38,57 @@ impl std::fmt::Display for AdminAction {
 }
 
 /// Record a write: `Ok` once it took effect, `Err` with the reason it did not.
-pub fn record(actor: &AdminActor, action: &AdminAction, outcome: Result<(), &str>) {
+pub async fn record(
+    trail: &Audit,
+    actor: &AdminActor,
+    action: &AdminAction,
+    outcome: Result<(), &str>,
+) {
     match outcome {
         Ok(()) => log::info!(target: "mcp_gateway::admin::audit", "{actor}: {action}: done"),
         Err(reason) => {
             log::warn!(target: "mcp_gateway::admin::audit", "{actor}: {action}: failed: {reason}")
         }
     }
+    if trail.enabled() {
+        let who = match actor {
+            AdminActor::Token { name } => Principal {
+                issuer: "admin-token".into(),
+                subject: name.clone(),
+                groups: Vec::new(),
+            },
+            AdminActor::Jwt { issuer, subject } => Principal {
+                issuer: issuer.clone(),
+                subject: subject.clone(),
+                groups: Vec::new(),
+            },
+        };
+        trail
+            .submit(Record::admin(Some(who), action.to_string(), outcome, None))
+            .await;
+    }
 }
 
 /// Record a write refused before it could be attempted (no or insufficient credentials, a
-/// guard or body rejection), with the caller's address.
-pub fn refused(method: &str, path: &str, peer: &str, reason: &str) {
+/// guard or body rejection), with the caller's address and the status answered.
+pub async fn refused(
+    trail: &Audit,
+    method: &str,
+    path: &str,
+    peer: &str,
+    reason: &str,
+    status: u16,
+) {
     log::warn!(
         target: "mcp_gateway::admin::audit",
         "refused {method} {path} from {peer}: {reason}"
     );
+    if trail.enabled() {
+        let action = format!("{method} {path} from {peer}");
+        trail
+            .submit(Record::admin(None, action, Err(reason), Some(status)))
+            .await;
+    }
 }
 
 #[cfg(test)]

@@ -327,12 +327,19 @@ impl ServeHttp for AdminApp {
                     let peer = session
                         .client_addr()
                         .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+                    let (method, path) = (
+                        crate::error::clip(req.method.as_str()),
+                        crate::error::clip(req.uri.path()),
+                    );
                     audit::refused(
-                        &crate::error::clip(req.method.as_str()),
-                        &crate::error::clip(req.uri.path()),
+                        &self.shared.audit,
+                        &method,
+                        &path,
                         &peer,
                         &e.to_string(),
-                    );
+                        e.http_status(),
+                    )
+                    .await;
                 }
                 error_response(&e)
             }

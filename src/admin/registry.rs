@@ -48,7 +48,7 @@ pub(super) async fn approve(
         .await
     {
         Ok(()) => {
-            audit::record(actor, &action, Ok(()));
+            audit::record(&shared.audit, actor, &action, Ok(())).await;
             let changes = shared
                 .registry
                 .refresh(&rt.config, &rt.upstreams, &rt.identity)
@@ -58,7 +58,7 @@ pub(super) async fn approve(
         }
         Err(e) => {
             let reason = e.to_string();
-            audit::record(actor, &action, Err(&reason));
+            audit::record(&shared.audit, actor, &action, Err(&reason)).await;
             Err(AdminError::UnknownTarget(reason))
         }
     }

@@ -21,6 +21,7 @@
 //! - `redis`: the shared store replicas use for quotas and approvals
 //! - `approvals`: which tool calls wait for a human approver (`crate::approval`)
 //! - `quotas`: rate, concurrency and budget limits (`crate::quota::Limit`)
+//! - `audit`: the audit trail's sinks, queue and argument redaction (`crate::audit`)
 //! - `values`: `server`, `limits`, `registry`, `sessions`, `vault`
 //! - `syntax`: value checks several sections share (names, addresses, secret references)
 //!
@@ -33,6 +34,7 @@
 
 mod admin;
 mod approvals;
+mod audit;
 mod auth;
 mod listener;
 mod policies;
@@ -51,6 +53,7 @@ pub use admin::{
     AdminAuthConfig, AdminConfig, AdminJwtConfig, AdminPermission, AdminTokenConfig, PUBLIC_PATHS,
 };
 pub use approvals::{ApprovalRule, ApprovalsConfig, RequireApproval, MAX_APPROVAL_TTL};
+pub use audit::{AuditConfig, RedactRule, Redaction};
 pub use auth::{ApiKeyConfig, AuthConfig, JwtConfig, JwtKeyConfig, KeySource, API_KEY_ISSUER};
 pub use listener::{HostPolicy, Listener, Route, METADATA_PREFIX};
 pub use principals::{Caller, Principals, SubjectRef};
@@ -118,6 +121,8 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     /// Quota limits, in the order written (the first that refuses a call answers).
     pub quotas: Vec<crate::quota::Limit>,
+    /// The audit trail; `None`: no records.
+    pub audit: Option<AuditConfig>,
 }
 
 /// Read and validate a configuration file.
@@ -175,6 +180,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let approvals =
         approvals::validate(raw.approvals, &upstreams, &virtual_servers, admin.as_ref())?;
     let quotas = quotas::validate(raw.quotas, &upstreams, redis.as_ref())?;
+    let audit = raw.audit.map(audit::validate).transpose()?;
     if admin
         .as_ref()
         .and_then(|a| a.auth.as_ref())
@@ -198,5 +204,6 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         redis,
         approvals,
         quotas,
+        audit,
     })
 }

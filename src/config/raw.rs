@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 pub use super::admin::AdminPermission;
 pub use super::approvals::RequireApproval;
+pub use super::audit::{OnFull, RedactAction};
 pub use super::upstream::{OnChange, PropagationMode};
 
 /// Top-level gateway configuration.
@@ -64,6 +65,10 @@ pub struct RawConfig {
     /// Rate limits, concurrency limits and budgets on `tools/call` (docs/quotas.md).
     #[serde(default)]
     pub quotas: Vec<RawQuota>,
+    /// The audit trail: one tamper-evident JSON Lines record per request and admin write
+    /// (docs/audit.md). Optional: without it no record is written.
+    #[serde(default)]
+    pub audit: Option<RawAudit>,
 }
 
 /// The Redis server replicas share state through (docs/quotas.md, docs/approvals.md).
@@ -913,4 +918,74 @@ pub struct RawCost {
     /// when the response ends.
     #[serde(default)]
     pub metered: Option<String>,
+}
+
+/// `audit:`: where the trail goes, how it rotates, what happens when its queue is full, and
+/// how tool arguments are redacted (docs/audit.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// The JSON Lines file. Rotated to `PATH.1`, `PATH.2`, ... when it would pass
+    /// `max_file_bytes`. `path` and/or `stdout` is required.
+    #[serde(default)]
+    pub path: Option<std::path::PathBuf>,
+    /// Also (or only) write every record to standard output.
+    #[serde(default)]
+    pub stdout: bool,
+    /// Size at which the file is rotated. Default 100 MiB; at least 4096.
+    #[serde(default = "default_audit_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Rotated files kept (`PATH.1` is the newest); older ones are deleted. Default 10.
+    #[serde(default = "default_audit_max_files")]
+    pub max_files: u32,
+    /// Records waiting for the writer. Default 8192.
+    #[serde(default = "default_audit_queue")]
+    pub queue: usize,
+    /// When the queue is full: `block` (the request waits for room; nothing is lost) or
+    /// `drop` (the record is dropped and counted in `mcp_gateway_audit_dropped_total`).
+    #[serde(default)]
+    pub on_full: OnFull,
+    /// How `tools/call` arguments appear in records.
+    #[serde(default)]
+    pub redact: RawRedact,
+}
+
+fn default_audit_max_file_bytes() -> u64 {
+    100 * 1024 * 1024
+}
+
+fn default_audit_max_files() -> u32 {
+    10
+}
+
+fn default_audit_queue() -> usize {
+    8192
+}
+
+/// `audit.redact`: a default action and rules by tool.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedact {
+    /// What happens to an argument no covering rule names: `keep` (default), `hash` or
+    /// `drop`.
+    #[serde(default)]
+    pub default: RedactAction,
+    /// Rules by tool; where several cover a call, the strongest action wins per argument
+    /// (`drop` over `hash` over `keep`).
+    #[serde(default)]
+    pub rules: Vec<RawRedactRule>,
+}
+
+/// One `audit.redact.rules[]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedactRule {
+    /// `upstream.tool` patterns (the upstream's own tool name), as in `policies[]`.
+    pub tools: Vec<String>,
+    /// Argument path (`name`, `a.b` or `/a/b`) to `keep`, `hash` or `drop`.
+    #[serde(default)]
+    pub arguments: std::collections::BTreeMap<String, RedactAction>,
+    /// For the arguments this rule does not name, instead of `redact.default`.
+    #[serde(default)]
+    pub default: Option<RedactAction>,
 }

@@ -127,7 +127,7 @@ impl Selection {
 /// Iterative: on a mismatch, resume from the most recent `*` with one more text byte consumed by
 /// it. Earlier stars never need revisiting (a later star can absorb whatever they would have),
 /// so the work is at most pattern length × text length.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     // (pattern index just after the last `*`, text index that star's match ends at)
     let mut resume: Option<(usize, usize)> = None;

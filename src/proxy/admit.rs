@@ -391,6 +391,8 @@ async fn decide(
         .map_or_else(|r| r.step == decision::Step::Credential, |_| true)
     {
         ctx.target = Some(target);
+    } else {
+        ctx.refused_target = Some(target);
     }
     match outcome {
         Ok(mut d) => {

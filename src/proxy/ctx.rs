@@ -61,6 +61,13 @@ pub struct RequestCtx {
     /// Bytes of the upstream's response body relayed to the client (the metered cost of a
     /// quota budget is charged from it in `logging`).
     pub response_bytes: u64,
+    /// The rejection the gateway answered with, for the audit record.
+    pub rejected: Option<crate::error::Reject>,
+    /// The upstream's own HTTP status (before a 5xx is replaced).
+    pub upstream_status: Option<u16>,
+    /// The target of a call refused before its credential step: kept out of `target` (its
+    /// upstream must not show in the answer or the metrics), but the audit names it.
+    pub refused_target: Option<Target>,
 }
 
 /// The upstream session a request goes out on.
@@ -124,6 +131,9 @@ impl RequestCtx {
             outcome: Outcome::Ok,
             upstream_error: None,
             response_bytes: 0,
+            rejected: None,
+            upstream_status: None,
+            refused_target: None,
         }
     }
 

@@ -10,7 +10,7 @@
 //! | `upstream_response_filter` | here | note when the upstream's headers arrived |
 //! | `response_filter` / `response_body_filter` | [`relay`] | SSE headers, 5xx to JSON-RPC error |
 //! | `fail_to_proxy` | [`respond`] | connect/timeout/reset to a JSON-RPC error naming the upstream |
-//! | `logging` | [`crate::metrics`], [`crate::quota`] | the one place request metrics are recorded; quota permits given back, metered costs charged |
+//! | `logging` | [`crate::metrics`], [`crate::quota`], [`trail`] | the one place request metrics are recorded; quota permits given back, metered costs charged; the audit record queued |
 
 mod admit;
 pub mod ctx;
@@ -20,6 +20,7 @@ mod outbound;
 mod relay;
 mod respond;
 mod stream;
+mod trail;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -151,6 +152,7 @@ impl ProxyHttp for McpGateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.timings.upstream_header_at = Some(Instant::now());
+        ctx.upstream_status = Some(resp.status.as_u16());
         if heal::is_session_lost(ctx, resp.status.as_u16()) {
             // The upstream lost our session (it restarted): resend once on a new session
             // when the tool is safe to run again, otherwise say so clearly.
@@ -261,7 +263,7 @@ impl ProxyHttp for McpGateway {
         }
     }
 
-    async fn logging(&self, _session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if e.is_some() && ctx.outcome == Outcome::Ok {
             ctx.outcome = Outcome::UpstreamError;
         }
@@ -304,5 +306,9 @@ impl ProxyHttp for McpGateway {
             upstream_latency,
             upstream_error: ctx.upstream_error,
         });
+        if self.shared.audit.enabled() {
+            let record = trail::record(session, ctx);
+            self.shared.audit.submit(record).await;
+        }
     }
 }

@@ -35,6 +35,7 @@ pub(crate) fn response_header(
         resp.remove_header(crate::mcp::headers::MCP_SESSION_ID);
     }
     let status = resp.status.as_u16();
+    ctx.upstream_status.get_or_insert(status);
     if status >= 500 {
         ctx.outcome = Outcome::UpstreamError;
         ctx.upstream_error = Some(UpstreamErrorKind::Status5xx);

@@ -20,6 +20,7 @@ pub(crate) async fn reject(
     reject: &Reject,
 ) -> pingora::Result<()> {
     ctx.outcome = reject.outcome();
+    ctx.rejected = Some(reject.clone());
     let body = error_body(ctx, reject);
     let mut h = ResponseHeader::build(reject.http_status(), Some(4))?;
     h.insert_header(http::header::CONTENT_TYPE, "application/json")?;

@@ -12,6 +12,7 @@ mod common;
 
 mod admin;
 mod approvals;
+mod audit;
 mod auth;
 mod config_cli;
 mod demo_server;

@@ -9,6 +9,7 @@
 
 mod admin;
 mod approvals;
+mod audit;
 mod auth;
 mod listener;
 mod policies;

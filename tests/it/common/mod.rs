@@ -142,7 +142,8 @@ pub async fn start_gateway(template: &str) -> Gateway {
     let (srv, shared) = server::build(config, None, None).expect("build gateway");
     let handle = ShutdownHandle::default();
     let h2 = handle.clone();
-    let thread = std::thread::spawn(move || server::run_until_shutdown(srv, &h2));
+    let s2 = shared.clone();
+    let thread = std::thread::spawn(move || server::run_until_shutdown(srv, &s2, &h2));
     let deadline = Instant::now() + Duration::from_secs(10);
     for a in [addr, admin] {
         while tokio::net::TcpStream::connect(a).await.is_err() {

@@ -1,0 +1,28 @@
+//! The audit trail: one tamper-evident record for every MCP request and every admin write,
+//! who asked for what on whose behalf and how it ended (docs/audit.md).
+//!
+//! - [`Record`] is built on the request's worker from plain values ([`Request`], filled by
+//!   the proxy's `logging` phase, or [`Record::admin`]); `tools/call` arguments are redacted
+//!   there ([`redact`]) and digested, so the redacted-away values never leave the worker.
+//! - [`Audit`] is the handle: a bounded queue to ONE writer thread that owns the file. The
+//!   writer chains each record to the previous one ([`chain`]: `prev` and `hash`), rotates
+//!   by size, and fsyncs every batch; [`Audit::close`] (and dropping the handle) drains the
+//!   queue, writes, fsyncs and joins, so a graceful shutdown loses nothing.
+//! - [`cli`]: `mcp-gateway audit verify` and `audit query`.
+//!
+//! Nothing from a request's headers is recorded, and no upstream credential ever is: the
+//! record has no field a credential could land in except the client's own arguments, which
+//! redaction rules cover.
+
+mod chain;
+pub mod cli;
+mod record;
+mod redact;
+mod writer;
+
+pub use chain::{verify, Break, Verified, GENESIS};
+pub use record::{
+    request_id, Admin, Decision, Principal, Record, Request, Tool, MAX_ARGUMENT_BYTES,
+};
+pub use redact::redact;
+pub use writer::Audit;
