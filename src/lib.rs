@@ -36,6 +36,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod tools_cmd;
+pub mod trace;
 pub mod upstreams;
 pub mod vault;
 pub mod vserver;
