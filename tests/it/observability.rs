@@ -478,7 +478,7 @@ quotas:
 
 /// The `traceparent` the upstream received with the tools/call number `i`.
 fn upstream_traceparent(seen: &crate::hostile::Seen, i: usize) -> (Option<String>, Option<String>) {
-    let headers = seen.headers.lock().unwrap();
+    let headers = seen.headers.lock().expect("seen headers");
     let get = |name: &str| {
         headers[i]
             .iter()
