@@ -504,4 +504,51 @@ mod tests {
         let text = String::from_utf8(m.render()).unwrap();
         assert!(text.contains("mcp_gateway_session_revocations_full_total 1"));
     }
+
+    #[test]
+    fn refusals_events_and_state_gauges_render_with_their_bounded_labels() {
+        let m = Metrics::new().unwrap();
+        m.record(&RequestRecord {
+            virtual_server: "all",
+            upstream: "none",
+            method: McpMethod::ToolsCall,
+            tool: "crm__delete",
+            outcome: Outcome::Rejected,
+            added: Some(Duration::from_micros(30)),
+            upstream_latency: None,
+            upstream_error: None,
+            credential_mode: None,
+            refused_by: Some(Step::Policy),
+        });
+        m.policy_denied("no-prod");
+        m.auth_failed(AuthFailure::UnknownApiKey);
+        m.approval(ApprovalEvent::Required);
+        m.set_state(&StateGauges {
+            sessions_open: 3,
+            upstreams: vec![("crm", true, 12), ("github", false, 0)],
+        });
+        let text = String::from_utf8(m.render()).unwrap();
+        for line in [
+            r#"mcp_gateway_refusals_total{step="policy",virtual_server="all"} 1"#,
+            r#"mcp_gateway_policy_denials_total{rule="no-prod"} 1"#,
+            r#"mcp_gateway_auth_failures_total{reason="unknown_api_key"} 1"#,
+            r#"mcp_gateway_approvals_total{event="required"} 1"#,
+            "mcp_gateway_sessions_open 3",
+            r#"mcp_gateway_upstream_up{upstream="crm"} 1"#,
+            r#"mcp_gateway_upstream_up{upstream="github"} 0"#,
+            r#"mcp_gateway_upstream_tools{upstream="crm"} 12"#,
+            r#"mcp_gateway_added_latency_seconds_count{method="tools/call",outcome="rejected",tool="crm__delete",upstream="none",virtual_server="all"} 1"#,
+            "mcp_gateway_build_info{commit=",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        assert!(!text.contains("mcp_gateway_upstream_latency_seconds_count"));
+        // An upstream removed from the configuration disappears at the next scrape.
+        m.set_state(&StateGauges {
+            sessions_open: 0,
+            upstreams: vec![("crm", true, 12)],
+        });
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(!text.contains("github"), "{text}");
+    }
 }
