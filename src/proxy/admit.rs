@@ -404,9 +404,6 @@ async fn decide(
         shared.stores(),
     )
     .await;
-    // A call refused before its credential step never named an upstream to the client, and
-    // its metrics say `upstream="none"` (a hidden tool must look like a missing one there
-    // too); from the credential step on, the upstream is part of the answer.
     // The tool's catalog name labels the metrics once the caller may see it (a hidden tool
     // stays `unknown`, like a missing one).
     if outcome
@@ -418,6 +415,9 @@ async fn decide(
             position: t.position,
         });
     }
+    // A call refused before its credential step never named an upstream to the client, and
+    // its metrics say `upstream="none"` (a hidden tool must look like a missing one there
+    // too); from the credential step on, the upstream is part of the answer.
     if outcome
         .as_ref()
         .map_or_else(|r| r.step == decision::Step::Credential, |_| true)
