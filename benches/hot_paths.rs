@@ -729,7 +729,8 @@ policies:
 /// `logging()`: the metrics of one finished `tools/call` (request counter, gateway-time and
 /// upstream-time histograms, five labels each), against the three-label counter and
 /// one-label histograms it replaced; and `request_filter`'s W3C trace: continuing a valid
-/// `traceparent` (8 random bytes) or starting one (24), and rendering the upstream header.
+/// `traceparent` (a new span id) or starting one (trace and span ids), and rendering the
+/// upstream header.
 fn observability(c: &mut Criterion) {
     use mcp_gateway::mcp::McpMethod;
     use mcp_gateway::metrics::{Metrics, Outcome, RequestRecord};
@@ -771,17 +772,16 @@ fn observability(c: &mut Criterion) {
         })
     });
 
-    let rng = ring::rand::SystemRandom::new();
     let incoming = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     c.bench_function("trace/continue_valid_traceparent", |b| {
         b.iter(|| {
-            mcp_gateway::trace::Trace::from_headers(std::iter::once(black_box(&incoming[..])), &rng)
+            mcp_gateway::trace::Trace::from_headers(std::iter::once(black_box(&incoming[..])))
         })
     });
     c.bench_function("trace/start_new", |b| {
-        b.iter(|| mcp_gateway::trace::Trace::from_headers(std::iter::empty(), &rng))
+        b.iter(|| mcp_gateway::trace::Trace::from_headers(std::iter::empty()))
     });
-    let t = mcp_gateway::trace::Trace::from_headers(std::iter::empty(), &rng).expect("rng");
+    let t = mcp_gateway::trace::Trace::from_headers(std::iter::empty());
     c.bench_function("trace/header_value", |b| {
         b.iter(|| black_box(&t).header_value())
     });

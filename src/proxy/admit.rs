@@ -97,14 +97,12 @@ pub(crate) async fn admit(
     let req = session.req_header();
     // The request's trace first, so every log line and audit record of it (refusals
     // included) carries its id. A missing or invalid `traceparent` starts a new trace.
-    ctx.trace = crate::trace::Trace::from_headers(
+    ctx.trace = Some(crate::trace::Trace::from_headers(
         req.headers
             .get_all(crate::trace::TRACEPARENT)
             .iter()
             .map(http::HeaderValue::as_bytes),
-        &ring::rand::SystemRandom::new(),
-    )
-    .ok();
+    ));
 
     // 1. Classify.
     let endpoint = match classify(endpoints, req.uri.path(), runtime.config.auth.is_some())? {

@@ -62,7 +62,7 @@ pub struct RequestCtx {
     /// quota budget is charged from it in `logging`).
     pub response_bytes: u64,
     /// The request's W3C trace (continued from the client's `traceparent`, or started);
-    /// `None` only if the system's random source failed. Its trace id goes to the logs and
+    /// `None` only before `request_filter` set it. Its trace id goes to the logs and
     /// the audit record, and upstream as `traceparent`.
     pub trace: Option<crate::trace::Trace>,
     /// The catalog entry a virtual server's `tools/call` named, kept once the caller may see
