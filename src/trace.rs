@@ -93,8 +93,8 @@ impl Trace {
 
 /// 128 fresh bits: SipHash-1-3 (a PRF) under the process's random key (drawn from
 /// `ring::rand` at start, see [`crate::digest`]) of a process-wide counter. Unpredictable
-/// without the key, never repeated within a process, independent across processes; about
-/// 20 ns, where a `getrandom` system call per request measured about 350 ns.
+/// without the key, never repeated within a process, independent across processes. A whole
+/// trace (ids included) measured 53-60 ns; a `getrandom` system call per request, 355-405 ns.
 fn fresh() -> u128 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
