@@ -37,6 +37,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod tools_cmd;
+pub mod trace;
 pub mod upstreams;
 pub mod vault;
 pub mod vserver;

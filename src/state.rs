@@ -308,6 +308,33 @@ impl Shared {
             .set(disabled_names(config, from_file));
     }
 
+    /// The Prometheus text of `/metrics`, with the gauges read from the state now: sessions
+    /// held, and the health of every configured upstream discovery covers.
+    pub fn metrics_text(&self) -> Vec<u8> {
+        let runtime = self.runtime.load();
+        let snapshot = self.registry.snapshot();
+        let upstreams = runtime
+            .config
+            .upstreams
+            .iter()
+            .filter_map(|u| {
+                let t = snapshot.upstreams.get(&u.name)?;
+                match t.health {
+                    crate::registry::Health::Unknown => None,
+                    crate::registry::Health::Up => Some((u.name.as_str(), true, t.tools.len())),
+                    crate::registry::Health::Down { .. } => {
+                        Some((u.name.as_str(), false, t.tools.len()))
+                    }
+                }
+            })
+            .collect();
+        self.metrics.set_state(&crate::metrics::StateGauges {
+            sessions_open: self.upstream_sessions.held(),
+            upstreams,
+        });
+        self.metrics.render()
+    }
+
     /// `http` is the client `runtime` was built with: the gateway's one side-request client.
     pub fn new(runtime: Runtime, http: HttpClient) -> anyhow::Result<Arc<Shared>> {
         let metrics = Metrics::new()?;

@@ -142,7 +142,13 @@ async fn decide_inner(
         .decide(rt, id, verdict, &actor.to_string())
         .await
     {
-        Ok(a) => Ok(view(&a)),
+        Ok(a) => {
+            shared.metrics.approval(match verdict {
+                Verdict::Approve => crate::metrics::ApprovalEvent::Approved,
+                Verdict::Deny => crate::metrics::ApprovalEvent::Denied,
+            });
+            Ok(view(&a))
+        }
         Err(DecideError::NotFound(_)) => Err(not_found(id)),
         Err(e @ DecideError::AlreadyDecided(_)) => Err(AdminError::AlreadyDecided(e.to_string())),
         Err(DecideError::Store(e)) => Err(unavailable(e)),

@@ -269,11 +269,9 @@ impl AdminApp {
             ),
             // Public keys of the gateway's identity-signing keys (signed_identity upstreams).
             Endpoint::Jwks => json(200, rt.identity.jwks()),
-            Endpoint::Metrics => reply(
-                200,
-                "text/plain; version=0.0.4",
-                self.shared.metrics.render(),
-            ),
+            Endpoint::Metrics => {
+                reply(200, "text/plain; version=0.0.4", self.shared.metrics_text())
+            }
             // Liveness: the process answers.
             _ => reply(200, "text/plain", b"ok\n".to_vec()),
         }

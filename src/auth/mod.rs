@@ -22,6 +22,7 @@ use std::sync::Arc;
 pub use crate::config::API_KEY_ISSUER;
 use crate::config::{AuthConfig, Caller};
 use crate::error::Reject;
+use crate::metrics::AuthFailure;
 
 /// Who is calling, as far as the gateway is concerned.
 #[derive(Clone, PartialEq, Eq)]
@@ -234,7 +235,7 @@ impl Authenticator {
             .get(&key_digest(key))
             .cloned()
             .ok_or_else(|| Reject::Unauthenticated {
-                reason: "unknown API key".into(),
+                reason: UNKNOWN_API_KEY.into(),
                 invalid_token: true,
             })
     }
@@ -272,6 +273,31 @@ impl Authenticator {
     }
 }
 
+/// The reason of a refused API key (also how [`failure_reason`] tells it from a bad JWT
+/// when a user's JWT came with an agent key).
+const UNKNOWN_API_KEY: &str = "unknown API key";
+
+/// The bounded metric reason of a refusal [`Authenticator::authenticate`] returned for
+/// `creds`, following the same cases it does.
+pub fn failure_reason(creds: &Credentials<'_>, reject: &Reject) -> AuthFailure {
+    match reject {
+        Reject::InsufficientScope { .. } => return AuthFailure::InsufficientScope,
+        Reject::Unauthenticated { reason, .. } if reason == UNKNOWN_API_KEY => {
+            return AuthFailure::UnknownApiKey
+        }
+        _ => {}
+    }
+    let api_key = creds.api_key.map(str::trim).filter(|k| !k.is_empty());
+    match (creds.authorization, api_key) {
+        (None, None) => AuthFailure::Missing,
+        (Some(v), _) if bearer_token(v).is_none() => AuthFailure::Malformed,
+        (Some(v), Some(_)) if bearer_token(v).is_some_and(|t| !looks_like_jwt(t)) => {
+            AuthFailure::Malformed
+        }
+        _ => AuthFailure::InvalidToken,
+    }
+}
+
 /// The SHA-256 of a presented key, as configured for API keys and admin tokens.
 pub fn key_digest(key: &str) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
@@ -297,6 +323,63 @@ pub fn looks_like_jwt(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_reasons_are_a_closed_set_following_authenticate() {
+        let unauth = |reason: &str| Reject::Unauthenticated {
+            reason: reason.into(),
+            invalid_token: true,
+        };
+        let creds = |authorization, api_key| Credentials {
+            authorization,
+            api_key,
+        };
+        let jwt = "Bearer eyJ.a.b";
+        let cases = [
+            (
+                creds(None, None),
+                unauth("no credentials"),
+                AuthFailure::Missing,
+            ),
+            (creds(None, Some("  ")), unauth("x"), AuthFailure::Missing),
+            (
+                creds(Some("Basic x"), None),
+                unauth("x"),
+                AuthFailure::Malformed,
+            ),
+            (
+                creds(Some("Bearer k1"), Some("k2")),
+                unauth("two"),
+                AuthFailure::Malformed,
+            ),
+            (
+                creds(Some("Bearer k"), None),
+                unauth(UNKNOWN_API_KEY),
+                AuthFailure::UnknownApiKey,
+            ),
+            (
+                creds(Some(jwt), Some("k")),
+                unauth(UNKNOWN_API_KEY),
+                AuthFailure::UnknownApiKey,
+            ),
+            (
+                creds(Some(jwt), None),
+                unauth("expired"),
+                AuthFailure::InvalidToken,
+            ),
+            (
+                creds(Some("Bearer k"), None),
+                Reject::InsufficientScope {
+                    scopes: "a".into(),
+                    missing: "a".into(),
+                },
+                AuthFailure::InsufficientScope,
+            ),
+        ];
+        for (c, r, want) in cases {
+            assert_eq!(failure_reason(&c, &r), want, "{c:?} {r:?}");
+        }
+    }
 
     #[test]
     fn bearer_parsing() {

@@ -95,6 +95,14 @@ pub(crate) async fn admit(
         return Err(Reject::Internal("listener index out of range".into()));
     };
     let req = session.req_header();
+    // The request's trace first, so every log line and audit record of it (refusals
+    // included) carries its id. A missing or invalid `traceparent` starts a new trace.
+    ctx.trace = Some(crate::trace::Trace::from_headers(
+        req.headers
+            .get_all(crate::trace::TRACEPARENT)
+            .iter()
+            .map(http::HeaderValue::as_bytes),
+    ));
 
     // 1. Classify.
     let endpoint = match classify(endpoints, req.uri.path(), runtime.config.auth.is_some())? {
@@ -142,10 +150,18 @@ pub(crate) async fn admit(
             authorization: header_str(req, header::AUTHORIZATION),
             api_key: header_str(req, auth.config().api_key_header.clone()),
         };
-        ctx.principal = Some(
-            auth.authenticate(creds, endpoint.resource_url.as_deref())
-                .await?,
-        );
+        match auth
+            .authenticate(creds, endpoint.resource_url.as_deref())
+            .await
+        {
+            Ok(p) => ctx.principal = Some(p),
+            Err(reject) => {
+                shared
+                    .metrics
+                    .auth_failed(crate::auth::failure_reason(&creds, &reject));
+                return Err(reject);
+            }
+        }
     }
     if let EndpointKind::Virtual { server: vs, .. } = &endpoint.kind {
         // An empty access list means every *authenticated* caller; an unauthenticated one
@@ -155,6 +171,9 @@ pub(crate) async fn admit(
             None => vs.anonymous,
         };
         if !allowed {
+            shared
+                .metrics
+                .auth_failed(crate::metrics::AuthFailure::ServerNotAllowed);
             return Err(Reject::ServerNotAllowed {
                 server: vs.name.clone(),
                 subject: ctx
@@ -383,6 +402,17 @@ async fn decide(
         shared.stores(),
     )
     .await;
+    // The tool's catalog name labels the metrics once the caller may see it (a hidden tool
+    // stays `unknown`, like a missing one).
+    if outcome
+        .as_ref()
+        .map_or_else(|r| r.step != decision::Step::Visibility, |_| true)
+    {
+        ctx.tool = target.tool.as_ref().map(|t| super::ctx::ToolRef {
+            catalog: t.catalog.clone(),
+            position: t.position,
+        });
+    }
     // A call refused before its credential step never named an upstream to the client, and
     // its metrics say `upstream="none"` (a hidden tool must look like a missing one there
     // too); from the credential step on, the upstream is part of the answer.
@@ -396,6 +426,9 @@ async fn decide(
     }
     match outcome {
         Ok(mut d) => {
+            if d.approval.is_some() {
+                shared.metrics.approval(crate::metrics::ApprovalEvent::Used);
+            }
             if let Some((body, call)) = d.rewritten.take() {
                 ctx.body = body;
                 ctx.id = call.id.clone();
@@ -407,6 +440,13 @@ async fn decide(
         }
         Err(refusal) => {
             ctx.refused_by = Some(refusal.step);
+            match &refusal.reject {
+                Reject::PolicyViolation { rule, .. } => shared.metrics.policy_denied(rule),
+                Reject::ApprovalRequired { .. } => shared
+                    .metrics
+                    .approval(crate::metrics::ApprovalEvent::Required),
+                _ => {}
+            }
             Err(refusal.reject)
         }
     }

@@ -68,6 +68,30 @@ pub struct RequestCtx {
     /// The target of a call refused before its credential step: kept out of `target` (its
     /// upstream must not show in the answer or the metrics), but the audit names it.
     pub refused_target: Option<Target>,
+    /// The request's W3C trace (continued from the client's `traceparent`, or started);
+    /// `None` only before `request_filter` set it. Its trace id goes to the logs and
+    /// the audit record, and upstream as `traceparent`.
+    pub trace: Option<crate::trace::Trace>,
+    /// The catalog entry a virtual server's `tools/call` named, kept once the caller may see
+    /// the tool (also when a later decision step refused it): the bounded tool label.
+    pub tool: Option<ToolRef>,
+}
+
+/// A tool of a virtual server's catalog (one `Arc` clone: no string is copied).
+#[derive(Debug, Clone)]
+pub struct ToolRef {
+    pub catalog: Arc<crate::registry::catalog::Catalog>,
+    pub position: usize,
+}
+
+impl ToolRef {
+    /// The tool's exposed name (a catalog name, never the client's string).
+    pub fn exposed(&self) -> Option<&str> {
+        self.catalog
+            .entries
+            .get(self.position)
+            .map(|e| e.exposed.as_str())
+    }
 }
 
 /// The upstream session a request goes out on.
@@ -134,6 +158,8 @@ impl RequestCtx {
             rejected: None,
             upstream_status: None,
             refused_target: None,
+            trace: None,
+            tool: None,
         }
     }
 
@@ -153,6 +179,31 @@ impl RequestCtx {
             },
             _ => "none",
         }
+    }
+
+    /// Configured name of the virtual server addressed, or `none` (a metric label).
+    pub fn virtual_server_name(&self) -> &str {
+        match self.endpoint.as_ref().map(|e| &e.kind) {
+            Some(crate::endpoints::EndpointKind::Virtual { server, .. }) => server.name.as_str(),
+            _ => "none",
+        }
+    }
+
+    /// The tool label: the catalog's exposed name, `none` for other messages, `unknown` for
+    /// a name that is not a visible catalog entry (the client's string is never a label).
+    pub fn tool_label(&self) -> &str {
+        if self.method != McpMethod::ToolsCall {
+            return crate::metrics::TOOL_NONE;
+        }
+        self.tool
+            .as_ref()
+            .and_then(ToolRef::exposed)
+            .unwrap_or(crate::metrics::TOOL_UNKNOWN)
+    }
+
+    /// The trace id for log lines: 32 hex digits, or `-` (formatted only when logged).
+    pub fn trace_id(&self) -> crate::trace::LogId {
+        crate::trace::LogId(self.trace.map(|t| t.trace_id))
     }
 
     /// Whether the request addresses a virtual server.

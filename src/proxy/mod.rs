@@ -255,7 +255,10 @@ impl ProxyHttp for McpGateway {
         }
         let code = reject.http_status();
         if let Err(write_err) = respond::reject(session, ctx, &reject).await {
-            log::debug!("could not send the error response: {write_err}");
+            log::debug!(
+                "could not send the error response: {write_err} (trace {})",
+                ctx.trace_id()
+            );
         }
         FailToProxy {
             error_code: code,
@@ -273,19 +276,32 @@ impl ProxyHttp for McpGateway {
             d.quota.finish(ctx.response_bytes);
         }
         if let Some(step) = ctx.refused_by {
-            // The decision's refusing step; issue 13 puts it in the audit record and a
-            // bounded metric label (`Step::as_label`).
+            // The decision's refusing step: in the audit record and a bounded metric label.
             log::debug!(
-                "{} to {} refused at decision step {}",
+                "{} to {} refused at decision step {} (trace {})",
                 ctx.method.as_label(),
                 ctx.upstream_name(),
-                step.as_label()
+                step.as_label(),
+                ctx.trace_id()
+            );
+        }
+        if matches!(ctx.outcome, Outcome::UpstreamError | Outcome::InternalError) {
+            log::debug!(
+                "{} to {} ended {} (trace {})",
+                ctx.method.as_label(),
+                ctx.upstream_name(),
+                ctx.outcome.as_label(),
+                ctx.trace_id()
             );
         }
         let t = ctx.timings;
-        let added = t
-            .forwarded_at
-            .map(|f| f.saturating_duration_since(t.started));
+        // Gateway time: until forwarded, or (answered by the gateway) until now; not for a
+        // stream the gateway served itself, whose length is the client's choice.
+        let added = match t.forwarded_at {
+            Some(f) => Some(f.saturating_duration_since(t.started)),
+            None if ctx.method == crate::mcp::McpMethod::Stream => None,
+            None => Some(t.started.elapsed()),
+        };
         let upstream_latency = match (t.forwarded_at, t.upstream_header_at) {
             (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
             _ => None,
@@ -299,8 +315,11 @@ impl ProxyHttp for McpGateway {
         };
         self.shared.metrics.record(&RequestRecord {
             credential_mode,
+            virtual_server: ctx.virtual_server_name(),
             upstream: ctx.upstream_name(),
             method: ctx.method,
+            tool: ctx.tool_label(),
+            refused_by: ctx.refused_by,
             outcome: ctx.outcome,
             added,
             upstream_latency,

@@ -12,6 +12,7 @@
 //! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent;
 //! a POST's `Content-Type` becomes exactly `application/json` and header names with
 //! underscores are dropped (aliases of checked headers for CGI-style servers).
+//! `traceparent` becomes the gateway's span of the request's trace ([`crate::trace`]).
 
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
@@ -64,6 +65,26 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     }
     if let Some(v) = ctx.credential() {
         req.insert_header(upstream.auth.header.clone(), v.clone())?;
+    }
+    // W3C Trace Context: the upstream is a child of the gateway's span. A `tracestate`
+    // belongs to the client's `traceparent`: it goes on only when that trace was continued.
+    match &ctx.trace {
+        Some(t) => {
+            let v = HeaderValue::from_bytes(&t.header_value()).map_err(|_| {
+                pingora::Error::explain(
+                    pingora::ErrorType::InternalError,
+                    "traceparent is not a valid header value",
+                )
+            })?;
+            req.insert_header(TRACEPARENT, v)?;
+            if !t.continued() {
+                remove(req, &TRACESTATE);
+            }
+        }
+        None => {
+            remove(req, &TRACEPARENT);
+            remove(req, &TRACESTATE);
+        }
     }
     if let SessionBinding::Gateway { .. } = target.session {
         // The client's session is the gateway's; the upstream gets its own.
@@ -134,6 +155,8 @@ const MCP_SESSION_ID: HeaderName = HeaderName::from_static(crate::mcp::headers::
 const MCP_PROTOCOL_VERSION: HeaderName =
     HeaderName::from_static(crate::mcp::headers::MCP_PROTOCOL_VERSION);
 const MCP_NAME: HeaderName = HeaderName::from_static(crate::mcp::headers::MCP_NAME);
+const TRACEPARENT: HeaderName = HeaderName::from_static(crate::trace::TRACEPARENT);
+const TRACESTATE: HeaderName = HeaderName::from_static(crate::trace::TRACESTATE);
 
 /// Remove a header only when present: Pingora's removal also updates its case-preserving
 /// name map, which is wasted work for the headers most requests don't carry.

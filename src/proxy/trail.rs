@@ -50,10 +50,11 @@ pub(super) fn record(session: &Session, ctx: &RequestCtx) -> Record {
         (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
         _ => None,
     };
+    // The W3C trace id the upstream and the logs saw (accepted or started per request).
+    let trace_id = ctx.trace.map(|t| t.trace_id.to_string());
     let request = Request {
         request_id: None,
-        // The W3C trace id, once the request context carries one (issue 13, tracing).
-        trace_id: None,
+        trace_id: trace_id.as_deref(),
         principal: ctx.principal.as_deref(),
         virtual_server,
         upstream,

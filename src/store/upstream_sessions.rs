@@ -35,6 +35,9 @@ pub trait UpstreamSessionStore: Send + Sync + std::fmt::Debug {
     /// Forget every upstream session of `session` (it was ended by DELETE) and return the
     /// `(upstream, session id)` pairs that have an id, so the caller can DELETE them upstream.
     fn take_all(&self, session: &Digest) -> Vec<(String, String)>;
+
+    /// Gateway sessions held (a gauge; an expired one counts until it is pruned).
+    fn held(&self) -> usize;
 }
 
 /// Bound of the in-memory store, in gateway sessions (as many as the opened-session cache
@@ -121,6 +124,10 @@ impl UpstreamSessionStore for MemoryUpstreamSessions {
             .into_iter()
             .filter_map(|(name, id)| Some((name, id?)))
             .collect()
+    }
+
+    fn held(&self) -> usize {
+        self.len()
     }
 }
 

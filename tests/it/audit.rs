@@ -209,6 +209,13 @@ async fn every_request_is_one_chained_record_through_rotation_and_shutdown() {
         "{allowed}"
     );
     assert_eq!(allowed["request_id"].as_str().map(str::len), Some(32));
+    // The W3C trace id the upstream's traceparent carried (started here: none was sent).
+    assert!(
+        allowed["trace_id"]
+            .as_str()
+            .is_some_and(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{allowed}"
+    );
     assert_eq!(
         allowed["time"].as_str().map(|t| t.ends_with('Z')),
         Some(true)

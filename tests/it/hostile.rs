@@ -28,7 +28,7 @@ pub(crate) struct Seen {
     /// The `Mcp-Name` header of every tools/call, if it had one.
     name_headers: Arc<Mutex<Vec<Option<String>>>>,
     /// Every header (name: value) of every tools/call.
-    headers: Arc<Mutex<Vec<Vec<String>>>>,
+    pub(crate) headers: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 impl Seen {

@@ -20,6 +20,7 @@ mod errors;
 mod hostile;
 mod identity;
 mod kill_switch;
+mod observability;
 mod policy;
 mod principals;
 mod proxy;

@@ -278,6 +278,31 @@ pub async fn metric(gw: &Gateway, name: &str, labels: &[&str]) -> Option<f64> {
         .find_map(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
+/// The sum of every sample of `name` (exactly: `name{` or `name `) whose line contains every
+/// label in `labels`; 0 when there is none.
+pub async fn metric_sum(gw: &Gateway, name: &str, labels: &[&str]) -> f64 {
+    let text = metrics_text(gw).await;
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                && labels.iter().all(|lab| l.contains(lab))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The gateway's whole /metrics text.
+pub async fn metrics_text(gw: &Gateway) -> String {
+    let r = http()
+        .get(gw.admin_url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(r.status(), 200);
+    r.text().await.expect("metrics body")
+}
+
 /// Serve an axum router on a free port (for upstreams the SDK would never be: 500s, stalls,
 /// wrong content types). Runs until the test's runtime ends.
 pub async fn raw_upstream(router: axum::Router) -> SocketAddr {
