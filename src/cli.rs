@@ -142,9 +142,9 @@ mod tests {
             panic!("expected the tools subcommand");
         };
         assert_eq!(t.conf, Path::new("gw.yaml"));
-        assert_eq!(t.subject, "bob");
-        assert_eq!(t.groups, ["eng", "ops"]);
-        assert_eq!(t.roles, ["admin"]);
+        assert_eq!(t.who.subject, "bob");
+        assert_eq!(t.who.groups, ["eng", "ops"]);
+        assert_eq!(t.who.roles, ["admin"]);
         assert_eq!(t.server.as_deref(), Some("support"));
         assert!(t.json);
         // --as and -c are required; the top-level -c does not stand in for them.

@@ -31,15 +31,8 @@ pub struct ExplainArgs {
     /// Configuration file (YAML).
     #[arg(short = 'c', long = "conf", value_name = "FILE")]
     pub conf: PathBuf,
-    /// The caller's subject; `ISSUER#SUBJECT` names the issuer too.
-    #[arg(long = "as", value_name = "SUBJECT")]
-    pub subject: String,
-    /// A group the caller is in (repeat for several).
-    #[arg(long = "group", value_name = "G")]
-    pub groups: Vec<String>,
-    /// A role the caller has (repeat for several).
-    #[arg(long = "role", value_name = "R")]
-    pub roles: Vec<String>,
+    #[command(flatten)]
+    pub who: crate::tools_cmd::AsPrincipal,
     /// The agent acting for the caller (a JWT `act` subject).
     #[arg(long = "agent", value_name = "A")]
     pub agent: Option<String>,
@@ -119,12 +112,13 @@ pub fn explain(config: &config::Config, args: &ExplainArgs) -> anyhow::Result<Ex
             "--args: give the arguments as a JSON object, e.g. '{{\"repo\": \"acme/x\"}}'"
         );
     }
-    let (issuer, subject) = args.subject.split_once('#').unwrap_or(("", &args.subject));
+    let who = &args.who;
+    let (issuer, subject) = who.subject.split_once('#').unwrap_or(("", &who.subject));
     let caller = Caller {
         issuer,
         subject,
-        groups: &args.groups,
-        roles: &args.roles,
+        groups: &who.groups,
+        roles: &who.roles,
         agent: args.agent.as_deref(),
     };
     let server = args.server.as_deref();
@@ -250,9 +244,11 @@ policies:
     fn args(tool: &str, server: Option<&str>, groups: &[&str], json: &str) -> ExplainArgs {
         ExplainArgs {
             conf: PathBuf::new(),
-            subject: "alice".into(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            roles: vec![],
+            who: crate::tools_cmd::AsPrincipal {
+                subject: "alice".into(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                roles: vec![],
+            },
             agent: None,
             server: server.map(str::to_string),
             tool: tool.into(),

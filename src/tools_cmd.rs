@@ -30,6 +30,20 @@ pub struct ToolsArgs {
     /// Configuration file (YAML).
     #[arg(short = 'c', long = "conf", value_name = "FILE")]
     pub conf: PathBuf,
+    #[command(flatten)]
+    pub who: AsPrincipal,
+    /// Report only this virtual server.
+    #[arg(long = "server", value_name = "NAME")]
+    pub server: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--as SUBJECT [--group G]... [--role R]...`: the principal an operator command
+/// evaluates for (`tools`, `policy explain`).
+#[derive(Debug, Clone, Args)]
+pub struct AsPrincipal {
     /// The principal's subject (a token's `sub`, an API key's `subject`); `ISSUER#SUBJECT` to
     /// name the issuer (needed to match qualified access-list entries).
     #[arg(long = "as", value_name = "SUBJECT")]
@@ -40,12 +54,6 @@ pub struct ToolsArgs {
     /// A role the principal has (repeat for several).
     #[arg(long = "role", value_name = "R")]
     pub roles: Vec<String>,
-    /// Report only this virtual server.
-    #[arg(long = "server", value_name = "NAME")]
-    pub server: Option<String>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Everything the command reports; `--json` prints exactly this.
@@ -143,9 +151,9 @@ pub fn run(args: &ToolsArgs) -> anyhow::Result<()> {
     let rt = Runtime::new(config, &http, Default::default())?;
     let snapshot = discover(&rt, &selected, http)?;
     let principal = Principal {
-        subject: args.subject.clone(),
-        groups: args.groups.clone(),
-        roles: args.roles.clone(),
+        subject: args.who.subject.clone(),
+        groups: args.who.groups.clone(),
+        roles: args.who.roles.clone(),
     };
     let report = build_report(&rt.config, &snapshot, &principal, &selected);
     let text = if args.json {
