@@ -780,6 +780,11 @@ audit:
         outcome: mcp_gateway::metrics::Outcome::Ok,
         status: Some(200),
         upstream_status: Some(200),
+        call_outcome: mcp_gateway::mcp::outcome::read(
+            br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"[]"}]}}"#,
+            false,
+        ),
+        quota: &[],
         bytes_in: body.len() as u64,
         bytes_out: 512,
         gateway_time: Some(std::time::Duration::from_micros(80)),

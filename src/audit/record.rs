@@ -51,6 +51,16 @@ pub struct Tool {
     pub upstream: Option<String>,
 }
 
+/// What one quota limit counted against the call.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuotaCharge {
+    pub limit: String,
+    /// Budget units charged (fixed cost or response tokens); absent for a limit with no
+    /// budget, where the call counted as one request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<u64>,
+}
+
 /// An admin write: what was asked and how it ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct Admin {
@@ -109,6 +119,15 @@ pub struct Record {
     /// JSON-RPC error code of an error the gateway wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<i32>,
+    /// JSON-RPC error code of the upstream's error response to a `tools/call`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_error_code: Option<i64>,
+    /// The tool result's `isError` (a `tools/call` the upstream answered with a result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_error: Option<bool>,
+    /// The quota limits that counted the call and what they charged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quota: Vec<QuotaCharge>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Time in the gateway before the request went upstream (or until it was answered).
@@ -143,6 +162,10 @@ pub struct Request<'a> {
     pub outcome: Outcome,
     pub status: Option<u16>,
     pub upstream_status: Option<u16>,
+    /// How the upstream answered a `tools/call` (read from its response body).
+    pub call_outcome: Option<crate::mcp::outcome::CallOutcome>,
+    /// What the quota limits charged the call.
+    pub quota: &'a [crate::quota::Charge],
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub gateway_time: Option<Duration>,
@@ -220,6 +243,16 @@ impl Record {
             status: r.status,
             upstream_status: r.upstream_status,
             error_code: r.reject.map(Reject::jsonrpc_code),
+            upstream_error_code: r.call_outcome.and_then(|o| o.error_code),
+            is_error: r.call_outcome.and_then(|o| o.is_error),
+            quota: r
+                .quota
+                .iter()
+                .map(|c| QuotaCharge {
+                    limit: c.limit.clone(),
+                    units: c.units,
+                })
+                .collect(),
             bytes_in: r.bytes_in,
             bytes_out: r.bytes_out,
             gateway_ms: r.gateway_time.map(ms),
@@ -262,6 +295,9 @@ impl Record {
             status,
             upstream_status: None,
             error_code: None,
+            upstream_error_code: None,
+            is_error: None,
+            quota: Vec::new(),
             bytes_in: 0,
             bytes_out: 0,
             gateway_ms: None,
@@ -361,6 +397,8 @@ mod tests {
             outcome: Outcome::Ok,
             status: Some(200),
             upstream_status: Some(200),
+            call_outcome: None,
+            quota: &[],
             bytes_in: body.len() as u64,
             bytes_out: 10,
             gateway_time: Some(Duration::from_micros(1500)),

@@ -6,6 +6,7 @@
 
 pub mod headers;
 pub mod jsonrpc;
+pub mod outcome;
 pub mod revision;
 pub mod rewrite;
 pub mod strict;

@@ -75,6 +75,8 @@ pub struct RequestCtx {
     /// The catalog entry a virtual server's `tools/call` named, kept once the caller may see
     /// the tool (also when a later decision step refused it): the bounded tool label.
     pub tool: Option<ToolRef>,
+    /// A `tools/call` response body kept for the audit record's outcome (trail on only).
+    pub capture: Option<Capture>,
 }
 
 /// A tool of a virtual server's catalog (one `Arc` clone: no string is copied).
@@ -116,6 +118,47 @@ pub struct Timings {
     pub forwarded_at: Option<Instant>,
     /// When the upstream's response headers arrived.
     pub upstream_header_at: Option<Instant>,
+}
+
+/// Most of a response body [`Capture`] keeps (64 KiB, as for the record's arguments): a
+/// tool result larger than that is not read for its outcome.
+pub const CAPTURE_LIMIT: usize = 64 * 1024;
+
+/// The upstream's response body as it passed, for [`crate::mcp::outcome::read`] in
+/// `logging`. Chunks are `Bytes` clones (a reference count, no copy); past
+/// [`CAPTURE_LIMIT`] they are let go and `overflow` is set.
+#[derive(Debug, Default)]
+pub struct Capture {
+    pub chunks: Vec<Bytes>,
+    pub len: usize,
+    pub sse: bool,
+    pub overflow: bool,
+}
+
+impl Capture {
+    pub fn push(&mut self, chunk: &Bytes) {
+        if self.overflow {
+            return;
+        }
+        if self.len + chunk.len() > CAPTURE_LIMIT {
+            self.overflow = true;
+            self.chunks = Vec::new();
+            return;
+        }
+        self.len += chunk.len();
+        self.chunks.push(chunk.clone());
+    }
+
+    /// The call's outcome, when the whole response was kept and holds one.
+    pub fn outcome(&self) -> Option<crate::mcp::outcome::CallOutcome> {
+        if self.overflow {
+            return None;
+        }
+        match self.chunks.as_slice() {
+            [one] => crate::mcp::outcome::read(one, self.sse),
+            chunks => crate::mcp::outcome::read(&chunks.concat(), self.sse),
+        }
+    }
 }
 
 /// What the response filters do with the upstream's body.
@@ -160,6 +203,7 @@ impl RequestCtx {
             refused_target: None,
             trace: None,
             tool: None,
+            capture: None,
         }
     }
 

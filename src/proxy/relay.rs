@@ -56,6 +56,18 @@ pub(crate) fn response_header(
                 .next()
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))
         });
+    if ctx.method == crate::mcp::McpMethod::ToolsCall
+        && ctx
+            .runtime
+            .as_ref()
+            .is_some_and(|rt| rt.config.audit.is_some())
+    {
+        // The audit record says how the call ended (error code, `isError`).
+        ctx.capture = Some(super::ctx::Capture {
+            sse: is_sse,
+            ..Default::default()
+        });
+    }
     if is_sse {
         resp.insert_header("x-accel-buffering", "no")?;
         if resp.headers.get(http::header::CACHE_CONTROL).is_none() {
@@ -139,6 +151,9 @@ pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: 
         // Counted for metered quota costs: the upstream's bytes the client receives.
         let n = body.as_ref().map_or(0, |b| b.len() as u64);
         ctx.response_bytes = ctx.response_bytes.saturating_add(n);
+        if let (Some(capture), Some(chunk)) = (ctx.capture.as_mut(), body.as_ref()) {
+            capture.push(chunk);
+        }
         return;
     };
     if let Some(chunk) = body.take() {

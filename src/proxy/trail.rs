@@ -67,6 +67,8 @@ pub(super) fn record(session: &Session, ctx: &RequestCtx) -> Record {
         outcome: ctx.outcome,
         status: session.response_written().map(|h| h.status.as_u16()),
         upstream_status: ctx.upstream_status,
+        call_outcome: ctx.capture.as_ref().and_then(|c| c.outcome()),
+        quota: ctx.decision.as_ref().map_or(&[], |d| d.quota.charges()),
         bytes_in: session.body_bytes_read() as u64,
         bytes_out: session.body_bytes_sent() as u64,
         gateway_time,

@@ -48,12 +48,28 @@ pub(crate) struct Metered {
     pub(crate) span_ns: u64,
 }
 
+/// What one limit counted against a call, for the audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// The limit's configured name.
+    pub limit: String,
+    /// Budget units charged: the fixed cost, or (metered) the response's approximate
+    /// tokens once it ended; `None` for a limit without a budget (rate or concurrency
+    /// only: the call counted as one request).
+    pub units: Option<u64>,
+    /// The units are the response's tokens, set by [`Held::finish`].
+    pub metered: bool,
+}
+
 /// Permits and pending charges of one call. Empty (the default) for calls no limit covers.
 #[derive(Debug, Default)]
 pub struct Held {
     pub(crate) permits: Vec<Permit>,
     pub(crate) metered: Vec<Metered>,
     pub(crate) clock: Clock,
+    /// Every limit that counted the call, in configuration order (one per limit, its
+    /// per-group counters together).
+    pub(crate) charges: Vec<Charge>,
 }
 
 impl Held {
@@ -63,6 +79,9 @@ impl Held {
     /// its permits back.
     pub fn finish(&mut self, response_bytes: u64) {
         let tokens = super::gcra::approx_tokens(response_bytes);
+        for c in self.charges.iter_mut().filter(|c| c.metered) {
+            c.units = Some(tokens);
+        }
         let now = self.clock.now_ns();
         for m in self.metered.drain(..) {
             if tokens == 0 {
@@ -74,6 +93,11 @@ impl Held {
             }
         }
         self.permits.clear();
+    }
+
+    /// What each covering limit counted (after [`Held::finish`], metered costs included).
+    pub fn charges(&self) -> &[Charge] {
+        &self.charges
     }
 
     /// Whether nothing is held.

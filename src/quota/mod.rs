@@ -31,7 +31,7 @@ mod redis;
 mod report;
 
 pub use clock::Clock;
-pub use held::Held;
+pub use held::{Charge, Held};
 pub use limit::{
     Backend, Budget, Cost, CostRule, KeyParts, Limit, OnRedisError, Rate, MAX_GROUP_KEYS,
 };
@@ -228,6 +228,14 @@ impl Quotas {
                 }
             }
             self.metrics.quota_decision(&limit.name, "allowed");
+            held.charges.push(Charge {
+                limit: limit.name.clone(),
+                units: match cost {
+                    Some(Cost::Units(n)) => Some(n),
+                    _ => None,
+                },
+                metered: matches!(cost, Some(Cost::ResponseTokens)),
+            });
         }
         Ok(held)
     }

@@ -36,6 +36,15 @@ policies:
     tools: [up.echo]
     arguments:
       text: {{ deny: [nope] }}
+quotas:
+  - name: echo-budget
+    key: [subject]
+    tools: [up.echo]
+    budget: {{ units: 100000, per: 1d, cost: [{{ tools: [up.echo], units: 3 }}] }}
+  - name: add-rate
+    key: [subject]
+    tools: [up.add]
+    rate: {{ requests: 1000, per: 1m }}
 audit:
   path: "{}/audit.jsonl"
   max_file_bytes: 4096
@@ -116,6 +125,19 @@ async fn every_request_is_one_chained_record_through_rotation_and_shutdown() {
         "no-nope",
     )
     .await;
+    n += 1;
+    // The upstream refuses a call itself (an i64 overflow): its JSON-RPC error code is
+    // recorded next to the gateway's own.
+    let v = jsonrpc_body(
+        post(
+            &gw.url(),
+            call(8, "add", r#"{"a":9223372036854775807,"b":1}"#),
+            &s,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
     n += 1;
 
     // A virtual server: initialize, tools/list, an allowed call, a hidden tool, an unknown one.
@@ -209,6 +231,21 @@ async fn every_request_is_one_chained_record_through_rotation_and_shutdown() {
         "{allowed}"
     );
     assert_eq!(allowed["request_id"].as_str().map(str::len), Some(32));
+    // How the tool answered, and what the quota charged.
+    assert_eq!(allowed["is_error"], false, "{allowed}");
+    assert!(allowed.get("upstream_error_code").is_none(), "{allowed}");
+    assert_eq!(
+        allowed["quota"],
+        serde_json::json!([{ "limit": "echo-budget", "units": 3 }])
+    );
+    let failed = find(&|r| r["tool"]["exposed"] == "add" && r["upstream"] == "up");
+    assert_eq!(failed["decision"], "allowed");
+    assert_eq!(failed["upstream_error_code"], -32602, "{failed}");
+    assert!(failed.get("is_error").is_none(), "{failed}");
+    assert_eq!(
+        failed["quota"],
+        serde_json::json!([{ "limit": "add-rate" }])
+    );
     // The W3C trace id the upstream's traceparent carried (started here: none was sent).
     assert!(
         allowed["trace_id"]
