@@ -29,7 +29,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     echo "setup: cargo is in \$HOME/.cargo/bin; add it to PATH" >&2
   else
-    echo "setup: cargo not found; install a Rust toolchain (rustup, stable >= 1.88)" >&2
+    echo "setup: cargo not found; install a Rust toolchain (rustup, stable >= 1.89)" >&2
   fi
   exit 1
 fi

@@ -8,6 +8,12 @@
 //! for room (asynchronously: the worker thread serves other requests meanwhile) and `drop`
 //! drops the record and counts it.
 //!
+//! One process writes a trail at a time: the writer holds an exclusive lock on `PATH.lock`
+//! while its file is open. During an `--upgrade` the new process finds the lock taken by the
+//! old one, which is still draining; its records wait in the queue until the old writer has
+//! written, fsynced and let go, and then it continues the chain from the file's true last
+//! record. Without the lock both would append and two records would claim the same `prev`.
+//!
 //! Shutdown: [`Audit::close`] queues a close marker behind every record already queued; the
 //! writer writes them all, fsyncs, and exits; `close` joins it. The server calls it after
 //! every runtime has stopped (so no request is still logging), and dropping the handle
@@ -16,7 +22,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
@@ -41,6 +48,11 @@ pub(super) const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_
 /// How much of an existing file's end is read to find the last hash at startup: records
 /// are at most ~70 KiB (arguments are capped at 64 KiB).
 const TAIL: u64 = 1024 * 1024;
+/// How often a writer waiting for another process's lock tries again.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long a writer asked to close still waits for another process's lock before it
+/// gives up on the records it holds (an old process drains for its grace period, seconds).
+const LOCK_WAIT_AFTER_CLOSE: std::time::Duration = std::time::Duration::from_secs(10);
 
 enum Msg {
     Record(Box<Record>),
@@ -58,6 +70,9 @@ struct Inner {
     on_full: OnFull,
     metrics: Metrics,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Set by [`Audit::close`]: a writer still waiting for the file's lock stops waiting
+    /// after [`LOCK_WAIT_AFTER_CLOSE`].
+    closing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -72,26 +87,84 @@ impl Audit {
     /// Open the sinks (the file is created if missing, and its chain continued) and start the
     /// writer. Errors name `audit.path`.
     pub fn open(config: &AuditConfig, metrics: Metrics) -> anyhow::Result<Audit> {
-        let file = match &config.path {
-            Some(path) => Some(
-                FileSink::open(path, config.max_file_bytes, config.max_files)
-                    .map_err(|e| anyhow::anyhow!("audit.path {}: {e}", path.display()))?,
-            ),
-            None => None,
+        let named = |e: std::io::Error| anyhow::anyhow!("audit.path {}: {e}", path_shown(config));
+        let start = match &config.path {
+            Some(path) => {
+                let lock = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(lock_path(path))
+                    .map_err(named)?;
+                match lock.try_lock() {
+                    Ok(()) => Start::Ready(Some(
+                        FileSink::open(path, config.max_file_bytes, config.max_files, lock)
+                            .map_err(named)?,
+                    )),
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        // Another process writes this trail (the old one, during an
+                        // upgrade). Fail now if the file cannot be opened at all.
+                        OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(path)
+                            .map_err(named)?;
+                        log::warn!(
+                            "audit.path {}: another process holds {}; records queue until it \
+                             lets go (an --upgrade hands the trail over this way)",
+                            path.display(),
+                            lock_path(path).display()
+                        );
+                        Start::Wait {
+                            lock,
+                            path: path.clone(),
+                            max_bytes: config.max_file_bytes,
+                            max_files: config.max_files,
+                        }
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => return Err(named(e)),
+                }
+            }
+            None => Start::Ready(None),
         };
-        let prev = file
-            .as_ref()
-            .and_then(|f| f.last_hash.clone())
-            .unwrap_or_else(|| GENESIS.to_string());
-        let sinks = Sinks {
-            file,
-            stdout: config.stdout,
-        };
+        let stdout = config.stdout;
+        let closing = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel(config.queue);
         let m = metrics.clone();
+        let flag = closing.clone();
         let writer = std::thread::Builder::new()
             .name("audit writer".into())
-            .spawn(move || write_loop(rx, sinks, Chain::starting_at(prev), m))
+            .spawn(move || {
+                let file = match start {
+                    Start::Ready(file) => file,
+                    Start::Wait {
+                        lock,
+                        path,
+                        max_bytes,
+                        max_files,
+                    } => match wait_for_lock(&lock, &flag)
+                        .and_then(|()| FileSink::open(&path, max_bytes, max_files, lock))
+                    {
+                        Ok(f) => {
+                            log::info!("audit.path {}: lock taken over", path.display());
+                            Some(f)
+                        }
+                        Err(e) => {
+                            log::error!(
+                                "audit.path {}: {e}; the records this process made are lost",
+                                path.display()
+                            );
+                            None
+                        }
+                    },
+                };
+                let prev = file
+                    .as_ref()
+                    .and_then(|f| f.last_hash.clone())
+                    .unwrap_or_else(|| GENESIS.to_string());
+                let lost = file.is_none() && !stdout;
+                let sinks = Sinks { file, stdout, lost };
+                write_loop(rx, sinks, Chain::starting_at(prev), m)
+            })
             .map_err(|e| anyhow::anyhow!("audit: cannot start the writer thread: {e}"))?;
         Ok(Audit {
             inner: Some(Inner {
@@ -99,6 +172,7 @@ impl Audit {
                 on_full: config.on_full,
                 metrics,
                 writer: Mutex::new(Some(writer)),
+                closing,
             }),
         })
     }
@@ -140,6 +214,7 @@ impl Audit {
             return;
         };
         let Some(handle) = writer.take() else { return };
+        inner.closing.store(true, Ordering::Relaxed);
         // Not `blocking_send`: it panics inside a runtime. The writer keeps draining, so
         // room appears; it can only be gone if it panicked.
         loop {
@@ -238,14 +313,68 @@ fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, m
     }
 }
 
+/// How the writer starts: with its file (or none), or after another process lets go of it.
+enum Start {
+    Ready(Option<FileSink>),
+    Wait {
+        lock: File,
+        path: PathBuf,
+        max_bytes: u64,
+        max_files: u32,
+    },
+}
+
+/// `PATH.lock`: held by the one process that writes `PATH` (a sidecar, because `PATH`
+/// itself is renamed by rotation).
+fn lock_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+fn path_shown(config: &AuditConfig) -> String {
+    config
+        .path
+        .as_ref()
+        .map_or_else(String::new, |p| p.display().to_string())
+}
+
+/// Wait until `lock` is ours; once `closing` is set, at most [`LOCK_WAIT_AFTER_CLOSE`] more.
+fn wait_for_lock(lock: &File, closing: &AtomicBool) -> std::io::Result<()> {
+    let mut close_seen: Option<std::time::Instant> = None;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        if closing.load(Ordering::Relaxed) {
+            let since = *close_seen.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= LOCK_WAIT_AFTER_CLOSE {
+                return Err(std::io::Error::other(
+                    "another process still holds the trail's lock at shutdown",
+                ));
+            }
+        }
+        std::thread::sleep(LOCK_POLL);
+    }
+}
+
 /// Where sealed lines go.
 struct Sinks {
     file: Option<FileSink>,
     stdout: bool,
+    /// The file could not be had (another process kept its lock): every record is lost.
+    lost: bool,
 }
 
 impl Sinks {
     fn write(&mut self, line: &[u8]) -> std::io::Result<()> {
+        if self.lost {
+            return Err(std::io::Error::other(
+                "the trail's file could not be opened",
+            ));
+        }
         if self.stdout {
             std::io::stdout().lock().write_all(line)?;
         }
@@ -286,10 +415,13 @@ struct FileSink {
     max_files: u32,
     /// The hash of the file's last record at open (the chain continues from it).
     last_hash: Option<String>,
+    /// The exclusive lock on `PATH.lock`, released when the sink drops (after the last
+    /// fsync).
+    _lock: File,
 }
 
 impl FileSink {
-    fn open(path: &Path, max_bytes: u64, max_files: u32) -> std::io::Result<FileSink> {
+    fn open(path: &Path, max_bytes: u64, max_files: u32, lock: File) -> std::io::Result<FileSink> {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -313,6 +445,7 @@ impl FileSink {
             max_bytes,
             max_files,
             last_hash,
+            _lock: lock,
         })
     }
 
@@ -463,5 +596,39 @@ mod tests {
             .sum();
         assert_eq!(written + dropped as usize, 201, "{rendered}");
         assert!(!text.contains("action 999"));
+    }
+
+    #[tokio::test]
+    async fn a_second_process_waits_for_the_first_and_continues_its_chain() {
+        // The upgrade hand-over: the new writer finds the lock held (flock locks are per
+        // open file, so two handles in one process behave as two processes).
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let mut c = config(dir.path(), 1 << 20);
+        c.queue = 64;
+        let old = Audit::open(&c, metrics.clone()).unwrap();
+        for n in 0..5 {
+            old.submit(record(n)).await;
+        }
+        let new = Audit::open(&c, metrics.clone()).unwrap();
+        for n in 5..10 {
+            new.submit(record(n)).await;
+        }
+        // The old process is still draining: it writes after the new one queued.
+        for n in 10..15 {
+            old.submit(record(n)).await;
+        }
+        drop(old);
+        drop(new);
+        let path = dir.path().join("audit.jsonl");
+        let v = super::super::verify(std::slice::from_ref(&path)).unwrap_or_else(|b| panic!("{b}"));
+        assert_eq!(v.records, 15);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let order: Vec<usize> = text
+            .lines()
+            .filter_map(|l| l.split("action ").nth(1)?.split('"').next()?.parse().ok())
+            .collect();
+        let want: Vec<usize> = (0..5).chain(10..15).chain(5..10).collect();
+        assert_eq!(order, want, "the old process's records, then the new one's");
     }
 }

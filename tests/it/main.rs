@@ -28,6 +28,7 @@ mod quota;
 mod redis_store;
 mod regressions;
 mod tools_cli;
+mod upgrade;
 mod upstream_failures;
 mod vault_cli;
 mod virtual_servers;
