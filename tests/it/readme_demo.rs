@@ -77,6 +77,9 @@ fn readme_demo_runs_and_every_step_holds() {
         "/admin/status",
         "demo done; stopping.",
     ] {
-        assert!(stdout.contains(shown), "the demo should show {shown:?}:\n{stdout}");
+        assert!(
+            stdout.contains(shown),
+            "the demo should show {shown:?}:\n{stdout}"
+        );
     }
 }
