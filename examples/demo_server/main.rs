@@ -1,7 +1,7 @@
 //! Demo MCP server to put behind the gateway.
 //!
 //! ```text
-//! cargo run --example demo_server -- --listen 127.0.0.1:8000 [--json-response]
+//! cargo run --example demo_server -- --listen 127.0.0.1:8000 [--json-response] [--log-calls]
 //! ```
 //!
 //! Prints `demo MCP server listening on http://ADDR/mcp` once ready, then
@@ -14,7 +14,7 @@ use std::io::Write as _;
 use server::{DemoOptions, DemoServer};
 
 const USAGE: &str = "\
-Usage: demo_server [--listen ADDR] [--json-response]
+Usage: demo_server [--listen ADDR] [--json-response] [--log-calls]
 
 A demo MCP server (tools: echo, add, long_running) on rmcp's Streamable HTTP
 transport, serving at http://ADDR/mcp.
@@ -23,11 +23,13 @@ Options:
   --listen ADDR      address to listen on (default 127.0.0.1:8000; port 0 picks a free port)
   --json-response    answer simple requests with application/json instead of SSE
                      (rmcp only supports this statelessly: no Mcp-Session-Id)
+  --log-calls        print a line for every tools/call received (tool and arguments)
   -h, --help         print this help";
 
 struct Args {
     listen: String,
     json_response: bool,
+    log_calls: bool,
 }
 
 enum Parsed {
@@ -39,11 +41,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
     let mut parsed = Args {
         listen: "127.0.0.1:8000".to_owned(),
         json_response: false,
+        log_calls: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--json-response" => parsed.json_response = true,
+            "--log-calls" => parsed.log_calls = true,
             "--listen" => {
                 parsed.listen = args
                     .next()
@@ -79,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         listener,
         DemoOptions {
             json_response: args.json_response,
+            log_calls: args.log_calls,
         },
     )
     .await?;

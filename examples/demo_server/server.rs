@@ -65,6 +65,10 @@ pub struct DemoOptions {
     /// handler emits notifications before its result (e.g. `long_running` with
     /// a progress token) still falls back to an SSE response so nothing is lost.
     pub json_response: bool,
+    /// Print one line to stdout for every `tools/call` that reaches the server (tool name and
+    /// arguments), so the README demo can show which calls the gateway let through and which
+    /// never arrived. Off for tests and load tests (a line per call is noise there).
+    pub log_calls: bool,
 }
 
 /// State shared by the HTTP middleware, every session's handler and the
@@ -83,6 +87,8 @@ struct Shared {
     requests: AtomicUsize,
     /// TCP connections accepted.
     connections: AtomicUsize,
+    /// [`DemoOptions::log_calls`].
+    log_calls: bool,
 }
 
 /// Locks a mutex, ignoring poisoning: the data here are plain counters and
@@ -112,7 +118,10 @@ impl DemoServer {
         opts: DemoOptions,
     ) -> anyhow::Result<DemoServer> {
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            log_calls: opts.log_calls,
+            ..Shared::default()
+        });
 
         let config = if opts.json_response {
             StreamableHttpServerConfig::default()
@@ -369,6 +378,14 @@ impl ServerHandler for DemoHandler {
         *lock(&self.shared.calls)
             .entry(request.name.to_string())
             .or_insert(0) += 1;
+        if self.shared.log_calls {
+            let arguments = request
+                .arguments
+                .as_ref()
+                .and_then(|a| serde_json::to_string(a).ok())
+                .unwrap_or_default();
+            println!("tools/call {} {arguments}", request.name);
+        }
         let tcc = ToolCallContext::new(self, request, context);
         self.tool_router.call(tcc).await
     }

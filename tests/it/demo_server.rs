@@ -243,6 +243,7 @@ async fn raw_http_behaviour() -> anyhow::Result<()> {
 async fn json_response_mode() -> anyhow::Result<()> {
     let server = start(DemoOptions {
         json_response: true,
+        ..Default::default()
     })
     .await?;
     let http = reqwest_client()?;

@@ -25,6 +25,7 @@ mod policy;
 mod principals;
 mod proxy;
 mod quota;
+mod readme_demo;
 mod redis_store;
 mod regressions;
 mod tools_cli;

@@ -131,6 +131,7 @@ async fn sse_responses_are_marked_unbuffered_and_session_headers_pass_through() 
 async fn json_responses_pass_through() {
     let d = start_demo_with(demo::DemoOptions {
         json_response: true,
+        ..Default::default()
     })
     .await;
     let gw = start_gateway(&config_for(&d.url()).yaml()).await;
