@@ -766,6 +766,7 @@ audit:
     };
     let body = small_call();
     let request = Request {
+        time: std::time::SystemTime::now(),
         request_id: None,
         trace_id: None,
         principal: Some(&principal),

@@ -22,7 +22,7 @@ mod writer;
 
 pub use chain::{verify, Break, Verified, GENESIS};
 pub use record::{
-    request_id, Admin, Decision, Principal, Record, Request, Tool, MAX_ARGUMENT_BYTES,
+    request_id, Admin, Decision, Facts, Principal, Record, Request, Tool, MAX_ARGUMENT_BYTES,
 };
 pub use redact::redact;
 pub use writer::Audit;

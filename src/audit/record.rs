@@ -7,8 +7,10 @@
 //! shown arguments are replaced by a note with their size (the digest still covers them).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use once_cell::sync::Lazy;
 use serde::Serialize;
 use serde_json::Value;
@@ -140,9 +142,88 @@ pub struct Record {
     pub admin: Option<Admin>,
 }
 
-/// What the proxy's `logging` phase knows about a finished request, in plain values.
+/// A finished request's facts, owned: what `logging` hands the writer thread, which builds
+/// the [`Record`] from them ([`Facts::record`]). The costly part of a record (canonical
+/// arguments, redaction, digests, reading the call's outcome from its response, about 20,000
+/// instructions for a small call) so runs off the request's worker, which only copies a few
+/// names and takes references (`Bytes`, `Arc`) to what it already holds.
+#[derive(Debug)]
+pub struct Facts {
+    pub time: SystemTime,
+    pub request_id: String,
+    pub trace_id: Option<crate::trace::TraceId>,
+    pub principal: Option<Arc<crate::auth::Principal>>,
+    pub virtual_server: Option<String>,
+    pub upstream: Option<String>,
+    /// The name the client called, and the upstream's name for it when resolved.
+    pub tool: Option<(String, Option<String>)>,
+    pub method: McpMethod,
+    /// The body the upstream runs (or the client's, when refused first).
+    pub body: Bytes,
+    pub refused_by: Option<Step>,
+    pub reject: Option<Reject>,
+    pub forwarded: bool,
+    pub outcome: Outcome,
+    pub status: Option<u16>,
+    pub upstream_status: Option<u16>,
+    /// A `tools/call` response as it passed (all of it, at most 64 KiB), and whether it is
+    /// an event stream.
+    pub response: Option<(Vec<Bytes>, bool)>,
+    pub quota: Vec<crate::quota::Charge>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub gateway_time: Option<Duration>,
+    pub upstream_time: Option<Duration>,
+    /// The redaction rules the request was served under.
+    pub redaction: Arc<Redaction>,
+}
+
+impl Facts {
+    /// The record of these facts.
+    pub fn record(&self) -> Record {
+        let call_outcome =
+            self.response
+                .as_ref()
+                .and_then(|(chunks, sse)| match chunks.as_slice() {
+                    [one] => crate::mcp::outcome::read(one, *sse),
+                    many => crate::mcp::outcome::read(&many.concat(), *sse),
+                });
+        let trace_id = self.trace_id.map(|t| t.to_string());
+        let request = Request {
+            time: self.time,
+            request_id: Some(&self.request_id),
+            trace_id: trace_id.as_deref(),
+            principal: self.principal.as_deref(),
+            virtual_server: self.virtual_server.as_deref(),
+            upstream: self.upstream.as_deref(),
+            tool: self
+                .tool
+                .as_ref()
+                .map(|(exposed, upstream)| (exposed.as_str(), upstream.as_deref())),
+            method: self.method,
+            body: &self.body,
+            refused_by: self.refused_by,
+            reject: self.reject.as_ref(),
+            forwarded: self.forwarded,
+            outcome: self.outcome,
+            status: self.status,
+            upstream_status: self.upstream_status,
+            call_outcome,
+            quota: &self.quota,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            gateway_time: self.gateway_time,
+            upstream_time: self.upstream_time,
+        };
+        Record::request(&request, &self.redaction)
+    }
+}
+
+/// A finished request in borrowed, plain values: what [`Record::request`] reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
+    /// When the request ended (`logging` ran).
+    pub time: SystemTime,
     /// The request's id when one exists; else one is generated ([`request_id`]).
     pub request_id: Option<&'a str>,
     pub trace_id: Option<&'a str>,
@@ -193,8 +274,8 @@ pub fn request_id() -> String {
     format!("{:016x}{n:016x}", *PREFIX)
 }
 
-fn now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -216,7 +297,7 @@ impl Record {
             (None, None)
         };
         Record {
-            time: now(),
+            time: rfc3339(r.time),
             request_id: r.request_id.map_or_else(request_id, str::to_string),
             trace_id: r.trace_id.map(str::to_string),
             kind: "mcp",
@@ -271,7 +352,7 @@ impl Record {
     ) -> Record {
         let refused = result.is_err();
         Record {
-            time: now(),
+            time: rfc3339(SystemTime::now()),
             request_id: request_id(),
             trace_id: None,
             kind: "admin",
@@ -383,6 +464,7 @@ mod tests {
 
     fn request(body: &[u8]) -> Request<'_> {
         Request {
+            time: SystemTime::now(),
             request_id: None,
             trace_id: None,
             principal: None,

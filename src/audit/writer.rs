@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
 use super::chain::{last_hash, Chain, GENESIS};
-use super::Record;
+use super::{Facts, Record};
 use crate::config::raw::OnFull;
 use crate::config::AuditConfig;
 use crate::metrics::Metrics;
@@ -56,6 +56,8 @@ const LOCK_WAIT_AFTER_CLOSE: std::time::Duration = std::time::Duration::from_sec
 
 enum Msg {
     Record(Box<Record>),
+    /// A request's facts: the writer builds its record.
+    Request(Box<Facts>),
     Close,
 }
 
@@ -185,8 +187,17 @@ impl Audit {
     /// Queue `record`. On a full queue, waits for room (`block`) or drops and counts it
     /// (`drop`). After [`Audit::close`], records are dropped and counted.
     pub async fn submit(&self, record: Record) {
+        self.send(Msg::Record(Box::new(record))).await;
+    }
+
+    /// Queue a finished request's facts; the writer thread builds the record from them
+    /// (off the request's worker). Queued like [`Audit::submit`].
+    pub async fn submit_request(&self, facts: Facts) {
+        self.send(Msg::Request(Box::new(facts))).await;
+    }
+
+    async fn send(&self, msg: Msg) {
         let Some(inner) = &self.inner else { return };
-        let msg = Msg::Record(Box::new(record));
         let sent = match inner.on_full {
             OnFull::Drop => match inner.tx.try_send(msg) {
                 Ok(()) => Ok(()),
@@ -265,22 +276,25 @@ fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, m
         let mut closing = false;
         let mut lost = 0;
         for msg in batch.drain(..) {
-            match msg {
-                Msg::Record(r) => {
-                    json.clear();
-                    if let Err(e) = serde_json::to_writer(&mut json, &*r) {
-                        log::error!("audit: cannot serialize a record: {e}");
-                        metrics.audit_dropped("write_error");
-                        continue;
-                    }
-                    buf.clear();
-                    chain.seal(&json, &mut buf);
-                    if let Err(e) = sinks.write(&buf) {
-                        lost += 1;
-                        log::error!("audit: cannot write a record: {e}");
-                    }
+            let record = match msg {
+                Msg::Record(r) => *r,
+                Msg::Request(facts) => facts.record(),
+                Msg::Close => {
+                    closing = true;
+                    continue;
                 }
-                Msg::Close => closing = true,
+            };
+            json.clear();
+            if let Err(e) = serde_json::to_writer(&mut json, &record) {
+                log::error!("audit: cannot serialize a record: {e}");
+                metrics.audit_dropped("write_error");
+                continue;
+            }
+            buf.clear();
+            chain.seal(&json, &mut buf);
+            if let Err(e) = sinks.write(&buf) {
+                lost += 1;
+                log::error!("audit: cannot write a record: {e}");
             }
         }
         if let Err(e) = sinks.flush() {
@@ -293,9 +307,14 @@ fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, m
         if closing {
             // Anything queued after the close marker came from a request that outlived the
             // runtimes' shutdown (none should); write it too rather than lose it.
-            while let Ok(Msg::Record(r)) = rx.try_recv() {
+            while let Ok(msg) = rx.try_recv() {
+                let r = match msg {
+                    Msg::Record(r) => *r,
+                    Msg::Request(f) => f.record(),
+                    Msg::Close => continue,
+                };
                 json.clear();
-                if serde_json::to_writer(&mut json, &*r).is_ok() {
+                if serde_json::to_writer(&mut json, &r).is_ok() {
                     buf.clear();
                     chain.seal(&json, &mut buf);
                     let _ = sinks.write(&buf);
@@ -517,7 +536,6 @@ fn tail_hash(file: &mut File, size: u64) -> std::io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Redaction;
 
     fn config(dir: &Path, max_file_bytes: u64) -> AuditConfig {
         AuditConfig {
@@ -527,7 +545,7 @@ mod tests {
             max_files: 3,
             queue: 4,
             on_full: OnFull::Block,
-            redact: Redaction::default(),
+            redact: Default::default(),
         }
     }
 

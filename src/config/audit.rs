@@ -52,7 +52,9 @@ pub struct AuditConfig {
     pub max_files: u32,
     pub queue: usize,
     pub on_full: OnFull,
-    pub redact: Redaction,
+    /// Shared with every queued request's facts: the writer redacts with the rules the
+    /// request was served under.
+    pub redact: std::sync::Arc<Redaction>,
 }
 
 impl AuditConfig {
@@ -142,10 +144,10 @@ pub(super) fn validate(a: RawAudit) -> Result<AuditConfig, ConfigError> {
         max_files: a.max_files,
         queue: a.queue,
         on_full: a.on_full,
-        redact: Redaction {
+        redact: std::sync::Arc::new(Redaction {
             default: a.redact.default,
             rules,
-        },
+        }),
     })
 }
 

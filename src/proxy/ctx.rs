@@ -124,8 +124,8 @@ pub struct Timings {
 /// tool result larger than that is not read for its outcome.
 pub const CAPTURE_LIMIT: usize = 64 * 1024;
 
-/// The upstream's response body as it passed, for [`crate::mcp::outcome::read`] in
-/// `logging`. Chunks are `Bytes` clones (a reference count, no copy); past
+/// The upstream's response body as it passed, for [`crate::mcp::outcome::read`] on the
+/// audit writer. Chunks are `Bytes` clones (a reference count, no copy); past
 /// [`CAPTURE_LIMIT`] they are let go and `overflow` is set.
 #[derive(Debug, Default)]
 pub struct Capture {
@@ -147,17 +147,6 @@ impl Capture {
         }
         self.len += chunk.len();
         self.chunks.push(chunk.clone());
-    }
-
-    /// The call's outcome, when the whole response was kept and holds one.
-    pub fn outcome(&self) -> Option<crate::mcp::outcome::CallOutcome> {
-        if self.overflow {
-            return None;
-        }
-        match self.chunks.as_slice() {
-            [one] => crate::mcp::outcome::read(one, self.sse),
-            chunks => crate::mcp::outcome::read(&chunks.concat(), self.sse),
-        }
     }
 }
 

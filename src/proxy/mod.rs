@@ -326,8 +326,8 @@ impl ProxyHttp for McpGateway {
             upstream_error: ctx.upstream_error,
         });
         if self.shared.audit.enabled() {
-            let record = trail::record(session, ctx);
-            self.shared.audit.submit(record).await;
+            let facts = trail::facts(session, ctx);
+            self.shared.audit.submit_request(facts).await;
         }
     }
 }

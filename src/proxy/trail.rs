@@ -1,25 +1,29 @@
-//! The audit record of a finished request, from its [`RequestCtx`] and the Pingora session
-//! (status, bytes): the one place that reads the context for [`crate::audit`]. Runs in
-//! `logging`, only when the trail is on.
+//! The facts of a finished request for its audit record, from its [`RequestCtx`] and the
+//! Pingora session (status, bytes): the one place that reads the context for
+//! [`crate::audit`]. Runs in `logging`, only when the trail is on, and only copies names and
+//! takes references: the writer thread builds the record ([`crate::audit::Facts::record`]).
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
-use crate::audit::{Record, Request};
+use crate::audit::Facts;
 use crate::endpoints::EndpointKind;
 use crate::mcp::McpMethod;
 
-/// The record of the request `ctx` describes.
-pub(super) fn record(session: &Session, ctx: &RequestCtx) -> Record {
+/// The facts of the request `ctx` describes. Takes the response capture, the quota charges
+/// and the rejection out of `ctx` (nothing reads them after `logging`).
+pub(super) fn facts(session: &Session, ctx: &mut RequestCtx) -> Facts {
     let target = ctx.target.as_ref().or(ctx.refused_target.as_ref());
     let entry = target.and_then(|t| t.tool.as_ref()).and_then(|t| t.entry());
     // The name the client called: the catalog's exposed name, else the message's (a plain
     // route, or a name no catalog knows).
-    let called = match (entry, &ctx.call) {
-        (Some(e), _) => Some(std::borrow::Cow::Borrowed(e.exposed.as_str())),
-        (None, Some(call)) if ctx.method == McpMethod::ToolsCall => call.tool_name(&ctx.body),
+    let called: Option<String> = match (entry, &ctx.call) {
+        (Some(e), _) => Some(e.exposed.clone()),
+        (None, Some(call)) if ctx.method == McpMethod::ToolsCall => {
+            call.tool_name(&ctx.body).map(|c| c.into_owned())
+        }
         _ => None,
     };
     let upstream = match (entry, target) {
@@ -31,15 +35,16 @@ pub(super) fn record(session: &Session, ctx: &RequestCtx) -> Record {
         },
     };
     let upstream_tool = match entry {
-        Some(e) => Some(e.tool.as_str()),
+        Some(e) => Some(e.tool.clone()),
         // A plain route: the upstream's name is the one called.
-        None if upstream.is_some() => called.as_deref(),
+        None if upstream.is_some() => called.clone(),
         None => None,
     };
     let virtual_server = match ctx.endpoint.as_ref().map(|e| &e.kind) {
-        Some(EndpointKind::Virtual { server, .. }) => Some(server.name.as_str()),
+        Some(EndpointKind::Virtual { server, .. }) => Some(server.name.clone()),
         _ => None,
     };
+    let upstream = upstream.map(str::to_string);
     let t = ctx.timings;
     let gateway_time = Some(
         t.forwarded_at
@@ -50,37 +55,43 @@ pub(super) fn record(session: &Session, ctx: &RequestCtx) -> Record {
         (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
         _ => None,
     };
-    // The W3C trace id the upstream and the logs saw (accepted or started per request).
-    let trace_id = ctx.trace.map(|t| t.trace_id.to_string());
-    let request = Request {
-        request_id: None,
-        trace_id: trace_id.as_deref(),
-        principal: ctx.principal.as_deref(),
-        virtual_server,
-        upstream,
-        tool: called.as_deref().map(|c| (c, upstream_tool)),
-        method: ctx.method,
-        body: &ctx.body,
-        refused_by: ctx.refused_by,
-        reject: ctx.rejected.as_ref(),
-        forwarded: t.forwarded_at.is_some(),
-        outcome: ctx.outcome,
-        status: session.response_written().map(|h| h.status.as_u16()),
-        upstream_status: ctx.upstream_status,
-        call_outcome: ctx.capture.as_ref().and_then(|c| c.outcome()),
-        quota: ctx.decision.as_ref().map_or(&[], |d| d.quota.charges()),
-        bytes_in: session.body_bytes_read() as u64,
-        bytes_out: session.body_bytes_sent() as u64,
-        gateway_time,
-        upstream_time,
-    };
     let redaction = ctx
         .runtime
         .as_ref()
         .and_then(|rt| rt.config.audit.as_ref())
-        .map(|a| &a.redact);
-    match redaction {
-        Some(r) => Record::request(&request, r),
-        None => Record::request(&request, &Default::default()),
+        .map(|a| a.redact.clone())
+        .unwrap_or_default();
+    Facts {
+        time: SystemTime::now(),
+        request_id: crate::audit::request_id(),
+        // The W3C trace id the upstream and the logs saw (accepted or started per request).
+        trace_id: ctx.trace.map(|t| t.trace_id),
+        principal: ctx.principal.clone(),
+        virtual_server,
+        upstream,
+        tool: called.map(|c| (c, upstream_tool)),
+        method: ctx.method,
+        body: ctx.body.clone(),
+        refused_by: ctx.refused_by,
+        reject: ctx.rejected.take(),
+        forwarded: t.forwarded_at.is_some(),
+        outcome: ctx.outcome,
+        status: session.response_written().map(|h| h.status.as_u16()),
+        upstream_status: ctx.upstream_status,
+        response: ctx
+            .capture
+            .take()
+            .filter(|c| !c.overflow)
+            .map(|c| (c.chunks, c.sse)),
+        quota: ctx
+            .decision
+            .as_mut()
+            .map(|d| d.quota.take_charges())
+            .unwrap_or_default(),
+        bytes_in: session.body_bytes_read() as u64,
+        bytes_out: session.body_bytes_sent() as u64,
+        gateway_time,
+        upstream_time,
+        redaction,
     }
 }

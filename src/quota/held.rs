@@ -100,6 +100,11 @@ impl Held {
         &self.charges
     }
 
+    /// Take the charges out (for the audit record, once the call is settled).
+    pub fn take_charges(&mut self) -> Vec<Charge> {
+        std::mem::take(&mut self.charges)
+    }
+
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.permits.is_empty() && self.metered.is_empty()
