@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
 use super::chain::{last_hash, Chain, GENESIS};
-use super::Record;
+use super::{Recent, Record};
 use crate::config::raw::OnFull;
 use crate::config::AuditConfig;
 use crate::metrics::Metrics;
@@ -58,6 +58,8 @@ struct Inner {
     on_full: OnFull,
     metrics: Metrics,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The last records written (the status page's panel).
+    recent: Recent,
 }
 
 impl std::fmt::Debug for Inner {
@@ -89,9 +91,11 @@ impl Audit {
         };
         let (tx, rx) = mpsc::channel(config.queue);
         let m = metrics.clone();
+        let recent = Recent::default();
+        let kept = recent.clone();
         let writer = std::thread::Builder::new()
             .name("audit writer".into())
-            .spawn(move || write_loop(rx, sinks, Chain::starting_at(prev), m))
+            .spawn(move || write_loop(rx, sinks, Chain::starting_at(prev), m, kept))
             .map_err(|e| anyhow::anyhow!("audit: cannot start the writer thread: {e}"))?;
         Ok(Audit {
             inner: Some(Inner {
@@ -99,6 +103,7 @@ impl Audit {
                 on_full: config.on_full,
                 metrics,
                 writer: Mutex::new(Some(writer)),
+                recent,
             }),
         })
     }
@@ -106,6 +111,13 @@ impl Audit {
     /// Whether records are written at all (build them only then).
     pub fn enabled(&self) -> bool {
         self.inner.is_some()
+    }
+
+    /// The last records written, newest first, at most [`Recent::CAPACITY`] (none when off).
+    pub fn recent(&self) -> Vec<Record> {
+        self.inner
+            .as_ref()
+            .map_or_else(Vec::new, |i| i.recent.newest_first())
     }
 
     /// Queue `record`. On a full queue, waits for room (`block`) or drops and counts it
@@ -163,8 +175,15 @@ impl Drop for Audit {
     }
 }
 
-fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, metrics: Metrics) {
+fn write_loop(
+    mut rx: mpsc::Receiver<Msg>,
+    mut sinks: Sinks,
+    mut chain: Chain,
+    metrics: Metrics,
+    recent: Recent,
+) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut written: Vec<Box<Record>> = Vec::with_capacity(BATCH);
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut json = Vec::with_capacity(4096);
     let mut synced = std::time::Instant::now();
@@ -203,6 +222,8 @@ fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, m
                     if let Err(e) = sinks.write(&buf) {
                         lost += 1;
                         log::error!("audit: cannot write a record: {e}");
+                    } else {
+                        written.push(r);
                     }
                 }
                 Msg::Close => closing = true,
@@ -214,6 +235,7 @@ fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, m
         for _ in 0..lost {
             metrics.audit_dropped("write_error");
         }
+        recent.keep(&mut written);
         metrics.audit_queue_depth(rx.len());
         if closing {
             // Anything queued after the close marker came from a request that outlived the
@@ -412,6 +434,13 @@ mod tests {
         }
         audit.close();
         audit.close();
+        // The status page's ring holds the newest written records, newest first.
+        let recent = audit.recent();
+        assert_eq!(recent.len(), crate::audit::Recent::CAPACITY.min(40));
+        assert_eq!(
+            recent[0].admin.as_ref().map(|a| a.action.as_str()),
+            Some("action 39")
+        );
         // Restart: the chain continues from the file's last record.
         let audit = Audit::open(&config(dir.path(), 4096), metrics).unwrap();
         for n in 40..50 {
