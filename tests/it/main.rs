@@ -27,6 +27,7 @@ mod proxy;
 mod quota;
 mod redis_store;
 mod regressions;
+mod status_page;
 mod tools_cli;
 mod upstream_failures;
 mod vault_cli;
