@@ -42,8 +42,8 @@ h2{font-size:15px;margin:2px 0 8px}h3{font-size:13px;margin:6px 0 4px;color:#4a5
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eef1f5;vertical-align:top}\
 th{color:#4a5466;font-weight:600;background:#f8f9fb}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
 .tiles{display:flex;flex-wrap:wrap;gap:10px;background:none;border:none;padding:0}\
-.tile{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:8px 14px;min-width:150px}\
-.tile b{display:block;font-size:22px}.tile span{color:#4a5466;font-size:12px}\
+.tile{background:#fff;border:1px solid #dde2ea;border-radius:6px;padding:8px 14px;flex:1 1 150px}\
+.tile b{display:block;font-size:20px;white-space:nowrap}.tile span{color:#4a5466;font-size:12px}\
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px}\
 .up{color:#0a7d32;font-weight:600}.down{color:#c0262d;font-weight:600}.unknown{color:#8a6d00;font-weight:600}\
 .bad{color:#c0262d}.empty{color:#6b7588;margin:4px 0}code{font-size:12px;word-break:break-all}";
@@ -372,11 +372,17 @@ fn audit(o: &mut String, s: &Status) -> fmt::Result {
             .map(|a| clip(&a.to_string()))
             .unwrap_or_default();
         let num = |k: &str| r.get(k).and_then(Value::as_f64);
+        // The day is in the header; a record of that day shows its time of day.
+        let time = text(r, &["time"]);
+        let time = match (time.get(..11), s.generated.get(..11)) {
+            (Some(day), Some(today)) if day == today => &time[11..],
+            _ => time,
+        };
         write!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td>\
 <td><code>{}</code></td><td class=\"n\">{} / {}</td></tr>",
-            E(text(r, &["time"])),
+            E(time),
             E(&who),
             E(&place),
             E(what.trim()),
