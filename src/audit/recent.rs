@@ -18,18 +18,18 @@ impl Recent {
     pub const CAPACITY: usize = 50;
 
     /// Take the records of a written batch (oldest first), keeping the newest
-    /// [`Self::CAPACITY`]. One lock per batch; `written` is left empty for reuse.
-    pub(super) fn keep(&self, written: &mut Vec<Box<Record>>) {
-        if written.is_empty() {
+    /// [`Self::CAPACITY`]. One lock per batch. Boxes, as they came off the queue: moving
+    /// one is a pointer copy.
+    pub(super) fn keep(&self, written: impl ExactSizeIterator<Item = Box<Record>>) {
+        if written.len() == 0 {
             return;
         }
         // Of a batch larger than the ring only its newest records can stay.
         let skip = written.len().saturating_sub(Self::CAPACITY);
         let Ok(mut ring) = self.0.lock() else {
-            written.clear();
             return;
         };
-        for r in written.drain(..).skip(skip) {
+        for r in written.skip(skip) {
             if ring.len() == Self::CAPACITY {
                 ring.pop_front();
             }
@@ -50,17 +50,15 @@ impl Recent {
 mod tests {
     use super::*;
 
-    fn records(range: std::ops::Range<usize>) -> Vec<Box<Record>> {
-        range
-            .map(|n| {
-                Box::new(Record::admin(
-                    None,
-                    format!("action {n}"),
-                    Ok(()),
-                    Some(200),
-                ))
-            })
-            .collect()
+    fn records(range: std::ops::Range<usize>) -> impl ExactSizeIterator<Item = Box<Record>> {
+        range.map(|n| {
+            Box::new(Record::admin(
+                None,
+                format!("action {n}"),
+                Ok(()),
+                Some(200),
+            ))
+        })
     }
 
     fn actions(r: &Recent) -> Vec<String> {
@@ -73,16 +71,14 @@ mod tests {
     #[test]
     fn keeps_the_newest_records_newest_first_and_no_more() {
         let r = Recent::default();
-        r.keep(&mut records(0..3));
+        r.keep(records(0..3));
         assert_eq!(actions(&r), ["action 2", "action 1", "action 0"]);
-        let mut batch = records(3..3 + Recent::CAPACITY + 7);
-        r.keep(&mut batch);
-        assert!(batch.is_empty());
+        r.keep(records(3..3 + Recent::CAPACITY + 7));
         let kept = actions(&r);
         assert_eq!(kept.len(), Recent::CAPACITY);
         assert_eq!(kept[0], format!("action {}", 2 + Recent::CAPACITY + 7));
         assert_eq!(kept[Recent::CAPACITY - 1], "action 10");
-        r.keep(&mut records(100..101));
+        r.keep(records(100..101));
         assert_eq!(actions(&r)[0], "action 100");
         assert_eq!(actions(&r).len(), Recent::CAPACITY);
     }

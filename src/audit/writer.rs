@@ -235,7 +235,7 @@ fn write_loop(
         for _ in 0..lost {
             metrics.audit_dropped("write_error");
         }
-        recent.keep(&mut written);
+        recent.keep(written.drain(..));
         metrics.audit_queue_depth(rx.len());
         if closing {
             // Anything queued after the close marker came from a request that outlived the

@@ -215,7 +215,7 @@ fn traffic(f: &Families) -> (Counts, Counts, Vec<ServerRow>) {
         .into_values()
         .filter(|r| r.requests.total > 0)
         .collect();
-    rows.sort_by(|a, b| b.requests.total.cmp(&a.requests.total));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.requests.total));
     rows.truncate(MAX_ROWS);
     (all, calls, rows)
 }
@@ -257,7 +257,7 @@ fn calls(f: &Families) -> (Vec<CallRow>, usize) {
             upstream_ms: u.percentiles(),
         })
         .collect();
-    rows.sort_by(|a, b| b.calls.total.cmp(&a.calls.total));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.calls.total));
     let cut = rows.len().saturating_sub(MAX_ROWS);
     rows.truncate(MAX_ROWS);
     (rows, cut)
