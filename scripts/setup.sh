@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what building and testing mcp-gateway needs on a fresh Debian machine, if missing:
 # cmake, a C compiler and pkg-config (Pingora builds zlib-ng with cmake), curl and jq (demo),
-# redis-server (tests start their own on 127.0.0.1: the shared quota and approval store).
+# redis-server (tests start their own on 127.0.0.1: the shared quota and approval store),
+# chromium (headless: the admin status page test and scripts/status-screenshot.sh).
 # Idempotent and quiet when everything is there. Needs root (or sudo) only to install.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 for pkg in "$@"; do   # extra packages requested by the caller, e.g. nginx for load tests
   bin=${pkg%%:*}; name=${pkg#*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$name")

@@ -537,6 +537,12 @@ impl Metrics {
         }
     }
 
+    /// This gateway's metric families (not the process-global registry's): the admin status
+    /// page reads its figures here, so it and `/metrics` never disagree.
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
+    }
+
     /// Prometheus text exposition of this gateway's metrics plus the process-global registry
     /// (where Pingora and libraries register theirs).
     pub fn render(&self) -> Vec<u8> {

@@ -7,6 +7,9 @@
 //! Credentials are `Authorization: Bearer` values: an admin token (matched by SHA-256, the
 //! same way as `auth.api_keys`), or a JWT verified by the gateway's `auth.jwt` verifier for
 //! the audience `auth.resource + "/admin"` and granted a permission by `admin.auth.jwt`.
+//! A browser cannot send a bearer header, so `Authorization: Basic base64(user:TOKEN)` is
+//! the same credential: the password is the token (or JWT), the user name is ignored. The
+//! status page's 401 carries a `Basic` challenge so the browser asks for it.
 
 use super::error::AdminError;
 use crate::auth::jwt::JwtVerifier;
@@ -48,10 +51,21 @@ pub async fn authorize(
             invalid_token: false,
         });
     };
-    let token = bearer_token(value).ok_or_else(|| AdminError::Unauthenticated {
-        reason: "the Authorization header must be \"Bearer <token>\"".into(),
-        invalid_token: true,
-    })?;
+    let basic;
+    let token = match bearer_token(value) {
+        Some(t) => t,
+        None => {
+            let password = basic_password(value).ok_or_else(|| AdminError::Unauthenticated {
+                reason: "the Authorization header must be \"Bearer <token>\"".into(),
+                invalid_token: true,
+            })?;
+            basic = password.map_err(|reason| AdminError::Unauthenticated {
+                reason,
+                invalid_token: true,
+            })?;
+            basic.as_str()
+        }
+    };
     let (actor, held) = match (&auth.jwt, verifier) {
         (Some(grants), Some(verifier)) if looks_like_jwt(token) => {
             let principal = verifier
@@ -95,6 +109,34 @@ pub async fn authorize(
     };
     require(&actor, &held, needed)?;
     Ok(actor)
+}
+
+/// The password of a `Basic` authorization value (scheme case-insensitive): `None` when the
+/// scheme is not Basic, `Err` naming what is wrong with the credentials when it is.
+fn basic_password(value: &str) -> Option<Result<String, String>> {
+    use base64::Engine as _;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    const HOW: &str = "send Basic base64(any-user:ADMIN_TOKEN)";
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return Some(Err(format!(
+            "the Basic credentials are not valid base64; {HOW}"
+        )));
+    };
+    let Ok(text) = String::from_utf8(decoded) else {
+        return Some(Err(format!("the Basic credentials are not UTF-8; {HOW}")));
+    };
+    Some(match text.split_once(':') {
+        None => Err(format!(
+            "the Basic credentials have no ':' between user name and password; {HOW}"
+        )),
+        Some((_, "")) => Err(format!(
+            "the Basic password is empty: it must be the admin token; {HOW}"
+        )),
+        Some((_, password)) => Ok(password.to_string()),
+    })
 }
 
 /// Some of `held` grants `needed` ([`AdminPermission::grants`]: `write` and `approve`
@@ -190,6 +232,60 @@ mod tests {
             let e = check(h, AdminPermission::Read).await.unwrap_err();
             assert_eq!(e.http_status(), 401, "{h:?}");
             assert!(e.www_authenticate().is_some());
+        }
+    }
+
+    fn basic(user_pass: &str) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        )
+    }
+
+    #[tokio::test]
+    async fn basic_credentials_carry_the_token_as_the_password() {
+        use AdminPermission::{Read, Write};
+        let viewer = AdminActor::Token {
+            name: "viewer".into(),
+        };
+        // Any user name, or none (RFC 7617: the user name ends at the first colon).
+        for user in ["admin", ""] {
+            let h = basic(&format!("{user}:read-secret"));
+            assert_eq!(check(Some(&h), Read).await, Ok(viewer.clone()), "{h}");
+        }
+        let h = basic("admin:read-secret").replace("Basic", "basic");
+        assert!(check(Some(&h), Read).await.is_ok());
+        // The same permission check as a bearer token.
+        let e = check(Some(&basic("a:read-secret")), Write)
+            .await
+            .unwrap_err();
+        assert_eq!(e.http_status(), 403);
+        let e = check(Some(&basic("a:nope")), Read).await.unwrap_err();
+        assert_eq!(e.http_status(), 401);
+        assert!(e.to_string().contains("unknown admin token"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn malformed_basic_credentials_are_401_saying_what_is_wrong() {
+        use base64::Engine as _;
+        let not_utf8 = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode([0xff, b':', 0xfe])
+        );
+        for (h, says) in [
+            ("Basic !!not-base64!!".to_string(), "not valid base64"),
+            ("Basic".to_string(), "must be \"Bearer <token>\""),
+            (basic("read-secret"), "no ':'"),
+            (basic("admin:"), "password is empty"),
+            (not_utf8, "not UTF-8"),
+        ] {
+            let e = check(Some(&h), AdminPermission::Read).await.unwrap_err();
+            assert_eq!(e.http_status(), 401, "{h}");
+            assert!(e.to_string().contains(says), "{h}: {e}");
+            assert!(e
+                .www_authenticate()
+                .is_some_and(|c| c.contains("invalid_token")));
         }
     }
 

@@ -12,7 +12,7 @@
 //!
 //! Layout: `auth` (actor, permission check), `audit` (the write record), `error` (status
 //! mapping), `registry` (the registry endpoints), `approvals` (calls waiting for a human),
-//! `quotas` (what is left of each limit).
+//! `quotas` (what is left of each limit), `status` (the status page and its JSON).
 
 mod approvals;
 pub mod audit;
@@ -20,6 +20,7 @@ pub mod auth;
 pub mod error;
 mod quotas;
 mod registry;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -65,6 +66,10 @@ enum Endpoint {
     /// `POST /admin/approvals/approve` and `/deny`.
     DecideCall(crate::approval::Verdict),
     Quotas,
+    /// `GET /admin/status`: the HTML status page.
+    Status,
+    /// `GET /admin/status.json`: the same data as JSON.
+    StatusJson,
 }
 
 impl Endpoint {
@@ -113,6 +118,8 @@ fn route(path: &str) -> Option<Endpoint> {
             Endpoint::Approval
         }
         "/admin/quotas" => Endpoint::Quotas,
+        "/admin/status" => Endpoint::Status,
+        "/admin/status.json" => Endpoint::StatusJson,
         _ => return None,
     })
 }
@@ -249,6 +256,20 @@ impl AdminApp {
                 let query = quotas::parse_query(session.req_header().uri.query())?;
                 Ok(json(200, &quotas::report(&self.shared, &rt, &query).await))
             }
+            Endpoint::Status => {
+                let snapshot = status::build(&self.shared, &rt).await;
+                let mut r = reply(200, "text/html; charset=utf-8", status::page(&snapshot));
+                // Live figures: never cached by the browser or a proxy.
+                r.headers_mut().insert(
+                    http::header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("no-store"),
+                );
+                Ok(r)
+            }
+            Endpoint::StatusJson => {
+                let snapshot = status::build(&self.shared, &rt).await;
+                Ok(json(200, &status::json(&snapshot)))
+            }
             probe => Ok(self.serve_probe(probe, &rt)),
         }
     }
@@ -288,7 +309,19 @@ fn is_api(e: Endpoint) -> bool {
             | Endpoint::Approval
             | Endpoint::DecideCall(_)
             | Endpoint::Quotas
+            | Endpoint::Status
+            | Endpoint::StatusJson
     )
+}
+
+/// The challenge that makes a browser ask for credentials, sent besides the Bearer one on
+/// the status page's 401s (a browser cannot send a bearer token; it answers this with
+/// `Basic base64(user:password)`, the password being the admin token: see [`auth`]).
+const BASIC_CHALLENGE: &str = "Basic realm=\"mcp-gateway admin\", charset=\"UTF-8\"";
+
+/// Endpoints a person opens in a browser.
+fn for_browsers(e: Endpoint) -> bool {
+    matches!(e, Endpoint::Status | Endpoint::StatusJson)
 }
 
 fn json(status: u16, body: &serde_json::Value) -> Response<Vec<u8>> {
@@ -339,7 +372,14 @@ impl ServeHttp for AdminApp {
                     )
                     .await;
                 }
-                error_response(&e)
+                let mut r = error_response(&e);
+                if e.http_status() == 401 && route(req.uri.path()).is_some_and(for_browsers) {
+                    r.headers_mut().append(
+                        http::header::WWW_AUTHENTICATE,
+                        http::HeaderValue::from_static(BASIC_CHALLENGE),
+                    );
+                }
+                r
             }
         }
     }
@@ -379,5 +419,11 @@ mod tests {
             assert_eq!(e.permission(), AdminPermission::Read);
         }
         assert_eq!(route("/admin/approvals/a/b"), None);
+        for p in ["/admin/status", "/admin/status.json"] {
+            let e = route(p).unwrap();
+            assert!(is_api(e) && for_browsers(e), "{p}");
+            assert_eq!(e.method(), http::Method::GET);
+            assert_eq!(e.permission(), AdminPermission::Read);
+        }
     }
 }

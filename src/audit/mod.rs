@@ -8,6 +8,7 @@
 //!   writer chains each record to the previous one ([`chain`]: `prev` and `hash`), rotates
 //!   by size, and fsyncs every batch; [`Audit::close`] (and dropping the handle) drains the
 //!   queue, writes, fsyncs and joins, so a graceful shutdown loses nothing.
+//! - [`Recent`]: the last records written, kept in memory for the admin status page.
 //! - [`cli`]: `mcp-gateway audit verify` and `audit query`.
 //!
 //! Nothing from a request's headers is recorded, and no upstream credential ever is: the
@@ -16,11 +17,13 @@
 
 mod chain;
 pub mod cli;
+mod recent;
 mod record;
 mod redact;
 mod writer;
 
 pub use chain::{verify, Break, Verified, GENESIS};
+pub use recent::Recent;
 pub use record::{
     request_id, Admin, Decision, Facts, Principal, Record, Request, Tool, MAX_ARGUMENT_BYTES,
 };

@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
 use super::chain::{last_hash, Chain, GENESIS};
-use super::{Facts, Record};
+use super::{Facts, Recent, Record};
 use crate::config::raw::OnFull;
 use crate::config::AuditConfig;
 use crate::metrics::Metrics;
@@ -75,6 +75,8 @@ struct Inner {
     /// Set by [`Audit::close`]: a writer still waiting for the file's lock stops waiting
     /// after [`LOCK_WAIT_AFTER_CLOSE`].
     closing: Arc<AtomicBool>,
+    /// The last records written (the status page's panel).
+    recent: Recent,
 }
 
 impl std::fmt::Debug for Inner {
@@ -132,6 +134,8 @@ impl Audit {
         let closing = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel(config.queue);
         let m = metrics.clone();
+        let recent = Recent::default();
+        let kept = recent.clone();
         let flag = closing.clone();
         let writer = std::thread::Builder::new()
             .name("audit writer".into())
@@ -165,7 +169,7 @@ impl Audit {
                     .unwrap_or_else(|| GENESIS.to_string());
                 let lost = file.is_none() && !stdout;
                 let sinks = Sinks { file, stdout, lost };
-                write_loop(rx, sinks, Chain::starting_at(prev), m)
+                write_loop(rx, sinks, Chain::starting_at(prev), m, kept)
             })
             .map_err(|e| anyhow::anyhow!("audit: cannot start the writer thread: {e}"))?;
         Ok(Audit {
@@ -175,6 +179,7 @@ impl Audit {
                 metrics,
                 writer: Mutex::new(Some(writer)),
                 closing,
+                recent,
             }),
         })
     }
@@ -182,6 +187,13 @@ impl Audit {
     /// Whether records are written at all (build them only then).
     pub fn enabled(&self) -> bool {
         self.inner.is_some()
+    }
+
+    /// The last records written, newest first, at most [`Recent::CAPACITY`] (none when off).
+    pub fn recent(&self) -> Vec<Record> {
+        self.inner
+            .as_ref()
+            .map_or_else(Vec::new, |i| i.recent.newest_first())
     }
 
     /// Queue `record`. On a full queue, waits for room (`block`) or drops and counts it
@@ -249,8 +261,15 @@ impl Drop for Audit {
     }
 }
 
-fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, metrics: Metrics) {
+fn write_loop(
+    mut rx: mpsc::Receiver<Msg>,
+    mut sinks: Sinks,
+    mut chain: Chain,
+    metrics: Metrics,
+    recent: Recent,
+) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut written: Vec<Record> = Vec::with_capacity(BATCH);
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut json = Vec::with_capacity(4096);
     let mut synced = std::time::Instant::now();
@@ -295,6 +314,8 @@ fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, m
             if let Err(e) = sinks.write(&buf) {
                 lost += 1;
                 log::error!("audit: cannot write a record: {e}");
+            } else {
+                written.push(record);
             }
         }
         if let Err(e) = sinks.flush() {
@@ -303,6 +324,7 @@ fn write_loop(mut rx: mpsc::Receiver<Msg>, mut sinks: Sinks, mut chain: Chain, m
         for _ in 0..lost {
             metrics.audit_dropped("write_error");
         }
+        recent.keep(written.drain(..));
         metrics.audit_queue_depth(rx.len());
         if closing {
             // Anything queued after the close marker came from a request that outlived the
@@ -563,6 +585,13 @@ mod tests {
         }
         audit.close();
         audit.close();
+        // The status page's ring holds the newest written records, newest first.
+        let recent = audit.recent();
+        assert_eq!(recent.len(), crate::audit::Recent::CAPACITY.min(40));
+        assert_eq!(
+            recent[0].admin.as_ref().map(|a| a.action.as_str()),
+            Some("action 39")
+        );
         // Restart: the chain continues from the file's last record.
         let audit = Audit::open(&config(dir.path(), 4096), metrics).unwrap();
         for n in 40..50 {

@@ -28,6 +28,7 @@ mod quota;
 mod readme_demo;
 mod redis_store;
 mod regressions;
+mod status_page;
 mod tools_cli;
 mod upgrade;
 mod upstream_failures;
