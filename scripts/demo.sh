@@ -203,10 +203,15 @@ metric() {
   || fail "the quota hit was not counted"
 
 bold "7. The status page"
-admin_code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'authorization: Bearer demo-admin-token' "$ADMIN/admin/registry")
-[ "$admin_code" = 200 ] || fail "the demo admin token was refused by the admin API (HTTP $admin_code)"
+printf '$ curl -u admin:demo-admin-token %s/admin/status.json | jq -c "{requests, tool_calls}"\n' "$ADMIN"
+status_json=$(curl -sS -u admin:demo-admin-token "$ADMIN/admin/status.json") \
+  || fail "the status page did not answer"
+jq -c '{requests: .requests, tool_calls: .tool_calls}' <<<"$status_json" \
+  || fail "the status page's JSON did not parse: $status_json"
+[ "$(jq '.tool_calls.refused' <<<"$status_json")" -ge 3 ] \
+  || fail "the status page does not count the refused calls"
 echo "Open $ADMIN/admin/status in a browser: user admin, password demo-admin-token"
-echo "(the admin token of conf/demo.yaml; curl -u admin:demo-admin-token $ADMIN/admin/status)"
+echo "(the admin token of conf/demo.yaml; the same figures as HTML, refreshed every 5 s)"
 
 if [ "$once" = 1 ]; then
   echo; echo "demo done; stopping."
