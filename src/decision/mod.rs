@@ -79,6 +79,11 @@ pub struct Decision {
     /// Concurrency permits and metered costs the call holds until its response ends
     /// (settled in the `logging` phase; permits are given back when it drops).
     pub quota: crate::quota::Held,
+    /// The `Mcp-Name` the upstream must see with [`Decision::rewritten`]: the upstream's own
+    /// tool name, header-encoded, set by the same step 3 that renames `params.name`, so
+    /// the two never disagree (a 2026-07-28 upstream refuses a mismatch with -32020). The
+    /// proxy puts it in place of the client's header (`proxy::outbound`).
+    pub mcp_name: Option<HeaderValue>,
 }
 
 /// A refusal and the step that made it.
@@ -166,6 +171,7 @@ pub async fn decide(
 ) -> Result<Decision, Refusal> {
     let refuse = |step: Step| move |reject: Reject| Refusal { step, reject };
     let mut rewritten = None;
+    let mut mcp_name = None;
     if let Some(tool) = &target.tool {
         let entry = tool.entry().ok_or_else(|| {
             refuse(Step::Visibility)(Reject::Internal("tool entry out of its catalog".into()))
@@ -200,6 +206,13 @@ pub async fn decide(
                     runtime.config.limits.max_json_depth,
                 )
                 .map_err(refuse(Step::Rewrite))?,
+            );
+            mcp_name = Some(
+                HeaderValue::from_str(&crate::mcp::headers::encode(&entry.tool)).map_err(|_| {
+                    refuse(Step::Rewrite)(Reject::Internal(
+                        "encoded tool name is not a valid header value".into(),
+                    ))
+                })?,
             );
         }
     }
@@ -262,6 +275,7 @@ pub async fn decide(
         rewritten,
         approval,
         quota,
+        mcp_name,
     })
 }
 

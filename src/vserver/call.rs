@@ -4,19 +4,18 @@
 //! same answer decide gives a hidden one.
 
 use crate::decision::{Exchange, RetrySafety, SessionBinding, Target, ToolTarget};
-use crate::digest::Digest;
 use crate::error::Reject;
 use crate::state::{Runtime, Shared};
 
 use super::{list, Request};
 
-/// The target of a `tools/call`, on the upstream session of gateway session `session`.
+/// The target of a `tools/call`, on the upstream sessions the gateway holds under `session`
+/// (a legacy client's session, or a modern caller's [`super::session::modern_binding`]).
 pub(super) async fn resolve(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
-    session: Digest,
-    expires: u64,
+    session: SessionBinding,
 ) -> Result<Target, Reject> {
     let catalog = list::catalog(shared, runtime, req.index).await?;
     let name = req.call.tool_name(req.body).unwrap_or_default();
@@ -41,9 +40,6 @@ pub(super) async fn resolve(
             position,
             catalog,
         }),
-        session: SessionBinding::Gateway {
-            digest: session,
-            expires,
-        },
+        session,
     })
 }
