@@ -59,6 +59,9 @@ pub struct ToolTarget {
     pub class: u64,
     /// Whether resending the call after an upstream session was lost is harmless.
     pub retry: RetrySafety,
+    /// The client spoke 2026-07-28: its per-request `_meta` envelope is taken out of the
+    /// bytes for the handshake-era upstream session the gateway holds (decision step 3).
+    pub modern_client: bool,
 }
 
 impl ToolTarget {

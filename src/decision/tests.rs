@@ -100,6 +100,7 @@ fn tool_target(rt: &Runtime, snap: &Snapshot, exposed: &str, class: u64) -> Targ
             position,
             class,
             retry,
+            modern_client: false,
         }),
         session: SessionBinding::Client,
     }

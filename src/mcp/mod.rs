@@ -9,6 +9,7 @@ pub mod headers;
 pub mod jsonrpc;
 pub mod revision;
 pub mod rewrite;
+pub mod stamp;
 pub mod strict;
 
 /// MCP methods the gateway knows by name. Used as a bounded metric label and, later, for

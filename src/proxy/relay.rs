@@ -62,6 +62,21 @@ pub(crate) fn response_header(
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
         }
     }
+    // A 2026-07-28 client of the handshake-era upstream session the gateway holds: its
+    // results need `resultType`, added as the body streams (so the length changes).
+    let modern_client = ctx
+        .target
+        .as_ref()
+        .and_then(|t| t.tool.as_ref())
+        .is_some_and(|t| t.modern_client);
+    if modern_client && (200..300).contains(&status) {
+        ctx.response =
+            ResponseMode::StampResultType(Box::new(crate::mcp::stamp::ResultStamp::new(is_sse)));
+        if resp.headers.contains_key(http::header::CONTENT_LENGTH) {
+            resp.remove_header(&http::header::CONTENT_LENGTH);
+            resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        }
+    }
     Ok(())
 }
 
@@ -135,6 +150,11 @@ fn replace_body_headers(resp: &mut ResponseHeader) -> pingora::Result<()> {
 /// Process one chunk of the upstream's response body. Runs in `response_body_filter`.
 /// In pass-through mode the chunk is left as it is (zero copy).
 pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    if let ResponseMode::StampResultType(stamp) = &mut ctx.response {
+        if let Some(stamped) = body.as_deref().and_then(|chunk| stamp.feed(chunk)) {
+            *body = Some(Bytes::from(stamped));
+        }
+    }
     let ResponseMode::UpstreamFailure { status, snippet } = &mut ctx.response else {
         // Counted for metered quota costs: the upstream's bytes the client receives.
         let n = body.as_ref().map_or(0, |b| b.len() as u64);

@@ -16,6 +16,7 @@ pub(super) async fn resolve(
     runtime: &Runtime,
     req: &Request<'_>,
     session: SessionBinding,
+    modern_client: bool,
 ) -> Result<Target, Reject> {
     let catalog = list::catalog(shared, runtime, req.index).await?;
     let name = req.call.tool_name(req.body).unwrap_or_default();
@@ -37,6 +38,7 @@ pub(super) async fn resolve(
             server: req.server.clone(),
             class: list::class(req.server, req.principal),
             retry,
+            modern_client,
             position,
             catalog,
         }),

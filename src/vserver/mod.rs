@@ -130,6 +130,7 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
             runtime,
             &req,
             SessionBinding::Gateway { digest, expires },
+            false,
         )
         .await
         .map(Answer::Forward),

@@ -63,7 +63,7 @@ pub(super) async fn handle(
         }
         McpMethod::ToolsCall => {
             let binding = session::modern_binding(runtime, req.server, req.principal);
-            call::resolve(shared, runtime, &req, binding)
+            call::resolve(shared, runtime, &req, binding, true)
                 .await
                 .map(Answer::Forward)
         }
