@@ -204,7 +204,7 @@ pub async fn decide(
             // A 2026-07-28 client's envelope, translated for the handshake-era upstream
             // session the gateway holds for it (docs/mcp-decisions.md, "Both eras").
             if tool.modern_client {
-                if let Some(stripped) = crate::mcp::rewrite::strip_envelope(&bytes.0, depth)
+                if let Some(stripped) = crate::mcp::rewrite::strip_envelope(&bytes.0, &bytes.1)
                     .map_err(refuse(Step::Rewrite))?
                 {
                     bytes = stripped;

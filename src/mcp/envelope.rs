@@ -41,25 +41,37 @@ pub fn meta_version(body: &[u8]) -> Result<Option<String>, Reject> {
     if !has(PROTOCOL_VERSION_META.as_bytes()) && !body.contains(&b'\\') {
         return Ok(None);
     }
+    // Borrowed all the way down: unknown members are skipped, nothing is built but the
+    // revision string.
     #[derive(serde::Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        params: Option<serde_json::Value>,
+    struct Envelope<'a> {
+        #[serde(default, borrow)]
+        params: Option<Params<'a>>,
     }
-    let params = serde_json::from_slice::<Envelope>(body)
-        .ok()
-        .and_then(|e| e.params);
-    match params
-        .as_ref()
-        .and_then(|p| p.get("_meta"))
-        .and_then(|m| m.get(PROTOCOL_VERSION_META))
-    {
-        None => Ok(None),
-        Some(serde_json::Value::String(v)) => Ok(Some(v.clone())),
-        Some(_) => Err(Reject::InvalidParams(format!(
-            "params._meta[{PROTOCOL_VERSION_META:?}] must be a string"
-        ))),
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(default, borrow, rename = "_meta")]
+        meta: Option<Meta<'a>>,
     }
+    #[derive(serde::Deserialize)]
+    struct Meta<'a> {
+        #[serde(default, borrow, rename = "io.modelcontextprotocol/protocolVersion")]
+        version: Option<&'a serde_json::value::RawValue>,
+    }
+    // A body whose params or `_meta` is not an object has no envelope.
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
+        return Ok(None);
+    };
+    let Some(raw) = envelope.params.and_then(|p| p.meta).and_then(|m| m.version) else {
+        return Ok(None);
+    };
+    serde_json::from_str::<String>(raw.get())
+        .map(Some)
+        .map_err(|_| {
+            Reject::InvalidParams(format!(
+                "params._meta[{PROTOCOL_VERSION_META:?}] must be a string"
+            ))
+        })
 }
 
 /// The era of a request: modern when its `_meta` names a revision, when it is

@@ -122,13 +122,16 @@ pub const ENVELOPE_KEYS: [&str; 4] = [
 
 /// Remove the [`ENVELOPE_KEYS`] from `params._meta` of a message. Only `_meta` is rebuilt
 /// (its other members in their order, each value's bytes as sent); every other byte is the
-/// client's. `None` when there is nothing to remove. The result is parsed again (strictly)
-/// so its spans point into the new body.
-pub fn strip_envelope(body: &[u8], max_depth: usize) -> Result<Option<(Bytes, RpcCall)>, Reject> {
+/// client's. `None` when there is nothing to remove. `call` is `body`'s parse; its spans
+/// (id, method, tool name: none inside `_meta`) are moved to the new body, with no second
+/// parse (the new body is the strictly parsed one minus some members of one object).
+pub fn strip_envelope(body: &[u8], call: &RpcCall) -> Result<Option<(Bytes, RpcCall)>, Reject> {
+    // One borrowed pass to `_meta` (other members skipped); a body whose params or `_meta`
+    // is not an object has no envelope to strip.
     #[derive(Deserialize)]
     struct Envelope<'a> {
         #[serde(default, borrow)]
-        params: Option<&'a RawValue>,
+        params: Option<Params<'a>>,
     }
     #[derive(Deserialize)]
     struct Params<'a> {
@@ -136,19 +139,10 @@ pub fn strip_envelope(body: &[u8], max_depth: usize) -> Result<Option<(Bytes, Rp
         meta: Option<&'a RawValue>,
     }
     let bad = |e: serde_json::Error| Reject::InvalidParams(format!("params._meta: {e}"));
-    let Some(params) = serde_json::from_slice::<Envelope<'_>>(body)
-        .map_err(bad)?
-        .params
-    else {
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
         return Ok(None);
     };
-    if !params.get().starts_with('{') {
-        return Ok(None);
-    }
-    let Some(meta) = serde_json::from_str::<Params<'_>>(params.get())
-        .map_err(bad)?
-        .meta
-    else {
+    let Some(meta) = envelope.params.and_then(|p| p.meta) else {
         return Ok(None);
     };
     if !meta.get().starts_with('{') {
@@ -175,8 +169,22 @@ pub fn strip_envelope(body: &[u8], max_depth: usize) -> Result<Option<(Bytes, Rp
     out.extend_from_slice(body.get(..at.start).unwrap_or_default());
     out.extend_from_slice(&rebuilt);
     out.extend_from_slice(body.get(at.end..).unwrap_or_default());
-    let call = jsonrpc::parse(&out, max_depth).map_err(|f| f.reject)?;
-    Ok(Some((Bytes::from(out), call)))
+    // Spans after `_meta` move by the change in its length (either way: re-encoded kept
+    // keys may be shorter or, in principle, longer than sent). No underflow: such a span
+    // starts at or after `at.end`, which is at least `old`.
+    let (old, new) = (at.len(), rebuilt.len());
+    let shift = |r: std::ops::Range<usize>| {
+        if r.start >= at.end {
+            (r.start + new - old)..(r.end + new - old)
+        } else {
+            r
+        }
+    };
+    let mut moved = call.clone();
+    moved.id = call.id.clone().map(shift);
+    moved.method_name = call.method_name.clone().map(shift);
+    moved.tool = call.tool.clone().map(shift);
+    Ok(Some((Bytes::from(out), moved)))
 }
 
 /// A JSON object's members in document order, values as their raw bytes.
@@ -248,9 +256,14 @@ mod tests {
     #[test]
     fn the_envelope_leaves_meta_and_every_other_byte_stays() {
         let strip = |b: &str| {
-            strip_envelope(b.as_bytes(), 64)
+            let call = jsonrpc::parse(b.as_bytes(), 64).unwrap();
+            strip_envelope(b.as_bytes(), &call)
                 .unwrap()
-                .map(|(b, _)| String::from_utf8(b.to_vec()).unwrap())
+                .map(|(b, moved)| {
+                    // The moved spans are what a fresh parse finds.
+                    assert_eq!(moved, jsonrpc::parse(&b, 64).unwrap());
+                    String::from_utf8(b.to_vec()).unwrap()
+                })
         };
         let out = strip(
             r#"{"jsonrpc":"2.0","id":1e400,"method":"tools/call","params":{"name":"echo","_meta":{"progressToken":12345678901234567890123,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/client\u0049nfo":{"name":"c"},"x":{"y":0.1000000000000000000001}},"arguments":{"a":1}}}"#,
