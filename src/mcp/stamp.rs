@@ -12,6 +12,11 @@
 //! message per event). It inserts before the `}` that closes a top-level `result` object
 //! that has no `resultType` of its own. Requests and notifications on the stream have no
 //! top-level `result` and are left alone; so is an error response.
+//!
+//! A JSON body with a `Content-Length` keeps it ([`ResultStamp::with_length`]): the length
+//! grows by the longest insertion, and the end of the body is padded with spaces for what
+//! was not inserted (whitespace after a JSON value is part of the JSON text, RFC 8259 §2).
+//! Switching such an answer to chunked framing instead cost a second write per response.
 
 /// The member added to a result object.
 const MEMBER: &[u8] = br#""resultType":"complete""#;
@@ -25,7 +30,12 @@ pub struct ResultStamp {
     sse: bool,
     line: Line,
     json: Lexer,
+    /// Bytes promised beyond the upstream's `Content-Length` and not inserted yet.
+    owed: usize,
 }
+
+/// What a JSON body with a `Content-Length` grows by: the member with its comma.
+pub const GROWTH: usize = MEMBER.len() + 1;
 
 /// Where an SSE body is in its current line.
 #[derive(Debug, Default)]
@@ -67,6 +77,21 @@ impl ResultStamp {
         }
     }
 
+    /// A stamp for a JSON body whose `Content-Length` was raised by [`GROWTH`]: the
+    /// bytes not inserted are owed, and paid as trailing spaces by [`ResultStamp::finish`].
+    pub fn with_length() -> ResultStamp {
+        ResultStamp {
+            owed: GROWTH,
+            ..ResultStamp::default()
+        }
+    }
+
+    /// The spaces still owed at the end of the body (`None`: nothing owed).
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let owed = std::mem::take(&mut self.owed);
+        (owed > 0).then(|| vec![b' '; owed])
+    }
+
     /// Process the next chunk: `Some(bytes)` when something was inserted in it (send those
     /// instead), `None` to send the chunk unchanged.
     pub fn feed(&mut self, chunk: &[u8]) -> Option<Vec<u8>> {
@@ -90,6 +115,7 @@ impl ResultStamp {
                 out.push(b',');
             }
             out.extend_from_slice(MEMBER);
+            self.owed = self.owed.saturating_sub(MEMBER.len() + usize::from(comma));
             from = at;
         }
         out.extend_from_slice(chunk.get(from..).unwrap_or_default());
@@ -262,6 +288,32 @@ mod tests {
         // `result` as a value, not a key, at depth 1.
         let value = r#"{"jsonrpc":"2.0","method":"result","params":{"a":{}}}"#;
         assert_eq!(run(false, value, 4), value);
+    }
+
+    #[test]
+    fn a_length_framed_body_grows_by_exactly_the_promised_bytes() {
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}}"#,
+        ] {
+            let mut s = ResultStamp::with_length();
+            let mut out = Vec::new();
+            for chunk in body.as_bytes().chunks(4) {
+                match s.feed(chunk) {
+                    Some(b) => out.extend_from_slice(&b),
+                    None => out.extend_from_slice(chunk),
+                }
+            }
+            out.extend(s.finish().unwrap_or_default());
+            assert_eq!(out.len(), body.len() + GROWTH, "{body}");
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(
+                v["result"].is_object(),
+                v["result"]["resultType"] == "complete"
+            );
+            assert_eq!(s.finish(), None, "paid once");
+        }
     }
 
     #[test]
