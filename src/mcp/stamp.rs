@@ -225,10 +225,8 @@ impl Lexer {
                 }
             }
             b']' => self.depth = self.depth.saturating_sub(1),
-            b',' => {
-                if self.depth == 1 || (self.in_result && self.depth == 2) {
-                    self.expect_key = true;
-                }
+            b',' if self.depth == 1 || (self.in_result && self.depth == 2) => {
+                self.expect_key = true;
             }
             _ => {}
         }
