@@ -489,6 +489,7 @@ virtual_servers:
             position,
             class: 0,
             retry: RetrySafety::Unsafe,
+            modern_client: false,
         }),
         session: SessionBinding::Client,
     };

@@ -30,6 +30,8 @@ pub const HEADER_MISMATCH: i32 = -32020;
 pub const APPROVAL_REQUIRED: i32 = -32030;
 /// A human approver denied the call (gateway-defined).
 pub const APPROVAL_DENIED: i32 = -32031;
+/// The request's protocol revision is not one the gateway speaks (2026-07-28 revision).
+pub const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
 
 use http::header::{HeaderName, HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 
@@ -121,7 +123,7 @@ pub enum Reject {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     /// 400, -32020: an `Mcp-Method` / `Mcp-Name` header says something else than the body.
-    #[error("{header} header {header_value:?} does not match the body ({body_value:?}); send the header that matches the body, or none")]
+    #[error("{header} header {header_value:?} does not match the body ({body_value:?}); send the header that matches the body (a 2026-07-28 request must send it; an older one may leave it out)")]
     HeaderMismatch {
         header: &'static str,
         header_value: String,
@@ -228,6 +230,15 @@ pub enum Reject {
     /// 503, -32000: a `fail_closed` limit could not reach its Redis; the call was not made.
     #[error("the quota store (Redis) for limit {limit:?} is unreachable, so the call was not made; retry in a few seconds")]
     QuotaStoreUnavailable { limit: String },
+    /// 400, -32022: a 2026-07-28-style request (`_meta` protocol version) naming a revision
+    /// the gateway does not speak. `data.supported` lists every revision it does (both eras,
+    /// so a dual-era client can fall back to `initialize`), `data.requested` the one asked.
+    #[error("unsupported protocol version {requested:?}; use one of {}", crate::mcp::revision::ALL.join(", "))]
+    UnsupportedRevision { requested: String },
+    /// 404, -32601: a 2026-07-28 request for a method this server does not serve (the modern
+    /// revision's status for it; legacy requests get [`Reject::MethodNotFound`], 200).
+    #[error("method not found: {method}")]
+    ModernMethodNotFound { method: String },
 }
 
 /// Which kind of a limit refused a call.
@@ -302,6 +313,8 @@ impl Reject {
             | Reject::InvalidCursor => 200,
             Reject::ApprovalRequired { .. } | Reject::ApprovalDenied { .. } => 200,
             Reject::ApprovalUnavailable { .. } => 503,
+            Reject::UnsupportedRevision { .. } => 400,
+            Reject::ModernMethodNotFound { .. } => 404,
         }
     }
 
@@ -341,6 +354,8 @@ impl Reject {
             Reject::ApprovalUnavailable { .. }
             | Reject::QuotaExceeded { .. }
             | Reject::QuotaStoreUnavailable { .. } => GATEWAY_ERROR,
+            Reject::UnsupportedRevision { .. } => UNSUPPORTED_PROTOCOL_VERSION,
+            Reject::ModernMethodNotFound { .. } => METHOD_NOT_FOUND,
         }
     }
 
@@ -386,6 +401,10 @@ impl Reject {
                 "limit": limit,
                 "retryAfter": STORE_RETRY_AFTER,
             })),
+            Reject::UnsupportedRevision { requested } => Some(serde_json::json!({
+                "supported": crate::mcp::revision::ALL,
+                "requested": requested,
+            })),
             _ => None,
         }
     }
@@ -425,7 +444,9 @@ impl Reject {
             | Reject::ApprovalRequired { .. }
             | Reject::ApprovalDenied { .. }
             | Reject::ApprovalUnavailable { .. }
-            | Reject::QuotaExceeded { .. } => Outcome::Rejected,
+            | Reject::QuotaExceeded { .. }
+            | Reject::UnsupportedRevision { .. }
+            | Reject::ModernMethodNotFound { .. } => Outcome::Rejected,
         }
     }
 
@@ -514,7 +535,9 @@ impl Reject {
             | Reject::Internal(_)
             | Reject::ApprovalRequired { .. }
             | Reject::ApprovalDenied { .. }
-            | Reject::ApprovalUnavailable { .. } => Vec::new(),
+            | Reject::ApprovalUnavailable { .. }
+            | Reject::UnsupportedRevision { .. }
+            | Reject::ModernMethodNotFound { .. } => Vec::new(),
         }
     }
 }
@@ -654,6 +677,12 @@ mod tests {
             Reject::QuotaStoreUnavailable {
                 limit: "global".into(),
             },
+            Reject::UnsupportedRevision {
+                requested: "2099-01-01".into(),
+            },
+            Reject::ModernMethodNotFound {
+                method: "ping".into(),
+            },
         ]
     }
 
@@ -764,7 +793,26 @@ mod tests {
                 InternalError,
                 vec![("retry-after", "1".into())],
             ),
+            Reject::UnsupportedRevision { .. } => {
+                (400, UNSUPPORTED_PROTOCOL_VERSION, Rejected, none())
+            }
+            Reject::ModernMethodNotFound { .. } => (404, METHOD_NOT_FOUND, Rejected, none()),
         }
+    }
+
+    #[test]
+    fn an_unsupported_revision_lists_every_supported_one() {
+        let r = Reject::UnsupportedRevision {
+            requested: "2099-01-01".into(),
+        };
+        assert_eq!(
+            r.jsonrpc_data(),
+            Some(serde_json::json!({
+                "supported": ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"],
+                "requested": "2099-01-01",
+            }))
+        );
+        assert!(r.to_string().contains("2026-07-28"), "{r}");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | 1 | visibility: the caller's class may see the tool | -32602 unknown tool (the same answer as for a tool that does not exist) | here |
 //! | 2 | availability: the tool's upstream answered discovery | 502 naming the upstream | here |
-//! | 3 | the bytes the upstream executes: upstream tool name, pinned arguments spliced in | 400 when pinned arguments cannot be applied | [`crate::mcp::rewrite`] |
+//! | 3 | the bytes the upstream executes: upstream tool name (and the `Mcp-Name` that goes with it), pinned arguments spliced in, a 2026-07-28 client's `_meta` envelope taken out for the gateway-held handshake-era upstream session | 400 when pinned arguments cannot be applied | [`crate::mcp::rewrite`] |
 //! | 4 | policy: every `policies[]` rule covering the tool, virtual server and caller (`allow_when`, then argument checks on the bytes of step 3; no JSON tree when none reads arguments) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
 //! | 5 | human approval: a call an `approvals` rule or `require_approval` covers goes out once per approval of exactly its bytes (step 3's) and caller (no JSON tree, no store lookup when none covers it) | -32030 with the approval id, URL and `retryAfter`; -32031 denied; 503 store unavailable | [`crate::approval`] |
 //! | 6 | quota and budget (next issue) | 429 + `Retry-After` | `quota/` |
@@ -79,6 +79,11 @@ pub struct Decision {
     /// Concurrency permits and metered costs the call holds until its response ends
     /// (settled in the `logging` phase; permits are given back when it drops).
     pub quota: crate::quota::Held,
+    /// The `Mcp-Name` the upstream must see with [`Decision::rewritten`]: the upstream's own
+    /// tool name, header-encoded, set by the same step 3 that renames `params.name`, so
+    /// the two never disagree (a 2026-07-28 upstream refuses a mismatch with -32020). The
+    /// proxy puts it in place of the client's header (`proxy::outbound`).
+    pub mcp_name: Option<HeaderValue>,
 }
 
 /// A refusal and the step that made it.
@@ -166,6 +171,7 @@ pub async fn decide(
 ) -> Result<Decision, Refusal> {
     let refuse = |step: Step| move |reject: Reject| Refusal { step, reject };
     let mut rewritten = None;
+    let mut mcp_name = None;
     if let Some(tool) = &target.tool {
         let entry = tool.entry().ok_or_else(|| {
             refuse(Step::Visibility)(Reject::Internal("tool entry out of its catalog".into()))
@@ -192,14 +198,25 @@ pub async fn decide(
         //    the pinned arguments. Every other byte is the client's (numbers are never
         //    rounded), so every later step checks exactly what the upstream will run.
         if let Some(call) = message.call {
-            rewritten = Some(
-                rewrite(
-                    message.body,
-                    call,
-                    entry,
-                    runtime.config.limits.max_json_depth,
-                )
-                .map_err(refuse(Step::Rewrite))?,
+            let depth = runtime.config.limits.max_json_depth;
+            let mut bytes =
+                rewrite(message.body, call, entry, depth).map_err(refuse(Step::Rewrite))?;
+            // A 2026-07-28 client's envelope, translated for the handshake-era upstream
+            // session the gateway holds for it (docs/mcp-decisions.md, "Both eras").
+            if tool.modern_client {
+                if let Some(stripped) = crate::mcp::rewrite::strip_envelope(&bytes.0, &bytes.1)
+                    .map_err(refuse(Step::Rewrite))?
+                {
+                    bytes = stripped;
+                }
+            }
+            rewritten = Some(bytes);
+            mcp_name = Some(
+                HeaderValue::from_str(&crate::mcp::headers::encode(&entry.tool)).map_err(|_| {
+                    refuse(Step::Rewrite)(Reject::Internal(
+                        "encoded tool name is not a valid header value".into(),
+                    ))
+                })?,
             );
         }
     }
@@ -262,6 +279,7 @@ pub async fn decide(
         rewritten,
         approval,
         quota,
+        mcp_name,
     })
 }
 

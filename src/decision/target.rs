@@ -39,9 +39,10 @@ pub enum Exchange {
 pub enum SessionBinding {
     /// A plain route: the client's session is the upstream's, passed through as sent.
     Client,
-    /// A virtual server: the client holds a gateway session (`digest` of its token, valid
-    /// until `expires`, seconds since the epoch); the upstream gets its own session, opened
-    /// by the gateway for it and kept as long as the gateway session.
+    /// A virtual server: the upstream gets its own session, opened by the gateway and kept
+    /// under `digest` until `expires` (seconds since the epoch). `digest` is the client's
+    /// gateway-session token (handshake era), or for a sessionless 2026-07-28 caller the
+    /// key of (server, caller) (`vserver::session::modern_binding`).
     Gateway { digest: Digest, expires: u64 },
 }
 
@@ -58,6 +59,9 @@ pub struct ToolTarget {
     pub class: u64,
     /// Whether resending the call after an upstream session was lost is harmless.
     pub retry: RetrySafety,
+    /// The client spoke 2026-07-28: its per-request `_meta` envelope is taken out of the
+    /// bytes for the handshake-era upstream session the gateway holds (decision step 3).
+    pub modern_client: bool,
 }
 
 impl ToolTarget {

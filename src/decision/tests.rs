@@ -100,6 +100,7 @@ fn tool_target(rt: &Runtime, snap: &Snapshot, exposed: &str, class: u64) -> Targ
             position,
             class,
             retry,
+            modern_client: false,
         }),
         session: SessionBinding::Client,
     }
@@ -256,4 +257,34 @@ async fn policy_applies_on_plain_routes_by_upstream_and_tool_name() {
         run(&f.runtime, &target, &body, &c).await.is_ok(),
         "not covered"
     );
+}
+
+/// Step 3 produces the upstream's bytes and the `Mcp-Name` that goes with them from one
+/// catalog entry; for a 2026-07-28 client it also takes the `_meta` envelope out (the
+/// gateway-held upstream session is handshake-era) and leaves the rest of `_meta`.
+#[tokio::test]
+async fn the_rewrite_step_renames_body_and_mcp_name_together_and_translates_the_envelope() {
+    let f = fixture();
+    let snap = snapshot(false);
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hr__list","_meta":{"progressToken":7,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    for modern in [false, true] {
+        let mut target = tool_target(&f.runtime, &snap, "hr__list", 0);
+        if let Some(t) = target.tool.as_mut() {
+            t.modern_client = modern;
+        }
+        let (b, c) = call(body);
+        let d = run(&f.runtime, &target, &b, &c).await.unwrap();
+        let (sent, sent_call) = d.rewritten.unwrap();
+        assert_eq!(sent_call.tool_name(&sent).as_deref(), Some("list"));
+        assert_eq!(d.mcp_name.unwrap(), "list");
+        let v: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+        assert_eq!(v["params"]["_meta"]["progressToken"], 7);
+        assert_eq!(
+            v["params"]["_meta"]
+                .get("io.modelcontextprotocol/protocolVersion")
+                .is_some(),
+            !modern,
+            "{v}"
+        );
+    }
 }

@@ -4,11 +4,13 @@
 //! for `tools/call`, the tool name, without building a `serde_json::Value` tree. It does not
 //! validate params of other methods; the upstream does that.
 
+pub mod envelope;
 pub mod headers;
 pub mod jsonrpc;
 pub mod outcome;
 pub mod revision;
 pub mod rewrite;
+pub mod stamp;
 pub mod strict;
 
 /// MCP methods the gateway knows by name. Used as a bounded metric label and, later, for

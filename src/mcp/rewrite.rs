@@ -3,7 +3,9 @@
 //! key order is kept, and no parser can find a value the gateway did not check.
 //!
 //! [`super::jsonrpc::replace_tool_name`] restores the upstream's tool name; [`pin_arguments`]
-//! adds the arguments the gateway pins. Both take a call from [`super::jsonrpc::parse`], whose
+//! adds the arguments the gateway pins; [`strip_envelope`] takes a 2026-07-28 client's
+//! per-request envelope out of `_meta` for the handshake-era upstream session the gateway
+//! holds for it. Both take a call from [`super::jsonrpc::parse`], whose
 //! strict pass has refused duplicate keys, so each edited value is the only one there is.
 
 use std::borrow::Cow;
@@ -107,6 +109,110 @@ pub fn pin_arguments(
     Ok((Bytes::from(out), call))
 }
 
+/// The `_meta` keys of the 2026-07-28 per-request envelope. They describe the client to a
+/// stateless server; the gateway's handshake-era upstream session already said who speaks
+/// (its `initialize`), and an upstream that reads them checks them against the session's
+/// `MCP-Protocol-Version` (rmcp 3.11 answers -32020 when they differ).
+pub const ENVELOPE_KEYS: [&str; 4] = [
+    "io.modelcontextprotocol/protocolVersion",
+    "io.modelcontextprotocol/clientCapabilities",
+    "io.modelcontextprotocol/clientInfo",
+    "io.modelcontextprotocol/logLevel",
+];
+
+/// Remove the [`ENVELOPE_KEYS`] from `params._meta` of a message. Only `_meta` is rebuilt
+/// (its other members in their order, each value's bytes as sent); every other byte is the
+/// client's. `None` when there is nothing to remove. `call` is `body`'s parse; its spans
+/// (id, method, tool name: none inside `_meta`) are moved to the new body, with no second
+/// parse (the new body is the strictly parsed one minus some members of one object).
+pub fn strip_envelope(body: &[u8], call: &RpcCall) -> Result<Option<(Bytes, RpcCall)>, Reject> {
+    // One borrowed pass to `_meta` (other members skipped); a body whose params or `_meta`
+    // is not an object has no envelope to strip.
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(default, borrow)]
+        params: Option<Params<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(default, borrow, rename = "_meta")]
+        meta: Option<&'a RawValue>,
+    }
+    let bad = |e: serde_json::Error| Reject::InvalidParams(format!("params._meta: {e}"));
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
+        return Ok(None);
+    };
+    let Some(meta) = envelope.params.and_then(|p| p.meta) else {
+        return Ok(None);
+    };
+    if !meta.get().starts_with('{') {
+        return Ok(None);
+    }
+    let members: Members<'_> = serde_json::from_str(meta.get()).map_err(bad)?;
+    let keep = |k: &str| !ENVELOPE_KEYS.contains(&k);
+    if members.0.iter().all(|(k, _)| keep(k)) {
+        return Ok(None);
+    }
+    let mut rebuilt = Vec::with_capacity(meta.get().len());
+    rebuilt.push(b'{');
+    for (i, (k, v)) in members.0.iter().filter(|(k, _)| keep(k)).enumerate() {
+        if i > 0 {
+            rebuilt.push(b',');
+        }
+        serde_json::to_writer(&mut rebuilt, k).map_err(|e| Reject::Internal(e.to_string()))?;
+        rebuilt.push(b':');
+        rebuilt.extend_from_slice(v.get().as_bytes());
+    }
+    rebuilt.push(b'}');
+    let at = jsonrpc::span(body, meta.get());
+    let mut out = Vec::with_capacity(body.len());
+    out.extend_from_slice(body.get(..at.start).unwrap_or_default());
+    out.extend_from_slice(&rebuilt);
+    out.extend_from_slice(body.get(at.end..).unwrap_or_default());
+    // Spans after `_meta` move by the change in its length (either way: re-encoded kept
+    // keys may be shorter or, in principle, longer than sent). No underflow: such a span
+    // starts at or after `at.end`, which is at least `old`.
+    let (old, new) = (at.len(), rebuilt.len());
+    let shift = |r: std::ops::Range<usize>| {
+        if r.start >= at.end {
+            (r.start + new - old)..(r.end + new - old)
+        } else {
+            r
+        }
+    };
+    let mut moved = call.clone();
+    moved.id = call.id.clone().map(shift);
+    moved.method_name = call.method_name.clone().map(shift);
+    moved.tool = call.tool.clone().map(shift);
+    Ok(Some((Bytes::from(out), moved)))
+}
+
+/// A JSON object's members in document order, values as their raw bytes.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +251,44 @@ mod tests {
             out.contains(r#""params":{"arguments":{"b":10},"name":"add"}"#),
             "{out}"
         );
+    }
+
+    #[test]
+    fn the_envelope_leaves_meta_and_every_other_byte_stays() {
+        let strip = |b: &str| {
+            let call = jsonrpc::parse(b.as_bytes(), 64).unwrap();
+            strip_envelope(b.as_bytes(), &call)
+                .unwrap()
+                .map(|(b, moved)| {
+                    // The moved spans are what a fresh parse finds.
+                    assert_eq!(moved, jsonrpc::parse(&b, 64).unwrap());
+                    String::from_utf8(b.to_vec()).unwrap()
+                })
+        };
+        let out = strip(
+            r#"{"jsonrpc":"2.0","id":1e400,"method":"tools/call","params":{"name":"echo","_meta":{"progressToken":12345678901234567890123,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/client\u0049nfo":{"name":"c"},"x":{"y":0.1000000000000000000001}},"arguments":{"a":1}}}"#,
+        );
+        assert_eq!(
+            out.as_deref(),
+            Some(
+                r#"{"jsonrpc":"2.0","id":1e400,"method":"tools/call","params":{"name":"echo","_meta":{"progressToken":12345678901234567890123,"x":{"y":0.1000000000000000000001}},"arguments":{"a":1}}}"#
+            )
+        );
+        let out = strip(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+        );
+        assert_eq!(
+            out.as_deref(),
+            Some(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{}}}"#)
+        );
+        // Nothing to remove: no rewrite at all.
+        for b in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e","_meta":{"progressToken":1}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        ] {
+            assert_eq!(strip(b), None, "{b}");
+        }
     }
 
     #[test]

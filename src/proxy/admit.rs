@@ -332,6 +332,7 @@ pub(crate) async fn admit(
                 body: &ctx.body,
                 call,
                 session_header: header_str(session.req_header(), headers::MCP_SESSION_ID),
+                headers: &session.req_header().headers,
             };
             match vserver::handle(shared, runtime, request).await? {
                 vserver::Answer::Reply { body, session } => {

@@ -159,6 +159,10 @@ pub enum ResponseMode {
     /// The upstream answered 5xx: swallow its body (keeping a bounded snippet) and emit a
     /// JSON-RPC error naming the upstream at the end.
     UpstreamFailure { status: u16, snippet: BytesMut },
+    /// A 2026-07-28 client's call answered by a handshake-era upstream: each result gets
+    /// `resultType` as it streams ([`crate::mcp::stamp`]). Boxed: most requests never
+    /// have one.
+    StampResultType(Box<crate::mcp::stamp::ResultStamp>),
 }
 
 impl RequestCtx {

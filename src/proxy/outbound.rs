@@ -100,18 +100,13 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
             }
             _ => remove(req, &MCP_SESSION_ID),
         }
-        // A renamed tool: the upstream checks `Mcp-Name` against the body it executes (the
-        // client's header matched the exposed name; admit checked it).
-        if let Some(tool) = target.tool.as_ref().and_then(|t| t.upstream_tool()) {
+        // A renamed tool: the upstream checks `Mcp-Name` against the body it executes, so it
+        // gets the name the decision's rewrite step put in the body (the client's header
+        // matched the exposed name; admit checked it). Set only where the client sent one:
+        // a handshake-era call carries none and gets none.
+        if let Some(v) = ctx.decision.as_ref().and_then(|d| d.mcp_name.as_ref()) {
             if req.headers.contains_key(MCP_NAME) {
-                let v =
-                    HeaderValue::from_str(&crate::mcp::headers::encode(tool)).map_err(|_| {
-                        pingora::Error::explain(
-                            pingora::ErrorType::InternalError,
-                            "encoded tool name is not a valid header value",
-                        )
-                    })?;
-                req.insert_header(MCP_NAME, v)?;
+                req.insert_header(MCP_NAME, v.clone())?;
             }
         }
         // The gateway's own protocol revision with the upstream (usually what the client

@@ -74,6 +74,36 @@ pub(crate) fn response_header(
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
         }
     }
+    // A 2026-07-28 client of the handshake-era upstream session the gateway holds: its
+    // results need `resultType`, added as the body streams (so the length changes).
+    let modern_client = ctx
+        .target
+        .as_ref()
+        .and_then(|t| t.tool.as_ref())
+        .is_some_and(|t| t.modern_client);
+    if modern_client && (200..300).contains(&status) {
+        use crate::mcp::stamp::{ResultStamp, GROWTH};
+        let length = resp
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let stamp = match length {
+            // A JSON body keeps its framing: the length grows by the longest insertion and
+            // what is not inserted is paid as trailing whitespace.
+            Some(n) if !is_sse => {
+                resp.insert_header(http::header::CONTENT_LENGTH, n.saturating_add(GROWTH))?;
+                ResultStamp::with_length()
+            }
+            Some(_) => {
+                resp.remove_header(&http::header::CONTENT_LENGTH);
+                resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+                ResultStamp::new(is_sse)
+            }
+            None => ResultStamp::new(is_sse),
+        };
+        ctx.response = ResponseMode::StampResultType(Box::new(stamp));
+    }
     Ok(())
 }
 
@@ -147,6 +177,18 @@ fn replace_body_headers(resp: &mut ResponseHeader) -> pingora::Result<()> {
 /// Process one chunk of the upstream's response body. Runs in `response_body_filter`.
 /// In pass-through mode the chunk is left as it is (zero copy).
 pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    if let ResponseMode::StampResultType(stamp) = &mut ctx.response {
+        if let Some(stamped) = body.as_deref().and_then(|chunk| stamp.feed(chunk)) {
+            *body = Some(Bytes::from(stamped));
+        }
+        if end_of_stream {
+            if let Some(pad) = stamp.finish() {
+                let mut last = body.take().map(Vec::from).unwrap_or_default();
+                last.extend_from_slice(&pad);
+                *body = Some(Bytes::from(last));
+            }
+        }
+    }
     let ResponseMode::UpstreamFailure { status, snippet } = &mut ctx.response else {
         // Counted for metered quota costs: the upstream's bytes the client receives.
         let n = body.as_ref().map_or(0, |b| b.len() as u64);

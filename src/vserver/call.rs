@@ -4,19 +4,19 @@
 //! same answer decide gives a hidden one.
 
 use crate::decision::{Exchange, RetrySafety, SessionBinding, Target, ToolTarget};
-use crate::digest::Digest;
 use crate::error::Reject;
 use crate::state::{Runtime, Shared};
 
 use super::{list, Request};
 
-/// The target of a `tools/call`, on the upstream session of gateway session `session`.
+/// The target of a `tools/call`, on the upstream sessions the gateway holds under `session`
+/// (a legacy client's session, or a modern caller's [`super::session::modern_binding`]).
 pub(super) async fn resolve(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
-    session: Digest,
-    expires: u64,
+    session: SessionBinding,
+    modern_client: bool,
 ) -> Result<Target, Reject> {
     let catalog = list::catalog(shared, runtime, req.index).await?;
     let name = req.call.tool_name(req.body).unwrap_or_default();
@@ -38,12 +38,10 @@ pub(super) async fn resolve(
             server: req.server.clone(),
             class: list::class(req.server, req.principal),
             retry,
+            modern_client,
             position,
             catalog,
         }),
-        session: SessionBinding::Gateway {
-            digest: session,
-            expires,
-        },
+        session,
     })
 }

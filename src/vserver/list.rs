@@ -13,11 +13,13 @@ use crate::state::{Runtime, Shared};
 
 use super::{Answer, Request};
 
-/// Answer a `tools/list` from the catalog.
+/// Answer a `tools/list` from the catalog. `tail`: members a modern result adds after the
+/// list's own (leading comma included; cache hints, `resultType`, `_meta`).
 pub(super) async fn tools_list(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
+    tail: Option<&[u8]>,
 ) -> Result<Answer, Reject> {
     let vs = req.server.as_ref();
     let catalog = catalog(shared, runtime, req.index).await?;
@@ -39,7 +41,8 @@ pub(super) async fn tools_list(
     };
     // Built in one buffer: the list is the bulk of the answer, copied once.
     let id = req.id_json().unwrap_or(b"null");
-    let mut r = Vec::with_capacity(tools.len() + id.len() + 96);
+    let tail = tail.unwrap_or_default();
+    let mut r = Vec::with_capacity(tools.len() + id.len() + tail.len() + 96);
     r.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     r.extend_from_slice(id);
     r.extend_from_slice(br#","result":{"tools":"#);
@@ -49,6 +52,7 @@ pub(super) async fn tools_list(
         r.extend_from_slice(seal_cursor(n, catalog.generation).as_bytes());
         r.push(b'"');
     }
+    r.extend_from_slice(tail);
     r.extend_from_slice(b"}}");
     Ok(Answer::Reply {
         body: Bytes::from(r),

@@ -16,9 +16,14 @@
 //! Every message but `initialize` needs a valid session of this server and caller (404
 //! otherwise, as the spec says for unknown sessions). DELETE ends a session and the GET
 //! stream reports list changes ([`session::end`], [`list::current_tools`]).
+//!
+//! That is the handshake era. The same endpoint serves 2026-07-28 requests, selected per
+//! request ([`crate::mcp::envelope::select`]: a `_meta` revision or `server/discover`), in
+//! [`modern`]: no session, headers checked against the body, the same list and call paths.
 
 mod call;
 pub mod list;
+mod modern;
 pub mod session;
 
 use std::sync::Arc;
@@ -27,8 +32,9 @@ use bytes::Bytes;
 
 use crate::auth::Principal;
 use crate::config::VirtualServer;
-use crate::decision::Target;
+use crate::decision::{SessionBinding, Target};
 use crate::error::Reject;
+use crate::mcp::envelope::{self, Era};
 use crate::mcp::jsonrpc::{MessageKind, RpcCall};
 use crate::mcp::McpMethod;
 use crate::state::{Runtime, Shared};
@@ -58,6 +64,9 @@ pub struct Request<'a> {
     pub call: &'a RpcCall,
     /// The client's `Mcp-Session-Id`.
     pub session_header: Option<&'a str>,
+    /// The request's headers (a modern request's metadata headers are checked against the
+    /// body).
+    pub headers: &'a http::HeaderMap,
 }
 
 impl Request<'_> {
@@ -77,12 +86,26 @@ fn principal_id(principal: Option<&Principal>) -> (&str, &str) {
     principal.map_or(("", ""), |p| (p.issuer.as_str(), p.subject.as_str()))
 }
 
-/// Check a POSTed message's session and decide how to answer it.
+/// Select the request's era, check its session (legacy) or envelope (modern), and decide
+/// how to answer it.
 pub async fn handle(
     shared: &Shared,
     runtime: &Runtime,
     req: Request<'_>,
 ) -> Result<Answer, Reject> {
+    let version_header = req
+        .headers
+        .get(crate::mcp::headers::MCP_PROTOCOL_VERSION)
+        .map(http::HeaderValue::as_bytes);
+    let envelope = envelope::meta_version(req.body)?;
+    match envelope::select(req.call.method, envelope, version_header) {
+        Era::Legacy => legacy(shared, runtime, req).await,
+        Era::Modern { version } => modern::handle(shared, runtime, req, version.as_deref()).await,
+    }
+}
+
+/// A handshake-era message: `initialize`, or one on a session.
+async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<Answer, Reject> {
     if req.call.method == McpMethod::Initialize {
         return session::initialize(shared, runtime, &req);
     }
@@ -101,10 +124,16 @@ pub async fn handle(
             body: result(req.id_json(), b"{}"),
             session: None,
         }),
-        McpMethod::ToolsList => list::tools_list(shared, runtime, &req).await,
-        McpMethod::ToolsCall => call::resolve(shared, runtime, &req, digest, expires)
-            .await
-            .map(Answer::Forward),
+        McpMethod::ToolsList => list::tools_list(shared, runtime, &req, None).await,
+        McpMethod::ToolsCall => call::resolve(
+            shared,
+            runtime,
+            &req,
+            SessionBinding::Gateway { digest, expires },
+            false,
+        )
+        .await
+        .map(Answer::Forward),
         _ => Err(Reject::MethodNotFound {
             method: format!(
                 "{} (not served by virtual servers yet)",

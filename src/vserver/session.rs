@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::Principal;
 use crate::config::VirtualServer;
+use crate::decision::SessionBinding;
 use crate::digest::Digest;
 use crate::error::Reject;
 use crate::registry::client::McpClient;
@@ -188,6 +189,29 @@ pub async fn upstream_session(
         .upstream_sessions
         .insert(session, expires, &u.name, s.id.clone(), now());
     Ok(s.id)
+}
+
+/// Where a modern (sessionless) caller's calls go: under a key of its own, (virtual server,
+/// issuer, subject), the gateway holds one upstream session per upstream for it, opened on
+/// the first call as for a legacy session, healed the same way when an upstream loses it
+/// (`proxy::heal`), and reopened after `sessions.ttl` (the old one idles out upstream).
+/// Anonymous callers of an `anonymous` server share one: nothing tells them apart.
+pub(super) fn modern_binding(
+    runtime: &Runtime,
+    vs: &VirtualServer,
+    principal: Option<&Principal>,
+) -> SessionBinding {
+    let (issuer, subject) = principal_id(principal);
+    let digest = crate::digest::keyed(&[
+        b"modern",
+        vs.name.as_bytes(),
+        issuer.as_bytes(),
+        subject.as_bytes(),
+    ]);
+    SessionBinding::Gateway {
+        digest,
+        expires: now() + runtime.config.sessions.ttl.as_secs(),
+    }
 }
 
 /// Forget a cached upstream session the upstream no longer knows (it answered 404).

@@ -20,6 +20,7 @@ mod errors;
 mod hostile;
 mod identity;
 mod kill_switch;
+mod modern_vserver;
 mod observability;
 mod policy;
 mod principals;

@@ -1,0 +1,246 @@
+//! The 2026-07-28 ("modern") request envelope: which era a request speaks, and the checks a
+//! modern request must pass before anything is done with it.
+//!
+//! One endpoint serves both eras, selected per request as the spec's backward-compatibility
+//! rules say ([`select`]): a request whose `params._meta` carries
+//! `io.modelcontextprotocol/protocolVersion` is modern, and so is `server/discover` (the
+//! modern probe) and a request whose `MCP-Protocol-Version` header names a modern revision;
+//! everything else (`initialize` first) is the handshake era.
+//!
+//! A modern request has no session to vouch for it, so its metadata headers are required
+//! and must say what the body says ([`check`], the spec's validation ladder in its order:
+//! headers first, so a client that disagrees with itself is told so, then the revision).
+//! Pure functions over the parsed body and the header map, unit-tested here.
+
+use std::borrow::Cow;
+
+use super::headers::{decode, single, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
+use super::McpMethod;
+use crate::error::{clip, Reject};
+
+/// The `_meta` key of a modern request's protocol revision.
+pub const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// The era one request speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Era {
+    /// Handshake era: `initialize` opens a session, every other message needs it.
+    Legacy,
+    /// Stateless: the revision from `_meta` (`None`: a `server/discover` or a header-only
+    /// claim without one).
+    Modern { version: Option<String> },
+}
+
+/// `params._meta["io.modelcontextprotocol/protocolVersion"]` of a body already through the
+/// strict parse: `Ok(None)` when absent, 400 / -32602 when it is not a string (a shape
+/// defect, not a revision the client asked for).
+pub fn meta_version(body: &[u8]) -> Result<Option<String>, Reject> {
+    // Handshake-era bodies never carry the key: skip the parse when it cannot be there
+    // (spelled out, or hidden behind an escape).
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    if !has(PROTOCOL_VERSION_META.as_bytes()) && !body.contains(&b'\\') {
+        return Ok(None);
+    }
+    // Borrowed all the way down: unknown members are skipped, nothing is built but the
+    // revision string.
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(default, borrow)]
+        params: Option<Params<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(default, borrow, rename = "_meta")]
+        meta: Option<Meta<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta<'a> {
+        #[serde(default, borrow, rename = "io.modelcontextprotocol/protocolVersion")]
+        version: Option<&'a serde_json::value::RawValue>,
+    }
+    // A body whose params or `_meta` is not an object has no envelope.
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
+        return Ok(None);
+    };
+    let Some(raw) = envelope.params.and_then(|p| p.meta).and_then(|m| m.version) else {
+        return Ok(None);
+    };
+    serde_json::from_str::<String>(raw.get())
+        .map(Some)
+        .map_err(|_| {
+            Reject::InvalidParams(format!(
+                "params._meta[{PROTOCOL_VERSION_META:?}] must be a string"
+            ))
+        })
+}
+
+/// The era of a request: modern when its `_meta` names a revision, when it is
+/// `server/discover`, or when its `MCP-Protocol-Version` header names a modern revision;
+/// the handshake era otherwise.
+pub fn select(method: McpMethod, envelope: Option<String>, version_header: Option<&[u8]>) -> Era {
+    let header_modern = version_header
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .is_some_and(super::revision::is_modern);
+    match envelope {
+        Some(v) => Era::Modern { version: Some(v) },
+        None if method == McpMethod::ServerDiscover || header_modern => {
+            Era::Modern { version: None }
+        }
+        None => Era::Legacy,
+    }
+}
+
+/// The ladder a modern request with revision `version` passes: `MCP-Protocol-Version`,
+/// `Mcp-Method` and (for `tools/call`, whose body `name` is `name`) `Mcp-Name` present,
+/// each once, and equal to the body (400 / -32020 otherwise); then `version` must be one the
+/// gateway speaks (400 / -32022 with the supported list).
+pub fn check(
+    headers: &http::HeaderMap,
+    method: &str,
+    name: Option<&str>,
+    version: &str,
+) -> Result<(), Reject> {
+    let values = |h: &str| headers.get_all(h).into_iter().map(|v| v.as_bytes());
+    let sent = single("MCP-Protocol-Version", values(MCP_PROTOCOL_VERSION))?;
+    if sent != Some(version.as_bytes()) {
+        return Err(mismatch("MCP-Protocol-Version", sent, version));
+    }
+    let sent = single("Mcp-Method", values(MCP_METHOD))?;
+    if sent.and_then(decode).as_deref() != Some(method) {
+        return Err(mismatch("Mcp-Method", sent, method));
+    }
+    if let Some(name) = name {
+        let sent = single("Mcp-Name", values(MCP_NAME))?;
+        if sent.and_then(decode).as_deref() != Some(name) {
+            return Err(mismatch("Mcp-Name", sent, name));
+        }
+    }
+    if !super::revision::is_modern(version) {
+        return Err(Reject::UnsupportedRevision {
+            requested: clip(version),
+        });
+    }
+    Ok(())
+}
+
+fn mismatch(header: &'static str, sent: Option<&[u8]>, body: &str) -> Reject {
+    let sent = sent.map_or(Cow::Borrowed("(absent)"), String::from_utf8_lossy);
+    Reject::HeaderMismatch {
+        header,
+        header_value: clip(&sent),
+        body_value: clip(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{HEADER_MISMATCH, INVALID_PARAMS, UNSUPPORTED_PROTOCOL_VERSION};
+
+    fn body(meta: &str) -> String {
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"_meta":{meta}}}}}"#)
+    }
+
+    #[test]
+    fn the_revision_is_read_from_meta() {
+        let v = |b: &str| meta_version(b.as_bytes());
+        assert_eq!(
+            v(&body(
+                r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#
+            )),
+            Ok(Some("2026-07-28".into()))
+        );
+        // Escaped key: the same key for every JSON reader.
+        assert_eq!(
+            v(&body(
+                r#"{"io.modelcontextprotocol/protocol\u0056ersion":"x"}"#
+            )),
+            Ok(Some("x".into()))
+        );
+        assert_eq!(v(&body(r#"{"progressToken":1}"#)), Ok(None));
+        assert_eq!(
+            v(
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#
+            ),
+            Ok(None),
+            "initialize's own protocolVersion is not the envelope"
+        );
+        let e = v(&body(r#"{"io.modelcontextprotocol/protocolVersion":7}"#)).unwrap_err();
+        assert_eq!((e.http_status(), e.jsonrpc_code()), (400, INVALID_PARAMS));
+    }
+
+    #[test]
+    fn the_era_is_selected_per_request() {
+        use McpMethod::*;
+        assert_eq!(select(Initialize, None, None), Era::Legacy);
+        assert_eq!(select(ToolsList, None, Some(b"2025-06-18")), Era::Legacy);
+        assert_eq!(
+            select(ToolsList, Some("2026-07-28".into()), None),
+            Era::Modern {
+                version: Some("2026-07-28".into())
+            }
+        );
+        assert_eq!(
+            select(ServerDiscover, None, None),
+            Era::Modern { version: None }
+        );
+        assert_eq!(
+            select(ToolsCall, None, Some(b"2026-07-28")),
+            Era::Modern { version: None }
+        );
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, http::HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn a_modern_request_needs_headers_that_match_its_body() {
+        let ok = headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "=?base64?ZWNobw==?="),
+        ]);
+        assert_eq!(check(&ok, "tools/call", Some("echo"), "2026-07-28"), Ok(()));
+        let code = |h: &http::HeaderMap, name: Option<&str>, v: &str| {
+            let e = check(h, "tools/call", name, v).unwrap_err();
+            (e.http_status(), e.jsonrpc_code(), e.to_string())
+        };
+        // Each header absent or different: 400 / -32020 naming it.
+        for (drop, named) in [
+            ("mcp-protocol-version", "MCP-Protocol-Version"),
+            ("mcp-method", "Mcp-Method"),
+            ("mcp-name", "Mcp-Name"),
+        ] {
+            let mut h = ok.clone();
+            h.remove(drop);
+            let (s, c, m) = code(&h, Some("echo"), "2026-07-28");
+            assert_eq!((s, c), (400, HEADER_MISMATCH), "{drop}");
+            assert!(m.contains(named) && m.contains("(absent)"), "{m}");
+        }
+        let (_, c, m) = code(&ok, Some("delete"), "2026-07-28");
+        assert_eq!(c, HEADER_MISMATCH);
+        assert!(m.contains("Mcp-Name"), "{m}");
+        // Headers are checked before the revision (the client disagreeing with itself is
+        // told so first); a matching unknown revision is -32022.
+        let (_, c, _) = code(&ok, Some("echo"), "2099-01-01");
+        assert_eq!(c, HEADER_MISMATCH);
+        let h = headers(&[
+            ("mcp-protocol-version", "2099-01-01"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "echo"),
+        ]);
+        let (s, c, _) = code(&h, Some("echo"), "2099-01-01");
+        assert_eq!((s, c), (400, UNSUPPORTED_PROTOCOL_VERSION));
+        // A method without a name needs no Mcp-Name.
+        let h = headers(&[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+        ]);
+        assert_eq!(check(&h, "tools/list", None, "2026-07-28"), Ok(()));
+    }
+}

@@ -1,0 +1,322 @@
+//! 2026-07-28 ("modern") requests on a virtual server, beside handshake-era sessions on the
+//! same endpoint: a real gateway in front of the real rmcp demo upstream (which is
+//! handshake-era: the gateway holds its session for the sessionless client), raw HTTP for
+//! the protocol's edges and the official Python SDK client in its three modes.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+const MODERN: &str = "2026-07-28";
+
+struct Setup {
+    up: demo::DemoServer,
+    gw: Gateway,
+    url: String,
+}
+
+/// An anonymous virtual server `all` over one demo upstream `up`, with `up.echo` marked
+/// read-only (so a lost upstream session is healed for it).
+async fn setup() -> Setup {
+    let up = start_demo().await;
+    let vs = VirtualServer::new("all", "/v/all/mcp").anonymous().tool(
+        "up.echo",
+        ToolOverride::default().annotations(json!({"readOnlyHint": true})),
+    );
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&["all"])
+                .route("/mcp", "up"),
+        )
+        .upstream(Upstream::new("up", &up.url()))
+        .virtual_server(vs)
+        .yaml();
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    Setup { up, gw, url }
+}
+
+/// A modern request body: `params` plus the `_meta` envelope at `version`.
+fn body(id: u64, method: &str, mut params: Value, version: &str) -> String {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
+    });
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+}
+
+/// POST a modern request with its metadata headers (`name`: `Mcp-Name`).
+async fn modern(url: &str, method: &str, name: Option<&str>, body: String) -> reqwest::Response {
+    let mut h = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];
+    if let Some(n) = name {
+        h.push(("mcp-name", n));
+    }
+    post(url, body, &h).await
+}
+
+fn echo(id: u64, text: &str) -> String {
+    body(
+        id,
+        "tools/call",
+        json!({"name": "up__echo", "arguments": {"text": text}}),
+        MODERN,
+    )
+}
+
+#[tokio::test]
+async fn discover_list_and_call_need_no_session() {
+    let s = setup().await;
+    let r = modern(
+        &s.url,
+        "server/discover",
+        None,
+        body(1, "server/discover", json!({}), MODERN),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("mcp-session-id").is_none());
+    let v = jsonrpc_body(r).await;
+    let d = &v["result"];
+    assert_eq!(d["supportedVersions"], json!([MODERN]), "{v}");
+    assert!(d["capabilities"]["tools"].is_object(), "{v}");
+    assert_eq!(d["resultType"], "complete");
+    assert_eq!(d["cacheScope"], "private");
+    assert_eq!(
+        d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "all"
+    );
+
+    let r = modern(
+        &s.url,
+        "tools/list",
+        None,
+        body(2, "tools/list", json!({}), MODERN),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v = jsonrpc_body(r).await;
+    let names: Vec<&str> = v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"up__echo"), "{v}");
+    // The per-principal list is private; its ttl is the registry refresh (60 s default).
+    assert_eq!(v["result"]["cacheScope"], "private", "{v}");
+    assert_eq!(v["result"]["ttlMs"], 60_000, "{v}");
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+
+    let r = modern(&s.url, "tools/call", Some("up__echo"), echo(3, "hi")).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("mcp-session-id").is_none());
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["result"]["content"][0]["text"], "hi", "{v}");
+    assert_eq!(v["id"], 3);
+    // The handshake-era upstream's result, stamped for the modern client.
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    // Upstream: the gateway's own (handshake-era) session, and `Mcp-Name` renamed together
+    // with `params.name`.
+    let h = s.up.last_headers().unwrap();
+    assert_eq!(h.get("mcp-name").unwrap(), "echo");
+    assert!(h.get("mcp-session-id").is_some(), "{h:?}");
+    assert_eq!(h.get("mcp-protocol-version").unwrap(), "2025-06-18");
+    // A second call reuses the held upstream session (no second initialize).
+    let r = modern(&s.url, "tools/call", Some("up__echo"), echo(4, "again")).await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "again"
+    );
+    assert_eq!(s.up.calls("echo"), 2);
+    assert_eq!(s.gw.shared.upstream_sessions.held(), 1);
+}
+
+#[tokio::test]
+async fn headers_must_match_the_body() {
+    let s = setup().await;
+    // Mcp-Name naming another tool than the body.
+    let r = modern(&s.url, "tools/call", Some("up__add"), echo(1, "x")).await;
+    let v = assert_error(r, 400, -32020, "Mcp-Name").await;
+    assert_eq!(v["id"], 1);
+    // Missing Mcp-Name, wrong Mcp-Method, missing version header.
+    let r = modern(&s.url, "tools/call", None, echo(2, "x")).await;
+    assert_error(r, 400, -32020, "Mcp-Name").await;
+    let r = modern(&s.url, "tools/list", Some("up__echo"), echo(3, "x")).await;
+    assert_error(r, 400, -32020, "Mcp-Method").await;
+    let r = post(
+        &s.url,
+        echo(4, "x"),
+        &[("mcp-method", "tools/call"), ("mcp-name", "up__echo")],
+    )
+    .await;
+    assert_error(r, 400, -32020, "MCP-Protocol-Version").await;
+    // The base64 form of the right name is the right name.
+    let r = modern(
+        &s.url,
+        "tools/call",
+        Some("=?base64?dXBfX2VjaG8=?="),
+        echo(5, "b64"),
+    )
+    .await;
+    assert_eq!(jsonrpc_body(r).await["result"]["content"][0]["text"], "b64");
+    assert_eq!(s.up.calls("echo"), 1, "only the matching call ran");
+}
+
+#[tokio::test]
+async fn an_unsupported_revision_is_refused_with_the_supported_list() {
+    let s = setup().await;
+    let r = post(
+        &s.url,
+        body(1, "tools/list", json!({}), "2099-01-01"),
+        &[
+            ("mcp-protocol-version", "2099-01-01"),
+            ("mcp-method", "tools/list"),
+        ],
+    )
+    .await;
+    let v = assert_error(r, 400, -32022, "unsupported protocol version").await;
+    assert_eq!(
+        v["error"]["data"]["supported"],
+        json!(["2025-03-26", "2025-06-18", "2025-11-25", MODERN])
+    );
+    assert_eq!(v["error"]["data"]["requested"], "2099-01-01");
+}
+
+#[tokio::test]
+async fn modern_unknown_methods_are_404_and_legacy_ones_keep_their_code() {
+    let s = setup().await;
+    for m in ["prompts/list", "ping", "initialize"] {
+        let r = modern(&s.url, m, None, body(7, m, json!({}), MODERN)).await;
+        let v = assert_error(r, 404, -32601, m).await;
+        assert_eq!(v["id"], 7);
+    }
+    // The same method in a legacy session: 200 + -32601, as before.
+    let sid = raw_initialize(&s.url).await;
+    let r = post(
+        &s.url,
+        r#"{"jsonrpc":"2.0","id":8,"method":"prompts/list"}"#,
+        &[("mcp-session-id", &sid)],
+    )
+    .await;
+    assert_error(r, 200, -32601, "prompts/list").await;
+}
+
+/// Quirk `discover-without-envelope`: `server/discover` inside a legacy session (some
+/// dual-era clients probe after they initialized) gets a discover answer, and the session
+/// goes on working.
+#[tokio::test]
+async fn a_legacy_session_receiving_server_discover_gets_a_discover_answer() {
+    let s = setup().await;
+    let sid = raw_initialize(&s.url).await;
+    let r = post(
+        &s.url,
+        r#"{"jsonrpc":"2.0","id":2,"method":"server/discover","params":{}}"#,
+        &[
+            ("mcp-session-id", &sid),
+            ("mcp-protocol-version", "2025-06-18"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["result"]["supportedVersions"], json!([MODERN]), "{v}");
+    let r = post(
+        &s.url,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"up__echo","arguments":{"text":"still"}}}"#,
+        &[("mcp-session-id", &sid)],
+    )
+    .await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "still"
+    );
+    // A legacy call carries no Mcp-Name; the gateway adds none.
+    assert!(s.up.last_headers().unwrap().get("mcp-name").is_none());
+}
+
+/// The upstream restarts (its sessions are gone): the modern caller's held session is
+/// reopened and a read-only call resent; a call that may not run twice is reported (502)
+/// and the next one works: never a half-alive session.
+#[tokio::test]
+async fn an_expired_upstream_session_is_healed_or_reported() {
+    let s = setup().await;
+    let r = modern(&s.url, "tools/call", Some("up__echo"), echo(1, "before")).await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "before"
+    );
+    let addr = s.up.addr;
+    s.up.shutdown().await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let second = demo::DemoServer::start(listener, demo::DemoOptions::default())
+        .await
+        .unwrap();
+    let r = modern(&s.url, "tools/call", Some("up__echo"), echo(2, "after")).await;
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["result"]["content"][0]["text"], "after", "{v}");
+    assert_eq!(second.calls("echo"), 1);
+
+    second.shutdown().await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let third = demo::DemoServer::start(listener, demo::DemoOptions::default())
+        .await
+        .unwrap();
+    let add = body(
+        3,
+        "tools/call",
+        json!({"name": "up__add", "arguments": {"a": 1, "b": 2}}),
+        MODERN,
+    );
+    let r = modern(&s.url, "tools/call", Some("up__add"), add.clone()).await;
+    assert_error(r, 502, -32000, "lost the session").await;
+    assert_eq!(third.calls("add"), 0);
+    let r = modern(&s.url, "tools/call", Some("up__add"), add).await;
+    assert_eq!(jsonrpc_body(r).await["result"]["content"][0]["text"], "3");
+    drop(s.gw);
+}
+
+/// The official Python SDK client through the virtual server in its three modes: `auto`
+/// (discover probe: the gateway answers it, so the client stays modern), `legacy`
+/// (initialize + session) and the modern revision pinned (no probe, no handshake).
+#[tokio::test]
+async fn the_python_sdk_lists_and_calls_in_auto_legacy_and_modern_modes() {
+    let Some(python) = crate::hostile::sdk_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the Python SDK (scripts/test.sh creates the venv)"
+        );
+        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+        return;
+    };
+    let s = setup().await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/python/sdk_client.py"
+    );
+    for (mode, version) in [("auto", MODERN), ("legacy", "2025-11-25"), (MODERN, MODERN)] {
+        let out = tokio::process::Command::new(&python)
+            .args([script, &s.url, mode, "up__echo", mode])
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(v["version"], version, "{mode}: {v}");
+        assert!(
+            v["tools"].as_array().unwrap().contains(&json!("up__echo")),
+            "{mode}: {v}"
+        );
+        assert_eq!(v["text"], mode, "{mode}: {v}");
+        assert_eq!(v["is_error"], false, "{mode}: {v}");
+    }
+    assert_eq!(s.up.calls("echo"), 3);
+}
