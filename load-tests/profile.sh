@@ -21,11 +21,13 @@ work=$(mktemp -d); pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 mkdir -p load-tests/profiles
-sed "s#@WORK@#$work#g" "load-tests/$CONFIG.yaml" >"$work/gw.yaml"
+# PROFILE_SED=<sed script> edits the configuration first (an A/B of one feature with the
+# same binary, e.g. PROFILE_SED='/^audit:/,$d' for governed without its audit trail).
+sed -e "s#@WORK@#$work#g" -e "${PROFILE_SED:-}" "load-tests/$CONFIG.yaml" >"$work/gw.yaml"
 export LT_JWT_SECRET="profile-$RANDOM" LT_UPSTREAM_TOKEN="upstream-$RANDOM"
 LT_SESSION_KEY=$(head -c 32 /dev/urandom | base64); export LT_SESSION_KEY
 "$BIN/examples/fast_upstream" 127.0.0.1:18100 20 --ports 20 --sessions >"$work/up.log" 2>&1 & pids+=($!)
-out="load-tests/profiles/$CONFIG-$METHOD-$(git rev-parse --short HEAD).cg"
+out="load-tests/profiles/$CONFIG${PROFILE_SED:+-edited}-$METHOD-$(git rev-parse --short HEAD).cg"
 RUST_LOG=error valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
   "$BIN/mcp-gateway" -c "$work/gw.yaml" >"$work/gw.log" 2>&1 & pids+=($!)
 case $CONFIG in
