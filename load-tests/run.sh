@@ -19,6 +19,10 @@
 # LT_BASE_SED=<sed script> edits the baseline's governed configuration: with
 # LT_BASELINE_BIN set to this tree's own binary, an A/B of one governance feature, e.g.
 # LT_BASE_SED='/^quotas:/,/^[a-z]/{/^quotas:/d;/^[ -]/d}' (the baseline without its quotas).
+# LT_MODERN=1 adds the target "modern": the governed gateway's virtual server called as a
+# 2026-07-28 client does (no session; the _meta envelope, MCP-Protocol-Version, Mcp-Method
+# and Mcp-Name on every request), interleaved with "governed" (the legacy, sessionful client)
+# on the same process.
 # LT_REDIS=1 adds the target "governed+redis": the governed configuration with its quota on a
 # real redis-server (started on 127.0.0.1:18379, core 1), to measure the Redis round trip.
 # Installs what it needs when missing: nginx, wrk and python3 (apt), oha (`cargo install`).
@@ -154,18 +158,39 @@ TARGETS=(direct nginx plain governed)
 PROXIES=(nginx plain governed)
 [ -n "$BASE_BIN" ] && { TARGETS+=(plain@base governed@base); PROXIES+=(plain@base governed@base); }
 [ -n "${LT_REDIS:-}" ] && { TARGETS+=(governed+redis); PROXIES+=(governed+redis); }
-# Headers for target $1 (session and credentials), one per line, for "${X[@]}" use.
+MODERN=2026-07-28
+if [ -n "${LT_MODERN:-}" ]; then
+  TARGETS+=(modern)   # the governed process: not a proxy of its own
+  URL[modern]=${URL[governed]}; TOOL[modern]=${TOOL[governed]}; AUTH[modern]=${AUTH[governed]}
+fi
+# Headers for target $1 (session and credentials) and method kind $2 (list, call), one per
+# line, for "${X[@]}" use.
 declare -A SID
 hdrs() {
   local -n out=$2; out=("${H[@]}")
   [ -n "${AUTH[$1]}" ] && out+=(-H "authorization: ${AUTH[$1]}")
   # After initialize a client sends its session and the negotiated protocol revision.
   [ -n "${SID[$1]:-}" ] && out+=(-H "mcp-session-id: ${SID[$1]}" -H "mcp-protocol-version: 2025-06-18")
+  if [ "$1" = modern ]; then
+    out+=(-H "mcp-protocol-version: $MODERN" -H "mcp-method: tools/${3:-call}")
+    [ "${3:-call}" = call ] && out+=(-H "mcp-name: ${TOOL[$1]}")
+  fi
   return 0
+}
+# A modern client needs no session: check tools/list and tools/call work without one.
+modern_check() {
+  local X n
+  hdrs modern X list
+  n=$(curl -sS "${X[@]}" "${URL[modern]}" -d "$(body list modern)" | jq '.result.tools | length')
+  [ "$n" = 20 ] || { echo "modern tools/list returned $n tools, not 20" >&2; exit 1; }
+  hdrs modern X call
+  curl -sS "${X[@]}" "${URL[modern]}" -d "$(body call modern)" | grep -q '"text":"ok"' \
+    || { echo "modern tools/call failed" >&2; exit 1; }
 }
 # Open an MCP session through target $1 and check tools/list and tools/call work through it.
 session() {
   local t=$1 url=${URL[$1]} X sid
+  [ "$t" = modern ] && { modern_check; return; }
   hdrs "$t" X
   sid=$(curl -sS -D - -o /dev/null "${X[@]}" "$url" -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"load","version":"1"}}}' \
         | awk 'tolower($1)=="mcp-session-id:" {print $2}' | tr -d '\r')
@@ -181,9 +206,12 @@ session() {
 for t in "${TARGETS[@]}"; do session "$t"; done
 
 body() { # method target
+  local meta=""
+  [ "$2" = modern ] && meta="\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"$MODERN\",\"io.modelcontextprotocol/clientCapabilities\":{},\"io.modelcontextprotocol/clientInfo\":{\"name\":\"load\",\"version\":\"1\"}}"
   case $1 in
-    list) echo '{"jsonrpc":"2.0","id":3,"method":"tools/list"}' ;;
-    call) echo "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"${TOOL[$2]}\",\"arguments\":{\"id\":\"1\"}}}" ;;
+    list) [ -n "$meta" ] && echo "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{$meta}}" \
+            || echo '{"jsonrpc":"2.0","id":3,"method":"tools/list"}' ;;
+    call) echo "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"${TOOL[$2]}\",\"arguments\":{\"id\":\"1\"}${meta:+,$meta}}}" ;;
   esac
 }
 # CPU seconds (user + system) a process has used, from /proc; RSS in KiB; wall clock.
@@ -204,7 +232,10 @@ for t in "${PROXIES[@]}"; do IDLE_RSS[$t]=$(rss "${PID[$t]}"); done
 run_wrk() {
   local t=$1 kind=$2 out json bad wrk_cpu
   local TIMEFORMAT='%U %S'
-  { time LT_BODY=$(body "$kind" "$t") LT_SESSION=${SID[$t]} LT_AUTH=${AUTH[$t]} \
+  local proto="" method="" name=""
+  [ "$t" = modern ] && { proto=$MODERN; method=tools/$kind; [ "$kind" = call ] && name=${TOOL[$t]}; }
+  { time LT_BODY=$(body "$kind" "$t") LT_SESSION=${SID[$t]:-} LT_AUTH=${AUTH[$t]} \
+      LT_PROTOCOL=$proto LT_MCP_METHOD=$method LT_MCP_NAME=$name \
       "${CORE1[@]}" wrk -t "$WRK_THREADS" -c "$CONNS" -d "$DURATION" -s load-tests/lib/mcp.lua "${URL[$t]}" \
       >"$work/wrk.out" 2>"$work/wrk.log"; } 2>"$work/wrk.time" \
     || { echo "wrk failed through $t:" >&2; cat "$work/wrk.log" "$work/wrk.out" >&2; exit 1; }
@@ -220,7 +251,7 @@ run_wrk() {
 # oha, refusing any non-200 answer; prints its JSON.
 run_oha() { # target method oha-args...
   local t=$1 kind=$2 X json ok all; shift 2
-  hdrs "$t" X
+  hdrs "$t" X "$kind"
   json=$("${CORE1[@]}" oha "$@" --no-tui --output-format json -m POST "${X[@]}" -d "$(body "$kind" "$t")" "${URL[$t]}")
   ok=$(echo "$json" | jq '.statusCodeDistribution["200"] // 0')
   all=$(echo "$json" | jq '[.statusCodeDistribution[]] | add // 0')
@@ -239,6 +270,7 @@ for round in $(seq "$ROUNDS"); do
   for kind in list call; do
     for t in "${TARGETS[@]}"; do
       p=${PID[$t]:-$upstream_pid}   # direct: the upstream is the process under load
+      [ "$t" = modern ] && p=${PID[governed]}
       [ "$t" = governed ] && [ "$kind" = list ] && gl_before=$(upstream_lists)
       c0=$(cpu "$p"); u0=$(cpu "$upstream_pid"); w0=$(now); k0=$(cores)
       json=$(run_wrk "$t" "$kind")
@@ -309,6 +341,7 @@ out="load-tests/results/$(date -u +%Y-%m-%dT%H%M)-$commit.md"
   echo "- **plain**: the gateway's passthrough route (\`load-tests/plain.yaml\`)."
   echo "- **governed**: JWT (cached), virtual server over 20 upstreams filtered per principal, sealed sessions, static credential propagation, metrics (\`load-tests/governed.yaml\`)."
   [ -n "$BASE_LABEL" ] && echo "- **@base**: the same two configurations served by the baseline gateway, $BASE_LABEL."
+  [ -n "${LT_MODERN:-}" ] && echo "- **modern**: the governed virtual server called by a 2026-07-28 client: no session, the \`_meta\` envelope, \`MCP-Protocol-Version\`, \`Mcp-Method\` and \`Mcp-Name\` on every request."
   [ -n "${LT_REDIS:-}" ] && echo "- **governed+redis**: governed, with its quota (\`backend: redis\`) in a real redis-server on core 1 (one Lua script per call)."
 
   echo
@@ -334,6 +367,10 @@ out="load-tests/results/$(date -u +%Y-%m-%dT%H%M)-$commit.md"
   for kind in list call; do
     echo "| tools/$kind | $(both "$kind" plain nginx) | $(both "$kind" governed nginx) | $(both "$kind" governed plain) |"
   done
+  if [ -n "${LT_MODERN:-}" ]; then
+    echo
+    echo "Eras on one virtual server (same process): modern (2026-07-28, stateless) / governed (legacy session): tools/list $(both list modern governed), tools/call $(both call modern governed)."
+  fi
   if [ -n "${LT_REDIS:-}" ]; then
     echo
     echo "Quota in Redis: tools/call governed+redis / governed $(both call governed+redis governed), / plain $(both call governed+redis plain); the gateway's CPU excludes Redis's own (core 1)."

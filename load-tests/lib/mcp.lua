@@ -2,6 +2,7 @@
 -- sends it inside an open session, on every connection, as fast as the target answers.
 --
 --   LT_BODY=<json-rpc> LT_SESSION=<id> [LT_AUTH="Bearer ..."] wrk -t1 -c32 -d5s -s mcp.lua URL
+--   LT_BODY=<json-rpc with _meta> LT_PROTOCOL=2026-07-28 LT_MCP_METHOD=tools/call LT_MCP_NAME=<tool> ...
 --
 -- The request is static (no request() hook), so wrk formats it once per thread and spends
 -- no Lua on sending. response() only compares the status: it costs wrk ~1 µs of CPU per
@@ -20,9 +21,13 @@ wrk.method = "POST"
 wrk.body = env("LT_BODY") or error("LT_BODY (the JSON-RPC request) is not set")
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
--- After initialize a client sends its session and the negotiated protocol revision.
-wrk.headers["Mcp-Session-Id"] = env("LT_SESSION") or error("LT_SESSION (Mcp-Session-Id) is not set")
+-- After initialize a client sends its session and the negotiated protocol revision. A
+-- 2026-07-28 (modern) client has no session (LT_SESSION unset) and names the method and tool
+-- in Mcp-Method / Mcp-Name.
+wrk.headers["Mcp-Session-Id"] = env("LT_SESSION")
 wrk.headers["MCP-Protocol-Version"] = env("LT_PROTOCOL") or "2025-06-18"
+wrk.headers["Mcp-Method"] = env("LT_MCP_METHOD")
+wrk.headers["Mcp-Name"] = env("LT_MCP_NAME")
 wrk.headers["Authorization"] = env("LT_AUTH")
 
 -- setup() runs in the main Lua state once per thread; done() reads the threads' counters.
