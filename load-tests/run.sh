@@ -159,6 +159,16 @@ PROXIES=(nginx plain governed)
 [ -n "$BASE_BIN" ] && { TARGETS+=(plain@base governed@base); PROXIES+=(plain@base governed@base); }
 [ -n "${LT_REDIS:-}" ] && { TARGETS+=(governed+redis); PROXIES+=(governed+redis); }
 MODERN=2026-07-28
+# The request body of method kind $1 (list, call) for target $2.
+body() { # method target
+  local meta=""
+  [ "$2" = modern ] && meta="\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"$MODERN\",\"io.modelcontextprotocol/clientCapabilities\":{},\"io.modelcontextprotocol/clientInfo\":{\"name\":\"load\",\"version\":\"1\"}}"
+  case $1 in
+    list) [ -n "$meta" ] && echo "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{$meta}}" \
+            || echo '{"jsonrpc":"2.0","id":3,"method":"tools/list"}' ;;
+    call) echo "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"${TOOL[$2]}\",\"arguments\":{\"id\":\"1\"}${meta:+,$meta}}}" ;;
+  esac
+}
 if [ -n "${LT_MODERN:-}" ]; then
   TARGETS+=(modern)   # the governed process: not a proxy of its own
   URL[modern]=${URL[governed]}; TOOL[modern]=${TOOL[governed]}; AUTH[modern]=${AUTH[governed]}
@@ -205,15 +215,6 @@ session() {
 }
 for t in "${TARGETS[@]}"; do session "$t"; done
 
-body() { # method target
-  local meta=""
-  [ "$2" = modern ] && meta="\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"$MODERN\",\"io.modelcontextprotocol/clientCapabilities\":{},\"io.modelcontextprotocol/clientInfo\":{\"name\":\"load\",\"version\":\"1\"}}"
-  case $1 in
-    list) [ -n "$meta" ] && echo "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{$meta}}" \
-            || echo '{"jsonrpc":"2.0","id":3,"method":"tools/list"}' ;;
-    call) echo "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"${TOOL[$2]}\",\"arguments\":{\"id\":\"1\"}${meta:+,$meta}}}" ;;
-  esac
-}
 # CPU seconds (user + system) a process has used, from /proc; RSS in KiB; wall clock.
 TCK=$(getconf CLK_TCK)
 cpu() { awk -v t="$TCK" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
