@@ -104,6 +104,10 @@ pub(crate) async fn reopen(shared: &Shared, ctx: &mut RequestCtx) -> pingora::Re
                     expires,
                     &t.upstream,
                     ctx.decision.as_ref().and_then(|d| d.credential.as_ref()),
+                    match &ctx.runtime {
+                        Some(rt) => crate::vserver::session::client_caps(shared, rt, digest),
+                        None => Default::default(),
+                    },
                 )
                 .await
             }

@@ -275,6 +275,10 @@ impl ProxyHttp for McpGateway {
         if let Some(d) = ctx.decision.as_mut() {
             d.quota.finish(ctx.response_bytes);
         }
+        // A finished call can no longer be cancelled.
+        if let Some(k) = ctx.in_flight.take() {
+            crate::vserver::reply::done(&self.shared, k);
+        }
         if let Some(step) = ctx.refused_by {
             // The decision's refusing step: in the audit record and a bounded metric label.
             log::debug!(

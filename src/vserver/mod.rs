@@ -7,7 +7,8 @@
 //! | message | answer | module |
 //! |---|---|---|
 //! | `initialize` | local: capabilities `tools`, a sealed `Mcp-Session-Id` bound to server + caller | [`session`] |
-//! | notifications, responses | local 202 | here |
+//! | responses, `notifications/cancelled` | to the upstream session they concern ([`Answer::Relay`]) | [`reply`] |
+//! | other notifications | local 202 | here |
 //! | `ping` | local `{}` | here |
 //! | `tools/list` | local, from the registry catalog, filtered for the caller's class | [`list`] |
 //! | `tools/call` | resolved by exposed name to a [`Target`] on the owning upstream | [`call`] |
@@ -18,7 +19,9 @@
 //! stream reports list changes ([`session::end`], [`list::current_tools`]).
 
 mod call;
+pub mod ids;
 pub mod list;
+pub mod reply;
 pub mod session;
 
 use std::sync::Arc;
@@ -45,6 +48,13 @@ pub enum Answer {
     Accepted,
     /// Go upstream, once [`crate::decision::decide`] allows it.
     Forward(Target),
+    /// Go upstream with `body` (parsed as `call`) in place of the client's: a client's
+    /// answer to a server-to-client request (id restored) or a cancellation ([`reply`]).
+    Relay {
+        target: Target,
+        body: Bytes,
+        call: RpcCall,
+    },
 }
 
 /// One POSTed message to a virtual server, parsed and authenticated.
@@ -94,7 +104,7 @@ pub async fn handle(
         req.session_header,
     )?;
     if req.call.kind != MessageKind::Request {
-        return Ok(Answer::Accepted);
+        return reply::route(shared, runtime, &req, digest, expires);
     }
     match req.call.method {
         McpMethod::Ping => Ok(Answer::Reply {

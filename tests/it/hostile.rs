@@ -593,7 +593,7 @@ async fn big_numbers_reach_the_upstream_byte_for_byte() {
 
 /// The Python interpreter with the official `mcp` SDK: `MCP_GATEWAY_PYTHON`, else the venv
 /// `scripts/test.sh` creates. `None` when neither is usable.
-fn sdk_python() -> Option<std::path::PathBuf> {
+pub(crate) fn sdk_python() -> Option<std::path::PathBuf> {
     let candidates = [
         std::env::var_os("MCP_GATEWAY_PYTHON").map(std::path::PathBuf::from),
         std::env::var_os("HOME")
@@ -608,7 +608,7 @@ fn sdk_python() -> Option<std::path::PathBuf> {
 }
 
 /// A child process killed on drop.
-struct Child(std::process::Child);
+pub(crate) struct Child(pub(crate) std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -28,6 +28,7 @@ mod quota;
 mod readme_demo;
 mod redis_store;
 mod regressions;
+mod server_to_client;
 mod tools_cli;
 mod upgrade;
 mod upstream_failures;
