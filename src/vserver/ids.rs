@@ -321,8 +321,8 @@ fn line_start_before(event: &[u8], pos: usize) -> usize {
         if s > 0 && event[s - 1] == b'\r' {
             s -= 1;
         }
-    } else if s > 0 {
-        s -= 1;
+    } else {
+        s = s.saturating_sub(1);
     }
     s
 }
