@@ -8,7 +8,7 @@
 //! | `upstream_peer` | [`crate::upstreams`] | clone the pre-built peer of the chosen upstream |
 //! | `upstream_request_filter` | [`outbound`] | upstream path, `Host`, drop `Origin` |
 //! | `upstream_response_filter` | here | note when the upstream's headers arrived |
-//! | `response_filter` / `response_body_filter` | [`relay`] | SSE headers, 5xx to JSON-RPC error |
+//! | `response_filter` / `response_body_filter` | [`relay`] | SSE headers, 5xx to JSON-RPC error, gateway ids for server-to-client requests on virtual servers' call streams |
 //! | `fail_to_proxy` | [`respond`] | connect/timeout/reset to a JSON-RPC error naming the upstream |
 //! | `logging` | [`crate::metrics`], [`crate::quota`], [`trail`] | the one place request metrics are recorded; quota permits given back, metered costs charged; the audit record queued |
 

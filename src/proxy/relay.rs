@@ -8,6 +8,9 @@
 //!   SSE gets `X-Accel-Buffering: no` so buffering proxies in front of us don't hold events.
 //! - A 5xx answer becomes a 502 with a JSON-RPC error naming the upstream and quoting the start
 //!   of its body, instead of an opaque HTML or empty error page.
+//! - The one exception to pass-through: a virtual server's call answered with SSE, whose
+//!   server-to-client request ids become gateway ids ([`crate::vserver::ids`], at most one
+//!   event held, 1 MiB).
 
 use std::time::Instant;
 
