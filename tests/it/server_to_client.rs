@@ -368,3 +368,22 @@ async fn python_sdk_client_answers_an_elicitation_through_a_virtual_server() {
     assert_eq!(v["count"], "alpha counted 3", "{v}");
     assert_eq!(v["progress"], json!([1.0, 2.0, 3.0]), "{v}");
 }
+
+/// A plain route passes the upstream's own ids through untouched (no rewriting there), and
+/// the client's answer with that id reaches the upstream as before.
+#[tokio::test]
+async fn a_plain_route_passes_server_to_client_ids_as_sent() {
+    let Some(s) = setup().await else { return };
+    let url = format!("http://{}/mcp", s.gw.addr);
+    let sid = raw_initialize(&url).await;
+    let mut a = call(&url, &sid, 1, "ask", json!({"question":"plain?"})).await;
+    let asked = a.next_request_or_answer().await;
+    assert_eq!(asked["method"], "elicitation/create", "{asked}");
+    assert!(asked["id"].is_number(), "{asked}");
+    assert_eq!(
+        answer(&url, &sid, &asked["id"], "direct").await.status(),
+        202
+    );
+    let done = a.next_request_or_answer().await;
+    assert_eq!(text(&done), "alpha got: direct", "{done}");
+}
