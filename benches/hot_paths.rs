@@ -100,6 +100,7 @@ fn sessions(c: &mut Criterion) {
         issuer: "https://idp.test".into(),
         subject: "alice@example.com".into(),
         expires: u64::MAX / 2,
+        caps: 0,
     };
     let token = keys.seal(&claims).expect("seal");
     let mut g = c.benchmark_group("session");

@@ -46,6 +46,15 @@ pub struct SessionClaims {
     /// Expiry, seconds since the epoch.
     #[serde(rename = "e")]
     pub expires: u64,
+    /// The client capabilities declared at `initialize` that the gateway relays
+    /// ([`crate::mcp::capabilities::ClientCaps`]): its upstream sessions declare them too.
+    /// Absent (older tokens, or none declared): none.
+    #[serde(rename = "c", default, skip_serializing_if = "is_zero")]
+    pub caps: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// Seals and opens session tokens. Tokens carry the sealing key's id, so a key can be
@@ -155,6 +164,12 @@ impl SessionKeys {
         answer
     }
 
+    /// The client capabilities sealed in the token of digest `d`, if [`Self::verify`] opened
+    /// it (every request checks its session first; an entry evicted since reads as none).
+    pub fn client_caps(&self, d: &Digest, now: u64) -> Option<u8> {
+        self.opened.read(d, now, |c| c.caps)
+    }
+
     /// The claims of a genuine, unexpired token; `None` for anything else.
     pub fn open(&self, token: &str, now: u64) -> Option<SessionClaims> {
         let (kid, body) = token.strip_prefix(PREFIX)?.split_once('.')?;
@@ -198,6 +213,7 @@ mod tests {
             issuer: "https://idp-a".into(),
             subject: "alice".into(),
             expires: 2_000,
+            caps: 0,
         }
     }
 
@@ -273,6 +289,7 @@ mod rotation_tests {
             issuer: String::new(),
             subject: "a".into(),
             expires: 10,
+            caps: 0,
         };
         let t = before.seal(&claims).unwrap();
         let after = SessionKeys::with_previous(&new, &[old.to_vec()]).unwrap();

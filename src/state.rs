@@ -208,6 +208,8 @@ pub struct Shared {
     pub quotas: crate::quota::Quotas,
     /// The audit trail's queue and writer (opened once; a reload may change redaction only).
     pub audit: crate::audit::Audit,
+    /// Virtual-server calls in flight, for routing the client's `notifications/cancelled`.
+    pub in_flight: crate::vserver::reply::InFlight,
 }
 
 impl Shared {
@@ -353,6 +355,7 @@ impl Shared {
             http,
             approvals: Default::default(),
             audit,
+            in_flight: crate::store::BoundedMap::new(crate::vserver::reply::MAX_IN_FLIGHT),
         }))
     }
 }

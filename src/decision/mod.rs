@@ -16,6 +16,10 @@
 //! | 6 | quotas and budgets (`tools/call`): every `quotas[]` limit covering the tool, keyed by the caller's identity (never the session); after policy, so a refused call burns nothing | 429 + `Retry-After`, `RateLimit-Policy`, `RateLimit`; 503 for an unreachable `fail_closed` Redis | [`crate::quota`] |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
 //!
+//! A virtual server's relayed client message (an answer to a server-to-client request, a
+//! cancellation: [`crate::vserver::reply`]) is a target without a tool: steps 1-6 are about
+//! tools and do not apply, step 7 chooses its credential as for a call.
+//!
 //! Takes plain inputs (no Pingora `Session`), so each step is unit-testable. The step that
 //! refused is returned with the rejection ([`Refusal::step`]) and recorded in the request's
 //! context for metrics and (later) the audit record.

@@ -4,6 +4,7 @@
 //! for `tools/call`, the tool name, without building a `serde_json::Value` tree. It does not
 //! validate params of other methods; the upstream does that.
 
+pub mod capabilities;
 pub mod envelope;
 pub mod headers;
 pub mod jsonrpc;

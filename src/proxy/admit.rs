@@ -352,6 +352,16 @@ pub(crate) async fn admit(
                     })
                 }
                 vserver::Answer::Forward(target) => target,
+                vserver::Answer::Relay { target, body, call } => {
+                    // The bytes decided on are the ones that go upstream (id restored).
+                    if body != ctx.body {
+                        ctx.body = body;
+                        ctx.id = call.id.clone();
+                        ctx.body_replaced = true;
+                    }
+                    ctx.call = Some(call);
+                    target
+                }
             }
         }
     };
@@ -368,9 +378,21 @@ pub(crate) async fn admit(
                 expires,
                 &t.upstream,
                 ctx.credential(),
+                vserver::session::client_caps(shared, runtime, digest),
             )
             .await?;
             ctx.upstream_session = UpstreamSession::Gateway(sid);
+            // A call can be cancelled until its answer ends (`logging` forgets it).
+            if ctx
+                .call
+                .as_ref()
+                .is_some_and(|c| c.kind == jsonrpc::MessageKind::Request)
+            {
+                let upstream = t.upstream_name().to_string();
+                ctx.in_flight = ctx
+                    .id_json()
+                    .and_then(|id| vserver::reply::track(shared, digest, expires, id, &upstream));
+            }
         }
     }
 

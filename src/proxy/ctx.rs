@@ -77,6 +77,13 @@ pub struct RequestCtx {
     pub tool: Option<ToolRef>,
     /// A `tools/call` response body kept for the audit record's outcome (trail on only).
     pub capture: Option<Capture>,
+    /// A virtual server's call streaming its answer (SSE): server-to-client request ids
+    /// become gateway ids on the way ([`crate::vserver::ids`]). Boxed: most requests have
+    /// none, and the context is moved with `memcpy`.
+    pub sse_ids: Option<Box<crate::vserver::ids::IdRewriter>>,
+    /// The in-flight entry of a virtual server's call (cancellation routing), removed in
+    /// `logging` when its answer ends.
+    pub in_flight: Option<crate::digest::Digest>,
 }
 
 /// A tool of a virtual server's catalog (one `Arc` clone: no string is copied).
@@ -197,6 +204,8 @@ impl RequestCtx {
             trace: None,
             tool: None,
             capture: None,
+            sse_ids: None,
+            in_flight: None,
         }
     }
 

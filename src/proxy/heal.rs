@@ -65,11 +65,23 @@ pub(crate) fn session_lost(shared: &Shared, ctx: &mut RequestCtx) -> Box<Error> 
         } else {
             "a second time"
         };
+        let relayed = ctx
+            .call
+            .as_ref()
+            .is_some_and(|c| c.kind != crate::mcp::jsonrpc::MessageKind::Request);
+        let cause = if relayed {
+            // A client's answer or cancellation (`vserver::reply`): the request it concerned
+            // lived in the lost session, so there is nothing to resend it to.
+            "lost the session (it restarted?) and with it the request this message concerned"
+                .to_string()
+        } else {
+            format!(
+                "lost the session (it restarted?); the call was not resent {why}: call it again"
+            )
+        };
         ctx.pending = Some(Reject::Upstream {
             upstream: target.upstream_name().to_string(),
-            cause: format!(
-                "lost the session (it restarted?); the call was not resent {why}: call it again"
-            ),
+            cause,
             timeout: false,
         });
         ctx.outcome = Outcome::UpstreamError;
@@ -104,6 +116,10 @@ pub(crate) async fn reopen(shared: &Shared, ctx: &mut RequestCtx) -> pingora::Re
                     expires,
                     &t.upstream,
                     ctx.decision.as_ref().and_then(|d| d.credential.as_ref()),
+                    match &ctx.runtime {
+                        Some(rt) => crate::vserver::session::client_caps(shared, rt, digest),
+                        None => Default::default(),
+                    },
                 )
                 .await
             }

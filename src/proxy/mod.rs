@@ -8,7 +8,7 @@
 //! | `upstream_peer` | [`crate::upstreams`] | clone the pre-built peer of the chosen upstream |
 //! | `upstream_request_filter` | [`outbound`] | upstream path, `Host`, drop `Origin` |
 //! | `upstream_response_filter` | here | note when the upstream's headers arrived |
-//! | `response_filter` / `response_body_filter` | [`relay`] | SSE headers, 5xx to JSON-RPC error |
+//! | `response_filter` / `response_body_filter` | [`relay`] | SSE headers, 5xx to JSON-RPC error, gateway ids for server-to-client requests on virtual servers' call streams |
 //! | `fail_to_proxy` | [`respond`] | connect/timeout/reset to a JSON-RPC error naming the upstream |
 //! | `logging` | [`crate::metrics`], [`crate::quota`], [`trail`] | the one place request metrics are recorded; quota permits given back, metered costs charged; the audit record queued |
 
@@ -274,6 +274,10 @@ impl ProxyHttp for McpGateway {
         // concurrency permits back (they also go back if the context drops without this).
         if let Some(d) = ctx.decision.as_mut() {
             d.quota.finish(ctx.response_bytes);
+        }
+        // A finished call can no longer be cancelled.
+        if let Some(k) = ctx.in_flight.take() {
+            crate::vserver::reply::done(&self.shared, k);
         }
         if let Some(step) = ctx.refused_by {
             // The decision's refusing step: in the audit record and a bounded metric label.

@@ -8,6 +8,9 @@
 //!   SSE gets `X-Accel-Buffering: no` so buffering proxies in front of us don't hold events.
 //! - A 5xx answer becomes a 502 with a JSON-RPC error naming the upstream and quoting the start
 //!   of its body, instead of an opaque HTML or empty error page.
+//! - The one exception to pass-through: a virtual server's call answered with SSE, whose
+//!   server-to-client request ids become gateway ids ([`crate::vserver::ids`], at most one
+//!   event held, 1 MiB).
 
 use std::time::Instant;
 
@@ -69,6 +72,7 @@ pub(crate) fn response_header(
         });
     }
     if is_sse {
+        back_channel(resp, ctx);
         resp.insert_header("x-accel-buffering", "no")?;
         if resp.headers.get(http::header::CACHE_CONTROL).is_none() {
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
@@ -105,6 +109,39 @@ pub(crate) fn response_header(
         ctx.response = ResponseMode::StampResultType(Box::new(stamp));
     }
     Ok(())
+}
+
+/// A virtual server's call answered with SSE: the upstream may send server-to-client
+/// requests on it, whose ids must become gateway ids ([`crate::vserver::ids`]). Plain routes
+/// never get here (their streams stay zero-copy), nor do compressed streams (logged).
+fn back_channel(resp: &mut ResponseHeader, ctx: &mut RequestCtx) {
+    let Some(target) = ctx.target.as_ref() else {
+        return;
+    };
+    let is_call = ctx
+        .call
+        .as_ref()
+        .is_some_and(|c| c.kind == crate::mcp::jsonrpc::MessageKind::Request);
+    if !is_call || target.session == crate::decision::SessionBinding::Client {
+        return;
+    }
+    if resp.headers.contains_key(http::header::CONTENT_ENCODING) {
+        log::warn!(
+            "upstream {} compressed an SSE answer: server-to-client request ids are not rewritten",
+            target.upstream_name()
+        );
+        return;
+    }
+    let depth = ctx
+        .runtime
+        .as_ref()
+        .map_or(64, |rt| rt.config.limits.max_json_depth);
+    ctx.sse_ids = Some(Box::new(crate::vserver::ids::IdRewriter::new(
+        target.upstream_name(),
+        depth,
+    )));
+    // Rewritten events change the length.
+    resp.remove_header(&http::header::CONTENT_LENGTH);
 }
 
 /// Answers the gateway replaces whole, decided on the upstream's header alone. Runs in
@@ -195,6 +232,11 @@ pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: 
         ctx.response_bytes = ctx.response_bytes.saturating_add(n);
         if let (Some(capture), Some(chunk)) = (ctx.capture.as_mut(), body.as_ref()) {
             capture.push(chunk);
+        }
+        if let Some(ids) = ctx.sse_ids.as_mut() {
+            let chunk = body.take().unwrap_or_default();
+            let out = ids.push(&chunk, end_of_stream);
+            *body = (!out.is_empty()).then_some(out);
         }
         return;
     };

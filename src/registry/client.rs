@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::http_client::HttpClient;
+use crate::mcp::capabilities::ClientCaps;
 
 /// Upper bound on pages followed in one `tools/list` (a loop guard).
 const MAX_PAGES: usize = 100;
@@ -34,11 +35,17 @@ pub struct McpClient<'a> {
 }
 
 impl McpClient<'_> {
-    /// `initialize` + `notifications/initialized`.
+    /// `initialize` + `notifications/initialized`, declaring every client capability the
+    /// gateway relays (discovery and watch sessions: see [`crate::mcp::capabilities`]).
     pub async fn initialize(&self) -> Result<UpstreamSession, String> {
+        self.initialize_as(ClientCaps::RELAYABLE).await
+    }
+
+    /// `initialize` + `notifications/initialized`, declaring `caps` (a client's).
+    pub async fn initialize_as(&self, caps: ClientCaps) -> Result<UpstreamSession, String> {
         let body = json!({
             "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": crate::mcp::revision::PREFERRED, "capabilities": {},
+            "params": {"protocolVersion": crate::mcp::revision::PREFERRED, "capabilities": caps.to_json(),
                        "clientInfo": {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")}}
         });
         let (resp, session_id) = self.post(None, &body).await?;

@@ -7,7 +7,8 @@
 //! | message | answer | module |
 //! |---|---|---|
 //! | `initialize` | local: capabilities `tools`, a sealed `Mcp-Session-Id` bound to server + caller | [`session`] |
-//! | notifications, responses | local 202 | here |
+//! | responses, `notifications/cancelled` | to the upstream session they concern ([`Answer::Relay`]) | [`reply`] |
+//! | other notifications | local 202 | here |
 //! | `ping` | local `{}` | here |
 //! | `tools/list` | local, from the registry catalog, filtered for the caller's class | [`list`] |
 //! | `tools/call` | resolved by exposed name to a [`Target`] on the owning upstream | [`call`] |
@@ -22,8 +23,10 @@
 //! [`modern`]: no session, headers checked against the body, the same list and call paths.
 
 mod call;
+pub mod ids;
 pub mod list;
 mod modern;
+pub mod reply;
 pub mod session;
 
 use std::sync::Arc;
@@ -51,6 +54,13 @@ pub enum Answer {
     Accepted,
     /// Go upstream, once [`crate::decision::decide`] allows it.
     Forward(Target),
+    /// Go upstream with `body` (parsed as `call`) in place of the client's: a client's
+    /// answer to a server-to-client request (id restored) or a cancellation ([`reply`]).
+    Relay {
+        target: Target,
+        body: Bytes,
+        call: RpcCall,
+    },
 }
 
 /// One POSTed message to a virtual server, parsed and authenticated.
@@ -117,7 +127,7 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
         req.session_header,
     )?;
     if req.call.kind != MessageKind::Request {
-        return Ok(Answer::Accepted);
+        return reply::route(shared, runtime, &req, digest, expires);
     }
     match req.call.method {
         McpMethod::Ping => Ok(Answer::Reply {

@@ -12,6 +12,7 @@ use crate::config::VirtualServer;
 use crate::decision::SessionBinding;
 use crate::digest::Digest;
 use crate::error::Reject;
+use crate::mcp::capabilities::ClientCaps;
 use crate::registry::client::McpClient;
 use crate::session::{SessionClaims, SessionKeys};
 use crate::state::{Runtime, Shared};
@@ -61,6 +62,7 @@ pub(super) fn initialize(
             issuer: issuer.to_string(),
             subject: subject.to_string(),
             expires: now() + ttl,
+            caps: crate::mcp::capabilities::ClientCaps::of_initialize(req.body).0,
         })
         .ok_or_else(|| Reject::Internal("could not seal a session".into()))?;
     let body = serde_json::json!({
@@ -154,15 +156,25 @@ pub async fn close_upstream_sessions(
     }
 }
 
+/// The relayable capabilities the client of gateway session `session` declared.
+pub fn client_caps(shared: &Shared, runtime: &Runtime, session: Digest) -> ClientCaps {
+    ClientCaps(
+        keys(shared, runtime)
+            .client_caps(&session, now())
+            .unwrap_or(0),
+    )
+}
+
 /// The upstream session for gateway session `session` (valid until `expires`) on
-/// `upstream`, opened on first use with `credential` (the one the call carries). `None`: a
-/// stateless upstream.
+/// `upstream`, opened on first use with `credential` (the one the call carries) declaring
+/// `caps` (the client's). `None`: a stateless upstream.
 pub async fn upstream_session(
     shared: &Shared,
     session: Digest,
     expires: u64,
     upstream: &UpstreamRt,
     credential: Option<&http::HeaderValue>,
+    caps: ClientCaps,
 ) -> Result<Option<String>, Reject> {
     let u = &upstream.config;
     // Keyed by upstream name: a reload that reorders upstreams never mixes sessions up.
@@ -177,7 +189,7 @@ pub async fn upstream_session(
         timeout: u.read_timeout,
     };
     // Boxed: the first call of a session only; see `upstream_request_filter`.
-    let s = Box::pin(client.initialize())
+    let s = Box::pin(client.initialize_as(caps))
         .await
         .map_err(|cause| Reject::Upstream {
             upstream: u.name.clone(),

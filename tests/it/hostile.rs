@@ -608,7 +608,7 @@ pub(crate) fn sdk_python() -> Option<std::path::PathBuf> {
 }
 
 /// A child process killed on drop.
-struct Child(std::process::Child);
+pub(crate) struct Child(pub(crate) std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.0.kill();

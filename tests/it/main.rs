@@ -29,6 +29,7 @@ mod quota;
 mod readme_demo;
 mod redis_store;
 mod regressions;
+mod server_to_client;
 mod status_page;
 mod tools_cli;
 mod upgrade;

@@ -1,0 +1,491 @@
+//! Gateway ids for server-to-client requests, and the SSE filter that hands them out.
+//!
+//! Several upstreams share one client session of a virtual server, and each numbers its own
+//! server-to-client requests (`elicitation/create`, `sampling/createMessage`, `roots/list`)
+//! from 0 or 1: two of them would collide on the client. So as an upstream's SSE answer to a
+//! forwarded call passes, the id of every request in it becomes a *gateway id*, a JSON string
+//!
+//! ```text
+//! "mcpgw.<upstream name>.<base64url of the upstream's raw id JSON>"
+//! ```
+//!
+//! and the client's answer (a POSTed JSON-RPC response with that id) is routed back by
+//! [`super::reply`] with the upstream's id restored byte for byte (number or string, as
+//! sent). Stateless: nothing is remembered per request, so there is no table to bound or
+//! expire, and any replica can route the answer. The id needs no seal: it only ever selects
+//! one of the caller's own upstream sessions, on a virtual server the caller may use, and
+//! goes out with the caller's own credential; a forged one can say nothing the client could
+//! not say to that session anyway. `notifications/cancelled` for such a request (the
+//! upstream gave up waiting) gets its `params.requestId` rewritten the same way.
+//!
+//! [`IdRewriter`] runs in the response body filter, so it is synchronous and bounded: it
+//! holds at most one incomplete event, up to [`MAX_EVENT`] bytes. A longer event passes
+//! through unrewritten (logged); a client answer to a request in it would then be refused
+//! (400), never misrouted.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+
+use crate::mcp::jsonrpc::{self, MessageKind};
+
+/// Prefix of every gateway id.
+pub const PREFIX: &str = "mcpgw.";
+
+/// Longest upstream id (raw JSON) that is rewritten: SDKs use small integers or UUIDs
+/// (38 bytes quoted); 256 bytes keeps a gateway id under 400 bytes (6 + 32 + 1 + 342 + 2).
+pub const MAX_RAW_ID: usize = 256;
+
+/// Most bytes of one SSE event held while waiting for its end (1 MiB): a tool result is
+/// usually far smaller, and a server-to-client request smaller still.
+pub const MAX_EVENT: usize = 1024 * 1024;
+
+/// The gateway id (a JSON string, quotes included) for `raw`, the upstream's id JSON;
+/// `None` if it is longer than [`MAX_RAW_ID`].
+pub fn encode(upstream: &str, raw: &[u8]) -> Option<String> {
+    if raw.len() > MAX_RAW_ID {
+        return None;
+    }
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    // Upstream names are `[A-Za-z0-9_-]{1,32}` and base64url has no `.` or `"`: no escaping.
+    Some(format!("\"{PREFIX}{upstream}.{b64}\""))
+}
+
+/// Why a client's response id is not a gateway id this server can route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undecodable {
+    /// Not a string of the form `mcpgw.<upstream>.<base64url>`.
+    NotOurs,
+    /// The encoded original id is not one JSON string or number.
+    BadOriginal,
+}
+
+/// Decode a gateway id (the raw JSON of a response's id) into the upstream's name and its
+/// raw original id. The original must be exactly one JSON string or number (no whitespace
+/// around it): it is spliced into the body that goes upstream, so anything else (say
+/// `1,"result":{}`) could add members to it.
+pub fn decode(id_json: &[u8]) -> Result<(String, Vec<u8>), Undecodable> {
+    let text: Cow<'_, str> = serde_json::from_slice(id_json).map_err(|_| Undecodable::NotOurs)?;
+    let rest = text.strip_prefix(PREFIX).ok_or(Undecodable::NotOurs)?;
+    let (upstream, b64) = rest.split_once('.').ok_or(Undecodable::NotOurs)?;
+    if upstream.is_empty() || b64.len() > MAX_RAW_ID * 4 / 3 + 4 {
+        return Err(Undecodable::NotOurs);
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|_| Undecodable::NotOurs)?;
+    let ok = matches!(raw.first(), Some(b'"' | b'-' | b'0'..=b'9'))
+        && !raw.last().is_some_and(u8::is_ascii_whitespace)
+        && serde_json::from_slice::<serde_json::Value>(&raw)
+            .is_ok_and(|v| v.is_string() || v.is_number());
+    if !ok {
+        return Err(Undecodable::BadOriginal);
+    }
+    Ok((upstream.to_string(), raw))
+}
+
+/// The streaming filter over one upstream's SSE answer: see the module docs.
+#[derive(Debug)]
+pub struct IdRewriter {
+    upstream: String,
+    max_depth: usize,
+    /// The incomplete event so far (empty between events).
+    held: BytesMut,
+    /// Bytes on the current line (0: at a line start).
+    line_len: usize,
+    /// The last byte was `\r` (a `\n` right after it ends the same line).
+    prev_cr: bool,
+    /// The current event outgrew [`MAX_EVENT`]: pass bytes through until it ends.
+    skipping: bool,
+}
+
+impl IdRewriter {
+    pub fn new(upstream: &str, max_depth: usize) -> IdRewriter {
+        IdRewriter {
+            upstream: upstream.to_string(),
+            max_depth,
+            held: BytesMut::new(),
+            line_len: 0,
+            prev_cr: false,
+            skipping: false,
+        }
+    }
+
+    /// Take one chunk of the stream; returns what to send on now (complete events,
+    /// rewritten where needed). At `end` whatever is held goes out as it is.
+    pub fn push(&mut self, chunk: &Bytes, end: bool) -> Bytes {
+        let mut out = BytesMut::new();
+        let mut changed = !self.held.is_empty();
+        let mut start = 0;
+        for (i, &b) in chunk.iter().enumerate() {
+            let event_end = match b {
+                b'\n' if self.prev_cr => {
+                    // The second half of a CRLF: the line ended at the `\r`.
+                    self.prev_cr = false;
+                    false
+                }
+                b'\n' | b'\r' => {
+                    self.prev_cr = b == b'\r';
+                    let blank = self.line_len == 0;
+                    self.line_len = 0;
+                    blank
+                }
+                _ => {
+                    self.prev_cr = false;
+                    self.line_len += 1;
+                    false
+                }
+            };
+            if !event_end {
+                continue;
+            }
+            let piece = &chunk[start..=i];
+            start = i + 1;
+            if self.skipping {
+                self.skipping = false;
+                out.extend_from_slice(piece);
+            } else if self.held.is_empty() {
+                match self.rewrite_event(piece) {
+                    Cow::Borrowed(p) => out.extend_from_slice(p),
+                    Cow::Owned(p) => {
+                        changed = true;
+                        out.extend_from_slice(&p);
+                    }
+                }
+            } else {
+                self.held.extend_from_slice(piece);
+                let event = std::mem::take(&mut self.held);
+                out.extend_from_slice(&self.rewrite_event(&event));
+            }
+        }
+        let mut rest = &chunk[start..];
+        if self.held.is_empty() && !self.skipping {
+            // Line ends before the next event's first field (the `\n` of a CRLF whose `\r`
+            // ended the last event, blank lines) go out now: held back, they would delay
+            // the event a client is waiting for until the next one arrives.
+            let lead = rest
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            out.extend_from_slice(&rest[..lead]);
+            rest = &rest[lead..];
+        }
+        if self.skipping || end {
+            out.extend_from_slice(&self.held.split());
+            out.extend_from_slice(rest);
+        } else if self.held.len() + rest.len() > MAX_EVENT {
+            log::warn!(
+                "an SSE event from upstream {} is over {MAX_EVENT} bytes: passed on without rewriting server-to-client request ids",
+                self.upstream
+            );
+            out.extend_from_slice(&self.held.split());
+            out.extend_from_slice(rest);
+            self.skipping = true;
+        } else if !rest.is_empty() {
+            self.held.extend_from_slice(rest);
+            changed = true;
+        }
+        if changed {
+            out.freeze()
+        } else {
+            // Whole events, none rewritten: the chunk as it came (no copy).
+            chunk.clone()
+        }
+    }
+
+    /// One complete event, with the id of a server-to-client request (or the `requestId`
+    /// of a cancellation) replaced by a gateway id.
+    fn rewrite_event<'e>(&self, event: &'e [u8]) -> Cow<'e, [u8]> {
+        // Only messages with a `method` are rewritten; the call's result (usually the bulk
+        // of the stream) is skipped without a parse. The key must be spelled plainly: an
+        // escaped spelling passes unrewritten, so the client's answer is refused, not lost.
+        if !contains(event, b"\"method\"") {
+            return Cow::Borrowed(event);
+        }
+        let lines = data_lines(event);
+        match lines.as_slice() {
+            [] => Cow::Borrowed(event),
+            [one] => match self.rewrite_message(&event[one.clone()]) {
+                Some(new) => {
+                    let mut out = Vec::with_capacity(event.len() + 64);
+                    out.extend_from_slice(&event[..one.start]);
+                    out.extend_from_slice(&new);
+                    out.extend_from_slice(&event[one.end..]);
+                    Cow::Owned(out)
+                }
+                None => Cow::Borrowed(event),
+            },
+            [first, ..] => {
+                // Several `data:` lines: the message is their values joined by `\n`.
+                let mut joined = Vec::new();
+                for (n, r) in lines.iter().enumerate() {
+                    if n > 0 {
+                        joined.push(b'\n');
+                    }
+                    joined.extend_from_slice(&event[r.clone()]);
+                }
+                let Some(new) = self.rewrite_message(&joined) else {
+                    return Cow::Borrowed(event);
+                };
+                // The first data line carries the whole message (JSON has no raw newline
+                // inside a string, so the joining `\n`s were whitespace); the others go.
+                let mut out = Vec::with_capacity(event.len() + 64);
+                out.extend_from_slice(&event[..first.start]);
+                for (n, part) in new.split(|&b| b == b'\n').enumerate() {
+                    if n > 0 {
+                        out.extend_from_slice(b"\ndata: ");
+                    }
+                    out.extend_from_slice(part);
+                }
+                let mut pos = first.end;
+                for r in &lines[1..] {
+                    // Keep what lies between data lines (other fields), drop the data line
+                    // itself together with the terminator before it.
+                    let line_start = line_start_before(event, r.start);
+                    out.extend_from_slice(&event[pos..line_start]);
+                    pos = r.end;
+                }
+                out.extend_from_slice(&event[pos..]);
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// The message with its id (request) or `params.requestId` (cancellation) replaced,
+    /// or `None` when there is nothing to replace.
+    fn rewrite_message(&self, data: &[u8]) -> Option<Vec<u8>> {
+        let call = jsonrpc::parse(data, self.max_depth).ok()?;
+        let span = match call.kind {
+            MessageKind::Request => call.id.clone()?,
+            MessageKind::Notification
+                if call.method_name(data).as_deref() == Some("notifications/cancelled") =>
+            {
+                request_id_span(data)?
+            }
+            _ => return None,
+        };
+        let raw = data.get(span.clone())?;
+        let Some(id) = encode(&self.upstream, raw) else {
+            log::warn!(
+                "a server-to-client request id from upstream {} is over {MAX_RAW_ID} bytes: passed on unrewritten",
+                self.upstream
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(data.len() + id.len());
+        out.extend_from_slice(&data[..span.start]);
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&data[span.end..]);
+        Some(out)
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Spans of the values of an event's `data:` lines (after `data:` and one optional space).
+fn data_lines(event: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i <= event.len() {
+        let at_end = i == event.len();
+        if at_end || matches!(event[i], b'\n' | b'\r') {
+            let line = &event[start..i];
+            if let Some(v) = line.strip_prefix(b"data:") {
+                let skip = usize::from(v.first() == Some(&b' '));
+                out.push(start + 5 + skip..i);
+            }
+            if !at_end && event[i] == b'\r' && event.get(i + 1) == Some(&b'\n') {
+                i += 1;
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Where the line holding `pos` starts, minus the terminator before it.
+fn line_start_before(event: &[u8], pos: usize) -> usize {
+    let mut s = pos;
+    while s > 0 && !matches!(event[s - 1], b'\n' | b'\r') {
+        s -= 1;
+    }
+    // Step back over the terminator ending the previous line (`\n`, `\r` or `\r\n`).
+    if s > 0 && event[s - 1] == b'\n' {
+        s -= 1;
+        if s > 0 && event[s - 1] == b'\r' {
+            s -= 1;
+        }
+    } else {
+        s = s.saturating_sub(1);
+    }
+    s
+}
+
+/// The span of `params.requestId` in a (strictly parsed) notification.
+pub(super) fn request_id_span(data: &[u8]) -> Option<Range<usize>> {
+    #[derive(serde::Deserialize)]
+    struct N<'a> {
+        #[serde(borrow)]
+        params: Option<P<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct P<'a> {
+        #[serde(rename = "requestId", borrow)]
+        request_id: Option<&'a serde_json::value::RawValue>,
+    }
+    let raw = serde_json::from_slice::<N<'_>>(data)
+        .ok()?
+        .params?
+        .request_id?
+        .get();
+    if !matches!(raw.as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9')) {
+        return None;
+    }
+    let start = (raw.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+    Some(start..start + raw.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_of(upstream: &str, raw: &str) -> String {
+        encode(upstream, raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_gateway_id_gives_back_the_original_byte_for_byte() {
+        for raw in ["0", "1.50", "-7", "\"abc\"", "\"\\u0041\"", "1e3"] {
+            let id = id_of("crm", raw);
+            assert!(id.starts_with("\"mcpgw.crm."), "{id}");
+            assert_eq!(
+                decode(id.as_bytes()),
+                Ok(("crm".to_string(), raw.as_bytes().to_vec()))
+            );
+        }
+        assert_eq!(encode("crm", &[b'1'; MAX_RAW_ID + 1]), None);
+    }
+
+    #[test]
+    fn only_a_single_string_or_number_decodes() {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let forged = |s: &str| format!("\"mcpgw.crm.{}\"", b64(s));
+        for bad in [
+            r#"1,"result":{}"#,
+            "{}",
+            "null",
+            "true",
+            " 1",
+            "1 ",
+            "[1]",
+            "",
+        ] {
+            assert_eq!(
+                decode(forged(bad).as_bytes()),
+                Err(Undecodable::BadOriginal),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "1",
+            "\"1\"",
+            "\"other.crm.MQ\"",
+            "\"mcpgw.crm\"",
+            "\"mcpgw..MQ\"",
+            "\"mcpgw.crm.!!\"",
+        ] {
+            assert_eq!(decode(bad.as_bytes()), Err(Undecodable::NotOurs), "{bad}");
+        }
+    }
+
+    fn run(chunks: &[&str]) -> String {
+        let mut r = IdRewriter::new("crm", 64);
+        let mut out = Vec::new();
+        for (n, c) in chunks.iter().enumerate() {
+            let b = r.push(&Bytes::copy_from_slice(c.as_bytes()), n + 1 == chunks.len());
+            out.extend_from_slice(&b);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn requests_are_rewritten_and_everything_else_passes_as_sent() {
+        let req = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"elicitation/create\",\"params\":{}}\n\n";
+        let note = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n";
+        let result = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"method\":1}}\r\n\r\n";
+        let out = run(&[req, note, result]);
+        let gid = id_of("crm", "0");
+        assert_eq!(
+            out,
+            format!(
+                "{}{note}{result}",
+                req.replace("\"id\":0", &format!("\"id\":{gid}"))
+            )
+        );
+    }
+
+    #[test]
+    fn events_split_anywhere_across_chunks_are_rewritten_the_same() {
+        let stream = "id: a\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"roots/list\"}\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"x\"}}\r\r";
+        let whole = run(&[stream]);
+        let gid = id_of("crm", "\"x\"");
+        assert_eq!(whole.matches(&gid).count(), 2, "{whole}");
+        for cut in 1..stream.len() {
+            let (a, b) = stream.split_at(cut);
+            assert_eq!(run(&[a, b]), whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_message_on_several_data_lines_is_rewritten_too() {
+        let stream = "data: {\"jsonrpc\":\"2.0\",\ndata: \"id\":3,\"method\":\"sampling/createMessage\"}\nid: 9\n\n";
+        let out = run(&[stream]);
+        let gid = id_of("crm", "3");
+        assert_eq!(
+            out,
+            format!("data: {{\"jsonrpc\":\"2.0\",\ndata: \"id\":{gid},\"method\":\"sampling/createMessage\"}}\nid: 9\n\n")
+        );
+    }
+
+    #[test]
+    fn an_oversized_event_passes_through_whole_and_the_next_one_is_rewritten() {
+        let big = format!(
+            "data: {{\"method\":\"x\",\"pad\":\"{}\"}}\n\n",
+            "a".repeat(MAX_EVENT)
+        );
+        let req = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"roots/list\"}\n\n";
+        // Held, then over the cap (passed on, skipping), then its end and the next event.
+        let (a, rest) = big.split_at(10);
+        let (b, end) = rest.split_at(rest.len() - 2);
+        let c = format!("{end}{req}");
+        let out = run(&[a, b, &c]);
+        assert!(out.starts_with(&big));
+        assert_eq!(
+            out.len(),
+            big.len() + req.len() + id_of("crm", "1").len() - 1
+        );
+    }
+
+    #[test]
+    fn nothing_of_a_finished_crlf_event_is_held_back() {
+        let mut r = IdRewriter::new("crm", 64);
+        let ev = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"roots/list\"}\r\n\r\n";
+        let out = r.push(&Bytes::copy_from_slice(ev.as_bytes()), false);
+        assert!(out.ends_with(b"}\r\n\r\n"), "{out:?}");
+        assert!(r.held.is_empty());
+    }
+
+    #[test]
+    fn a_chunk_of_whole_events_without_requests_is_not_copied() {
+        let mut r = IdRewriter::new("crm", 64);
+        let chunk = Bytes::from_static(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n");
+        let out = r.push(&chunk, false);
+        assert_eq!(out.as_ptr(), chunk.as_ptr());
+    }
+}
