@@ -168,7 +168,7 @@ pub struct Facts {
     pub upstream_status: Option<u16>,
     /// A `tools/call` response as it passed (all of it, at most 64 KiB), and whether it is
     /// an event stream.
-    pub response: Option<(Vec<Bytes>, bool)>,
+    pub response: Option<(Vec<u8>, bool)>,
     pub quota: Vec<crate::quota::Charge>,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -181,13 +181,10 @@ pub struct Facts {
 impl Facts {
     /// The record of these facts.
     pub fn record(&self) -> Record {
-        let call_outcome =
-            self.response
-                .as_ref()
-                .and_then(|(chunks, sse)| match chunks.as_slice() {
-                    [one] => crate::mcp::outcome::read(one, *sse),
-                    many => crate::mcp::outcome::read(&many.concat(), *sse),
-                });
+        let call_outcome = self
+            .response
+            .as_ref()
+            .and_then(|(body, sse)| crate::mcp::outcome::read(body, *sse));
         let trace_id = self.trace_id.map(|t| t.to_string());
         let request = Request {
             time: self.time,

@@ -132,28 +132,28 @@ pub struct Timings {
 pub const CAPTURE_LIMIT: usize = 64 * 1024;
 
 /// The upstream's response body as it passed, for [`crate::mcp::outcome::read`] on the
-/// audit writer. Chunks are `Bytes` clones (a reference count, no copy); past
-/// [`CAPTURE_LIMIT`] they are let go and `overflow` is set.
+/// audit writer: a copy, at most [`CAPTURE_LIMIT`] bytes (past it the copy is let go and
+/// `overflow` set). A copy rather than `Bytes` clones of the chunks: a result is usually a
+/// few hundred bytes, and copying them costs less than keeping the upstream's read buffers
+/// alive until `logging` and freeing them on the writer thread.
 #[derive(Debug, Default)]
 pub struct Capture {
-    pub chunks: Vec<Bytes>,
-    pub len: usize,
+    pub bytes: Vec<u8>,
     pub sse: bool,
     pub overflow: bool,
 }
 
 impl Capture {
-    pub fn push(&mut self, chunk: &Bytes) {
+    pub fn push(&mut self, chunk: &[u8]) {
         if self.overflow {
             return;
         }
-        if self.len + chunk.len() > CAPTURE_LIMIT {
+        if self.bytes.len() + chunk.len() > CAPTURE_LIMIT {
             self.overflow = true;
-            self.chunks = Vec::new();
+            self.bytes = Vec::new();
             return;
         }
-        self.len += chunk.len();
-        self.chunks.push(chunk.clone());
+        self.bytes.extend_from_slice(chunk);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The facts of a finished request for its audit record, from its [`RequestCtx`] and the
 //! Pingora session (status, bytes): the one place that reads the context for
-//! [`crate::audit`]. Runs in `logging`, only when the trail is on, and only copies names and
-//! takes references: the writer thread builds the record ([`crate::audit::Facts::record`]).
+//! [`crate::audit`]. Runs in `logging`, only when the trail is on: it moves or copies a few
+//! names and takes references; the writer thread builds the record
+//! ([`crate::audit::Facts::record`]).
 
 use std::time::{Instant, SystemTime};
 
@@ -82,7 +83,7 @@ pub(super) fn facts(session: &Session, ctx: &mut RequestCtx) -> Facts {
             .capture
             .take()
             .filter(|c| !c.overflow)
-            .map(|c| (c.chunks, c.sse)),
+            .map(|c| (c.bytes, c.sse)),
         quota: ctx
             .decision
             .as_mut()
