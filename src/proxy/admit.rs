@@ -370,30 +370,50 @@ pub(crate) async fn admit(
     decide(ctx, target, shared, runtime).await?;
 
     // 8. The upstream session of a virtual server's call, opened with the decided credential.
-    if let Some(t) = &ctx.target {
-        if let SessionBinding::Gateway { digest, expires } = t.session {
-            let sid = vserver::session::upstream_session(
-                shared,
-                digest,
-                expires,
-                &t.upstream,
-                ctx.credential(),
-                vserver::session::client_caps(shared, runtime, digest),
-            )
-            .await?;
-            ctx.upstream_session = UpstreamSession::Gateway(sid);
-            // A call can be cancelled until its answer ends (`logging` forgets it).
-            if ctx
-                .call
-                .as_ref()
-                .is_some_and(|c| c.kind == jsonrpc::MessageKind::Request)
-            {
-                let upstream = t.upstream_name().to_string();
-                ctx.in_flight = ctx
-                    .id_json()
-                    .and_then(|id| vserver::reply::track(shared, digest, expires, id, &upstream));
+    let binding = ctx.target.as_ref().map(|t| (t.session, t.upstream.clone()));
+    if let Some((SessionBinding::Gateway { digest, expires }, upstream)) = binding {
+        let is_request = ctx
+            .call
+            .as_ref()
+            .is_some_and(|c| c.kind == jsonrpc::MessageKind::Request);
+        let modern = ctx
+            .target
+            .as_ref()
+            .and_then(|t| t.tool.as_ref())
+            .is_some_and(|t| t.modern_client);
+        let name = upstream.name().to_string();
+        // A call can be cancelled until its answer ends (`logging` forgets it). A modern
+        // caller's calls share the sessions held for it, so each takes a session slot where
+        // its id is not in flight (`reply::reserve_modern`): the upstream routes answers by id.
+        let digest = match ctx.id_json().filter(|_| is_request) {
+            Some(id) if modern => {
+                let (slot, key) =
+                    vserver::reply::reserve_modern(shared, digest, expires, id, &name)?;
+                ctx.in_flight = Some(key);
+                if let Some(t) = ctx.target.as_mut() {
+                    t.session = SessionBinding::Gateway {
+                        digest: slot,
+                        expires,
+                    };
+                }
+                slot
             }
-        }
+            Some(id) => {
+                ctx.in_flight = vserver::reply::track(shared, digest, expires, id, &name);
+                digest
+            }
+            None => digest,
+        };
+        let sid = vserver::session::upstream_session(
+            shared,
+            digest,
+            expires,
+            &upstream,
+            ctx.credential(),
+            vserver::session::client_caps(shared, runtime, digest),
+        )
+        .await?;
+        ctx.upstream_session = UpstreamSession::Gateway(sid);
     }
 
     // A rewritten body is sent by us when it does not fit the retry buffer either way; small

@@ -145,6 +145,27 @@ where
         inner.put(key, value, expires);
     }
 
+    /// Store `value` under `key` only when no live entry is there (checked and stored under
+    /// one lock, so two callers cannot both succeed); `true` when stored. A full map evicts
+    /// as [`Self::insert`] does.
+    pub fn insert_new(&self, key: K, value: V, expires: T, now: T) -> bool {
+        let mut inner = self.lock();
+        if let Some(slot) = inner.entries.get(&key) {
+            if slot.expires > now {
+                return false;
+            }
+            inner.take(&key);
+        }
+        if inner.entries.len() >= self.capacity {
+            inner.purge_expired(now);
+            if inner.entries.len() >= self.capacity {
+                inner.evict_first();
+            }
+        }
+        inner.put(key, value, expires);
+        true
+    }
+
     /// Like [`Self::insert`], but a new key in a map full of live entries is refused (nothing
     /// is evicted, the map is unchanged). Replacing a held key needs no room.
     pub fn try_insert(&self, key: K, value: V, expires: T, now: T) -> Result<(), Full> {
@@ -277,6 +298,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insert_new_stores_only_over_nothing_or_an_expired_entry() {
+        let m: BoundedMap<u32, &str> = BoundedMap::new(2);
+        assert!(m.insert_new(1, "a", 100, 10));
+        assert!(!m.insert_new(1, "b", 100, 10), "a live entry stays");
+        assert_eq!(m.get(&1, 10), Some("a"));
+        // Expired at 100: the key is free again.
+        assert!(m.insert_new(1, "c", 200, 100));
+        assert_eq!(m.get(&1, 150), Some("c"));
+        // Full: a new key evicts, and the bound holds.
+        assert!(m.insert_new(2, "d", 300, 100));
+        assert!(m.insert_new(3, "e", 300, 100));
+        assert_eq!(m.len(), 2);
+    }
 
     #[test]
     fn capacity_is_never_exceeded() {

@@ -81,6 +81,51 @@ pub fn track(
     Some(k)
 }
 
+/// Most upstream sessions the gateway holds, per upstream, for one modern (sessionless)
+/// caller. Each holds at most one call per JSON-RPC id at a time (see [`reserve_modern`]), so
+/// this is also how many calls with the same id one caller may have in flight: stateless
+/// clients often all start counting at 1 (and an anonymous server's callers are one caller).
+pub const MAX_MODERN_SLOTS: u64 = 128;
+
+/// Choose the upstream-session slot for a modern caller's call `id` and reserve it: the
+/// first of the caller's slots (`base` is slot 0) where no call with this id is in flight.
+/// A modern caller's calls share the upstream sessions the gateway holds for it, and an
+/// upstream routes each answer by the request's id (the Python SDK keeps one stream per id
+/// per session): two calls with one id on one session would get each other's answers.
+/// Returns the slot's session digest and the in-flight key ([`done`] frees it).
+pub fn reserve_modern(
+    shared: &Shared,
+    base: Digest,
+    expires: u64,
+    id: &[u8],
+    upstream: &str,
+) -> Result<(Digest, Digest), crate::error::Reject> {
+    let too_long = || {
+        crate::error::Reject::InvalidRequest(format!(
+            "a request id longer than {} bytes cannot be tracked; use a shorter id",
+            ids::MAX_RAW_ID
+        ))
+    };
+    let now = now();
+    for slot in 0..MAX_MODERN_SLOTS {
+        let digest = if slot == 0 {
+            base
+        } else {
+            crate::digest::keyed(&[b"modern-slot", &base.to_le_bytes(), &slot.to_le_bytes()])
+        };
+        let k = key(digest, id).ok_or_else(too_long)?;
+        if shared
+            .in_flight
+            .insert_new(k, upstream.to_string(), expires, now)
+        {
+            return Ok((digest, k));
+        }
+    }
+    Err(crate::error::Reject::InvalidRequest(format!(
+        "{MAX_MODERN_SLOTS} calls with this request id are already in flight for this caller; give concurrent requests distinct ids"
+    )))
+}
+
 /// The call's answer ended: it can no longer be cancelled.
 pub fn done(shared: &Shared, key: Digest) {
     shared.in_flight.remove(&key);

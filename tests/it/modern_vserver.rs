@@ -320,3 +320,38 @@ async fn the_python_sdk_lists_and_calls_in_auto_legacy_and_modern_modes() {
     }
     assert_eq!(s.up.calls("echo"), 3);
 }
+
+/// Two calls in flight with one request id from one modern caller (stateless clients often
+/// all start at id 1; an anonymous server's callers are one caller): each must get its own
+/// answer. The gateway holds the caller's upstream sessions, and an upstream routes answers
+/// by id, so the second call takes another session slot while the first runs.
+#[tokio::test]
+async fn concurrent_calls_with_one_id_get_their_own_answers() {
+    let s = setup().await;
+    let slow = body(
+        7,
+        "tools/call",
+        json!({"name": "up__long_running", "arguments": {"steps": 2, "interval_ms": 300}}),
+        MODERN,
+    );
+    let url = s.url.clone();
+    let first = tokio::spawn(async move {
+        jsonrpc_body(modern(&url, "tools/call", Some("up__long_running"), slow).await).await
+    });
+    // The slow call is in flight upstream before the second one starts.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let second =
+        jsonrpc_body(modern(&s.url, "tools/call", Some("up__echo"), echo(7, "second")).await).await;
+    let first = first.await.unwrap();
+    assert_eq!(second["id"], 7, "{second}");
+    assert_eq!(second["result"]["content"][0]["text"], "second", "{second}");
+    assert_eq!(first["id"], 7, "{first}");
+    assert_eq!(
+        first["result"]["content"][0]["text"], "done after 2 steps",
+        "{first}"
+    );
+    // The slot is given back with the answer: the same id again is served at once.
+    let again =
+        jsonrpc_body(modern(&s.url, "tools/call", Some("up__echo"), echo(7, "again")).await).await;
+    assert_eq!(again["result"]["content"][0]["text"], "again", "{again}");
+}
