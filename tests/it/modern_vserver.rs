@@ -355,3 +355,42 @@ async fn concurrent_calls_with_one_id_get_their_own_answers() {
         jsonrpc_body(modern(&s.url, "tools/call", Some("up__echo"), echo(7, "again")).await).await;
     assert_eq!(again["result"]["content"][0]["text"], "again", "{again}");
 }
+
+/// A handshake-era client's metadata headers that disagree with its body never reach the
+/// upstream: a mismatching `Mcp-Method` is refused (-32020), `Mcp-Name` says what the decided
+/// body says, and `Mcp-Param-*` (unchecked) are removed.
+#[tokio::test]
+async fn upstream_metadata_headers_follow_the_decided_body() {
+    let s = setup().await;
+    let sid = raw_initialize(&s.url).await;
+    let call = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"up__echo","arguments":{"text":"hi"}}}"#;
+    let r = post(
+        &s.url,
+        call,
+        &[
+            ("mcp-session-id", sid.as_str()),
+            ("mcp-method", "tools/list"),
+        ],
+    )
+    .await;
+    assert_error(r, 400, -32020, "Mcp-Method").await;
+    let v = jsonrpc_body(
+        post(
+            &s.url,
+            call,
+            &[
+                ("mcp-session-id", sid.as_str()),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "up__echo"),
+                ("mcp-param-text", "something-else"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(v["result"]["content"][0]["text"], "hi", "{v}");
+    let h = s.up.last_headers().unwrap();
+    assert_eq!(h.get("mcp-method").unwrap(), "tools/call");
+    assert_eq!(h.get("mcp-name").unwrap(), "echo");
+    assert!(h.get("mcp-param-text").is_none(), "{h:?}");
+}
