@@ -32,6 +32,10 @@ pub struct ResultStamp {
     json: Lexer,
     /// Bytes promised beyond the upstream's `Content-Length` and not inserted yet.
     owed: usize,
+    /// The body's length is declared: insert only what `owed` still covers (a body with a
+    /// second top-level `result`, a duplicate key, is left unstamped there rather than
+    /// grown past the length the client was promised).
+    bounded: bool,
 }
 
 /// What a JSON body with a `Content-Length` grows by: the member with its comma.
@@ -82,6 +86,7 @@ impl ResultStamp {
     pub fn with_length() -> ResultStamp {
         ResultStamp {
             owed: GROWTH,
+            bounded: true,
             ..ResultStamp::default()
         }
     }
@@ -110,6 +115,10 @@ impl ResultStamp {
         let mut out = Vec::with_capacity(chunk.len() + inserts.len() * (MEMBER.len() + 1));
         let mut from = 0;
         for (at, comma) in inserts {
+            let need = MEMBER.len() + usize::from(comma);
+            if self.bounded && need > self.owed {
+                continue;
+            }
             out.extend_from_slice(chunk.get(from..at).unwrap_or_default());
             if comma {
                 out.push(b',');
@@ -294,6 +303,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#,
             r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
             r#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}}"#,
+            // A duplicate top-level `result`: one insertion fits the promise, never two.
+            r#"{"jsonrpc":"2.0","id":1,"result":{"a":1},"result":{"b":2}}"#,
         ] {
             let mut s = ResultStamp::with_length();
             let mut out = Vec::new();
@@ -306,10 +317,12 @@ mod tests {
             out.extend(s.finish().unwrap_or_default());
             assert_eq!(out.len(), body.len() + GROWTH, "{body}");
             let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-            assert_eq!(
-                v["result"].is_object(),
-                v["result"]["resultType"] == "complete"
-            );
+            if body.matches(r#""result""#).count() == 1 {
+                assert_eq!(
+                    v["result"].is_object(),
+                    v["result"]["resultType"] == "complete"
+                );
+            }
             assert_eq!(s.finish(), None, "paid once");
         }
     }

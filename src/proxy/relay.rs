@@ -85,13 +85,27 @@ pub(crate) fn response_header(
         .as_ref()
         .and_then(|t| t.tool.as_ref())
         .is_some_and(|t| t.modern_client);
-    if modern_client && (200..300).contains(&status) {
+    // Only a body that is there and readable: a 202/204 or `Content-Length: 0` has no body
+    // for the filter to see (a raised length would promise bytes that never come), and a
+    // compressed one cannot be lexed.
+    let length_header = resp.headers.get(http::header::CONTENT_LENGTH);
+    let length = length_header
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let is_json = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if modern_client
+        && status == 200
+        && (is_sse || is_json)
+        && length != Some(0)
+        && !resp.headers.contains_key(http::header::CONTENT_ENCODING)
+    {
         use crate::mcp::stamp::{ResultStamp, GROWTH};
-        let length = resp
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<usize>().ok());
+        let declared = length_header.is_some();
         let stamp = match length {
             // A JSON body keeps its framing: the length grows by the longest insertion and
             // what is not inserted is paid as trailing whitespace.
@@ -99,12 +113,13 @@ pub(crate) fn response_header(
                 resp.insert_header(http::header::CONTENT_LENGTH, n.saturating_add(GROWTH))?;
                 ResultStamp::with_length()
             }
-            Some(_) => {
+            // An event stream, or a length that does not parse: chunked framing instead.
+            _ if declared => {
                 resp.remove_header(&http::header::CONTENT_LENGTH);
                 resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
                 ResultStamp::new(is_sse)
             }
-            None => ResultStamp::new(is_sse),
+            _ => ResultStamp::new(is_sse),
         };
         ctx.response = ResponseMode::StampResultType(Box::new(stamp));
     }
