@@ -151,7 +151,11 @@ fn back_channel(resp: &mut ResponseHeader, ctx: &mut RequestCtx) {
         .runtime
         .as_ref()
         .map_or(64, |rt| rt.config.limits.max_json_depth);
+    let crate::decision::SessionBinding::Gateway { digest, .. } = target.session else {
+        return;
+    };
     ctx.sse_ids = Some(Box::new(crate::vserver::ids::IdRewriter::new(
+        digest,
         target.upstream_name(),
         depth,
     )));

@@ -6,16 +6,20 @@
 //! forwarded call passes, the id of every request in it becomes a *gateway id*, a JSON string
 //!
 //! ```text
-//! "mcpgw.<upstream name>.<base64url of the upstream's raw id JSON>"
+//! "mcpgw.<upstream name>.<base64url of the upstream's raw id JSON>.<seal>"
 //! ```
 //!
 //! and the client's answer (a POSTed JSON-RPC response with that id) is routed back by
 //! [`super::reply`] with the upstream's id restored byte for byte (number or string, as
 //! sent). Stateless: nothing is remembered per request, so there is no table to bound or
-//! expire, and any replica can route the answer. The id needs no seal: it only ever selects
-//! one of the caller's own upstream sessions, on a virtual server the caller may use, and
-//! goes out with the caller's own credential; a forged one can say nothing the client could
-//! not say to that session anyway. `notifications/cancelled` for such a request (the
+//! expire. The seal is a keyed digest (this process's key, [`crate::digest::keyed`]) of the
+//! client session, the upstream and the raw id: only this gateway mints gateway ids. Without
+//! it, a hostile upstream A could send a request whose own id already looks like a gateway id
+//! for upstream B through one of the gaps below (an event passed on unrewritten), and the
+//! user's answer to A's harmless question would reach B's pending one. A client forging ids
+//! could only reach its own upstream sessions with its own credential, but is refused too.
+//! The upstream sessions are held per replica, so an answer reaching another replica is
+//! refused either way. `notifications/cancelled` for such a request (the
 //! upstream gave up waiting) gets its `params.requestId` rewritten the same way.
 //!
 //! [`IdRewriter`] runs in the response body filter, so it is synchronous and bounded: it
@@ -42,15 +46,28 @@ pub const MAX_RAW_ID: usize = 256;
 /// usually far smaller, and a server-to-client request smaller still.
 pub const MAX_EVENT: usize = 1024 * 1024;
 
-/// The gateway id (a JSON string, quotes included) for `raw`, the upstream's id JSON;
-/// `None` if it is longer than [`MAX_RAW_ID`].
-pub fn encode(upstream: &str, raw: &[u8]) -> Option<String> {
+/// The seal of a gateway id: see the module docs.
+fn seal(session: crate::digest::Digest, upstream: &str, raw: &[u8]) -> String {
+    let d = crate::digest::keyed(&[
+        b"gateway-id",
+        &session.to_le_bytes(),
+        upstream.as_bytes(),
+        raw,
+    ]);
+    format!("{d:032x}")
+}
+
+/// The gateway id (a JSON string, quotes included) for `raw`, the upstream's id JSON, on
+/// client session `session`; `None` if it is longer than [`MAX_RAW_ID`].
+pub fn encode(session: crate::digest::Digest, upstream: &str, raw: &[u8]) -> Option<String> {
     if raw.len() > MAX_RAW_ID {
         return None;
     }
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    // Upstream names are `[A-Za-z0-9_-]{1,32}` and base64url has no `.` or `"`: no escaping.
-    Some(format!("\"{PREFIX}{upstream}.{b64}\""))
+    let seal = seal(session, upstream, raw);
+    // Upstream names are `[A-Za-z0-9_-]{1,32}`, base64url and hex have no `.` or `"`: no
+    // escaping.
+    Some(format!("\"{PREFIX}{upstream}.{b64}.{seal}\""))
 }
 
 /// Why a client's response id is not a gateway id this server can route.
@@ -62,20 +79,27 @@ pub enum Undecodable {
     BadOriginal,
 }
 
-/// Decode a gateway id (the raw JSON of a response's id) into the upstream's name and its
-/// raw original id. The original must be exactly one JSON string or number (no whitespace
+/// Decode a gateway id (the raw JSON of a response's id) on client session `session` into
+/// the upstream's name and its raw original id; a seal that does not match is `NotOurs`. The original must be exactly one JSON string or number (no whitespace
 /// around it): it is spliced into the body that goes upstream, so anything else (say
 /// `1,"result":{}`) could add members to it.
-pub fn decode(id_json: &[u8]) -> Result<(String, Vec<u8>), Undecodable> {
+pub fn decode(
+    session: crate::digest::Digest,
+    id_json: &[u8],
+) -> Result<(String, Vec<u8>), Undecodable> {
     let text: Cow<'_, str> = serde_json::from_slice(id_json).map_err(|_| Undecodable::NotOurs)?;
     let rest = text.strip_prefix(PREFIX).ok_or(Undecodable::NotOurs)?;
-    let (upstream, b64) = rest.split_once('.').ok_or(Undecodable::NotOurs)?;
+    let (upstream, rest) = rest.split_once('.').ok_or(Undecodable::NotOurs)?;
+    let (b64, sealed) = rest.split_once('.').ok_or(Undecodable::NotOurs)?;
     if upstream.is_empty() || b64.len() > MAX_RAW_ID * 4 / 3 + 4 {
         return Err(Undecodable::NotOurs);
     }
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(b64)
         .map_err(|_| Undecodable::NotOurs)?;
+    if sealed != seal(session, upstream, &raw) {
+        return Err(Undecodable::NotOurs);
+    }
     let ok = matches!(raw.first(), Some(b'"' | b'-' | b'0'..=b'9'))
         && !raw.last().is_some_and(u8::is_ascii_whitespace)
         && serde_json::from_slice::<serde_json::Value>(&raw)
@@ -89,6 +113,8 @@ pub fn decode(id_json: &[u8]) -> Result<(String, Vec<u8>), Undecodable> {
 /// The streaming filter over one upstream's SSE answer: see the module docs.
 #[derive(Debug)]
 pub struct IdRewriter {
+    /// The client session the ids are sealed to.
+    session: crate::digest::Digest,
     upstream: String,
     max_depth: usize,
     /// The incomplete event so far (empty between events).
@@ -102,8 +128,9 @@ pub struct IdRewriter {
 }
 
 impl IdRewriter {
-    pub fn new(upstream: &str, max_depth: usize) -> IdRewriter {
+    pub fn new(session: crate::digest::Digest, upstream: &str, max_depth: usize) -> IdRewriter {
         IdRewriter {
+            session,
             upstream: upstream.to_string(),
             max_depth,
             held: BytesMut::new(),
@@ -267,7 +294,7 @@ impl IdRewriter {
             _ => return None,
         };
         let raw = data.get(span.clone())?;
-        let Some(id) = encode(&self.upstream, raw) else {
+        let Some(id) = encode(self.session, &self.upstream, raw) else {
             log::warn!(
                 "a server-to-client request id from upstream {} is over {MAX_RAW_ID} bytes: passed on unrewritten",
                 self.upstream
@@ -355,8 +382,11 @@ pub(super) fn request_id_span(data: &[u8]) -> Option<Range<usize>> {
 mod tests {
     use super::*;
 
+    /// The client session the tests' ids are sealed to.
+    const S: crate::digest::Digest = 7;
+
     fn id_of(upstream: &str, raw: &str) -> String {
-        encode(upstream, raw.as_bytes()).unwrap()
+        encode(S, upstream, raw.as_bytes()).unwrap()
     }
 
     #[test]
@@ -365,17 +395,31 @@ mod tests {
             let id = id_of("crm", raw);
             assert!(id.starts_with("\"mcpgw.crm."), "{id}");
             assert_eq!(
-                decode(id.as_bytes()),
+                decode(S, id.as_bytes()),
                 Ok(("crm".to_string(), raw.as_bytes().to_vec()))
             );
         }
-        assert_eq!(encode("crm", &[b'1'; MAX_RAW_ID + 1]), None);
+        assert_eq!(encode(S, "crm", &[b'1'; MAX_RAW_ID + 1]), None);
+    }
+
+    #[test]
+    fn only_this_gateway_mints_ids_for_this_session() {
+        let id = id_of("crm", "5");
+        // Another client session, another upstream's label, a changed seal: not ours.
+        assert_eq!(decode(S + 1, id.as_bytes()), Err(Undecodable::NotOurs));
+        let relabelled = id.replace("mcpgw.crm.", "mcpgw.billing.");
+        assert_eq!(decode(S, relabelled.as_bytes()), Err(Undecodable::NotOurs));
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("5");
+        let unsealed = format!("\"mcpgw.crm.{b64}\"");
+        assert_eq!(decode(S, unsealed.as_bytes()), Err(Undecodable::NotOurs));
+        let wrong = format!("\"mcpgw.crm.{b64}.{}\"", "0".repeat(32));
+        assert_eq!(decode(S, wrong.as_bytes()), Err(Undecodable::NotOurs));
     }
 
     #[test]
     fn only_a_single_string_or_number_decodes() {
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let forged = |s: &str| format!("\"mcpgw.crm.{}\"", b64(s));
+        let forged = |s: &str| format!("\"mcpgw.crm.{}.{}\"", b64(s), seal(S, "crm", s.as_bytes()));
         for bad in [
             r#"1,"result":{}"#,
             "{}",
@@ -387,7 +431,7 @@ mod tests {
             "",
         ] {
             assert_eq!(
-                decode(forged(bad).as_bytes()),
+                decode(S, forged(bad).as_bytes()),
                 Err(Undecodable::BadOriginal),
                 "{bad}"
             );
@@ -400,12 +444,16 @@ mod tests {
             "\"mcpgw..MQ\"",
             "\"mcpgw.crm.!!\"",
         ] {
-            assert_eq!(decode(bad.as_bytes()), Err(Undecodable::NotOurs), "{bad}");
+            assert_eq!(
+                decode(S, bad.as_bytes()),
+                Err(Undecodable::NotOurs),
+                "{bad}"
+            );
         }
     }
 
     fn run(chunks: &[&str]) -> String {
-        let mut r = IdRewriter::new("crm", 64);
+        let mut r = IdRewriter::new(S, "crm", 64);
         let mut out = Vec::new();
         for (n, c) in chunks.iter().enumerate() {
             let b = r.push(&Bytes::copy_from_slice(c.as_bytes()), n + 1 == chunks.len());
@@ -474,7 +522,7 @@ mod tests {
 
     #[test]
     fn nothing_of_a_finished_crlf_event_is_held_back() {
-        let mut r = IdRewriter::new("crm", 64);
+        let mut r = IdRewriter::new(S, "crm", 64);
         let ev = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"roots/list\"}\r\n\r\n";
         let out = r.push(&Bytes::copy_from_slice(ev.as_bytes()), false);
         assert!(out.ends_with(b"}\r\n\r\n"), "{out:?}");
@@ -483,7 +531,7 @@ mod tests {
 
     #[test]
     fn a_chunk_of_whole_events_without_requests_is_not_copied() {
-        let mut r = IdRewriter::new("crm", 64);
+        let mut r = IdRewriter::new(S, "crm", 64);
         let chunk = Bytes::from_static(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n");
         let out = r.push(&chunk, false);
         assert_eq!(out.as_ptr(), chunk.as_ptr());

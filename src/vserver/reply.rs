@@ -166,7 +166,7 @@ fn response(
         .clone()
         .ok_or_else(|| refuse("a response needs an id".into()))?;
     let id_json = req.body.get(id_span.clone()).unwrap_or_default();
-    let (name, original) = ids::decode(id_json).map_err(|e| {
+    let (name, original) = ids::decode(session, id_json).map_err(|e| {
         refuse(match e {
             ids::Undecodable::NotOurs => format!(
                 "response id {} was not issued by this gateway: answer a server-to-client request with the id it came with",
