@@ -26,7 +26,7 @@
 
 mod target;
 
-pub use target::{Exchange, RetrySafety, SessionBinding, Target, ToolTarget};
+pub use target::{Exchange, ItemTarget, RetrySafety, SessionBinding, Target, ToolTarget};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -224,6 +224,12 @@ pub async fn decide(
             );
         }
     }
+    if let (Some(item), Some(call)) = (&target.item, message.call) {
+        let (bytes, name) =
+            decide_item(item, message.body, call).map_err(|(step, r)| refuse(step)(r))?;
+        rewritten = Some(bytes);
+        mcp_name = Some(name);
+    }
     let mut approval = None;
     let mut quota = crate::quota::Held::default();
     if let Some(view) = ToolCall::of(target, message, rewritten.as_ref()) {
@@ -285,6 +291,53 @@ pub async fn decide(
         quota,
         mcp_name,
     })
+}
+
+/// Steps 1-3 for a prompt or resource (docs/virtual-servers.md, "Prompts and resources"):
+/// visibility (a hidden one answers as an unknown one), availability, and the bytes with
+/// the upstream's own name or URI, plus the `Mcp-Name` that goes with them.
+fn decide_item(
+    item: &ItemTarget,
+    body: &Bytes,
+    call: &RpcCall,
+) -> Result<((Bytes, RpcCall), HeaderValue), (Step, Reject)> {
+    use crate::registry::items;
+    if !items::visible(
+        &item.server,
+        item.class,
+        item.kind,
+        &item.upstream_name,
+        &item.own,
+    ) {
+        return Err((Step::Visibility, items::unknown(item.kind, &item.exposed)));
+    }
+    if item.unavailable {
+        return Err((
+            Step::Availability,
+            Reject::Upstream {
+                upstream: item.upstream_name.clone(),
+                cause: "is down (discovery failed); try again later".into(),
+                timeout: false,
+            },
+        ));
+    }
+    let mut bytes =
+        crate::mcp::rewrite::replace_string_param(body, call, item.span.clone(), &item.own)
+            .map_err(|r| (Step::Rewrite, r))?;
+    if item.modern_client {
+        if let Some(stripped) = crate::mcp::rewrite::strip_envelope(&bytes.0, &bytes.1)
+            .map_err(|r| (Step::Rewrite, r))?
+        {
+            bytes = stripped;
+        }
+    }
+    let name = HeaderValue::from_str(&crate::mcp::headers::encode(&item.own)).map_err(|_| {
+        (
+            Step::Rewrite,
+            Reject::Internal("encoded name is not a valid header value".into()),
+        )
+    })?;
+    Ok((bytes, name))
 }
 
 /// A call refused after its approval was consumed did not run: the approval goes back, so

@@ -308,3 +308,37 @@ mod tests {
         assert!(matches!(e, Reject::InvalidParams(_)), "{e}");
     }
 }
+
+/// The string `params.<key>` of `body` (decoded) and the span of its raw JSON, for a
+/// virtual server renaming a `prompts/get` (`name`) or `resources/read` (`uri`). `None`
+/// when absent or not a string. The body passed the strict parse (no duplicate keys), so
+/// the member found is the one every upstream parser reads.
+pub fn string_param(body: &[u8], key: &str) -> Option<(String, std::ops::Range<usize>)> {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(default, borrow)]
+        params: Option<std::collections::BTreeMap<String, &'a serde_json::value::RawValue>>,
+    }
+    let env: Envelope<'_> = serde_json::from_slice(body).ok()?;
+    let raw = *env.params?.get(key)?;
+    let text: String = serde_json::from_str(raw.get()).ok()?;
+    Some((text, crate::mcp::jsonrpc::span(body, raw.get())))
+}
+
+/// `body` with the raw JSON at `span` (a string member, see [`string_param`]) replaced by
+/// `value`; `call`'s spans moved to the new body. Every other byte is the client's.
+pub fn replace_string_param(
+    body: &[u8],
+    call: &RpcCall,
+    span: std::ops::Range<usize>,
+    value: &str,
+) -> Result<(Bytes, RpcCall), Reject> {
+    // The splice of `replace_tool_name`, on this span instead of a tool name's.
+    let at = RpcCall {
+        tool: Some(span),
+        ..call.clone()
+    };
+    let (out, mut moved) = crate::mcp::jsonrpc::replace_tool_name(body, &at, value)?;
+    moved.tool = None;
+    Ok((out, moved))
+}

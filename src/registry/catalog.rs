@@ -50,6 +50,8 @@ pub struct Catalog {
     /// Exposed-name collisions found while building (both origins named); the colliding
     /// tools are left out rather than resolved silently.
     pub collisions: Vec<Collision>,
+    /// Prompts, resources and resource templates ([`super::items`]).
+    pub items: super::items::Items,
     /// Serialized pages by (principal class, offset, page size).
     lists: BoundedMap<PageKey, Page>,
     /// Which entries each principal class may see, decided once per class (glob matching
@@ -165,6 +167,7 @@ impl Catalog {
             entries,
             by_name,
             collisions,
+            items: super::items::Items::build(config, vs, snapshot),
             lists: BoundedMap::new(MAX_CLASSES),
             visibility: BoundedMap::new(MAX_CLASSES),
         }
@@ -367,6 +370,7 @@ virtual_servers:
                 tools,
                 refreshed: None,
                 quarantined: vec![],
+                offers: Default::default(),
             },
         );
         (config, snap)

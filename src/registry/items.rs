@@ -1,0 +1,313 @@
+//! Prompts, resources and resource templates as catalog entries: what a virtual server's
+//! upstreams offer besides tools, under exposed names, and who may see each one.
+//!
+//! - A prompt is exposed as `<upstream><separator><name>`, like a tool (no overrides).
+//! - A resource (or template) URI is exposed as `<scheme>://mcpgw/<upstream>/<rest>` for the
+//!   upstream's own `<scheme>:<rest>` ([`expose_uri`], [`own_uri`]). The scheme is kept
+//!   because MCP Apps hosts only render `ui://` resources; `<rest>` is kept byte for byte (no
+//!   percent-encoding) so a template's `{expressions}` and the client's expansion of them,
+//!   query strings and percent signs all reach the upstream exactly as the upstream wrote
+//!   them. docs/mcp-decisions.md, "Resource URIs on virtual servers".
+//!
+//! Visibility uses the virtual server's `allow_prompts`/`deny_prompts` and
+//! `allow_resources`/`deny_resources` (and its rules'), matched as `upstream.name` and
+//! `upstream.uri` (the upstream's own URI or template) with the same globs as tools. A read
+//! of a URI the list never showed (a template expanded by the client) is decided by the
+//! same patterns on the URI it names.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::Snapshot;
+use crate::config::{Config, Patterns, VirtualServer};
+use crate::policy::pattern::ToolPattern;
+
+/// The authority every exposed URI carries: marks it as the gateway's.
+const AUTHORITY: &str = "mcpgw";
+
+/// What kind of item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Prompt,
+    Resource,
+    Template,
+}
+
+impl Kind {
+    /// The list result's member and the definition's key of the exposed name.
+    fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Prompt => ("prompts", "name"),
+            Kind::Resource => ("resources", "uri"),
+            Kind::Template => ("resourceTemplates", "uriTemplate"),
+        }
+    }
+}
+
+/// One prompt, resource or template as a virtual server exposes it.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub kind: Kind,
+    /// The exposed name (prompts) or URI (resources, templates).
+    pub exposed: String,
+    /// Index of the owning upstream.
+    pub upstream: usize,
+    pub upstream_name: String,
+    /// The upstream's own name or URI.
+    pub own: String,
+    /// Definition as advertised (exposed name or URI in place).
+    pub definition: Value,
+    /// The owning upstream is down.
+    pub unavailable: bool,
+}
+
+/// Everything besides tools a virtual server offers at one registry generation.
+#[derive(Debug, Default)]
+pub struct Items {
+    pub entries: Vec<Item>,
+    by_name: HashMap<(Kind, String), usize>,
+}
+
+impl Items {
+    /// Build from the registry snapshot: every prompt, resource and template of the server's
+    /// upstreams. Exposed names that collide are left out (both), as for tools.
+    pub fn build(config: &Config, vs: &VirtualServer, snapshot: &Snapshot) -> Items {
+        let mut items = Items::default();
+        let mut colliding = Vec::new();
+        for &i in &vs.upstreams {
+            let Some(u) = config.upstreams.get(i) else {
+                continue;
+            };
+            let Some(ut) = snapshot.upstreams.get(&u.name) else {
+                continue;
+            };
+            let down = ut.health != super::Health::Up;
+            let lists = [
+                (Kind::Prompt, &ut.offers.prompts),
+                (Kind::Resource, &ut.offers.resources),
+                (Kind::Template, &ut.offers.templates),
+            ];
+            for (kind, list) in lists {
+                let key = kind.keys().1;
+                for def in list {
+                    let Some(own) = def.get(key).and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let exposed = match kind {
+                        Kind::Prompt => {
+                            Some(format!("{}{}{own}", u.name, config.registry.separator))
+                        }
+                        Kind::Resource | Kind::Template => expose_uri(&u.name, own),
+                    };
+                    let Some(exposed) = exposed else {
+                        log::warn!(
+                            "virtual server {:?}: upstream {:?} offers {own:?}, not a URI; left out",
+                            vs.name,
+                            u.name
+                        );
+                        continue;
+                    };
+                    let mut definition = def.clone();
+                    definition[key] = Value::String(exposed.clone());
+                    if items.by_name.contains_key(&(kind, exposed.clone())) {
+                        log::error!(
+                            "virtual server {:?}: two upstreams' items are both exposed as {exposed:?}; both left out",
+                            vs.name
+                        );
+                        colliding.push((kind, exposed));
+                        continue;
+                    }
+                    items
+                        .by_name
+                        .insert((kind, exposed.clone()), items.entries.len());
+                    items.entries.push(Item {
+                        kind,
+                        exposed,
+                        upstream: i,
+                        upstream_name: u.name.clone(),
+                        own: own.to_string(),
+                        definition,
+                        unavailable: down,
+                    });
+                }
+            }
+        }
+        if !colliding.is_empty() {
+            let keep: Vec<Item> = std::mem::take(&mut items.entries)
+                .into_iter()
+                .filter(|e| !colliding.contains(&(e.kind, e.exposed.clone())))
+                .collect();
+            items.by_name = keep
+                .iter()
+                .enumerate()
+                .map(|(n, e)| ((e.kind, e.exposed.clone()), n))
+                .collect();
+            items.entries = keep;
+        }
+        items
+    }
+
+    /// The position and entry of an exposed prompt name or resource URI, whoever asks.
+    pub fn resolve(&self, kind: Kind, exposed: &str) -> Option<(usize, &Item)> {
+        let i = *self.by_name.get(&(kind, exposed.to_string()))?;
+        Some((i, self.entries.get(i)?))
+    }
+
+    /// Which upstreams of `vs` an exposed URI can belong to: `(upstream index, name)`, if it
+    /// is one of the gateway's URIs for an upstream of this server.
+    pub fn owner_of_uri<'c>(
+        config: &'c Config,
+        vs: &VirtualServer,
+        exposed: &str,
+    ) -> Option<(usize, &'c str, String)> {
+        let (upstream, own) = own_uri(exposed)?;
+        let &i = vs
+            .upstreams
+            .iter()
+            .find(|&&i| config.upstreams.get(i).is_some_and(|u| u.name == upstream))?;
+        Some((i, config.upstreams.get(i)?.name.as_str(), own))
+    }
+
+    /// The JSON array of the `kind` items a caller of `class` may see.
+    pub fn list_json(&self, vs: &VirtualServer, class: u64, kind: Kind) -> Bytes {
+        let seen: Vec<&Value> = self
+            .entries
+            .iter()
+            .filter(|e| e.kind == kind && visible(vs, class, e.kind, &e.upstream_name, &e.own))
+            .map(|e| &e.definition)
+            .collect();
+        Bytes::from(serde_json::to_vec(&seen).unwrap_or_else(|_| b"[]".to_vec()))
+    }
+
+    /// Whether any item of `kind` exists (the server declares the capability).
+    pub fn has(&self, kind: Kind) -> bool {
+        self.entries.iter().any(|e| e.kind == kind)
+    }
+}
+
+/// The refusal for a name or URI that does not exist or is hidden (the same answer: a
+/// hidden item's existence is not disclosed). -32602, as 2026-07-28 says for an unknown
+/// resource (the handshake era's -32002 is kept out of use: docs/mcp-decisions.md).
+pub fn unknown(kind: Kind, exposed: &str) -> crate::error::Reject {
+    let what = match kind {
+        Kind::Prompt => "prompt",
+        Kind::Resource | Kind::Template => "resource",
+    };
+    crate::error::Reject::InvalidParams(format!(
+        "unknown {what} {}: list them with {}/list",
+        crate::error::clip(exposed),
+        if kind == Kind::Prompt {
+            "prompts"
+        } else {
+            "resources"
+        }
+    ))
+}
+
+/// The list result's member name for `kind`.
+pub fn list_key(kind: Kind) -> &'static str {
+    kind.keys().0
+}
+
+fn any_match(list: &[ToolPattern], upstream: &str, name: &str) -> bool {
+    list.iter().any(|p| p.matches(upstream, name))
+}
+
+/// Whether a caller of `class` may see upstream `u`'s item `name` (its own name or URI) of
+/// `kind`: allowed by the server (or by a rule that applies) and denied by neither; with no
+/// allow list of that kind anywhere on the server, everything is allowed. The same reading as
+/// tools ([`super::catalog`]).
+pub fn visible(vs: &VirtualServer, class: u64, kind: Kind, u: &str, name: &str) -> bool {
+    let pick = |p: &crate::config::ItemPatterns| -> Patterns {
+        match kind {
+            Kind::Prompt => p.prompts.clone(),
+            Kind::Resource | Kind::Template => p.resources.clone(),
+        }
+    };
+    let applies = |i: usize| i < 64 && class & (1u64 << i) != 0;
+    let top = pick(&vs.items);
+    let rules: Vec<(usize, Patterns)> = vs
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i, pick(&r.items)))
+        .collect();
+    let allowed = (top.allow.is_empty() && rules.iter().all(|(_, r)| r.allow.is_empty()))
+        || any_match(&top.allow, u, name)
+        || rules
+            .iter()
+            .any(|(i, r)| applies(*i) && any_match(&r.allow, u, name));
+    let denied = any_match(&top.deny, u, name)
+        || rules
+            .iter()
+            .any(|(i, r)| applies(*i) && any_match(&r.deny, u, name));
+    allowed && !denied
+}
+
+/// The exposed URI of upstream `upstream`'s own `uri` (`<scheme>:<rest>`):
+/// `<scheme>://mcpgw/<upstream>/<rest>`. `None` when `uri` has no scheme (RFC 3986:
+/// a letter, then letters, digits, `+`, `-`, `.`, then `:`).
+pub fn expose_uri(upstream: &str, uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then(|| format!("{scheme}://{AUTHORITY}/{upstream}/{rest}"))
+}
+
+/// The upstream and its own URI of an exposed one ([`expose_uri`] reversed); `None` for a
+/// URI that is not the gateway's.
+pub fn own_uri(exposed: &str) -> Option<(&str, String)> {
+    let (scheme, rest) = exposed.split_once("://")?;
+    let rest = rest.strip_prefix(AUTHORITY)?.strip_prefix('/')?;
+    let (upstream, own_rest) = rest.split_once('/')?;
+    let valid_upstream = !upstream.is_empty()
+        && upstream
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    valid_upstream.then(|| (upstream, format!("{scheme}:{own_rest}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{expose_uri, own_uri};
+
+    #[test]
+    fn exposed_uris_round_trip_byte_for_byte() {
+        for uri in [
+            "ui://weather/view.html",
+            "file:///etc/hosts",
+            "https://example.com/a?b=c&d=%2F#frag",
+            "note:100%25 done",
+            "urn:isbn:0451450523",
+            "db://rows/{table}/{id}",
+            "x:",
+            "mcpgw://mcpgw/other/x:y",
+        ] {
+            let exposed = expose_uri("docs-1", uri).unwrap();
+            assert_eq!(
+                own_uri(&exposed),
+                Some(("docs-1", uri.to_string())),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            expose_uri("apps", "ui://weather/view.html").unwrap(),
+            "ui://mcpgw/apps///weather/view.html",
+            "the scheme survives: MCP Apps hosts render ui:// only"
+        );
+    }
+
+    #[test]
+    fn only_gateway_uris_with_a_scheme_are_accepted() {
+        assert_eq!(expose_uri("a", "no-scheme"), None);
+        assert_eq!(expose_uri("a", "1x:y"), None);
+        assert_eq!(expose_uri("a", ":y"), None);
+        assert_eq!(own_uri("ui://weather/view.html"), None);
+        assert_eq!(own_uri("ui://mcpgw/"), None);
+        assert_eq!(own_uri("ui://mcpgw/bad.name/x"), None);
+        assert_eq!(own_uri("ui://mcpgwx/a/x"), None);
+    }
+}

@@ -1,0 +1,148 @@
+//! Prompts and resources on a virtual server: `prompts/list`, `resources/list` and
+//! `resources/templates/list` answered from the catalog (filtered for the caller), and
+//! `prompts/get` / `resources/read` resolved by exposed name or URI to a [`Target`] on the
+//! owning upstream. Resolving decides nothing: visibility, availability and the rename to
+//! the upstream's own name or URI are steps of [`crate::decision::decide`].
+
+use bytes::Bytes;
+
+use crate::decision::{Exchange, ItemTarget, SessionBinding, Target};
+use crate::error::Reject;
+use crate::mcp::McpMethod;
+use crate::registry::items::{self, Items, Kind};
+use crate::state::{Runtime, Shared};
+
+use super::{list, Answer, Request};
+
+/// The kind a list method lists, if it is one of these.
+pub(super) fn list_kind(method: McpMethod) -> Option<Kind> {
+    match method {
+        McpMethod::PromptsList => Some(Kind::Prompt),
+        McpMethod::ResourcesList => Some(Kind::Resource),
+        McpMethod::ResourcesTemplatesList => Some(Kind::Template),
+        _ => None,
+    }
+}
+
+/// Answer a list of `kind` from the catalog. Not paged: the whole visible list is one
+/// answer, so a cursor (never issued) is refused. `tail` as for `tools/list`.
+pub(super) async fn list(
+    shared: &Shared,
+    runtime: &Runtime,
+    req: &Request<'_>,
+    kind: Kind,
+    tail: Option<&[u8]>,
+) -> Result<Answer, Reject> {
+    if crate::mcp::rewrite::string_param(req.body, "cursor").is_some() {
+        return Err(Reject::InvalidCursor);
+    }
+    let catalog = list::catalog(shared, runtime, req.index).await?;
+    let class = list::class(req.server, req.principal);
+    let array = catalog.items.list_json(req.server, class, kind);
+    let id = req.id_json().unwrap_or(b"null");
+    let tail = tail.unwrap_or_default();
+    let mut r = Vec::with_capacity(array.len() + id.len() + tail.len() + 64);
+    r.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    r.extend_from_slice(id);
+    r.extend_from_slice(br#","result":{""#);
+    r.extend_from_slice(items::list_key(kind).as_bytes());
+    r.extend_from_slice(br#"":"#);
+    r.extend_from_slice(&array);
+    r.extend_from_slice(tail);
+    r.extend_from_slice(b"}}");
+    Ok(Answer::Reply {
+        body: Bytes::from(r),
+        session: None,
+    })
+}
+
+/// Whether the server offers (prompts, resources): some upstream of it has one. What its
+/// `initialize` and `server/discover` answers declare.
+pub(super) async fn offered(shared: &Shared, runtime: &Runtime, index: usize) -> (bool, bool) {
+    match list::catalog(shared, runtime, index).await {
+        Ok(c) => (
+            c.items.has(Kind::Prompt),
+            c.items.has(Kind::Resource) || c.items.has(Kind::Template),
+        ),
+        Err(_) => (false, false),
+    }
+}
+
+/// The capabilities object a virtual server declares.
+pub(super) fn capabilities(offered: (bool, bool), tools: serde_json::Value) -> serde_json::Value {
+    let mut caps = serde_json::json!({ "tools": tools });
+    if offered.0 {
+        caps["prompts"] = serde_json::json!({});
+    }
+    if offered.1 {
+        caps["resources"] = serde_json::json!({});
+    }
+    caps
+}
+
+/// The target of a `prompts/get` (by exposed name) or `resources/read` (by exposed URI).
+pub(super) async fn resolve(
+    shared: &Shared,
+    runtime: &Runtime,
+    req: &Request<'_>,
+    session: SessionBinding,
+    modern_client: bool,
+) -> Result<Target, Reject> {
+    let (kind, key) = match req.call.method {
+        McpMethod::PromptsGet => (Kind::Prompt, "name"),
+        _ => (Kind::Resource, "uri"),
+    };
+    let Some((exposed, span)) = crate::mcp::rewrite::string_param(req.body, key) else {
+        return Err(Reject::InvalidParams(format!(
+            "{} needs params.{key}, a string",
+            req.call.method.as_label()
+        )));
+    };
+    let catalog = list::catalog(shared, runtime, req.index).await?;
+    // A listed item; for a resource, also a URI of this server's form that the list never
+    // showed (a template the client expanded): the patterns decide it on the URI it names.
+    let found = match catalog.items.resolve(kind, &exposed) {
+        Some((_, e)) => Some((
+            e.upstream,
+            e.upstream_name.clone(),
+            e.own.clone(),
+            e.unavailable,
+        )),
+        None if kind == Kind::Resource => {
+            Items::owner_of_uri(&runtime.config, req.server, &exposed).map(|(i, name, own)| {
+                let down = catalog
+                    .items
+                    .entries
+                    .iter()
+                    .any(|e| e.upstream == i && e.unavailable);
+                (i, name.to_string(), own, down)
+            })
+        }
+        None => None,
+    };
+    let Some((upstream, upstream_name, own, unavailable)) = found else {
+        return Err(items::unknown(kind, &exposed));
+    };
+    let upstream = runtime
+        .upstreams
+        .get(upstream)
+        .ok_or_else(|| Reject::Internal("catalog item names an unknown upstream".into()))?
+        .clone();
+    Ok(Target {
+        upstream,
+        exchange: Exchange::Message,
+        tool: None,
+        session,
+        item: Some(ItemTarget {
+            server: req.server.clone(),
+            class: list::class(req.server, req.principal),
+            kind,
+            upstream_name,
+            own,
+            exposed,
+            span,
+            unavailable,
+            modern_client,
+        }),
+    })
+}
