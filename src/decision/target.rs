@@ -139,8 +139,18 @@ impl Target {
         self.upstream.name()
     }
 
-    /// Whether the call may be resent on a new upstream session.
+    /// Whether the call may be resent on a new upstream session (`prompts/get` and
+    /// `resources/read` only read).
     pub fn retry(&self) -> RetrySafety {
+        if self.item.is_some() {
+            return RetrySafety::Safe;
+        }
         self.tool.as_ref().map_or(RetrySafety::Unsafe, |t| t.retry)
+    }
+
+    /// Whether a 2026-07-28 client sent it (its results get `resultType` on the way back).
+    pub fn modern_client(&self) -> bool {
+        self.tool.as_ref().is_some_and(|t| t.modern_client)
+            || self.item.as_ref().is_some_and(|i| i.modern_client)
     }
 }

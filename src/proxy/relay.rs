@@ -83,8 +83,7 @@ pub(crate) fn response_header(
     let modern_client = ctx
         .target
         .as_ref()
-        .and_then(|t| t.tool.as_ref())
-        .is_some_and(|t| t.modern_client);
+        .is_some_and(crate::decision::Target::modern_client);
     if modern_client && (200..300).contains(&status) {
         use crate::mcp::stamp::{ResultStamp, GROWTH};
         let length = resp

@@ -191,19 +191,13 @@ impl Items {
 /// hidden item's existence is not disclosed). -32602, as 2026-07-28 says for an unknown
 /// resource (the handshake era's -32002 is kept out of use: docs/mcp-decisions.md).
 pub fn unknown(kind: Kind, exposed: &str) -> crate::error::Reject {
-    let what = match kind {
-        Kind::Prompt => "prompt",
-        Kind::Resource | Kind::Template => "resource",
-    };
-    crate::error::Reject::InvalidParams(format!(
-        "unknown {what} {}: list them with {}/list",
-        crate::error::clip(exposed),
-        if kind == Kind::Prompt {
-            "prompts"
-        } else {
-            "resources"
-        }
-    ))
+    crate::error::Reject::UnknownItem {
+        kind: match kind {
+            Kind::Prompt => "prompt",
+            Kind::Resource | Kind::Template => "resource",
+        },
+        name: crate::error::clip(exposed),
+    }
 }
 
 /// The list result's member name for `kind`.
