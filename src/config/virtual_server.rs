@@ -49,14 +49,22 @@ impl ItemPatterns {
         allow_resources: &[String],
         deny_resources: &[String],
     ) -> Result<ItemPatterns, ConfigError> {
+        // The tool pattern's message, with the form these lists take.
+        let parse = |key: &str, list: &[String], form: &str| {
+            patterns(&format!("{at}.{key}"), list).map_err(|e| {
+                ConfigError::new(e.path.clone(), format!("{}; here: {form}", e.message))
+            })
+        };
+        let prompt = "<upstream>.<prompt name>, e.g. docs.greet, docs.*";
+        let resource = "<upstream>.<the upstream's own URI>, e.g. docs.file:///*, apps.ui://*";
         Ok(ItemPatterns {
             prompts: Patterns {
-                allow: patterns(&format!("{at}.allow_prompts"), allow_prompts)?,
-                deny: patterns(&format!("{at}.deny_prompts"), deny_prompts)?,
+                allow: parse("allow_prompts", allow_prompts, prompt)?,
+                deny: parse("deny_prompts", deny_prompts, prompt)?,
             },
             resources: Patterns {
-                allow: patterns(&format!("{at}.allow_resources"), allow_resources)?,
-                deny: patterns(&format!("{at}.deny_resources"), deny_resources)?,
+                allow: parse("allow_resources", allow_resources, resource)?,
+                deny: parse("deny_resources", deny_resources, resource)?,
             },
         })
     }

@@ -214,29 +214,25 @@ fn any_match(list: &[ToolPattern], upstream: &str, name: &str) -> bool {
 /// allow list of that kind anywhere on the server, everything is allowed. The same reading as
 /// tools ([`super::catalog`]).
 pub fn visible(vs: &VirtualServer, class: u64, kind: Kind, u: &str, name: &str) -> bool {
-    let pick = |p: &crate::config::ItemPatterns| -> Patterns {
+    fn pick(p: &crate::config::ItemPatterns, kind: Kind) -> &Patterns {
         match kind {
-            Kind::Prompt => p.prompts.clone(),
-            Kind::Resource | Kind::Template => p.resources.clone(),
+            Kind::Prompt => &p.prompts,
+            Kind::Resource | Kind::Template => &p.resources,
         }
-    };
+    }
     let applies = |i: usize| i < 64 && class & (1u64 << i) != 0;
-    let top = pick(&vs.items);
-    let rules: Vec<(usize, Patterns)> = vs
-        .rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (i, pick(&r.items)))
-        .collect();
-    let allowed = (top.allow.is_empty() && rules.iter().all(|(_, r)| r.allow.is_empty()))
+    let top = pick(&vs.items, kind);
+    let rules = || {
+        vs.rules
+            .iter()
+            .enumerate()
+            .map(move |(i, r)| (i, pick(&r.items, kind)))
+    };
+    let allowed = (top.allow.is_empty() && rules().all(|(_, r)| r.allow.is_empty()))
         || any_match(&top.allow, u, name)
-        || rules
-            .iter()
-            .any(|(i, r)| applies(*i) && any_match(&r.allow, u, name));
+        || rules().any(|(i, r)| applies(i) && any_match(&r.allow, u, name));
     let denied = any_match(&top.deny, u, name)
-        || rules
-            .iter()
-            .any(|(i, r)| applies(*i) && any_match(&r.deny, u, name));
+        || rules().any(|(i, r)| applies(i) && any_match(&r.deny, u, name));
     allowed && !denied
 }
 
