@@ -16,6 +16,10 @@
 //! | 6 | quotas and budgets (`tools/call`): every `quotas[]` limit covering the tool, keyed by the caller's identity (never the session); after policy, so a refused call burns nothing | 429 + `Retry-After`, `RateLimit-Policy`, `RateLimit`; 503 for an unreachable `fail_closed` Redis | [`crate::quota`] |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
 //!
+//! A virtual server's `prompts/get` or `resources/read` ([`ItemTarget`]) takes steps 1-3
+//! (visibility with the same answer as an unknown one, availability, the upstream's own name
+//! or URI in `params` and `Mcp-Name`) and 7; policy, approval and quota are about tool calls.
+//!
 //! A virtual server's relayed client message (an answer to a server-to-client request, a
 //! cancellation: [`crate::vserver::reply`]) is a target without a tool: steps 1-6 are about
 //! tools and do not apply, step 7 chooses its credential as for a call.
