@@ -57,14 +57,22 @@ pub(super) async fn list(
 }
 
 /// Whether the server offers (prompts, resources): some upstream of it has one. What its
-/// `initialize` and `server/discover` answers declare.
-pub(super) async fn offered(shared: &Shared, runtime: &Runtime, index: usize) -> (bool, bool) {
-    match list::catalog(shared, runtime, index).await {
-        Ok(c) => (
+/// `initialize` and `server/discover` answers declare. From the catalog as it is: these
+/// answers never wait for a discovery (an `initialize` held behind a slow upstream's
+/// `tools/list` would time the client out). Before the first discovery ends nothing is known,
+/// and both are declared: an empty list costs a client one round trip, a missing capability
+/// hides the methods for the whole session.
+pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> (bool, bool) {
+    let snapshot = shared.registry.snapshot();
+    if snapshot.generation == 0 {
+        return (true, true);
+    }
+    match runtime.catalogs.get(&runtime.config, index, &snapshot) {
+        Some(c) => (
             c.items.has(Kind::Prompt),
             c.items.has(Kind::Resource) || c.items.has(Kind::Template),
         ),
-        Err(_) => (false, false),
+        None => (false, false),
     }
 }
 

@@ -120,7 +120,7 @@ pub async fn handle(
 /// A handshake-era message: `initialize`, or one on a session.
 async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<Answer, Reject> {
     if req.call.method == McpMethod::Initialize {
-        let offered = items::offered(shared, runtime, req.index).await;
+        let offered = items::offered(runtime, shared, req.index);
         return session::initialize(shared, runtime, &req, offered);
     }
     let (digest, expires) = session::check(

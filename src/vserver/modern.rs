@@ -40,7 +40,7 @@ pub(super) async fn handle(
         // `server/discover` without `_meta`, including one sent inside a legacy session.
         // The answer does not depend on the client's revision, so it is answered as is.
         if req.call.method == McpMethod::ServerDiscover && req.call.kind == MessageKind::Request {
-            return Ok(discover(shared, runtime, &req).await);
+            return Ok(discover(shared, runtime, &req));
         }
         return Err(Reject::InvalidParams(format!(
             "a 2026-07-28 request must carry params._meta[{:?}] (and the client's capabilities)",
@@ -61,7 +61,7 @@ pub(super) async fn handle(
         return Ok(Answer::Accepted);
     }
     match req.call.method {
-        McpMethod::ServerDiscover => Ok(discover(shared, runtime, &req).await),
+        McpMethod::ServerDiscover => Ok(discover(shared, runtime, &req)),
         McpMethod::ToolsList => {
             list::tools_list(shared, runtime, &req, Some(&cache_tail(runtime, &req))).await
         }
@@ -127,8 +127,8 @@ fn cache_tail(runtime: &Runtime, req: &Request<'_>) -> Vec<u8> {
 /// the capabilities a virtual server serves to a modern client (`tools`, without
 /// `listChanged`: change notifications need `subscriptions/listen`, not served yet; the
 /// `ttlMs` of lists stands in), and `serverInfo`.
-async fn discover(shared: &Shared, runtime: &Runtime, req: &Request<'_>) -> Answer {
-    let offered = items::offered(shared, runtime, req.index).await;
+fn discover(shared: &Shared, runtime: &Runtime, req: &Request<'_>) -> Answer {
+    let offered = items::offered(runtime, shared, req.index);
     let body = serde_json::json!({
         "supportedVersions": crate::mcp::revision::MODERN,
         "capabilities": items::capabilities(offered, serde_json::json!({})),

@@ -323,3 +323,37 @@ async fn hidden_and_unknown_items_are_refused_alike_and_never_reach_the_upstream
     assert_eq!(v["result"]["contents"][0]["text"], "s3cr3t", "{v}");
     assert_eq!(s.seen(), ["secret://vault/key"]);
 }
+
+/// Over an upstream without prompts or resources (the rmcp demo server), a virtual server
+/// declares neither once discovery has run, and its lists are empty rather than -32601.
+#[tokio::test]
+async fn a_server_without_prompts_or_resources_does_not_declare_them() {
+    let demo = start_demo().await;
+    let vs = VirtualServer::new("all", "/v/all/mcp");
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&[vs.name()])
+                .route("/mcp", "up"),
+        )
+        .virtual_server(vs.anonymous())
+        .upstream(Upstream::new("up", &demo.url()))
+        .yaml();
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    // The first session's list waits for discovery; the next initialize knows the catalog.
+    let sid = raw_initialize(&url).await;
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#;
+    let v = jsonrpc_body(post(&url, list, &[("mcp-session-id", &sid)]).await).await;
+    assert_eq!(v["result"]["prompts"], json!([]), "{v}");
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}});
+    let v = jsonrpc_body(post(&url, init.to_string(), &[]).await).await;
+    let caps = &v["result"]["capabilities"];
+    assert!(caps["tools"].is_object(), "{v}");
+    assert!(
+        caps.get("prompts").is_none() && caps.get("resources").is_none(),
+        "{v}"
+    );
+}
