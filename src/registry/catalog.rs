@@ -144,6 +144,9 @@ impl Catalog {
                     }
                 }
             }
+            // An MCP Apps view the tool names is one of this server's resources: the host
+            // reads it by the exposed URI.
+            super::items::expose_view(&mut definition, &upstream_name);
             // The rules every caller here is held to, said in the schema up front.
             crate::policy::schema::tighten(
                 &mut definition,

@@ -247,6 +247,26 @@ pub fn expose_uri(upstream: &str, uri: &str) -> Option<String> {
     valid.then(|| format!("{scheme}://{AUTHORITY}/{upstream}/{rest}"))
 }
 
+/// A tool definition's MCP Apps view (`_meta.ui.resourceUri`, and the older flat
+/// `_meta["ui/resourceUri"]`) rewritten to the exposed URI of upstream `upstream`'s resource,
+/// so a host reads it through the virtual server. Other `_meta` is left as sent.
+pub fn expose_view(definition: &mut Value, upstream: &str) {
+    let Some(meta) = definition.get_mut("_meta").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let rewrite = |v: &mut Value| {
+        if let Some(exposed) = v.as_str().and_then(|u| expose_uri(upstream, u)) {
+            *v = Value::String(exposed);
+        }
+    };
+    if let Some(v) = meta.get_mut("ui").and_then(|ui| ui.get_mut("resourceUri")) {
+        rewrite(v);
+    }
+    if let Some(v) = meta.get_mut("ui/resourceUri") {
+        rewrite(v);
+    }
+}
+
 /// The upstream and its own URI of an exposed one ([`expose_uri`] reversed); `None` for a
 /// URI that is not the gateway's.
 pub fn own_uri(exposed: &str) -> Option<(&str, String)> {
@@ -262,7 +282,24 @@ pub fn own_uri(exposed: &str) -> Option<(&str, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{expose_uri, own_uri};
+    use super::{expose_uri, expose_view, own_uri};
+    use serde_json::json;
+
+    #[test]
+    fn a_tools_mcp_apps_view_names_the_exposed_resource() {
+        let mut def = json!({"name": "forecast", "_meta": {
+            "ui": {"resourceUri": "ui://weather/view.html", "csp": {}},
+            "ui/resourceUri": "ui://weather/view.html",
+            "other": "ui://kept"}});
+        expose_view(&mut def, "apps");
+        let exposed = "ui://mcpgw/apps///weather/view.html";
+        assert_eq!(def["_meta"]["ui"]["resourceUri"], exposed);
+        assert_eq!(def["_meta"]["ui/resourceUri"], exposed);
+        assert_eq!(def["_meta"]["other"], "ui://kept");
+        let mut plain = json!({"name": "x"});
+        expose_view(&mut plain, "apps");
+        assert_eq!(plain, json!({"name": "x"}));
+    }
 
     #[test]
     fn exposed_uris_round_trip_byte_for_byte() {
