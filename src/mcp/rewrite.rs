@@ -218,13 +218,26 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
 /// when absent or not a string. The body passed the strict parse (no duplicate keys), so
 /// the member found is the one every upstream parser reads.
 pub fn string_param(body: &[u8], key: &str) -> Option<(String, std::ops::Range<usize>)> {
+    string_at(body, &[key])
+}
+
+/// The string at `params.<path[0]>.<path[1]>…` of `body` and its span, as [`string_param`]
+/// (`completion/complete` names its prompt at `params.ref.name`).
+pub fn string_at(body: &[u8], path: &[&str]) -> Option<(String, std::ops::Range<usize>)> {
+    type Members<'a> = std::collections::BTreeMap<String, &'a RawValue>;
     #[derive(Deserialize)]
     struct Envelope<'a> {
         #[serde(default, borrow)]
-        params: Option<std::collections::BTreeMap<String, &'a serde_json::value::RawValue>>,
+        params: Option<Members<'a>>,
     }
     let env: Envelope<'_> = serde_json::from_slice(body).ok()?;
-    let raw = *env.params?.get(key)?;
+    let (last, inner) = path.split_last()?;
+    let mut members = env.params?;
+    for key in inner {
+        let raw = *members.get(*key)?;
+        members = serde_json::from_str::<Members<'_>>(raw.get()).ok()?;
+    }
+    let raw = *members.get(*last)?;
     let text: String = serde_json::from_str(raw.get()).ok()?;
     Some((text, crate::mcp::jsonrpc::span(body, raw.get())))
 }
@@ -357,5 +370,10 @@ mod tests {
         assert_eq!(moved.tool, None);
         assert_eq!(string_param(body, "name"), None);
         assert_eq!(string_param(br#"{"params":{"uri":3}}"#, "uri"), None);
+        let nested = br#"{"params":{"ref":{"type":"ref/prompt","name":"a__b"}}}"#;
+        let (name, span) = string_at(nested, &["ref", "name"]).unwrap();
+        assert_eq!((name.as_str(), &nested[span]), ("a__b", &br#""a__b""#[..]));
+        assert_eq!(string_at(nested, &["ref", "uri"]), None);
+        assert_eq!(string_at(nested, &["name"]), None);
     }
 }

@@ -78,7 +78,10 @@ impl McpClient<'_> {
         upstream: &str,
     ) -> crate::registry::Offers {
         let declared = |c: &str| session.capabilities.get(c).is_some_and(Value::is_object);
-        let mut offers = crate::registry::Offers::default();
+        let mut offers = crate::registry::Offers {
+            completions: declared("completions"),
+            ..Default::default()
+        };
         let lists = [
             ("prompts", "prompts/list", "prompts", &mut offers.prompts),
             (

@@ -67,6 +67,8 @@ pub struct Item {
 #[derive(Debug, Default)]
 pub struct Items {
     pub entries: Vec<Item>,
+    /// Some upstream of the server answers `completion/complete`.
+    pub completions: bool,
     by_name: HashMap<(Kind, String), usize>,
 }
 
@@ -84,6 +86,7 @@ impl Items {
                 continue;
             };
             let down = ut.health != super::Health::Up;
+            items.completions |= ut.offers.completions;
             let lists = [
                 (Kind::Prompt, &ut.offers.prompts),
                 (Kind::Resource, &ut.offers.resources),

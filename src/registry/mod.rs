@@ -58,6 +58,8 @@ pub struct Offers {
     pub prompts: Vec<Value>,
     pub resources: Vec<Value>,
     pub templates: Vec<Value>,
+    /// It declared `completions` (it answers `completion/complete`).
+    pub completions: bool,
 }
 
 /// An immutable view of every upstream's tools.

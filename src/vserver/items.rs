@@ -1,7 +1,7 @@
 //! Prompts and resources on a virtual server: `prompts/list`, `resources/list` and
 //! `resources/templates/list` answered from the catalog (filtered for the caller), and
-//! `prompts/get` / `resources/read` resolved by exposed name or URI to a [`Target`] on the
-//! owning upstream. Resolving decides nothing: visibility, availability and the rename to
+//! `prompts/get` / `resources/read` / `completion/complete` resolved by exposed name or URI
+//! to a [`Target`] on the owning upstream. Resolving decides nothing: visibility, availability and the rename to
 //! the upstream's own name or URI are steps of [`crate::decision::decide`].
 
 use bytes::Bytes;
@@ -62,33 +62,50 @@ pub(super) async fn list(
 /// `tools/list` would time the client out). Before the first discovery ends nothing is known,
 /// and both are declared: an empty list costs a client one round trip, a missing capability
 /// hides the methods for the whole session.
-pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> (bool, bool) {
+pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> Offered {
     let snapshot = shared.registry.snapshot();
     if snapshot.generation == 0 {
-        return (true, true);
+        return Offered {
+            prompts: true,
+            resources: true,
+            completions: true,
+        };
     }
     match runtime.catalogs.get(&runtime.config, index, &snapshot) {
-        Some(c) => (
-            c.items.has(Kind::Prompt),
-            c.items.has(Kind::Resource) || c.items.has(Kind::Template),
-        ),
-        None => (false, false),
+        Some(c) => Offered {
+            prompts: c.items.has(Kind::Prompt),
+            resources: c.items.has(Kind::Resource) || c.items.has(Kind::Template),
+            completions: c.items.completions,
+        },
+        None => Offered::default(),
     }
 }
 
+/// The capabilities besides `tools` a virtual server declares.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Offered {
+    pub prompts: bool,
+    pub resources: bool,
+    pub completions: bool,
+}
+
 /// The capabilities object a virtual server declares.
-pub(super) fn capabilities(offered: (bool, bool), tools: serde_json::Value) -> serde_json::Value {
+pub(super) fn capabilities(offered: Offered, tools: serde_json::Value) -> serde_json::Value {
     let mut caps = serde_json::json!({ "tools": tools });
-    if offered.0 {
+    if offered.prompts {
         caps["prompts"] = serde_json::json!({});
     }
-    if offered.1 {
+    if offered.resources {
         caps["resources"] = serde_json::json!({});
+    }
+    if offered.completions {
+        caps["completions"] = serde_json::json!({});
     }
     caps
 }
 
-/// The target of a `prompts/get` (by exposed name) or `resources/read` (by exposed URI).
+/// The target of a `prompts/get` (by exposed name), `resources/read` (by exposed URI) or
+/// `completion/complete` (by the exposed prompt name or resource template its `ref` names).
 pub(super) async fn resolve(
     shared: &Shared,
     runtime: &Runtime,
@@ -96,14 +113,27 @@ pub(super) async fn resolve(
     session: SessionBinding,
     modern_client: bool,
 ) -> Result<Target, Reject> {
-    let (kind, key) = match req.call.method {
-        McpMethod::PromptsGet => (Kind::Prompt, "name"),
-        _ => (Kind::Resource, "uri"),
+    use crate::mcp::rewrite::string_at;
+    let (kind, path): (Kind, &[&str]) = match req.call.method {
+        McpMethod::PromptsGet => (Kind::Prompt, &["name"]),
+        McpMethod::CompletionComplete => {
+            match string_at(req.body, &["ref", "type"]).map(|(t, _)| t).as_deref() {
+                Some("ref/prompt") => (Kind::Prompt, &["ref", "name"]),
+                Some("ref/resource") => (Kind::Template, &["ref", "uri"]),
+                _ => {
+                    return Err(Reject::InvalidParams(
+                        "completion/complete needs params.ref of type ref/prompt (with name) or ref/resource (with uri)".into(),
+                    ))
+                }
+            }
+        }
+        _ => (Kind::Resource, &["uri"]),
     };
-    let Some((exposed, span)) = crate::mcp::rewrite::string_param(req.body, key) else {
+    let Some((exposed, span)) = string_at(req.body, path) else {
         return Err(Reject::InvalidParams(format!(
-            "{} needs params.{key}, a string",
-            req.call.method.as_label()
+            "{} needs params.{}, a string",
+            req.call.method.as_label(),
+            path.join(".")
         )));
     };
     let catalog = list::catalog(shared, runtime, req.index).await?;
@@ -116,16 +146,15 @@ pub(super) async fn resolve(
             e.own.clone(),
             e.unavailable,
         )),
-        None if kind == Kind::Resource => {
-            Items::owner_of_uri(&runtime.config, req.server, &exposed).map(|(i, name, own)| {
+        None if kind != Kind::Prompt => Items::owner_of_uri(&runtime.config, req.server, &exposed)
+            .map(|(i, name, own)| {
                 let down = catalog
                     .items
                     .entries
                     .iter()
                     .any(|e| e.upstream == i && e.unavailable);
                 (i, name.to_string(), own, down)
-            })
-        }
+            }),
         None => None,
     };
     let Some((upstream, upstream_name, own, unavailable)) = found else {

@@ -13,7 +13,7 @@
 //! | `tools/list` | local, from the registry catalog, filtered for the caller's class | [`list`] |
 //! | `tools/call` | resolved by exposed name to a [`Target`] on the owning upstream | [`call`] |
 //! | `prompts/list`, `resources/list`, `resources/templates/list` | local, from the catalog's items, filtered for the caller's class | [`items`] |
-//! | `prompts/get`, `resources/read` | resolved by exposed name or URI to a [`Target`] on the owning upstream | [`items`] |
+//! | `prompts/get`, `resources/read`, `completion/complete` | resolved by exposed name or URI to a [`Target`] on the owning upstream | [`items`] |
 //! | anything else | -32601 | here |
 //!
 //! Every message but `initialize` needs a valid session of this server and caller (404
@@ -153,15 +153,17 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
                 .ok_or_else(|| Reject::Internal("not a list method".into()))?;
             items::list(shared, runtime, &req, kind, None).await
         }
-        McpMethod::PromptsGet | McpMethod::ResourcesRead => items::resolve(
-            shared,
-            runtime,
-            &req,
-            SessionBinding::Gateway { digest, expires },
-            false,
-        )
-        .await
-        .map(Answer::Forward),
+        McpMethod::PromptsGet | McpMethod::ResourcesRead | McpMethod::CompletionComplete => {
+            items::resolve(
+                shared,
+                runtime,
+                &req,
+                SessionBinding::Gateway { digest, expires },
+                false,
+            )
+            .await
+            .map(Answer::Forward)
+        }
         _ => Err(Reject::MethodNotFound {
             method: format!(
                 "{} (not served by virtual servers yet)",

@@ -7,9 +7,9 @@
 //! | `server/discover` | local: the modern revisions, capabilities `tools`, `serverInfo` in `_meta` |
 //! | `tools/list` | local, the caller's view of the catalog as for a legacy session, plus `ttlMs`, `cacheScope: "private"`, `resultType` |
 //! | `tools/call` | resolved as for a legacy session, on the upstream session the gateway holds for this caller ([`super::session::modern_binding`]) |
-//! | `prompts/*`, `resources/list`, `resources/read`, `resources/templates/list` | as for a legacy session (lists with the cache hints of `tools/list`) |
+//! | `prompts/*`, `resources/list`, `resources/read`, `resources/templates/list`, `completion/complete` | as for a legacy session (lists with the cache hints of `tools/list`) |
 //! | notifications | 202 |
-//! | anything else (`initialize`, `ping`, `completion/complete`, ...) | 404 + -32601, the modern status |
+//! | anything else (`initialize`, `ping`, `logging/setLevel`, ...) | 404 + -32601, the modern status |
 //!
 //! Nothing here decides a call: `tools/call` leaves as a [`crate::decision::Target`] for
 //! [`crate::decision::decide`], exactly like a legacy one.
@@ -83,7 +83,7 @@ pub(super) async fn handle(
             )
             .await
         }
-        McpMethod::PromptsGet | McpMethod::ResourcesRead => {
+        McpMethod::PromptsGet | McpMethod::ResourcesRead | McpMethod::CompletionComplete => {
             let binding = session::modern_binding(runtime, req.server, req.principal);
             items::resolve(shared, runtime, &req, binding, true)
                 .await

@@ -37,7 +37,7 @@ pub(super) fn initialize(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
-    offered: (bool, bool),
+    offered: super::items::Offered,
 ) -> Result<Answer, Reject> {
     #[derive(serde::Deserialize)]
     struct Init<'a> {

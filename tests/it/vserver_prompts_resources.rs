@@ -189,6 +189,7 @@ async fn lists_are_filtered_per_caller_and_capabilities_declared() {
     let (sid, init) = open(&s, &alice).await;
     assert!(init["capabilities"]["prompts"].is_object(), "{init}");
     assert!(init["capabilities"]["resources"].is_object(), "{init}");
+    assert!(init["capabilities"]["completions"].is_object(), "{init}");
     let prompts = legacy(&s, &alice, &sid, "prompts/list", json!({})).await;
     assert_eq!(
         names(&prompts["result"]["prompts"], "name"),
@@ -322,6 +323,52 @@ async fn hidden_and_unknown_items_are_refused_alike_and_never_reach_the_upstream
     let v = legacy(&s, &ops, &sid, "resources/read", json!({"uri": SECRET})).await;
     assert_eq!(v["result"]["contents"][0]["text"], "s3cr3t", "{v}");
     assert_eq!(s.seen(), ["secret://vault/key"]);
+}
+
+#[tokio::test]
+async fn completions_reach_the_upstream_for_its_own_prompt_or_template() {
+    let Some(s) = setup().await else { return };
+    let alice = token("alice", &[]);
+    let (sid, _) = open(&s, &alice).await;
+    let complete = |r: Value| json!({"ref": r, "argument": {"name": "name", "value": "A"}});
+    let v = legacy(
+        &s,
+        &alice,
+        &sid,
+        "completion/complete",
+        complete(json!({"type": "ref/prompt", "name": "items__greet"})),
+    )
+    .await;
+    assert_eq!(
+        v["result"]["completion"]["values"],
+        json!(["greet:Ax"]),
+        "{v}"
+    );
+    let template = "notes://mcpgw/items///{id}";
+    let v = modern(
+        &s,
+        &alice,
+        "completion/complete",
+        None,
+        complete(json!({"type": "ref/resource", "uri": template})),
+    )
+    .await;
+    assert_eq!(
+        v["result"]["completion"]["values"],
+        json!(["notes://{id}:Ax"]),
+        "{v}"
+    );
+    // A hidden prompt is as unknown here as in prompts/get.
+    let v = legacy(
+        &s,
+        &alice,
+        &sid,
+        "completion/complete",
+        complete(json!({"type": "ref/prompt", "name": "items__secret_plan"})),
+    )
+    .await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert_eq!(s.seen(), ["complete greet", "complete notes://{id}"]);
 }
 
 /// Over an upstream without prompts or resources (the rmcp demo server), a virtual server
