@@ -90,13 +90,21 @@ pub(super) struct Offered {
 }
 
 /// The capabilities object a virtual server declares.
-pub(super) fn capabilities(offered: Offered, tools: serde_json::Value) -> serde_json::Value {
-    let mut caps = serde_json::json!({ "tools": tools });
+/// `list_changed`: the client has a stream for change notifications (a legacy session's GET).
+pub(super) fn capabilities(offered: Offered, list_changed: bool) -> serde_json::Value {
+    let list = || {
+        if list_changed {
+            serde_json::json!({ "listChanged": true })
+        } else {
+            serde_json::json!({})
+        }
+    };
+    let mut caps = serde_json::json!({ "tools": list() });
     if offered.prompts {
-        caps["prompts"] = serde_json::json!({});
+        caps["prompts"] = list();
     }
     if offered.resources {
-        caps["resources"] = serde_json::json!({});
+        caps["resources"] = list();
     }
     if offered.completions {
         caps["completions"] = serde_json::json!({});

@@ -131,7 +131,7 @@ fn discover(shared: &Shared, runtime: &Runtime, req: &Request<'_>) -> Answer {
     let offered = items::offered(runtime, shared, req.index);
     let body = serde_json::json!({
         "supportedVersions": crate::mcp::revision::MODERN,
-        "capabilities": items::capabilities(offered, serde_json::json!({})),
+        "capabilities": items::capabilities(offered, false),
         "instructions": format!("mcp-gateway virtual server {}", req.server.name),
         "ttlMs": ttl_ms(runtime),
         "cacheScope": "private",

@@ -68,7 +68,7 @@ pub(super) fn initialize(
         .ok_or_else(|| Reject::Internal("could not seal a session".into()))?;
     let body = serde_json::json!({
         "protocolVersion": version,
-        "capabilities": super::items::capabilities(offered, serde_json::json!({ "listChanged": true })),
+        "capabilities": super::items::capabilities(offered, true),
         "serverInfo": { "name": vs.name, "version": env!("CARGO_PKG_VERSION") },
         "instructions": format!("mcp-gateway virtual server {}", vs.name),
     });

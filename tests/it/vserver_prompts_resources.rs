@@ -42,6 +42,11 @@ impl Setup {
 /// resources but `secret://*`; group `ops` also gets `secret://*`; nobody gets
 /// `secret_plan`. `None` (skipped) without a Python that has the SDK.
 async fn setup() -> Option<Setup> {
+    setup_with(Registry::default()).await
+}
+
+/// [`setup`] with `registry` settings.
+async fn setup_with(registry: Registry) -> Option<Setup> {
     let Some(python) = sdk_python() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -103,6 +108,7 @@ async fn setup() -> Option<Setup> {
                         json!([{ "groups": ["ops"], "allow_resources": ["items.secret:*"] }]),
                     ),
             )
+            .registry(registry)
             .yaml();
     let gw = start_gateway(&yaml).await;
     Some(Setup {
@@ -369,6 +375,55 @@ async fn completions_reach_the_upstream_for_its_own_prompt_or_template() {
     .await;
     assert_eq!(v["error"]["code"], -32602, "{v}");
     assert_eq!(s.seen(), ["complete greet", "complete notes://{id}"]);
+}
+
+/// A prompt the upstream adds is rediscovered and announced on the session's GET stream.
+#[tokio::test]
+async fn a_changed_prompt_list_is_announced_on_the_get_stream() {
+    let Some(s) = setup_with(Registry {
+        refresh_interval: Some(Duration::from_secs(1)),
+        ..Registry::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let alice = token("alice", &[]);
+    let (sid, _) = open(&s, &alice).await;
+    let mut stream = http()
+        .get(s.url())
+        .header("authorization", &alice)
+        .header("mcp-session-id", &sid)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let call = json!({"name": "items__add_prompt", "arguments": {}});
+    let v = legacy(&s, &alice, &sid, "tools/call", call).await;
+    assert_eq!(v["result"]["content"][0]["text"], "added", "{v}");
+    // Bounded wait for the next refresh (every second here) to see the new prompt.
+    let mut seen = String::new();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("notifications/prompts/list_changed") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "{seen}");
+    assert!(
+        !seen.contains("notifications/resources/list_changed"),
+        "{seen}"
+    );
+    let prompts = legacy(&s, &alice, &sid, "prompts/list", json!({})).await;
+    assert_eq!(
+        names(&prompts["result"]["prompts"], "name"),
+        ["items__greet", "items__late"]
+    );
 }
 
 /// Over an upstream without prompts or resources (the rmcp demo server), a virtual server
