@@ -285,8 +285,115 @@ pub fn own_uri(exposed: &str) -> Option<(&str, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{expose_uri, expose_view, own_uri};
+    use super::{expose_uri, expose_view, own_uri, Items, Kind};
+    use crate::registry::{Health, Offers, Snapshot, UpstreamTools};
     use serde_json::json;
+
+    fn upstream(health: Health, offers: Offers) -> UpstreamTools {
+        UpstreamTools {
+            health,
+            tools: vec![],
+            refreshed: None,
+            quarantined: vec![],
+            offers,
+        }
+    }
+
+    fn uris(
+        items: &Items,
+        vs: &crate::config::VirtualServer,
+        class: u64,
+        kind: Kind,
+    ) -> Vec<String> {
+        let v: Vec<serde_json::Value> =
+            serde_json::from_slice(&items.list_json(vs, class, kind)).unwrap();
+        let key = if kind == Kind::Prompt { "name" } else { "uri" };
+        v.iter()
+            .map(|d| d[key].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn items_are_namespaced_filtered_per_class_and_collisions_left_out() {
+        let config = crate::config::from_yaml(
+            r#"
+listeners:
+  - address: 127.0.0.1:1
+    auth: none
+    routes: [{ path: /mcp, upstream: docs }]
+upstreams:
+  - { name: docs, url: "http://127.0.0.1:2/mcp" }
+  - { name: a, url: "http://127.0.0.1:3/mcp" }
+  - { name: a__b, url: "http://127.0.0.1:4/mcp" }
+virtual_servers:
+  - name: s
+    route: /v/s/mcp
+    deny_prompts: [docs.secret]
+    allow_resources: ["docs.file:*"]
+    rules:
+      - { groups: [ops], allow_resources: ["docs.secret:*"], deny_prompts: ["docs.greet"] }
+"#,
+        )
+        .unwrap();
+        let mut snap = Snapshot {
+            generation: 1,
+            ..Default::default()
+        };
+        let docs = Offers {
+            prompts: vec![json!({"name": "greet"}), json!({"name": "secret"})],
+            resources: vec![
+                json!({"uri": "file:///a.md"}),
+                json!({"uri": "secret://k"}),
+                json!({"uri": "no scheme"}),
+            ],
+            templates: vec![json!({"uriTemplate": "file:///{path}"})],
+            completions: true,
+        };
+        snap.upstreams
+            .insert("docs".into(), upstream(Health::Up, docs));
+        // `a` + `b__c` and `a__b` + `c` are both exposed as `a__b__c`: both left out.
+        let prompt = |n: &str| Offers {
+            prompts: vec![json!({ "name": n })],
+            ..Offers::default()
+        };
+        snap.upstreams
+            .insert("a".into(), upstream(Health::Up, prompt("b__c")));
+        let down = Health::Down { error: "x".into() };
+        snap.upstreams
+            .insert("a__b".into(), upstream(down, prompt("c")));
+        let vs = &config.virtual_servers[0];
+        let items = Items::build(&config, vs, &snap);
+        assert!(items.completions);
+        assert!(items.resolve(Kind::Prompt, "a__b__c").is_none());
+        let ops = 1;
+        assert_eq!(uris(&items, vs, 0, Kind::Prompt), ["docs__greet"]);
+        assert!(uris(&items, vs, ops, Kind::Prompt).is_empty());
+        assert_eq!(
+            uris(&items, vs, 0, Kind::Resource),
+            ["file://mcpgw/docs////a.md"]
+        );
+        assert_eq!(
+            uris(&items, vs, ops, Kind::Resource),
+            ["file://mcpgw/docs////a.md", "secret://mcpgw/docs///k"]
+        );
+        let (_, t) = items
+            .resolve(Kind::Template, "file://mcpgw/docs////{path}")
+            .unwrap();
+        assert_eq!((t.own.as_str(), t.unavailable), ("file:///{path}", false));
+        let (_, p) = items.resolve(Kind::Prompt, "docs__greet").unwrap();
+        assert_eq!(
+            (p.upstream_name.as_str(), p.own.as_str()),
+            ("docs", "greet")
+        );
+        assert_eq!(
+            Items::owner_of_uri(&config, vs, "file://mcpgw/docs////x"),
+            Some((0, "docs", "file:///x".to_string()))
+        );
+        assert_eq!(
+            Items::owner_of_uri(&config, vs, "file://mcpgw/zz////x"),
+            None
+        );
+    }
 
     #[test]
     fn a_tools_mcp_apps_view_names_the_exposed_resource() {
