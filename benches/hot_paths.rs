@@ -283,6 +283,7 @@ fn tools_snapshot(n: usize) -> mcp_gateway::registry::Snapshot {
         tools,
         refreshed: None,
         quarantined: Vec::new(),
+        offers: Default::default(),
     };
     Snapshot {
         generation: 1,
@@ -474,6 +475,7 @@ virtual_servers:
             ],
             refreshed: None,
             quarantined: vec![],
+            offers: Default::default(),
         },
     );
     let server = Arc::new(rt.config.virtual_servers[0].clone());
@@ -493,6 +495,7 @@ virtual_servers:
             modern_client: false,
         }),
         session: SessionBinding::Client,
+        item: None,
     };
     let body = bytes::Bytes::from(small_call());
     let call = jsonrpc::parse(&body, DEPTH).expect("parse");

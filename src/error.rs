@@ -178,6 +178,11 @@ pub enum Reject {
     /// so hidden tools cannot be probed).
     #[error("unknown tool: {name}")]
     UnknownTool { name: String },
+    /// 200, -32602: a prompt or resource of a virtual server that does not exist or the
+    /// caller may not see (one answer for both, as for tools). -32602 in both eras: the
+    /// handshake era's -32002 for a resource is what 2026-07-28 retires.
+    #[error("unknown {kind}: {name} (list them with {kind}s/list)")]
+    UnknownItem { kind: &'static str, name: String },
     /// 200, -32602: a `tools/list` cursor that is not (or no longer) valid.
     #[error("invalid or outdated cursor: list again from the start")]
     InvalidCursor,
@@ -308,6 +313,7 @@ impl Reject {
             Reject::QuotaStoreUnavailable { .. } => 503,
             Reject::MethodNotFound { .. }
             | Reject::UnknownTool { .. }
+            | Reject::UnknownItem { .. }
             | Reject::PinnedArgument { .. }
             | Reject::PolicyViolation { .. }
             | Reject::InvalidCursor => 200,
@@ -325,6 +331,7 @@ impl Reject {
             Reject::InvalidRequest(_) | Reject::BodyTooLarge { .. } => INVALID_REQUEST,
             Reject::InvalidParams(_)
             | Reject::UnknownTool { .. }
+            | Reject::UnknownItem { .. }
             | Reject::PinnedArgument { .. }
             | Reject::PolicyViolation { .. }
             | Reject::InvalidCursor => INVALID_PARAMS,
@@ -438,6 +445,7 @@ impl Reject {
             | Reject::SessionRevocationsFull { .. }
             | Reject::MethodNotFound { .. }
             | Reject::UnknownTool { .. }
+            | Reject::UnknownItem { .. }
             | Reject::InvalidCursor
             | Reject::PinnedArgument { .. }
             | Reject::PolicyViolation { .. }
@@ -529,6 +537,7 @@ impl Reject {
             | Reject::SessionRevocationsFull { .. }
             | Reject::MethodNotFound { .. }
             | Reject::UnknownTool { .. }
+            | Reject::UnknownItem { .. }
             | Reject::InvalidCursor
             | Reject::PinnedArgument { .. }
             | Reject::PolicyViolation { .. }
@@ -641,6 +650,10 @@ mod tests {
                 method: "x/y".into(),
             },
             Reject::UnknownTool { name: "t".into() },
+            Reject::UnknownItem {
+                kind: "prompt",
+                name: "p".into(),
+            },
             Reject::InvalidCursor,
             Reject::PinnedArgument {
                 tool: "t".into(),
@@ -759,6 +772,7 @@ mod tests {
             Reject::SessionRevocationsFull { .. } => (503, GATEWAY_ERROR, Rejected, none()),
             Reject::MethodNotFound { .. } => (200, METHOD_NOT_FOUND, Rejected, none()),
             Reject::UnknownTool { .. } => (200, INVALID_PARAMS, Rejected, none()),
+            Reject::UnknownItem { .. } => (200, INVALID_PARAMS, Rejected, none()),
             Reject::InvalidCursor => (200, INVALID_PARAMS, Rejected, none()),
             Reject::PinnedArgument { .. } => (200, INVALID_PARAMS, Rejected, none()),
             Reject::PolicyViolation { .. } => (200, INVALID_PARAMS, Rejected, none()),

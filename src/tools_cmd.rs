@@ -551,6 +551,7 @@ virtual_servers:
             tools: names.iter().map(|n| json!({"name": n})).collect(),
             refreshed: None,
             quarantined: Vec::new(),
+            offers: Default::default(),
         }
     }
 

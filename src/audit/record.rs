@@ -428,7 +428,7 @@ fn stage(reject: &Reject) -> &'static str {
     match reject {
         Reject::Unauthenticated { .. } | Reject::InsufficientScope { .. } => "authentication",
         Reject::ServerNotAllowed { .. } => "access",
-        Reject::UnknownTool { .. } => "visibility",
+        Reject::UnknownTool { .. } | Reject::UnknownItem { .. } => "visibility",
         Reject::SessionRequired
         | Reject::SessionNotFound
         | Reject::SessionRevocationsFull { .. } => "session",

@@ -63,7 +63,7 @@ pub use values::{
     Limits, RegistryConfig, SessionsConfig, VaultConfig, DEFAULT_MAX_JSON_DEPTH, MAX_BODY_LIMIT,
     MAX_JSON_DEPTH_LIMIT,
 };
-pub use virtual_server::{ToolOverride, ToolRule, VirtualServer};
+pub use virtual_server::{ItemPatterns, Patterns, ToolOverride, ToolRule, VirtualServer};
 
 use std::fmt;
 use std::path::Path;

@@ -276,6 +276,16 @@ pub struct RawToolRule {
     /// Patterns hidden from these principals.
     #[serde(default)]
     pub deny_tools: Vec<String>,
+    /// `upstream.prompt` / `upstream.uri` patterns, as the tool ones (docs/virtual-servers.md,
+    /// "Prompts and resources").
+    #[serde(default)]
+    pub allow_prompts: Vec<String>,
+    #[serde(default)]
+    pub deny_prompts: Vec<String>,
+    #[serde(default)]
+    pub allow_resources: Vec<String>,
+    #[serde(default)]
+    pub deny_resources: Vec<String>,
 }
 
 /// Per-tool presentation on a virtual server.
@@ -313,6 +323,19 @@ pub struct RawVirtualServer {
     pub allow_tools: Vec<String>,
     #[serde(default)]
     pub deny_tools: Vec<String>,
+    /// `upstream.prompt` patterns (globs) everyone on this server may get. Empty (here and
+    /// in every rule): all prompts of the included upstreams.
+    #[serde(default)]
+    pub allow_prompts: Vec<String>,
+    #[serde(default)]
+    pub deny_prompts: Vec<String>,
+    /// `upstream.uri` patterns (globs over the upstream's own URI, e.g. `docs.file:///*`,
+    /// `apps.ui://*`) everyone on this server may read. Empty (here and in every rule): all
+    /// resources of the included upstreams.
+    #[serde(default)]
+    pub allow_resources: Vec<String>,
+    #[serde(default)]
+    pub deny_resources: Vec<String>,
     /// Principal-specific additions and removals.
     #[serde(default)]
     pub rules: Vec<RawToolRule>,

@@ -21,6 +21,53 @@ pub struct ToolRule {
     pub who: Principals,
     pub allow: Vec<ToolPattern>,
     pub deny: Vec<ToolPattern>,
+    /// The same, for prompts and resources.
+    pub items: ItemPatterns,
+}
+
+/// Allow/deny patterns of one kind of catalog item.
+#[derive(Debug, Clone, Default)]
+pub struct Patterns {
+    pub allow: Vec<ToolPattern>,
+    pub deny: Vec<ToolPattern>,
+}
+
+/// `allow_prompts`/`deny_prompts` and `allow_resources`/`deny_resources` of a virtual server
+/// or one of its rules: `upstream.name` and `upstream.uri` globs, read as the tool ones.
+#[derive(Debug, Clone, Default)]
+pub struct ItemPatterns {
+    pub prompts: Patterns,
+    pub resources: Patterns,
+}
+
+impl ItemPatterns {
+    /// Parses the four lists; errors name `<at>.<key>[k]`.
+    fn parse(
+        at: &str,
+        allow_prompts: &[String],
+        deny_prompts: &[String],
+        allow_resources: &[String],
+        deny_resources: &[String],
+    ) -> Result<ItemPatterns, ConfigError> {
+        // The tool pattern's message, with the form these lists take.
+        let parse = |key: &str, list: &[String], form: &str| {
+            patterns(&format!("{at}.{key}"), list).map_err(|e| {
+                ConfigError::new(e.path.clone(), format!("{}; here: {form}", e.message))
+            })
+        };
+        let prompt = "<upstream>.<prompt name>, e.g. docs.greet, docs.*";
+        let resource = "<upstream>.<the upstream's own URI>, e.g. docs.file:///*, apps.ui://*";
+        Ok(ItemPatterns {
+            prompts: Patterns {
+                allow: parse("allow_prompts", allow_prompts, prompt)?,
+                deny: parse("deny_prompts", deny_prompts, prompt)?,
+            },
+            resources: Patterns {
+                allow: parse("allow_resources", allow_resources, resource)?,
+                deny: parse("deny_resources", deny_resources, resource)?,
+            },
+        })
+    }
 }
 
 /// A validated per-tool override.
@@ -47,6 +94,8 @@ pub struct VirtualServer {
     pub allow: Vec<ToolPattern>,
     pub deny: Vec<ToolPattern>,
     pub rules: Vec<ToolRule>,
+    /// Prompt and resource patterns (the rules' are in [`ToolRule::items`]).
+    pub items: ItemPatterns,
     /// Keyed by `upstream.tool`.
     pub tools: BTreeMap<String, ToolOverride>,
     /// Indices of the upstreams it may include (by its patterns, and its environment).
@@ -100,6 +149,13 @@ pub(super) fn validate(
         }
         let allow = patterns(&at("allow_tools"), &v.allow_tools)?;
         let deny = patterns(&at("deny_tools"), &v.deny_tools)?;
+        let items = ItemPatterns::parse(
+            &format!("virtual_servers[{i}]"),
+            &v.allow_prompts,
+            &v.deny_prompts,
+            &v.allow_resources,
+            &v.deny_resources,
+        )?;
         if v.rules.len() > 64 {
             return Err(ConfigError::new(
                 at("rules"),
@@ -116,6 +172,13 @@ pub(super) fn validate(
                 deny: patterns(
                     &format!("virtual_servers[{i}].rules[{j}].deny_tools"),
                     &r.deny_tools,
+                )?,
+                items: ItemPatterns::parse(
+                    &format!("virtual_servers[{i}].rules[{j}]"),
+                    &r.allow_prompts,
+                    &r.deny_prompts,
+                    &r.allow_resources,
+                    &r.deny_resources,
                 )?,
                 who: principals::validate(
                     &format!("virtual_servers[{i}].rules[{j}]"),
@@ -213,6 +276,7 @@ pub(super) fn validate(
             allow,
             deny,
             rules,
+            items,
             tools,
             upstreams: included,
             environment: v.environment,

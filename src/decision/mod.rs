@@ -16,6 +16,10 @@
 //! | 6 | quotas and budgets (`tools/call`): every `quotas[]` limit covering the tool, keyed by the caller's identity (never the session); after policy, so a refused call burns nothing | 429 + `Retry-After`, `RateLimit-Policy`, `RateLimit`; 503 for an unreachable `fail_closed` Redis | [`crate::quota`] |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
 //!
+//! A virtual server's `prompts/get` or `resources/read` ([`ItemTarget`]) takes steps 1-3
+//! (visibility with the same answer as an unknown one, availability, the upstream's own name
+//! or URI in `params` and `Mcp-Name`) and 7; policy, approval and quota are about tool calls.
+//!
 //! A virtual server's relayed client message (an answer to a server-to-client request, a
 //! cancellation: [`crate::vserver::reply`]) is a target without a tool: steps 1-6 are about
 //! tools and do not apply, step 7 chooses its credential as for a call.
@@ -26,7 +30,7 @@
 
 mod target;
 
-pub use target::{Exchange, RetrySafety, SessionBinding, Target, ToolTarget};
+pub use target::{Exchange, ItemTarget, RetrySafety, SessionBinding, Target, ToolTarget};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -224,6 +228,12 @@ pub async fn decide(
             );
         }
     }
+    if let (Some(item), Some(call)) = (&target.item, message.call) {
+        let (bytes, name) =
+            decide_item(item, message.body, call).map_err(|(step, r)| refuse(step)(r))?;
+        rewritten = Some(bytes);
+        mcp_name = Some(name);
+    }
     let mut approval = None;
     let mut quota = crate::quota::Held::default();
     if let Some(view) = ToolCall::of(target, message, rewritten.as_ref()) {
@@ -285,6 +295,53 @@ pub async fn decide(
         quota,
         mcp_name,
     })
+}
+
+/// Steps 1-3 for a prompt or resource (docs/virtual-servers.md, "Prompts and resources"):
+/// visibility (a hidden one answers as an unknown one), availability, and the bytes with
+/// the upstream's own name or URI, plus the `Mcp-Name` that goes with them.
+fn decide_item(
+    item: &ItemTarget,
+    body: &Bytes,
+    call: &RpcCall,
+) -> Result<((Bytes, RpcCall), HeaderValue), (Step, Reject)> {
+    use crate::registry::items;
+    if !items::visible(
+        &item.server,
+        item.class,
+        item.kind,
+        &item.upstream_name,
+        &item.own,
+    ) {
+        return Err((Step::Visibility, items::unknown(item.kind, &item.exposed)));
+    }
+    if item.unavailable {
+        return Err((
+            Step::Availability,
+            Reject::Upstream {
+                upstream: item.upstream_name.clone(),
+                cause: "is down (discovery failed); try again later".into(),
+                timeout: false,
+            },
+        ));
+    }
+    let mut bytes =
+        crate::mcp::rewrite::replace_string_param(body, call, item.span.clone(), &item.own)
+            .map_err(|r| (Step::Rewrite, r))?;
+    if item.modern_client {
+        if let Some(stripped) = crate::mcp::rewrite::strip_envelope(&bytes.0, &bytes.1)
+            .map_err(|r| (Step::Rewrite, r))?
+        {
+            bytes = stripped;
+        }
+    }
+    let name = HeaderValue::from_str(&crate::mcp::headers::encode(&item.own)).map_err(|_| {
+        (
+            Step::Rewrite,
+            Reject::Internal("encoded name is not a valid header value".into()),
+        )
+    })?;
+    Ok((bytes, name))
 }
 
 /// A call refused after its approval was consumed did not run: the approval goes back, so

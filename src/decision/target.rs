@@ -20,6 +20,31 @@ pub struct Target {
     pub tool: Option<ToolTarget>,
     /// Whose MCP session the upstream sees.
     pub session: SessionBinding,
+    /// The prompt or resource, when a virtual server routed a `prompts/get` or
+    /// `resources/read` by its exposed name or URI.
+    pub item: Option<ItemTarget>,
+}
+
+/// A `prompts/get` or `resources/read` a virtual server routed by exposed name or URI.
+/// Decision steps 1-3 apply (visibility, availability, the rename); policy, approval and
+/// quota are about tool calls and do not.
+#[derive(Debug)]
+pub struct ItemTarget {
+    /// The virtual server the request came through.
+    pub server: Arc<VirtualServer>,
+    /// The caller's principal class on this virtual server.
+    pub class: u64,
+    pub kind: crate::registry::items::Kind,
+    /// The upstream's name, its own name or URI, and the one the client sent.
+    pub upstream_name: String,
+    pub own: String,
+    pub exposed: String,
+    /// Where `params.name` / `params.uri` sits in the client's body.
+    pub span: std::ops::Range<usize>,
+    /// The owning upstream is down.
+    pub unavailable: bool,
+    /// The client spoke 2026-07-28 (its envelope is taken out, as for a tool call).
+    pub modern_client: bool,
 }
 
 /// The HTTP exchange with the upstream: it sets the peer's timeouts and whether the request
@@ -105,6 +130,7 @@ impl Target {
             exchange,
             tool: None,
             session: SessionBinding::Client,
+            item: None,
         }
     }
 
@@ -113,8 +139,18 @@ impl Target {
         self.upstream.name()
     }
 
-    /// Whether the call may be resent on a new upstream session.
+    /// Whether the call may be resent on a new upstream session (`prompts/get` and
+    /// `resources/read` only read).
     pub fn retry(&self) -> RetrySafety {
+        if self.item.is_some() {
+            return RetrySafety::Safe;
+        }
         self.tool.as_ref().map_or(RetrySafety::Unsafe, |t| t.retry)
+    }
+
+    /// Whether a 2026-07-28 client sent it (its results get `resultType` on the way back).
+    pub fn modern_client(&self) -> bool {
+        self.tool.as_ref().is_some_and(|t| t.modern_client)
+            || self.item.as_ref().is_some_and(|i| i.modern_client)
     }
 }

@@ -64,6 +64,7 @@ fn snapshot(hr_down: bool) -> Snapshot {
             tools: vec![tool("read"), tool("write")],
             refreshed: None,
             quarantined: vec![],
+            offers: Default::default(),
         },
     );
     snap.upstreams.insert(
@@ -79,6 +80,7 @@ fn snapshot(hr_down: bool) -> Snapshot {
             tools: vec![tool("list")],
             refreshed: None,
             quarantined: vec![],
+            offers: Default::default(),
         },
     );
     snap
@@ -103,6 +105,7 @@ fn tool_target(rt: &Runtime, snap: &Snapshot, exposed: &str, class: u64) -> Targ
             modern_client: false,
         }),
         session: SessionBinding::Client,
+        item: None,
     }
 }
 

@@ -213,6 +213,53 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     }
 }
 
+/// The string `params.<key>` of `body` (decoded) and the span of its raw JSON, for a
+/// virtual server renaming a `prompts/get` (`name`) or `resources/read` (`uri`). `None`
+/// when absent or not a string. The body passed the strict parse (no duplicate keys), so
+/// the member found is the one every upstream parser reads.
+pub fn string_param(body: &[u8], key: &str) -> Option<(String, std::ops::Range<usize>)> {
+    string_at(body, &[key])
+}
+
+/// The string at `params.<path[0]>.<path[1]>…` of `body` and its span, as [`string_param`]
+/// (`completion/complete` names its prompt at `params.ref.name`).
+pub fn string_at(body: &[u8], path: &[&str]) -> Option<(String, std::ops::Range<usize>)> {
+    type Members<'a> = std::collections::BTreeMap<String, &'a RawValue>;
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(default, borrow)]
+        params: Option<Members<'a>>,
+    }
+    let env: Envelope<'_> = serde_json::from_slice(body).ok()?;
+    let (last, inner) = path.split_last()?;
+    let mut members = env.params?;
+    for key in inner {
+        let raw = *members.get(*key)?;
+        members = serde_json::from_str::<Members<'_>>(raw.get()).ok()?;
+    }
+    let raw = *members.get(*last)?;
+    let text: String = serde_json::from_str(raw.get()).ok()?;
+    Some((text, crate::mcp::jsonrpc::span(body, raw.get())))
+}
+
+/// `body` with the raw JSON at `span` (a string member, see [`string_param`]) replaced by
+/// `value`; `call`'s spans moved to the new body. Every other byte is the client's.
+pub fn replace_string_param(
+    body: &[u8],
+    call: &RpcCall,
+    span: std::ops::Range<usize>,
+    value: &str,
+) -> Result<(Bytes, RpcCall), Reject> {
+    // The splice of `replace_tool_name`, on this span instead of a tool name's.
+    let at = RpcCall {
+        tool: Some(span),
+        ..call.clone()
+    };
+    let (out, mut moved) = crate::mcp::jsonrpc::replace_tool_name(body, &at, value)?;
+    moved.tool = None;
+    Ok((out, moved))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +353,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, Reject::InvalidParams(_)), "{e}");
+    }
+
+    #[test]
+    fn a_string_param_is_replaced_in_place_and_spans_move() {
+        let body = br#"{"jsonrpc":"2.0","method":"resources/read","params":{"uri":"ui:\/\/mcpgw/a///x?q=1%20"},"id":7}"#;
+        let call = jsonrpc::parse(body, 64).unwrap();
+        let (uri, span) = string_param(body, "uri").unwrap();
+        assert_eq!(uri, "ui://mcpgw/a///x?q=1%20", "escapes decoded");
+        let (out, moved) = replace_string_param(body, &call, span, "ui://x?q=1%20").unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"jsonrpc":"2.0","method":"resources/read","params":{"uri":"ui://x?q=1%20"},"id":7}"#
+        );
+        assert_eq!(moved.id_json(&out), Some(&b"7"[..]));
+        assert_eq!(moved.tool, None);
+        assert_eq!(string_param(body, "name"), None);
+        assert_eq!(string_param(br#"{"params":{"uri":3}}"#, "uri"), None);
+        let nested = br#"{"params":{"ref":{"type":"ref/prompt","name":"a__b"}}}"#;
+        let (name, span) = string_at(nested, &["ref", "name"]).unwrap();
+        assert_eq!((name.as_str(), &nested[span]), ("a__b", &br#""a__b""#[..]));
+        assert_eq!(string_at(nested, &["ref", "uri"]), None);
+        assert_eq!(string_at(nested, &["name"]), None);
     }
 }

@@ -379,8 +379,7 @@ pub(crate) async fn admit(
         let modern = ctx
             .target
             .as_ref()
-            .and_then(|t| t.tool.as_ref())
-            .is_some_and(|t| t.modern_client);
+            .is_some_and(crate::decision::Target::modern_client);
         let name = upstream.name().to_string();
         // A call can be cancelled until its answer ends (`logging` forgets it). A modern
         // caller's calls share the sessions held for it, so each takes a session slot where

@@ -83,8 +83,7 @@ pub(crate) fn response_header(
     let modern_client = ctx
         .target
         .as_ref()
-        .and_then(|t| t.tool.as_ref())
-        .is_some_and(|t| t.modern_client);
+        .is_some_and(crate::decision::Target::modern_client);
     // Only a body that is there and readable: a 202/204 or `Content-Length: 0` has no body
     // for the filter to see (a raised length would promise bytes that never come), and a
     // compressed one cannot be lexed.

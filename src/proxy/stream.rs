@@ -1,5 +1,6 @@
 //! The server-to-client SSE stream of a virtual-server session, written by the gateway: a
-//! `notifications/tools/list_changed` whenever what this caller can see changes (upstream
+//! `notifications/tools/list_changed` (and `prompts/…`, `resources/…`: [`current_items`])
+//! whenever what this caller can see changes (upstream
 //! tools rediscovered, a tool quarantined or approved, policy reloaded), and a comment every
 //! 15 s so idle proxies keep the connection. Runs in `request_filter` until the client
 //! leaves. What the caller sees comes from [`crate::vserver::list::current_tools`].
@@ -9,13 +10,17 @@ use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
 use crate::state::Shared;
-use crate::vserver::list::current_tools;
+use crate::vserver::list::{current_items, current_tools};
 
 /// Keep-alive comment interval: below the 30-60 s idle timeouts common in proxies.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 const LIST_CHANGED: &[u8] =
     b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n";
+const PROMPTS_CHANGED: &[u8] =
+    b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/prompts/list_changed\"}\n\n";
+const RESOURCES_CHANGED: &[u8] =
+    b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/list_changed\"}\n\n";
 
 /// Serve the stream of virtual server `server` to the caller in `ctx`.
 pub(crate) async fn serve(
@@ -32,6 +37,7 @@ pub(crate) async fn serve(
     let principal = ctx.principal.as_deref();
     let mut changes = shared.registry.subscribe();
     let mut last = current_tools(shared, server, principal).await;
+    let mut last_items = current_items(shared, server, principal).await;
     loop {
         tokio::select! {
             changed = changes.changed() => {
@@ -43,6 +49,15 @@ pub(crate) async fn serve(
                     last = now;
                     session.write_response_body(Some(Bytes::from_static(LIST_CHANGED)), false).await?;
                 }
+                let items = current_items(shared, server, principal).await;
+                let (was, is) = (last_items.as_ref(), items.as_ref());
+                if was.map(|w| &w.0) != is.map(|i| &i.0) {
+                    session.write_response_body(Some(Bytes::from_static(PROMPTS_CHANGED)), false).await?;
+                }
+                if was.map(|w| &w.1) != is.map(|i| &i.1) {
+                    session.write_response_body(Some(Bytes::from_static(RESOURCES_CHANGED)), false).await?;
+                }
+                last_items = items;
             }
             _ = tokio::time::sleep(KEEP_ALIVE) => {
                 session.write_response_body(Some(Bytes::from_static(b": keep-alive\n\n")), false).await?;

@@ -50,6 +50,8 @@ pub struct Catalog {
     /// Exposed-name collisions found while building (both origins named); the colliding
     /// tools are left out rather than resolved silently.
     pub collisions: Vec<Collision>,
+    /// Prompts, resources and resource templates ([`super::items`]).
+    pub items: super::items::Items,
     /// Serialized pages by (principal class, offset, page size).
     lists: BoundedMap<PageKey, Page>,
     /// Which entries each principal class may see, decided once per class (glob matching
@@ -142,6 +144,9 @@ impl Catalog {
                     }
                 }
             }
+            // An MCP Apps view the tool names is one of this server's resources: the host
+            // reads it by the exposed URI.
+            super::items::expose_view(&mut definition, &upstream_name);
             // The rules every caller here is held to, said in the schema up front.
             crate::policy::schema::tighten(
                 &mut definition,
@@ -165,6 +170,7 @@ impl Catalog {
             entries,
             by_name,
             collisions,
+            items: super::items::Items::build(config, vs, snapshot),
             lists: BoundedMap::new(MAX_CLASSES),
             visibility: BoundedMap::new(MAX_CLASSES),
         }
@@ -367,6 +373,7 @@ virtual_servers:
                 tools,
                 refreshed: None,
                 quarantined: vec![],
+                offers: Default::default(),
             },
         );
         (config, snap)

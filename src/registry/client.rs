@@ -22,6 +22,8 @@ pub const MAX_TOOLS: usize = 10_000;
 pub struct UpstreamSession {
     /// `Mcp-Session-Id`, when the upstream issued one (stateless servers don't).
     pub id: Option<String>,
+    /// The upstream's `capabilities` from its `initialize` result (`Null` when unknown).
+    pub capabilities: Value,
 }
 
 /// Talks MCP to one upstream URL with optional credential header.
@@ -53,7 +55,10 @@ impl McpClient<'_> {
         if v.get("result").is_none() {
             return Err(format!("initialize failed: {}", error_text(&v)));
         }
-        let session = UpstreamSession { id: session_id };
+        let session = UpstreamSession {
+            id: session_id,
+            capabilities: v["result"]["capabilities"].clone(),
+        };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         self.post(Some(&session), &note).await?;
         Ok(session)
@@ -61,7 +66,57 @@ impl McpClient<'_> {
 
     /// Every tool definition, following `nextCursor`.
     pub async fn list_tools(&self, session: &UpstreamSession) -> Result<Vec<Value>, String> {
-        let mut tools = Vec::new();
+        self.list_all(session, "tools/list", "tools").await
+    }
+
+    /// The upstream's prompts, resources and templates, each listed only when its
+    /// `initialize` declared the capability. A list that fails is logged and left empty: a
+    /// broken prompt list must not take the upstream's tools down with it.
+    pub async fn list_offers(
+        &self,
+        session: &UpstreamSession,
+        upstream: &str,
+    ) -> crate::registry::Offers {
+        let declared = |c: &str| session.capabilities.get(c).is_some_and(Value::is_object);
+        let mut offers = crate::registry::Offers {
+            completions: declared("completions"),
+            ..Default::default()
+        };
+        let lists = [
+            ("prompts", "prompts/list", "prompts", &mut offers.prompts),
+            (
+                "resources",
+                "resources/list",
+                "resources",
+                &mut offers.resources,
+            ),
+            (
+                "resources",
+                "resources/templates/list",
+                "resourceTemplates",
+                &mut offers.templates,
+            ),
+        ];
+        for (cap, method, key, out) in lists {
+            if !declared(cap) {
+                continue;
+            }
+            match self.list_all(session, method, key).await {
+                Ok(list) => *out = list,
+                Err(e) => log::warn!("registry: upstream {upstream:?} {method} failed: {e}"),
+            }
+        }
+        offers
+    }
+
+    /// Every item of a list method (`key` in its results), following `nextCursor`.
+    async fn list_all(
+        &self,
+        session: &UpstreamSession,
+        method: &str,
+        key: &str,
+    ) -> Result<Vec<Value>, String> {
+        let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         for page in 0..MAX_PAGES {
             let id = 2 + page as u64;
@@ -69,25 +124,24 @@ impl McpClient<'_> {
                 Some(c) => json!({ "cursor": c }),
                 None => json!({}),
             };
-            let body =
-                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params});
+            let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
             let (resp, _) = self.post(Some(session), &body).await?;
             let v = response_for(&resp, id)?;
             let Some(result) = v.get("result") else {
-                return Err(format!("tools/list failed: {}", error_text(&v)));
+                return Err(format!("{method} failed: {}", error_text(&v)));
             };
-            if let Some(list) = result.get("tools").and_then(Value::as_array) {
-                tools.extend(list.iter().cloned());
+            if let Some(list) = result.get(key).and_then(Value::as_array) {
+                items.extend(list.iter().cloned());
             }
-            if tools.len() > MAX_TOOLS {
-                return Err(format!("more than {MAX_TOOLS} tools"));
+            if items.len() > MAX_TOOLS {
+                return Err(format!("more than {MAX_TOOLS} {key}"));
             }
             match result.get("nextCursor").and_then(Value::as_str) {
                 Some(c) if !c.is_empty() => cursor = Some(c.to_string()),
-                _ => return Ok(tools),
+                _ => return Ok(items),
             }
         }
-        Err(format!("tools/list did not end after {MAX_PAGES} pages"))
+        Err(format!("{method} did not end after {MAX_PAGES} pages"))
     }
 
     /// End the session (best effort).

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod client;
+pub mod items;
 pub mod naming;
 pub mod pinning;
 pub mod view;
@@ -47,6 +48,18 @@ pub struct UpstreamTools {
     pub refreshed: Option<SystemTime>,
     /// Tools whose definition changed and await approval (hidden, calls refused).
     pub quarantined: Vec<String>,
+    /// Prompts, resources and templates, as the upstream sent them.
+    pub offers: Offers,
+}
+
+/// What an upstream offers besides tools, listed only when it declares the capability.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Offers {
+    pub prompts: Vec<Value>,
+    pub resources: Vec<Value>,
+    pub templates: Vec<Value>,
+    /// It declared `completions` (it answers `completion/complete`).
+    pub completions: bool,
 }
 
 /// An immutable view of every upstream's tools.
@@ -200,13 +213,17 @@ impl Registry {
             let result = async {
                 let session = client.initialize().await?;
                 let tools = client.list_tools(&session).await;
+                let offers = match &tools {
+                    Ok(_) => client.list_offers(&session, &u.name).await,
+                    Err(_) => Offers::default(),
+                };
                 client.close(&session).await;
-                tools
+                tools.map(|t| (t, offers))
             }
             .await;
             let previous = old.upstreams.get(&u.name);
             let entry = match result {
-                Ok(tools) => {
+                Ok((tools, offers)) => {
                     let (quarantined, changes) =
                         approvals.review(&u.name, u.on_change, &tools, &mut dirty);
                     for c in &changes {
@@ -221,7 +238,10 @@ impl Registry {
                     }
                     all_changes.extend(changes);
                     if previous.is_none_or(|p| {
-                        p.tools != tools || p.health != Health::Up || p.quarantined != quarantined
+                        p.tools != tools
+                            || p.health != Health::Up
+                            || p.quarantined != quarantined
+                            || p.offers != offers
                     }) {
                         changed = true;
                     }
@@ -230,6 +250,7 @@ impl Registry {
                         tools,
                         refreshed: Some(SystemTime::now()),
                         quarantined,
+                        offers,
                     }
                 }
                 Err(error) => {
@@ -243,6 +264,7 @@ impl Registry {
                         tools: previous.map(|p| p.tools.clone()).unwrap_or_default(),
                         refreshed: previous.and_then(|p| p.refreshed),
                         quarantined: previous.map(|p| p.quarantined.clone()).unwrap_or_default(),
+                        offers: previous.map(|p| p.offers.clone()).unwrap_or_default(),
                     }
                 }
             };

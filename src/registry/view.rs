@@ -207,6 +207,7 @@ virtual_servers:
             tools: names.iter().map(|n| json!({"name": n})).collect(),
             refreshed: None,
             quarantined: quarantined.iter().map(|q| q.to_string()).collect(),
+            offers: Default::default(),
         };
         let down = Health::Down {
             error: "connection refused".into(),

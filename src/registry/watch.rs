@@ -17,8 +17,12 @@ use tokio::sync::Notify;
 use super::client::McpClient;
 use crate::http_client::HttpClient;
 
-/// The marker the stream is scanned for.
-const LIST_CHANGED: &[u8] = b"notifications/tools/list_changed";
+/// The markers the stream is scanned for: a changed list of tools, prompts or resources.
+const LIST_CHANGED: [&[u8]; 3] = [
+    b"notifications/tools/list_changed",
+    b"notifications/prompts/list_changed",
+    b"notifications/resources/list_changed",
+];
 /// Longest SSE line buffered while scanning (a guard against a stream without newlines).
 const MAX_LINE: usize = 64 * 1024;
 
@@ -165,7 +169,10 @@ async fn once(
     while let Some(chunk) = s.read_response_body().await.map_err(|e| e.to_string())? {
         for &b in chunk.iter() {
             if b == b'\n' {
-                if line.windows(LIST_CHANGED.len()).any(|w| w == LIST_CHANGED) {
+                if LIST_CHANGED
+                    .iter()
+                    .any(|m| line.windows(m.len()).any(|w| w == *m))
+                {
                     changed.notify_one();
                 }
                 line.clear();

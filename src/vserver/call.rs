@@ -43,5 +43,6 @@ pub(super) async fn resolve(
             catalog,
         }),
         session,
+        item: None,
     })
 }

@@ -79,6 +79,32 @@ pub async fn current_tools(
     Some(cat.tools_json(vs, class(vs, principal)))
 }
 
+/// The prompts and the resources (with templates) `principal` sees on virtual server `name`
+/// right now, as JSON: the GET stream compares successive values to send
+/// `notifications/prompts/list_changed` and `notifications/resources/list_changed`.
+pub async fn current_items(
+    shared: &Shared,
+    name: &str,
+    principal: Option<&Principal>,
+) -> Option<(Bytes, Bytes)> {
+    use crate::registry::items::Kind;
+    let rt = shared.runtime.load_full();
+    let (i, vs) = rt
+        .config
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.name == name)?;
+    let cat = catalog(shared, &rt, i).await.ok()?;
+    let class = class(vs, principal);
+    let mut resources = cat.items.list_json(vs, class, Kind::Resource).to_vec();
+    resources.extend_from_slice(&cat.items.list_json(vs, class, Kind::Template));
+    Some((
+        cat.items.list_json(vs, class, Kind::Prompt),
+        Bytes::from(resources),
+    ))
+}
+
 /// The caller's principal class on `vs` (the set of its rules that apply).
 pub(super) fn class(vs: &VirtualServer, principal: Option<&Principal>) -> u64 {
     match principal {

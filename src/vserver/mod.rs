@@ -6,12 +6,14 @@
 //!
 //! | message | answer | module |
 //! |---|---|---|
-//! | `initialize` | local: capabilities `tools`, a sealed `Mcp-Session-Id` bound to server + caller | [`session`] |
+//! | `initialize` | local: capabilities `tools` (and `prompts`/`resources` when an upstream has some), a sealed `Mcp-Session-Id` bound to server + caller | [`session`] |
 //! | responses, `notifications/cancelled` | to the upstream session they concern ([`Answer::Relay`]) | [`reply`] |
 //! | other notifications | local 202 | here |
 //! | `ping` | local `{}` | here |
 //! | `tools/list` | local, from the registry catalog, filtered for the caller's class | [`list`] |
 //! | `tools/call` | resolved by exposed name to a [`Target`] on the owning upstream | [`call`] |
+//! | `prompts/list`, `resources/list`, `resources/templates/list` | local, from the catalog's items, filtered for the caller's class | [`items`] |
+//! | `prompts/get`, `resources/read`, `completion/complete` | resolved by exposed name or URI to a [`Target`] on the owning upstream | [`items`] |
 //! | anything else | -32601 | here |
 //!
 //! Every message but `initialize` needs a valid session of this server and caller (404
@@ -24,6 +26,7 @@
 
 mod call;
 pub mod ids;
+mod items;
 pub mod list;
 mod modern;
 pub mod reply;
@@ -117,7 +120,8 @@ pub async fn handle(
 /// A handshake-era message: `initialize`, or one on a session.
 async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<Answer, Reject> {
     if req.call.method == McpMethod::Initialize {
-        return session::initialize(shared, runtime, &req);
+        let offered = items::offered(runtime, shared, req.index);
+        return session::initialize(shared, runtime, &req, offered);
     }
     let (digest, expires) = session::check(
         shared,
@@ -144,6 +148,22 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
         )
         .await
         .map(Answer::Forward),
+        McpMethod::PromptsList | McpMethod::ResourcesList | McpMethod::ResourcesTemplatesList => {
+            let kind = items::list_kind(req.call.method)
+                .ok_or_else(|| Reject::Internal("not a list method".into()))?;
+            items::list(shared, runtime, &req, kind, None).await
+        }
+        McpMethod::PromptsGet | McpMethod::ResourcesRead | McpMethod::CompletionComplete => {
+            items::resolve(
+                shared,
+                runtime,
+                &req,
+                SessionBinding::Gateway { digest, expires },
+                false,
+            )
+            .await
+            .map(Answer::Forward)
+        }
         _ => Err(Reject::MethodNotFound {
             method: format!(
                 "{} (not served by virtual servers yet)",

@@ -7,8 +7,9 @@
 //! | `server/discover` | local: the modern revisions, capabilities `tools`, `serverInfo` in `_meta` |
 //! | `tools/list` | local, the caller's view of the catalog as for a legacy session, plus `ttlMs`, `cacheScope: "private"`, `resultType` |
 //! | `tools/call` | resolved as for a legacy session, on the upstream session the gateway holds for this caller ([`super::session::modern_binding`]) |
+//! | `prompts/*`, `resources/list`, `resources/read`, `resources/templates/list`, `completion/complete` | as for a legacy session (lists with the cache hints of `tools/list`) |
 //! | notifications | 202 |
-//! | anything else (`initialize`, `ping`, `prompts/*`, ...) | 404 + -32601, the modern status |
+//! | anything else (`initialize`, `ping`, `logging/setLevel`, ...) | 404 + -32601, the modern status |
 //!
 //! Nothing here decides a call: `tools/call` leaves as a [`crate::decision::Target`] for
 //! [`crate::decision::decide`], exactly like a legacy one.
@@ -24,7 +25,7 @@ use crate::mcp::jsonrpc::MessageKind;
 use crate::mcp::{envelope, McpMethod};
 use crate::state::{Runtime, Shared};
 
-use super::{call, list, result, session, Answer, Request};
+use super::{call, items, list, result, session, Answer, Request};
 
 /// Answer one modern request; `version` is its `_meta` revision (`None`: a `server/discover`
 /// without the envelope, or a request whose header alone claims the modern revision).
@@ -39,7 +40,7 @@ pub(super) async fn handle(
         // `server/discover` without `_meta`, including one sent inside a legacy session.
         // The answer does not depend on the client's revision, so it is answered as is.
         if req.call.method == McpMethod::ServerDiscover && req.call.kind == MessageKind::Request {
-            return Ok(discover(runtime, &req));
+            return Ok(discover(shared, runtime, &req));
         }
         return Err(Reject::InvalidParams(format!(
             "a 2026-07-28 request must carry params._meta[{:?}] (and the client's capabilities)",
@@ -47,23 +48,44 @@ pub(super) async fn handle(
         )));
     };
     let method = req.call.method_name(req.body).unwrap_or_default();
-    let name = if req.call.method == McpMethod::ToolsCall {
-        req.call.tool_name(req.body)
-    } else {
-        None
+    let name = match req.call.method {
+        McpMethod::ToolsCall => req.call.tool_name(req.body),
+        McpMethod::PromptsGet => crate::mcp::rewrite::string_param(req.body, "name")
+            .map(|(n, _)| std::borrow::Cow::Owned(n)),
+        McpMethod::ResourcesRead => crate::mcp::rewrite::string_param(req.body, "uri")
+            .map(|(n, _)| std::borrow::Cow::Owned(n)),
+        _ => None,
     };
     envelope::check(req.headers, &method, name.as_deref(), version)?;
     if req.call.kind != MessageKind::Request {
         return Ok(Answer::Accepted);
     }
     match req.call.method {
-        McpMethod::ServerDiscover => Ok(discover(runtime, &req)),
+        McpMethod::ServerDiscover => Ok(discover(shared, runtime, &req)),
         McpMethod::ToolsList => {
             list::tools_list(shared, runtime, &req, Some(&cache_tail(runtime, &req))).await
         }
         McpMethod::ToolsCall => {
             let binding = session::modern_binding(runtime, req.server, req.principal);
             call::resolve(shared, runtime, &req, binding, true)
+                .await
+                .map(Answer::Forward)
+        }
+        McpMethod::PromptsList | McpMethod::ResourcesList | McpMethod::ResourcesTemplatesList => {
+            let kind = items::list_kind(req.call.method)
+                .ok_or_else(|| Reject::Internal("not a list method".into()))?;
+            items::list(
+                shared,
+                runtime,
+                &req,
+                kind,
+                Some(&cache_tail(runtime, &req)),
+            )
+            .await
+        }
+        McpMethod::PromptsGet | McpMethod::ResourcesRead | McpMethod::CompletionComplete => {
+            let binding = session::modern_binding(runtime, req.server, req.principal);
+            items::resolve(shared, runtime, &req, binding, true)
                 .await
                 .map(Answer::Forward)
         }
@@ -105,10 +127,11 @@ fn cache_tail(runtime: &Runtime, req: &Request<'_>) -> Vec<u8> {
 /// the capabilities a virtual server serves to a modern client (`tools`, without
 /// `listChanged`: change notifications need `subscriptions/listen`, not served yet; the
 /// `ttlMs` of lists stands in), and `serverInfo`.
-fn discover(runtime: &Runtime, req: &Request<'_>) -> Answer {
+fn discover(shared: &Shared, runtime: &Runtime, req: &Request<'_>) -> Answer {
+    let offered = items::offered(runtime, shared, req.index);
     let body = serde_json::json!({
         "supportedVersions": crate::mcp::revision::MODERN,
-        "capabilities": { "tools": {} },
+        "capabilities": items::capabilities(offered, false),
         "instructions": format!("mcp-gateway virtual server {}", req.server.name),
         "ttlMs": ttl_ms(runtime),
         "cacheScope": "private",

@@ -254,6 +254,7 @@ fn on_session(upstream: std::sync::Arc<UpstreamRt>, session: Digest, expires: u6
             digest: session,
             expires,
         },
+        item: None,
     }
 }
 

@@ -37,6 +37,7 @@ pub(super) fn initialize(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
+    offered: super::items::Offered,
 ) -> Result<Answer, Reject> {
     #[derive(serde::Deserialize)]
     struct Init<'a> {
@@ -67,7 +68,7 @@ pub(super) fn initialize(
         .ok_or_else(|| Reject::Internal("could not seal a session".into()))?;
     let body = serde_json::json!({
         "protocolVersion": version,
-        "capabilities": { "tools": { "listChanged": true } },
+        "capabilities": super::items::capabilities(offered, true),
         "serverInfo": { "name": vs.name, "version": env!("CARGO_PKG_VERSION") },
         "instructions": format!("mcp-gateway virtual server {}", vs.name),
     });
@@ -151,7 +152,10 @@ pub async fn close_upstream_sessions(
             timeout: u.config.read_timeout,
         };
         client
-            .close(&crate::registry::client::UpstreamSession { id: Some(sid) })
+            .close(&crate::registry::client::UpstreamSession {
+                id: Some(sid),
+                capabilities: serde_json::Value::Null,
+            })
             .await;
     }
 }

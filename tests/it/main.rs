@@ -36,3 +36,4 @@ mod upgrade;
 mod upstream_failures;
 mod vault_cli;
 mod virtual_servers;
+mod vserver_prompts_resources;

@@ -189,7 +189,7 @@ async fn an_unsupported_revision_is_refused_with_the_supported_list() {
 #[tokio::test]
 async fn modern_unknown_methods_are_404_and_legacy_ones_keep_their_code() {
     let s = setup().await;
-    for m in ["prompts/list", "ping", "initialize"] {
+    for m in ["logging/setLevel", "ping", "initialize"] {
         let r = modern(&s.url, m, None, body(7, m, json!({}), MODERN)).await;
         let v = assert_error(r, 404, -32601, m).await;
         assert_eq!(v["id"], 7);
@@ -198,11 +198,11 @@ async fn modern_unknown_methods_are_404_and_legacy_ones_keep_their_code() {
     let sid = raw_initialize(&s.url).await;
     let r = post(
         &s.url,
-        r#"{"jsonrpc":"2.0","id":8,"method":"prompts/list"}"#,
+        r#"{"jsonrpc":"2.0","id":8,"method":"logging/setLevel"}"#,
         &[("mcp-session-id", &sid)],
     )
     .await;
-    assert_error(r, 200, -32601, "prompts/list").await;
+    assert_error(r, 200, -32601, "logging/setLevel").await;
 }
 
 /// Quirk `discover-without-envelope`: `server/discover` inside a legacy session (some

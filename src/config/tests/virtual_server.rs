@@ -80,6 +80,49 @@ fn tool_patterns_are_checked_where_they_are_written() {
 }
 
 #[test]
+fn prompt_and_resource_patterns_are_checked_where_they_are_written() {
+    assert_err(
+        &with_vs("    allow_prompts: [greet]\n"),
+        "virtual_servers[0].allow_prompts[0]",
+        "here: <upstream>.<prompt name>",
+    );
+    assert_err(
+        &with_vs("    deny_prompts: [\"demo.x\", \".x\"]\n"),
+        "virtual_servers[0].deny_prompts[1]",
+        "empty upstream part",
+    );
+    assert_err(
+        &with_vs("    allow_resources: [\"ui://*\"]\n"),
+        "virtual_servers[0].allow_resources[0]",
+        "here: <upstream>.<the upstream's own URI>, e.g. docs.file:///*, apps.ui://*",
+    );
+    assert_err(
+        &with_vs("    deny_resources: [\"demo.\"]\n"),
+        "virtual_servers[0].deny_resources[0]",
+        "empty tool part",
+    );
+    assert_err(
+        &with_vs("    rules:\n      - { groups: [g], allow_prompts: [\"de/mo.x\"] }\n"),
+        "virtual_servers[0].rules[0].allow_prompts[0]",
+        "in its upstream part",
+    );
+    assert_err(
+        &with_vs("    rules:\n      - { groups: [g], deny_resources: [x] }\n"),
+        "virtual_servers[0].rules[0].deny_resources[0]",
+        "has no '.'",
+    );
+    let ok = with_vs(
+        "    allow_prompts: [\"demo.*\"]\n    deny_resources: [\"demo.secret://*\"]\n    rules:\n      - { groups: [g], allow_resources: [\"demo.ui://*\"], deny_prompts: [demo.x] }\n",
+    );
+    let c = crate::config::from_yaml(&ok).unwrap();
+    let vs = &c.virtual_servers[0];
+    assert_eq!(vs.items.prompts.allow.len(), 1);
+    assert_eq!(vs.items.resources.deny[0].as_str(), "demo.secret://*");
+    assert_eq!(vs.rules[0].items.resources.allow[0].as_str(), "demo.ui://*");
+    assert_eq!(vs.rules[0].items.prompts.deny[0].as_str(), "demo.x");
+}
+
+#[test]
 fn at_most_64_rules() {
     let rules = "      - { groups: [g] }\n".repeat(65);
     assert_err(

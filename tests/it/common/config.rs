@@ -844,6 +844,9 @@ pub struct VirtualServer {
     rules: Vec<ToolRule>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     tools: BTreeMap<String, ToolOverride>,
+    /// Keys set as written ([`VirtualServer::set`]).
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -923,7 +926,14 @@ impl VirtualServer {
             deny_tools: Vec::new(),
             rules: Vec::new(),
             tools: BTreeMap::new(),
+            extra: BTreeMap::new(),
         }
+    }
+    /// Any other key, as written (e.g. `allow_prompts`, or `rules` with keys
+    /// [`VirtualServer::rule`] does not set).
+    pub fn set(mut self, key: &str, value: Value) -> VirtualServer {
+        self.extra.insert(key.into(), value);
+        self
     }
     /// `access.anonymous: true`.
     pub fn anonymous(mut self) -> VirtualServer {
