@@ -1,5 +1,6 @@
-//! Keyed 128-bit digests for in-memory lookup keys: the verified-token cache, session
-//! revocation and the upstream-session map.
+//! Keyed 128-bit digests for in-memory lookup keys (the verified-token cache, session
+//! revocation and the upstream-session map), and [`hex`], the one hex encoder for digests
+//! shown to people (audit records, approvals, vault key ids).
 //!
 //! These keys never leave the process, so they need no standard hash, only one an outsider
 //! cannot steer: SipHash-1-3 with a random key drawn at start (a PRF; a client who cannot see
@@ -44,6 +45,18 @@ pub fn keyed(parts: &[&[u8]]) -> Digest {
         h.write(p);
     }
     h.finish128().as_u128()
+}
+
+/// Lower-case hex of `bytes`: digests shown in audit records, approvals and vault records.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // Bytes, not a `write!` or `String::push` per digit: a record carries three digests.
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 15)]);
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

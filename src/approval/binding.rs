@@ -23,7 +23,7 @@ pub struct Binding(pub [u8; 32]);
 impl Binding {
     /// Lower-case hex (Redis keys, the admin view).
     pub fn hex(&self) -> String {
-        hex(&self.0)
+        crate::digest::hex(&self.0)
     }
 }
 
@@ -145,14 +145,6 @@ pub(super) fn canonical(v: &RawValue, depth: usize, out: &mut Vec<u8>) -> Result
         None => return Err("empty value".into()),
     }
     Ok(())
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

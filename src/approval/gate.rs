@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::binding::{bind, canonical_arguments, digest, hex, CallIdentity};
+use super::binding::{bind, canonical_arguments, digest, CallIdentity};
 use super::clock::{rfc3339, Clock};
 use super::memory::MemoryApprovals;
 use super::record::{new_id, preview, Approval, State, Verdict};
@@ -115,7 +115,7 @@ impl Approvals {
                 tool: who.tool.to_string(),
                 arguments,
                 arguments_truncated,
-                arguments_sha256: hex(&args),
+                arguments_sha256: crate::digest::hex(&args),
                 binding: binding.hex(),
                 decided_by: None,
                 decided_at: None,

@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::redact::hex;
+use crate::digest::hex;
 
 /// `prev` of the first record ever written.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

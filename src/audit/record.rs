@@ -401,7 +401,7 @@ fn arguments(r: &Request<'_>, redaction: &Redaction) -> (Option<Value>, Option<S
         return (None, None);
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, &canonical);
-    let digest = super::redact::hex(digest.as_ref());
+    let digest = crate::digest::hex(digest.as_ref());
     if canonical.len() > MAX_ARGUMENT_BYTES {
         let note =
             serde_json::json!({ "$omitted": "larger than 64 KiB", "bytes": canonical.len() });

@@ -111,16 +111,7 @@ fn push_len_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
 /// wrapped a record without revealing the key.
 pub(crate) fn key_id(key: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, key);
-    hex(&digest.as_ref()[..4])
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::digest::hex(&digest.as_ref()[..4])
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ fn write_atomic(path: &Path, bytes: &[u8], exclusive: bool) -> Result<(), VaultE
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         file_name.to_string_lossy(),
-        crypto::hex(&suffix)
+        crate::digest::hex(&suffix)
     ));
 
     let result = (|| -> io::Result<()> {
