@@ -228,7 +228,13 @@ pub async fn decide(
             );
         }
     }
-    if let (Some(item), Some(call)) = (&target.item, message.call) {
+    if let Some(item) = &target.item {
+        // Visibility is decided on the parsed message: without one, refuse (never skip).
+        let call = message.call.ok_or_else(|| {
+            refuse(Step::Visibility)(Reject::Internal(
+                "a prompt or resource request without its parsed message".into(),
+            ))
+        })?;
         let (bytes, name) =
             decide_item(item, message.body, call).map_err(|(step, r)| refuse(step)(r))?;
         rewritten = Some(bytes);

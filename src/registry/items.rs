@@ -166,6 +166,7 @@ impl Items {
         exposed: &str,
     ) -> Option<(usize, &'c str, String)> {
         let (upstream, own) = own_uri(exposed)?;
+        let own = unlisted_own(&own)?;
         let &i = vs
             .upstreams
             .iter()
@@ -283,9 +284,57 @@ pub fn own_uri(exposed: &str) -> Option<(&str, String)> {
     valid_upstream.then(|| (upstream, format!("{scheme}:{own_rest}")))
 }
 
+/// A URI no list showed, in the one reading both the patterns and the upstream give it, or
+/// `None` when two readers could resolve it differently. The patterns decide an unlisted URI
+/// on its text while the upstream resolves it, so: the scheme is lowercased (schemes are
+/// case-insensitive, RFC 3986 3.1: `SECRET:` must meet a `secret:*` rule), and a URI with a
+/// dot segment (`.`, `..`), a backslash or a percent-escaped `.`, `/`, `\` or `%` is refused
+/// (`file:///public/../secret` or `%2e%2e` would pass `file:///public/*` and read elsewhere).
+/// Listed URIs are the upstream's own exact strings and need none of this.
+fn unlisted_own(own: &str) -> Option<String> {
+    let (scheme, rest) = own.split_once(':')?;
+    let lower = rest.to_ascii_lowercase();
+    let escaped = ["%2e", "%2f", "%5c", "%25"]
+        .iter()
+        .any(|e| lower.contains(e));
+    let dots = rest
+        .split(['/', '?', '#'])
+        .any(|segment| segment == "." || segment == "..");
+    if escaped || dots || rest.contains('\\') {
+        return None;
+    }
+    Some(format!("{}:{rest}", scheme.to_ascii_lowercase()))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{expose_uri, expose_view, own_uri, Items, Kind};
+    use super::{expose_uri, expose_view, own_uri, unlisted_own, Items, Kind};
+
+    #[test]
+    fn an_unlisted_uri_has_one_reading_or_none() {
+        assert_eq!(
+            unlisted_own("SECRET://vault/key").as_deref(),
+            Some("secret://vault/key")
+        );
+        assert_eq!(
+            unlisted_own("file:///docs/a%20b.md").as_deref(),
+            Some("file:///docs/a%20b.md")
+        );
+        for bad in [
+            "file:///public/../secret",
+            "file:///public/./x",
+            "file:///public/..",
+            "file:///public/%2e%2e/secret",
+            "file:///public/%2E%2e/secret",
+            "file:///public%2fsecret",
+            "file:///public%5csecret",
+            "file:///public%252e%252e/x",
+            "file:///public\\..\\secret",
+            "no-scheme",
+        ] {
+            assert_eq!(unlisted_own(bad), None, "{bad}");
+        }
+    }
     use crate::registry::{Health, Offers, Snapshot, UpstreamTools};
     use serde_json::json;
 
