@@ -74,7 +74,11 @@ pub fn run(cmd: &AuditCommand) -> anyhow::Result<()> {
 }
 
 fn query(q: &QueryArgs) -> anyhow::Result<()> {
-    let since = q.since.map(|d| SystemTime::now() - d);
+    let since = q.since.map(|d| {
+        SystemTime::now()
+            .checked_sub(d)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    });
     let out = std::io::stdout();
     let mut out = out.lock();
     if !q.json {

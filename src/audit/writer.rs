@@ -319,7 +319,12 @@ fn write_loop(
             }
         }
         if let Err(e) = sinks.flush() {
+            // The batch's lines did not reach the file: count them as lost, and never show
+            // them as written. (The next record's `prev` names the last of them, so `verify`
+            // shows the gap rather than hiding it.)
             log::error!("audit: cannot flush: {e}");
+            lost += written.len();
+            written.clear();
         }
         for _ in 0..lost {
             metrics.audit_dropped("write_error");
@@ -416,11 +421,17 @@ impl Sinks {
                 "the trail's file could not be opened",
             ));
         }
-        if self.stdout {
-            std::io::stdout().lock().write_all(line)?;
-        }
+        // The file first: a failing stdout loses the record only where it is the one sink.
         if let Some(f) = &mut self.file {
             f.write(line)?;
+        }
+        if self.stdout {
+            if let Err(e) = std::io::stdout().lock().write_all(line) {
+                if self.file.is_none() {
+                    return Err(e);
+                }
+                log::warn!("audit: cannot write to stdout: {e}");
+            }
         }
         Ok(())
     }
@@ -450,6 +461,9 @@ struct FileSink {
     file: File,
     /// Bytes in the file, including `pending`.
     size: u64,
+    /// Bytes known written (the file is cut back to this when a flush fails, so a partly
+    /// written batch leaves no fragment of a line).
+    durable: u64,
     /// Lines not yet written (one `write` per batch).
     pending: Vec<u8>,
     max_bytes: u64,
@@ -468,7 +482,33 @@ impl FileSink {
             .append(true)
             .read(true)
             .open(path)?;
-        let size = file.metadata()?.len();
+        let mut size = file.metadata()?.len();
+        if size > 0 {
+            // A crash can leave the last line half written; appending to it would glue the
+            // next record onto the fragment and break the chain there for good. The fragment
+            // was never a record: cut it off (the chain continues from the last whole one).
+            let start = size.saturating_sub(TAIL);
+            file.seek(SeekFrom::Start(start))?;
+            let mut tail = Vec::with_capacity((size - start) as usize);
+            (&mut file).take(TAIL).read_to_end(&mut tail)?;
+            if tail.last() != Some(&b'\n') {
+                let keep = match tail.iter().rposition(|b| *b == b'\n') {
+                    Some(i) => start + i as u64 + 1,
+                    None if start == 0 => 0,
+                    // No line end in the last MiB: not a trail this writer made; leave it.
+                    None => size,
+                };
+                if keep < size {
+                    log::warn!(
+                        "audit.path {}: cut {} bytes of a half-written last line",
+                        path.display(),
+                        size - keep
+                    );
+                    file.set_len(keep)?;
+                    size = keep;
+                }
+            }
+        }
         let mut last_hash = tail_hash(&mut file, size)?;
         if last_hash.is_none() && size == 0 {
             // A fresh file after a rotation done by a previous run: continue from `.1`.
@@ -482,6 +522,7 @@ impl FileSink {
             path: path.to_path_buf(),
             file,
             size,
+            durable: size,
             pending: Vec::with_capacity(256 * 1024),
             max_bytes,
             max_files,
@@ -503,7 +544,12 @@ impl FileSink {
         if !self.pending.is_empty() {
             let r = self.file.write_all(&self.pending);
             self.pending.clear();
-            r?;
+            if let Err(e) = r {
+                let _ = self.file.set_len(self.durable);
+                self.size = self.durable;
+                return Err(e);
+            }
+            self.durable = self.size;
         }
         Ok(())
     }
@@ -532,6 +578,7 @@ impl FileSink {
             }
         }
         self.size = 0;
+        self.durable = 0;
         Ok(())
     }
 }
@@ -677,5 +724,30 @@ mod tests {
             .collect();
         let want: Vec<usize> = (0..5).chain(10..15).chain(5..10).collect();
         assert_eq!(order, want, "the old process's records, then the new one's");
+    }
+
+    #[tokio::test]
+    async fn a_half_written_last_line_is_cut_and_the_chain_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Metrics::new().unwrap();
+        let c = config(dir.path(), 1 << 20);
+        let audit = Audit::open(&c, metrics.clone()).unwrap();
+        for n in 0..3 {
+            audit.submit(record(n)).await;
+        }
+        drop(audit);
+        // A crash in the middle of a write.
+        let path = dir.path().join("audit.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"time":"2026-11-30T00:00:00.000Z","kind":"adm"#)
+            .unwrap();
+        drop(f);
+        let audit = Audit::open(&c, metrics).unwrap();
+        for n in 3..5 {
+            audit.submit(record(n)).await;
+        }
+        drop(audit);
+        let v = super::super::verify(std::slice::from_ref(&path)).unwrap_or_else(|b| panic!("{b}"));
+        assert_eq!(v.records, 5);
     }
 }

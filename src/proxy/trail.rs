@@ -23,7 +23,15 @@ pub(super) fn facts(session: &Session, ctx: &mut RequestCtx) -> Facts {
     let called: Option<String> = match (entry, &ctx.call) {
         (Some(e), _) => Some(e.exposed.clone()),
         (None, Some(call)) if ctx.method == McpMethod::ToolsCall => {
-            call.tool_name(&ctx.body).map(|c| c.into_owned())
+            // A name no catalog knows is the client's: past any real tool name's length
+            // (MCP: at most 128) it is clipped, so a record stays of bounded size.
+            call.tool_name(&ctx.body).map(|c| {
+                if c.len() > 256 {
+                    crate::error::clip(&c)
+                } else {
+                    c.into_owned()
+                }
+            })
         }
         _ => None,
     };
