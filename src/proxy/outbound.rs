@@ -102,27 +102,17 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
         }
         // The request's metadata headers say what the decided bytes say, or nothing: an
         // upstream (or anything in front of it that routes or authorises on them) must never
-        // read a method, tool or argument the gateway did not check. `Mcp-Name`: the name the
-        // rewrite step put in the body (a renamed tool), on a `tools/call` only. `Mcp-Method`:
-        // the body's method. `Mcp-Param-*`: removed (the body's arguments, pinned ones
+        // read a name or argument the gateway did not check. `Mcp-Name`: the name the
+        // rewrite step put in the body (a renamed tool, prompt or resource), else removed.
+        // `Mcp-Method` needs nothing: admit refused one that disagrees with the body, and no
+        // step changes the method. `Mcp-Param-*`: removed (the body's arguments, pinned ones
         // included, are what counts; the gateway speaks a handshake-era revision upstream,
-        // which has no such headers). Each is set only where the client sent one: a
+        // which has no such headers). `Mcp-Name` is set only where the client sent one: a
         // handshake-era call carries none and gets none.
         if req.headers.contains_key(MCP_NAME) {
             match ctx.decision.as_ref().and_then(|d| d.mcp_name.as_ref()) {
                 Some(v) => req.insert_header(MCP_NAME, v.clone())?,
                 None => remove(req, &MCP_NAME),
-            }
-        }
-        if req.headers.contains_key(MCP_METHOD) {
-            let method = ctx
-                .call
-                .as_ref()
-                .and_then(|c| c.method_name(&ctx.body))
-                .and_then(|m| HeaderValue::from_str(&m).ok());
-            match method {
-                Some(v) => req.insert_header(MCP_METHOD, v)?,
-                None => remove(req, &MCP_METHOD),
             }
         }
         let params: Vec<HeaderName> = req
@@ -175,7 +165,6 @@ const MCP_SESSION_ID: HeaderName = HeaderName::from_static(crate::mcp::headers::
 const MCP_PROTOCOL_VERSION: HeaderName =
     HeaderName::from_static(crate::mcp::headers::MCP_PROTOCOL_VERSION);
 const MCP_NAME: HeaderName = HeaderName::from_static(crate::mcp::headers::MCP_NAME);
-const MCP_METHOD: HeaderName = HeaderName::from_static(crate::mcp::headers::MCP_METHOD);
 const TRACEPARENT: HeaderName = HeaderName::from_static(crate::trace::TRACEPARENT);
 const TRACESTATE: HeaderName = HeaderName::from_static(crate::trace::TRACESTATE);
 
