@@ -143,8 +143,11 @@ impl IdRewriter {
     /// Take one chunk of the stream; returns what to send on now (complete events,
     /// rewritten where needed). At `end` whatever is held goes out as it is.
     pub fn push(&mut self, chunk: &Bytes, end: bool) -> Bytes {
-        let mut out = BytesMut::new();
-        let mut changed = !self.held.is_empty();
+        let mut out = Out {
+            chunk,
+            upto: 0,
+            owned: None,
+        };
         let mut start = 0;
         for (i, &b) in chunk.iter().enumerate() {
             let event_end = match b {
@@ -172,19 +175,16 @@ impl IdRewriter {
             start = i + 1;
             if self.skipping {
                 self.skipping = false;
-                out.extend_from_slice(piece);
+                out.same(start);
             } else if self.held.is_empty() {
                 match self.rewrite_event(piece) {
-                    Cow::Borrowed(p) => out.extend_from_slice(p),
-                    Cow::Owned(p) => {
-                        changed = true;
-                        out.extend_from_slice(&p);
-                    }
+                    Cow::Borrowed(_) => out.same(start),
+                    Cow::Owned(p) => out.other(&p, start),
                 }
             } else {
                 self.held.extend_from_slice(piece);
                 let event = std::mem::take(&mut self.held);
-                out.extend_from_slice(&self.rewrite_event(&event));
+                out.other(&self.rewrite_event(&event), start);
             }
         }
         let mut rest = &chunk[start..];
@@ -196,30 +196,26 @@ impl IdRewriter {
                 .iter()
                 .take_while(|b| matches!(b, b'\r' | b'\n'))
                 .count();
-            out.extend_from_slice(&rest[..lead]);
+            start += lead;
+            out.same(start);
             rest = &rest[lead..];
         }
         if self.skipping || end {
-            out.extend_from_slice(&self.held.split());
-            out.extend_from_slice(rest);
+            out.insert(&self.held.split());
+            out.same(chunk.len());
         } else if self.held.len() + rest.len() > MAX_EVENT {
             log::warn!(
                 "an SSE event from upstream {} is over {MAX_EVENT} bytes: passed on without rewriting server-to-client request ids",
                 self.upstream
             );
-            out.extend_from_slice(&self.held.split());
-            out.extend_from_slice(rest);
+            out.insert(&self.held.split());
+            out.same(chunk.len());
             self.skipping = true;
         } else if !rest.is_empty() {
+            // An incomplete event waits for its end (not in the output).
             self.held.extend_from_slice(rest);
-            changed = true;
         }
-        if changed {
-            out.freeze()
-        } else {
-            // Whole events, none rewritten: the chunk as it came (no copy).
-            chunk.clone()
-        }
+        out.finish()
     }
 
     /// One complete event, with the id of a server-to-client request (or the `requestId`
@@ -376,6 +372,53 @@ pub(super) fn request_id_span(data: &[u8]) -> Option<Range<usize>> {
     }
     let start = (raw.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
     Some(start..start + raw.len())
+}
+
+/// The output of [`IdRewriter::push`], built lazily: while every piece passes unchanged it is
+/// a prefix of the chunk (a `Bytes::slice`, no copy); the first rewritten or held piece
+/// copies that prefix once and the rest is appended.
+struct Out<'c> {
+    chunk: &'c Bytes,
+    /// How far into the chunk the output has got.
+    upto: usize,
+    owned: Option<BytesMut>,
+}
+
+impl Out<'_> {
+    /// The chunk's bytes up to `end` go out as they came.
+    fn same(&mut self, end: usize) {
+        if let Some(o) = &mut self.owned {
+            o.extend_from_slice(self.chunk.get(self.upto..end).unwrap_or_default());
+        }
+        self.upto = end;
+    }
+
+    /// `bytes` go out in place of the chunk's bytes up to `end`.
+    fn other(&mut self, bytes: &[u8], end: usize) {
+        let prefix = self.chunk.get(..self.upto).unwrap_or_default();
+        self.owned
+            .get_or_insert_with(|| BytesMut::from(prefix))
+            .extend_from_slice(bytes);
+        self.upto = end;
+    }
+
+    /// `bytes` go out here, in addition to the chunk's.
+    fn insert(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let prefix = self.chunk.get(..self.upto).unwrap_or_default();
+        self.owned
+            .get_or_insert_with(|| BytesMut::from(prefix))
+            .extend_from_slice(bytes);
+    }
+
+    fn finish(self) -> Bytes {
+        match self.owned {
+            Some(o) => o.freeze(),
+            None => self.chunk.slice(..self.upto),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -535,5 +578,22 @@ mod tests {
         let chunk = Bytes::from_static(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n");
         let out = r.push(&chunk, false);
         assert_eq!(out.as_ptr(), chunk.as_ptr());
+        // Whole events then the start of the next: the whole ones go out as a slice of the
+        // chunk (no copy), the start is held for its end.
+        let mut r = IdRewriter::new(S, "crm", 64);
+        let chunk = Bytes::from_static(
+            b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\ndata: {\"jso",
+        );
+        let out = r.push(&chunk, false);
+        assert_eq!(out.as_ptr(), chunk.as_ptr());
+        assert_eq!(&out[..], &chunk[..chunk.len() - b"data: {\"jso".len()]);
+        let rest = r.push(
+            &Bytes::from_static(b"nrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"),
+            false,
+        );
+        assert_eq!(
+            &rest[..],
+            &b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"[..]
+        );
     }
 }
