@@ -132,6 +132,21 @@ fn mismatch(header: &'static str, sent: Option<&[u8]>, body: &str) -> Reject {
     }
 }
 
+/// The members a 2026-07-28 list result adds after its own (leading comma included): the
+/// cache hints (`ttlMs`, and `cacheScope: "private"`: lists are filtered per caller),
+/// `resultType`, and the server's `serverInfo` in `_meta`. Built once per catalog (it depends
+/// only on the configuration), not per list request.
+pub fn list_tail(ttl_ms: u64, server: &str) -> Vec<u8> {
+    let meta = serde_json::json!({
+        "io.modelcontextprotocol/serverInfo": {
+            "name": server,
+            "version": env!("CARGO_PKG_VERSION"),
+        }
+    });
+    format!(r#","ttlMs":{ttl_ms},"cacheScope":"private","resultType":"complete","_meta":{meta}"#)
+        .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,8 @@ pub struct Catalog {
     pub collisions: Vec<Collision>,
     /// Prompts, resources and resource templates ([`super::items`]).
     pub items: super::items::Items,
+    /// What a 2026-07-28 list result adds after the list ([`crate::mcp::envelope::list_tail`]).
+    pub modern_tail: Vec<u8>,
     /// Serialized pages by (principal class, offset, page size).
     lists: BoundedMap<PageKey, Page>,
     /// Which entries each principal class may see, decided once per class (glob matching
@@ -171,6 +173,10 @@ impl Catalog {
             by_name,
             collisions,
             items: super::items::Items::build(config, vs, snapshot),
+            modern_tail: crate::mcp::envelope::list_tail(
+                u64::try_from(config.registry.refresh_interval.as_millis()).unwrap_or(u64::MAX),
+                &vs.name,
+            ),
             lists: BoundedMap::new(MAX_CLASSES),
             visibility: BoundedMap::new(MAX_CLASSES),
         }

@@ -25,13 +25,13 @@ pub(super) fn list_kind(method: McpMethod) -> Option<Kind> {
 }
 
 /// Answer a list of `kind` from the catalog. Not paged: the whole visible list is one
-/// answer, so a cursor (never issued) is refused. `tail` as for `tools/list`.
+/// answer, so a cursor (never issued) is refused. `modern` as for `tools/list`.
 pub(super) async fn list(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
     kind: Kind,
-    tail: Option<&[u8]>,
+    modern: bool,
 ) -> Result<Answer, Reject> {
     if crate::mcp::rewrite::string_param(req.body, "cursor").is_some() {
         return Err(Reject::InvalidCursor);
@@ -40,7 +40,7 @@ pub(super) async fn list(
     let class = list::class(req.server, req.principal);
     let array = catalog.items.list_json(req.server, class, kind);
     let id = req.id_json().unwrap_or(b"null");
-    let tail = tail.unwrap_or_default();
+    let tail: &[u8] = if modern { &catalog.modern_tail } else { &[] };
     let mut r = Vec::with_capacity(array.len() + id.len() + tail.len() + 64);
     r.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     r.extend_from_slice(id);

@@ -13,13 +13,13 @@ use crate::state::{Runtime, Shared};
 
 use super::{Answer, Request};
 
-/// Answer a `tools/list` from the catalog. `tail`: members a modern result adds after the
-/// list's own (leading comma included; cache hints, `resultType`, `_meta`).
+/// Answer a `tools/list` from the catalog. `modern`: a 2026-07-28 request, whose result also
+/// carries the catalog's `modern_tail` (cache hints, `resultType`, `_meta`, built once).
 pub(super) async fn tools_list(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
-    tail: Option<&[u8]>,
+    modern: bool,
 ) -> Result<Answer, Reject> {
     let vs = req.server.as_ref();
     let catalog = catalog(shared, runtime, req.index).await?;
@@ -41,7 +41,7 @@ pub(super) async fn tools_list(
     };
     // Built in one buffer: the list is the bulk of the answer, copied once.
     let id = req.id_json().unwrap_or(b"null");
-    let tail = tail.unwrap_or_default();
+    let tail: &[u8] = if modern { &catalog.modern_tail } else { &[] };
     let mut r = Vec::with_capacity(tools.len() + id.len() + tail.len() + 96);
     r.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     r.extend_from_slice(id);

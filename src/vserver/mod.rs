@@ -138,7 +138,7 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
             body: result(req.id_json(), b"{}"),
             session: None,
         }),
-        McpMethod::ToolsList => list::tools_list(shared, runtime, &req, None).await,
+        McpMethod::ToolsList => list::tools_list(shared, runtime, &req, false).await,
         McpMethod::ToolsCall => call::resolve(
             shared,
             runtime,
@@ -151,7 +151,7 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
         McpMethod::PromptsList | McpMethod::ResourcesList | McpMethod::ResourcesTemplatesList => {
             let kind = items::list_kind(req.call.method)
                 .ok_or_else(|| Reject::Internal("not a list method".into()))?;
-            items::list(shared, runtime, &req, kind, None).await
+            items::list(shared, runtime, &req, kind, false).await
         }
         McpMethod::PromptsGet | McpMethod::ResourcesRead | McpMethod::CompletionComplete => {
             items::resolve(

@@ -62,9 +62,7 @@ pub(super) async fn handle(
     }
     match req.call.method {
         McpMethod::ServerDiscover => Ok(discover(shared, runtime, &req)),
-        McpMethod::ToolsList => {
-            list::tools_list(shared, runtime, &req, Some(&cache_tail(runtime, &req))).await
-        }
+        McpMethod::ToolsList => list::tools_list(shared, runtime, &req, true).await,
         McpMethod::ToolsCall => {
             let binding = session::modern_binding(runtime, req.server, req.principal);
             call::resolve(shared, runtime, &req, binding, true)
@@ -74,14 +72,7 @@ pub(super) async fn handle(
         McpMethod::PromptsList | McpMethod::ResourcesList | McpMethod::ResourcesTemplatesList => {
             let kind = items::list_kind(req.call.method)
                 .ok_or_else(|| Reject::Internal("not a list method".into()))?;
-            items::list(
-                shared,
-                runtime,
-                &req,
-                kind,
-                Some(&cache_tail(runtime, &req)),
-            )
-            .await
+            items::list(shared, runtime, &req, kind, true).await
         }
         McpMethod::PromptsGet | McpMethod::ResourcesRead | McpMethod::CompletionComplete => {
             let binding = session::modern_binding(runtime, req.server, req.principal);
@@ -110,16 +101,6 @@ fn server_info(req: &Request<'_>) -> serde_json::Value {
             "version": env!("CARGO_PKG_VERSION"),
         }
     })
-}
-
-/// The members a modern list result adds after its own (leading comma included).
-fn cache_tail(runtime: &Runtime, req: &Request<'_>) -> Vec<u8> {
-    format!(
-        r#","ttlMs":{},"cacheScope":"private","resultType":"complete","_meta":{}"#,
-        ttl_ms(runtime),
-        server_info(req)
-    )
-    .into_bytes()
 }
 
 /// The `server/discover` answer: the modern revisions (the handshake ones are reached with
