@@ -330,7 +330,7 @@ impl ProxyHttp for McpGateway {
             upstream_error: ctx.upstream_error,
         });
         if self.shared.audit.enabled() {
-            let facts = trail::facts(session, ctx);
+            let facts = trail::facts(session, ctx, added, upstream_latency);
             self.shared.audit.submit_request(facts).await;
         }
     }

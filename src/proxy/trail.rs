@@ -4,7 +4,7 @@
 //! names and takes references; the writer thread builds the record
 //! ([`crate::audit::Facts::record`]).
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use pingora::proxy::Session;
 
@@ -13,9 +13,15 @@ use crate::audit::Facts;
 use crate::endpoints::EndpointKind;
 use crate::mcp::McpMethod;
 
-/// The facts of the request `ctx` describes. Takes the response capture, the quota charges
-/// and the rejection out of `ctx` (nothing reads them after `logging`).
-pub(super) fn facts(session: &Session, ctx: &mut RequestCtx) -> Facts {
+/// The facts of the request `ctx` describes, with the times `logging` measured for the
+/// metrics (one reading for both). Takes the response capture, the quota charges and the
+/// rejection out of `ctx` (nothing reads them after `logging`).
+pub(super) fn facts(
+    session: &Session,
+    ctx: &mut RequestCtx,
+    gateway_time: Option<Duration>,
+    upstream_time: Option<Duration>,
+) -> Facts {
     let target = ctx.target.as_ref().or(ctx.refused_target.as_ref());
     let entry = target.and_then(|t| t.tool.as_ref()).and_then(|t| t.entry());
     // The name the client called: the catalog's exposed name, else the message's (a plain
@@ -55,15 +61,6 @@ pub(super) fn facts(session: &Session, ctx: &mut RequestCtx) -> Facts {
     };
     let upstream = upstream.map(str::to_string);
     let t = ctx.timings;
-    let gateway_time = Some(
-        t.forwarded_at
-            .unwrap_or_else(Instant::now)
-            .saturating_duration_since(t.started),
-    );
-    let upstream_time = match (t.forwarded_at, t.upstream_header_at) {
-        (Some(a), Some(b)) => Some(b.saturating_duration_since(a)),
-        _ => None,
-    };
     let redaction = ctx
         .runtime
         .as_ref()

@@ -95,11 +95,6 @@ impl Held {
         self.permits.clear();
     }
 
-    /// What each covering limit counted (after [`Held::finish`], metered costs included).
-    pub fn charges(&self) -> &[Charge] {
-        &self.charges
-    }
-
     /// Take the charges out (for the audit record, once the call is settled).
     pub fn take_charges(&mut self) -> Vec<Charge> {
         std::mem::take(&mut self.charges)
