@@ -731,13 +731,16 @@ policies:
     });
 }
 
-/// `logging`: the audit record of a `tools/call` (principal, redacted arguments, exact
-/// digest) built on the worker, then queued to the writer thread, which serializes, chains,
-/// writes and fsyncs (group commit) to a file. `enqueue` runs with `on_full: block`, so it
-/// measures the sustained rate: when the writer falls behind, the bench waits for it.
+/// The audit record of a `tools/call` (principal, redacted arguments, exact digest, the
+/// call's outcome read from its response): `writer_line` is what the writer thread does per
+/// record before chaining (write the line from the facts); `submit_request` queues facts
+/// to the real writer thread, which builds, serializes, chains, writes and fsyncs (group
+/// commit) to a file. It runs with `on_full: block`, so it measures the sustained rate:
+/// when the writer falls behind, the bench waits for it.
 fn audit(c: &mut Criterion) {
-    use mcp_gateway::audit::{Audit, Record, Request};
+    use mcp_gateway::audit::{Audit, Facts};
     use mcp_gateway::auth::{AuthMethod, Principal};
+    use std::sync::Arc;
     let yaml = r#"
 listeners:
   - { address: 127.0.0.1:1, auth: none, routes: [{ path: /mcp, upstream: github }] }
@@ -757,7 +760,7 @@ audit:
     let Some(audit_config) = config.audit else {
         panic!("audit section");
     };
-    let principal = Principal {
+    let principal = Arc::new(Principal {
         issuer: "https://idp.example.com".into(),
         subject: "alice@example.com".into(),
         name: None,
@@ -768,47 +771,52 @@ audit:
         method: AuthMethod::Jwt,
         expires_at: None,
         token: None,
-    };
-    let body = small_call();
-    let request = Request {
+    });
+    let body = bytes::Bytes::from(small_call());
+    let facts = || Facts {
         time: std::time::SystemTime::now(),
-        request_id: None,
+        request_id: mcp_gateway::audit::request_id(),
         trace_id: None,
-        principal: Some(&principal),
-        virtual_server: Some("dev"),
-        upstream: Some("github"),
-        tool: Some(("github__list_issues", Some("list_issues"))),
+        principal: Some(principal.clone()),
+        virtual_server: Some("dev".into()),
+        upstream: Some("github".into()),
+        tool: Some(("github__list_issues".into(), Some("list_issues".into()))),
         method: mcp_gateway::mcp::McpMethod::ToolsCall,
-        body: &body,
+        body: body.clone(),
         refused_by: None,
         reject: None,
         forwarded: true,
         outcome: mcp_gateway::metrics::Outcome::Ok,
         status: Some(200),
         upstream_status: Some(200),
-        call_outcome: mcp_gateway::mcp::outcome::read(
-            br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"[]"}]}}"#,
+        response: Some((
+            br#"{"jsonrpc":"2.0","id":17,"result":{"content":[{"type":"text","text":"[]"}]}}"#
+                .to_vec(),
             false,
-        ),
-        quota: &[],
+        )),
+        quota: Vec::new(),
         bytes_in: body.len() as u64,
         bytes_out: 512,
         gateway_time: Some(std::time::Duration::from_micros(80)),
         upstream_time: Some(std::time::Duration::from_micros(900)),
+        redaction: audit_config.redact.clone(),
     };
-    c.bench_function("audit/record_build", |b| {
-        b.iter(|| Record::request(black_box(&request), &audit_config.redact))
+    let one = facts();
+    c.bench_function("audit/writer_line", |b| {
+        let mut out = Vec::with_capacity(4096);
+        b.iter(|| {
+            out.clear();
+            black_box(&one).write(&mut out);
+            out.len()
+        })
     });
     let metrics = mcp_gateway::metrics::Metrics::new().unwrap_or_else(|e| panic!("{e}"));
     let trail = Audit::open(&audit_config, metrics).unwrap_or_else(|e| panic!("{e}"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    c.bench_function("audit/record_build_and_enqueue", |b| {
-        b.iter(|| {
-            let record = Record::request(black_box(&request), &audit_config.redact);
-            rt.block_on(trail.submit(record));
-        })
+    c.bench_function("audit/submit_request", |b| {
+        b.iter(|| rt.block_on(trail.submit_request(facts())))
     });
     trail.close();
 }

@@ -1,9 +1,9 @@
 //! The record of every state change made through the admin API: who, what, and how it
 //! ended. It goes to the log (target `mcp_gateway::admin::audit`) and, when the audit trail
-//! is on, into the same chained trail as MCP requests ([`crate::audit::Record::admin`]).
+//! is on, into the same chained trail as MCP requests ([`crate::audit::AdminRecord`]).
 
 use super::auth::AdminActor;
-use crate::audit::{Audit, Principal, Record};
+use crate::audit::{AdminRecord, Audit, Principal};
 
 /// One state change requested through the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,16 +55,19 @@ pub async fn record(
             AdminActor::Token { name } => Principal {
                 issuer: "admin-token".into(),
                 subject: name.clone(),
-                groups: Vec::new(),
             },
             AdminActor::Jwt { issuer, subject } => Principal {
                 issuer: issuer.clone(),
                 subject: subject.clone(),
-                groups: Vec::new(),
             },
         };
         trail
-            .submit(Record::admin(Some(who), action.to_string(), outcome, None))
+            .submit(AdminRecord::new(
+                Some(who),
+                action.to_string(),
+                outcome,
+                None,
+            ))
             .await;
     }
 }
@@ -86,7 +89,7 @@ pub async fn refused(
     if trail.enabled() {
         let action = format!("{method} {path} from {peer}");
         trail
-            .submit(Record::admin(None, action, Err(reason), Some(status)))
+            .submit(AdminRecord::new(None, action, Err(reason), Some(status)))
             .await;
     }
 }

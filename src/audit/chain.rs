@@ -38,12 +38,13 @@ impl Chain {
         Chain { prev }
     }
 
-    /// Append the sealed line for `json` (one serialized JSON object) and its newline to
-    /// `out`.
-    pub(super) fn seal(&mut self, json: &[u8], out: &mut Vec<u8>) {
-        let start = out.len();
-        // Every record serializes to a non-empty object; the `}` is replaced.
-        out.extend_from_slice(json.strip_suffix(b"}").unwrap_or(json));
+    /// Seal the record at `out[start..]` (one JSON object): append `prev` inside it, hash,
+    /// append `hash` and the newline.
+    pub(super) fn seal(&mut self, out: &mut Vec<u8>, start: usize) {
+        // Every record is a non-empty object; its `}` is replaced.
+        if out.last() == Some(&b'}') && out.len() > start {
+            out.pop();
+        }
         out.extend_from_slice(b",\"prev\":\"");
         out.extend_from_slice(self.prev.as_bytes());
         out.extend_from_slice(b"\"}");
@@ -194,7 +195,9 @@ mod tests {
         let mut c = Chain::starting_at(GENESIS.into());
         let mut out = Vec::new();
         for i in 0..n {
-            c.seal(format!(r#"{{"n":{i},"s":"a\"b"}}"#).as_bytes(), &mut out);
+            let start = out.len();
+            out.extend_from_slice(format!(r#"{{"n":{i},"s":"a\"b"}}"#).as_bytes());
+            c.seal(&mut out, start);
         }
         out
     }
@@ -241,9 +244,9 @@ mod tests {
     #[test]
     fn the_chain_continues_across_files() {
         let mut c = Chain::starting_at(GENESIS.into());
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        c.seal(br#"{"n":1}"#, &mut a);
-        c.seal(br#"{"n":2}"#, &mut b);
+        let (mut a, mut b) = (br#"{"n":1}"#.to_vec(), br#"{"n":2}"#.to_vec());
+        c.seal(&mut a, 0);
+        c.seal(&mut b, 0);
         let (mut prev, mut start, mut n) = (None, None, 0);
         verify_text(Path::new("a"), &a, &mut prev, &mut start, &mut n).unwrap();
         verify_text(Path::new("b"), &b, &mut prev, &mut start, &mut n).unwrap();

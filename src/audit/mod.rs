@@ -1,9 +1,10 @@
 //! The audit trail: one tamper-evident record for every MCP request and every admin write,
 //! who asked for what on whose behalf and how it ended (docs/audit.md).
 //!
-//! - [`Record`] is built on the request's worker from plain values ([`Request`], filled by
-//!   the proxy's `logging` phase, or [`Record::admin`]); `tools/call` arguments are redacted
-//!   there ([`redact`]) and digested, so the redacted-away values never leave the worker.
+//! - A record is one JSON line. The proxy's `logging` phase hands the writer a request's
+//!   [`Facts`] (names, references); the writer thread writes the line from them
+//!   ([`Facts::write`]): canonical arguments, redaction ([`redact`]), digests, the call's
+//!   outcome. An admin write is an [`AdminRecord`].
 //! - [`Audit`] is the handle: a bounded queue to ONE writer thread that owns the file. The
 //!   writer chains each record to the previous one ([`chain`]: `prev` and `hash`), rotates
 //!   by size, and fsyncs every batch; [`Audit::close`] (and dropping the handle) drains the
@@ -24,8 +25,6 @@ mod writer;
 
 pub use chain::{verify, Break, Verified, GENESIS};
 pub use recent::Recent;
-pub use record::{
-    request_id, Admin, Decision, Facts, Principal, Record, Request, Tool, MAX_ARGUMENT_BYTES,
-};
+pub use record::{request_id, AdminRecord, Facts, Principal, MAX_ARGUMENT_BYTES};
 pub use redact::redact;
 pub use writer::Audit;

@@ -1,16 +1,15 @@
 //! [`Recent`]: the last [`Recent::CAPACITY`] records the writer wrote, for the admin status
-//! page. They are the trail's own records (redacted when the writer built them), moved
-//! here by the writer thread after it wrote them: no copy, no work on the request path, and
-//! a record that was dropped (queue full) or failed to write never shows.
+//! page: the lines as written (redacted, chained), copied here by the writer thread after it
+//! wrote them (only a batch's last [`Recent::CAPACITY`]; nothing on the request path), and
+//! parsed only when the page asks. A record that was dropped (queue full) or failed to
+//! write never shows.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use super::Record;
-
 /// A bounded ring of written records, oldest first. Cloning shares it.
 #[derive(Debug, Clone, Default)]
-pub struct Recent(Arc<Mutex<VecDeque<Record>>>);
+pub struct Recent(Arc<Mutex<VecDeque<Box<[u8]>>>>);
 
 impl Recent {
     /// How many records it keeps: a screenful on the status page. Records are at most ~70 KiB
@@ -19,7 +18,7 @@ impl Recent {
 
     /// Take the records of a written batch (oldest first), keeping the newest
     /// [`Self::CAPACITY`]. One lock per batch; records are moved, not copied.
-    pub(super) fn keep(&self, written: impl ExactSizeIterator<Item = Record>) {
+    pub(super) fn keep(&self, written: impl ExactSizeIterator<Item = Box<[u8]>>) {
         if written.len() == 0 {
             return;
         }
@@ -37,9 +36,14 @@ impl Recent {
     }
 
     /// The records kept, newest first.
-    pub fn newest_first(&self) -> Vec<Record> {
+    /// The records, newest first, parsed (each as written, `prev` and `hash` included).
+    pub fn newest_first(&self) -> Vec<serde_json::Value> {
         match self.0.lock() {
-            Ok(ring) => ring.iter().rev().cloned().collect(),
+            Ok(ring) => ring
+                .iter()
+                .rev()
+                .filter_map(|line| serde_json::from_slice(line).ok())
+                .collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -49,14 +53,19 @@ impl Recent {
 mod tests {
     use super::*;
 
-    fn records(range: std::ops::Range<usize>) -> impl ExactSizeIterator<Item = Record> {
-        range.map(|n| Record::admin(None, format!("action {n}"), Ok(()), Some(200)))
+    fn records(range: std::ops::Range<usize>) -> impl ExactSizeIterator<Item = Box<[u8]>> {
+        range.map(|n| {
+            let mut line = Vec::new();
+            crate::audit::AdminRecord::new(None, format!("action {n}"), Ok(()), Some(200))
+                .write(&mut line);
+            line.into_boxed_slice()
+        })
     }
 
     fn actions(r: &Recent) -> Vec<String> {
         r.newest_first()
             .into_iter()
-            .filter_map(|r| r.admin.map(|a| a.action))
+            .filter_map(|r| r["admin"]["action"].as_str().map(str::to_string))
             .collect()
     }
 

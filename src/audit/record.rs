@@ -1,19 +1,27 @@
-//! [`Record`]: one line of the trail, built on the request's worker from plain values
-//! ([`Request`], or [`Record::admin`]). The writer adds `prev` and `hash` (see `chain`).
+//! The record: one line of the trail, a JSON object written field by field ([`Line`]) in
+//! the schema's order (docs/audit.md). A request's line is written on the writer thread from
+//! its [`Facts`] ([`Facts::write`]); an admin write's from an [`AdminRecord`]. The writer
+//! appends `prev` and `hash` (see `chain`).
+//!
+//! Why not a `#[derive(Serialize)]` struct: the writer thread's work per record is the
+//! audit trail's cost, and a struct meant copying every name into it to serialize it once,
+//! escaping its ~30 constant keys on every record and parsing the arguments back into a
+//! value to embed them. Here constant keys and values known to need no escaping (labels,
+//! hex, times) are copied as bytes, only strings from configuration or clients are escaped,
+//! and the arguments are copied as their canonical text.
 //!
 //! Optional fields are left out when unknown, so a line carries what happened and no more.
 //! Arguments: the bytes the upstream runs (`Decision.rewritten` when set), digested exactly
 //! (canonical form, numbers as written) and shown redacted; above [`MAX_ARGUMENT_BYTES`] the
 //! shown arguments are replaced by a note with their size (the digest still covers them).
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use once_cell::sync::Lazy;
-use serde::Serialize;
-use serde_json::Value;
 
 use crate::config::Redaction;
 use crate::decision::Step;
@@ -28,125 +36,80 @@ pub const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
 /// Depth bound for the canonical form (the strict parse already bounded the body).
 const MAX_DEPTH: usize = 128;
 
-/// Whether the gateway let the request through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Allowed,
-    Refused,
-}
-
-/// Who made the request.
-#[derive(Debug, Clone, Serialize)]
+/// Who made an admin write.
+#[derive(Debug, Clone)]
 pub struct Principal {
     pub issuer: String,
     pub subject: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
 }
 
-/// The tool of a `tools/call`: the name the client used and the upstream's own name.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tool {
-    pub exposed: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
-}
-
-/// What one quota limit counted against the call.
-#[derive(Debug, Clone, Serialize)]
-pub struct QuotaCharge {
-    pub limit: String,
-    /// Budget units charged (fixed cost or response tokens); absent for a limit with no
-    /// budget, where the call counted as one request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub units: Option<u64>,
-}
-
-/// An admin write: what was asked and how it ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct Admin {
+/// An admin write: who, what was asked and how it ended.
+#[derive(Debug, Clone)]
+pub struct AdminRecord {
+    time: SystemTime,
+    who: Option<Principal>,
     /// `approve tool "x" of upstream "crm"`, `refused POST /admin/... from 1.2.3.4:5`.
-    pub action: String,
-    /// `done`, or why it failed / was refused.
-    pub result: String,
+    action: String,
+    /// `Ok`: done; `Err`: why it failed or was refused.
+    result: Result<(), String>,
+    status: Option<u16>,
 }
 
-/// One audit record, as serialized (field order is the line's order). `prev` and `hash`
-/// are appended by the writer.
-#[derive(Debug, Clone, Serialize)]
-pub struct Record {
-    /// RFC 3339 UTC with milliseconds.
-    pub time: String,
-    pub request_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-    /// `mcp` or `admin`.
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub principal: Option<Principal>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub virtual_server: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<Tool>,
-    /// A bounded label (`tools/call`, `initialize`, ..., `other`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arguments: Option<Value>,
-    /// SHA-256 (hex) of the canonical arguments the upstream runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub arguments_sha256: Option<String>,
-    pub decision: Decision,
-    /// The decision step (`Step::as_label`) or stage that refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused_by: Option<&'static str>,
-    /// The policy rule, quota limit or approval id behind a refusal.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    /// The message the client was given, when the gateway answered with an error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// `ok`, `rejected`, `upstream_error`, `client_closed`, `internal_error`.
-    pub outcome: &'static str,
-    /// HTTP status the client received.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_status: Option<u16>,
-    /// JSON-RPC error code of an error the gateway wrote.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<i32>,
-    /// JSON-RPC error code of the upstream's error response to a `tools/call`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_error_code: Option<i64>,
-    /// The tool result's `isError` (a `tools/call` the upstream answered with a result).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub is_error: Option<bool>,
-    /// The quota limits that counted the call and what they charged.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub quota: Vec<QuotaCharge>,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Time in the gateway before the request went upstream (or until it was answered).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gateway_ms: Option<f64>,
-    /// Time from sending upstream to the upstream's response headers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin: Option<Admin>,
+impl AdminRecord {
+    /// The record of an admin write. `who`: the admin actor (`None` when refused before
+    /// anyone was authenticated).
+    pub fn new(
+        who: Option<Principal>,
+        action: String,
+        result: Result<(), &str>,
+        status: Option<u16>,
+    ) -> AdminRecord {
+        AdminRecord {
+            time: SystemTime::now(),
+            who,
+            action,
+            result: result.map_err(crate::error::clip),
+            status,
+        }
+    }
+
+    /// Append the record's JSON object to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let refused = self.result.is_err();
+        let mut line = Line::open(out);
+        line.time("time", self.time);
+        line.plain("request_id", &request_id());
+        line.plain("kind", "admin");
+        if let Some(who) = &self.who {
+            let mut p = line.object("principal");
+            p.str("issuer", &who.issuer);
+            p.str("subject", &who.subject);
+            p.close();
+        }
+        line.plain("decision", if refused { "refused" } else { "allowed" });
+        if refused {
+            line.plain("refused_by", "admin");
+        }
+        line.plain("outcome", if refused { "rejected" } else { "ok" });
+        line.opt_num("status", self.status);
+        line.num("bytes_in", 0u64);
+        line.num("bytes_out", 0u64);
+        let mut a = line.object("admin");
+        a.str("action", &self.action);
+        match &self.result {
+            Ok(()) => a.plain("result", "done"),
+            Err(why) => a.str("result", why),
+        }
+        a.close();
+        line.close();
+    }
 }
 
-/// A finished request's facts, owned: what `logging` hands the writer thread, which builds
-/// the [`Record`] from them ([`Facts::record`]). The costly part of a record (canonical
-/// arguments, redaction, digests, reading the call's outcome from its response, about 20,000
-/// instructions for a small call) so runs off the request's worker, which only copies a few
-/// names and takes references (`Bytes`, `Arc`) to what it already holds.
+/// A finished request's facts, owned: what `logging` hands the writer thread, which writes
+/// the record from them ([`Facts::write`]). The costly part of a record (canonical
+/// arguments, redaction, digests, reading the call's outcome from its response, escaping)
+/// so runs off the request's worker, which only copies a few names and takes references
+/// (`Bytes`, `Arc`) to what it already holds.
 #[derive(Debug)]
 pub struct Facts {
     pub time: SystemTime,
@@ -179,75 +142,224 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// The record of these facts.
-    pub fn record(&self) -> Record {
+    /// Append the record's JSON object to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let (refused, refused_by) = match (self.refused_by, &self.reject) {
+            (Some(step), _) => (true, Some(step.as_label())),
+            (None, Some(reject)) if !self.forwarded => (true, Some(stage(reject))),
+            _ => (false, None),
+        };
         let call_outcome = self
             .response
             .as_ref()
             .and_then(|(body, sse)| crate::mcp::outcome::read(body, *sse));
-        let trace_id = self.trace_id.map(|t| t.to_string());
-        let request = Request {
-            time: self.time,
-            request_id: Some(&self.request_id),
-            trace_id: trace_id.as_deref(),
-            principal: self.principal.as_deref(),
-            virtual_server: self.virtual_server.as_deref(),
-            upstream: self.upstream.as_deref(),
-            tool: self
-                .tool
-                .as_ref()
-                .map(|(exposed, upstream)| (exposed.as_str(), upstream.as_deref())),
-            method: self.method,
-            body: &self.body,
-            refused_by: self.refused_by,
-            reject: self.reject.as_ref(),
-            forwarded: self.forwarded,
-            outcome: self.outcome,
-            status: self.status,
-            upstream_status: self.upstream_status,
-            call_outcome,
-            quota: &self.quota,
-            bytes_in: self.bytes_in,
-            bytes_out: self.bytes_out,
-            gateway_time: self.gateway_time,
-            upstream_time: self.upstream_time,
+        let principal = self.principal.as_deref();
+        let mut line = Line::open(out);
+        line.time("time", self.time);
+        line.plain("request_id", &self.request_id);
+        if let Some(t) = self.trace_id {
+            line.key("trace_id");
+            line.out.push(b'"');
+            crate::digest::push_hex(&t.0, line.out);
+            line.out.push(b'"');
+        }
+        line.plain("kind", "mcp");
+        if let Some(p) = principal {
+            let mut o = line.object("principal");
+            o.str("issuer", &p.issuer);
+            o.str("subject", &p.subject);
+            if !p.groups.is_empty() {
+                o.key("groups");
+                o.out.push(b'[');
+                for (i, g) in p.groups.iter().enumerate() {
+                    if i > 0 {
+                        o.out.push(b',');
+                    }
+                    escape(g, o.out);
+                }
+                o.out.push(b']');
+            }
+            o.close();
+        }
+        line.opt_str("agent", principal.and_then(|p| p.agent.as_deref()));
+        line.opt_str("virtual_server", self.virtual_server.as_deref());
+        line.opt_str("upstream", self.upstream.as_deref());
+        if let Some((exposed, upstream)) = &self.tool {
+            let mut t = line.object("tool");
+            t.str("exposed", exposed);
+            t.opt_str("upstream", upstream.as_deref());
+            t.close();
+        }
+        line.plain("method", self.method.as_label());
+        if self.method == McpMethod::ToolsCall {
+            self.arguments(&mut line);
+        }
+        line.plain("decision", if refused { "refused" } else { "allowed" });
+        if let Some(by) = refused_by {
+            line.plain("refused_by", by);
+        }
+        line.opt_str("rule", self.reject.as_ref().and_then(rule));
+        if let Some(reject) = &self.reject {
+            line.str("reason", &crate::error::clip(&reject.to_string()));
+        }
+        line.plain("outcome", self.outcome.as_label());
+        line.opt_num("status", self.status);
+        line.opt_num("upstream_status", self.upstream_status);
+        line.opt_num("error_code", self.reject.as_ref().map(Reject::jsonrpc_code));
+        line.opt_num(
+            "upstream_error_code",
+            call_outcome.and_then(|o| o.error_code),
+        );
+        if let Some(is_error) = call_outcome.and_then(|o| o.is_error) {
+            line.key("is_error");
+            line.out
+                .extend_from_slice(if is_error { b"true" } else { b"false" });
+        }
+        if !self.quota.is_empty() {
+            line.key("quota");
+            line.out.push(b'[');
+            for (i, c) in self.quota.iter().enumerate() {
+                if i > 0 {
+                    line.out.push(b',');
+                }
+                let mut q = Line::open(line.out);
+                q.str("limit", &c.limit);
+                q.opt_num("units", c.units);
+                q.close();
+            }
+            line.out.push(b']');
+        }
+        line.num("bytes_in", self.bytes_in);
+        line.num("bytes_out", self.bytes_out);
+        line.opt_ms("gateway_ms", self.gateway_time);
+        line.opt_ms("upstream_ms", self.upstream_time);
+        line.close();
+    }
+
+    /// `arguments` (redacted) and `arguments_sha256` (of the exact ones).
+    fn arguments(&self, line: &mut Line<'_>) {
+        let Ok(canonical) = crate::approval::canonical_arguments(&self.body, MAX_DEPTH) else {
+            // A body that failed the parse was refused; it has no arguments to show.
+            return;
         };
-        Record::request(&request, &self.redaction)
+        if canonical.is_empty() {
+            return;
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, &canonical);
+        if canonical.len() > MAX_ARGUMENT_BYTES {
+            line.key("arguments");
+            let _ = write!(
+                line.out,
+                r#"{{"$omitted":"larger than 64 KiB","bytes":{}}}"#,
+                canonical.len()
+            );
+        } else if let Ok(canonical) = std::str::from_utf8(&canonical) {
+            // (Canonical bytes are serde_json's output over a `str`: always UTF-8.)
+            let (upstream, tool) = match (self.upstream.as_deref(), &self.tool) {
+                (Some(u), Some((exposed, upstream_tool))) => {
+                    (u, upstream_tool.as_deref().unwrap_or(exposed))
+                }
+                // No upstream resolved (an unknown tool): no rule can name it, only the
+                // default applies.
+                (_, Some((exposed, _))) => ("", exposed.as_str()),
+                _ => ("", ""),
+            };
+            if let Ok(shown) = super::redact(&self.redaction, upstream, tool, canonical) {
+                line.key("arguments");
+                line.out.extend_from_slice(shown.as_bytes());
+            }
+        }
+        line.key("arguments_sha256");
+        line.out.push(b'"');
+        crate::digest::push_hex(digest.as_ref(), line.out);
+        line.out.push(b'"');
     }
 }
 
-/// A finished request in borrowed, plain values: what [`Record::request`] reads.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    /// When the request ended (`logging` ran).
-    pub time: SystemTime,
-    /// The request's id when one exists; else one is generated ([`request_id`]).
-    pub request_id: Option<&'a str>,
-    pub trace_id: Option<&'a str>,
-    pub principal: Option<&'a crate::auth::Principal>,
-    pub virtual_server: Option<&'a str>,
-    pub upstream: Option<&'a str>,
-    /// The name the client called, and the upstream's name for it when resolved.
-    pub tool: Option<(&'a str, Option<&'a str>)>,
-    pub method: McpMethod,
-    /// The body the upstream runs (or the client's, when refused first); read for
-    /// `tools/call` arguments only.
-    pub body: &'a [u8],
-    pub refused_by: Option<Step>,
-    pub reject: Option<&'a Reject>,
-    /// The request went out to the upstream.
-    pub forwarded: bool,
-    pub outcome: Outcome,
-    pub status: Option<u16>,
-    pub upstream_status: Option<u16>,
-    /// How the upstream answered a `tools/call` (read from its response body).
-    pub call_outcome: Option<crate::mcp::outcome::CallOutcome>,
-    /// What the quota limits charged the call.
-    pub quota: &'a [crate::quota::Charge],
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub gateway_time: Option<Duration>,
-    pub upstream_time: Option<Duration>,
+/// One JSON object being written into a buffer, member by member.
+pub(super) struct Line<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'o> Line<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Line<'o> {
+        out.push(b'{');
+        Line { out, empty: true }
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+
+    /// `"key":` (after a comma unless first). Keys are this file's constants: plain ASCII.
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A nested object under `key`; `close` it before writing on.
+    fn object(&mut self, key: &str) -> Line<'_> {
+        self.key(key);
+        Line::open(self.out)
+    }
+
+    /// A string from configuration, a client or an upstream: escaped.
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        escape(value, self.out);
+    }
+
+    fn opt_str(&mut self, key: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.str(key, v);
+        }
+    }
+
+    /// A string the gateway made that needs no escaping (a label, hex, an id).
+    fn plain(&mut self, key: &str, value: &str) {
+        debug_assert!(!value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+        self.key(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(value.as_bytes());
+        self.out.push(b'"');
+    }
+
+    fn num(&mut self, key: &str, value: impl serde::Serialize) {
+        self.key(key);
+        // Numbers into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *self.out, &value);
+    }
+
+    fn opt_num(&mut self, key: &str, value: Option<impl serde::Serialize>) {
+        if let Some(v) = value {
+            self.num(key, v);
+        }
+    }
+
+    /// Milliseconds with microsecond resolution: plenty, and it keeps the line short.
+    fn opt_ms(&mut self, key: &str, value: Option<Duration>) {
+        if let Some(d) = value {
+            self.num(key, (d.as_micros() as f64) / 1000.0);
+        }
+    }
+
+    /// RFC 3339 UTC with milliseconds.
+    fn time(&mut self, key: &str, t: SystemTime) {
+        self.key(key);
+        let _ = write!(self.out, "\"{}\"", humantime::format_rfc3339_millis(t));
+    }
+}
+
+/// `s` as a JSON string.
+fn escape(s: &str, out: &mut Vec<u8>) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// A process-unique request id: 64 random bits drawn at start and a counter (hex, 32
@@ -271,158 +383,6 @@ pub fn request_id() -> String {
     format!("{:016x}{n:016x}", *PREFIX)
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
-fn ms(d: Duration) -> f64 {
-    // Microsecond resolution is plenty and keeps the line short.
-    (d.as_micros() as f64) / 1000.0
-}
-
-impl Record {
-    /// The record of a finished MCP request, arguments redacted by `redaction`.
-    pub fn request(r: &Request<'_>, redaction: &Redaction) -> Record {
-        let (decision, refused_by) = match (r.refused_by, r.reject) {
-            (Some(step), _) => (Decision::Refused, Some(step.as_label())),
-            (None, Some(reject)) if !r.forwarded => (Decision::Refused, Some(stage(reject))),
-            _ => (Decision::Allowed, None),
-        };
-        let (arguments, arguments_sha256) = if r.method == McpMethod::ToolsCall {
-            arguments(r, redaction)
-        } else {
-            (None, None)
-        };
-        Record {
-            time: rfc3339(r.time),
-            request_id: r.request_id.map_or_else(request_id, str::to_string),
-            trace_id: r.trace_id.map(str::to_string),
-            kind: "mcp",
-            principal: r.principal.map(|p| Principal {
-                issuer: p.issuer.clone(),
-                subject: p.subject.clone(),
-                groups: p.groups.clone(),
-            }),
-            agent: r.principal.and_then(|p| p.agent.clone()),
-            virtual_server: r.virtual_server.map(str::to_string),
-            upstream: r.upstream.map(str::to_string),
-            tool: r.tool.map(|(exposed, upstream)| Tool {
-                exposed: exposed.to_string(),
-                upstream: upstream.map(str::to_string),
-            }),
-            method: Some(r.method.as_label()),
-            arguments,
-            arguments_sha256,
-            decision,
-            refused_by,
-            rule: r.reject.and_then(rule),
-            reason: r.reject.map(|e| crate::error::clip(&e.to_string())),
-            outcome: r.outcome.as_label(),
-            status: r.status,
-            upstream_status: r.upstream_status,
-            error_code: r.reject.map(Reject::jsonrpc_code),
-            upstream_error_code: r.call_outcome.and_then(|o| o.error_code),
-            is_error: r.call_outcome.and_then(|o| o.is_error),
-            quota: r
-                .quota
-                .iter()
-                .map(|c| QuotaCharge {
-                    limit: c.limit.clone(),
-                    units: c.units,
-                })
-                .collect(),
-            bytes_in: r.bytes_in,
-            bytes_out: r.bytes_out,
-            gateway_ms: r.gateway_time.map(ms),
-            upstream_ms: r.upstream_time.map(ms),
-            admin: None,
-        }
-    }
-
-    /// The record of an admin write. `who`: the admin actor (`None` when refused before
-    /// anyone was authenticated).
-    pub fn admin(
-        who: Option<Principal>,
-        action: String,
-        result: Result<(), &str>,
-        status: Option<u16>,
-    ) -> Record {
-        let refused = result.is_err();
-        Record {
-            time: rfc3339(SystemTime::now()),
-            request_id: request_id(),
-            trace_id: None,
-            kind: "admin",
-            principal: who,
-            agent: None,
-            virtual_server: None,
-            upstream: None,
-            tool: None,
-            method: None,
-            arguments: None,
-            arguments_sha256: None,
-            decision: if refused {
-                Decision::Refused
-            } else {
-                Decision::Allowed
-            },
-            refused_by: refused.then_some("admin"),
-            rule: None,
-            reason: None,
-            outcome: if refused { "rejected" } else { "ok" },
-            status,
-            upstream_status: None,
-            error_code: None,
-            upstream_error_code: None,
-            is_error: None,
-            quota: Vec::new(),
-            bytes_in: 0,
-            bytes_out: 0,
-            gateway_ms: None,
-            upstream_ms: None,
-            admin: Some(Admin {
-                action,
-                result: match result {
-                    Ok(()) => "done".into(),
-                    Err(why) => crate::error::clip(why),
-                },
-            }),
-        }
-    }
-}
-
-/// The redacted arguments and the digest of the exact ones.
-fn arguments(r: &Request<'_>, redaction: &Redaction) -> (Option<Value>, Option<String>) {
-    let Ok(canonical) = crate::approval::canonical_arguments(r.body, MAX_DEPTH) else {
-        // A body that failed the parse was refused; it has no arguments to show.
-        return (None, None);
-    };
-    if canonical.is_empty() {
-        return (None, None);
-    }
-    let digest = ring::digest::digest(&ring::digest::SHA256, &canonical);
-    let digest = crate::digest::hex(digest.as_ref());
-    if canonical.len() > MAX_ARGUMENT_BYTES {
-        let note =
-            serde_json::json!({ "$omitted": "larger than 64 KiB", "bytes": canonical.len() });
-        return (Some(note), Some(digest));
-    }
-    let shown = match serde_json::from_slice::<Value>(&canonical) {
-        Ok(v) => {
-            let (upstream, tool) = match (r.upstream, r.tool) {
-                (Some(u), Some((exposed, upstream_tool))) => (u, upstream_tool.unwrap_or(exposed)),
-                // No upstream resolved (an unknown tool): no rule can name it, only the
-                // default applies.
-                (_, Some((exposed, _))) => ("", exposed),
-                _ => ("", ""),
-            };
-            Some(super::redact(redaction, upstream, tool, v))
-        }
-        Err(_) => None,
-    };
-    (shown, Some(digest))
-}
-
 /// The stage that refused a request outside the decision steps.
 fn stage(reject: &Reject) -> &'static str {
     match reject {
@@ -438,13 +398,13 @@ fn stage(reject: &Reject) -> &'static str {
 }
 
 /// The configured rule, limit or approval behind a refusal.
-fn rule(reject: &Reject) -> Option<String> {
+fn rule(reject: &Reject) -> Option<&str> {
     match reject {
-        Reject::PolicyViolation { rule, .. } => Some(rule.clone()),
+        Reject::PolicyViolation { rule, .. } => Some(rule),
         Reject::QuotaExceeded { limit, .. } | Reject::QuotaStoreUnavailable { limit } => {
-            Some(limit.clone())
+            Some(limit)
         }
-        Reject::ApprovalRequired { id, .. } | Reject::ApprovalDenied { id } => Some(id.clone()),
+        Reject::ApprovalRequired { id, .. } | Reject::ApprovalDenied { id } => Some(id),
         _ => None,
     }
 }
@@ -452,96 +412,187 @@ fn rule(reject: &Reject) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
-    fn call(args: &str) -> String {
+    fn call(args: &str) -> Vec<u8> {
         format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"lookup","arguments":{args}}}}}"#
         )
+        .into_bytes()
     }
 
-    fn request(body: &[u8]) -> Request<'_> {
-        Request {
+    fn facts(body: Vec<u8>) -> Facts {
+        Facts {
             time: SystemTime::now(),
-            request_id: None,
+            request_id: request_id(),
             trace_id: None,
             principal: None,
             virtual_server: None,
-            upstream: Some("crm"),
-            tool: Some(("lookup", None)),
+            upstream: Some("crm".into()),
+            tool: Some(("lookup".into(), None)),
             method: McpMethod::ToolsCall,
-            body,
+            bytes_in: body.len() as u64,
+            body: Bytes::from(body),
             refused_by: None,
             reject: None,
             forwarded: true,
             outcome: Outcome::Ok,
             status: Some(200),
             upstream_status: Some(200),
-            call_outcome: None,
-            quota: &[],
-            bytes_in: body.len() as u64,
+            response: None,
+            quota: Vec::new(),
             bytes_out: 10,
             gateway_time: Some(Duration::from_micros(1500)),
             upstream_time: None,
+            redaction: Arc::default(),
         }
+    }
+
+    /// The line `f` writes, as text and parsed.
+    fn line(f: &Facts) -> (String, Value) {
+        let mut out = Vec::new();
+        f.write(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        (text, value)
     }
 
     #[test]
     fn the_digest_covers_the_exact_arguments_and_ids_are_unique() {
-        let a = call(r#"{"b":1,"a":"x"}"#);
-        let b = call(r#"{ "a" : "x", "b" : 1 }"#);
-        let c = call(r#"{"a":"x","b":1.0}"#);
-        let d = Redaction::default();
-        let (ra, rb, rc) = (
-            Record::request(&request(a.as_bytes()), &d),
-            Record::request(&request(b.as_bytes()), &d),
-            Record::request(&request(c.as_bytes()), &d),
-        );
-        assert_eq!(ra.arguments_sha256, rb.arguments_sha256);
-        assert_ne!(ra.arguments_sha256, rc.arguments_sha256);
-        assert_ne!(ra.request_id, rb.request_id);
-        assert_eq!(ra.gateway_ms, Some(1.5));
+        let (_, a) = line(&facts(call(r#"{"b":1,"a":"x"}"#)));
+        let (_, b) = line(&facts(call(r#"{ "a" : "x", "b" : 1 }"#)));
+        let (text_c, c) = line(&facts(call(r#"{"a":"x","b":1.0}"#)));
+        assert_eq!(a["arguments_sha256"], b["arguments_sha256"]);
+        assert_ne!(a["arguments_sha256"], c["arguments_sha256"]);
+        assert_eq!(a["arguments_sha256"].as_str().map(str::len), Some(64));
+        assert_ne!(a["request_id"], b["request_id"]);
+        assert_eq!(a["gateway_ms"], 1.5);
+        let time = a["time"].as_str().unwrap_or_default();
+        assert!(time.ends_with('Z') && time.contains('.'), "{time}");
+        // Shown canonical, numbers as written.
+        assert_eq!(a["arguments"], serde_json::json!({"a": "x", "b": 1}));
         assert!(
-            ra.time.ends_with('Z') && ra.time.contains('.'),
-            "{}",
-            ra.time
+            text_c.contains(r#""arguments":{"a":"x","b":1.0}"#),
+            "{text_c}"
         );
+        // Fields in the schema's order, unknown ones left out.
+        assert!(text_c.starts_with(r#"{"time":""#), "{text_c}");
+        assert!(!text_c.contains("principal") && !text_c.contains("trace_id"));
     }
 
     #[test]
     fn a_refusal_names_its_step_and_rule() {
-        let body = call("{}");
-        let reject = Reject::PolicyViolation {
+        let mut f = facts(call("{}"));
+        f.refused_by = Some(Step::Policy);
+        f.reject = Some(Reject::PolicyViolation {
             rule: "no-prod".into(),
-            message: "x".into(),
-        };
-        let mut r = request(body.as_bytes());
-        r.refused_by = Some(Step::Policy);
-        r.reject = Some(&reject);
-        r.forwarded = false;
-        let rec = Record::request(&r, &Redaction::default());
-        assert_eq!(rec.decision, Decision::Refused);
-        assert_eq!(rec.refused_by, Some("policy"));
-        assert_eq!(rec.rule.as_deref(), Some("no-prod"));
-        assert_eq!(rec.error_code, Some(-32602));
+            message: "x \"quoted\"".into(),
+        });
+        f.forwarded = false;
+        let (_, rec) = line(&f);
+        assert_eq!(rec["decision"], "refused");
+        assert_eq!(rec["refused_by"], "policy");
+        assert_eq!(rec["rule"], "no-prod");
+        assert_eq!(rec["error_code"], -32602);
+        assert!(rec["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("\"quoted\"")));
         // An upstream failure after forwarding is not a refusal.
-        let failed = Reject::Upstream {
+        let mut f = facts(call("{}"));
+        f.reject = Some(Reject::Upstream {
             upstream: "crm".into(),
             cause: "reset".into(),
             timeout: false,
-        };
-        let mut r = request(body.as_bytes());
-        r.reject = Some(&failed);
-        let rec = Record::request(&r, &Redaction::default());
-        assert_eq!(rec.decision, Decision::Allowed);
+        });
+        assert_eq!(line(&f).1["decision"], "allowed");
     }
 
     #[test]
     fn large_arguments_are_digested_but_not_shown() {
         let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(MAX_ARGUMENT_BYTES));
-        let body = call(&big);
-        let rec = Record::request(&request(body.as_bytes()), &Redaction::default());
-        assert!(rec.arguments_sha256.is_some());
-        let shown = rec.arguments.unwrap_or_default().to_string();
-        assert!(shown.len() < 200 && shown.contains("$omitted"), "{shown}");
+        let (text, rec) = line(&facts(call(&big)));
+        assert!(rec["arguments_sha256"].is_string());
+        assert!(text.len() < 2000, "{}", text.len());
+        assert_eq!(rec["arguments"]["$omitted"], "larger than 64 KiB");
+    }
+
+    #[test]
+    fn the_line_carries_the_principal_outcome_and_charges() {
+        let mut f = facts(call(r#"{"a":1}"#));
+        f.principal = Some(Arc::new(crate::auth::Principal {
+            issuer: "https://idp".into(),
+            subject: "al\u{1}ice \"x\"".into(),
+            name: None,
+            groups: vec!["eng".into(), "o\\n".into()],
+            roles: vec![],
+            scopes: vec![],
+            agent: Some("bot".into()),
+            method: crate::auth::AuthMethod::Jwt,
+            expires_at: None,
+            token: None,
+        }));
+        f.trace_id = Some(crate::trace::TraceId([0xab; 16]));
+        f.tool = Some(("crm__lookup".into(), Some("lookup".into())));
+        f.virtual_server = Some("dev".into());
+        f.response = Some((
+            br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[]}}"#.to_vec(),
+            false,
+        ));
+        f.quota = vec![
+            crate::quota::Charge {
+                limit: "per-minute".into(),
+                units: None,
+                metered: false,
+            },
+            crate::quota::Charge {
+                limit: "budget".into(),
+                units: Some(3),
+                metered: false,
+            },
+        ];
+        let (_, rec) = line(&f);
+        assert_eq!(rec["principal"]["subject"], "al\u{1}ice \"x\"");
+        assert_eq!(
+            rec["principal"]["groups"],
+            serde_json::json!(["eng", "o\\n"])
+        );
+        assert_eq!(rec["agent"], "bot");
+        assert_eq!(rec["trace_id"], "ab".repeat(16));
+        assert_eq!(rec["virtual_server"], "dev");
+        assert_eq!(rec["tool"]["exposed"], "crm__lookup");
+        assert_eq!(rec["tool"]["upstream"], "lookup");
+        assert_eq!(rec["method"], "tools/call");
+        assert_eq!(rec["is_error"], true);
+        assert_eq!(
+            rec["quota"],
+            serde_json::json!([{"limit": "per-minute"}, {"limit": "budget", "units": 3}])
+        );
+        assert_eq!(rec["arguments"]["a"], 1);
+        assert_eq!(rec["status"], 200);
+        assert_eq!(rec["bytes_out"], 10);
+    }
+
+    #[test]
+    fn an_admin_write_says_who_what_and_how_it_ended() {
+        let who = Principal {
+            issuer: "admin-token".into(),
+            subject: "ops".into(),
+        };
+        let mut out = Vec::new();
+        AdminRecord::new(Some(who), "approve \"x\"".into(), Ok(()), None).write(&mut out);
+        let rec: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(rec["kind"], "admin");
+        assert_eq!(rec["principal"]["subject"], "ops");
+        assert_eq!(rec["admin"]["action"], "approve \"x\"");
+        assert_eq!(rec["admin"]["result"], "done");
+        assert_eq!(rec["decision"], "allowed");
+        let mut out = Vec::new();
+        AdminRecord::new(None, "POST /x".into(), Err("no token"), Some(401)).write(&mut out);
+        let rec: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(rec["refused_by"], "admin");
+        assert_eq!(rec["outcome"], "rejected");
+        assert_eq!(rec["status"], 401);
+        assert_eq!(rec["admin"]["result"], "no token");
+        assert!(rec.get("principal").is_none());
     }
 }

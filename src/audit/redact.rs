@@ -3,13 +3,21 @@
 //! over `keep`), so adding a rule can only hide more. Arguments no covering rule names get
 //! the strongest covering rule's `default`, else `redact.default`.
 //!
-//! `hash` writes `"sha256:<hex>"` of the value's canonical JSON (keys sorted), so equal
-//! values stay comparable across records. It is unkeyed: a low-entropy value (a PIN, a
-//! national id) can be found by guessing; `drop` those.
+//! It works on the canonical arguments (`approval::canonical_arguments`: keys sorted,
+//! strings re-encoded, numbers exactly as written), walking only as deep as the rules name
+//! and copying every kept subtree as its canonical bytes. No `serde_json::Value` is built:
+//! that cost a parse, a tree and a re-serialization per record on the writer thread, and
+//! it turned numbers into `f64`, so two big integers could show (and hash) as one.
+//!
+//! `hash` writes `"sha256:<hex>"` of the value's canonical bytes, so equal values stay
+//! comparable across records. It is unkeyed: a low-entropy value (a PIN, a national id) can
+//! be found by guessing; `drop` those.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::config::raw::RedactAction;
 use crate::config::Redaction;
@@ -21,8 +29,15 @@ struct Node {
     children: BTreeMap<String, Node>,
 }
 
-/// `arguments` of a call to `upstream`'s tool `tool`, redacted by `redaction`.
-pub fn redact(redaction: &Redaction, upstream: &str, tool: &str, arguments: Value) -> Value {
+/// The canonical `arguments` of a call to `upstream`'s tool `tool`, redacted by
+/// `redaction`, as JSON text. `Cow::Borrowed`: nothing to redact (no rule covers the tool
+/// and the default keeps). `Err`: `arguments` is not JSON (never for canonical bytes).
+pub fn redact<'a>(
+    redaction: &Redaction,
+    upstream: &str,
+    tool: &str,
+    arguments: &'a str,
+) -> Result<Cow<'a, str>, String> {
     let mut root = Node::default();
     let mut default: Option<RedactAction> = None;
     for rule in redaction
@@ -43,93 +58,160 @@ pub fn redact(redaction: &Redaction, upstream: &str, tool: &str, arguments: Valu
     }
     let default = default.unwrap_or(redaction.default);
     if root.action.is_none() && root.children.is_empty() && default == RedactAction::Keep {
-        return arguments;
+        return Ok(Cow::Borrowed(arguments));
     }
+    let raw: &RawValue = serde_json::from_str(arguments).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(arguments.len());
     // The default applies per argument (each member of `arguments`), never to the whole.
-    members(&root, default, arguments)
+    members(&root, default, raw, &mut out)?;
+    // Every piece appended is JSON text taken from `arguments` or written by serde_json.
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|e| e.to_string())
 }
 
-/// `value` under `node`; `None`: dropped.
-fn apply(node: &Node, default: RedactAction, value: Value) -> Option<Value> {
+/// `value` under `node`, appended to `out`; `false`: dropped (nothing appended).
+fn apply(
+    node: &Node,
+    default: RedactAction,
+    value: &RawValue,
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
     if let Some(action) = node.action {
-        return act(action, value);
+        return Ok(act(action, value, out));
     }
     if node.children.is_empty() {
-        return act(default, value);
+        return Ok(act(default, value, out));
     }
-    Some(members(node, default, value))
+    members(node, default, value, out)?;
+    Ok(true)
 }
 
-/// `value`'s members redacted under `node`'s children.
-fn members(node: &Node, default: RedactAction, value: Value) -> Value {
-    let child = |key: &str, v: Value| match node.children.get(key) {
-        Some(n) => apply(n, default, v),
-        None => act(default, v),
-    };
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter_map(|(k, v)| child(&k, v).map(|v| (k, v)))
-                .collect(),
-        ),
-        // An array element cannot be left out without shifting the others: a dropped one
-        // becomes `null`.
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| child(&i.to_string(), v).unwrap_or(Value::Null))
-                .collect(),
-        ),
-        // A scalar where the rules name children: nothing below it is named.
-        other => act(default, other).unwrap_or(Value::Null),
-    }
-}
-
-fn act(action: RedactAction, value: Value) -> Option<Value> {
-    match action {
-        RedactAction::Keep => Some(value),
-        RedactAction::Drop => None,
-        RedactAction::Hash => {
-            let mut canonical = Vec::new();
-            write_canonical(&value, &mut canonical);
-            let digest = ring::digest::digest(&ring::digest::SHA256, &canonical);
-            Some(Value::String(format!(
-                "sha256:{}",
-                crate::digest::hex(digest.as_ref())
-            )))
-        }
-    }
-}
-
-/// JSON with object keys sorted at every depth (independent of `serde_json`'s map order).
-fn write_canonical(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
+/// `value`'s members redacted under `node`'s children, appended to `out`.
+fn members(
+    node: &Node,
+    default: RedactAction,
+    value: &RawValue,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let Members(entries) = serde_json::from_str(text).map_err(|e| e.to_string())?;
             out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
+            let mut first = true;
+            for (key, v) in entries {
+                let mark = out.len();
+                if !first {
                     out.push(b',');
                 }
-                out.extend_from_slice(Value::String(k.clone()).to_string().as_bytes());
-                out.push(b':');
-                write_canonical(v, out);
+                push_key(&key, out);
+                let kept = match node.children.get(key.as_ref()) {
+                    Some(n) => apply(n, default, v, out)?,
+                    None => act(default, v, out),
+                };
+                if kept {
+                    first = false;
+                } else {
+                    out.truncate(mark);
+                }
             }
             out.push(b'}');
         }
-        Value::Array(items) => {
+        // An array element cannot be left out without shifting the others: a dropped one
+        // becomes `null`.
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| e.to_string())?;
             out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
+            for (i, v) in items.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_canonical(v, out);
+                let kept = match node.children.get(i.to_string().as_str()) {
+                    Some(n) => apply(n, default, v, out)?,
+                    None => act(default, v, out),
+                };
+                if !kept {
+                    out.extend_from_slice(b"null");
+                }
             }
             out.push(b']');
         }
-        other => out.extend_from_slice(other.to_string().as_bytes()),
+        // A scalar where the rules name children: nothing below it is named.
+        _ => {
+            if !act(default, value, out) {
+                out.extend_from_slice(b"null");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Append `value` as `action` says; `false`: dropped.
+fn act(action: RedactAction, value: &RawValue, out: &mut Vec<u8>) -> bool {
+    match action {
+        RedactAction::Keep => out.extend_from_slice(value.get().as_bytes()),
+        RedactAction::Drop => return false,
+        RedactAction::Hash => {
+            // The bytes are canonical (see the module docs): equal values, equal digests.
+            let digest = ring::digest::digest(&ring::digest::SHA256, value.get().as_bytes());
+            out.extend_from_slice(b"\"sha256:");
+            out.extend_from_slice(crate::digest::hex(digest.as_ref()).as_bytes());
+            out.push(b'"');
+        }
+    }
+    true
+}
+
+/// `key` as a JSON string, and the `:` after it.
+fn push_key(key: &str, out: &mut Vec<u8>) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+}
+
+/// An object's members in their order, values unparsed, keys borrowed unless escaped.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    entries.push((key.0, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A key borrowed from the input when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -139,7 +221,7 @@ mod tests {
     use crate::config::RedactRule;
     use crate::policy::arguments::ArgPath;
     use crate::policy::pattern::ToolPattern;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn rule(
         tools: &[&str],
@@ -159,6 +241,18 @@ mod tests {
         }
     }
 
+    /// `arguments` (any JSON) made canonical as a call's arguments are, redacted.
+    fn run(r: &Redaction, upstream: &str, tool: &str, arguments: &str) -> String {
+        let body = format!(r#"{{"params":{{"arguments":{arguments}}}}}"#);
+        let canonical = crate::approval::canonical_arguments(body.as_bytes(), 64).unwrap();
+        let canonical = String::from_utf8(canonical).unwrap();
+        redact(r, upstream, tool, &canonical).unwrap().into_owned()
+    }
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
     #[test]
     fn named_paths_are_hashed_or_dropped_and_the_rest_kept() {
         let r = Redaction {
@@ -172,26 +266,28 @@ mod tests {
                 None,
             )],
         };
-        let out = redact(
+        let text = run(
             &r,
             "crm",
             "lookup",
-            json!({"name": "ann", "ssn": "123-45-6789", "card": {"number": "4111", "exp": "12/30"}}),
+            r#"{"name": "ann", "ssn": "123-45-6789", "card": {"number": "4111", "exp": "12/30"}}"#,
         );
-        let text = out.to_string();
         assert!(
             !text.contains("123-45-6789") && !text.contains("ssn"),
             "{text}"
         );
         assert!(!text.contains("4111"), "{text}");
+        let out = parse(&text);
         assert_eq!(out["name"], "ann");
         assert_eq!(out["card"]["exp"], "12/30");
         assert!(out["card"]["number"]
             .as_str()
             .is_some_and(|s| s.starts_with("sha256:") && s.len() == 71));
-        // Another tool: untouched.
-        let other = redact(&r, "git", "log", json!({"ssn": "1"}));
-        assert_eq!(other, json!({"ssn": "1"}));
+        // Another tool: untouched, and not copied.
+        assert!(matches!(
+            redact(&r, "git", "log", r#"{"ssn":"1"}"#),
+            Ok(Cow::Borrowed(r#"{"ssn":"1"}"#))
+        ));
     }
 
     #[test]
@@ -207,12 +303,12 @@ mod tests {
                 ),
             ],
         };
-        let out = redact(
+        let out = parse(&run(
             &r,
             "vault",
             "read",
-            json!({"token": "s3cret", "id": 7, "note": "x"}),
-        );
+            r#"{"token": "s3cret", "id": 7, "note": "x"}"#,
+        ));
         assert!(out.get("token").is_none(), "{out}");
         assert_eq!(out["id"], 7);
         assert!(out["note"]
@@ -222,9 +318,15 @@ mod tests {
             default: RedactAction::Drop,
             rules: vec![],
         };
+        assert_eq!(run(&dropped_default, "a", "b", r#"{"x": 1, "y": 2}"#), "{}");
+        // A dropped first member leaves no stray comma.
+        let r = Redaction {
+            default: RedactAction::Keep,
+            rules: vec![rule(&["a.b"], &[("a", RedactAction::Drop)], None)],
+        };
         assert_eq!(
-            redact(&dropped_default, "a", "b", json!({"x": 1})),
-            json!({})
+            run(&r, "a", "b", r#"{"b": 2, "a": 1, "c": 3}"#),
+            r#"{"b":2,"c":3}"#
         );
     }
 
@@ -238,14 +340,43 @@ mod tests {
                 None,
             )],
         };
-        let x = redact(&r, "a", "b", json!({"o": {"k": 1, "j": 2}, "l": [1, 2, 3]}));
-        let y = redact(
+        let x = parse(&run(
             &r,
             "a",
             "b",
-            serde_json::from_str(r#"{"o":{"j":2,"k":1},"l":[1,2,3]}"#).unwrap(),
-        );
+            r#"{"o": {"k": 1, "j": 2}, "l": [1, 2, 3]}"#,
+        ));
+        let y = parse(&run(&r, "a", "b", r#"{"o":{"j":2,"k":1},"l":[1,2,3]}"#));
         assert_eq!(x["o"], y["o"]);
         assert_eq!(x["l"], json!([1, null, 3]));
+    }
+
+    #[test]
+    fn numbers_are_shown_and_hashed_as_written() {
+        let r = Redaction {
+            default: RedactAction::Keep,
+            rules: vec![rule(&["a.b"], &[("h", RedactAction::Hash)], None)],
+        };
+        // Two integers an f64 cannot tell apart stay two values, shown and hashed.
+        let one = run(
+            &r,
+            "a",
+            "b",
+            r#"{"h": 12345678901234567890123, "n": 12345678901234567890123}"#,
+        );
+        let two = run(
+            &r,
+            "a",
+            "b",
+            r#"{"h": 12345678901234567890124, "n": 12345678901234567890124}"#,
+        );
+        assert!(one.contains(r#""n":12345678901234567890123"#), "{one}");
+        assert_ne!(parse(&one)["h"], parse(&two)["h"]);
+        // Escaped keys and strings survive.
+        let esc = run(&r, "a", "b", r#"{"\u0068": "x", "k\"q": "a\nb"}"#);
+        assert!(
+            esc.contains(r#""k\"q":"a\nb""#) && !esc.contains(r#""x""#),
+            "{esc}"
+        );
     }
 }

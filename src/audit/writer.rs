@@ -1,7 +1,7 @@
 //! [`Audit`]: the bounded queue and the ONE writer thread that owns the file.
 //!
-//! Requests hand a [`Record`] to the queue and go on; the writer serializes, chains and
-//! writes records in batches (everything queued at once, up to [`BATCH`], gathered for
+//! Requests hand their [`Facts`] (or an [`AdminRecord`]) to the queue and go on; the writer
+//! writes each record's line, chains it and writes records in batches (everything queued at once, up to [`BATCH`], gathered for
 //! [`COLLECT`] between batches so requests never wake it one by one) with one `write`, and
 //! fsyncs at least every [`SYNC_INTERVAL`] and whenever the queue runs empty: group
 //! commit, so a slow disk makes batches bigger rather than the proxy slower. When the queue is full, `on_full: block` makes the request wait
@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
 use super::chain::{last_hash, Chain, GENESIS};
-use super::{Facts, Recent, Record};
+use super::{AdminRecord, Facts, Recent};
 use crate::config::raw::OnFull;
 use crate::config::AuditConfig;
 use crate::metrics::Metrics;
@@ -55,7 +55,7 @@ const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 const LOCK_WAIT_AFTER_CLOSE: std::time::Duration = std::time::Duration::from_secs(10);
 
 enum Msg {
-    Record(Box<Record>),
+    Admin(Box<AdminRecord>),
     /// A request's facts: the writer builds its record.
     Request(Box<Facts>),
     Close,
@@ -190,7 +190,7 @@ impl Audit {
     }
 
     /// The last records written, newest first, at most [`Recent::CAPACITY`] (none when off).
-    pub fn recent(&self) -> Vec<Record> {
+    pub fn recent(&self) -> Vec<serde_json::Value> {
         self.inner
             .as_ref()
             .map_or_else(Vec::new, |i| i.recent.newest_first())
@@ -198,8 +198,8 @@ impl Audit {
 
     /// Queue `record`. On a full queue, waits for room (`block`) or drops and counts it
     /// (`drop`). After [`Audit::close`], records are dropped and counted.
-    pub async fn submit(&self, record: Record) {
-        self.send(Msg::Record(Box::new(record))).await;
+    pub async fn submit(&self, record: AdminRecord) {
+        self.send(Msg::Admin(Box::new(record))).await;
     }
 
     /// Queue a finished request's facts; the writer thread builds the record from them
@@ -269,9 +269,9 @@ fn write_loop(
     recent: Recent,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut written: Vec<Record> = Vec::with_capacity(BATCH);
+    // The batch's last lines written, for the status page (at most Recent::CAPACITY).
+    let mut written: Vec<Box<[u8]>> = Vec::with_capacity(Recent::CAPACITY);
     let mut buf = Vec::with_capacity(64 * 1024);
-    let mut json = Vec::with_capacity(4096);
     let mut synced = std::time::Instant::now();
     loop {
         // Sync what the last batch wrote when the interval is up, or now if nothing else is
@@ -294,28 +294,30 @@ fn write_loop(
         }
         let mut closing = false;
         let mut lost = 0;
-        for msg in batch.drain(..) {
-            let record = match msg {
-                Msg::Record(r) => *r,
-                Msg::Request(facts) => facts.record(),
+        let mut wrote = 0;
+        // Only the batch's last lines can stay in the status page's ring: copy only those.
+        let shown_from = batch.len().saturating_sub(Recent::CAPACITY);
+        for (i, msg) in batch.drain(..).enumerate() {
+            buf.clear();
+            match &msg {
+                Msg::Admin(r) => r.write(&mut buf),
+                // Written straight from the facts: no record value is built.
+                Msg::Request(facts) => facts.write(&mut buf),
                 Msg::Close => {
                     closing = true;
                     continue;
                 }
-            };
-            json.clear();
-            if let Err(e) = serde_json::to_writer(&mut json, &record) {
-                log::error!("audit: cannot serialize a record: {e}");
-                metrics.audit_dropped("write_error");
-                continue;
             }
-            buf.clear();
-            chain.seal(&json, &mut buf);
+            chain.seal(&mut buf, 0);
             if let Err(e) = sinks.write(&buf) {
                 lost += 1;
                 log::error!("audit: cannot write a record: {e}");
             } else {
-                written.push(record);
+                wrote += 1;
+                if i >= shown_from {
+                    let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                    written.push(line.into());
+                }
             }
         }
         if let Err(e) = sinks.flush() {
@@ -323,7 +325,7 @@ fn write_loop(
             // them as written. (The next record's `prev` names the last of them, so `verify`
             // shows the gap rather than hiding it.)
             log::error!("audit: cannot flush: {e}");
-            lost += written.len();
+            lost += wrote;
             written.clear();
         }
         for _ in 0..lost {
@@ -335,17 +337,14 @@ fn write_loop(
             // Anything queued after the close marker came from a request that outlived the
             // runtimes' shutdown (none should); write it too rather than lose it.
             while let Ok(msg) = rx.try_recv() {
-                let r = match msg {
-                    Msg::Record(r) => *r,
-                    Msg::Request(f) => f.record(),
+                buf.clear();
+                match &msg {
+                    Msg::Admin(r) => r.write(&mut buf),
+                    Msg::Request(f) => f.write(&mut buf),
                     Msg::Close => continue,
-                };
-                json.clear();
-                if serde_json::to_writer(&mut json, &r).is_ok() {
-                    buf.clear();
-                    chain.seal(&json, &mut buf);
-                    let _ = sinks.write(&buf);
                 }
+                chain.seal(&mut buf, 0);
+                let _ = sinks.write(&buf);
             }
             rx.close();
             let _ = sinks.flush();
@@ -618,8 +617,8 @@ mod tests {
         }
     }
 
-    fn record(n: usize) -> Record {
-        Record::admin(None, format!("action {n}"), Ok(()), Some(200))
+    fn record(n: usize) -> AdminRecord {
+        AdminRecord::new(None, format!("action {n}"), Ok(()), Some(200))
     }
 
     #[tokio::test]
@@ -635,10 +634,7 @@ mod tests {
         // The status page's ring holds the newest written records, newest first.
         let recent = audit.recent();
         assert_eq!(recent.len(), crate::audit::Recent::CAPACITY.min(40));
-        assert_eq!(
-            recent[0].admin.as_ref().map(|a| a.action.as_str()),
-            Some("action 39")
-        );
+        assert_eq!(recent[0]["admin"]["action"].as_str(), Some("action 39"));
         // Restart: the chain continues from the file's last record.
         let audit = Audit::open(&config(dir.path(), 4096), metrics).unwrap();
         for n in 40..50 {

@@ -181,12 +181,7 @@ pub(super) async fn build(shared: &Shared, rt: &Runtime) -> Status {
         approvals: approvals(shared, rt).await,
         audit: AuditPanel {
             enabled: shared.audit.enabled(),
-            records: shared
-                .audit
-                .recent()
-                .iter()
-                .map(|r| serde_json::to_value(r).unwrap_or(serde_json::Value::Null))
-                .collect(),
+            records: shared.audit.recent(),
         },
     }
 }
