@@ -2,7 +2,10 @@
 # Instruction profile of one gateway configuration under valgrind's callgrind, which counts
 # instructions rather than time and so gives the same figure on a busy shared box.
 #
-#   load-tests/profile.sh plain|governed list|call [REQUESTS]     (default 5000 requests)
+#   load-tests/profile.sh plain|governed list|call|modern-list|modern-call [REQUESTS]
+#                                                             (default 5000 requests)
+#   modern-*: a stateless 2026-07-28 client (no session; `_meta` envelope and metadata
+#   headers), as load-tests/run.sh's LT_MODERN target.
 #
 # Starts the fast upstream and the gateway (release build, under callgrind), warms it up,
 # zeroes the counters, sends REQUESTS requests with oha, dumps, and prints instructions per
@@ -38,13 +41,23 @@ case $CONFIG in
 esac
 for _ in $(seq 300); do curl -fsS "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 H=(-H 'content-type: application/json' -H 'accept: application/json, text/event-stream' "${auth[@]}")
+MODERN=2026-07-28
+meta="\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"$MODERN\",\"io.modelcontextprotocol/clientCapabilities\":{},\"io.modelcontextprotocol/clientInfo\":{\"name\":\"profile\",\"version\":\"1\"}}"
+case $METHOD in
+  modern-*) H+=(-H "mcp-protocol-version: $MODERN" -H "mcp-method: tools/${METHOD#modern-}")
+            [ "$METHOD" = modern-call ] && H+=(-H "mcp-name: $tool") ;;
+  *)
 sid=$(curl -sS -D - -o /dev/null "${H[@]}" "$url" -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"profile","version":"1"}}}' \
       | awk 'tolower($1)=="mcp-session-id:" {print $2}' | tr -d '\r')
-[ -n "$sid" ] && H+=(-H "mcp-session-id: $sid" -H "mcp-protocol-version: 2025-06-18")
+[ -n "$sid" ] && H+=(-H "mcp-session-id: $sid" -H "mcp-protocol-version: 2025-06-18") ;;
+esac
 sleep 3   # let start-up work (discovery, upstream watchers) finish before counting
 case $METHOD in
   list) body='{"jsonrpc":"2.0","id":3,"method":"tools/list"}' ;;
   call) body="{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":{\"id\":\"1\"}}}" ;;
+  modern-list) body="{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{$meta}}" ;;
+  modern-call) body="{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":{\"id\":\"1\"},$meta}}" ;;
+  *) echo "unknown method $METHOD" >&2; exit 2 ;;
 esac
 oha -n 500 -c 8 --no-tui -m POST "${H[@]}" -d "$body" "$url" >/dev/null   # warm-up
 callgrind_control -z >/dev/null

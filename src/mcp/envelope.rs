@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 
 use super::headers::{decode, single, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
+use super::jsonrpc::RpcCall;
 use super::McpMethod;
 use crate::error::{clip, Reject};
 
@@ -32,37 +33,21 @@ pub enum Era {
 }
 
 /// `params._meta["io.modelcontextprotocol/protocolVersion"]` of a body already through the
-/// strict parse: `Ok(None)` when absent, 400 / -32602 when it is not a string (a shape
-/// defect, not a revision the client asked for).
-pub fn meta_version(body: &[u8]) -> Result<Option<String>, Reject> {
-    // Handshake-era bodies never carry the key: skip the parse when it cannot be there
-    // (spelled out, or hidden behind an escape).
-    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
-    if !has(PROTOCOL_VERSION_META.as_bytes()) && !body.contains(&b'\\') {
+/// strict parse (`call` is its parse, which found `_meta`): `Ok(None)` when absent, 400 /
+/// -32602 when it is not a string (a shape defect, not a revision the client asked for).
+pub fn meta_version(body: &[u8], call: &RpcCall) -> Result<Option<String>, Reject> {
+    // Handshake-era bodies have no `_meta`, or one without the key: nothing to parse.
+    let Some(meta) = call.meta.clone().and_then(|r| body.get(r)) else {
         return Ok(None);
-    }
-    // Borrowed all the way down: unknown members are skipped, nothing is built but the
-    // revision string.
-    #[derive(serde::Deserialize)]
-    struct Envelope<'a> {
-        #[serde(default, borrow)]
-        params: Option<Params<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Params<'a> {
-        #[serde(default, borrow, rename = "_meta")]
-        meta: Option<Meta<'a>>,
-    }
+    };
+    // Borrowed: unknown members are skipped, nothing is built but the revision string.
     #[derive(serde::Deserialize)]
     struct Meta<'a> {
         #[serde(default, borrow, rename = "io.modelcontextprotocol/protocolVersion")]
         version: Option<&'a serde_json::value::RawValue>,
     }
-    // A body whose params or `_meta` is not an object has no envelope.
-    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
-        return Ok(None);
-    };
-    let Some(raw) = envelope.params.and_then(|p| p.meta).and_then(|m| m.version) else {
+    // A `_meta` that is not an object has no envelope.
+    let Ok(Meta { version: Some(raw) }) = serde_json::from_slice::<Meta<'_>>(meta) else {
         return Ok(None);
     };
     serde_json::from_str::<String>(raw.get())
@@ -158,7 +143,10 @@ mod tests {
 
     #[test]
     fn the_revision_is_read_from_meta() {
-        let v = |b: &str| meta_version(b.as_bytes());
+        let v = |b: &str| {
+            let call = crate::mcp::jsonrpc::parse(b.as_bytes(), 64).map_err(|f| f.reject)?;
+            meta_version(b.as_bytes(), &call)
+        };
         assert_eq!(
             v(&body(
                 r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#

@@ -36,6 +36,9 @@ pub struct RpcCall {
     pub id: Option<Range<usize>>,
     /// Raw JSON string (with quotes) of `params.name` for `tools/call`.
     pub tool: Option<Range<usize>>,
+    /// Raw JSON of `params._meta` (any request or notification whose params is an object):
+    /// where a 2026-07-28 client's envelope is, found in the one parse.
+    pub meta: Option<Range<usize>>,
 }
 
 impl RpcCall {
@@ -88,6 +91,7 @@ where
 struct ParamsPeek<'a> {
     is_object: bool,
     name: Option<&'a RawValue>,
+    meta: Option<&'a RawValue>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
@@ -102,10 +106,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                 self,
                 mut m: A,
             ) -> Result<Self::Value, A::Error> {
-                let mut name = None;
+                let (mut name, mut meta) = (None, None);
                 while let Some(k) = m.next_key::<Cow<'de, str>>()? {
                     if k == "name" && name.is_none() {
                         name = Some(m.next_value::<&'de RawValue>()?);
+                    } else if k == "_meta" && meta.is_none() {
+                        meta = Some(m.next_value::<&'de RawValue>()?);
                     } else {
                         m.next_value::<serde::de::IgnoredAny>()?;
                     }
@@ -113,6 +119,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                 Ok(ParamsPeek {
                     is_object: true,
                     name,
+                    meta,
                 })
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
@@ -123,42 +130,49 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                 Ok(ParamsPeek {
                     is_object: false,
                     name: None,
+                    meta: None,
                 })
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
                 Ok(ParamsPeek {
                     is_object: false,
                     name: None,
+                    meta: None,
                 })
             }
             fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
                 Ok(ParamsPeek {
                     is_object: false,
                     name: None,
+                    meta: None,
                 })
             }
             fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
                 Ok(ParamsPeek {
                     is_object: false,
                     name: None,
+                    meta: None,
                 })
             }
             fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
                 Ok(ParamsPeek {
                     is_object: false,
                     name: None,
+                    meta: None,
                 })
             }
             fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
                 Ok(ParamsPeek {
                     is_object: false,
                     name: None,
+                    meta: None,
                 })
             }
             fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
                 Ok(ParamsPeek {
                     is_object: false,
                     name: None,
+                    meta: None,
                 })
             }
         }
@@ -284,12 +298,18 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
             } else {
                 None
             };
+            let meta = env
+                .params
+                .as_ref()
+                .and_then(|p| p.meta)
+                .map(|m| span(body, m.get()));
             Ok(RpcCall {
                 kind,
                 method: method_kind,
                 method_name: Some(span(body, raw_method.get())),
                 id,
                 tool,
+                meta,
             })
         }
         (None, Some(_)) => {
@@ -304,6 +324,7 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
                 method_name: None,
                 id,
                 tool: None,
+                meta: None,
             })
         }
         (None, None) => Err(Reject::InvalidRequest(
@@ -382,9 +403,14 @@ pub fn replace_tool_name(
     out.extend_from_slice(&body[..span.start]);
     out.extend_from_slice(&name);
     out.extend_from_slice(&body[span.end..]);
+    // Spans after the name move by the change in length; one around it (`_meta`, when the
+    // replaced string is inside it) grows or shrinks at its end. JSON values nest or are
+    // disjoint, so there is no other case. No underflow: a moved end is at least span.end.
     let shift = |r: std::ops::Range<usize>| {
         if r.start >= span.end {
             (r.start + name.len() - span.len())..(r.end + name.len() - span.len())
+        } else if r.end >= span.end {
+            r.start..(r.end + name.len() - span.len())
         } else {
             r
         }
@@ -393,6 +419,7 @@ pub fn replace_tool_name(
     moved.id = call.id.clone().map(shift);
     moved.method_name = call.method_name.clone().map(shift);
     moved.tool = Some(span.start..span.start + name.len());
+    moved.meta = call.meta.clone().map(shift);
     Ok((bytes::Bytes::from(out), moved))
 }
 
@@ -597,5 +624,26 @@ mod replace_tests {
         );
         assert_eq!(id.as_deref(), Some("42"));
         assert_eq!(name.as_deref(), Some(r#"q"t"#));
+    }
+
+    #[test]
+    fn moved_spans_equal_a_fresh_parse_of_the_new_body_meta_included() {
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a__b","_meta":{"k":"v"},"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"_meta":{"k":1},"name":"a__b"},"id":"x"}"#,
+        ] {
+            let call = parse(body.as_bytes(), 64).unwrap();
+            assert!(call.meta.is_some());
+            let (out, moved) =
+                replace_tool_name(body.as_bytes(), &call, "a_much_longer_name").unwrap();
+            assert_eq!(moved, parse(&out, 64).unwrap(), "{body}");
+        }
+        // A string replaced inside `_meta`: the span around it grows.
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"k":"v"},"cursor":"c"}}"#;
+        let call = parse(body, 64).unwrap();
+        let inner = crate::mcp::rewrite::string_at(body, &["_meta", "k"]).unwrap();
+        let (out, moved) =
+            crate::mcp::rewrite::replace_string_param(body, &call, inner.1, "longer").unwrap();
+        assert_eq!(moved, parse(&out, 64).unwrap());
     }
 }

@@ -126,34 +126,24 @@ pub const ENVELOPE_KEYS: [&str; 4] = [
 /// (id, method, tool name: none inside `_meta`) are moved to the new body, with no second
 /// parse (the new body is the strictly parsed one minus some members of one object).
 pub fn strip_envelope(body: &[u8], call: &RpcCall) -> Result<Option<(Bytes, RpcCall)>, Reject> {
-    // One borrowed pass to `_meta` (other members skipped); a body whose params or `_meta`
-    // is not an object has no envelope to strip.
-    #[derive(Deserialize)]
-    struct Envelope<'a> {
-        #[serde(default, borrow)]
-        params: Option<Params<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct Params<'a> {
-        #[serde(default, borrow, rename = "_meta")]
-        meta: Option<&'a RawValue>,
-    }
+    // `_meta` was found by the parse that made `call`: no second pass over the body. A body
+    // whose `_meta` is not an object has no envelope to strip.
     let bad = |e: serde_json::Error| Reject::InvalidParams(format!("params._meta: {e}"));
-    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
+    let Some(meta) = call.meta.clone().and_then(|r| body.get(r)) else {
         return Ok(None);
     };
-    let Some(meta) = envelope.params.and_then(|p| p.meta) else {
+    let Ok(meta) = std::str::from_utf8(meta) else {
         return Ok(None);
     };
-    if !meta.get().starts_with('{') {
+    if !meta.starts_with('{') {
         return Ok(None);
     }
-    let members: Members<'_> = serde_json::from_str(meta.get()).map_err(bad)?;
+    let members: Members<'_> = serde_json::from_str(meta).map_err(bad)?;
     let keep = |k: &str| !ENVELOPE_KEYS.contains(&k);
     if members.0.iter().all(|(k, _)| keep(k)) {
         return Ok(None);
     }
-    let mut rebuilt = Vec::with_capacity(meta.get().len());
+    let mut rebuilt = Vec::with_capacity(meta.len());
     rebuilt.push(b'{');
     for (i, (k, v)) in members.0.iter().filter(|(k, _)| keep(k)).enumerate() {
         if i > 0 {
@@ -164,7 +154,7 @@ pub fn strip_envelope(body: &[u8], call: &RpcCall) -> Result<Option<(Bytes, RpcC
         rebuilt.extend_from_slice(v.get().as_bytes());
     }
     rebuilt.push(b'}');
-    let at = jsonrpc::span(body, meta.get());
+    let at = jsonrpc::span(body, meta);
     let mut out = Vec::with_capacity(body.len());
     out.extend_from_slice(body.get(..at.start).unwrap_or_default());
     out.extend_from_slice(&rebuilt);
@@ -184,6 +174,7 @@ pub fn strip_envelope(body: &[u8], call: &RpcCall) -> Result<Option<(Bytes, RpcC
     moved.id = call.id.clone().map(shift);
     moved.method_name = call.method_name.clone().map(shift);
     moved.tool = call.tool.clone().map(shift);
+    moved.meta = Some(at.start..at.start + new);
     Ok(Some((Bytes::from(out), moved)))
 }
 

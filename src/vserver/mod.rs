@@ -110,7 +110,7 @@ pub async fn handle(
         .headers
         .get(crate::mcp::headers::MCP_PROTOCOL_VERSION)
         .map(http::HeaderValue::as_bytes);
-    let envelope = envelope::meta_version(req.body)?;
+    let envelope = envelope::meta_version(req.body, req.call)?;
     match envelope::select(req.call.method, envelope, version_header) {
         Era::Legacy => legacy(shared, runtime, req).await,
         Era::Modern { version } => modern::handle(shared, runtime, req, version.as_deref()).await,

@@ -21,6 +21,7 @@
 //! cancellation reaching another replica, or one for a call already finished, is accepted
 //! and dropped, which the spec allows ("receivers MAY ignore").
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -56,13 +57,35 @@ fn key(session: Digest, id: &[u8]) -> Option<Digest> {
     if id.len() > ids::MAX_RAW_ID {
         return None;
     }
-    let canonical = serde_json::from_slice::<serde_json::Value>(id)
-        .ok()?
-        .to_string();
+    let canonical = canonical_id(id)?;
     Some(crate::digest::keyed(&[
         &session.to_le_bytes(),
         canonical.as_bytes(),
     ]))
+}
+
+/// `id` as `serde_json::Value` writes it. The ids clients send are almost always already in
+/// that form (a string without escapes, or a small integer): those are taken as they are,
+/// with no parse and no copy (every modern call and every tracked legacy call passes here).
+fn canonical_id(id: &[u8]) -> Option<Cow<'_, str>> {
+    let plain_string = id.len() >= 2
+        && id.first() == Some(&b'"')
+        && id.last() == Some(&b'"')
+        && !id[1..id.len() - 1]
+            .iter()
+            .any(|&b| b == b'"' || b == b'\\' || b < 0x20);
+    // At most 18 digits: always an i64/u64, which Value writes back digit for digit. No
+    // leading zero (JSON has none but "0" itself) and no "-0" (written back as "0").
+    let digits = id.strip_prefix(b"-").unwrap_or(id);
+    let plain_integer = !digits.is_empty()
+        && digits.len() <= 18
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || (digits.len() == 1 && id.len() == 1));
+    if plain_string || plain_integer {
+        return std::str::from_utf8(id).ok().map(Cow::Borrowed);
+    }
+    let value = serde_json::from_slice::<serde_json::Value>(id).ok()?;
+    Some(Cow::Owned(value.to_string()))
 }
 
 /// Remember that request `id` of client session `session` runs on `upstream`, until its
@@ -269,5 +292,34 @@ mod tests {
         assert_ne!(key(1, b"7"), key(2, b"7"));
         assert_ne!(key(1, b"7"), key(1, b"\"7\""));
         assert_eq!(key(1, &[b'1'; super::ids::MAX_RAW_ID + 1]), None);
+    }
+
+    #[test]
+    fn plain_ids_are_taken_as_written_and_others_as_value_writes_them() {
+        for id in [
+            "1",
+            "0",
+            "-7",
+            "123456789012345678",
+            "\"a\"",
+            "\"\"",
+            "\"é x\"",
+            "-0",
+            "007",
+            "1.0",
+            "1e3",
+            "\"\\u0061\"",
+            "12345678901234567890",
+            " 1",
+        ] {
+            let want = serde_json::from_str::<serde_json::Value>(id.trim())
+                .map(|v| v.to_string())
+                .ok();
+            assert_eq!(
+                super::canonical_id(id.as_bytes()).map(|c| c.into_owned()),
+                want,
+                "{id}"
+            );
+        }
     }
 }
