@@ -783,6 +783,9 @@ audit:
         tool: Some(("github__list_issues".into(), Some("list_issues".into()))),
         method: mcp_gateway::mcp::McpMethod::ToolsCall,
         body: body.clone(),
+        arguments: mcp_gateway::mcp::jsonrpc::parse(&body, 64)
+            .ok()
+            .and_then(|c| c.arguments),
         refused_by: None,
         reject: None,
         forwarded: true,

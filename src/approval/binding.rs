@@ -104,6 +104,16 @@ pub fn canonical_arguments(body: &[u8], depth: usize) -> Result<Vec<u8>, String>
     Ok(out)
 }
 
+/// The canonical form of one JSON value already through the strict parse (a call's
+/// `arguments`, found by [`crate::mcp::jsonrpc::parse`]): what [`canonical_arguments`] gives
+/// for the body it came from, without reading the rest of the body.
+pub fn canonical_value(raw: &[u8], depth: usize) -> Result<Vec<u8>, String> {
+    let v: &RawValue = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(raw.len());
+    canonical(v, depth, &mut out)?;
+    Ok(out)
+}
+
 /// Append the canonical form of `v` to `out` (module docs).
 pub(super) fn canonical(v: &RawValue, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
     let text = v.get().trim();

@@ -30,7 +30,7 @@ mod record;
 mod redis;
 mod store;
 
-pub use binding::{bind, canonical_arguments, Binding, CallIdentity};
+pub use binding::{bind, canonical_arguments, canonical_value, Binding, CallIdentity};
 pub use clock::{rfc3339, Clock};
 pub use gate::{may_be_destructive, Approvals, MAX_LIST};
 pub use memory::MemoryApprovals;

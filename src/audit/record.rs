@@ -123,6 +123,8 @@ pub struct Facts {
     pub method: McpMethod,
     /// The body the upstream runs (or the client's, when refused first).
     pub body: Bytes,
+    /// Where `params.arguments` of a `tools/call` is in `body` (its parse found it).
+    pub arguments: Option<std::ops::Range<usize>>,
     pub refused_by: Option<Step>,
     pub reject: Option<Reject>,
     pub forwarded: bool,
@@ -238,13 +240,13 @@ impl Facts {
 
     /// `arguments` (redacted) and `arguments_sha256` (of the exact ones).
     fn arguments(&self, line: &mut Line<'_>) {
-        let Ok(canonical) = crate::approval::canonical_arguments(&self.body, MAX_DEPTH) else {
-            // A body that failed the parse was refused; it has no arguments to show.
+        // A body that failed the parse was refused: it has no arguments to show.
+        let Some(raw) = self.arguments.clone().and_then(|r| self.body.get(r)) else {
             return;
         };
-        if canonical.is_empty() {
+        let Ok(canonical) = crate::approval::canonical_value(raw, MAX_DEPTH) else {
             return;
-        }
+        };
         let digest = ring::digest::digest(&ring::digest::SHA256, &canonical);
         if canonical.len() > MAX_ARGUMENT_BYTES {
             line.key("arguments");
@@ -422,7 +424,11 @@ mod tests {
     }
 
     fn facts(body: Vec<u8>) -> Facts {
+        let arguments = crate::mcp::jsonrpc::parse(&body, 64)
+            .ok()
+            .and_then(|c| c.arguments);
         Facts {
+            arguments,
             time: SystemTime::now(),
             request_id: request_id(),
             trace_id: None,

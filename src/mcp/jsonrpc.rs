@@ -39,6 +39,9 @@ pub struct RpcCall {
     /// Raw JSON of `params._meta` (any request or notification whose params is an object):
     /// where a 2026-07-28 client's envelope is, found in the one parse.
     pub meta: Option<Range<usize>>,
+    /// Raw JSON of `params.arguments` of a `tools/call`: what the audit record digests and
+    /// shows, without parsing the body again.
+    pub arguments: Option<Range<usize>>,
 }
 
 impl RpcCall {
@@ -92,6 +95,7 @@ struct ParamsPeek<'a> {
     is_object: bool,
     name: Option<&'a RawValue>,
     meta: Option<&'a RawValue>,
+    arguments: Option<&'a RawValue>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
@@ -106,12 +110,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                 self,
                 mut m: A,
             ) -> Result<Self::Value, A::Error> {
-                let (mut name, mut meta) = (None, None);
+                let (mut name, mut meta, mut arguments) = (None, None, None);
                 while let Some(k) = m.next_key::<Cow<'de, str>>()? {
                     if k == "name" && name.is_none() {
                         name = Some(m.next_value::<&'de RawValue>()?);
                     } else if k == "_meta" && meta.is_none() {
                         meta = Some(m.next_value::<&'de RawValue>()?);
+                    } else if k == "arguments" && arguments.is_none() {
+                        arguments = Some(m.next_value::<&'de RawValue>()?);
                     } else {
                         m.next_value::<serde::de::IgnoredAny>()?;
                     }
@@ -120,6 +126,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     is_object: true,
                     name,
                     meta,
+                    arguments,
                 })
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
@@ -131,6 +138,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     is_object: false,
                     name: None,
                     meta: None,
+                    arguments: None,
                 })
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
@@ -138,6 +146,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     is_object: false,
                     name: None,
                     meta: None,
+                    arguments: None,
                 })
             }
             fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
@@ -145,6 +154,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     is_object: false,
                     name: None,
                     meta: None,
+                    arguments: None,
                 })
             }
             fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
@@ -152,6 +162,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     is_object: false,
                     name: None,
                     meta: None,
+                    arguments: None,
                 })
             }
             fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
@@ -159,6 +170,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     is_object: false,
                     name: None,
                     meta: None,
+                    arguments: None,
                 })
             }
             fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
@@ -166,6 +178,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     is_object: false,
                     name: None,
                     meta: None,
+                    arguments: None,
                 })
             }
             fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
@@ -173,6 +186,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     is_object: false,
                     name: None,
                     meta: None,
+                    arguments: None,
                 })
             }
         }
@@ -303,6 +317,14 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
                 .as_ref()
                 .and_then(|p| p.meta)
                 .map(|m| span(body, m.get()));
+            let arguments = if tool.is_some() {
+                env.params
+                    .as_ref()
+                    .and_then(|p| p.arguments)
+                    .map(|a| span(body, a.get()))
+            } else {
+                None
+            };
             Ok(RpcCall {
                 kind,
                 method: method_kind,
@@ -310,6 +332,7 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
                 id,
                 tool,
                 meta,
+                arguments,
             })
         }
         (None, Some(_)) => {
@@ -325,6 +348,7 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
                 id,
                 tool: None,
                 meta: None,
+                arguments: None,
             })
         }
         (None, None) => Err(Reject::InvalidRequest(
@@ -420,6 +444,7 @@ pub fn replace_tool_name(
     moved.method_name = call.method_name.clone().map(shift);
     moved.tool = Some(span.start..span.start + name.len());
     moved.meta = call.meta.clone().map(shift);
+    moved.arguments = call.arguments.clone().map(shift);
     Ok((bytes::Bytes::from(out), moved))
 }
 

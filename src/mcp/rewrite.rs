@@ -174,6 +174,7 @@ pub fn strip_envelope(body: &[u8], call: &RpcCall) -> Result<Option<(Bytes, RpcC
     moved.id = call.id.clone().map(shift);
     moved.method_name = call.method_name.clone().map(shift);
     moved.tool = call.tool.clone().map(shift);
+    moved.arguments = call.arguments.clone().map(shift);
     moved.meta = Some(at.start..at.start + new);
     Ok(Some((Bytes::from(out), moved)))
 }

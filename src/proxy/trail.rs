@@ -78,6 +78,7 @@ pub(super) fn facts(
         tool: called.map(|c| (c, upstream_tool)),
         method: ctx.method,
         body: ctx.body.clone(),
+        arguments: ctx.call.as_ref().and_then(|c| c.arguments.clone()),
         refused_by: ctx.refused_by,
         reject: ctx.rejected.take(),
         forwarded: t.forwarded_at.is_some(),
