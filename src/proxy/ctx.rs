@@ -84,6 +84,9 @@ pub struct RequestCtx {
     /// The in-flight entry of a virtual server's call (cancellation routing), removed in
     /// `logging` when its answer ends.
     pub in_flight: Option<crate::digest::Digest>,
+    /// A virtual server's result whose resource URIs become the exposed ones
+    /// ([`crate::vserver::uris`]). Boxed: most requests have none.
+    pub uris: Option<Box<crate::vserver::uris::UriRewriter>>,
 }
 
 /// A tool of a virtual server's catalog (one `Arc` clone: no string is copied).
@@ -206,6 +209,7 @@ impl RequestCtx {
             capture: None,
             sse_ids: None,
             in_flight: None,
+            uris: None,
         }
     }
 

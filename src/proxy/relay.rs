@@ -78,6 +78,7 @@ pub(crate) fn response_header(
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
         }
     }
+    uri_rewrite(resp, ctx, status, is_sse)?;
     // A 2026-07-28 client of the handshake-era upstream session the gateway holds: its
     // results need `resultType`, added as the body streams (so the length changes).
     let modern_client = ctx
@@ -122,6 +123,53 @@ pub(crate) fn response_header(
         };
         ctx.response = ResponseMode::StampResultType(Box::new(stamp));
     }
+    Ok(())
+}
+
+/// A virtual server's `resources/read`, `tools/call` or `prompts/get` result: resource URIs
+/// in it become the exposed ones ([`crate::vserver::uris`]), which changes the length. Only
+/// a readable body (JSON or SSE, not compressed, not empty). Before the `resultType` stamp,
+/// which then sees no length to keep.
+fn uri_rewrite(
+    resp: &mut ResponseHeader,
+    ctx: &mut RequestCtx,
+    status: u16,
+    is_sse: bool,
+) -> pingora::Result<()> {
+    use crate::mcp::McpMethod as M;
+    let carries_uris = matches!(ctx.method, M::ResourcesRead | M::ToolsCall | M::PromptsGet);
+    let Some(target) = ctx
+        .target
+        .as_ref()
+        .filter(|_| carries_uris && ctx.is_virtual())
+    else {
+        return Ok(());
+    };
+    let is_json = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    let empty = resp
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    if status != 200
+        || !(is_sse || is_json)
+        || empty
+        || resp.headers.contains_key(http::header::CONTENT_ENCODING)
+    {
+        return Ok(());
+    }
+    if resp.headers.contains_key(http::header::CONTENT_LENGTH) {
+        resp.remove_header(&http::header::CONTENT_LENGTH);
+        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+    }
+    ctx.uris = Some(Box::new(crate::vserver::uris::UriRewriter::new(
+        target.upstream_name(),
+        is_sse,
+    )));
     Ok(())
 }
 
@@ -232,6 +280,10 @@ fn replace_body_headers(resp: &mut ResponseHeader) -> pingora::Result<()> {
 /// Process one chunk of the upstream's response body. Runs in `response_body_filter`.
 /// In pass-through mode the chunk is left as it is (zero copy).
 pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    if let Some(uris) = ctx.uris.as_mut() {
+        let out = uris.push(body.take().unwrap_or_default(), end_of_stream);
+        *body = (!out.is_empty()).then_some(out);
+    }
     if let ResponseMode::StampResultType(stamp) = &mut ctx.response {
         if let Some(stamped) = body.as_deref().and_then(|chunk| stamp.feed(chunk)) {
             *body = Some(Bytes::from(stamped));

@@ -60,6 +60,8 @@ pub struct Offers {
     pub templates: Vec<Value>,
     /// It declared `completions` (it answers `completion/complete`).
     pub completions: bool,
+    /// It declared `logging` (it answers `logging/setLevel`).
+    pub logging: bool,
 }
 
 /// An immutable view of every upstream's tools.

@@ -69,6 +69,7 @@ pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> Offer
             prompts: true,
             resources: true,
             completions: true,
+            logging: true,
         };
     }
     match runtime.catalogs.get(&runtime.config, index, &snapshot) {
@@ -76,6 +77,7 @@ pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> Offer
             prompts: c.items.has(Kind::Prompt),
             resources: c.items.has(Kind::Resource) || c.items.has(Kind::Template),
             completions: c.items.completions,
+            logging: c.items.logging,
         },
         None => Offered::default(),
     }
@@ -87,6 +89,9 @@ pub(super) struct Offered {
     pub prompts: bool,
     pub resources: bool,
     pub completions: bool,
+    /// `logging/setLevel` is fanned out to the upstreams that declare `logging`
+    /// (handshake era only: 2026-07-28 sets the level per request, see [`super::logging`]).
+    pub logging: bool,
 }
 
 /// The capabilities object a virtual server declares.
@@ -108,6 +113,11 @@ pub(super) fn capabilities(offered: Offered, list_changed: bool) -> serde_json::
     }
     if offered.completions {
         caps["completions"] = serde_json::json!({});
+    }
+    // Only on a legacy session (`list_changed`): a 2026-07-28 client has no
+    // `logging/setLevel` to call (the revision removed it).
+    if offered.logging && list_changed {
+        caps["logging"] = serde_json::json!({});
     }
     caps
 }
