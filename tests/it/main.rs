@@ -37,3 +37,4 @@ mod upstream_failures;
 mod vault_cli;
 mod virtual_servers;
 mod vserver_prompts_resources;
+mod vserver_events;
