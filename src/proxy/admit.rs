@@ -371,6 +371,11 @@ pub(crate) async fn admit(
         }
     };
 
+    // A 2026-07-28 client's log level, read before step 3 takes its envelope out.
+    if target.modern_client() {
+        ctx.log_floor = Some(vserver::logging::floor(&ctx.body));
+    }
+
     // 7. Decide.
     decide(ctx, target, shared, runtime).await?;
 

@@ -85,8 +85,11 @@ pub struct RequestCtx {
     /// `logging` when its answer ends.
     pub in_flight: Option<crate::digest::Digest>,
     /// A virtual server's result whose resource URIs become the exposed ones
-    /// ([`crate::vserver::uris`]). Boxed: most requests have none.
-    pub uris: Option<Box<crate::vserver::uris::UriRewriter>>,
+    /// ([`crate::vserver::results`]). Boxed: most requests have none.
+    pub uris: Option<Box<crate::vserver::results::ResultRewriter>>,
+    /// A 2026-07-28 client's log floor (`crate::vserver::logging::floor`), read from its
+    /// `_meta` before the decision takes the envelope out of the body.
+    pub log_floor: Option<u8>,
 }
 
 /// A tool of a virtual server's catalog (one `Arc` clone: no string is copied).
@@ -210,6 +213,7 @@ impl RequestCtx {
             sse_ids: None,
             in_flight: None,
             uris: None,
+            log_floor: None,
         }
     }
 

@@ -127,7 +127,8 @@ pub(crate) fn response_header(
 }
 
 /// A virtual server's `resources/read`, `tools/call` or `prompts/get` result: resource URIs
-/// in it become the exposed ones ([`crate::vserver::uris`]), which changes the length. Only
+/// in it become the exposed ones ([`crate::vserver::results`]), which changes the length; and
+/// a 2026-07-28 client's event stream loses the log messages below its level. Only
 /// a readable body (JSON or SSE, not compressed, not empty). Before the `resultType` stamp,
 /// which then sees no length to keep.
 fn uri_rewrite(
@@ -138,10 +139,12 @@ fn uri_rewrite(
 ) -> pingora::Result<()> {
     use crate::mcp::McpMethod as M;
     let carries_uris = matches!(ctx.method, M::ResourcesRead | M::ToolsCall | M::PromptsGet);
+    // A modern client's log floor applies to messages on an event stream.
+    let filters_logs = ctx.log_floor.is_some() && is_sse;
     let Some(target) = ctx
         .target
         .as_ref()
-        .filter(|_| carries_uris && ctx.is_virtual())
+        .filter(|_| (carries_uris || filters_logs) && ctx.is_virtual())
     else {
         return Ok(());
     };
@@ -166,9 +169,10 @@ fn uri_rewrite(
         resp.remove_header(&http::header::CONTENT_LENGTH);
         resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
     }
-    ctx.uris = Some(Box::new(crate::vserver::uris::UriRewriter::new(
+    ctx.uris = Some(Box::new(crate::vserver::results::ResultRewriter::new(
         target.upstream_name(),
         is_sse,
+        ctx.log_floor,
     )));
     Ok(())
 }

@@ -89,8 +89,8 @@ pub(super) struct Offered {
     pub prompts: bool,
     pub resources: bool,
     pub completions: bool,
-    /// `logging/setLevel` is fanned out to the upstreams that declare `logging`
-    /// (handshake era only: 2026-07-28 sets the level per request, see [`super::logging`]).
+    /// Some upstream declares `logging`: `logging/setLevel` is fanned out to those
+    /// (handshake era; 2026-07-28 asks per request, see [`super::logging`]).
     pub logging: bool,
 }
 
@@ -114,9 +114,9 @@ pub(super) fn capabilities(offered: Offered, list_changed: bool) -> serde_json::
     if offered.completions {
         caps["completions"] = serde_json::json!({});
     }
-    // Only on a legacy session (`list_changed`): a 2026-07-28 client has no
-    // `logging/setLevel` to call (the revision removed it).
-    if offered.logging && list_changed {
+    // Legacy sessions set the level with `logging/setLevel` (fanned out); a 2026-07-28
+    // client asks per request (`_meta` logLevel, applied on the way back: `results`).
+    if offered.logging {
         caps["logging"] = serde_json::json!({});
     }
     caps

@@ -23,6 +23,17 @@ use crate::state::{Runtime, Shared};
 
 use super::{list, result, session, Answer, Request};
 
+/// The position of `level` in [`LEVELS`] (0 = debug), `None` for no MCP level.
+pub fn level_index(level: &str) -> Option<u8> {
+    LEVELS
+        .iter()
+        .position(|l| *l == level)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+/// No level: a log floor above every level (a 2026-07-28 request that asked for none).
+pub const NO_LEVEL: u8 = 8;
+
 /// The levels of RFC 5424 that MCP names, lowest first.
 const LEVELS: [&str; 8] = [
     "debug",
@@ -150,4 +161,13 @@ async fn set_one(
     let events = super::events::entry(shared, digest, expires);
     super::events::follow(shared, &events, expires, u, sid.as_deref(), credential).await;
     Ok(())
+}
+
+/// A 2026-07-28 request's log floor: the level index its
+/// `_meta["io.modelcontextprotocol/logLevel"]` asks for, or [`NO_LEVEL`] when it asks for
+/// none (or names no MCP level): then no log message may reach it.
+pub fn floor(body: &[u8]) -> u8 {
+    crate::mcp::rewrite::string_at(body, &["_meta", "io.modelcontextprotocol/logLevel"])
+        .and_then(|(l, _)| level_index(&l))
+        .unwrap_or(NO_LEVEL)
 }

@@ -31,11 +31,11 @@ pub mod events;
 pub mod ids;
 mod items;
 pub mod list;
-mod logging;
+pub mod logging;
 mod modern;
 pub mod reply;
+pub mod results;
 pub mod session;
-pub mod uris;
 
 use std::sync::Arc;
 

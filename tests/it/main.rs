@@ -36,5 +36,5 @@ mod upgrade;
 mod upstream_failures;
 mod vault_cli;
 mod virtual_servers;
-mod vserver_prompts_resources;
 mod vserver_events;
+mod vserver_prompts_resources;

@@ -1,10 +1,12 @@
 //! Logging, subscriptions and resource URIs in results through a virtual server, against two
 //! real upstreams on the official Python SDK (`tests/fixtures/python/items_upstream.py`,
-//! `items` and `more`, the second refusing the level `critical`): `logging/setLevel` fanned
+//! `items` and `more`, the second refusing the level `critical` and answering with event
+//! streams): `logging/setLevel` fanned
 //! out to both (and a clear error naming the one that refused), `resources/subscribe`
 //! reaching the upstream under its own URI and the upstream's update reaching the client's
 //! GET stream under the exposed one, a hidden URI refused without reaching the upstream, and
-//! the URIs in `resources/read` and `tools/call` results exposed.
+//! the URIs in `resources/read` and `tools/call` results exposed, and a call's log messages
+//! reaching a legacy client as sent and a 2026-07-28 client from the level it asked for.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
 use std::time::Duration;
@@ -50,7 +52,12 @@ impl Setup {
     }
 }
 
-async fn upstream(python: &std::path::Path, dir: &std::path::Path, name: &str, flag: &str) -> Upstream {
+async fn upstream(
+    python: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    flags: &[&str],
+) -> Upstream {
     let log = dir.join(format!("{name}.log"));
     let port = free_port();
     let script = concat!(
@@ -62,7 +69,7 @@ async fn upstream(python: &std::path::Path, dir: &std::path::Path, name: &str, f
             .arg(script)
             .arg(port.to_string())
             .arg(&log)
-            .arg(flag)
+            .args(flags)
             .current_dir(dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -74,7 +81,10 @@ async fn upstream(python: &std::path::Path, dir: &std::path::Path, name: &str, f
         .await
         .is_err()
     {
-        assert!(std::time::Instant::now() < deadline, "upstream {name} did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upstream {name} did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Upstream {
@@ -96,22 +106,23 @@ async fn setup() -> Option<Setup> {
         return None;
     };
     let dir = tempfile::tempdir().unwrap();
-    let items = upstream(&python, dir.path(), "items", "-").await;
-    let more = upstream(&python, dir.path(), "more", "refuse-critical").await;
+    let items = upstream(&python, dir.path(), "items", &[]).await;
+    let more = upstream(&python, dir.path(), "more", &["refuse-critical", "sse"]).await;
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, HMAC).unwrap();
     let url = |p: u16| format!("http://127.0.0.1:{p}/mcp");
-    let yaml = Config::new()
-        .listener(Listener::new().route("/mcp", "items"))
-        .upstream(crate::common::Upstream::new("items", &url(items.port)))
-        .upstream(crate::common::Upstream::new("more", &url(more.port)))
-        .auth(Auth::new(RESOURCE).jwt(
-            Jwt::test_issuer(JwtKey::hs256(SecretRef::file(&hmac))).audiences(&[AUDIENCE]),
-        ))
-        .virtual_server(
-            VirtualServer::new("docs", PATH).set("deny_resources", json!(["*.secret:*"])),
-        )
-        .yaml();
+    let yaml =
+        Config::new()
+            .listener(Listener::new().route("/mcp", "items"))
+            .upstream(crate::common::Upstream::new("items", &url(items.port)))
+            .upstream(crate::common::Upstream::new("more", &url(more.port)))
+            .auth(Auth::new(RESOURCE).jwt(
+                Jwt::test_issuer(JwtKey::hs256(SecretRef::file(&hmac))).audiences(&[AUDIENCE]),
+            ))
+            .virtual_server(
+                VirtualServer::new("docs", PATH).set("deny_resources", json!(["*.secret:*"])),
+            )
+            .yaml();
     let gw = start_gateway(&yaml).await;
     Some(Setup {
         gw,
@@ -203,19 +214,58 @@ async fn set_level_reaches_every_upstream_and_a_refusal_names_its_upstream() {
     let alice = token("alice");
     let (sid, init) = open(&s, &alice).await;
     assert!(init["capabilities"]["logging"].is_object(), "{init}");
-    ok(&s, &alice, &sid, "logging/setLevel", json!({"level": "debug"})).await;
-    assert!(s.items.seen().contains(&"setLevel debug".to_string()), "{:?}", s.items.seen());
-    assert!(s.more.seen().contains(&"setLevel debug".to_string()), "{:?}", s.more.seen());
+    ok(
+        &s,
+        &alice,
+        &sid,
+        "logging/setLevel",
+        json!({"level": "debug"}),
+    )
+    .await;
+    assert!(
+        s.items.seen().contains(&"setLevel debug".to_string()),
+        "{:?}",
+        s.items.seen()
+    );
+    assert!(
+        s.more.seen().contains(&"setLevel debug".to_string()),
+        "{:?}",
+        s.more.seen()
+    );
 
     // `more` refuses `critical`: one answer, naming it; `items` took it.
-    let r = call(&s, &alice, &sid, "logging/setLevel", json!({"level": "critical"})).await;
-    let v = assert_error(r, 502, -32000, "logging/setLevel failed on upstream \"more\"").await;
+    let r = call(
+        &s,
+        &alice,
+        &sid,
+        "logging/setLevel",
+        json!({"level": "critical"}),
+    )
+    .await;
+    let v = assert_error(
+        r,
+        502,
+        -32000,
+        "logging/setLevel failed on upstream \"more\"",
+    )
+    .await;
     assert_eq!(v["error"]["data"]["failed"][0]["upstream"], "more", "{v}");
-    assert_eq!(v["error"]["data"]["failed"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        v["error"]["data"]["failed"].as_array().unwrap().len(),
+        1,
+        "{v}"
+    );
     assert!(s.items.seen().contains(&"setLevel critical".to_string()));
 
     // Not a level: refused by the gateway, nothing sent.
-    let r = call(&s, &alice, &sid, "logging/setLevel", json!({"level": "loud"})).await;
+    let r = call(
+        &s,
+        &alice,
+        &sid,
+        "logging/setLevel",
+        json!({"level": "loud"}),
+    )
+    .await;
     assert_error(r, 400, -32602, "one of debug, info").await;
     assert!(!s.items.seen().iter().any(|l| l.contains("loud")));
 
@@ -230,9 +280,18 @@ async fn a_subscription_delivers_updates_with_the_exposed_uri_and_upstream_logs(
     let alice = token("alice");
     let (sid, _) = open(&s, &alice).await;
     let mut events = stream(&s, &alice, &sid).await;
-    ok(&s, &alice, &sid, "resources/subscribe", json!({"uri": README})).await;
+    ok(
+        &s,
+        &alice,
+        &sid,
+        "resources/subscribe",
+        json!({"uri": README}),
+    )
+    .await;
     assert!(
-        s.items.seen().contains(&"subscribe file:///docs/readme.md".to_string()),
+        s.items
+            .seen()
+            .contains(&"subscribe file:///docs/readme.md".to_string()),
         "the upstream got its own URI: {:?}",
         s.items.seen()
     );
@@ -248,11 +307,24 @@ async fn a_subscription_delivers_updates_with_the_exposed_uri_and_upstream_logs(
     let updated = next(&mut events, "notifications/resources/updated").await;
     assert_eq!(updated["params"]["uri"], README, "{updated}");
     let log = next(&mut events, "notifications/message").await;
-    assert_eq!(log["params"]["data"], "touched file:///docs/readme.md", "{log}");
+    assert_eq!(
+        log["params"]["data"], "touched file:///docs/readme.md",
+        "{log}"
+    );
 
     // An update for a URI this session did not subscribe to is not relayed.
-    ok(&s, &alice, &sid, "resources/unsubscribe", json!({"uri": README})).await;
-    assert!(s.items.seen().contains(&"unsubscribe file:///docs/readme.md".to_string()));
+    ok(
+        &s,
+        &alice,
+        &sid,
+        "resources/unsubscribe",
+        json!({"uri": README}),
+    )
+    .await;
+    assert!(s
+        .items
+        .seen()
+        .contains(&"unsubscribe file:///docs/readme.md".to_string()));
     ok(
         &s,
         &alice,
@@ -271,7 +343,9 @@ async fn a_subscription_delivers_updates_with_the_exposed_uri_and_upstream_logs(
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), wait).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -283,7 +357,14 @@ async fn a_hidden_uri_is_refused_like_a_read_and_never_reaches_the_upstream() {
         let r = call(&s, &alice, &sid, method, json!({"uri": SECRET})).await;
         assert_error(r, 200, -32602, "unknown resource").await;
     }
-    let r = call(&s, &alice, &sid, "resources/subscribe", json!({"uri": "file://mcpgw/nope///x"})).await;
+    let r = call(
+        &s,
+        &alice,
+        &sid,
+        "resources/subscribe",
+        json!({"uri": "file://mcpgw/nope///x"}),
+    )
+    .await;
     assert_error(r, 200, -32602, "unknown resource").await;
     assert!(
         !s.items.seen().iter().any(|l| l.contains("secret")),
@@ -300,11 +381,92 @@ async fn resource_uris_in_results_are_the_exposed_ones() {
     let read = ok(&s, &alice, &sid, "resources/read", json!({"uri": README})).await;
     assert_eq!(read["result"]["contents"][0]["uri"], README, "{read}");
     assert_eq!(read["result"]["contents"][0]["text"], "# Readme", "{read}");
-    let links = ok(&s, &alice, &sid, "tools/call", json!({"name": "items__links", "arguments": {}})).await;
+    let links = ok(
+        &s,
+        &alice,
+        &sid,
+        "tools/call",
+        json!({"name": "items__links", "arguments": {}}),
+    )
+    .await;
     let content = &links["result"]["content"];
     assert_eq!(content[0]["uri"], README, "{links}");
-    assert_eq!(content[1]["resource"]["uri"], "notes://mcpgw/items///7", "{links}");
+    assert_eq!(
+        content[1]["resource"]["uri"], "notes://mcpgw/items///7",
+        "{links}"
+    );
     // What the client was given reads back through the server.
-    let again = ok(&s, &alice, &sid, "resources/read", json!({"uri": content[1]["resource"]["uri"]})).await;
+    let again = ok(
+        &s,
+        &alice,
+        &sid,
+        "resources/read",
+        json!({"uri": content[1]["resource"]["uri"]}),
+    )
+    .await;
     assert_eq!(again["result"]["contents"][0]["text"], "note 7", "{again}");
+}
+
+/// The `data:` messages of an SSE answer.
+async fn messages(r: reqwest::Response) -> Vec<Value> {
+    r.text()
+        .await
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect()
+}
+
+fn logged(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .map(|m| m["params"]["data"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_calls_log_messages_reach_a_legacy_client_and_a_modern_one_from_its_level() {
+    let Some(s) = setup().await else { return };
+    let alice = token("alice");
+    let (sid, _) = open(&s, &alice).await;
+    let shout = json!({"name": "more__shout", "arguments": {}});
+    let r = call(&s, &alice, &sid, "tools/call", shout.clone()).await;
+    assert_eq!(r.status(), 200);
+    let m = messages(r).await;
+    assert_eq!(logged(&m), ["quiet", "loud"], "{m:?}");
+
+    const MODERN: &str = "2026-07-28";
+    let modern = |level: Option<&str>| {
+        let mut meta = json!({
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+        });
+        if let Some(l) = level {
+            meta["io.modelcontextprotocol/logLevel"] = json!(l);
+        }
+        let mut params = shout.clone();
+        params["_meta"] = meta;
+        json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":params}).to_string()
+    };
+    let h = [
+        ("authorization", alice.as_str()),
+        ("mcp-protocol-version", MODERN),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "more__shout"),
+    ];
+    let r = post(&s.url(), modern(Some("warning")), &h).await;
+    assert_eq!(r.status(), 200);
+    let m = messages(r).await;
+    assert_eq!(logged(&m), ["loud"], "{m:?}");
+    assert_eq!(
+        m.last().unwrap()["result"]["content"][0]["text"],
+        "shouted",
+        "{m:?}"
+    );
+    let r = post(&s.url(), modern(None), &h).await;
+    let m = messages(r).await;
+    assert!(logged(&m).is_empty(), "none asked, none sent: {m:?}");
+    assert!(m.iter().any(|v| v["result"].is_object()), "{m:?}");
 }

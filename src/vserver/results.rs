@@ -1,6 +1,10 @@
-//! Resource URIs inside results relayed from a virtual server's upstream, rewritten to the
-//! exposed form (`<scheme>://mcpgw/<upstream>/<rest>`, [`crate::registry::items::expose_uri`])
-//! so the client can read what it was given through the same server:
+//! What a virtual server changes in the answers it relays from an upstream, message by
+//! message: resource URIs in results, and (2026-07-28 clients) log messages below the level
+//! the request asked for.
+//!
+//! Resource URIs inside results are rewritten to the exposed form
+//! (`<scheme>://mcpgw/<upstream>/<rest>`, [`crate::registry::items::expose_uri`]) so the
+//! client can read what it was given through the same server:
 //!
 //! - `resources/read`: `result.contents[].uri`;
 //! - `tools/call`: `result.content[]` blocks of `type: resource_link` (`uri`) and
@@ -13,6 +17,13 @@
 //! Bounded: a JSON body is held until it ends, an SSE body one event at a time, each up to
 //! [`LIMIT`] (64 KiB, the bound of the gateway's other response copies); past it the rest of
 //! the body passes as sent (logged), its URIs unrewritten.
+//!
+//! Log messages: a 2026-07-28 request asks for `notifications/message` with
+//! `_meta["io.modelcontextprotocol/logLevel"]`, that level and above; without it the server
+//! MUST NOT send any. The gateway speaks to upstreams in the handshake era, where an upstream
+//! sends what its session's level allows, so for a modern client the messages on the call's
+//! stream are filtered here: below the asked level (or all, when none was asked) they are
+//! dropped. Found by a byte scan for `notifications/message`, then one parse of that event.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -24,24 +35,59 @@ use serde_json::value::RawValue;
 pub const LIMIT: usize = 64 * 1024;
 
 const MARKER: &[u8] = b"\"uri\"";
+const LOG: &[u8] = b"notifications/message";
+
+/// Whether `msg` is a `notifications/message` whose level is below `floor` (an unknown
+/// level counts as below: the client asked for the levels it knows).
+fn below(msg: &[u8], floor: u8) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Note<'a> {
+        #[serde(borrow)]
+        method: Cow<'a, str>,
+        #[serde(default, borrow)]
+        id: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        params: Option<Params<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(default, borrow)]
+        level: Option<Cow<'a, str>>,
+    }
+    let Ok(n) = serde_json::from_slice::<Note<'_>>(msg) else {
+        return false;
+    };
+    if n.method != "notifications/message" || n.id.is_some() {
+        return false;
+    }
+    let level = n.params.and_then(|p| p.level);
+    level
+        .as_deref()
+        .and_then(super::logging::level_index)
+        .is_none_or(|i| i < floor)
+}
 
 /// The rewriting state of one response body.
 #[derive(Debug)]
-pub struct UriRewriter {
+pub struct ResultRewriter {
     upstream: String,
     sse: bool,
     buf: Vec<u8>,
     /// Over [`LIMIT`]: the rest passes as it comes.
     passthrough: bool,
+    /// A 2026-07-28 client's log floor: log messages below this level index
+    /// ([`super::logging::level_index`]; 8 drops them all) are dropped. `None`: all pass.
+    log_floor: Option<u8>,
 }
 
-impl UriRewriter {
-    pub fn new(upstream: &str, sse: bool) -> UriRewriter {
-        UriRewriter {
+impl ResultRewriter {
+    pub fn new(upstream: &str, sse: bool, log_floor: Option<u8>) -> ResultRewriter {
+        ResultRewriter {
             upstream: upstream.to_string(),
             sse,
             buf: Vec::new(),
             passthrough: false,
+            log_floor,
         }
     }
 
@@ -85,8 +131,8 @@ impl UriRewriter {
     }
 
     fn push_sse(&mut self, chunk: Bytes, end: bool) -> Bytes {
-        // Whole events without a URI: the chunk as it is (zero copy).
-        if self.buf.is_empty() && chunk.ends_with(b"\n\n") && !contains(&chunk, MARKER) {
+        // Whole events without a URI (or a log message to filter): the chunk as it is.
+        if self.buf.is_empty() && chunk.ends_with(b"\n\n") && !self.interesting(&chunk) {
             return chunk;
         }
         self.buf.extend_from_slice(&chunk);
@@ -110,9 +156,15 @@ impl UriRewriter {
         Bytes::from(out)
     }
 
-    /// One SSE event (with its blank line), rewritten when its message holds a URI.
+    /// Whether `bytes` may hold something to change.
+    fn interesting(&self, bytes: &[u8]) -> bool {
+        contains(bytes, MARKER) || (self.log_floor.is_some() && contains(bytes, LOG))
+    }
+
+    /// One SSE event (with its blank line), rewritten when its message holds a URI; empty
+    /// when it is a log message below the floor.
     fn event(&self, event: &[u8]) -> Option<Vec<u8>> {
-        if !contains(event, MARKER) {
+        if !self.interesting(event) {
             return None;
         }
         let lines: Vec<&[u8]> = event
@@ -126,6 +178,11 @@ impl UriRewriter {
             .map(|d| d.strip_prefix(b" ").unwrap_or(d))
             .collect();
         let json = data.join(&b'\n');
+        if let Some(floor) = self.log_floor.filter(|_| contains(&json, LOG)) {
+            if below(&json, floor) {
+                return Some(Vec::new());
+            }
+        }
         let rewritten = rewrite_message(&json, &self.upstream)?;
         let mut out = Vec::with_capacity(event.len() + 64);
         let mut wrote = false;
@@ -297,7 +354,7 @@ mod tests {
 
     #[test]
     fn sse_events_are_rewritten_one_by_one_across_chunks() {
-        let mut r = UriRewriter::new("docs", true);
+        let mut r = ResultRewriter::new("docs", true, None);
         let plain = Bytes::from_static(b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n");
         let out = r.push(plain.clone(), false);
         assert_eq!(out.as_ptr(), plain.as_ptr(), "passed without a copy");
@@ -311,8 +368,27 @@ mod tests {
     }
 
     #[test]
+    fn a_modern_clients_log_messages_below_its_level_are_dropped() {
+        let events = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"quiet\"}}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"warning\",\"data\":\"loud\"}}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
+        let run = |floor| {
+            let mut r = ResultRewriter::new("d", true, floor);
+            text(&r.push(Bytes::from(events), true)).to_string()
+        };
+        let warning = run(Some(3));
+        assert!(
+            !warning.contains("quiet") && warning.contains("loud"),
+            "{warning}"
+        );
+        assert!(warning.contains(r#""result":{}"#), "{warning}");
+        let none = run(Some(8));
+        assert!(!none.contains("quiet") && !none.contains("loud"), "{none}");
+        assert!(none.contains(r#""result":{}"#), "{none}");
+        assert_eq!(run(None), events, "a legacy client gets every message");
+    }
+
+    #[test]
     fn json_bodies_are_held_to_the_limit_then_passed() {
-        let mut r = UriRewriter::new("docs", false);
+        let mut r = ResultRewriter::new("docs", false, None);
         assert!(r
             .push(
                 Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{"contents":[{"uri":"#),
@@ -321,7 +397,7 @@ mod tests {
             .is_empty());
         let out = r.push(Bytes::from_static(br#""file:///a"}]}}"#), true);
         assert!(text(&out).contains("file://mcpgw/docs////a"));
-        let mut big = UriRewriter::new("docs", false);
+        let mut big = ResultRewriter::new("docs", false, None);
         let chunk = Bytes::from(vec![b' '; LIMIT + 1]);
         assert_eq!(big.push(chunk, false).len(), LIMIT + 1);
         let rest = Bytes::from_static(b"{}");
