@@ -81,6 +81,7 @@ impl McpClient<'_> {
         let mut offers = crate::registry::Offers {
             completions: declared("completions"),
             logging: declared("logging"),
+            subscribe: session.capabilities["resources"]["subscribe"] == Value::Bool(true),
             ..Default::default()
         };
         let lists = [

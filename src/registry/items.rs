@@ -71,6 +71,8 @@ pub struct Items {
     pub completions: bool,
     /// Some upstream of the server answers `logging/setLevel`.
     pub logging: bool,
+    /// Some upstream of the server answers `resources/subscribe`.
+    pub subscribe: bool,
     by_name: HashMap<(Kind, String), usize>,
 }
 
@@ -90,6 +92,7 @@ impl Items {
             let down = ut.health != super::Health::Up;
             items.completions |= ut.offers.completions;
             items.logging |= ut.offers.logging;
+            items.subscribe |= ut.offers.subscribe;
             let lists = [
                 (Kind::Prompt, &ut.offers.prompts),
                 (Kind::Resource, &ut.offers.resources),
@@ -401,6 +404,7 @@ virtual_servers:
             templates: vec![json!({"uriTemplate": "file:///{path}"})],
             completions: true,
             logging: false,
+            subscribe: false,
         };
         snap.upstreams
             .insert("docs".into(), upstream(Health::Up, docs));

@@ -62,6 +62,8 @@ pub struct Offers {
     pub completions: bool,
     /// It declared `logging` (it answers `logging/setLevel`).
     pub logging: bool,
+    /// It declared `resources.subscribe` (it answers `resources/subscribe`).
+    pub subscribe: bool,
 }
 
 /// An immutable view of every upstream's tools.

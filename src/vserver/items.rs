@@ -70,6 +70,7 @@ pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> Offer
             resources: true,
             completions: true,
             logging: true,
+            subscribe: true,
         };
     }
     match runtime.catalogs.get(&runtime.config, index, &snapshot) {
@@ -78,6 +79,7 @@ pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> Offer
             resources: c.items.has(Kind::Resource) || c.items.has(Kind::Template),
             completions: c.items.completions,
             logging: c.items.logging,
+            subscribe: c.items.subscribe,
         },
         None => Offered::default(),
     }
@@ -92,6 +94,9 @@ pub(super) struct Offered {
     /// Some upstream declares `logging`: `logging/setLevel` is fanned out to those
     /// (handshake era; 2026-07-28 asks per request, see [`super::logging`]).
     pub logging: bool,
+    /// Some upstream answers `resources/subscribe` (handshake era: 2026-07-28 replaced it
+    /// with `subscriptions/listen`).
+    pub subscribe: bool,
 }
 
 /// The capabilities object a virtual server declares.
@@ -110,6 +115,9 @@ pub(super) fn capabilities(offered: Offered, list_changed: bool) -> serde_json::
     }
     if offered.resources {
         caps["resources"] = list();
+        if offered.subscribe && list_changed {
+            caps["resources"]["subscribe"] = serde_json::Value::Bool(true);
+        }
     }
     if offered.completions {
         caps["completions"] = serde_json::json!({});

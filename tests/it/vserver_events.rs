@@ -214,6 +214,10 @@ async fn set_level_reaches_every_upstream_and_a_refusal_names_its_upstream() {
     let alice = token("alice");
     let (sid, init) = open(&s, &alice).await;
     assert!(init["capabilities"]["logging"].is_object(), "{init}");
+    assert_eq!(
+        init["capabilities"]["resources"]["subscribe"], true,
+        "{init}"
+    );
     ok(
         &s,
         &alice,
