@@ -1,7 +1,8 @@
 //! `logging/setLevel` on a virtual server (handshake era): one client session, several
 //! upstream sessions, so the level is fanned out to every upstream of the server that
 //! declares `logging`, each on this client session's own session with it (opened if need
-//! be) and with the credential [`crate::decision::decide`] chooses for it. The client gets
+//! be) and with the credential [`crate::decision::decide`] chooses for it, all at once. The
+//! client gets
 //! one answer: `{}` when every upstream took the level, otherwise
 //! [`Reject::FanOutFailed`] naming each upstream that did not (the others keep the new
 //! level). An upstream that lost the session (404) gets it once more on a new one: setting a
@@ -46,8 +47,8 @@ const LEVELS: [&str; 8] = [
     "emergency",
 ];
 
-/// Set the level on every upstream of the server that declares `logging`, one after the
-/// other (each bounded by its `read_timeout`).
+/// Set the level on every upstream of the server that declares `logging`, all at once
+/// (each bounded by its `read_timeout`).
 pub(super) async fn set_level(
     shared: &Shared,
     runtime: &Runtime,
@@ -68,29 +69,35 @@ pub(super) async fn set_level(
     list::catalog(shared, runtime, req.index).await?;
     let snapshot = shared.registry.snapshot();
     let binding = SessionBinding::Gateway { digest, expires };
-    let mut failed = Vec::new();
-    for &i in &req.server.upstreams {
-        let Some(upstream) = runtime.upstreams.get(i) else {
-            continue;
-        };
-        let declares = snapshot
-            .upstreams
-            .get(upstream.name())
-            .is_some_and(|u| u.offers.logging);
-        if !declares {
-            continue;
-        }
-        let target = Target {
-            upstream: upstream.clone(),
+    let targets: Vec<Target> = req
+        .server
+        .upstreams
+        .iter()
+        .filter_map(|&i| runtime.upstreams.get(i))
+        .filter(|u| {
+            snapshot
+                .upstreams
+                .get(u.name())
+                .is_some_and(|s| s.offers.logging)
+        })
+        .map(|u| Target {
+            upstream: u.clone(),
             exchange: Exchange::Message,
             tool: None,
             session: binding,
             item: None,
-        };
-        if let Err(cause) = set_one(shared, runtime, req, &target, digest, expires, &level).await {
-            failed.push((upstream.name().to_string(), cause));
-        }
-    }
+        })
+        .collect();
+    // All at once: the answer waits for the slowest upstream, not for the sum of them.
+    let legs = targets
+        .iter()
+        .map(|t| Box::pin(set_one(shared, runtime, req, t, digest, expires, &level)));
+    let outcomes = join_all(legs.collect()).await;
+    let failed: Vec<(String, String)> = targets
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(t, r)| r.err().map(|cause| (t.upstream_name().to_string(), cause)))
+        .collect();
     if !failed.is_empty() {
         return Err(Reject::FanOutFailed {
             method: "logging/setLevel",
@@ -170,4 +177,29 @@ pub fn floor(body: &[u8]) -> u8 {
     crate::mcp::rewrite::string_at(body, &["_meta", "io.modelcontextprotocol/logLevel"])
         .and_then(|(l, _)| level_index(&l))
         .unwrap_or(NO_LEVEL)
+}
+
+/// Run `futures` concurrently on this task; their outputs in order. (A virtual server has a
+/// handful of upstreams: polling each on every wake costs nothing worth a dependency.)
+async fn join_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_some() {
+                continue;
+            }
+            match std::pin::Pin::new(f).poll(cx) {
+                std::task::Poll::Ready(v) => *out = Some(v),
+                std::task::Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }

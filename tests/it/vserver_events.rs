@@ -377,6 +377,72 @@ async fn a_hidden_uri_is_refused_like_a_read_and_never_reaches_the_upstream() {
     );
 }
 
+/// 64 subscriptions per session (expanded template URIs, each one a new subscription); the
+/// 65th is refused before it reaches the upstream, and an unsubscribe makes room again.
+#[tokio::test]
+async fn subscriptions_are_capped_per_session() {
+    let Some(s) = setup().await else { return };
+    let alice = token("alice");
+    let (sid, _) = open(&s, &alice).await;
+    let note = |n: usize| format!("notes://mcpgw/items///{n}");
+    for n in 0..64 {
+        ok(
+            &s,
+            &alice,
+            &sid,
+            "resources/subscribe",
+            json!({"uri": note(n)}),
+        )
+        .await;
+    }
+    // The same one again is no new subscription.
+    ok(
+        &s,
+        &alice,
+        &sid,
+        "resources/subscribe",
+        json!({"uri": note(0)}),
+    )
+    .await;
+    let r = call(
+        &s,
+        &alice,
+        &sid,
+        "resources/subscribe",
+        json!({"uri": note(64)}),
+    )
+    .await;
+    assert_error(r, 400, -32602, "64 resource subscriptions").await;
+    assert!(!s.items.seen().contains(&"subscribe notes://64".to_string()));
+    ok(
+        &s,
+        &alice,
+        &sid,
+        "resources/unsubscribe",
+        json!({"uri": note(3)}),
+    )
+    .await;
+    ok(
+        &s,
+        &alice,
+        &sid,
+        "resources/subscribe",
+        json!({"uri": note(64)}),
+    )
+    .await;
+    assert!(s.items.seen().contains(&"subscribe notes://64".to_string()));
+    // Another session has its own count.
+    let (other, _) = open(&s, &alice).await;
+    ok(
+        &s,
+        &alice,
+        &other,
+        "resources/subscribe",
+        json!({"uri": note(65)}),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn resource_uris_in_results_are_the_exposed_ones() {
     let Some(s) = setup().await else { return };
