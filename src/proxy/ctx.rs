@@ -86,7 +86,7 @@ pub struct RequestCtx {
     pub in_flight: Option<crate::digest::Digest>,
     /// A virtual server's result whose resource URIs become the exposed ones
     /// ([`crate::vserver::results`]). Boxed: most requests have none.
-    pub uris: Option<Box<crate::vserver::results::ResultRewriter>>,
+    pub results: Option<Box<crate::vserver::results::ResultRewriter>>,
     /// A 2026-07-28 client's log floor (`crate::vserver::logging::floor`), read from its
     /// `_meta` before the decision takes the envelope out of the body.
     pub log_floor: Option<u8>,
@@ -212,7 +212,7 @@ impl RequestCtx {
             capture: None,
             sse_ids: None,
             in_flight: None,
-            uris: None,
+            results: None,
             log_floor: None,
         }
     }

@@ -78,6 +78,8 @@ pub struct ResultRewriter {
     /// A 2026-07-28 client's log floor: log messages below this level index
     /// ([`super::logging::level_index`]; 8 drops them all) are dropped. `None`: all pass.
     log_floor: Option<u8>,
+    /// A JSON body's `Content-Length`, when the upstream declared one.
+    declared: Option<usize>,
 }
 
 impl ResultRewriter {
@@ -88,7 +90,16 @@ impl ResultRewriter {
             buf: Vec::new(),
             passthrough: false,
             log_floor,
+            declared: None,
         }
+    }
+
+    /// The JSON body's declared length: a chunk that completes it completes the message, so
+    /// a body in one chunk passes at once (no copy) instead of waiting for the end of the
+    /// body, which Pingora may report in a later, empty call.
+    pub fn with_length(mut self, declared: Option<usize>) -> ResultRewriter {
+        self.declared = declared;
+        self
     }
 
     /// Take one chunk of the body; returns what to send now (possibly empty).
@@ -99,7 +110,9 @@ impl ResultRewriter {
         if self.sse {
             return self.push_sse(chunk, end);
         }
-        if self.buf.is_empty() && end {
+        let complete = end || self.declared == Some(self.buf.len() + chunk.len());
+        if self.buf.is_empty() && complete {
+            self.passthrough = true; // the message is out: nothing more to hold
             return self.message(chunk);
         }
         self.buf.extend_from_slice(&chunk);
@@ -107,7 +120,8 @@ impl ResultRewriter {
             self.overflow();
             return Bytes::from(std::mem::take(&mut self.buf));
         }
-        if end {
+        if complete {
+            self.passthrough = true;
             let whole = Bytes::from(std::mem::take(&mut self.buf));
             return self.message(whole);
         }
@@ -402,5 +416,12 @@ mod tests {
         assert_eq!(big.push(chunk, false).len(), LIMIT + 1);
         let rest = Bytes::from_static(b"{}");
         assert_eq!(big.push(rest.clone(), true), rest);
+        // A declared length: the chunk that completes it is the message, passed without a
+        // copy when it holds no URI; the end of the body comes later, empty.
+        let body = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+        let mut one = ResultRewriter::new("docs", false, None).with_length(Some(body.len()));
+        let out = one.push(body.clone(), false);
+        assert_eq!(out.as_ptr(), body.as_ptr());
+        assert!(one.push(Bytes::new(), true).is_empty());
     }
 }
