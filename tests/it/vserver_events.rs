@@ -475,6 +475,22 @@ async fn resource_uris_in_results_are_the_exposed_ones() {
     )
     .await;
     assert_eq!(again["result"]["contents"][0]["text"], "note 7", "{again}");
+
+    // A 2026-07-28 read: the URI exposed and the result stamped, both on one body.
+    let body = json!({"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri": README,
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let h = [
+        ("authorization", alice.as_str()),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "resources/read"),
+        ("mcp-name", README),
+    ];
+    let r = post(&s.url(), body.to_string(), &h).await;
+    assert_eq!(r.status(), 200);
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["result"]["contents"][0]["uri"], README, "{v}");
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
 }
 
 /// The `data:` messages of an SSE answer.
