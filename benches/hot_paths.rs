@@ -885,6 +885,38 @@ fn observability(c: &mut Criterion) {
     });
 }
 
+/// `response_body_filter` on a virtual server's results (`vserver::results`): a JSON
+/// `tools/call` result without a resource URI (the common case: one byte scan, the body
+/// passed as it is), a `resources/read` result whose URI is spliced to the exposed form, and
+/// an SSE chunk of whole events without one (zero copy).
+fn result_uris(c: &mut Criterion) {
+    use bytes::Bytes;
+    use mcp_gateway::vserver::results::ResultRewriter;
+    let text = Bytes::from(
+        serde_json::json!({"jsonrpc":"2.0","id":17,"result":{"content":[
+            {"type":"text","text":"x".repeat(2000)}],"isError":false}})
+        .to_string(),
+    );
+    let read = Bytes::from(
+        serde_json::json!({"jsonrpc":"2.0","id":18,"result":{"contents":[
+            {"uri":"file:///docs/readme.md","mimeType":"text/markdown","text":"x".repeat(2000)}]}})
+        .to_string(),
+    );
+    let sse = Bytes::from(format!(
+        "event: message\ndata: {}\n\n",
+        std::str::from_utf8(&text).unwrap_or("")
+    ));
+    c.bench_function("results/json_call_no_uri_2k", |b| {
+        b.iter(|| ResultRewriter::new("docs", false, None).push(black_box(text.clone()), true))
+    });
+    c.bench_function("results/json_read_one_uri_2k", |b| {
+        b.iter(|| ResultRewriter::new("docs", false, None).push(black_box(read.clone()), true))
+    });
+    c.bench_function("results/sse_call_no_uri_2k", |b| {
+        b.iter(|| ResultRewriter::new("docs", true, None).push(black_box(sse.clone()), true))
+    });
+}
+
 criterion_group!(
     benches,
     strict_pass,
@@ -900,6 +932,7 @@ criterion_group!(
     policy,
     quota,
     audit,
-    observability
+    observability,
+    result_uris
 );
 criterion_main!(benches);

@@ -244,6 +244,26 @@ pub enum Reject {
     /// revision's status for it; legacy requests get [`Reject::MethodNotFound`], 200).
     #[error("method not found: {method}")]
     ModernMethodNotFound { method: String },
+    /// 502, -32000: a message a virtual server fans out to several upstreams
+    /// (`logging/setLevel`) failed on some; `data.failed` names each with its cause. The
+    /// others took it (the message says so: a client retrying resends it to all).
+    #[error(
+        "{method} failed on {}; the other upstreams of this server took it",
+        fan_out_list(failed)
+    )]
+    FanOutFailed {
+        method: &'static str,
+        failed: Vec<(String, String)>,
+    },
+}
+
+/// `upstream "a" (cause), upstream "b" (cause)` for [`Reject::FanOutFailed`].
+fn fan_out_list(failed: &[(String, String)]) -> String {
+    let parts: Vec<String> = failed
+        .iter()
+        .map(|(u, c)| format!("upstream {u:?} ({c})"))
+        .collect();
+    parts.join(", ")
 }
 
 /// Which kind of a limit refused a call.
@@ -321,6 +341,7 @@ impl Reject {
             Reject::ApprovalUnavailable { .. } => 503,
             Reject::UnsupportedRevision { .. } => 400,
             Reject::ModernMethodNotFound { .. } => 404,
+            Reject::FanOutFailed { .. } => 502,
         }
     }
 
@@ -363,6 +384,7 @@ impl Reject {
             | Reject::QuotaStoreUnavailable { .. } => GATEWAY_ERROR,
             Reject::UnsupportedRevision { .. } => UNSUPPORTED_PROTOCOL_VERSION,
             Reject::ModernMethodNotFound { .. } => METHOD_NOT_FOUND,
+            Reject::FanOutFailed { .. } => GATEWAY_ERROR,
         }
     }
 
@@ -412,6 +434,12 @@ impl Reject {
                 "supported": crate::mcp::revision::ALL,
                 "requested": requested,
             })),
+            Reject::FanOutFailed { failed, .. } => Some(serde_json::json!({
+                "failed": failed
+                    .iter()
+                    .map(|(u, c)| serde_json::json!({ "upstream": u, "cause": c }))
+                    .collect::<Vec<_>>(),
+            })),
             _ => None,
         }
     }
@@ -455,6 +483,7 @@ impl Reject {
             | Reject::QuotaExceeded { .. }
             | Reject::UnsupportedRevision { .. }
             | Reject::ModernMethodNotFound { .. } => Outcome::Rejected,
+            Reject::FanOutFailed { .. } => Outcome::UpstreamError,
         }
     }
 
@@ -546,7 +575,8 @@ impl Reject {
             | Reject::ApprovalDenied { .. }
             | Reject::ApprovalUnavailable { .. }
             | Reject::UnsupportedRevision { .. }
-            | Reject::ModernMethodNotFound { .. } => Vec::new(),
+            | Reject::ModernMethodNotFound { .. }
+            | Reject::FanOutFailed { .. } => Vec::new(),
         }
     }
 }
@@ -696,6 +726,10 @@ mod tests {
             Reject::ModernMethodNotFound {
                 method: "ping".into(),
             },
+            Reject::FanOutFailed {
+                method: "logging/setLevel",
+                failed: vec![("crm".into(), "HTTP 500".into())],
+            },
         ]
     }
 
@@ -811,6 +845,7 @@ mod tests {
                 (400, UNSUPPORTED_PROTOCOL_VERSION, Rejected, none())
             }
             Reject::ModernMethodNotFound { .. } => (404, METHOD_NOT_FOUND, Rejected, none()),
+            Reject::FanOutFailed { .. } => (502, GATEWAY_ERROR, UpstreamError, none()),
         }
     }
 

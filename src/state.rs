@@ -210,6 +210,9 @@ pub struct Shared {
     pub audit: crate::audit::Audit,
     /// Virtual-server calls in flight, for routing the client's `notifications/cancelled`.
     pub in_flight: crate::vserver::reply::InFlight,
+    /// Virtual-server client sessions' resource subscriptions and followed upstream streams
+    /// (bounded; `vserver::events`).
+    pub events: crate::vserver::events::Events,
 }
 
 impl Shared {
@@ -356,6 +359,7 @@ impl Shared {
             approvals: Default::default(),
             audit,
             in_flight: crate::store::BoundedMap::new(crate::vserver::reply::MAX_IN_FLIGHT),
+            events: crate::vserver::events::table(),
         }))
     }
 }

@@ -22,7 +22,9 @@
 //!
 //! A virtual server's relayed client message (an answer to a server-to-client request, a
 //! cancellation: [`crate::vserver::reply`]) is a target without a tool: steps 1-6 are about
-//! tools and do not apply, step 7 chooses its credential as for a call.
+//! tools and do not apply, step 7 chooses its credential as for a call. So is each upstream's
+//! leg of a `logging/setLevel` fan-out (`vserver::logging`); `resources/subscribe` and
+//! `unsubscribe` are [`ItemTarget`]s, decided as `resources/read` is.
 //!
 //! Takes plain inputs (no Pingora `Session`), so each step is unit-testable. The step that
 //! refused is returned with the rejection ([`Refusal::step`]) and recorded in the request's

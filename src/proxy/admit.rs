@@ -42,7 +42,11 @@ pub(crate) enum Admitted {
     /// The body was larger than Pingora's 64 KiB retry buffer: forward it ourselves.
     ForwardBuffered,
     /// A virtual server's server-to-client stream (tools/list_changed), served by the gateway.
-    VirtualStream { server: String },
+    /// `session`: the client session's (digest, expiry), for its relayed upstream events.
+    VirtualStream {
+        server: String,
+        session: (crate::digest::Digest, u64),
+    },
     /// The gateway answers itself (protected-resource metadata, virtual servers).
     Local {
         status: u16,
@@ -235,7 +239,7 @@ pub(crate) async fn admit(
         (&Method::GET, EndpointKind::Virtual { server, .. }) => {
             ctx.method = McpMethod::Stream;
             guard::check_get_headers(header_str(req, header::ACCEPT))?;
-            vserver::session::check(
+            let session = vserver::session::check(
                 shared,
                 runtime,
                 server,
@@ -244,6 +248,7 @@ pub(crate) async fn admit(
             )?;
             return Ok(Admitted::VirtualStream {
                 server: server.name.clone(),
+                session,
             });
         }
         (m, _) => {
@@ -366,6 +371,11 @@ pub(crate) async fn admit(
         }
     };
 
+    // A 2026-07-28 client's log level, read before step 3 takes its envelope out.
+    if target.modern_client() {
+        ctx.log_floor = Some(vserver::logging::floor(&ctx.body));
+    }
+
     // 7. Decide.
     decide(ctx, target, shared, runtime).await?;
 
@@ -412,6 +422,30 @@ pub(crate) async fn admit(
             vserver::session::client_caps(shared, runtime, digest),
         )
         .await?;
+        // A resource subscription: recorded for the client session (capped), and for a
+        // subscribe the upstream's stream followed before the request goes out, so the
+        // updates reach the client's GET stream (`vserver::events`). Boxed: rare.
+        if matches!(
+            ctx.method,
+            McpMethod::ResourcesSubscribe | McpMethod::ResourcesUnsubscribe
+        ) {
+            let own = ctx
+                .target
+                .as_ref()
+                .and_then(|t| t.item.as_ref())
+                .map_or("", |i| i.own.as_str());
+            Box::pin(vserver::events::subscription(
+                shared,
+                digest,
+                expires,
+                &upstream,
+                sid.as_deref(),
+                ctx.credential(),
+                own,
+                ctx.method == McpMethod::ResourcesSubscribe,
+            ))
+            .await?;
+        }
         ctx.upstream_session = UpstreamSession::Gateway(sid);
     }
 

@@ -84,6 +84,12 @@ pub struct RequestCtx {
     /// The in-flight entry of a virtual server's call (cancellation routing), removed in
     /// `logging` when its answer ends.
     pub in_flight: Option<crate::digest::Digest>,
+    /// A virtual server's result whose resource URIs become the exposed ones
+    /// ([`crate::vserver::results`]). Boxed: most requests have none.
+    pub results: Option<Box<crate::vserver::results::ResultRewriter>>,
+    /// A 2026-07-28 client's log floor (`crate::vserver::logging::floor`), read from its
+    /// `_meta` before the decision takes the envelope out of the body.
+    pub log_floor: Option<u8>,
 }
 
 /// A tool of a virtual server's catalog (one `Arc` clone: no string is copied).
@@ -206,6 +212,8 @@ impl RequestCtx {
             capture: None,
             sse_ids: None,
             in_flight: None,
+            results: None,
+            log_floor: None,
         }
     }
 

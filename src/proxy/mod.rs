@@ -83,8 +83,12 @@ impl ProxyHttp for McpGateway {
                 respond::local(session, status, content_type, body, sid.as_deref()).await?;
                 Ok(true)
             }
-            Ok(admit::Admitted::VirtualStream { server }) => {
-                Box::pin(stream::serve(session, &self.shared, &server, ctx)).await?;
+            Ok(admit::Admitted::VirtualStream {
+                server,
+                session: (digest, expires),
+            }) => {
+                let events = crate::vserver::events::receiver(&self.shared, digest, expires);
+                Box::pin(stream::serve(session, &self.shared, &server, ctx, events)).await?;
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {

@@ -11,6 +11,10 @@
 //! - The one exception to pass-through: a virtual server's call answered with SSE, whose
 //!   server-to-client request ids become gateway ids ([`crate::vserver::ids`], at most one
 //!   event held, 1 MiB).
+//! - A virtual server's `resources/read`, `tools/call` and `prompts/get` results: resource
+//!   URIs become the exposed ones, and a 2026-07-28 client's stream loses log messages below
+//!   its level ([`crate::vserver::results`]: a JSON body held until complete, an SSE body one
+//!   event at a time, each at most 64 KiB).
 
 use std::time::Instant;
 
@@ -78,6 +82,7 @@ pub(crate) fn response_header(
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
         }
     }
+    result_rewrite(resp, ctx, status, is_sse)?;
     // A 2026-07-28 client of the handshake-era upstream session the gateway holds: its
     // results need `resultType`, added as the body streams (so the length changes).
     let modern_client = ctx
@@ -122,6 +127,61 @@ pub(crate) fn response_header(
         };
         ctx.response = ResponseMode::StampResultType(Box::new(stamp));
     }
+    Ok(())
+}
+
+/// A virtual server's `resources/read`, `tools/call` or `prompts/get` result: resource URIs
+/// in it become the exposed ones ([`crate::vserver::results`]), which changes the length; and
+/// a 2026-07-28 client's event stream loses the log messages below its level. Only
+/// a readable body (JSON or SSE, not compressed, not empty). Before the `resultType` stamp,
+/// which then sees no length to keep.
+fn result_rewrite(
+    resp: &mut ResponseHeader,
+    ctx: &mut RequestCtx,
+    status: u16,
+    is_sse: bool,
+) -> pingora::Result<()> {
+    use crate::mcp::McpMethod as M;
+    let carries_uris = matches!(ctx.method, M::ResourcesRead | M::ToolsCall | M::PromptsGet);
+    // A modern client's log floor applies to messages on an event stream.
+    let filters_logs = ctx.log_floor.is_some() && is_sse;
+    let Some(target) = ctx
+        .target
+        .as_ref()
+        .filter(|_| (carries_uris || filters_logs) && ctx.is_virtual())
+    else {
+        return Ok(());
+    };
+    let is_json = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    let empty = resp
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    if status != 200
+        || !(is_sse || is_json)
+        || empty
+        || resp.headers.contains_key(http::header::CONTENT_ENCODING)
+    {
+        return Ok(());
+    }
+    let declared = resp
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if resp.headers.contains_key(http::header::CONTENT_LENGTH) {
+        resp.remove_header(&http::header::CONTENT_LENGTH);
+        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+    }
+    let rewriter =
+        crate::vserver::results::ResultRewriter::new(target.upstream_name(), is_sse, ctx.log_floor)
+            .with_length(declared);
+    ctx.results = Some(Box::new(rewriter));
     Ok(())
 }
 
@@ -232,6 +292,10 @@ fn replace_body_headers(resp: &mut ResponseHeader) -> pingora::Result<()> {
 /// Process one chunk of the upstream's response body. Runs in `response_body_filter`.
 /// In pass-through mode the chunk is left as it is (zero copy).
 pub(crate) fn response_body(body: &mut Option<Bytes>, end_of_stream: bool, ctx: &mut RequestCtx) {
+    if let Some(results) = ctx.results.as_mut() {
+        let out = results.push(body.take().unwrap_or_default(), end_of_stream);
+        *body = (!out.is_empty()).then_some(out);
+    }
     if let ResponseMode::StampResultType(stamp) = &mut ctx.response {
         if let Some(stamped) = body.as_deref().and_then(|chunk| stamp.feed(chunk)) {
             *body = Some(Bytes::from(stamped));

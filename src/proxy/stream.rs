@@ -2,7 +2,8 @@
 //! `notifications/tools/list_changed` (and `prompts/…`, `resources/…`: [`current_items`])
 //! whenever what this caller can see changes (upstream
 //! tools rediscovered, a tool quarantined or approved, policy reloaded), and a comment every
-//! 15 s so idle proxies keep the connection. Runs in `request_filter` until the client
+//! 15 s so idle proxies keep the connection; and the upstream notifications relayed for the
+//! client session ([`crate::vserver::events`]: resource updates, log messages). Runs in `request_filter` until the client
 //! leaves. What the caller sees comes from [`crate::vserver::list::current_tools`].
 
 use bytes::Bytes;
@@ -28,7 +29,9 @@ pub(crate) async fn serve(
     shared: &Shared,
     server: &str,
     ctx: &RequestCtx,
+    events: tokio::sync::broadcast::Receiver<Bytes>,
 ) -> pingora::Result<()> {
+    let mut events = Some(events);
     let mut h = pingora::http::ResponseHeader::build(200, Some(4))?;
     h.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
     h.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
@@ -59,6 +62,21 @@ pub(crate) async fn serve(
                 }
                 last_items = items;
             }
+            // Upstream resource updates and log messages for this session (`vserver::events`).
+            event = async {
+                match events.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match event {
+                Ok(frame) => session.write_response_body(Some(frame), false).await?,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    log::warn!("a virtual-server GET stream fell {n} upstream notifications behind; they were dropped for it");
+                }
+                // Never while the table holds the session; an evicted one's stream keeps
+                // its list changes and keep-alives.
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => events = None,
+            },
             _ = tokio::time::sleep(KEEP_ALIVE) => {
                 session.write_response_body(Some(Bytes::from_static(b": keep-alive\n\n")), false).await?;
             }

@@ -80,6 +80,8 @@ impl McpClient<'_> {
         let declared = |c: &str| session.capabilities.get(c).is_some_and(Value::is_object);
         let mut offers = crate::registry::Offers {
             completions: declared("completions"),
+            logging: declared("logging"),
+            subscribe: session.capabilities["resources"]["subscribe"] == Value::Bool(true),
             ..Default::default()
         };
         let lists = [
@@ -155,6 +157,23 @@ impl McpClient<'_> {
             .http
             .send("DELETE", self.url, &headers, None, self.timeout)
             .await;
+    }
+
+    /// One request `method` with `params` on `session`: its `result`, or the upstream's
+    /// error message (`HTTP 404` when the upstream no longer knows the session).
+    pub async fn request(
+        &self,
+        session: &UpstreamSession,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, String> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let (resp, _) = self.post(Some(session), &body).await?;
+        let mut v = response_for(&resp, 1)?;
+        match v.get_mut("result") {
+            Some(r) => Ok(r.take()),
+            None => Err(error_text(&v)),
+        }
     }
 
     async fn post(

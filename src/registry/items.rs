@@ -69,6 +69,10 @@ pub struct Items {
     pub entries: Vec<Item>,
     /// Some upstream of the server answers `completion/complete`.
     pub completions: bool,
+    /// Some upstream of the server answers `logging/setLevel`.
+    pub logging: bool,
+    /// Some upstream of the server answers `resources/subscribe`.
+    pub subscribe: bool,
     by_name: HashMap<(Kind, String), usize>,
 }
 
@@ -87,6 +91,8 @@ impl Items {
             };
             let down = ut.health != super::Health::Up;
             items.completions |= ut.offers.completions;
+            items.logging |= ut.offers.logging;
+            items.subscribe |= ut.offers.subscribe;
             let lists = [
                 (Kind::Prompt, &ut.offers.prompts),
                 (Kind::Resource, &ut.offers.resources),
@@ -397,6 +403,8 @@ virtual_servers:
             ],
             templates: vec![json!({"uriTemplate": "file:///{path}"})],
             completions: true,
+            logging: false,
+            subscribe: false,
         };
         snap.upstreams
             .insert("docs".into(), upstream(Health::Up, docs));

@@ -60,6 +60,10 @@ pub struct Offers {
     pub templates: Vec<Value>,
     /// It declared `completions` (it answers `completion/complete`).
     pub completions: bool,
+    /// It declared `logging` (it answers `logging/setLevel`).
+    pub logging: bool,
+    /// It declared `resources.subscribe` (it answers `resources/subscribe`).
+    pub subscribe: bool,
 }
 
 /// An immutable view of every upstream's tools.

@@ -101,61 +101,8 @@ async fn once(
         timeout: Duration::from_secs(10),
     };
     let session = client.initialize().await?;
-    let host = t.url.host_str().ok_or("no host")?;
-    let tls = t.url.scheme() == "https";
-    let port = t
-        .url
-        .port_or_known_default()
-        .unwrap_or(if tls { 443 } else { 80 });
-    let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("no address")?;
-    let mut peer = HttpPeer::new(
-        addr,
-        tls,
-        if tls { host.to_string() } else { String::new() },
-    );
-    peer.options.connection_timeout = Some(Duration::from_secs(10));
-    // A stream may be quiet for long; keep-alive comments arrive far more often than this.
-    peer.options.read_timeout = Some(Duration::from_secs(600));
-    let path = match t.url.query() {
-        Some(q) => format!("{}?{q}", t.url.path()),
-        None => t.url.path().to_string(),
-    };
-    let mut req =
-        RequestHeader::build("GET", path.as_bytes(), Some(5)).map_err(|e| e.to_string())?;
-    let authority = match t.url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    };
-    req.insert_header("host", authority)
-        .map_err(|e| e.to_string())?;
-    req.insert_header("accept", "text/event-stream")
-        .map_err(|e| e.to_string())?;
-    req.insert_header(
-        crate::mcp::headers::MCP_PROTOCOL_VERSION,
-        crate::mcp::revision::PREFERRED,
-    )
-    .map_err(|e| e.to_string())?;
-    if let Some(id) = &session.id {
-        req.insert_header(crate::mcp::headers::MCP_SESSION_ID, id.as_str())
-            .map_err(|e| e.to_string())?;
-    }
-    if let Some((k, v)) = &auth {
-        req.insert_header(k.clone(), v.as_str())
-            .map_err(|e| e.to_string())?;
-    }
-    let (mut s, _) = connector
-        .get_http_session(&peer)
-        .await
-        .map_err(|e| e.to_string())?;
-    s.write_request_header(Box::new(req))
-        .await
-        .map_err(|e| e.to_string())?;
-    s.finish_request_body().await.map_err(|e| e.to_string())?;
-    s.read_response_header().await.map_err(|e| e.to_string())?;
+    let auth_ref = auth.as_ref().map(|(k, v)| (k.as_str(), v.as_str()));
+    let mut s = open_stream(connector, &t.url, session.id.as_deref(), auth_ref).await?;
     let status = s.response_header().map_or(0, |h| h.status.as_u16());
     if status == 405 {
         client.close(&session).await;
@@ -183,4 +130,70 @@ async fn once(
     }
     client.close(&session).await;
     Ok(Stream::Ended)
+}
+
+/// Open `url`'s server-to-client stream (GET) on `session_id` with the `auth` header, and
+/// read the response header; the caller reads the status and the body. Also used by
+/// [`crate::vserver::events`] for client sessions' upstream streams.
+pub(crate) async fn open_stream(
+    connector: &Connector,
+    url: &url::Url,
+    session_id: Option<&str>,
+    auth: Option<(&str, &str)>,
+) -> Result<pingora::protocols::http::client::HttpSession, String> {
+    let host = url.host_str().ok_or("no host")?;
+    let tls = url.scheme() == "https";
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
+    let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut peer = HttpPeer::new(
+        addr,
+        tls,
+        if tls { host.to_string() } else { String::new() },
+    );
+    peer.options.connection_timeout = Some(Duration::from_secs(10));
+    // A stream may be quiet for long; keep-alive comments arrive far more often than this.
+    peer.options.read_timeout = Some(Duration::from_secs(600));
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let mut req =
+        RequestHeader::build("GET", path.as_bytes(), Some(5)).map_err(|e| e.to_string())?;
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    req.insert_header("host", authority)
+        .map_err(|e| e.to_string())?;
+    req.insert_header("accept", "text/event-stream")
+        .map_err(|e| e.to_string())?;
+    req.insert_header(
+        crate::mcp::headers::MCP_PROTOCOL_VERSION,
+        crate::mcp::revision::PREFERRED,
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some(id) = session_id {
+        req.insert_header(crate::mcp::headers::MCP_SESSION_ID, id)
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some((k, v)) = auth {
+        req.insert_header(k.to_string(), v)
+            .map_err(|e| e.to_string())?;
+    }
+    let (mut s, _) = connector
+        .get_http_session(&peer)
+        .await
+        .map_err(|e| e.to_string())?;
+    s.write_request_header(Box::new(req))
+        .await
+        .map_err(|e| e.to_string())?;
+    s.finish_request_body().await.map_err(|e| e.to_string())?;
+    s.read_response_header().await.map_err(|e| e.to_string())?;
+    Ok(s)
 }

@@ -69,6 +69,8 @@ pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> Offer
             prompts: true,
             resources: true,
             completions: true,
+            logging: true,
+            subscribe: true,
         };
     }
     match runtime.catalogs.get(&runtime.config, index, &snapshot) {
@@ -76,6 +78,8 @@ pub(super) fn offered(runtime: &Runtime, shared: &Shared, index: usize) -> Offer
             prompts: c.items.has(Kind::Prompt),
             resources: c.items.has(Kind::Resource) || c.items.has(Kind::Template),
             completions: c.items.completions,
+            logging: c.items.logging,
+            subscribe: c.items.subscribe,
         },
         None => Offered::default(),
     }
@@ -87,6 +91,12 @@ pub(super) struct Offered {
     pub prompts: bool,
     pub resources: bool,
     pub completions: bool,
+    /// Some upstream declares `logging`: `logging/setLevel` is fanned out to those
+    /// (handshake era; 2026-07-28 asks per request, see [`super::logging`]).
+    pub logging: bool,
+    /// Some upstream answers `resources/subscribe` (handshake era: 2026-07-28 replaced it
+    /// with `subscriptions/listen`).
+    pub subscribe: bool,
 }
 
 /// The capabilities object a virtual server declares.
@@ -105,9 +115,17 @@ pub(super) fn capabilities(offered: Offered, list_changed: bool) -> serde_json::
     }
     if offered.resources {
         caps["resources"] = list();
+        if offered.subscribe && list_changed {
+            caps["resources"]["subscribe"] = serde_json::Value::Bool(true);
+        }
     }
     if offered.completions {
         caps["completions"] = serde_json::json!({});
+    }
+    // Legacy sessions set the level with `logging/setLevel` (fanned out); a 2026-07-28
+    // client asks per request (`_meta` logLevel, applied on the way back: `results`).
+    if offered.logging {
+        caps["logging"] = serde_json::json!({});
     }
     caps
 }

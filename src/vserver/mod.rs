@@ -14,6 +14,8 @@
 //! | `tools/call` | resolved by exposed name to a [`Target`] on the owning upstream | [`call`] |
 //! | `prompts/list`, `resources/list`, `resources/templates/list` | local, from the catalog's items, filtered for the caller's class | [`items`] |
 //! | `prompts/get`, `resources/read`, `completion/complete` | resolved by exposed name or URI to a [`Target`] on the owning upstream | [`items`] |
+//! | `resources/subscribe`, `resources/unsubscribe` | as `resources/read`; recorded per session, the upstream's stream followed | [`items`], [`events`] |
+//! | `logging/setLevel` | fanned out to the upstreams that declare `logging` | [`logging`] |
 //! | anything else | -32601 | here |
 //!
 //! Every message but `initialize` needs a valid session of this server and caller (404
@@ -25,11 +27,14 @@
 //! [`modern`]: no session, headers checked against the body, the same list and call paths.
 
 mod call;
+pub mod events;
 pub mod ids;
 mod items;
 pub mod list;
+pub mod logging;
 mod modern;
 pub mod reply;
+pub mod results;
 pub mod session;
 
 use std::sync::Arc;
@@ -163,6 +168,20 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
             )
             .await
             .map(Answer::Forward)
+        }
+        // Resolved as `resources/read` is (the same visibility, the upstream's own URI);
+        // the subscription is recorded once decided (`events::subscription`, from admit).
+        McpMethod::ResourcesSubscribe | McpMethod::ResourcesUnsubscribe => items::resolve(
+            shared,
+            runtime,
+            &req,
+            SessionBinding::Gateway { digest, expires },
+            false,
+        )
+        .await
+        .map(Answer::Forward),
+        McpMethod::LoggingSetLevel => {
+            logging::set_level(shared, runtime, &req, digest, expires).await
         }
         _ => Err(Reject::MethodNotFound {
             method: format!(

@@ -121,6 +121,7 @@ pub fn end(
             capacity: full.capacity,
         });
     }
+    super::events::end(shared, d);
     Ok(shared.upstream_sessions.take_all(&d))
 }
 

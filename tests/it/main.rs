@@ -36,4 +36,5 @@ mod upgrade;
 mod upstream_failures;
 mod vault_cli;
 mod virtual_servers;
+mod vserver_events;
 mod vserver_prompts_resources;

@@ -194,7 +194,8 @@ async fn modern_unknown_methods_are_404_and_legacy_ones_keep_their_code() {
         let v = assert_error(r, 404, -32601, m).await;
         assert_eq!(v["id"], 7);
     }
-    // The same method in a legacy session: 200 + -32601, as before.
+    // In a legacy session `logging/setLevel` is served (a level is needed), and a method
+    // no era serves keeps the handshake era's 200 + -32601.
     let sid = raw_initialize(&s.url).await;
     let r = post(
         &s.url,
@@ -202,7 +203,14 @@ async fn modern_unknown_methods_are_404_and_legacy_ones_keep_their_code() {
         &[("mcp-session-id", &sid)],
     )
     .await;
-    assert_error(r, 200, -32601, "logging/setLevel").await;
+    assert_error(r, 400, -32602, "params.level").await;
+    let r = post(
+        &s.url,
+        r#"{"jsonrpc":"2.0","id":8,"method":"example/unknown"}"#,
+        &[("mcp-session-id", &sid)],
+    )
+    .await;
+    assert_error(r, 200, -32601, "not served").await;
 }
 
 /// Quirk `discover-without-envelope`: `server/discover` inside a legacy session (some

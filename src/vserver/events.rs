@@ -1,0 +1,432 @@
+//! Upstream events for a virtual server's client sessions (handshake era): resource
+//! subscriptions and the upstream log notifications that are not tied to a call.
+//!
+//! An upstream sends `notifications/resources/updated` (and `notifications/message` outside
+//! a call) on its own server-to-client stream (GET) of the session the gateway holds for the
+//! client. So when a client session subscribes to a resource or sets a log level, the
+//! gateway follows that upstream session's GET stream (one *follower* task per client
+//! session and upstream: the upstream allows one GET stream per session) and relays those two
+//! notifications to the client's GET stream through a per-session broadcast channel:
+//!
+//! - `notifications/resources/updated` only for a URI this client session subscribed to on
+//!   that upstream (an upstream cannot push a URI the client never asked for, or one it may
+//!   not see), with `params.uri` rewritten to the exposed form;
+//! - `notifications/message` as sent.
+//!
+//! Everything else on the upstream's stream is dropped here (list changes reach clients
+//! through the registry, [`crate::registry::watch`]).
+//!
+//! Bounds: [`MAX_SUBSCRIPTIONS`] per client session, [`MAX_SESSIONS`] sessions with events
+//! per replica (a [`BoundedMap`]; an evicted session's followers stop), an event of at most
+//! [`MAX_EVENT`] bytes (larger ones are dropped, logged), and [`BACKLOG`] notifications
+//! queued per session for a slow GET reader (older ones are dropped for it, logged). A
+//! follower ends with its client session (DELETE, eviction, or the token's expiry) and
+//! when its upstream refuses the stream.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::digest::Digest;
+use crate::error::Reject;
+use crate::http_client::HttpClient;
+use crate::state::Shared;
+use crate::store::BoundedMap;
+use crate::upstreams::UpstreamRt;
+
+/// Resource subscriptions one client session may hold. Each costs the upstream a
+/// subscription entry and the gateway a table entry; 64 is far more than a client shows a
+/// person at once (an MCP host subscribes to the resources it has open), and a client that
+/// wants to follow a whole collection should follow `notifications/resources/list_changed`.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+
+/// Client sessions with subscriptions or a level set, per replica. Each holds a broadcast
+/// buffer and up to one upstream stream per upstream of its server; 10,000 is ten times the
+/// sessions a replica serves in the load tests.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// Longest upstream event relayed (the 64 KiB bound of the gateway's other response copies).
+pub const MAX_EVENT: usize = 64 * 1024;
+
+/// Notifications queued per client session for its GET readers.
+pub const BACKLOG: usize = 64;
+
+/// The per-replica table of client sessions' events.
+pub type Events = BoundedMap<Digest, Arc<SessionEvents>>;
+
+/// A new, empty table.
+pub fn table() -> Events {
+    BoundedMap::new(MAX_SESSIONS)
+}
+
+/// One client session's events: its subscriptions, followers and the channel to its GET
+/// streams.
+pub struct SessionEvents {
+    tx: broadcast::Sender<Bytes>,
+    /// (upstream name, the upstream's own URI).
+    subs: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Follower tasks by upstream name.
+    followers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+}
+
+impl std::fmt::Debug for SessionEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionEvents").finish_non_exhaustive()
+    }
+}
+
+impl Drop for SessionEvents {
+    /// The session ended or was evicted: its upstream streams close.
+    fn drop(&mut self) {
+        let followers = self
+            .followers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (_, f) in followers.drain() {
+            f.abort();
+        }
+    }
+}
+
+impl SessionEvents {
+    fn new() -> SessionEvents {
+        SessionEvents {
+            tx: broadcast::channel(BACKLOG).0,
+            subs: Arc::new(Mutex::new(HashSet::new())),
+            followers: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Client session `session`'s events, created on first use.
+pub fn entry(shared: &Shared, session: Digest, expires: u64) -> Arc<SessionEvents> {
+    shared.events.upsert(
+        session,
+        expires,
+        now(),
+        || Arc::new(SessionEvents::new()),
+        |e| e.clone(),
+    )
+}
+
+/// A receiver of the notifications relayed to client session `session` (its GET stream).
+pub fn receiver(shared: &Shared, session: Digest, expires: u64) -> broadcast::Receiver<Bytes> {
+    entry(shared, session, expires).tx.subscribe()
+}
+
+/// Forget a client session's subscriptions and stop its followers (DELETE).
+pub fn end(shared: &Shared, session: Digest) {
+    shared.events.remove(&session);
+}
+
+/// A `resources/subscribe` (or unsubscribe) the decision allowed, on `upstream`'s session
+/// `sid`: recorded for the client session (refused past [`MAX_SUBSCRIPTIONS`]), and for a
+/// subscribe the upstream's stream followed before the request goes out, so an update sent
+/// right after the subscription is not missed.
+#[allow(clippy::too_many_arguments)]
+pub async fn subscription(
+    shared: &Shared,
+    session: Digest,
+    expires: u64,
+    upstream: &UpstreamRt,
+    sid: Option<&str>,
+    credential: Option<&http::HeaderValue>,
+    own: &str,
+    subscribe: bool,
+) -> Result<(), Reject> {
+    let e = entry(shared, session, expires);
+    let key = (upstream.name().to_string(), own.to_string());
+    {
+        let mut subs = e.subs.lock().unwrap_or_else(PoisonError::into_inner);
+        if !subscribe {
+            subs.remove(&key);
+            return Ok(());
+        }
+        if !subs.contains(&key) {
+            if subs.len() >= MAX_SUBSCRIPTIONS {
+                return Err(Reject::InvalidParams(format!(
+                    "this session holds {MAX_SUBSCRIPTIONS} resource subscriptions, the most it may; unsubscribe from one first"
+                )));
+            }
+            subs.insert(key);
+        }
+    }
+    follow(shared, &e, expires, upstream, sid, credential).await;
+    Ok(())
+}
+
+/// Follow `upstream`'s stream of session `sid` for the client session `e`, unless a follower
+/// runs already. Waits until the stream is open (or refused), at most the upstream's
+/// `read_timeout`. A refused stream is logged: the request itself still goes out, only its
+/// notifications cannot arrive.
+pub async fn follow(
+    shared: &Shared,
+    e: &Arc<SessionEvents>,
+    expires: u64,
+    upstream: &UpstreamRt,
+    sid: Option<&str>,
+    credential: Option<&http::HeaderValue>,
+) {
+    let name = upstream.name().to_string();
+    let (ready_tx, ready) = oneshot::channel();
+    {
+        let mut followers = e.followers.lock().unwrap_or_else(PoisonError::into_inner);
+        if followers.get(&name).is_some_and(|f| !f.is_finished()) {
+            return;
+        }
+        let follower = Follower {
+            http: shared.http.clone(),
+            url: upstream.config.url.clone(),
+            upstream: name.clone(),
+            sid: sid.map(str::to_string),
+            auth: credential
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (upstream.config.auth.header.to_string(), v.to_string())),
+            tx: e.tx.clone(),
+            subs: e.subs.clone(),
+            expires,
+        };
+        let task = tokio::spawn(follower.run(ready_tx));
+        followers.insert(name.clone(), task.abort_handle());
+    }
+    match tokio::time::timeout(upstream.config.read_timeout, ready).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(cause))) => log::warn!(
+            "upstream {name:?}: its server-to-client stream could not be followed ({cause}); resource updates and log messages outside calls will not reach the client"
+        ),
+        _ => log::warn!("upstream {name:?}: its server-to-client stream did not open in time"),
+    }
+}
+
+/// One upstream stream followed for one client session.
+struct Follower {
+    http: HttpClient,
+    url: url::Url,
+    upstream: String,
+    sid: Option<String>,
+    auth: Option<(String, String)>,
+    tx: broadcast::Sender<Bytes>,
+    subs: Arc<Mutex<HashSet<(String, String)>>>,
+    /// The client session's expiry (seconds since the epoch): the follower ends then.
+    expires: u64,
+}
+
+impl Follower {
+    /// Follow until the session expires; reconnect after the stream ends (1 s doubling to
+    /// 60 s); stop when the upstream refuses it (405: no stream; 404: session gone).
+    async fn run(self, ready: oneshot::Sender<Result<(), String>>) {
+        let left = Duration::from_secs(self.expires.saturating_sub(now()));
+        let _ = tokio::time::timeout(left, self.follow(ready)).await;
+    }
+
+    async fn follow(&self, ready: oneshot::Sender<Result<(), String>>) {
+        let mut ready = Some(ready);
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let auth = self.auth.as_ref().map(|(k, v)| (k.as_str(), v.as_str()));
+            let opened = crate::registry::watch::open_stream(
+                self.http.connector(),
+                &self.url,
+                self.sid.as_deref(),
+                auth,
+            )
+            .await;
+            let mut s = match opened {
+                Ok(s) => s,
+                Err(e) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Err(e));
+                        return;
+                    }
+                    log::debug!(
+                        "upstream {:?}: stream for a client session: {e}",
+                        self.upstream
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    continue;
+                }
+            };
+            let status = s.response_header().map_or(0, |h| h.status.as_u16());
+            if status != 200 {
+                let cause = format!("GET answered HTTP {status}");
+                match ready.take() {
+                    Some(r) => {
+                        let _ = r.send(Err(cause));
+                    }
+                    None => log::debug!("upstream {:?}: {cause}; stopped", self.upstream),
+                }
+                return;
+            }
+            if let Some(r) = ready.take() {
+                let _ = r.send(Ok(()));
+            }
+            backoff = Duration::from_secs(1);
+            let mut events = EventReader::default();
+            while let Ok(Some(chunk)) = s.read_response_body().await {
+                for data in events.push(&chunk) {
+                    if let Some(frame) = relay(&data, &self.upstream, &self.subs) {
+                        // No receiver (no GET stream open) drops it: a server MAY send
+                        // notifications only where a stream is open.
+                        let _ = self.tx.send(frame);
+                    }
+                }
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}
+
+/// SSE events out of a byte stream: the joined `data:` lines of each, at most
+/// [`MAX_EVENT`] bytes (a longer event is dropped whole, logged).
+#[derive(Debug, Default)]
+struct EventReader {
+    line: Vec<u8>,
+    data: Vec<u8>,
+    oversize: bool,
+}
+
+impl EventReader {
+    fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for &b in chunk {
+            if b != b'\n' {
+                if self.line.len() <= MAX_EVENT {
+                    self.line.push(b);
+                } else {
+                    self.oversize = true;
+                }
+                continue;
+            }
+            let line = std::mem::take(&mut self.line);
+            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            if line.is_empty() {
+                if self.oversize {
+                    log::warn!("an upstream event over {MAX_EVENT} bytes was dropped");
+                } else if !self.data.is_empty() {
+                    out.push(std::mem::take(&mut self.data));
+                }
+                self.data.clear();
+                self.oversize = false;
+            } else if let Some(d) = line.strip_prefix(b"data:") {
+                let d = d.strip_prefix(b" ").unwrap_or(d);
+                if self.data.len() + d.len() + 1 > MAX_EVENT {
+                    self.oversize = true;
+                } else {
+                    if !self.data.is_empty() {
+                        self.data.push(b'\n');
+                    }
+                    self.data.extend_from_slice(d);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The SSE frame to relay for one upstream message, if it is one this module relays.
+fn relay(data: &[u8], upstream: &str, subs: &Mutex<HashSet<(String, String)>>) -> Option<Bytes> {
+    const UPDATED: &str = "notifications/resources/updated";
+    const MESSAGE: &str = "notifications/message";
+    // The byte scan first: most of a stream is keep-alives and list changes.
+    if !contains(data, UPDATED.as_bytes()) && !contains(data, MESSAGE.as_bytes()) {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(data).ok()?;
+    if v.get("id").is_some() {
+        return None; // a request, not a notification
+    }
+    match v.get("method").and_then(Value::as_str)? {
+        MESSAGE => {}
+        UPDATED => {
+            let own = v.get("params")?.get("uri")?.as_str()?.to_string();
+            let subscribed = subs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&(upstream.to_string(), own.clone()));
+            if !subscribed {
+                log::debug!("upstream {upstream:?} sent an update for a URI this session did not subscribe to; dropped");
+                return None;
+            }
+            let exposed = crate::registry::items::expose_uri(upstream, &own)?;
+            v["params"]["uri"] = Value::String(exposed);
+        }
+        _ => return None,
+    }
+    // Re-encoded: one `data:` line (no raw newline), whatever lines the upstream used.
+    let json = serde_json::to_vec(&v).ok()?;
+    let mut frame = Vec::with_capacity(json.len() + 24);
+    frame.extend_from_slice(b"event: message\ndata: ");
+    frame.extend_from_slice(&json);
+    frame.extend_from_slice(b"\n\n");
+    Some(Bytes::from(frame))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subs(pairs: &[(&str, &str)]) -> Mutex<HashSet<(String, String)>> {
+        Mutex::new(
+            pairs
+                .iter()
+                .map(|(u, o)| (u.to_string(), o.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_update_is_relayed_with_the_exposed_uri_only_when_subscribed() {
+        let s = subs(&[("docs", "file:///a.md")]);
+        let note = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///a.md"}}"#;
+        let f = relay(note, "docs", &s).unwrap();
+        let text = std::str::from_utf8(&f).unwrap();
+        assert!(text.starts_with("event: message\ndata: {"), "{text}");
+        assert!(
+            text.contains(r#""uri":"file://mcpgw/docs////a.md""#),
+            "{text}"
+        );
+        assert!(text.ends_with("}\n\n"));
+        let other = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"secret://k"}}"#;
+        assert!(relay(other, "docs", &s).is_none());
+        assert!(relay(note, "crm", &s).is_none(), "another upstream's");
+    }
+
+    #[test]
+    fn log_messages_pass_and_everything_else_is_dropped() {
+        let s = subs(&[]);
+        let log = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}"#;
+        assert!(relay(log, "docs", &s).is_some());
+        let changed = br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
+        assert!(relay(changed, "docs", &s).is_none());
+        let request = br#"{"jsonrpc":"2.0","id":1,"method":"notifications/message"}"#;
+        assert!(relay(request, "docs", &s).is_none());
+    }
+
+    #[test]
+    fn events_are_cut_from_chunks_and_oversize_ones_dropped() {
+        let mut r = EventReader::default();
+        assert!(r.push(b"event: message\r\ndata: {\"a\":").is_empty());
+        let out = r.push(b"1}\r\n\r\n: keep-alive\n\ndata: x\ndata: y\n\n");
+        assert_eq!(out, vec![b"{\"a\":1}".to_vec(), b"x\ny".to_vec()]);
+        let big = vec![b'x'; MAX_EVENT + 10];
+        let mut chunk = b"data: ".to_vec();
+        chunk.extend_from_slice(&big);
+        chunk.extend_from_slice(b"\n\ndata: ok\n\n");
+        assert_eq!(r.push(&chunk), vec![b"ok".to_vec()]);
+    }
+}
