@@ -347,16 +347,14 @@ async fn inspector(s: &Setup, url: &str, args: &[&str]) -> (i32, Value) {
     } else {
         stdout.trim()
     };
-    let json = serde_json::from_str(text).unwrap_or_else(|e| {
-        panic!(
-            "Inspector output is not JSON ({e}): {stdout}\n{stderr}"
-        )
-    });
+    let json = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("Inspector output is not JSON ({e}): {stdout}\n{stderr}"));
     (out.status.code().unwrap_or(-1), json)
 }
 
-/// The Inspector CLI lists and calls tools through the virtual server under the upstream's
-/// own names, and a denied tool is unknown to it (exit code 5, `tool_not_found`).
+/// The Inspector CLI lists and calls tools, gets a prompt and reads a resource through the
+/// virtual server under the upstream's own names and URIs, and a denied tool is unknown to
+/// it (exit code 5, `tool_not_found`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspector_cli_lists_and_calls_through_a_virtual_server() {
     let Some(s) = setup().await else { return };
@@ -377,7 +375,13 @@ async fn inspector_cli_lists_and_calls_through_a_virtual_server() {
         "names: upstream keeps the upstream's names: {names:?}"
     );
 
-    let call = ["--method", "tools/call", "--tool-name", "echo", "--tool-arg"];
+    let call = [
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "echo",
+        "--tool-arg",
+    ];
     let (code, echo) = inspector(&s, &url, &[&call[..], &["message=hi"]].concat()).await;
     assert_eq!(code, 0, "{echo}");
     assert_eq!(echo["content"][0]["text"], "Echo: hi", "{echo}");
@@ -386,7 +390,23 @@ async fn inspector_cli_lists_and_calls_through_a_virtual_server() {
     let (code, refused) = inspector(&s, &url, &hidden).await;
     assert_eq!(code, 5, "a denied tool must be unknown: {refused}");
     assert_eq!(refused["error"]["code"], "tool_not_found", "{refused}");
-    // Directly, the same call runs (so the refusal above is the gateway's).
+    // Prompts and resources under their own names and URIs, a template expansion included.
+    let (code, prompt) = inspector(
+        &s,
+        &url,
+        &["--method", "prompts/get", "--prompt-name", "simple-prompt"],
+    )
+    .await;
+    assert_eq!(code, 0, "{prompt}");
+    assert!(
+        prompt["messages"][0]["content"]["text"].is_string(),
+        "{prompt}"
+    );
+    let uri = "demo://resource/dynamic/text/1";
+    let (code, read) = inspector(&s, &url, &["--method", "resources/read", "--uri", uri]).await;
+    assert_eq!(code, 0, "{read}");
+    assert_eq!(read["contents"][0]["uri"], uri, "{read}");
+    // Directly, the denied tool is listed (so the refusal above is the gateway's).
     let (code, direct) = inspector(&s, &s.direct, &["--method", "tools/list"]).await;
     assert_eq!(code, 0, "{direct}");
     assert!(direct.to_string().contains("\"get-env\""), "{direct}");
