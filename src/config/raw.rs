@@ -351,7 +351,7 @@ pub struct RawVirtualServer {
     pub require_approval: RequireApproval,
     /// `prefixed` (default): tools and prompts as `<upstream><separator><name>`, resource URIs
     /// as `<scheme>://mcpgw/<upstream>/<rest>`. `upstream`: each upstream's own names and URIs
-    /// (docs/virtual-servers.md, "Names").
+    /// (docs/virtual-servers.md, "`names: upstream`").
     #[serde(default)]
     pub names: Names,
 }
