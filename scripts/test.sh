@@ -13,6 +13,10 @@ scripts/setup.sh
 # The official Python MCP SDK, a last-wins JSON parser, as an upstream for tests/it/hostile.rs.
 MCP_GATEWAY_PYTHON="$(scripts/python-sdk.sh)"
 export MCP_GATEWAY_PYTHON
+# Node 22 with the MCP conformance suite, Inspector CLI and server-everything (npm packages, in
+# ~/.cache/mcp-gateway/node) for tests/it/conformance.rs, which runs this again (quietly) and
+# skips, saying why, when they cannot be installed (fails under CI).
+scripts/node-tools.sh >/dev/null || echo "test: Node tools not installed; tests/it/conformance.rs will say why" >&2
 
 step() { printf '\n== %s\n' "$*"; }
 step "cargo fmt --check"

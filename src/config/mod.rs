@@ -57,6 +57,7 @@ pub use audit::{AuditConfig, RedactRule, Redaction};
 pub use auth::{ApiKeyConfig, AuthConfig, JwtConfig, JwtKeyConfig, KeySource, API_KEY_ISSUER};
 pub use listener::{HostPolicy, Listener, Route, METADATA_PREFIX};
 pub use principals::{Caller, Principals, SubjectRef};
+pub use raw::Names;
 pub use redis::{RedisConfig, MAX_REDIS_POOL};
 pub use upstream::{OAuthRefresh, OnChange, PropagationMode, Upstream, UpstreamAuth};
 pub use values::{

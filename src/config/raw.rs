@@ -349,6 +349,22 @@ pub struct RawVirtualServer {
     /// `destructiveHint`, see docs/approvals.md) waits for a human approver. Default `none`.
     #[serde(default)]
     pub require_approval: RequireApproval,
+    /// `prefixed` (default): tools and prompts as `<upstream><separator><name>`, resource URIs
+    /// as `<scheme>://mcpgw/<upstream>/<rest>`. `upstream`: each upstream's own names and URIs
+    /// (docs/virtual-servers.md, "`names: upstream`").
+    #[serde(default)]
+    pub names: Names,
+}
+
+/// How a virtual server names its tools, prompts and resources (`virtual_servers[].names`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Names {
+    /// Prefixed by the upstream's name: unique however many upstreams there are.
+    #[default]
+    Prefixed,
+    /// The upstream's own names; two upstreams offering one name collide (both left out).
+    Upstream,
 }
 
 /// Whether a listener requires authentication.

@@ -103,6 +103,8 @@ pub struct VirtualServer {
     pub environment: Option<String>,
     /// Which exposed tools wait for a human approver besides `approvals.rules`.
     pub require_approval: super::approvals::RequireApproval,
+    /// Prefixed or the upstreams' own names ([`crate::registry::naming::Style`]).
+    pub names: super::Names,
 }
 
 /// Validates `virtual_servers`: names, routes (no clash with listener routes), access,
@@ -281,6 +283,7 @@ pub(super) fn validate(
             upstreams: included,
             environment: v.environment,
             require_approval: v.require_approval,
+            names: v.names,
         });
     }
     Ok(out)

@@ -104,7 +104,8 @@ impl Catalog {
             .iter()
             .map(|(_, u, t, _, o, _)| (u.clone(), t.clone(), o.and_then(|o| o.name.clone())))
             .collect();
-        let (names, collisions) = match naming::assign(&triples, &config.registry.separator) {
+        let style = naming::Style::of(vs.names, &config.registry.separator);
+        let (names, collisions) = match naming::assign(&triples, style) {
             Ok(r) => r,
             Err(e) => {
                 log::error!("virtual server {:?}: {e}", vs.name);
@@ -148,7 +149,7 @@ impl Catalog {
             }
             // An MCP Apps view the tool names is one of this server's resources: the host
             // reads it by the exposed URI.
-            super::items::expose_view(&mut definition, &upstream_name);
+            super::items::expose_view(&mut definition, style, &upstream_name);
             // The rules every caller here is held to, said in the schema up front.
             crate::policy::schema::tighten(
                 &mut definition,

@@ -1,13 +1,19 @@
 //! Prompts, resources and resource templates as catalog entries: what a virtual server's
 //! upstreams offer besides tools, under exposed names, and who may see each one.
 //!
-//! - A prompt is exposed as `<upstream><separator><name>`, like a tool (no overrides).
+//! - A prompt is exposed as `<upstream><separator><name>`, by the tools' naming function
+//!   ([`naming::exposed`], no overrides).
 //! - A resource (or template) URI is exposed as `<scheme>://mcpgw/<upstream>/<rest>` for the
 //!   upstream's own `<scheme>:<rest>` ([`expose_uri`], [`own_uri`]). The scheme is kept
 //!   because MCP Apps hosts only render `ui://` resources; `<rest>` is kept byte for byte (no
 //!   percent-encoding) so a template's `{expressions}` and the client's expansion of them,
 //!   query strings and percent signs all reach the upstream exactly as the upstream wrote
 //!   them. docs/mcp-decisions.md, "Resource URIs on virtual servers".
+//! - With `names: upstream` ([`Style::Own`]) prompts keep their own names and resources their
+//!   own URIs. A URI no list showed (a template the client expanded) then carries no upstream
+//!   name: it goes to the server's one upstream, or to the one upstream with a template whose
+//!   literal start (before its first `{`) the URI begins with; with none or several it is
+//!   refused as unknown rather than guessed.
 //!
 //! Visibility uses the virtual server's `allow_prompts`/`deny_prompts` and
 //! `allow_resources`/`deny_resources` (and its rules'), matched as `upstream.name` and
@@ -20,6 +26,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::naming::{self, Style};
 use super::Snapshot;
 use crate::config::{Config, Patterns, VirtualServer};
 use crate::policy::pattern::ToolPattern;
@@ -82,6 +89,7 @@ impl Items {
     pub fn build(config: &Config, vs: &VirtualServer, snapshot: &Snapshot) -> Items {
         let mut items = Items::default();
         let mut colliding = Vec::new();
+        let style = Style::of(vs.names, &config.registry.separator);
         for &i in &vs.upstreams {
             let Some(u) = config.upstreams.get(i) else {
                 continue;
@@ -105,10 +113,8 @@ impl Items {
                         continue;
                     };
                     let exposed = match kind {
-                        Kind::Prompt => {
-                            Some(format!("{}{}{own}", u.name, config.registry.separator))
-                        }
-                        Kind::Resource | Kind::Template => expose_uri(&u.name, own),
+                        Kind::Prompt => Some(naming::exposed(style, &u.name, own)),
+                        Kind::Resource | Kind::Template => expose_uri(style, &u.name, own),
                     };
                     let Some(exposed) = exposed else {
                         log::warn!(
@@ -164,19 +170,43 @@ impl Items {
         Some((i, self.entries.get(i)?))
     }
 
-    /// Which upstreams of `vs` an exposed URI can belong to: `(upstream index, name)`, if it
-    /// is one of the gateway's URIs for an upstream of this server.
+    /// Which upstream of `vs` an exposed URI no list showed belongs to: `(upstream index,
+    /// name, its own URI)`. Prefixed: the upstream the URI names, if it is one of this
+    /// server's. Own names: see the module doc.
     pub fn owner_of_uri<'c>(
+        &self,
         config: &'c Config,
         vs: &VirtualServer,
         exposed: &str,
     ) -> Option<(usize, &'c str, String)> {
-        let (upstream, own) = own_uri(exposed)?;
-        let own = unlisted_own(&own)?;
-        let &i = vs
-            .upstreams
-            .iter()
-            .find(|&&i| config.upstreams.get(i).is_some_and(|u| u.name == upstream))?;
+        let (i, own) = match Style::of(vs.names, &config.registry.separator) {
+            Style::Prefixed(_) => {
+                let (upstream, own) = own_uri(exposed)?;
+                let own = unlisted_own(&own)?;
+                let &i = vs
+                    .upstreams
+                    .iter()
+                    .find(|&&i| config.upstreams.get(i).is_some_and(|u| u.name == upstream))?;
+                (i, own)
+            }
+            Style::Own => {
+                let own = unlisted_own(exposed)?;
+                let single = vs.upstreams.len() == 1;
+                let mut owners = vs.upstreams.iter().copied().filter(|&i| {
+                    single
+                        || self.entries.iter().any(|e| {
+                            e.kind == Kind::Template
+                                && e.upstream == i
+                                && own.starts_with(&template_start(&e.own))
+                        })
+                });
+                let i = owners.next()?;
+                if owners.next().is_some() {
+                    return None;
+                }
+                (i, own)
+            }
+        };
         Some((i, config.upstreams.get(i)?.name.as_str(), own))
     }
 
@@ -246,26 +276,39 @@ pub fn visible(vs: &VirtualServer, class: u64, kind: Kind, u: &str, name: &str) 
     allowed && !denied
 }
 
-/// The exposed URI of upstream `upstream`'s own `uri` (`<scheme>:<rest>`):
-/// `<scheme>://mcpgw/<upstream>/<rest>`. `None` when `uri` has no scheme (RFC 3986:
-/// a letter, then letters, digits, `+`, `-`, `.`, then `:`).
-pub fn expose_uri(upstream: &str, uri: &str) -> Option<String> {
+/// The exposed URI of upstream `upstream`'s own `uri` (`<scheme>:<rest>`): prefixed,
+/// `<scheme>://mcpgw/<upstream>/<rest>`; own names, `uri` itself. `None` when `uri` has no
+/// scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`, then `:`).
+pub fn expose_uri(style: Style<'_>, upstream: &str, uri: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once(':')?;
     let mut chars = scheme.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then(|| format!("{scheme}://{AUTHORITY}/{upstream}/{rest}"))
+    valid.then(|| match style {
+        Style::Prefixed(_) => format!("{scheme}://{AUTHORITY}/{upstream}/{rest}"),
+        Style::Own => uri.to_string(),
+    })
+}
+
+/// What every expansion of URI template `template` starts with, in [`unlisted_own`]'s
+/// reading (scheme lowercased): the text before its first `{`.
+fn template_start(template: &str) -> String {
+    let literal = template.split('{').next().unwrap_or_default();
+    match literal.split_once(':') {
+        Some((scheme, rest)) => format!("{}:{rest}", scheme.to_ascii_lowercase()),
+        None => literal.to_ascii_lowercase(),
+    }
 }
 
 /// A tool definition's MCP Apps view (`_meta.ui.resourceUri`, and the older flat
 /// `_meta["ui/resourceUri"]`) rewritten to the exposed URI of upstream `upstream`'s resource,
 /// so a host reads it through the virtual server. Other `_meta` is left as sent.
-pub fn expose_view(definition: &mut Value, upstream: &str) {
+pub fn expose_view(definition: &mut Value, style: Style<'_>, upstream: &str) {
     let Some(meta) = definition.get_mut("_meta").and_then(Value::as_object_mut) else {
         return;
     };
     let rewrite = |v: &mut Value| {
-        if let Some(exposed) = v.as_str().and_then(|u| expose_uri(upstream, u)) {
+        if let Some(exposed) = v.as_str().and_then(|u| expose_uri(style, upstream, u)) {
             *v = Value::String(exposed);
         }
     };
@@ -314,7 +357,9 @@ fn unlisted_own(own: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{expose_uri, expose_view, own_uri, unlisted_own, Items, Kind};
+    use super::{expose_uri, expose_view, own_uri, unlisted_own, Items, Kind, Style};
+
+    const P: Style<'static> = Style::Prefixed("__");
 
     #[test]
     fn an_unlisted_uri_has_one_reading_or_none() {
@@ -443,13 +488,90 @@ virtual_servers:
             ("docs", "greet")
         );
         assert_eq!(
-            Items::owner_of_uri(&config, vs, "file://mcpgw/docs////x"),
+            items.owner_of_uri(&config, vs, "file://mcpgw/docs////x"),
             Some((0, "docs", "file:///x".to_string()))
         );
         assert_eq!(
-            Items::owner_of_uri(&config, vs, "file://mcpgw/zz////x"),
+            items.owner_of_uri(&config, vs, "file://mcpgw/zz////x"),
             None
         );
+    }
+
+    #[test]
+    fn own_names_keep_names_and_uris_and_route_unlisted_uris_by_template() {
+        let yaml = |names: &str| {
+            format!(
+                r#"
+listeners:
+  - address: 127.0.0.1:1
+    auth: none
+    routes: [{{ path: /mcp, upstream: docs }}]
+upstreams:
+  - {{ name: docs, url: "http://127.0.0.1:2/mcp" }}
+  - {{ name: wiki, url: "http://127.0.0.1:3/mcp" }}
+virtual_servers:
+  - {{ name: s, route: /v/s/mcp, names: upstream{names} }}
+"#
+            )
+        };
+        let mut snap = Snapshot {
+            generation: 1,
+            ..Default::default()
+        };
+        let offers = |prompt: &str, uri: &str, template: &str| Offers {
+            prompts: vec![json!({ "name": prompt }), json!({ "name": "shared" })],
+            resources: vec![json!({ "uri": uri }), json!({ "uri": "same://x" })],
+            templates: vec![json!({ "uriTemplate": template })],
+            completions: false,
+        };
+        snap.upstreams.insert(
+            "docs".into(),
+            upstream(
+                Health::Up,
+                offers("greet", "file:///a.md", "file:///{path}"),
+            ),
+        );
+        snap.upstreams.insert(
+            "wiki".into(),
+            upstream(Health::Up, offers("page", "wiki://home", "wiki://{page}")),
+        );
+        let config = crate::config::from_yaml(&yaml("")).unwrap();
+        let vs = &config.virtual_servers[0];
+        let items = Items::build(&config, vs, &snap);
+        // Own names; what two upstreams both offer is left out, as for tools.
+        assert_eq!(uris(&items, vs, 0, Kind::Prompt), ["greet", "page"]);
+        assert_eq!(
+            uris(&items, vs, 0, Kind::Resource),
+            ["file:///a.md", "wiki://home"]
+        );
+        let (_, t) = items.resolve(Kind::Template, "wiki://{page}").unwrap();
+        assert_eq!(
+            (t.upstream_name.as_str(), t.own.as_str()),
+            ("wiki", "wiki://{page}")
+        );
+        // An expansion goes to the one upstream whose template it starts like.
+        assert_eq!(
+            items.owner_of_uri(&config, vs, "WIKI://start"),
+            Some((1, "wiki", "wiki://start".to_string()))
+        );
+        assert_eq!(
+            items.owner_of_uri(&config, vs, "file:///b.md"),
+            Some((0, "docs", "file:///b.md".to_string()))
+        );
+        assert_eq!(items.owner_of_uri(&config, vs, "other://x"), None);
+        assert_eq!(items.owner_of_uri(&config, vs, "file:///../x"), None);
+        // Over one upstream, every URI is that upstream's.
+        let one = crate::config::from_yaml(&yaml(", allow_tools: [\"docs.*\"]")).unwrap();
+        let vs = &one.virtual_servers[0];
+        let items = Items::build(&one, vs, &snap);
+        assert_eq!(uris(&items, vs, 0, Kind::Prompt), ["greet", "shared"]);
+        assert_eq!(
+            items.owner_of_uri(&one, vs, "other://x"),
+            Some((0, "docs", "other://x".to_string()))
+        );
+        let mut def = json!({"name": "t", "_meta": {"ui": {"resourceUri": "ui://v"}}});
+        expose_view(&mut def, Style::Own, "docs");
+        assert_eq!(def["_meta"]["ui"]["resourceUri"], "ui://v");
     }
 
     #[test]
@@ -458,13 +580,13 @@ virtual_servers:
             "ui": {"resourceUri": "ui://weather/view.html", "csp": {}},
             "ui/resourceUri": "ui://weather/view.html",
             "other": "ui://kept"}});
-        expose_view(&mut def, "apps");
+        expose_view(&mut def, P, "apps");
         let exposed = "ui://mcpgw/apps///weather/view.html";
         assert_eq!(def["_meta"]["ui"]["resourceUri"], exposed);
         assert_eq!(def["_meta"]["ui/resourceUri"], exposed);
         assert_eq!(def["_meta"]["other"], "ui://kept");
         let mut plain = json!({"name": "x"});
-        expose_view(&mut plain, "apps");
+        expose_view(&mut plain, P, "apps");
         assert_eq!(plain, json!({"name": "x"}));
     }
 
@@ -480,7 +602,7 @@ virtual_servers:
             "x:",
             "mcpgw://mcpgw/other/x:y",
         ] {
-            let exposed = expose_uri("docs-1", uri).unwrap();
+            let exposed = expose_uri(P, "docs-1", uri).unwrap();
             assert_eq!(
                 own_uri(&exposed),
                 Some(("docs-1", uri.to_string())),
@@ -488,7 +610,7 @@ virtual_servers:
             );
         }
         assert_eq!(
-            expose_uri("apps", "ui://weather/view.html").unwrap(),
+            expose_uri(P, "apps", "ui://weather/view.html").unwrap(),
             "ui://mcpgw/apps///weather/view.html",
             "the scheme survives: MCP Apps hosts render ui:// only"
         );
@@ -496,9 +618,9 @@ virtual_servers:
 
     #[test]
     fn only_gateway_uris_with_a_scheme_are_accepted() {
-        assert_eq!(expose_uri("a", "no-scheme"), None);
-        assert_eq!(expose_uri("a", "1x:y"), None);
-        assert_eq!(expose_uri("a", ":y"), None);
+        assert_eq!(expose_uri(P, "a", "no-scheme"), None);
+        assert_eq!(expose_uri(P, "a", "1x:y"), None);
+        assert_eq!(expose_uri(P, "a", ":y"), None);
         assert_eq!(own_uri("ui://weather/view.html"), None);
         assert_eq!(own_uri("ui://mcpgw/"), None);
         assert_eq!(own_uri("ui://mcpgw/bad.name/x"), None);

@@ -18,6 +18,15 @@
 //! Step 2 can merge distinct tools (`a.b` and `a_b`), and so can the separator itself
 //! (`a__b` + `c` and `a` + `b__c`), so [`assign`] reports every collision instead of picking a
 //! winner; the operator resolves it with an override name. Plain functions, no I/O.
+//!
+//! A virtual server with `names: upstream` ([`Style::Own`]) exposes each upstream's own names:
+//! the same mapping with no upstream and no separator, so a valid name is kept as it is. Two
+//! upstreams offering the same name then collide like any other pair: both are left out and
+//! the collision is reported (log, admin view, `tools` command) naming both upstreams, until
+//! the operator gives one an override name. Picking a winner, or prefixing only the
+//! colliding pair, would make one upstream's name depend on what another upstream adds at a
+//! refresh: a client's `echo` could silently become `a__echo`, and a later removal could
+//! hand `echo` to the other upstream. Prompts are named by the same [`exposed`] function.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -71,6 +80,34 @@ impl fmt::Display for Collision {
     }
 }
 
+/// How a virtual server names what it exposes (`virtual_servers[].names`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style<'a> {
+    /// `<upstream><separator><name>` (the default; `registry.separator`).
+    Prefixed(&'a str),
+    /// The upstream's own name (`names: upstream`).
+    Own,
+}
+
+impl<'a> Style<'a> {
+    /// The style of a virtual server configured with `names`.
+    pub fn of(names: crate::config::Names, separator: &'a str) -> Style<'a> {
+        match names {
+            crate::config::Names::Prefixed => Style::Prefixed(separator),
+            crate::config::Names::Upstream => Style::Own,
+        }
+    }
+}
+
+/// The exposed name of upstream `upstream`'s tool or prompt `name` under `style`: the one
+/// naming function of tools and prompts. Always matches `^[a-zA-Z0-9_-]{1,64}$`.
+pub fn exposed(style: Style<'_>, upstream: &str, name: &str) -> String {
+    match style {
+        Style::Prefixed(sep) => exposed_name(upstream, sep, name),
+        Style::Own => exposed_name("", "", name),
+    }
+}
+
 /// The exposed name for `tool` on `upstream`: always matches `^[a-zA-Z0-9_-]{1,64}$`. See the
 /// module doc for the mapping.
 pub fn exposed_name(upstream: &str, sep: &str, tool: &str) -> String {
@@ -97,15 +134,17 @@ pub fn exposed_name(upstream: &str, sep: &str, tool: &str) -> String {
 /// Errors on an invalid separator or an invalid override, naming it.
 pub fn assign(
     entries: &[(String, String, Option<String>)],
-    sep: &str,
+    style: Style<'_>,
 ) -> Result<(Vec<Exposed>, Vec<Collision>), String> {
-    if !valid_separator(sep) {
-        return Err(format!(
-            "tool name separator {sep:?} is not valid: use 1-{MAX_SEPARATOR_LEN} characters \
-             from A-Z a-z 0-9 _ - (default \"__\")"
-        ));
+    if let Style::Prefixed(sep) = style {
+        if !valid_separator(sep) {
+            return Err(format!(
+                "tool name separator {sep:?} is not valid: use 1-{MAX_SEPARATOR_LEN} characters \
+                 from A-Z a-z 0-9 _ - (default \"__\")"
+            ));
+        }
     }
-    let mut exposed = Vec::with_capacity(entries.len());
+    let mut out = Vec::with_capacity(entries.len());
     let mut collisions = Vec::new();
     // exposed name -> index (into `exposed`) of the first entry that claimed it
     let mut claimed: HashMap<String, usize> = HashMap::with_capacity(entries.len());
@@ -118,25 +157,25 @@ pub fn assign(
                      name: use 1-{MAX_EXPOSED_LEN} characters from A-Z a-z 0-9 _ -"
                 ))
             }
-            None => exposed_name(upstream, sep, tool),
+            None => exposed(style, upstream, tool),
         };
         if let Some(&first) = claimed.get(&name) {
-            let earlier: &Exposed = &exposed[first];
+            let earlier: &Exposed = &out[first];
             collisions.push(Collision {
                 name: name.clone(),
                 first: (earlier.upstream.clone(), earlier.tool.clone()),
                 second: (upstream.clone(), tool.clone()),
             });
         } else {
-            claimed.insert(name.clone(), exposed.len());
+            claimed.insert(name.clone(), out.len());
         }
-        exposed.push(Exposed {
+        out.push(Exposed {
             name,
             upstream: upstream.clone(),
             tool: tool.clone(),
         });
     }
-    Ok((exposed, collisions))
+    Ok((out, collisions))
 }
 
 /// First [`HASH_HEX_LEN`] lowercase hex digits of the SHA-256 of the concatenated parts.
@@ -157,6 +196,8 @@ fn short_hash(parts: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const P: Style<'static> = Style::Prefixed("__");
 
     fn entry(upstream: &str, tool: &str, over: Option<&str>) -> (String, String, Option<String>) {
         (upstream.into(), tool.into(), over.map(Into::into))
@@ -278,7 +319,7 @@ mod tests {
                 entry("github", "list_issues", None),
                 entry("crm", "get.contact", None),
             ],
-            "__",
+            P,
         )
         .expect("valid");
         assert!(collisions.is_empty());
@@ -300,7 +341,7 @@ mod tests {
                 entry("x__y", "z", None),
                 entry("x", "y__z", None),
             ],
-            "__",
+            P,
         )
         .expect("valid");
         assert_eq!(names.len(), 6, "nothing dropped");
@@ -334,7 +375,7 @@ mod tests {
     #[test]
     fn the_same_tool_twice_is_a_collision() {
         let (_, collisions) =
-            assign(&[entry("gh", "t", None), entry("gh", "t", None)], "__").expect("valid");
+            assign(&[entry("gh", "t", None), entry("gh", "t", None)], P).expect("valid");
         assert_eq!(collisions.len(), 1);
         assert!(collisions[0].to_string().contains("claimed twice by gh.t"));
     }
@@ -361,7 +402,7 @@ mod tests {
                 entry("gh", "a.b", None),
                 entry("gh", "a_b", Some("gh_a_underscore_b")),
             ],
-            "__",
+            P,
         )
         .expect("valid");
         assert!(collisions.is_empty());
@@ -376,7 +417,7 @@ mod tests {
                 entry("gh", "list", None),
                 entry("crm", "x", Some("gh__list")),
             ],
-            "__",
+            P,
         )
         .expect("valid");
         assert_eq!(collisions.len(), 1);
@@ -386,7 +427,7 @@ mod tests {
     #[test]
     fn invalid_overrides_are_rejected_by_name() {
         for bad in ["", "has.dot", "with space", "ünï", &"x".repeat(65)] {
-            let err = assign(&[entry("gh", "t", Some(bad))], "__").expect_err(bad);
+            let err = assign(&[entry("gh", "t", Some(bad))], P).expect_err(bad);
             assert!(err.contains(&format!("{bad:?}")), "{err}");
             assert!(err.contains("gh.t"), "{err}");
         }
@@ -394,8 +435,39 @@ mod tests {
 
     #[test]
     fn invalid_separator_is_rejected() {
-        let err = assign(&[entry("gh", "t", None)], ".").expect_err("bad sep");
+        let err = assign(&[entry("gh", "t", None)], Style::Prefixed(".")).expect_err("bad sep");
         assert!(err.contains("separator \".\""), "{err}");
-        assert!(assign(&[], "__").is_ok());
+        assert!(assign(&[], P).is_ok());
+    }
+
+    #[test]
+    fn own_names_are_the_upstreams_names_mapped_the_same_way() {
+        assert_eq!(exposed(Style::Own, "github", "list_issues"), "list_issues");
+        assert_eq!(exposed(Style::Own, "fs", "read.file"), "read_file");
+        let long = "t".repeat(70);
+        let name = exposed(Style::Own, "up", &long);
+        assert_eq!(name.len(), 64);
+        assert_eq!(&name[..55], &long[..55]);
+        assert_eq!(exposed(P, "gh", "t"), exposed_name("gh", "__", "t"));
+    }
+
+    #[test]
+    fn own_names_of_two_upstreams_collide_and_name_both() {
+        let (names, collisions) = assign(
+            &[
+                entry("a", "echo", None),
+                entry("b", "echo", None),
+                entry("b", "add", None),
+                entry("c", "echo", Some("c_echo")),
+            ],
+            Style::Own,
+        )
+        .expect("no separator to check");
+        let got: Vec<_> = names.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(got, ["echo", "echo", "add", "c_echo"]);
+        assert_eq!(collisions.len(), 1);
+        let msg = collisions[0].to_string();
+        assert!(msg.contains("a.echo and b.echo"), "{msg}");
+        assert!(msg.contains("override"), "{msg}");
     }
 }

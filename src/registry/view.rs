@@ -155,7 +155,10 @@ pub fn server(
                 .tools
                 .get(&format!("{}.{tool}", u.name))
                 .and_then(|o| o.name.clone())
-                .unwrap_or_else(|| naming::exposed_name(&u.name, &config.registry.separator, tool));
+                .unwrap_or_else(|| {
+                    let style = naming::Style::of(vs.names, &config.registry.separator);
+                    naming::exposed(style, &u.name, tool)
+                });
             quarantined.push(QuarantinedTool {
                 exposed,
                 upstream: u.name.clone(),

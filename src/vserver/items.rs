@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::decision::{Exchange, ItemTarget, SessionBinding, Target};
 use crate::error::Reject;
 use crate::mcp::McpMethod;
-use crate::registry::items::{self, Items, Kind};
+use crate::registry::items::{self, Kind};
 use crate::state::{Runtime, Shared};
 
 use super::{list, Answer, Request};
@@ -172,7 +172,9 @@ pub(super) async fn resolve(
             e.own.clone(),
             e.unavailable,
         )),
-        None if kind != Kind::Prompt => Items::owner_of_uri(&runtime.config, req.server, &exposed)
+        None if kind != Kind::Prompt => catalog
+            .items
+            .owner_of_uri(&runtime.config, req.server, &exposed)
             .map(|(i, name, own)| {
                 let down = catalog
                     .items

@@ -15,6 +15,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod config_cli;
+mod conformance;
 mod demo_server;
 mod errors;
 mod hostile;

@@ -393,6 +393,68 @@ async fn collisions_are_reported_with_both_origins() {
     assert_eq!(report["upstreams"][0]["health"], "up");
 }
 
+/// `names: upstream`: two upstreams with the same tools collide on every shared name, so
+/// all of those are left out and reported naming both upstreams (a client never sees one
+/// upstream's `echo` turn into the other's); an override name serves one of them again, and
+/// calls reach the upstream under its own name.
+#[tokio::test]
+async fn own_names_collide_visibly_and_overrides_resolve_them() {
+    let (a, b) = (start_demo().await, start_demo().await);
+    let upstreams = vec![Upstream::new("a", &a.url()), Upstream::new("b", &b.url())];
+    let vs = all()
+        .set("names", json!("upstream"))
+        .tool("b.add", ToolOverride::default().name("b_add"));
+    let yaml = anonymous(vs, upstreams)
+        .admin(Admin::with_test_tokens())
+        .yaml();
+    let gw = start_gateway(&yaml).await;
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}});
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let r = post(&url, init.to_string(), &[]).await;
+    let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let v = list_anonymous(&url, &sid).await;
+    let names: Vec<&str> = v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"add") && names.contains(&"b_add"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"echo"),
+        "a colliding name is not served: {names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("__")), "{names:?}");
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"b_add","arguments":{"a":2,"b":3}}});
+    let r = post(&url, call.to_string(), &[("mcp-session-id", &sid)]).await;
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["result"]["content"][0]["text"], "5", "{v}");
+    let report: Value = admin_get(&gw, "/admin/registry", ADMIN_READ_TOKEN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let collisions: Vec<&str> = report["virtual_servers"][0]["collisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        collisions
+            .iter()
+            .any(|m| m.contains("\"echo\"") && m.contains("a.echo and b.echo")),
+        "{collisions:?}"
+    );
+    assert!(
+        !collisions.iter().any(|m| m.contains("add")),
+        "{collisions:?}"
+    );
+}
+
 /// A minimal MCP upstream (raw axum) that pages its tools two at a time.
 async fn paging_upstream(total: usize) -> String {
     let router = axum::Router::new().route(

@@ -219,3 +219,17 @@ fn an_override_name_is_a_valid_exposed_name() {
         );
     }
 }
+
+#[test]
+fn names_are_prefixed_or_the_upstreams_own() {
+    use crate::config::Names;
+    let c = from_yaml(&with_vs("")).unwrap();
+    assert_eq!(c.virtual_servers[0].names, Names::Prefixed);
+    let c = from_yaml(&with_vs("    names: upstream\n")).unwrap();
+    assert_eq!(c.virtual_servers[0].names, Names::Upstream);
+    assert_err(
+        &with_vs("    names: own\n"),
+        "virtual_servers[0].names",
+        "unknown variant `own`, expected `prefixed` or `upstream`",
+    );
+}
