@@ -907,13 +907,17 @@ fn result_uris(c: &mut Criterion) {
         std::str::from_utf8(&text).unwrap_or("")
     ));
     c.bench_function("results/json_call_no_uri_2k", |b| {
-        b.iter(|| ResultRewriter::new("docs", false, None).push(black_box(text.clone()), true))
+        b.iter(|| {
+            ResultRewriter::new(Some("docs"), false, None).push(black_box(text.clone()), true)
+        })
     });
     c.bench_function("results/json_read_one_uri_2k", |b| {
-        b.iter(|| ResultRewriter::new("docs", false, None).push(black_box(read.clone()), true))
+        b.iter(|| {
+            ResultRewriter::new(Some("docs"), false, None).push(black_box(read.clone()), true)
+        })
     });
     c.bench_function("results/sse_call_no_uri_2k", |b| {
-        b.iter(|| ResultRewriter::new("docs", true, None).push(black_box(sse.clone()), true))
+        b.iter(|| ResultRewriter::new(Some("docs"), true, None).push(black_box(sse.clone()), true))
     });
 }
 

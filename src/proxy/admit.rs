@@ -443,6 +443,7 @@ pub(crate) async fn admit(
                 ctx.credential(),
                 own,
                 ctx.method == McpMethod::ResourcesSubscribe,
+                ctx.exposes_uris(),
             ))
             .await?;
         }

@@ -235,6 +235,16 @@ impl RequestCtx {
         }
     }
 
+    /// Whether the virtual server addressed exposes its upstreams' URIs under its own
+    /// (`names: prefixed`): what it relays must then be rewritten to them.
+    pub fn exposes_uris(&self) -> bool {
+        matches!(
+            self.endpoint.as_ref().map(|e| &e.kind),
+            Some(crate::endpoints::EndpointKind::Virtual { server, .. })
+                if server.names == crate::config::Names::Prefixed
+        )
+    }
+
     /// Configured name of the virtual server addressed, or `none` (a metric label).
     pub fn virtual_server_name(&self) -> &str {
         match self.endpoint.as_ref().map(|e| &e.kind) {

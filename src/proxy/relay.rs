@@ -142,7 +142,9 @@ fn result_rewrite(
     is_sse: bool,
 ) -> pingora::Result<()> {
     use crate::mcp::McpMethod as M;
-    let carries_uris = matches!(ctx.method, M::ResourcesRead | M::ToolsCall | M::PromptsGet);
+    // URIs are rewritten only where the server exposes its own (`names: prefixed`).
+    let carries_uris =
+        matches!(ctx.method, M::ResourcesRead | M::ToolsCall | M::PromptsGet) && ctx.exposes_uris();
     // A modern client's log floor applies to messages on an event stream.
     let filters_logs = ctx.log_floor.is_some() && is_sse;
     let Some(target) = ctx
@@ -178,9 +180,12 @@ fn result_rewrite(
         resp.remove_header(&http::header::CONTENT_LENGTH);
         resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
     }
-    let rewriter =
-        crate::vserver::results::ResultRewriter::new(target.upstream_name(), is_sse, ctx.log_floor)
-            .with_length(declared);
+    let rewriter = crate::vserver::results::ResultRewriter::new(
+        carries_uris.then(|| target.upstream_name()),
+        is_sse,
+        ctx.log_floor,
+    )
+    .with_length(declared);
     ctx.results = Some(Box::new(rewriter));
     Ok(())
 }

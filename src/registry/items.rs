@@ -522,7 +522,7 @@ virtual_servers:
             prompts: vec![json!({ "name": prompt }), json!({ "name": "shared" })],
             resources: vec![json!({ "uri": uri }), json!({ "uri": "same://x" })],
             templates: vec![json!({ "uriTemplate": template })],
-            completions: false,
+            ..Offers::default()
         };
         snap.upstreams.insert(
             "docs".into(),

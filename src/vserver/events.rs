@@ -143,6 +143,7 @@ pub async fn subscription(
     credential: Option<&http::HeaderValue>,
     own: &str,
     subscribe: bool,
+    expose: bool,
 ) -> Result<(), Reject> {
     let e = entry(shared, session, expires);
     let key = (upstream.name().to_string(), own.to_string());
@@ -161,14 +162,15 @@ pub async fn subscription(
             subs.insert(key);
         }
     }
-    follow(shared, &e, expires, upstream, sid, credential).await;
+    follow(shared, &e, expires, upstream, sid, credential, expose).await;
     Ok(())
 }
 
 /// Follow `upstream`'s stream of session `sid` for the client session `e`, unless a follower
 /// runs already. Waits until the stream is open (or refused), at most the upstream's
 /// `read_timeout`. A refused stream is logged: the request itself still goes out, only its
-/// notifications cannot arrive.
+/// notifications cannot arrive. `expose`: the server exposes URIs under its own
+/// (`names: prefixed`), so an update's URI is rewritten to it.
 pub async fn follow(
     shared: &Shared,
     e: &Arc<SessionEvents>,
@@ -176,6 +178,7 @@ pub async fn follow(
     upstream: &UpstreamRt,
     sid: Option<&str>,
     credential: Option<&http::HeaderValue>,
+    expose: bool,
 ) {
     let name = upstream.name().to_string();
     let (ready_tx, ready) = oneshot::channel();
@@ -195,6 +198,7 @@ pub async fn follow(
             tx: e.tx.clone(),
             subs: e.subs.clone(),
             expires,
+            expose,
         };
         let task = tokio::spawn(follower.run(ready_tx));
         followers.insert(name.clone(), task.abort_handle());
@@ -219,6 +223,8 @@ struct Follower {
     subs: Arc<Mutex<HashSet<(String, String)>>>,
     /// The client session's expiry (seconds since the epoch): the follower ends then.
     expires: u64,
+    /// Rewrite updates' URIs to the server's (`names: prefixed`).
+    expose: bool,
 }
 
 impl Follower {
@@ -275,7 +281,7 @@ impl Follower {
             let mut events = EventReader::default();
             while let Ok(Some(chunk)) = s.read_response_body().await {
                 for data in events.push(&chunk) {
-                    if let Some(frame) = relay(&data, &self.upstream, &self.subs) {
+                    if let Some(frame) = relay(&data, &self.upstream, &self.subs, self.expose) {
                         // No receiver (no GET stream open) drops it: a server MAY send
                         // notifications only where a stream is open.
                         let _ = self.tx.send(frame);
@@ -339,7 +345,12 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The SSE frame to relay for one upstream message, if it is one this module relays.
-fn relay(data: &[u8], upstream: &str, subs: &Mutex<HashSet<(String, String)>>) -> Option<Bytes> {
+fn relay(
+    data: &[u8],
+    upstream: &str,
+    subs: &Mutex<HashSet<(String, String)>>,
+    expose: bool,
+) -> Option<Bytes> {
     const UPDATED: &str = "notifications/resources/updated";
     const MESSAGE: &str = "notifications/message";
     // The byte scan first: most of a stream is keep-alives and list changes.
@@ -362,8 +373,12 @@ fn relay(data: &[u8], upstream: &str, subs: &Mutex<HashSet<(String, String)>>) -
                 log::debug!("upstream {upstream:?} sent an update for a URI this session did not subscribe to; dropped");
                 return None;
             }
-            let exposed = crate::registry::items::expose_uri(upstream, &own)?;
-            v["params"]["uri"] = Value::String(exposed);
+            if expose {
+                // (The separator names tools, not URIs.)
+                let prefixed = crate::registry::naming::Style::Prefixed("");
+                let exposed = crate::registry::items::expose_uri(prefixed, upstream, &own)?;
+                v["params"]["uri"] = Value::String(exposed);
+            }
         }
         _ => return None,
     }
@@ -393,7 +408,7 @@ mod tests {
     fn an_update_is_relayed_with_the_exposed_uri_only_when_subscribed() {
         let s = subs(&[("docs", "file:///a.md")]);
         let note = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///a.md"}}"#;
-        let f = relay(note, "docs", &s).unwrap();
+        let f = relay(note, "docs", &s, true).unwrap();
         let text = std::str::from_utf8(&f).unwrap();
         assert!(text.starts_with("event: message\ndata: {"), "{text}");
         assert!(
@@ -402,19 +417,19 @@ mod tests {
         );
         assert!(text.ends_with("}\n\n"));
         let other = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"secret://k"}}"#;
-        assert!(relay(other, "docs", &s).is_none());
-        assert!(relay(note, "crm", &s).is_none(), "another upstream's");
+        assert!(relay(other, "docs", &s, true).is_none());
+        assert!(relay(note, "crm", &s, true).is_none(), "another upstream's");
     }
 
     #[test]
     fn log_messages_pass_and_everything_else_is_dropped() {
         let s = subs(&[]);
         let log = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}"#;
-        assert!(relay(log, "docs", &s).is_some());
+        assert!(relay(log, "docs", &s, true).is_some());
         let changed = br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
-        assert!(relay(changed, "docs", &s).is_none());
+        assert!(relay(changed, "docs", &s, true).is_none());
         let request = br#"{"jsonrpc":"2.0","id":1,"method":"notifications/message"}"#;
-        assert!(relay(request, "docs", &s).is_none());
+        assert!(relay(request, "docs", &s, true).is_none());
     }
 
     #[test]

@@ -166,7 +166,17 @@ async fn set_one(
         return Err("the upstream lost the session twice".into());
     };
     let events = super::events::entry(shared, digest, expires);
-    super::events::follow(shared, &events, expires, u, sid.as_deref(), credential).await;
+    let expose = req.server.names == crate::config::Names::Prefixed;
+    super::events::follow(
+        shared,
+        &events,
+        expires,
+        u,
+        sid.as_deref(),
+        credential,
+        expose,
+    )
+    .await;
     Ok(())
 }
 

@@ -70,7 +70,9 @@ fn below(msg: &[u8], floor: u8) -> bool {
 /// The rewriting state of one response body.
 #[derive(Debug)]
 pub struct ResultRewriter {
-    upstream: String,
+    /// The upstream whose URIs are rewritten (`None`: a `names: upstream` server, whose
+    /// URIs are the upstreams' own; only log messages are filtered).
+    upstream: Option<String>,
     sse: bool,
     buf: Vec<u8>,
     /// Over [`LIMIT`]: the rest passes as it comes.
@@ -83,9 +85,9 @@ pub struct ResultRewriter {
 }
 
 impl ResultRewriter {
-    pub fn new(upstream: &str, sse: bool, log_floor: Option<u8>) -> ResultRewriter {
+    pub fn new(upstream: Option<&str>, sse: bool, log_floor: Option<u8>) -> ResultRewriter {
         ResultRewriter {
-            upstream: upstream.to_string(),
+            upstream: upstream.map(str::to_string),
             sse,
             buf: Vec::new(),
             passthrough: false,
@@ -138,10 +140,10 @@ impl ResultRewriter {
 
     /// A whole JSON message, rewritten when it holds a URI to rewrite.
     fn message(&self, body: Bytes) -> Bytes {
-        if !contains(&body, MARKER) {
+        let Some(upstream) = self.upstream.as_deref().filter(|_| contains(&body, MARKER)) else {
             return body;
-        }
-        rewrite_message(&body, &self.upstream).map_or(body, Bytes::from)
+        };
+        rewrite_message(&body, upstream).map_or(body, Bytes::from)
     }
 
     fn push_sse(&mut self, chunk: Bytes, end: bool) -> Bytes {
@@ -172,7 +174,8 @@ impl ResultRewriter {
 
     /// Whether `bytes` may hold something to change.
     fn interesting(&self, bytes: &[u8]) -> bool {
-        contains(bytes, MARKER) || (self.log_floor.is_some() && contains(bytes, LOG))
+        (self.upstream.is_some() && contains(bytes, MARKER))
+            || (self.log_floor.is_some() && contains(bytes, LOG))
     }
 
     /// One SSE event (with its blank line), rewritten when its message holds a URI; empty
@@ -197,7 +200,7 @@ impl ResultRewriter {
                 return Some(Vec::new());
             }
         }
-        let rewritten = rewrite_message(&json, &self.upstream)?;
+        let rewritten = rewrite_message(&json, self.upstream.as_deref()?)?;
         let mut out = Vec::with_capacity(event.len() + 64);
         let mut wrote = false;
         for l in lines {
@@ -306,7 +309,9 @@ pub fn rewrite_message(msg: &[u8], upstream: &str) -> Option<Vec<u8>> {
     let mut at = 0;
     let mut changed = false;
     for (span, own) in found {
-        let Some(exposed) = crate::registry::items::expose_uri(upstream, &own) else {
+        // Called for `names: prefixed` servers only (the separator names tools, not URIs).
+        let prefixed = crate::registry::naming::Style::Prefixed("");
+        let Some(exposed) = crate::registry::items::expose_uri(prefixed, upstream, &own) else {
             continue; // no scheme: not a URI the server could serve back
         };
         if span.start < at || span.end > msg.len() {
@@ -368,7 +373,7 @@ mod tests {
 
     #[test]
     fn sse_events_are_rewritten_one_by_one_across_chunks() {
-        let mut r = ResultRewriter::new("docs", true, None);
+        let mut r = ResultRewriter::new(Some("docs"), true, None);
         let plain = Bytes::from_static(b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n");
         let out = r.push(plain.clone(), false);
         assert_eq!(out.as_ptr(), plain.as_ptr(), "passed without a copy");
@@ -385,7 +390,7 @@ mod tests {
     fn a_modern_clients_log_messages_below_its_level_are_dropped() {
         let events = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"quiet\"}}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"warning\",\"data\":\"loud\"}}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
         let run = |floor| {
-            let mut r = ResultRewriter::new("d", true, floor);
+            let mut r = ResultRewriter::new(Some("d"), true, floor);
             text(&r.push(Bytes::from(events), true)).to_string()
         };
         let warning = run(Some(3));
@@ -402,7 +407,7 @@ mod tests {
 
     #[test]
     fn json_bodies_are_held_to_the_limit_then_passed() {
-        let mut r = ResultRewriter::new("docs", false, None);
+        let mut r = ResultRewriter::new(Some("docs"), false, None);
         assert!(r
             .push(
                 Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{"contents":[{"uri":"#),
@@ -411,7 +416,7 @@ mod tests {
             .is_empty());
         let out = r.push(Bytes::from_static(br#""file:///a"}]}}"#), true);
         assert!(text(&out).contains("file://mcpgw/docs////a"));
-        let mut big = ResultRewriter::new("docs", false, None);
+        let mut big = ResultRewriter::new(Some("docs"), false, None);
         let chunk = Bytes::from(vec![b' '; LIMIT + 1]);
         assert_eq!(big.push(chunk, false).len(), LIMIT + 1);
         let rest = Bytes::from_static(b"{}");
@@ -419,7 +424,7 @@ mod tests {
         // A declared length: the chunk that completes it is the message, passed without a
         // copy when it holds no URI; the end of the body comes later, empty.
         let body = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
-        let mut one = ResultRewriter::new("docs", false, None).with_length(Some(body.len()));
+        let mut one = ResultRewriter::new(Some("docs"), false, None).with_length(Some(body.len()));
         let out = one.push(body.clone(), false);
         assert_eq!(out.as_ptr(), body.as_ptr());
         assert!(one.push(Bytes::new(), true).is_empty());
