@@ -12,6 +12,7 @@
 //! | `fail_to_proxy` | [`respond`] | connect/timeout/reset to a JSON-RPC error naming the upstream |
 //! | `logging` | [`crate::metrics`], [`crate::quota`], [`trail`] | the one place request metrics are recorded; quota permits given back, metered costs charged; the audit record queued |
 
+mod abandon;
 mod admit;
 pub mod ctx;
 mod forward;
@@ -275,6 +276,8 @@ impl ProxyHttp for McpGateway {
         if let Some(d) = ctx.decision.as_mut() {
             d.quota.finish(ctx.response_bytes);
         }
+        // A modern client that left cancels its call upstream (frees the slot when sent).
+        abandon::on_client_gone(&self.shared, ctx);
         // A finished call can no longer be cancelled.
         if let Some(k) = ctx.in_flight.take() {
             crate::vserver::reply::done(&self.shared, k);

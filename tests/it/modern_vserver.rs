@@ -394,3 +394,41 @@ async fn upstream_metadata_headers_follow_the_decided_body() {
     assert_eq!(h.get("mcp-name").unwrap(), "echo");
     assert!(h.get("mcp-param-text").is_none(), "{h:?}");
 }
+
+/// Poll `check` every 50 ms, at most 10 s: for effects the gateway causes on a task.
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    check()
+}
+
+/// A 2026-07-28 client cancels by closing its response stream: the gateway tells the
+/// handshake-era upstream (`notifications/cancelled` on the session it holds), which stops
+/// the tool; the caller's next call with the same id is served.
+#[tokio::test]
+async fn a_modern_client_closing_the_stream_cancels_the_upstream_call() {
+    let s = setup().await;
+    let slow = body(
+        1,
+        "tools/call",
+        json!({"name": "up__long_running", "arguments": {"steps": 20, "interval_ms": 250}}),
+        MODERN,
+    );
+    let r = modern(&s.url, "tools/call", Some("up__long_running"), slow).await;
+    assert_eq!(r.status(), 200);
+    assert!(eventually(|| s.up.calls("long_running") == 1).await);
+    drop(r);
+    assert!(
+        eventually(|| s.up.cancelled() == 1).await,
+        "the upstream never saw the call cancelled"
+    );
+    let r = modern(&s.url, "tools/call", Some("up__echo"), echo(1, "next")).await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "next"
+    );
+}
