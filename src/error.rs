@@ -244,6 +244,9 @@ pub enum Reject {
     /// revision's status for it; legacy requests get [`Reject::MethodNotFound`], 200).
     #[error("method not found: {method}")]
     ModernMethodNotFound { method: String },
+    /// 503, -32000: this replica already serves its most `subscriptions/listen` streams.
+    #[error("this gateway already serves {capacity} subscriptions/listen streams; retry later, or rely on the ttlMs of list results")]
+    ListenStreamsFull { capacity: usize },
 }
 
 /// Which kind of a limit refused a call.
@@ -321,6 +324,7 @@ impl Reject {
             Reject::ApprovalUnavailable { .. } => 503,
             Reject::UnsupportedRevision { .. } => 400,
             Reject::ModernMethodNotFound { .. } => 404,
+            Reject::ListenStreamsFull { .. } => 503,
         }
     }
 
@@ -363,6 +367,7 @@ impl Reject {
             | Reject::QuotaStoreUnavailable { .. } => GATEWAY_ERROR,
             Reject::UnsupportedRevision { .. } => UNSUPPORTED_PROTOCOL_VERSION,
             Reject::ModernMethodNotFound { .. } => METHOD_NOT_FOUND,
+            Reject::ListenStreamsFull { .. } => GATEWAY_ERROR,
         }
     }
 
@@ -454,7 +459,8 @@ impl Reject {
             | Reject::ApprovalUnavailable { .. }
             | Reject::QuotaExceeded { .. }
             | Reject::UnsupportedRevision { .. }
-            | Reject::ModernMethodNotFound { .. } => Outcome::Rejected,
+            | Reject::ModernMethodNotFound { .. }
+            | Reject::ListenStreamsFull { .. } => Outcome::Rejected,
         }
     }
 
@@ -546,7 +552,8 @@ impl Reject {
             | Reject::ApprovalDenied { .. }
             | Reject::ApprovalUnavailable { .. }
             | Reject::UnsupportedRevision { .. }
-            | Reject::ModernMethodNotFound { .. } => Vec::new(),
+            | Reject::ModernMethodNotFound { .. }
+            | Reject::ListenStreamsFull { .. } => Vec::new(),
         }
     }
 }
@@ -696,6 +703,7 @@ mod tests {
             Reject::ModernMethodNotFound {
                 method: "ping".into(),
             },
+            Reject::ListenStreamsFull { capacity: 1 },
         ]
     }
 
@@ -811,6 +819,8 @@ mod tests {
                 (400, UNSUPPORTED_PROTOCOL_VERSION, Rejected, none())
             }
             Reject::ModernMethodNotFound { .. } => (404, METHOD_NOT_FOUND, Rejected, none()),
+            // 503 counts as `rejected`: a bound was reached, nothing failed.
+            Reject::ListenStreamsFull { .. } => (503, GATEWAY_ERROR, Rejected, none()),
         }
     }
 

@@ -210,6 +210,8 @@ pub struct Shared {
     pub audit: crate::audit::Audit,
     /// Virtual-server calls in flight, for routing the client's `notifications/cancelled`.
     pub in_flight: crate::vserver::reply::InFlight,
+    /// Open `subscriptions/listen` streams of modern clients (bounded: one permit each).
+    pub listen_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -356,6 +358,9 @@ impl Shared {
             approvals: Default::default(),
             audit,
             in_flight: crate::store::BoundedMap::new(crate::vserver::reply::MAX_IN_FLIGHT),
+            listen_streams: Arc::new(tokio::sync::Semaphore::new(
+                crate::vserver::listen::MAX_LISTEN_STREAMS,
+            )),
         }))
     }
 }

@@ -51,6 +51,11 @@ pub(crate) enum Admitted {
         /// `Mcp-Session-Id` to send (a virtual server's `initialize`).
         session: Option<String>,
     },
+    /// A 2026-07-28 `subscriptions/listen` stream of a virtual server, served by the gateway.
+    Listen {
+        server: String,
+        listen: Box<vserver::listen::Listen>,
+    },
 }
 
 /// What a request path addresses on a listener.
@@ -352,6 +357,12 @@ pub(crate) async fn admit(
                     })
                 }
                 vserver::Answer::Forward(target) => target,
+                vserver::Answer::Listen(listen) => {
+                    return Ok(Admitted::Listen {
+                        server: server.name.clone(),
+                        listen,
+                    })
+                }
                 vserver::Answer::Relay { target, body, call } => {
                     // The bytes decided on are the ones that go upstream (id restored).
                     if body != ctx.body {

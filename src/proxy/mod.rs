@@ -88,6 +88,10 @@ impl ProxyHttp for McpGateway {
                 Box::pin(stream::serve(session, &self.shared, &server, ctx)).await?;
                 Ok(true)
             }
+            Ok(admit::Admitted::Listen { server, listen }) => {
+                Box::pin(stream::listen(session, &self.shared, &server, ctx, &listen)).await?;
+                Ok(true)
+            }
             Ok(admit::Admitted::ForwardBuffered) => {
                 Box::pin(forward::forward_buffered(&self.shared, session, ctx)).await?;
                 Ok(true)
@@ -306,7 +310,13 @@ impl ProxyHttp for McpGateway {
         // stream the gateway served itself, whose length is the client's choice.
         let added = match t.forwarded_at {
             Some(f) => Some(f.saturating_duration_since(t.started)),
-            None if ctx.method == crate::mcp::McpMethod::Stream => None,
+            None if matches!(
+                ctx.method,
+                crate::mcp::McpMethod::Stream | crate::mcp::McpMethod::SubscriptionsListen
+            ) =>
+            {
+                None
+            }
             None => Some(t.started.elapsed()),
         };
         let upstream_latency = match (t.forwarded_at, t.upstream_header_at) {

@@ -28,6 +28,7 @@ mod call;
 pub mod ids;
 mod items;
 pub mod list;
+pub mod listen;
 mod modern;
 pub mod reply;
 pub mod session;
@@ -64,6 +65,8 @@ pub enum Answer {
         body: Bytes,
         call: RpcCall,
     },
+    /// Serve a 2026-07-28 `subscriptions/listen` stream with these frames ([`listen`]).
+    Listen(Box<listen::Listen>),
 }
 
 /// One POSTed message to a virtual server, parsed and authenticated.

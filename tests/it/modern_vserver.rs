@@ -432,3 +432,89 @@ async fn a_modern_client_closing_the_stream_cancels_the_upstream_call() {
         "next"
     );
 }
+
+/// `subscriptions/listen`: the stream opens with the acknowledgement of the types asked
+/// for, and a change of what the caller may see (here a reload that denies a tool) arrives
+/// as `notifications/tools/list_changed` tagged with the subscription id. The number of
+/// streams is bounded (503 when this replica serves its most).
+#[tokio::test]
+async fn listen_receives_tools_list_changed() {
+    let s = setup().await;
+    let listen = || {
+        body(
+            9,
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true, "resourceSubscriptions": ["x://y"]}}),
+            MODERN,
+        )
+    };
+    let r = modern(&s.url, "subscriptions/listen", None, listen()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    let reader = tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut body = r.bytes_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    let text = || seen.lock().unwrap().clone();
+    assert!(eventually(|| text().contains("notifications/subscriptions/acknowledged")).await);
+    // Only what is honoured is acknowledged: the tool list, not per-URI subscriptions.
+    assert!(
+        text().contains(r#""notifications":{"toolsListChanged":true}"#),
+        "{}",
+        text()
+    );
+    assert!(text().contains(r#""io.modelcontextprotocol/subscriptionId":9"#));
+
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("gw.yaml");
+    let denied = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&["all"])
+                .route("/mcp", "up"),
+        )
+        .upstream(Upstream::new("up", &s.up.url()))
+        .virtual_server(
+            VirtualServer::new("all", "/v/all/mcp")
+                .anonymous()
+                .deny_tools(&["up.add"]),
+        )
+        .yaml();
+    std::fs::write(&conf, render(&denied, s.gw.addr, s.gw.admin)).unwrap();
+    s.gw.shared.reload(&conf).unwrap();
+    assert!(
+        eventually(|| text().contains("notifications/tools/list_changed")).await,
+        "{}",
+        text()
+    );
+    let change = text()
+        .lines()
+        .find(|l| l.contains("notifications/tools/list_changed"))
+        .unwrap()
+        .to_string();
+    assert!(
+        change.contains(r#""_meta":{"io.modelcontextprotocol/subscriptionId":9}"#),
+        "{change}"
+    );
+    assert!(!text().contains("prompts/list_changed"), "not asked for");
+
+    // Every permit taken: the next listen is refused, not queued.
+    let all =
+        s.gw.shared
+            .listen_streams
+            .clone()
+            .try_acquire_many_owned(s.gw.shared.listen_streams.available_permits() as u32)
+            .unwrap();
+    let r = modern(&s.url, "subscriptions/listen", None, listen()).await;
+    assert_error(r, 503, -32000, "subscriptions/listen streams").await;
+    drop(all);
+    reader.abort();
+}
