@@ -143,7 +143,7 @@ mod tests {
             tools.contains("notifications/tools/list_changed"),
             "{tools}"
         );
-        assert!(tools.contains(r#""subscriptionId":"listen-1""#), "{tools}");
+        assert!(tools.contains(r#"/subscriptionId":"listen-1""#), "{tools}");
         assert!(tools.ends_with("\n\n"));
         assert!(l.prompts.is_none() && l.resources.is_none());
     }
