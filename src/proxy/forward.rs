@@ -116,6 +116,7 @@ async fn exchange(
         let mut chunk = up.read_response_body().await.map_err(|e| e.into_up())?;
         let end = chunk.is_none() || up.response_done();
         relay::response_body(&mut chunk, end, ctx);
+        super::held::refuse_input(shared, ctx);
         if chunk.is_some() || end {
             session.write_response_body(chunk, end).await?;
         }

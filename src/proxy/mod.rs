@@ -12,11 +12,11 @@
 //! | `fail_to_proxy` | [`respond`] | connect/timeout/reset to a JSON-RPC error naming the upstream |
 //! | `logging` | [`crate::metrics`], [`crate::quota`], [`trail`] | the one place request metrics are recorded; quota permits given back, metered costs charged; the audit record queued |
 
-mod abandon;
 mod admit;
 pub mod ctx;
 mod forward;
 mod heal;
+mod held;
 mod outbound;
 mod relay;
 mod respond;
@@ -192,6 +192,7 @@ impl ProxyHttp for McpGateway {
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
         relay::response_body(body, end_of_stream, ctx);
+        held::refuse_input(&self.shared, ctx);
         Ok(None)
     }
 
@@ -281,7 +282,7 @@ impl ProxyHttp for McpGateway {
             d.quota.finish(ctx.response_bytes);
         }
         // A modern client that left cancels its call upstream (frees the slot when sent).
-        abandon::on_client_gone(&self.shared, ctx);
+        held::on_client_gone(&self.shared, ctx);
         // A finished call can no longer be cancelled.
         if let Some(k) = ctx.in_flight.take() {
             crate::vserver::reply::done(&self.shared, k);

@@ -125,7 +125,15 @@ pub struct IdRewriter {
     prev_cr: bool,
     /// The current event outgrew [`MAX_EVENT`]: pass bytes through until it ends.
     skipping: bool,
+    /// A 2026-07-28 client's stream ([`IdRewriter::refusing`]): server-to-client requests are
+    /// taken out of the stream and their (raw id, method) kept here until
+    /// [`IdRewriter::take_refused`], so the gateway can answer the upstream with an error.
+    refused: Option<Vec<(Vec<u8>, String)>>,
 }
+
+/// Most server-to-client requests of one stream kept for refusal between two body chunks
+/// (an upstream asks one at a time and waits; past this they are still removed, unanswered).
+pub const MAX_REFUSED: usize = 16;
 
 impl IdRewriter {
     pub fn new(session: crate::digest::Digest, upstream: &str, max_depth: usize) -> IdRewriter {
@@ -137,7 +145,25 @@ impl IdRewriter {
             line_len: 0,
             prev_cr: false,
             skipping: false,
+            refused: None,
         }
+    }
+
+    /// For a 2026-07-28 client, which cannot receive server-to-client requests (they are
+    /// `InputRequiredResult`s in its revision, which the gateway does not translate yet):
+    /// such requests are removed from the stream and queued for [`IdRewriter::take_refused`].
+    #[must_use]
+    pub fn refusing(mut self) -> IdRewriter {
+        self.refused = Some(Vec::new());
+        self
+    }
+
+    /// The server-to-client requests removed since the last call: (raw id JSON, method).
+    pub fn take_refused(&mut self) -> Vec<(Vec<u8>, String)> {
+        self.refused
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Take one chunk of the stream; returns what to send on now (complete events,
@@ -220,7 +246,7 @@ impl IdRewriter {
 
     /// One complete event, with the id of a server-to-client request (or the `requestId`
     /// of a cancellation) replaced by a gateway id.
-    fn rewrite_event<'e>(&self, event: &'e [u8]) -> Cow<'e, [u8]> {
+    fn rewrite_event<'e>(&mut self, event: &'e [u8]) -> Cow<'e, [u8]> {
         // Only messages with a `method` are rewritten; the call's result (usually the bulk
         // of the stream) is skipped without a parse. The key must be spelled plainly: an
         // escaped spelling passes unrewritten, so the client's answer is refused, not lost.
@@ -228,6 +254,9 @@ impl IdRewriter {
             return Cow::Borrowed(event);
         }
         let lines = data_lines(event);
+        if self.refused.is_some() && self.refuse(event, &lines) {
+            return Cow::Owned(Vec::new());
+        }
         match lines.as_slice() {
             [] => Cow::Borrowed(event),
             [one] => match self.rewrite_message(&event[one.clone()]) {
@@ -274,6 +303,35 @@ impl IdRewriter {
                 Cow::Owned(out)
             }
         }
+    }
+
+    /// In refusing mode: whether the event is a server-to-client request (then queued).
+    fn refuse(&mut self, event: &[u8], lines: &[Range<usize>]) -> bool {
+        let mut joined = Vec::new();
+        for (n, r) in lines.iter().enumerate() {
+            if n > 0 {
+                joined.push(b'\n');
+            }
+            joined.extend_from_slice(&event[r.clone()]);
+        }
+        let Ok(call) = jsonrpc::parse(&joined, self.max_depth) else {
+            return false;
+        };
+        if call.kind != MessageKind::Request {
+            return false;
+        }
+        let raw = call
+            .id
+            .clone()
+            .and_then(|r| joined.get(r))
+            .map(<[u8]>::to_vec);
+        let method = call.method_name(&joined).unwrap_or_default().into_owned();
+        if let (Some(raw), Some(queue)) = (raw, self.refused.as_mut()) {
+            if queue.len() < MAX_REFUSED {
+                queue.push((raw, method));
+            }
+        }
+        true
     }
 
     /// The message with its id (request) or `params.requestId` (cancellation) replaced,
@@ -595,5 +653,25 @@ mod tests {
             &rest[..],
             &b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"[..]
         );
+    }
+
+    #[test]
+    fn a_refusing_rewriter_takes_requests_out_and_queues_them() {
+        let mut r = IdRewriter::new(S, "up", 64).refusing();
+        let ask = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"elicitation/create\",\"params\":{}}\n\n";
+        let progress = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
+        let result = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
+        let out = r.push(&Bytes::from(format!("{progress}{ask}{result}")), false);
+        assert_eq!(out, Bytes::from(format!("{progress}{result}")));
+        assert_eq!(
+            r.take_refused(),
+            vec![(b"7".to_vec(), "elicitation/create".to_string())]
+        );
+        assert!(r.take_refused().is_empty());
+        // Without `refusing`, the request passes with a gateway id.
+        let mut plain = IdRewriter::new(S, "up", 64);
+        let out = plain.push(&Bytes::from(ask), false);
+        assert!(String::from_utf8_lossy(&out).contains(PREFIX));
+        assert!(plain.take_refused().is_empty());
     }
 }

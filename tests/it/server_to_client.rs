@@ -383,3 +383,44 @@ async fn a_plain_route_passes_server_to_client_ids_as_sent() {
     let done = a.next_request_or_answer().await;
     assert_eq!(text(&done), "alpha got: direct", "{done}");
 }
+
+/// A 2026-07-28 client gets no server-to-client requests (its revision has none): the
+/// upstream's elicitation is taken out of the stream and answered with an error saying why,
+/// so the tool ends at once and the client gets its answer instead of a request it cannot
+/// answer (or a call that waits for ever).
+#[tokio::test]
+async fn a_modern_client_gets_the_tool_result_not_an_elicitation() {
+    let Some(s) = setup().await else { return };
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
+        "name":"alpha__ask","arguments":{"question":"a?"},
+        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                 "io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}});
+    let r = post(
+        &s.url(),
+        body.to_string(),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "alpha__ask"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let mut events = Events {
+        resp: r,
+        buf: String::new(),
+    };
+    let answer = events.next_request_or_answer().await;
+    assert!(
+        answer.get("method").is_none(),
+        "a request reached the client: {answer}"
+    );
+    assert_eq!(answer["id"], 1, "{answer}");
+    // The Python SDK passes the refusal on as the call's error (another upstream may turn it
+    // into an `isError` result): either way it says why.
+    let text = answer["error"]["message"]
+        .as_str()
+        .or_else(|| answer["result"]["content"][0]["text"].as_str())
+        .unwrap_or_default();
+    assert!(text.contains("cannot reach this client"), "{answer}");
+}
