@@ -518,3 +518,127 @@ async fn listen_receives_tools_list_changed() {
     drop(all);
     reader.abort();
 }
+
+/// Start `tests/fixtures/python/<script>` with `python` on `port`; waits until it listens.
+async fn python_server(python: &std::path::Path, script: &str, port: u16) -> crate::hostile::Child {
+    let path = format!(
+        "{}/tests/fixtures/python/{script}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let child = crate::hostile::Child(
+        std::process::Command::new(python)
+            .arg(path)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{script} did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child
+}
+
+/// The official Python SDK client in its three modes (`auto`, `legacy`, the modern revision
+/// pinned) through one virtual server over two upstream implementations, rmcp (the demo,
+/// handshake-era) and FastMCP (dual-era; the gateway holds a handshake-era session with it
+/// either way). Then FastMCP restarts, losing every session: a modern client's next call
+/// works (the held session is re-initialised and the read-only call resent).
+#[tokio::test]
+async fn the_python_sdk_in_every_mode_against_rmcp_and_fastmcp_upstreams() {
+    let Some(python) = crate::hostile::sdk_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the Python SDK (scripts/test.sh creates the venv)"
+        );
+        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+        return;
+    };
+    let has_fastmcp = std::process::Command::new(&python)
+        .args(["-c", "import fastmcp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fastmcp {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide FastMCP (scripts/python-sdk.sh installs it)"
+        );
+        eprintln!("skipped: no FastMCP in the venv (run scripts/python-sdk.sh once)");
+        return;
+    }
+    let up = start_demo().await;
+    let port = free_port();
+    let fastmcp = python_server(&python, "fastmcp_upstream.py", port).await;
+    let fm_url = format!("http://127.0.0.1:{port}/mcp");
+    let vs = VirtualServer::new("all", "/v/all/mcp").anonymous().tool(
+        "fm.echo",
+        ToolOverride::default().annotations(json!({"readOnlyHint": true})),
+    );
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&["all"])
+                .route("/mcp", "up"),
+        )
+        .upstream(Upstream::new("up", &up.url()))
+        .upstream(Upstream::new("fm", &fm_url))
+        .virtual_server(vs)
+        .yaml();
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/python/sdk_client.py"
+    );
+    let run = |mode: &'static str, tool: &'static str| {
+        let (python, url) = (python.clone(), url.clone());
+        async move {
+            let out = tokio::process::Command::new(&python)
+                .args([script, &url, mode, tool, mode])
+                .output()
+                .await
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "{mode} {tool}: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_str::<Value>(stdout.trim()).unwrap()
+        }
+    };
+    for (mode, version) in [("auto", MODERN), ("legacy", "2025-11-25"), (MODERN, MODERN)] {
+        for (tool, text) in [
+            ("up__echo", mode.to_string()),
+            ("fm__echo", format!("fastmcp: {mode}")),
+        ] {
+            let v = run(mode, tool).await;
+            assert_eq!(v["version"], version, "{mode} {tool}: {v}");
+            let tools = v["tools"].as_array().unwrap();
+            assert!(
+                tools.contains(&json!("up__echo")) && tools.contains(&json!("fm__echo")),
+                "{mode}: {v}"
+            );
+            assert_eq!(v["text"], text, "{mode} {tool}: {v}");
+            assert_eq!(v["is_error"], false, "{mode} {tool}: {v}");
+        }
+    }
+    assert_eq!(up.calls("echo"), 3);
+
+    // FastMCP restarts: the sessions the gateway held with it are gone (it answers 404).
+    drop(fastmcp);
+    let _fastmcp = python_server(&python, "fastmcp_upstream.py", port).await;
+    let v = run(MODERN, "fm__echo").await;
+    assert_eq!(v["text"], format!("fastmcp: {MODERN}"), "{v}");
+    assert_eq!(v["is_error"], false, "{v}");
+}
