@@ -212,6 +212,8 @@ pub struct Shared {
     pub in_flight: crate::vserver::reply::InFlight,
     /// Open `subscriptions/listen` streams of modern clients (bounded: one permit each).
     pub listen_streams: Arc<tokio::sync::Semaphore>,
+    /// Modern clients' calls waiting for their `inputResponses` retry (MRTR, bounded).
+    pub parked: crate::proxy::mrtr::ParkedCalls,
 }
 
 impl Shared {
@@ -361,6 +363,7 @@ impl Shared {
             listen_streams: Arc::new(tokio::sync::Semaphore::new(
                 crate::vserver::listen::MAX_LISTEN_STREAMS,
             )),
+            parked: Default::default(),
         }))
     }
 }

@@ -70,12 +70,22 @@ pub(crate) fn refuse_input(shared: &Shared, ctx: &mut RequestCtx) {
     let Some(refused) = ctx.sse_ids.as_mut().map(|ids| ids.take_refused()) else {
         return;
     };
-    if refused.is_empty() {
-        return;
+    if !refused.is_empty() {
+        refuse(shared, ctx, refused);
     }
+}
+
+/// Answer `refused` (requests of the upstream of `ctx`'s call) with an error naming the
+/// reason.
+pub(crate) fn refuse(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    refused: Vec<crate::vserver::ids::Refused>,
+) {
     let answers = refused
         .into_iter()
-        .filter_map(|(raw, method)| {
+        .filter_map(|r| {
+            let (raw, method) = (r.id, r.method);
             let id = serde_json::from_slice::<serde_json::Value>(&raw).ok()?;
             Some(serde_json::json!({
                 "jsonrpc": "2.0",
@@ -83,7 +93,7 @@ pub(crate) fn refuse_input(shared: &Shared, ctx: &mut RequestCtx) {
                 "error": {
                     "code": -32601,
                     "message": format!(
-                        "mcp-gateway: {} cannot reach this client: it speaks the stateless 2026-07-28 revision, and the gateway does not turn server-to-client requests into an InputRequiredResult yet; the client can answer it through a handshake-era session (initialize)",
+                        "mcp-gateway: {} cannot reach this client: it speaks the stateless 2026-07-28 revision and declared no capability for it (or too many calls wait for input); the client can answer it by declaring the capability in _meta, or through a handshake-era session (initialize)",
                         crate::error::clip(&method)
                     ),
                 },
@@ -98,6 +108,25 @@ pub(crate) fn refuse_input(shared: &Shared, ctx: &mut RequestCtx) {
     if let Some(send) = Sender::of(shared, ctx) {
         send.spawn(answers, None);
     }
+}
+
+/// Post `messages` in order on `upstream`'s session `sid`, on a task; then free the
+/// in-flight key in `then`.
+pub(crate) fn post(
+    http: crate::http_client::HttpClient,
+    upstream: Arc<crate::upstreams::UpstreamRt>,
+    credential: Option<http::HeaderValue>,
+    sid: String,
+    messages: Vec<serde_json::Value>,
+    then: Option<(Arc<Shared>, crate::digest::Digest)>,
+) {
+    Sender {
+        http,
+        upstream,
+        credential,
+        sid,
+    }
+    .spawn(messages, then);
 }
 
 /// What it takes to post on the upstream session a modern client's call went out on.

@@ -17,6 +17,7 @@ pub mod ctx;
 mod forward;
 mod heal;
 mod held;
+pub mod mrtr;
 mod outbound;
 mod relay;
 mod respond;
@@ -90,6 +91,14 @@ impl ProxyHttp for McpGateway {
             }
             Ok(admit::Admitted::Listen { server, listen }) => {
                 Box::pin(stream::listen(session, &self.shared, &server, ctx, &listen)).await?;
+                Ok(true)
+            }
+            Ok(admit::Admitted::Bridge { caller }) => {
+                Box::pin(mrtr::start(&self.shared, session, ctx, caller)).await?;
+                Ok(true)
+            }
+            Ok(admit::Admitted::Resume { token }) => {
+                Box::pin(mrtr::resume(&self.shared, session, ctx, token)).await?;
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {

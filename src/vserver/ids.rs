@@ -126,9 +126,22 @@ pub struct IdRewriter {
     /// The current event outgrew [`MAX_EVENT`]: pass bytes through until it ends.
     skipping: bool,
     /// A 2026-07-28 client's stream ([`IdRewriter::refusing`]): server-to-client requests are
-    /// taken out of the stream and their (raw id, method) kept here until
-    /// [`IdRewriter::take_refused`], so the gateway can answer the upstream with an error.
-    refused: Option<Vec<(Vec<u8>, String)>>,
+    /// taken out of the stream and kept here until [`IdRewriter::take_refused`], so the
+    /// gateway can answer the upstream itself (an error, or the client's `inputResponses`).
+    refused: Option<Vec<Refused>>,
+    /// A resumed 2026-07-28 call (`proxy::mrtr`): the answer to the upstream request id
+    /// `.0` (raw JSON) goes to the client with id `.1`, the retry's.
+    respond_as: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A server-to-client request taken out of a 2026-07-28 client's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The upstream's raw id JSON.
+    pub id: Vec<u8>,
+    pub method: String,
+    /// The whole JSON-RPC message.
+    pub message: Vec<u8>,
 }
 
 /// Most server-to-client requests of one stream kept for refusal between two body chunks
@@ -146,6 +159,7 @@ impl IdRewriter {
             prev_cr: false,
             skipping: false,
             refused: None,
+            respond_as: None,
         }
     }
 
@@ -158,12 +172,18 @@ impl IdRewriter {
         self
     }
 
-    /// The server-to-client requests removed since the last call: (raw id JSON, method).
-    pub fn take_refused(&mut self) -> Vec<(Vec<u8>, String)> {
+    /// The server-to-client requests removed since the last call.
+    pub fn take_refused(&mut self) -> Vec<Refused> {
         self.refused
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
+    }
+
+    /// From now on, the response to upstream request `original` (raw id JSON) goes out with
+    /// id `retry` (a resumed 2026-07-28 call answers its retry, not the first request).
+    pub fn respond_as(&mut self, original: Vec<u8>, retry: Vec<u8>) {
+        self.respond_as = Some((original, retry));
     }
 
     /// Take one chunk of the stream; returns what to send on now (complete events,
@@ -251,7 +271,10 @@ impl IdRewriter {
         // of the stream) is skipped without a parse. The key must be spelled plainly: an
         // escaped spelling passes unrewritten, so the client's answer is refused, not lost.
         if !contains(event, b"\"method\"") {
-            return Cow::Borrowed(event);
+            return match self.answer_as_retry(event) {
+                Some(new) => Cow::Owned(new),
+                None => Cow::Borrowed(event),
+            };
         }
         let lines = data_lines(event);
         if self.refused.is_some() && self.refuse(event, &lines) {
@@ -307,13 +330,7 @@ impl IdRewriter {
 
     /// In refusing mode: whether the event is a server-to-client request (then queued).
     fn refuse(&mut self, event: &[u8], lines: &[Range<usize>]) -> bool {
-        let mut joined = Vec::new();
-        for (n, r) in lines.iter().enumerate() {
-            if n > 0 {
-                joined.push(b'\n');
-            }
-            joined.extend_from_slice(&event[r.clone()]);
-        }
+        let joined = joined_data(event, lines);
         let Ok(call) = jsonrpc::parse(&joined, self.max_depth) else {
             return false;
         };
@@ -326,12 +343,37 @@ impl IdRewriter {
             .and_then(|r| joined.get(r))
             .map(<[u8]>::to_vec);
         let method = call.method_name(&joined).unwrap_or_default().into_owned();
-        if let (Some(raw), Some(queue)) = (raw, self.refused.as_mut()) {
+        if let (Some(id), Some(queue)) = (raw, self.refused.as_mut()) {
             if queue.len() < MAX_REFUSED {
-                queue.push((raw, method));
+                queue.push(Refused {
+                    id,
+                    method,
+                    message: joined,
+                });
             }
         }
         true
+    }
+
+    /// A resumed call's answer event with its id replaced by the retry's (`None`: not it).
+    fn answer_as_retry(&self, event: &[u8]) -> Option<Vec<u8>> {
+        let (original, retry) = self.respond_as.as_ref()?;
+        let joined = joined_data(event, &data_lines(event));
+        let call = jsonrpc::parse(&joined, self.max_depth).ok()?;
+        if call.kind != MessageKind::Response {
+            return None;
+        }
+        let span = call.id.clone()?;
+        if joined.get(span.clone())? != original.as_slice() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(joined.len() + retry.len() + 24);
+        out.extend_from_slice(b"event: message\ndata: ");
+        out.extend_from_slice(&joined[..span.start]);
+        out.extend_from_slice(retry);
+        out.extend_from_slice(&joined[span.end..]);
+        out.extend_from_slice(b"\n\n");
+        Some(out)
     }
 
     /// The message with its id (request) or `params.requestId` (cancellation) replaced,
@@ -361,6 +403,18 @@ impl IdRewriter {
         out.extend_from_slice(&data[span.end..]);
         Some(out)
     }
+}
+
+/// An event's message: the values of its `data:` lines joined by `\n`.
+fn joined_data(event: &[u8], lines: &[Range<usize>]) -> Vec<u8> {
+    let mut joined = Vec::new();
+    for (n, r) in lines.iter().enumerate() {
+        if n > 0 {
+            joined.push(b'\n');
+        }
+        joined.extend_from_slice(&event[r.clone()]);
+    }
+    joined
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -663,10 +717,11 @@ mod tests {
         let result = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
         let out = r.push(&Bytes::from(format!("{progress}{ask}{result}")), false);
         assert_eq!(out, Bytes::from(format!("{progress}{result}")));
-        assert_eq!(
-            r.take_refused(),
-            vec![(b"7".to_vec(), "elicitation/create".to_string())]
-        );
+        let refused = r.take_refused();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].id, b"7");
+        assert_eq!(refused[0].method, "elicitation/create");
+        assert!(refused[0].message.starts_with(b"{\"jsonrpc\""));
         assert!(r.take_refused().is_empty());
         // Without `refusing`, the request passes with a gateway id.
         let mut plain = IdRewriter::new(S, "up", 64);
