@@ -16,13 +16,14 @@
 //! modern caller's next call with the same id takes another slot meanwhile, so the
 //! notification cannot cancel it.
 //!
-//! **Server-to-client requests are refused.** A modern client gets no JSON-RPC requests
-//! (its revision returns them inside an `InputRequiredResult` instead, which the gateway does
-//! not translate yet: docs/mcp-decisions.md). The upstream session held for it declares no
-//! client capabilities, so a conforming upstream does not ask; one that asks anyway has the
-//! request taken out of the stream (`vserver::ids::IdRewriter::refusing`) and answered here
-//! with a JSON-RPC error that says why ([`refuse_input`]): the tool gets an error at once
-//! instead of waiting for an answer that cannot come, and the client gets the tool's result.
+//! **Server-to-client requests that cannot become an `InputRequiredResult` are refused.** A
+//! modern client gets no JSON-RPC requests: its revision returns them inside an
+//! `InputRequiredResult`, which `proxy::mrtr` produces for `tools/call`s whose client
+//! declared the capability. Anywhere else (a `prompts/get`, a client that declared nothing,
+//! a full table of parked calls) the request is taken out of the stream
+//! (`vserver::ids::IdRewriter::refusing`) and answered here with a JSON-RPC error that says
+//! why ([`refuse_input`]): the tool gets an error at once instead of waiting for an answer
+//! that cannot come, and the client gets the tool's answer.
 
 use std::sync::Arc;
 
@@ -93,7 +94,7 @@ pub(crate) fn refuse(
                 "error": {
                     "code": -32601,
                     "message": format!(
-                        "mcp-gateway: {} cannot reach this client: it speaks the stateless 2026-07-28 revision and declared no capability for it (or too many calls wait for input); the client can answer it by declaring the capability in _meta, or through a handshake-era session (initialize)",
+                        "mcp-gateway: {} cannot reach this client: it speaks the stateless 2026-07-28 revision, and the gateway turns such requests into an InputRequiredResult only for tools/call, when the client declares the capability in _meta and fewer than 1,024 calls wait for input; a handshake-era session (initialize) can answer it",
                         crate::error::clip(&method)
                     ),
                 },

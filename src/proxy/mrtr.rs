@@ -124,12 +124,13 @@ impl ParkedCalls {
         Ok(token)
     }
 
-    /// Take the call parked under `token` for `caller`, unless it expired.
-    fn take(&self, token: Digest, caller: Digest) -> Option<Box<Parked>> {
+    /// Take the call parked under `token` for `caller` and `tool`, unless it expired (a
+    /// retry naming another caller or tool leaves it parked).
+    fn take(&self, token: Digest, caller: Digest, tool: &str) -> Option<Box<Parked>> {
         let mut map = self.lock();
         let ok = map
             .get(&token)
-            .is_some_and(|p| p.caller == caller && p.deadline > Instant::now());
+            .is_some_and(|p| p.caller == caller && p.tool == tool && p.deadline > Instant::now());
         ok.then(|| map.remove(&token)).flatten()
     }
 
@@ -317,8 +318,8 @@ pub(crate) async fn resume(
         .and_then(super::ctx::ToolRef::exposed)
         .unwrap_or_default()
         .to_string();
-    let parked = caller(ctx).and_then(|c| shared.parked.take(token, c));
-    let Some(mut parked) = parked.filter(|p| p.tool == tool) else {
+    let parked = caller(ctx).and_then(|c| shared.parked.take(token, c, &tool));
+    let Some(mut parked) = parked else {
         return respond::reject(session, ctx, &unknown_state()).await;
     };
     // The parked call keeps its upstream slot (its id is still in flight upstream).
