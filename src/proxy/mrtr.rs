@@ -188,6 +188,9 @@ pub(crate) fn retry_state(ctx: &RequestCtx) -> Option<Result<Digest, Reject>> {
     }
     if ctx.method != crate::mcp::McpMethod::ToolsCall
         || !ctx.target.as_ref().is_some_and(|t| t.modern_client())
+        // A byte scan keeps the parse off the hot path (an escaped key spelling is simply
+        // not a retry: the call then runs as a new one).
+        || !ctx.body.windows(14).any(|w| w == b"\"requestState\"")
     {
         return None;
     }
