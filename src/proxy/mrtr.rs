@@ -383,8 +383,25 @@ async fn carry_on(
     ctx: &mut RequestCtx,
     mut parked: Box<Parked>,
 ) -> pingora::Result<()> {
+    // Watch the client while waiting on the upstream, as Pingora's proxy loop does: one that
+    // leaves cancels the call (`proxy::held`), even when the upstream sends nothing for a while.
+    let mut watch = true;
     loop {
-        let asked = match parked.rx.recv().await {
+        let next = if watch {
+            tokio::select! {
+                m = parked.rx.recv() => m,
+                r = session.downstream_session.read_body_or_idle(true) => {
+                    if let Err(e) = r {
+                        return Err(gone(ctx, e.into_down()));
+                    }
+                    watch = false; // nothing to watch for on this connection
+                    continue;
+                }
+            }
+        } else {
+            parked.rx.recv().await
+        };
+        let asked = match next {
             Some(Up::Chunk(c)) => {
                 let mut body = Some(c);
                 relay::response_body(&mut body, false, ctx);

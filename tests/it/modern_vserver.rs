@@ -642,3 +642,34 @@ async fn the_python_sdk_in_every_mode_against_rmcp_and_fastmcp_upstreams() {
     assert_eq!(v["text"], format!("fastmcp: {MODERN}"), "{v}");
     assert_eq!(v["is_error"], false, "{v}");
 }
+
+/// The same for a call the gateway forwards itself because its client could be asked for
+/// input (`proxy::mrtr`: the client declared elicitation): closing the stream while the
+/// upstream is silent cancels the call upstream.
+#[tokio::test]
+async fn a_bridged_modern_call_is_cancelled_when_its_client_leaves() {
+    let s = setup().await;
+    let mut slow = serde_json::from_str::<Value>(&body(
+        1,
+        "tools/call",
+        json!({"name": "up__long_running", "arguments": {"steps": 20, "interval_ms": 250}}),
+        MODERN,
+    ))
+    .unwrap();
+    slow["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"elicitation": {}});
+    let r = modern(
+        &s.url,
+        "tools/call",
+        Some("up__long_running"),
+        slow.to_string(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(eventually(|| s.up.calls("long_running") == 1).await);
+    drop(r);
+    assert!(
+        eventually(|| s.up.cancelled() == 1).await,
+        "the upstream never saw the call cancelled"
+    );
+}
