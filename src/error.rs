@@ -255,6 +255,9 @@ pub enum Reject {
         method: &'static str,
         failed: Vec<(String, String)>,
     },
+    /// 503, -32000: this replica already serves its most `subscriptions/listen` streams.
+    #[error("this gateway already serves {capacity} subscriptions/listen streams; retry later, or rely on the ttlMs of list results")]
+    ListenStreamsFull { capacity: usize },
 }
 
 /// `upstream "a" (cause), upstream "b" (cause)` for [`Reject::FanOutFailed`].
@@ -342,6 +345,7 @@ impl Reject {
             Reject::UnsupportedRevision { .. } => 400,
             Reject::ModernMethodNotFound { .. } => 404,
             Reject::FanOutFailed { .. } => 502,
+            Reject::ListenStreamsFull { .. } => 503,
         }
     }
 
@@ -385,6 +389,7 @@ impl Reject {
             Reject::UnsupportedRevision { .. } => UNSUPPORTED_PROTOCOL_VERSION,
             Reject::ModernMethodNotFound { .. } => METHOD_NOT_FOUND,
             Reject::FanOutFailed { .. } => GATEWAY_ERROR,
+            Reject::ListenStreamsFull { .. } => GATEWAY_ERROR,
         }
     }
 
@@ -482,7 +487,8 @@ impl Reject {
             | Reject::ApprovalUnavailable { .. }
             | Reject::QuotaExceeded { .. }
             | Reject::UnsupportedRevision { .. }
-            | Reject::ModernMethodNotFound { .. } => Outcome::Rejected,
+            | Reject::ModernMethodNotFound { .. }
+            | Reject::ListenStreamsFull { .. } => Outcome::Rejected,
             Reject::FanOutFailed { .. } => Outcome::UpstreamError,
         }
     }
@@ -576,7 +582,8 @@ impl Reject {
             | Reject::ApprovalUnavailable { .. }
             | Reject::UnsupportedRevision { .. }
             | Reject::ModernMethodNotFound { .. }
-            | Reject::FanOutFailed { .. } => Vec::new(),
+            | Reject::FanOutFailed { .. }
+            | Reject::ListenStreamsFull { .. } => Vec::new(),
         }
     }
 }
@@ -730,6 +737,7 @@ mod tests {
                 method: "logging/setLevel",
                 failed: vec![("crm".into(), "HTTP 500".into())],
             },
+            Reject::ListenStreamsFull { capacity: 1 },
         ]
     }
 
@@ -846,6 +854,8 @@ mod tests {
             }
             Reject::ModernMethodNotFound { .. } => (404, METHOD_NOT_FOUND, Rejected, none()),
             Reject::FanOutFailed { .. } => (502, GATEWAY_ERROR, UpstreamError, none()),
+            // 503 counts as `rejected`: a bound was reached, nothing failed.
+            Reject::ListenStreamsFull { .. } => (503, GATEWAY_ERROR, Rejected, none()),
         }
     }
 

@@ -213,6 +213,10 @@ pub struct Shared {
     /// Virtual-server client sessions' resource subscriptions and followed upstream streams
     /// (bounded; `vserver::events`).
     pub events: crate::vserver::events::Events,
+    /// Open `subscriptions/listen` streams of modern clients (bounded: one permit each).
+    pub listen_streams: Arc<tokio::sync::Semaphore>,
+    /// Modern clients' calls waiting for their `inputResponses` retry (MRTR, bounded).
+    pub parked: crate::proxy::mrtr::ParkedCalls,
 }
 
 impl Shared {
@@ -360,6 +364,10 @@ impl Shared {
             audit,
             in_flight: crate::store::BoundedMap::new(crate::vserver::reply::MAX_IN_FLIGHT),
             events: crate::vserver::events::table(),
+            listen_streams: Arc::new(tokio::sync::Semaphore::new(
+                crate::vserver::listen::MAX_LISTEN_STREAMS,
+            )),
+            parked: Default::default(),
         }))
     }
 }

@@ -87,6 +87,8 @@ struct Shared {
     requests: AtomicUsize,
     /// TCP connections accepted.
     connections: AtomicUsize,
+    /// `long_running` calls that ended because they were cancelled.
+    cancelled: AtomicUsize,
     /// [`DemoOptions::log_calls`].
     log_calls: bool,
 }
@@ -210,6 +212,12 @@ impl DemoServer {
     /// Total TCP connections accepted (to observe connection reuse).
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// How many `long_running` calls were cancelled (`notifications/cancelled`, or rmcp
+    /// noticing the request's end) before they finished.
+    pub fn cancelled(&self) -> usize {
+        self.shared.cancelled.load(Ordering::SeqCst)
     }
 
     /// Stops accepting connections, ends all MCP sessions and streams, and
@@ -341,6 +349,7 @@ impl DemoHandler {
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
                 () = context.ct.cancelled() => {
+                    self.shared.cancelled.fetch_add(1, Ordering::SeqCst);
                     return Err(ErrorData::internal_error("request cancelled", None));
                 }
             }

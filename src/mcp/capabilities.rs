@@ -64,6 +64,42 @@ impl ClientCaps {
         else {
             return ClientCaps::default();
         };
+        Self::of_map(&caps)
+    }
+
+    /// What a 2026-07-28 request declares in
+    /// `params._meta["io.modelcontextprotocol/clientCapabilities"]`.
+    pub fn of_modern(body: &[u8]) -> ClientCaps {
+        #[derive(serde::Deserialize)]
+        struct Req {
+            #[serde(default)]
+            params: Option<Params>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Params {
+            #[serde(default, rename = "_meta")]
+            meta: Option<Meta>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            #[serde(default, rename = "io.modelcontextprotocol/clientCapabilities")]
+            caps: Option<Map<String, Value>>,
+        }
+        serde_json::from_slice::<Req>(body)
+            .ok()
+            .and_then(|r| r.params)
+            .and_then(|p| p.meta)
+            .and_then(|m| m.caps)
+            .map_or_else(ClientCaps::default, |c| Self::of_map(&c))
+    }
+
+    /// Whether any server-to-client request could be answered (sampling, elicitation,
+    /// roots).
+    pub fn answers_requests(self) -> bool {
+        self.has(Self::SAMPLING) || self.has(Self::ELICITATION) || self.has(Self::ROOTS)
+    }
+
+    fn of_map(caps: &Map<String, Value>) -> ClientCaps {
         let mut bits = 0;
         let mut flag = |on: bool, bit: u8| {
             if on {
@@ -160,6 +196,16 @@ mod tests {
             ClientCaps::default()
         );
         assert_eq!(caps(json!({"sampling": true})), ClientCaps::default());
+    }
+
+    #[test]
+    fn a_modern_request_declares_in_its_envelope() {
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t",
+            "_meta":{"io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}});
+        let c = ClientCaps::of_modern(body.to_string().as_bytes());
+        assert_eq!(c.to_json(), json!({"elicitation": {}}));
+        assert!(c.answers_requests());
+        assert!(!ClientCaps::of_modern(b"{}").answers_requests());
     }
 
     #[test]

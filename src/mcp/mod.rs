@@ -42,6 +42,8 @@ pub enum McpMethod {
     /// Nothing parsed yet (request rejected before the body was read).
     Unknown,
     Other,
+    /// 2026-07-28 `subscriptions/listen` (a long-lived stream of change notifications).
+    SubscriptionsListen,
 }
 
 impl McpMethod {
@@ -62,6 +64,7 @@ impl McpMethod {
             "completion/complete" => McpMethod::CompletionComplete,
             "logging/setLevel" => McpMethod::LoggingSetLevel,
             "server/discover" => McpMethod::ServerDiscover,
+            "subscriptions/listen" => McpMethod::SubscriptionsListen,
             n if n.starts_with("notifications/") => McpMethod::Notification,
             _ => McpMethod::Other,
         }
@@ -104,6 +107,7 @@ impl McpMethod {
             McpMethod::EndSession => "DELETE session",
             McpMethod::Unknown => "unknown",
             McpMethod::Other => "other",
+            McpMethod::SubscriptionsListen => "subscriptions/listen",
         }
     }
 }

@@ -55,6 +55,16 @@ pub(crate) enum Admitted {
         /// `Mcp-Session-Id` to send (a virtual server's `initialize`).
         session: Option<String>,
     },
+    /// A 2026-07-28 `subscriptions/listen` stream of a virtual server, served by the gateway.
+    Listen {
+        server: String,
+        listen: Box<vserver::listen::Listen>,
+    },
+    /// A 2026-07-28 call that may need input from its client: forwarded by `proxy::mrtr`
+    /// (`caller`: the modern binding's key).
+    Bridge { caller: crate::digest::Digest },
+    /// The retry of a call parked by `proxy::mrtr`, under this token.
+    Resume { token: crate::digest::Digest },
 }
 
 /// What a request path addresses on a listener.
@@ -357,6 +367,12 @@ pub(crate) async fn admit(
                     })
                 }
                 vserver::Answer::Forward(target) => target,
+                vserver::Answer::Listen(listen) => {
+                    return Ok(Admitted::Listen {
+                        server: server.name.clone(),
+                        listen,
+                    })
+                }
                 vserver::Answer::Relay { target, body, call } => {
                     // The bytes decided on are the ones that go upstream (id restored).
                     if body != ctx.body {
@@ -375,12 +391,24 @@ pub(crate) async fn admit(
     if target.modern_client() {
         ctx.log_floor = Some(vserver::logging::floor(&ctx.body));
     }
+    // A 2026-07-28 caller's capabilities (its `_meta`, stripped from the decided body).
+    let modern_caps = if target.modern_client() {
+        crate::mcp::capabilities::ClientCaps::of_modern(&ctx.body)
+    } else {
+        crate::mcp::capabilities::ClientCaps::default()
+    };
 
     // 7. Decide.
     decide(ctx, target, shared, runtime).await?;
 
+    // The retry of a call waiting for its client's input goes to that call (`mrtr`).
+    if let Some(state) = super::mrtr::retry_state(ctx) {
+        return Ok(Admitted::Resume { token: state? });
+    }
+
     // 8. The upstream session of a virtual server's call, opened with the decided credential.
     let binding = ctx.target.as_ref().map(|t| (t.session, t.upstream.clone()));
+    let mut bridge_caller = None;
     if let Some((SessionBinding::Gateway { digest, expires }, upstream)) = binding {
         let is_request = ctx
             .call
@@ -396,8 +424,14 @@ pub(crate) async fn admit(
         // its id is not in flight (`reply::reserve_modern`): the upstream routes answers by id.
         let digest = match ctx.id_json().filter(|_| is_request) {
             Some(id) if modern => {
-                let (slot, key) =
-                    vserver::reply::reserve_modern(shared, digest, expires, id, &name)?;
+                bridge_caller = Some(digest);
+                // Upstream sessions declare the caller's capabilities: one set per session.
+                let base = if modern_caps.0 == 0 {
+                    digest
+                } else {
+                    crate::digest::keyed(&[b"modern-caps", &digest.to_le_bytes(), &[modern_caps.0]])
+                };
+                let (slot, key) = vserver::reply::reserve_modern(shared, base, expires, id, &name)?;
                 ctx.in_flight = Some(key);
                 if let Some(t) = ctx.target.as_mut() {
                     t.session = SessionBinding::Gateway {
@@ -419,7 +453,11 @@ pub(crate) async fn admit(
             expires,
             &upstream,
             ctx.credential(),
-            vserver::session::client_caps(shared, runtime, digest),
+            if modern {
+                modern_caps
+            } else {
+                vserver::session::client_caps(shared, runtime, digest)
+            },
         )
         .await?;
         // A resource subscription: recorded for the client session (capped), and for a
@@ -448,6 +486,9 @@ pub(crate) async fn admit(
             .await?;
         }
         ctx.upstream_session = UpstreamSession::Gateway(sid);
+    }
+    if let Some(caller) = bridge_caller.filter(|_| super::mrtr::bridged(ctx, modern_caps)) {
+        return Ok(Admitted::Bridge { caller });
     }
 
     // A rewritten body is sent by us when it does not fit the retry buffer either way; small

@@ -116,6 +116,7 @@ async fn exchange(
         let mut chunk = up.read_response_body().await.map_err(|e| e.into_up())?;
         let end = chunk.is_none() || up.response_done();
         relay::response_body(&mut chunk, end, ctx);
+        super::held::refuse_input(shared, ctx);
         if chunk.is_some() || end {
             session.write_response_body(chunk, end).await?;
         }
@@ -131,7 +132,7 @@ async fn exchange(
 /// What Pingora's proxy path does to a request before forwarding it: hop-by-hop headers
 /// (RFC 9110 §7.6.1), anything the client's `Connection` header nominates, and `Proxy-*`
 /// credentials stay with this hop; the upstream request is HTTP/1.1.
-fn strip_hop_by_hop(req: &mut pingora::http::RequestHeader) {
+pub(super) fn strip_hop_by_hop(req: &mut pingora::http::RequestHeader) {
     let nominated: Vec<http::HeaderName> = req
         .headers
         .get_all(http::header::CONNECTION)

@@ -16,6 +16,8 @@ mod admit;
 pub mod ctx;
 mod forward;
 mod heal;
+mod held;
+pub mod mrtr;
 mod outbound;
 mod relay;
 mod respond;
@@ -89,6 +91,18 @@ impl ProxyHttp for McpGateway {
             }) => {
                 let events = crate::vserver::events::receiver(&self.shared, digest, expires);
                 Box::pin(stream::serve(session, &self.shared, &server, ctx, events)).await?;
+                Ok(true)
+            }
+            Ok(admit::Admitted::Listen { server, listen }) => {
+                Box::pin(stream::listen(session, &self.shared, &server, ctx, &listen)).await?;
+                Ok(true)
+            }
+            Ok(admit::Admitted::Bridge { caller }) => {
+                Box::pin(mrtr::start(&self.shared, session, ctx, caller)).await?;
+                Ok(true)
+            }
+            Ok(admit::Admitted::Resume { token }) => {
+                Box::pin(mrtr::resume(&self.shared, session, ctx, token)).await?;
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {
@@ -191,6 +205,7 @@ impl ProxyHttp for McpGateway {
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
         relay::response_body(body, end_of_stream, ctx);
+        held::refuse_input(&self.shared, ctx);
         Ok(None)
     }
 
@@ -279,6 +294,8 @@ impl ProxyHttp for McpGateway {
         if let Some(d) = ctx.decision.as_mut() {
             d.quota.finish(ctx.response_bytes);
         }
+        // A modern client that left cancels its call upstream (frees the slot when sent).
+        held::on_client_gone(&self.shared, ctx);
         // A finished call can no longer be cancelled.
         if let Some(k) = ctx.in_flight.take() {
             crate::vserver::reply::done(&self.shared, k);
@@ -307,7 +324,13 @@ impl ProxyHttp for McpGateway {
         // stream the gateway served itself, whose length is the client's choice.
         let added = match t.forwarded_at {
             Some(f) => Some(f.saturating_duration_since(t.started)),
-            None if ctx.method == crate::mcp::McpMethod::Stream => None,
+            None if matches!(
+                ctx.method,
+                crate::mcp::McpMethod::Stream | crate::mcp::McpMethod::SubscriptionsListen
+            ) =>
+            {
+                None
+            }
             None => Some(t.started.elapsed()),
         };
         let upstream_latency = match (t.forwarded_at, t.upstream_header_at) {

@@ -218,11 +218,13 @@ fn back_channel(resp: &mut ResponseHeader, ctx: &mut RequestCtx) {
     let crate::decision::SessionBinding::Gateway { digest, .. } = target.session else {
         return;
     };
-    ctx.sse_ids = Some(Box::new(crate::vserver::ids::IdRewriter::new(
-        digest,
-        target.upstream_name(),
-        depth,
-    )));
+    let ids = crate::vserver::ids::IdRewriter::new(digest, target.upstream_name(), depth);
+    // A 2026-07-28 client takes no server-to-client requests (`proxy::held`).
+    ctx.sse_ids = Some(Box::new(if target.modern_client() {
+        ids.refusing()
+    } else {
+        ids
+    }));
     // Rewritten events change the length.
     resp.remove_header(&http::header::CONTENT_LENGTH);
 }

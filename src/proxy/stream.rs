@@ -5,6 +5,7 @@
 //! 15 s so idle proxies keep the connection; and the upstream notifications relayed for the
 //! client session ([`crate::vserver::events`]: resource updates, log messages). Runs in `request_filter` until the client
 //! leaves. What the caller sees comes from [`crate::vserver::list::current_tools`].
+//! A modern client's `subscriptions/listen` ([`listen`]) is served by the same loop.
 
 use bytes::Bytes;
 use pingora::proxy::Session;
@@ -12,6 +13,7 @@ use pingora::proxy::Session;
 use super::ctx::RequestCtx;
 use crate::state::Shared;
 use crate::vserver::list::{current_items, current_tools};
+use crate::vserver::listen::Listen;
 
 /// Keep-alive comment interval: below the 30-60 s idle timeouts common in proxies.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -31,12 +33,67 @@ pub(crate) async fn serve(
     ctx: &RequestCtx,
     events: tokio::sync::broadcast::Receiver<Bytes>,
 ) -> pingora::Result<()> {
-    let mut events = Some(events);
+    let frames = Frames {
+        first: None,
+        tools: Some(Bytes::from_static(LIST_CHANGED)),
+        prompts: Some(Bytes::from_static(PROMPTS_CHANGED)),
+        resources: Some(Bytes::from_static(RESOURCES_CHANGED)),
+    };
+    run(session, shared, server, ctx, frames, Some(events)).await
+}
+
+/// Serve a modern client's `subscriptions/listen` stream: the same changes as the GET
+/// stream, only the types it opted in to, in frames tagged with its subscription id. At most
+/// `vserver::listen::MAX_LISTEN_STREAMS` at once (503 past that).
+pub(crate) async fn listen(
+    session: &mut Session,
+    shared: &Shared,
+    server: &str,
+    ctx: &mut RequestCtx,
+    listen: &Listen,
+) -> pingora::Result<()> {
+    let Ok(_permit) = shared.listen_streams.clone().try_acquire_owned() else {
+        let full = crate::error::Reject::ListenStreamsFull {
+            capacity: crate::vserver::listen::MAX_LISTEN_STREAMS,
+        };
+        return super::respond::reject(session, ctx, &full).await;
+    };
+    let frames = Frames {
+        first: Some(listen.ack.clone()),
+        tools: listen.tools.clone(),
+        prompts: listen.prompts.clone(),
+        resources: listen.resources.clone(),
+    };
+    run(session, shared, server, ctx, frames, None).await
+}
+
+/// What a stream writes: an opening event, and one per kind of change (`None`: not sent).
+struct Frames {
+    first: Option<Bytes>,
+    tools: Option<Bytes>,
+    prompts: Option<Bytes>,
+    resources: Option<Bytes>,
+}
+
+/// The one fan-out: wait for the registry's change signal, compare what this caller sees,
+/// write the frames of what changed, and relay the session's upstream events (a legacy GET
+/// stream's; `None` on a listen stream); a keep-alive comment when idle.
+async fn run(
+    session: &mut Session,
+    shared: &Shared,
+    server: &str,
+    ctx: &RequestCtx,
+    frames: Frames,
+    mut events: Option<tokio::sync::broadcast::Receiver<Bytes>>,
+) -> pingora::Result<()> {
     let mut h = pingora::http::ResponseHeader::build(200, Some(4))?;
     h.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
     h.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
     h.insert_header("x-accel-buffering", "no")?;
     session.write_response_header(Box::new(h), false).await?;
+    if let Some(first) = frames.first.clone() {
+        session.write_response_body(Some(first), false).await?;
+    }
     let principal = ctx.principal.as_deref();
     let mut changes = shared.registry.subscribe();
     let mut last = current_tools(shared, server, principal).await;
@@ -50,15 +107,17 @@ pub(crate) async fn serve(
                 let now = current_tools(shared, server, principal).await;
                 if now != last {
                     last = now;
-                    session.write_response_body(Some(Bytes::from_static(LIST_CHANGED)), false).await?;
+                    if let Some(f) = &frames.tools {
+                        session.write_response_body(Some(f.clone()), false).await?;
+                    }
                 }
                 let items = current_items(shared, server, principal).await;
                 let (was, is) = (last_items.as_ref(), items.as_ref());
-                if was.map(|w| &w.0) != is.map(|i| &i.0) {
-                    session.write_response_body(Some(Bytes::from_static(PROMPTS_CHANGED)), false).await?;
+                if let Some(f) = frames.prompts.as_ref().filter(|_| was.map(|w| &w.0) != is.map(|i| &i.0)) {
+                    session.write_response_body(Some(f.clone()), false).await?;
                 }
-                if was.map(|w| &w.1) != is.map(|i| &i.1) {
-                    session.write_response_body(Some(Bytes::from_static(RESOURCES_CHANGED)), false).await?;
+                if let Some(f) = frames.resources.as_ref().filter(|_| was.map(|w| &w.1) != is.map(|i| &i.1)) {
+                    session.write_response_body(Some(f.clone()), false).await?;
                 }
                 last_items = items;
             }

@@ -176,6 +176,12 @@ impl McpClient<'_> {
         }
     }
 
+    /// Send a notification on `session` (the gateway's own, e.g. `notifications/cancelled`
+    /// for a call whose modern client left: `proxy::abandon`).
+    pub async fn notify(&self, session: &UpstreamSession, note: &Value) -> Result<(), String> {
+        self.post(Some(session), note).await.map(|_| ())
+    }
+
     async fn post(
         &self,
         session: Option<&UpstreamSession>,

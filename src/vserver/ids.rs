@@ -125,7 +125,28 @@ pub struct IdRewriter {
     prev_cr: bool,
     /// The current event outgrew [`MAX_EVENT`]: pass bytes through until it ends.
     skipping: bool,
+    /// A 2026-07-28 client's stream ([`IdRewriter::refusing`]): server-to-client requests are
+    /// taken out of the stream and kept here until [`IdRewriter::take_refused`], so the
+    /// gateway can answer the upstream itself (an error, or the client's `inputResponses`).
+    refused: Option<Vec<Refused>>,
+    /// A resumed 2026-07-28 call (`proxy::mrtr`): the answer to the upstream request id
+    /// `.0` (raw JSON) goes to the client with id `.1`, the retry's.
+    respond_as: Option<(Vec<u8>, Vec<u8>)>,
 }
+
+/// A server-to-client request taken out of a 2026-07-28 client's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The upstream's raw id JSON.
+    pub id: Vec<u8>,
+    pub method: String,
+    /// The whole JSON-RPC message.
+    pub message: Vec<u8>,
+}
+
+/// Most server-to-client requests of one stream kept for refusal between two body chunks
+/// (an upstream asks one at a time and waits; past this they are still removed, unanswered).
+pub const MAX_REFUSED: usize = 16;
 
 impl IdRewriter {
     pub fn new(session: crate::digest::Digest, upstream: &str, max_depth: usize) -> IdRewriter {
@@ -137,7 +158,32 @@ impl IdRewriter {
             line_len: 0,
             prev_cr: false,
             skipping: false,
+            refused: None,
+            respond_as: None,
         }
+    }
+
+    /// For a 2026-07-28 client, which cannot receive server-to-client requests (they are
+    /// `InputRequiredResult`s in its revision, which the gateway does not translate yet):
+    /// such requests are removed from the stream and queued for [`IdRewriter::take_refused`].
+    #[must_use]
+    pub fn refusing(mut self) -> IdRewriter {
+        self.refused = Some(Vec::new());
+        self
+    }
+
+    /// The server-to-client requests removed since the last call.
+    pub fn take_refused(&mut self) -> Vec<Refused> {
+        self.refused
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// From now on, the response to upstream request `original` (raw id JSON) goes out with
+    /// id `retry` (a resumed 2026-07-28 call answers its retry, not the first request).
+    pub fn respond_as(&mut self, original: Vec<u8>, retry: Vec<u8>) {
+        self.respond_as = Some((original, retry));
     }
 
     /// Take one chunk of the stream; returns what to send on now (complete events,
@@ -220,14 +266,20 @@ impl IdRewriter {
 
     /// One complete event, with the id of a server-to-client request (or the `requestId`
     /// of a cancellation) replaced by a gateway id.
-    fn rewrite_event<'e>(&self, event: &'e [u8]) -> Cow<'e, [u8]> {
+    fn rewrite_event<'e>(&mut self, event: &'e [u8]) -> Cow<'e, [u8]> {
         // Only messages with a `method` are rewritten; the call's result (usually the bulk
         // of the stream) is skipped without a parse. The key must be spelled plainly: an
         // escaped spelling passes unrewritten, so the client's answer is refused, not lost.
         if !contains(event, b"\"method\"") {
-            return Cow::Borrowed(event);
+            return match self.answer_as_retry(event) {
+                Some(new) => Cow::Owned(new),
+                None => Cow::Borrowed(event),
+            };
         }
         let lines = data_lines(event);
+        if self.refused.is_some() && self.refuse(event, &lines) {
+            return Cow::Owned(Vec::new());
+        }
         match lines.as_slice() {
             [] => Cow::Borrowed(event),
             [one] => match self.rewrite_message(&event[one.clone()]) {
@@ -276,6 +328,54 @@ impl IdRewriter {
         }
     }
 
+    /// In refusing mode: whether the event is a server-to-client request (then queued).
+    fn refuse(&mut self, event: &[u8], lines: &[Range<usize>]) -> bool {
+        let joined = joined_data(event, lines);
+        let Ok(call) = jsonrpc::parse(&joined, self.max_depth) else {
+            return false;
+        };
+        if call.kind != MessageKind::Request {
+            return false;
+        }
+        let raw = call
+            .id
+            .clone()
+            .and_then(|r| joined.get(r))
+            .map(<[u8]>::to_vec);
+        let method = call.method_name(&joined).unwrap_or_default().into_owned();
+        if let (Some(id), Some(queue)) = (raw, self.refused.as_mut()) {
+            if queue.len() < MAX_REFUSED {
+                queue.push(Refused {
+                    id,
+                    method,
+                    message: joined,
+                });
+            }
+        }
+        true
+    }
+
+    /// A resumed call's answer event with its id replaced by the retry's (`None`: not it).
+    fn answer_as_retry(&self, event: &[u8]) -> Option<Vec<u8>> {
+        let (original, retry) = self.respond_as.as_ref()?;
+        let joined = joined_data(event, &data_lines(event));
+        let call = jsonrpc::parse(&joined, self.max_depth).ok()?;
+        if call.kind != MessageKind::Response {
+            return None;
+        }
+        let span = call.id.clone()?;
+        if joined.get(span.clone())? != original.as_slice() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(joined.len() + retry.len() + 24);
+        out.extend_from_slice(b"event: message\ndata: ");
+        out.extend_from_slice(&joined[..span.start]);
+        out.extend_from_slice(retry);
+        out.extend_from_slice(&joined[span.end..]);
+        out.extend_from_slice(b"\n\n");
+        Some(out)
+    }
+
     /// The message with its id (request) or `params.requestId` (cancellation) replaced,
     /// or `None` when there is nothing to replace.
     fn rewrite_message(&self, data: &[u8]) -> Option<Vec<u8>> {
@@ -303,6 +403,18 @@ impl IdRewriter {
         out.extend_from_slice(&data[span.end..]);
         Some(out)
     }
+}
+
+/// An event's message: the values of its `data:` lines joined by `\n`.
+fn joined_data(event: &[u8], lines: &[Range<usize>]) -> Vec<u8> {
+    let mut joined = Vec::new();
+    for (n, r) in lines.iter().enumerate() {
+        if n > 0 {
+            joined.push(b'\n');
+        }
+        joined.extend_from_slice(&event[r.clone()]);
+    }
+    joined
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -595,5 +707,26 @@ mod tests {
             &rest[..],
             &b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"[..]
         );
+    }
+
+    #[test]
+    fn a_refusing_rewriter_takes_requests_out_and_queues_them() {
+        let mut r = IdRewriter::new(S, "up", 64).refusing();
+        let ask = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"elicitation/create\",\"params\":{}}\n\n";
+        let progress = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n";
+        let result = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
+        let out = r.push(&Bytes::from(format!("{progress}{ask}{result}")), false);
+        assert_eq!(out, Bytes::from(format!("{progress}{result}")));
+        let refused = r.take_refused();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].id, b"7");
+        assert_eq!(refused[0].method, "elicitation/create");
+        assert!(refused[0].message.starts_with(b"{\"jsonrpc\""));
+        assert!(r.take_refused().is_empty());
+        // Without `refusing`, the request passes with a gateway id.
+        let mut plain = IdRewriter::new(S, "up", 64);
+        let out = plain.push(&Bytes::from(ask), false);
+        assert!(String::from_utf8_lossy(&out).contains(PREFIX));
+        assert!(plain.take_refused().is_empty());
     }
 }

@@ -31,6 +31,7 @@ pub mod events;
 pub mod ids;
 mod items;
 pub mod list;
+pub mod listen;
 pub mod logging;
 mod modern;
 pub mod reply;
@@ -69,6 +70,8 @@ pub enum Answer {
         body: Bytes,
         call: RpcCall,
     },
+    /// Serve a 2026-07-28 `subscriptions/listen` stream with these frames ([`listen`]).
+    Listen(Box<listen::Listen>),
 }
 
 /// One POSTed message to a virtual server, parsed and authenticated.

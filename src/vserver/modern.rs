@@ -6,8 +6,9 @@
 //! |---|---|
 //! | `server/discover` | local: the modern revisions, capabilities `tools`, `serverInfo` in `_meta` |
 //! | `tools/list` | local, the caller's view of the catalog as for a legacy session, plus `ttlMs`, `cacheScope: "private"`, `resultType` |
-//! | `tools/call` | resolved as for a legacy session, on the upstream session the gateway holds for this caller ([`super::session::modern_binding`]) |
+//! | `tools/call` | resolved as for a legacy session, on the upstream session the gateway holds for this caller ([`super::session::modern_binding`]); one whose `_meta` declares sampling, elicitation or roots is forwarded by `proxy::mrtr` (upstream requests become an `InputRequiredResult`) |
 //! | `prompts/*`, `resources/list`, `resources/read`, `resources/templates/list`, `completion/complete` | as for a legacy session (lists with the cache hints of `tools/list`) |
+//! | `subscriptions/listen` | a stream of the opted-in `list_changed` notifications, tagged with the subscription id ([`super::listen`]) |
 //! | notifications | 202 |
 //! | anything else (`initialize`, `ping`, `logging/setLevel`, ...) | 404 + -32601, the modern status |
 //!
@@ -25,7 +26,7 @@ use crate::mcp::jsonrpc::MessageKind;
 use crate::mcp::{envelope, McpMethod};
 use crate::state::{Runtime, Shared};
 
-use super::{call, items, list, result, session, Answer, Request};
+use super::{call, items, list, listen, result, session, Answer, Request};
 
 /// Answer one modern request; `version` is its `_meta` revision (`None`: a `server/discover`
 /// without the envelope, or a request whose header alone claims the modern revision).
@@ -80,6 +81,7 @@ pub(super) async fn handle(
                 .await
                 .map(Answer::Forward)
         }
+        McpMethod::SubscriptionsListen => listen::open(&req),
         // `ping` is gone from 2026-07-28 (like `initialize`): a modern client has no
         // session to keep alive, and the conformance suite expects 404 for it.
         _ => Err(Reject::ModernMethodNotFound {
@@ -105,14 +107,13 @@ fn server_info(req: &Request<'_>) -> serde_json::Value {
 
 /// The `server/discover` answer: the modern revisions (the handshake ones are reached with
 /// `initialize`, not named here: a client picks from this list for its next modern request),
-/// the capabilities a virtual server serves to a modern client (`tools`, without
-/// `listChanged`: change notifications need `subscriptions/listen`, not served yet; the
-/// `ttlMs` of lists stands in), and `serverInfo`.
+/// the capabilities a virtual server serves to a modern client (`listChanged`: changes are
+/// sent on `subscriptions/listen`), and `serverInfo`.
 fn discover(shared: &Shared, runtime: &Runtime, req: &Request<'_>) -> Answer {
     let offered = items::offered(runtime, shared, req.index);
     let body = serde_json::json!({
         "supportedVersions": crate::mcp::revision::MODERN,
-        "capabilities": items::capabilities(offered, false),
+        "capabilities": items::capabilities(offered, true),
         "instructions": format!("mcp-gateway virtual server {}", req.server.name),
         "ttlMs": ttl_ms(runtime),
         "cacheScope": "private",

@@ -402,3 +402,282 @@ async fn upstream_metadata_headers_follow_the_decided_body() {
     assert_eq!(h.get("mcp-name").unwrap(), "echo");
     assert!(h.get("mcp-param-text").is_none(), "{h:?}");
 }
+
+/// Poll `check` every 50 ms, at most 10 s: for effects the gateway causes on a task.
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    check()
+}
+
+/// A 2026-07-28 client cancels by closing its response stream: the gateway tells the
+/// handshake-era upstream (`notifications/cancelled` on the session it holds), which stops
+/// the tool; the caller's next call with the same id is served.
+#[tokio::test]
+async fn a_modern_client_closing_the_stream_cancels_the_upstream_call() {
+    let s = setup().await;
+    let slow = body(
+        1,
+        "tools/call",
+        json!({"name": "up__long_running", "arguments": {"steps": 20, "interval_ms": 250}}),
+        MODERN,
+    );
+    let r = modern(&s.url, "tools/call", Some("up__long_running"), slow).await;
+    assert_eq!(r.status(), 200);
+    assert!(eventually(|| s.up.calls("long_running") == 1).await);
+    drop(r);
+    assert!(
+        eventually(|| s.up.cancelled() == 1).await,
+        "the upstream never saw the call cancelled"
+    );
+    let r = modern(&s.url, "tools/call", Some("up__echo"), echo(1, "next")).await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "next"
+    );
+}
+
+/// `subscriptions/listen`: the stream opens with the acknowledgement of the types asked
+/// for, and a change of what the caller may see (here a reload that denies a tool) arrives
+/// as `notifications/tools/list_changed` tagged with the subscription id. The number of
+/// streams is bounded (503 when this replica serves its most).
+#[tokio::test]
+async fn listen_receives_tools_list_changed() {
+    let s = setup().await;
+    let listen = || {
+        body(
+            9,
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true, "resourceSubscriptions": ["x://y"]}}),
+            MODERN,
+        )
+    };
+    let r = modern(&s.url, "subscriptions/listen", None, listen()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    let reader = tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut body = r.bytes_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    let text = || seen.lock().unwrap().clone();
+    assert!(eventually(|| text().contains("notifications/subscriptions/acknowledged")).await);
+    // Only what is honoured is acknowledged: the tool list, not per-URI subscriptions.
+    assert!(
+        text().contains(r#""notifications":{"toolsListChanged":true}"#),
+        "{}",
+        text()
+    );
+    assert!(text().contains(r#""io.modelcontextprotocol/subscriptionId":9"#));
+
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("gw.yaml");
+    let denied = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&["all"])
+                .route("/mcp", "up"),
+        )
+        .upstream(Upstream::new("up", &s.up.url()))
+        .virtual_server(
+            VirtualServer::new("all", "/v/all/mcp")
+                .anonymous()
+                .deny_tools(&["up.add"]),
+        )
+        .yaml();
+    std::fs::write(&conf, render(&denied, s.gw.addr, s.gw.admin)).unwrap();
+    s.gw.shared.reload(&conf).unwrap();
+    assert!(
+        eventually(|| text().contains("notifications/tools/list_changed")).await,
+        "{}",
+        text()
+    );
+    let change = text()
+        .lines()
+        .find(|l| l.contains("notifications/tools/list_changed"))
+        .unwrap()
+        .to_string();
+    assert!(
+        change.contains(r#""_meta":{"io.modelcontextprotocol/subscriptionId":9}"#),
+        "{change}"
+    );
+    assert!(!text().contains("prompts/list_changed"), "not asked for");
+
+    // Every permit taken: the next listen is refused, not queued.
+    let all =
+        s.gw.shared
+            .listen_streams
+            .clone()
+            .try_acquire_many_owned(s.gw.shared.listen_streams.available_permits() as u32)
+            .unwrap();
+    let r = modern(&s.url, "subscriptions/listen", None, listen()).await;
+    assert_error(r, 503, -32000, "subscriptions/listen streams").await;
+    drop(all);
+    reader.abort();
+}
+
+/// Start `tests/fixtures/python/<script>` with `python` on `port`; waits until it listens.
+async fn python_server(python: &std::path::Path, script: &str, port: u16) -> crate::hostile::Child {
+    let path = format!(
+        "{}/tests/fixtures/python/{script}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let child = crate::hostile::Child(
+        std::process::Command::new(python)
+            .arg(path)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{script} did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child
+}
+
+/// The official Python SDK client in its three modes (`auto`, `legacy`, the modern revision
+/// pinned) through one virtual server over two upstream implementations, rmcp (the demo,
+/// handshake-era) and FastMCP (dual-era; the gateway holds a handshake-era session with it
+/// either way). Then FastMCP restarts, losing every session: a modern client's next call
+/// works (the held session is re-initialised and the read-only call resent).
+#[tokio::test]
+async fn the_python_sdk_in_every_mode_against_rmcp_and_fastmcp_upstreams() {
+    let Some(python) = crate::hostile::sdk_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the Python SDK (scripts/test.sh creates the venv)"
+        );
+        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+        return;
+    };
+    let has_fastmcp = std::process::Command::new(&python)
+        .args(["-c", "import fastmcp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fastmcp {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide FastMCP (scripts/python-sdk.sh installs it)"
+        );
+        eprintln!("skipped: no FastMCP in the venv (run scripts/python-sdk.sh once)");
+        return;
+    }
+    let up = start_demo().await;
+    let port = free_port();
+    let fastmcp = python_server(&python, "fastmcp_upstream.py", port).await;
+    let fm_url = format!("http://127.0.0.1:{port}/mcp");
+    let vs = VirtualServer::new("all", "/v/all/mcp").anonymous().tool(
+        "fm.echo",
+        ToolOverride::default().annotations(json!({"readOnlyHint": true})),
+    );
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&["all"])
+                .route("/mcp", "up"),
+        )
+        .upstream(Upstream::new("up", &up.url()))
+        .upstream(Upstream::new("fm", &fm_url))
+        .virtual_server(vs)
+        .yaml();
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/python/sdk_client.py"
+    );
+    let run = |mode: &'static str, tool: &'static str| {
+        let (python, url) = (python.clone(), url.clone());
+        async move {
+            let out = tokio::process::Command::new(&python)
+                .args([script, &url, mode, tool, mode])
+                .output()
+                .await
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "{mode} {tool}: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_str::<Value>(stdout.trim()).unwrap()
+        }
+    };
+    for (mode, version) in [("auto", MODERN), ("legacy", "2025-11-25"), (MODERN, MODERN)] {
+        for (tool, text) in [
+            ("up__echo", mode.to_string()),
+            ("fm__echo", format!("fastmcp: {mode}")),
+        ] {
+            let v = run(mode, tool).await;
+            assert_eq!(v["version"], version, "{mode} {tool}: {v}");
+            let tools = v["tools"].as_array().unwrap();
+            assert!(
+                tools.contains(&json!("up__echo")) && tools.contains(&json!("fm__echo")),
+                "{mode}: {v}"
+            );
+            assert_eq!(v["text"], text, "{mode} {tool}: {v}");
+            assert_eq!(v["is_error"], false, "{mode} {tool}: {v}");
+        }
+    }
+    assert_eq!(up.calls("echo"), 3);
+
+    // FastMCP restarts: the sessions the gateway held with it are gone (it answers 404).
+    drop(fastmcp);
+    let _fastmcp = python_server(&python, "fastmcp_upstream.py", port).await;
+    let v = run(MODERN, "fm__echo").await;
+    assert_eq!(v["text"], format!("fastmcp: {MODERN}"), "{v}");
+    assert_eq!(v["is_error"], false, "{v}");
+}
+
+/// The same for a call the gateway forwards itself because its client could be asked for
+/// input (`proxy::mrtr`: the client declared elicitation): closing the stream while the
+/// upstream is silent cancels the call upstream.
+#[tokio::test]
+async fn a_bridged_modern_call_is_cancelled_when_its_client_leaves() {
+    let s = setup().await;
+    let mut slow = serde_json::from_str::<Value>(&body(
+        1,
+        "tools/call",
+        json!({"name": "up__long_running", "arguments": {"steps": 20, "interval_ms": 250}}),
+        MODERN,
+    ))
+    .unwrap();
+    slow["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"elicitation": {}});
+    let r = modern(
+        &s.url,
+        "tools/call",
+        Some("up__long_running"),
+        slow.to_string(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(eventually(|| s.up.calls("long_running") == 1).await);
+    drop(r);
+    assert!(
+        eventually(|| s.up.cancelled() == 1).await,
+        "the upstream never saw the call cancelled"
+    );
+}

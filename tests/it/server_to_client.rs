@@ -341,28 +341,34 @@ async fn python_sdk_client_answers_an_elicitation_through_a_virtual_server() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/python/elicit_client.py"
     );
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(&python)
-            .arg(script)
-            .args([&s.url(), "legacy", "beta__ask", "alpha__count", "Ada"])
-            .current_dir(s._dir.path())
-            .output(),
-    )
-    .await
-    .expect("the Python client hung")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(v["ask"], "beta got: Ada", "{v}");
-    assert_eq!(v["elicited"], "your name?", "{v}");
-    assert_eq!(v["count"], "alpha counted 3", "{v}");
-    assert_eq!(v["progress"], json!([1.0, 2.0, 3.0]), "{v}");
+    // Legacy: the elicitation request is relayed. Auto (the discover probe keeps the client
+    // modern) and 2026-07-28: it comes back as an InputRequiredResult (MRTR), and the SDK's
+    // retry with `inputResponses` answers the upstream.
+    for mode in ["legacy", "auto", "2026-07-28"] {
+        let out = tokio::time::timeout(
+            Duration::from_secs(120),
+            tokio::process::Command::new(&python)
+                .arg(script)
+                .args([&s.url(), mode, "beta__ask", "alpha__count", "Ada"])
+                .current_dir(s._dir.path())
+                .output(),
+        )
+        .await
+        .expect("the Python client hung")
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(v["ask"], "beta got: Ada", "{mode}: {v}");
+        assert_eq!(v["elicited"], "your name?", "{mode}: {v}");
+        assert_eq!(v["count"], "alpha counted 3", "{mode}: {v}");
+        assert_eq!(v["progress"], json!([1.0, 2.0, 3.0]), "{mode}: {v}");
+    }
+    assert!(s.gw.shared.parked.is_empty());
 }
 
 /// A plain route passes the upstream's own ids through untouched (no rewriting there), and
@@ -382,4 +388,119 @@ async fn a_plain_route_passes_server_to_client_ids_as_sent() {
     );
     let done = a.next_request_or_answer().await;
     assert_eq!(text(&done), "alpha got: direct", "{done}");
+}
+
+/// A 2026-07-28 client gets no server-to-client requests (its revision has none). One that
+/// declared no capability for it: the upstream's elicitation is taken out of the stream and
+/// answered with an error saying why, so the tool ends at once and the client gets its
+/// answer instead of a request it cannot answer (or a call that waits for ever).
+#[tokio::test]
+async fn a_modern_client_gets_the_tool_result_not_an_elicitation() {
+    let Some(s) = setup().await else { return };
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
+        "name":"alpha__ask","arguments":{"question":"a?"},
+        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                 "io.modelcontextprotocol/clientCapabilities":{}}}});
+    let r = post(
+        &s.url(),
+        body.to_string(),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "alpha__ask"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let mut events = Events {
+        resp: r,
+        buf: String::new(),
+    };
+    let answer = events.next_request_or_answer().await;
+    assert!(
+        answer.get("method").is_none(),
+        "a request reached the client: {answer}"
+    );
+    assert_eq!(answer["id"], 1, "{answer}");
+    // The Python SDK passes the refusal on as the call's error (another upstream may turn it
+    // into an `isError` result): either way it says why.
+    let text = answer["error"]["message"]
+        .as_str()
+        .or_else(|| answer["result"]["content"][0]["text"].as_str())
+        .unwrap_or_default();
+    assert!(text.contains("cannot reach this client"), "{answer}");
+}
+
+/// POST a 2026-07-28 `tools/call` of `tool` with `params` (the envelope added, declaring
+/// elicitation).
+async fn modern_call(url: &str, id: u64, tool: &str, mut params: Value) -> reqwest::Response {
+    params["name"] = json!(tool);
+    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}});
+    let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":params});
+    post(
+        url,
+        body.to_string(),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", tool),
+        ],
+    )
+    .await
+}
+
+/// MRTR on the wire: the upstream's elicitation becomes an `InputRequiredResult` (the
+/// request under a key, an opaque `requestState`); the retry with `inputResponses` reaches
+/// the upstream's pending request, and the tool's result answers the retry's id. A
+/// `requestState` that opens nothing (used twice, or forged) is refused, never run again.
+#[tokio::test]
+async fn a_modern_client_answers_an_elicitation_by_retrying_with_input_responses() {
+    let Some(s) = setup().await else { return };
+    let r = modern_call(
+        &s.url(),
+        1,
+        "alpha__ask",
+        json!({"arguments":{"question":"who?"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let mut events = Events {
+        resp: r,
+        buf: String::new(),
+    };
+    let first = events.next_request_or_answer().await;
+    assert_eq!(first["id"], 1, "{first}");
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let (key, asked) = result["inputRequests"]
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .unwrap();
+    assert_eq!(asked["method"], "elicitation/create", "{first}");
+    assert_eq!(asked["params"]["message"], "who?", "{first}");
+    let state = result["requestState"].as_str().unwrap().to_string();
+    assert!(events.next().await.is_none(), "the first answer ends there");
+    assert_eq!(s.gw.shared.parked.len(), 1);
+
+    let retry = json!({"arguments":{"question":"who?"}, "requestState": state,
+        "inputResponses": {key.as_str(): {"action":"accept","content":{"answer":"Grace"}}}});
+    let r = modern_call(&s.url(), 2, "alpha__ask", retry.clone()).await;
+    assert_eq!(r.status(), 200);
+    let mut events = Events {
+        resp: r,
+        buf: String::new(),
+    };
+    let done = events.next_request_or_answer().await;
+    assert_eq!(done["id"], 2, "{done}");
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"], "alpha got: Grace",
+        "{done}"
+    );
+    assert!(s.gw.shared.parked.is_empty());
+
+    // The same state again: nothing waits under it any more.
+    let r = modern_call(&s.url(), 3, "alpha__ask", retry).await;
+    assert_error(r, 400, -32602, "requestState").await;
 }
