@@ -69,26 +69,13 @@ impl ClientCaps {
 
     /// What a 2026-07-28 request declares in
     /// `params._meta["io.modelcontextprotocol/clientCapabilities"]`.
-    pub fn of_modern(body: &[u8]) -> ClientCaps {
-        #[derive(serde::Deserialize)]
-        struct Req {
-            #[serde(default)]
-            params: Option<Params>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Params {
-            #[serde(default, rename = "_meta")]
-            meta: Option<Meta>,
-        }
+    pub fn of_modern(meta: Option<&[u8]>) -> ClientCaps {
         #[derive(serde::Deserialize)]
         struct Meta {
             #[serde(default, rename = "io.modelcontextprotocol/clientCapabilities")]
             caps: Option<Map<String, Value>>,
         }
-        serde_json::from_slice::<Req>(body)
-            .ok()
-            .and_then(|r| r.params)
-            .and_then(|p| p.meta)
+        meta.and_then(|m| serde_json::from_slice::<Meta>(m).ok())
             .and_then(|m| m.caps)
             .map_or_else(ClientCaps::default, |c| Self::of_map(&c))
     }
@@ -201,11 +188,14 @@ mod tests {
     #[test]
     fn a_modern_request_declares_in_its_envelope() {
         let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t",
-            "_meta":{"io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}});
-        let c = ClientCaps::of_modern(body.to_string().as_bytes());
+            "_meta":{"io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}})
+        .to_string();
+        let call = crate::mcp::jsonrpc::parse(body.as_bytes(), 64).unwrap();
+        let c = ClientCaps::of_modern(call.meta_json(body.as_bytes()));
         assert_eq!(c.to_json(), json!({"elicitation": {}}));
         assert!(c.answers_requests());
-        assert!(!ClientCaps::of_modern(b"{}").answers_requests());
+        assert!(!ClientCaps::of_modern(Some(b"{}")).answers_requests());
+        assert!(!ClientCaps::of_modern(None).answers_requests());
     }
 
     #[test]

@@ -56,6 +56,11 @@ impl RpcCall {
         serde_json::from_slice::<Cow<'b, str>>(raw).ok()
     }
 
+    /// `params._meta`'s raw JSON, given the body the call was parsed from.
+    pub fn meta_json<'b>(&self, body: &'b [u8]) -> Option<&'b [u8]> {
+        self.meta.clone().and_then(|r| body.get(r))
+    }
+
     /// The tool name of a `tools/call`, decoded (escapes resolved).
     pub fn tool_name<'b>(&self, body: &'b [u8]) -> Option<Cow<'b, str>> {
         let raw = body.get(self.tool.clone()?)?;

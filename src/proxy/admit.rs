@@ -389,11 +389,13 @@ pub(crate) async fn admit(
 
     // A 2026-07-28 client's log level, read before step 3 takes its envelope out.
     if target.modern_client() {
-        ctx.log_floor = Some(vserver::logging::floor(&ctx.body));
+        let meta = ctx.call.as_ref().and_then(|c| c.meta_json(&ctx.body));
+        ctx.log_floor = Some(vserver::logging::floor(meta));
     }
     // A 2026-07-28 caller's capabilities (its `_meta`, stripped from the decided body).
     let modern_caps = if target.modern_client() {
-        crate::mcp::capabilities::ClientCaps::of_modern(&ctx.body)
+        let meta = ctx.call.as_ref().and_then(|c| c.meta_json(&ctx.body));
+        crate::mcp::capabilities::ClientCaps::of_modern(meta)
     } else {
         crate::mcp::capabilities::ClientCaps::default()
     };
