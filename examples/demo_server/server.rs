@@ -89,6 +89,9 @@ struct Shared {
     connections: AtomicUsize,
     /// `long_running` calls that ended because they were cancelled.
     cancelled: AtomicUsize,
+    /// Releases `long_running` calls with `gated: true` waiting after their first step
+    /// ([`DemoServer::release`]).
+    gate: tokio::sync::Notify,
     /// [`DemoOptions::log_calls`].
     log_calls: bool,
 }
@@ -214,6 +217,11 @@ impl DemoServer {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
+    /// Let one `long_running` call with `gated: true` go on past its first step.
+    pub fn release(&self) {
+        self.shared.gate.notify_one();
+    }
+
     /// How many `long_running` calls were cancelled (`notifications/cancelled`, or rmcp
     /// noticing the request's end) before they finished.
     pub fn cancelled(&self) -> usize {
@@ -299,6 +307,10 @@ struct LongRunningArgs {
     steps: Option<u32>,
     /// Milliseconds to sleep before each step (default 200, clamped to 0..=5000).
     interval_ms: Option<u64>,
+    /// After the first step's progress, wait (at most 30 s) until the test releases the
+    /// call (`DemoServer::release`): a test can then check that the first progress
+    /// notification reached the client while the call was still running, with no timing.
+    gated: Option<bool>,
 }
 
 /// The MCP handler. rmcp creates one per session (or per request in
@@ -364,6 +376,11 @@ impl DemoHandler {
                             .with_total(f64::from(steps))
                             .with_message(format!("step {step} of {steps}")),
                     )
+                    .await;
+            }
+            if step == 1 && args.gated == Some(true) {
+                // A release that came first is kept (`notify_one` stores one permit).
+                let _ = tokio::time::timeout(Duration::from_secs(30), self.shared.gate.notified())
                     .await;
             }
         }

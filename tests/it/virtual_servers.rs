@@ -1098,3 +1098,23 @@ async fn concurrent_first_requests_list_each_upstream_once() {
     assert_eq!(a_lists.load(Ordering::SeqCst), 1, "tools/list calls to a");
     assert_eq!(b_lists.load(Ordering::SeqCst), 1, "tools/list calls to b");
 }
+
+/// Progress from an upstream reaches a client of a virtual server while the call runs (the
+/// result rewriters on a virtual server's answers pass events as they come).
+#[tokio::test]
+async fn progress_streams_through_a_virtual_server_as_it_happens() {
+    let up = start_demo().await;
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&["all"])
+                .route("/mcp", "up"),
+        )
+        .upstream(Upstream::new("up", &up.url()))
+        .virtual_server(VirtualServer::new("all", "/v/all/mcp").anonymous())
+        .yaml();
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    crate::proxy::progress_streams_before_the_call_ends(&up, &url, "up__long_running").await;
+}
