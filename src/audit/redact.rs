@@ -78,7 +78,13 @@ fn apply(
     out: &mut Vec<u8>,
 ) -> Result<bool, String> {
     if let Some(action) = node.action {
-        return Ok(act(action, value, out));
+        // `keep` on a path never overrides what is named below it (`user: keep` with
+        // `user.password: drop` drops the password): the strongest action wins, per value.
+        if action != RedactAction::Keep || node.children.is_empty() {
+            return Ok(act(action, value, out));
+        }
+        members(node, RedactAction::Keep, value, out)?;
+        return Ok(true);
     }
     if node.children.is_empty() {
         return Ok(act(default, value, out));
@@ -349,6 +355,33 @@ mod tests {
         let y = parse(&run(&r, "a", "b", r#"{"o":{"j":2,"k":1},"l":[1,2,3]}"#));
         assert_eq!(x["o"], y["o"]);
         assert_eq!(x["l"], json!([1, null, 3]));
+    }
+
+    #[test]
+    fn a_kept_parent_does_not_show_a_dropped_child() {
+        let r = Redaction {
+            default: RedactAction::Keep,
+            rules: vec![rule(
+                &["a.b"],
+                &[
+                    ("user", RedactAction::Keep),
+                    ("user.password", RedactAction::Drop),
+                    ("user.pin", RedactAction::Hash),
+                ],
+                None,
+            )],
+        };
+        let out = parse(&run(
+            &r,
+            "a",
+            "b",
+            r#"{"user": {"name": "ann", "password": "s3cret", "pin": "1234"}}"#,
+        ));
+        assert_eq!(out["user"]["name"], "ann");
+        assert!(out["user"].get("password").is_none(), "{out}");
+        assert!(out["user"]["pin"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sha256:")));
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct RequestCtx {
     /// The in-flight entry of a virtual server's call (cancellation routing), removed in
     /// `logging` when its answer ends.
     pub in_flight: Option<crate::digest::Digest>,
+    /// The id the upstream knows the call by, where it is not the request's own (a resumed
+    /// MRTR call runs under its first request's id): what a cancellation must name.
+    pub upstream_id: Option<Vec<u8>>,
     /// A virtual server's result whose resource URIs become the exposed ones
     /// ([`crate::vserver::results`]). Boxed: most requests have none.
     pub results: Option<Box<crate::vserver::results::ResultRewriter>>,
@@ -212,6 +215,7 @@ impl RequestCtx {
             capture: None,
             sse_ids: None,
             in_flight: None,
+            upstream_id: None,
             results: None,
             log_floor: None,
         }

@@ -50,7 +50,9 @@ pub(crate) fn on_client_gone(shared: &Arc<Shared>, ctx: &mut RequestCtx) {
     if !is_request {
         return;
     }
-    let Some(id) = ctx.id_json() else { return };
+    let Some(id) = ctx.upstream_id.as_deref().or(ctx.id_json()) else {
+        return;
+    };
     let Ok(id) = serde_json::from_slice::<serde_json::Value>(id) else {
         return;
     };

@@ -78,6 +78,9 @@ pub struct Parked {
     /// `inputRequests` key → the upstream's request id (raw JSON).
     asked: Vec<(String, Vec<u8>)>,
     ids: Option<Box<IdRewriter>>,
+    /// The result rewriter (exposed URIs, a modern client's log floor), with any partial
+    /// event it holds.
+    results: Option<Box<crate::vserver::results::ResultRewriter>>,
     response: ResponseMode,
     header: ResponseHeader,
     in_flight: Option<Digest>,
@@ -300,6 +303,7 @@ pub(crate) async fn start(
         original_id,
         asked: Vec::new(),
         ids: None,
+        results: None,
         response: ResponseMode::Passthrough,
         header: resp,
         in_flight: None,
@@ -325,8 +329,10 @@ pub(crate) async fn resume(
     let Some(mut parked) = parked else {
         return respond::reject(session, ctx, &unknown_state()).await;
     };
-    // The parked call keeps its upstream slot (its id is still in flight upstream).
+    // The parked call keeps its upstream slot (its id is still in flight upstream), and
+    // the upstream knows it by its first id (a cancellation must name that one).
     ctx.in_flight = parked.in_flight.take();
+    ctx.upstream_id = Some(parked.original_id.clone());
     ctx.upstream_session = UpstreamSession::Gateway(Some(parked.sid.clone()));
     ctx.timings.forwarded_at = Some(Instant::now());
     let answers = input_responses(&ctx.body);
@@ -367,6 +373,7 @@ pub(crate) async fn resume(
         ids.respond_as(parked.original_id.clone(), retry.to_vec());
     }
     ctx.sse_ids = ids;
+    ctx.results = parked.results.take();
     ctx.response = std::mem::take(&mut parked.response);
     session
         .write_response_header(Box::new(parked.header.clone()), false)
@@ -442,6 +449,7 @@ async fn carry_on(
             .map(|(k, raw, _)| (k.clone(), raw.clone()))
             .collect();
         parked.ids = ctx.sse_ids.take();
+        parked.results = ctx.results.take();
         parked.response = std::mem::take(&mut ctx.response);
         parked.in_flight = ctx.in_flight.take();
         parked.deadline = Instant::now() + PARK_FOR;
@@ -458,6 +466,7 @@ async fn carry_on(
                 // Full: refuse as for a client that cannot answer, and go on relaying.
                 log::warn!("{MAX_PARKED} calls already wait for input: a request of upstream {} is refused", back.upstream.name());
                 ctx.sse_ids = back.ids.take();
+                ctx.results = back.results.take();
                 ctx.response = std::mem::take(&mut back.response);
                 ctx.in_flight = back.in_flight.take();
                 super::held::refuse(shared, ctx, asked);

@@ -142,9 +142,28 @@ fn result_rewrite(
     is_sse: bool,
 ) -> pingora::Result<()> {
     use crate::mcp::McpMethod as M;
-    // URIs are rewritten only where the server exposes its own (`names: prefixed`).
-    let carries_uris =
-        matches!(ctx.method, M::ResourcesRead | M::ToolsCall | M::PromptsGet) && ctx.exposes_uris();
+    // URIs are rewritten only where the server exposes its own (`names: prefixed`), and in
+    // a tool's result only when its upstream serves resources: a link to anything else
+    // cannot be read through the server anyway. Installing the rewriter turns a
+    // length-framed answer into a chunked one (its length may change), a second write per
+    // answer: a governed `tools/call` to an upstream without resources keeps its framing.
+    let carries_uris = ctx.exposes_uris()
+        && match ctx.method {
+            M::ResourcesRead | M::PromptsGet => true,
+            M::ToolsCall => ctx
+                .target
+                .as_ref()
+                .and_then(|t| t.tool.as_ref())
+                .is_some_and(|t| {
+                    use crate::registry::items::Kind;
+                    let upstream = t.catalog.entries.get(t.position).map(|e| e.upstream);
+                    t.catalog.items.entries.iter().any(|i| {
+                        Some(i.upstream) == upstream
+                            && matches!(i.kind, Kind::Resource | Kind::Template)
+                    })
+                }),
+            _ => false,
+        };
     // A modern client's log floor applies to messages on an event stream.
     let filters_logs = ctx.log_floor.is_some() && is_sse;
     let Some(target) = ctx

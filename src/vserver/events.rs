@@ -181,6 +181,12 @@ pub async fn follow(
     expose: bool,
 ) {
     let name = upstream.name().to_string();
+    // An upstream without sessions has one stream for everyone: with a shared credential it
+    // would carry other callers' log messages. Only a session's own stream is followed.
+    if sid.is_none() {
+        log::debug!("upstream {name:?} keeps no sessions: its stream is not followed for one client session");
+        return;
+    }
     let (ready_tx, ready) = oneshot::channel();
     {
         let mut followers = e.followers.lock().unwrap_or_else(PoisonError::into_inner);

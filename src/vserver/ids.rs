@@ -270,11 +270,15 @@ impl IdRewriter {
         // Only messages with a `method` are rewritten; the call's result (usually the bulk
         // of the stream) is skipped without a parse. The key must be spelled plainly: an
         // escaped spelling passes unrewritten, so the client's answer is refused, not lost.
+        // A resumed call's answer gets the retry's id, whatever bytes its result holds (a
+        // result may well contain `"method"`): checked first, only while resuming.
+        if self.respond_as.is_some() {
+            if let Some(new) = self.answer_as_retry(event) {
+                return Cow::Owned(new);
+            }
+        }
         if !contains(event, b"\"method\"") {
-            return match self.answer_as_retry(event) {
-                Some(new) => Cow::Owned(new),
-                None => Cow::Borrowed(event),
-            };
+            return Cow::Borrowed(event);
         }
         let lines = data_lines(event);
         if self.refused.is_some() && self.refuse(event, &lines) {
@@ -367,12 +371,14 @@ impl IdRewriter {
         if joined.get(span.clone())? != original.as_slice() {
             return None;
         }
-        let mut out = Vec::with_capacity(joined.len() + retry.len() + 24);
-        out.extend_from_slice(b"event: message\ndata: ");
-        out.extend_from_slice(&joined[..span.start]);
-        out.extend_from_slice(retry);
-        out.extend_from_slice(&joined[span.end..]);
-        out.extend_from_slice(b"\n\n");
+        let mut message = Vec::with_capacity(joined.len() + retry.len());
+        message.extend_from_slice(&joined[..span.start]);
+        message.extend_from_slice(retry);
+        message.extend_from_slice(&joined[span.end..]);
+        let mut out = Vec::with_capacity(message.len() + 24);
+        out.extend_from_slice(b"event: message\n");
+        push_data_lines(&message, &mut out);
+        out.push(b'\n');
         Some(out)
     }
 
@@ -406,6 +412,16 @@ impl IdRewriter {
 }
 
 /// An event's message: the values of its `data:` lines joined by `\n`.
+/// `message` as the `data:` lines of an SSE event: one per line of it, so a message that
+/// came on several `data:` lines (joined with `\n`) never puts a raw newline inside one.
+pub(crate) fn push_data_lines(message: &[u8], out: &mut Vec<u8>) {
+    for line in message.split(|&b| b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+}
+
 fn joined_data(event: &[u8], lines: &[Range<usize>]) -> Vec<u8> {
     let mut joined = Vec::new();
     for (n, r) in lines.iter().enumerate() {
@@ -542,6 +558,28 @@ mod tests {
 
     fn id_of(upstream: &str, raw: &str) -> String {
         encode(S, upstream, raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_resumed_calls_answer_takes_the_retrys_id_whatever_its_result_holds() {
+        let mut ids = IdRewriter::new(7, "docs", 64);
+        ids.respond_as(b"1".to_vec(), b"\"retry-2\"".to_vec());
+        // A result mentioning "method" (a tool's structured output) is still the answer,
+        // and a message on two data lines stays on two lines.
+        let event = Bytes::from_static(
+            b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\ndata: \"result\":{\"structuredContent\":{\"method\":\"GET\"}}}\n\n",
+        );
+        let out = ids.push(&event, true);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"retry-2\",\ndata: \"result\":{\"structuredContent\":{\"method\":\"GET\"}}}\n\n"
+        );
+        // A server-to-client request with the same id value is not the answer.
+        let request = Bytes::from_static(
+            b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"roots/list\"}\n\n",
+        );
+        let out = ids.push(&request, true);
+        assert!(!std::str::from_utf8(&out).unwrap().contains("retry-2"));
     }
 
     #[test]

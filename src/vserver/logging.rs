@@ -66,13 +66,34 @@ pub(super) async fn set_level(
             ))
         })?;
     // Waits for the first discovery: it says which upstreams declare `logging`.
-    list::catalog(shared, runtime, req.index).await?;
+    let cat = list::catalog(shared, runtime, req.index).await?;
     let snapshot = shared.registry.snapshot();
+    // Only upstreams this caller sees something of (a tool, prompt or resource): setting a
+    // level opens a session there with the caller's credential and follows its log
+    // stream, and a failure names it, so an upstream hidden from the caller is left out.
+    let class = list::class(req.server, req.principal);
+    let sees = |u: usize| {
+        cat.entries
+            .iter()
+            .enumerate()
+            .any(|(i, e)| e.upstream == u && cat.visible(req.server, class, i))
+            || cat.items.entries.iter().any(|e| {
+                e.upstream == u
+                    && crate::registry::items::visible(
+                        req.server,
+                        class,
+                        e.kind,
+                        &e.upstream_name,
+                        &e.own,
+                    )
+            })
+    };
     let binding = SessionBinding::Gateway { digest, expires };
     let targets: Vec<Target> = req
         .server
         .upstreams
         .iter()
+        .filter(|&&i| sees(i))
         .filter_map(|&i| runtime.upstreams.get(i))
         .filter(|u| {
             snapshot

@@ -206,9 +206,9 @@ impl ResultRewriter {
         for l in lines {
             if l.starts_with(b"data:") {
                 if !wrote {
-                    out.extend_from_slice(b"data: ");
-                    out.extend_from_slice(&rewritten);
-                    out.push(b'\n');
+                    // One `data:` line per line of the message (the upstream's lines were
+                    // joined with `\n`): a raw newline never lands inside a line.
+                    super::ids::push_data_lines(&rewritten, &mut out);
                     wrote = true;
                 }
                 continue;
@@ -383,6 +383,16 @@ mod tests {
         assert_eq!(
             text(&b),
             "event: message\nid: 7\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"contents\":[{\"uri\":\"file://mcpgw/docs////a\"}]}}\n\n"
+        );
+        // A message on several `data:` lines stays on several: no raw newline in a line.
+        let mut r = ResultRewriter::new(Some("docs"), true, None);
+        let out = r.push(
+            Bytes::from_static(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\ndata: \"result\":{\"contents\":[{\"uri\":\"file:///a\"}]}}\n\n"),
+            true,
+        );
+        assert_eq!(
+            text(&out),
+            "data: {\"jsonrpc\":\"2.0\",\"id\":1,\ndata: \"result\":{\"contents\":[{\"uri\":\"file://mcpgw/docs////a\"}]}}\n\n"
         );
     }
 
