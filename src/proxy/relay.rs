@@ -54,15 +54,15 @@ pub(crate) fn response_header(
         replace_body_headers(resp)?;
         return Ok(());
     }
-    let is_sse = resp
+    // The media type, read once for every filter below.
+    let media = resp
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))
-        });
+        .and_then(|ct| ct.split(';').next())
+        .map(str::trim);
+    let is_sse = media.is_some_and(|m| m.eq_ignore_ascii_case("text/event-stream"));
+    let is_json = media.is_some_and(|m| m.eq_ignore_ascii_case("application/json"));
     if ctx.method == crate::mcp::McpMethod::ToolsCall
         && ctx
             .runtime
@@ -82,7 +82,7 @@ pub(crate) fn response_header(
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
         }
     }
-    result_rewrite(resp, ctx, status, is_sse)?;
+    result_rewrite(resp, ctx, status, is_sse, is_json)?;
     // A 2026-07-28 client of the handshake-era upstream session the gateway holds: its
     // results need `resultType`, added as the body streams (so the length changes).
     let modern_client = ctx
@@ -96,12 +96,6 @@ pub(crate) fn response_header(
     let length = length_header
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
-    let is_json = resp
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if modern_client
         && status == 200
         && (is_sse || is_json)
@@ -140,6 +134,7 @@ fn result_rewrite(
     ctx: &mut RequestCtx,
     status: u16,
     is_sse: bool,
+    is_json: bool,
 ) -> pingora::Result<()> {
     use crate::mcp::McpMethod as M;
     // URIs are rewritten only where the server exposes its own (`names: prefixed`), and in
@@ -173,12 +168,6 @@ fn result_rewrite(
     else {
         return Ok(());
     };
-    let is_json = resp
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     let empty = resp
         .headers
         .get(http::header::CONTENT_LENGTH)
