@@ -591,30 +591,7 @@ async fn big_numbers_reach_the_upstream_byte_for_byte() {
     );
 }
 
-/// The Python interpreter with the official `mcp` SDK: `MCP_GATEWAY_PYTHON`, else the venv
-/// `scripts/test.sh` creates. `None` when neither is usable.
-pub(crate) fn sdk_python() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var_os("MCP_GATEWAY_PYTHON").map(std::path::PathBuf::from),
-        std::env::var_os("HOME")
-            .map(|h| std::path::Path::new(&h).join(".cache/mcp-gateway/venv/bin/python")),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import mcp.server"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
-/// A child process killed on drop.
-pub(crate) struct Child(pub(crate) std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub(crate) use crate::common::python::{sdk_python, Child};
 
 /// The same exploit against the official Python SDK server, the upstream the finding was
 /// reproduced on: the gateway refuses it and the SDK's call log stays empty of the hidden
@@ -631,32 +608,7 @@ async fn python_sdk_upstream_never_runs_the_hidden_tool() {
     };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.log");
-    let port = free_port();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/python/sdk_upstream.py"
-    );
-    let _child = Child(
-        std::process::Command::new(&python)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(&log)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "SDK server did not start"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let (_child, port) = python::start(&python, "sdk_upstream.py", &[log.as_os_str()], None).await;
     let url = format!("http://127.0.0.1:{port}/mcp");
     let ran = |tool: &str| {
         std::fs::read_to_string(&log)

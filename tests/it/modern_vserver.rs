@@ -528,32 +528,8 @@ async fn listen_receives_tools_list_changed() {
 }
 
 /// Start `tests/fixtures/python/<script>` with `python` on `port`; waits until it listens.
-async fn python_server(python: &std::path::Path, script: &str, port: u16) -> crate::hostile::Child {
-    let path = format!(
-        "{}/tests/fixtures/python/{script}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let child = crate::hostile::Child(
-        std::process::Command::new(python)
-            .arg(path)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{script} did not start"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    child
+async fn python_server(python: &std::path::Path, script: &str, port: u16) -> python::Child {
+    python::start_on(python, script, port, &[], None).await
 }
 
 /// The official Python SDK client in its three modes (`auto`, `legacy`, the modern revision

@@ -21,30 +21,13 @@ async fn python_upstream(
     name: &str,
     dir: &std::path::Path,
 ) -> (Child, String) {
-    let port = free_port();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/python/elicit_upstream.py"
-    );
-    let child = Child(
-        std::process::Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(name)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(std::time::Instant::now() < deadline, "{name} did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (child, port) = python::start(
+        python,
+        "elicit_upstream.py",
+        &[std::ffi::OsStr::new(name)],
+        Some(dir),
+    )
+    .await;
     (child, format!("http://127.0.0.1:{port}/mcp"))
 }
 

@@ -59,34 +59,9 @@ async fn upstream(
     flags: &[&str],
 ) -> Upstream {
     let log = dir.join(format!("{name}.log"));
-    let port = free_port();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/python/items_upstream.py"
-    );
-    let child = Child(
-        std::process::Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(&log)
-            .args(flags)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "upstream {name} did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut args: Vec<&std::ffi::OsStr> = vec![log.as_os_str()];
+    args.extend(flags.iter().map(std::ffi::OsStr::new));
+    let (child, port) = python::start(python, "items_upstream.py", &args, Some(dir)).await;
     Upstream {
         log,
         port,

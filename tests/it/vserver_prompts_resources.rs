@@ -57,33 +57,13 @@ async fn setup_with(registry: Registry) -> Option<Setup> {
     };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("requests.log");
-    let port = free_port();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/python/items_upstream.py"
-    );
-    let child = Child(
-        std::process::Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(&log)
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "upstream did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (child, port) = python::start(
+        &python,
+        "items_upstream.py",
+        &[log.as_os_str()],
+        Some(dir.path()),
+    )
+    .await;
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, HMAC).unwrap();
     let yaml =

@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 #[path = "../../../examples/demo_server/server.rs"]
 pub mod demo;
+pub mod python;
 pub mod redis;
 pub mod tokens;
 
