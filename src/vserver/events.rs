@@ -146,7 +146,7 @@ pub async fn subscription(
     expose: bool,
 ) -> Result<(), Reject> {
     let e = entry(shared, session, expires);
-    let key = (upstream.name().to_string(), own.to_string());
+    let key = (upstream.name().to_string(), scheme_lowered(own));
     {
         let mut subs = e.subs.lock().unwrap_or_else(PoisonError::into_inner);
         if !subscribe {
@@ -350,6 +350,16 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// `uri` with its scheme in lower case (RFC 3986: schemes are case-insensitive), the form
+/// subscriptions are kept and matched in: an unlisted URI's scheme was lowered when it was
+/// decided, and an upstream may write its updates either way.
+fn scheme_lowered(uri: &str) -> String {
+    match uri.split_once(':') {
+        Some((scheme, rest)) => format!("{}:{rest}", scheme.to_ascii_lowercase()),
+        None => uri.to_string(),
+    }
+}
+
 /// The SSE frame to relay for one upstream message, if it is one this module relays.
 fn relay(
     data: &[u8],
@@ -374,7 +384,7 @@ fn relay(
             let subscribed = subs
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .contains(&(upstream.to_string(), own.clone()));
+                .contains(&(upstream.to_string(), scheme_lowered(&own)));
             if !subscribed {
                 log::debug!("upstream {upstream:?} sent an update for a URI this session did not subscribe to; dropped");
                 return None;
@@ -425,6 +435,11 @@ mod tests {
         let other = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"secret://k"}}"#;
         assert!(relay(other, "docs", &s, true).is_none());
         assert!(relay(note, "crm", &s, true).is_none(), "another upstream's");
+        // Schemes compare case-insensitively; the rest of the URI does not.
+        let upper = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"FILE:///a.md"}}"#;
+        assert!(relay(upper, "docs", &s, false).is_some());
+        let path = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///A.md"}}"#;
+        assert!(relay(path, "docs", &s, false).is_none());
     }
 
     #[test]

@@ -161,20 +161,13 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
                 .ok_or_else(|| Reject::Internal("not a list method".into()))?;
             items::list(shared, runtime, &req, kind, false).await
         }
-        McpMethod::PromptsGet | McpMethod::ResourcesRead | McpMethod::CompletionComplete => {
-            items::resolve(
-                shared,
-                runtime,
-                &req,
-                SessionBinding::Gateway { digest, expires },
-                false,
-            )
-            .await
-            .map(Answer::Forward)
-        }
-        // Resolved as `resources/read` is (the same visibility, the upstream's own URI);
-        // the subscription is recorded once decided (`events::subscription`, from admit).
-        McpMethod::ResourcesSubscribe | McpMethod::ResourcesUnsubscribe => items::resolve(
+        // A subscription is resolved as `resources/read` is (the same visibility, the
+        // upstream's own URI) and recorded once decided (`events::subscription`, from admit).
+        McpMethod::PromptsGet
+        | McpMethod::ResourcesRead
+        | McpMethod::CompletionComplete
+        | McpMethod::ResourcesSubscribe
+        | McpMethod::ResourcesUnsubscribe => items::resolve(
             shared,
             runtime,
             &req,
