@@ -68,6 +68,9 @@ pub struct Parked {
     caller: Digest,
     /// The exposed tool name: the retry must call the same tool.
     tool: String,
+    /// SHA-256 of the call's canonical arguments: the retry must repeat them, so what the
+    /// decision checked and the audit records for it are what the upstream is running.
+    arguments: [u8; 32],
     rx: mpsc::Receiver<Up>,
     pump: tokio::task::JoinHandle<()>,
     upstream: Arc<crate::upstreams::UpstreamRt>,
@@ -129,11 +132,20 @@ impl ParkedCalls {
 
     /// Take the call parked under `token` for `caller` and `tool`, unless it expired (a
     /// retry naming another caller or tool leaves it parked).
-    fn take(&self, token: Digest, caller: Digest, tool: &str) -> Option<Box<Parked>> {
+    fn take(
+        &self,
+        token: Digest,
+        caller: Digest,
+        tool: &str,
+        arguments: &[u8; 32],
+    ) -> Option<Box<Parked>> {
         let mut map = self.lock();
-        let ok = map
-            .get(&token)
-            .is_some_and(|p| p.caller == caller && p.tool == tool && p.deadline > Instant::now());
+        let ok = map.get(&token).is_some_and(|p| {
+            p.caller == caller
+                && p.tool == tool
+                && &p.arguments == arguments
+                && p.deadline > Instant::now()
+        });
         ok.then(|| map.remove(&token)).flatten()
     }
 
@@ -209,8 +221,23 @@ pub(crate) fn retry_state(ctx: &RequestCtx) -> Option<Result<Digest, Reject>> {
 
 fn unknown_state() -> Reject {
     Reject::InvalidParams(
-        "requestState names no call waiting for input on this gateway (it expired, was answered, or belongs to another caller): call the tool again without it".into(),
+        "requestState names no call waiting for input on this gateway (it expired, was answered, belongs to another caller, or the retry changed the tool or its arguments): retry with the same tool and arguments, or call the tool again without it".into(),
     )
+}
+
+/// SHA-256 of the request's canonical `params.arguments` (of nothing, when it has none or
+/// they cannot be read).
+fn arguments_digest(ctx: &RequestCtx) -> [u8; 32] {
+    let canonical = ctx
+        .call
+        .as_ref()
+        .and_then(|c| c.arguments.clone())
+        .and_then(|r| ctx.body.get(r))
+        .and_then(|raw| crate::approval::canonical_value(raw, 128).ok())
+        .unwrap_or_default();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &canonical).as_ref());
+    out
 }
 
 /// The caller key of a modern request: its binding's base digest.
@@ -295,6 +322,7 @@ pub(crate) async fn start(
     let parked = Box::new(Parked {
         caller,
         tool,
+        arguments: arguments_digest(ctx),
         rx,
         pump,
         upstream,
@@ -325,7 +353,8 @@ pub(crate) async fn resume(
         .and_then(super::ctx::ToolRef::exposed)
         .unwrap_or_default()
         .to_string();
-    let parked = caller(ctx).and_then(|c| shared.parked.take(token, c, &tool));
+    let arguments = arguments_digest(ctx);
+    let parked = caller(ctx).and_then(|c| shared.parked.take(token, c, &tool, &arguments));
     let Some(mut parked) = parked else {
         return respond::reject(session, ctx, &unknown_state()).await;
     };

@@ -466,6 +466,16 @@ async fn a_modern_client_answers_an_elicitation_by_retrying_with_input_responses
     assert!(events.next().await.is_none(), "the first answer ends there");
     assert_eq!(s.gw.shared.parked.len(), 1);
 
+    // A retry that changes the arguments opens nothing: the upstream runs the first ones.
+    let changed = json!({"arguments":{"question":"what else?"}, "requestState": state,
+        "inputResponses": {key.as_str(): {"action":"accept","content":{"answer":"Grace"}}}});
+    let r = modern_call(&s.url(), 2, "alpha__ask", changed).await;
+    assert_error(r, 400, -32602, "same tool and arguments").await;
+    assert_eq!(
+        s.gw.shared.parked.len(),
+        1,
+        "still waiting for the right retry"
+    );
     let retry = json!({"arguments":{"question":"who?"}, "requestState": state,
         "inputResponses": {key.as_str(): {"action":"accept","content":{"answer":"Grace"}}}});
     let r = modern_call(&s.url(), 2, "alpha__ask", retry.clone()).await;
