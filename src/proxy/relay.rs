@@ -150,12 +150,8 @@ fn result_rewrite(
                 .as_ref()
                 .and_then(|t| t.tool.as_ref())
                 .is_some_and(|t| {
-                    use crate::registry::items::Kind;
-                    let upstream = t.catalog.entries.get(t.position).map(|e| e.upstream);
-                    t.catalog.items.entries.iter().any(|i| {
-                        Some(i.upstream) == upstream
-                            && matches!(i.kind, Kind::Resource | Kind::Template)
-                    })
+                    t.entry()
+                        .is_some_and(|e| t.catalog.items.serves_resources(e.upstream))
                 }),
             _ => false,
         };

@@ -81,6 +81,9 @@ pub struct Items {
     /// Some upstream of the server answers `resources/subscribe`.
     pub subscribe: bool,
     by_name: HashMap<(Kind, String), usize>,
+    /// Upstreams (indexes) that serve at least one resource or template here: a link in a
+    /// result can only be read through the server when its upstream serves resources.
+    serving: std::collections::HashSet<usize>,
 }
 
 impl Items {
@@ -161,7 +164,18 @@ impl Items {
                 .collect();
             items.entries = keep;
         }
+        items.serving = items
+            .entries
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::Resource | Kind::Template))
+            .map(|e| e.upstream)
+            .collect();
         items
+    }
+
+    /// Whether upstream `upstream` (index) serves resources on this server.
+    pub fn serves_resources(&self, upstream: usize) -> bool {
+        self.serving.contains(&upstream)
     }
 
     /// The position and entry of an exposed prompt name or resource URI, whoever asks.
@@ -538,6 +552,8 @@ virtual_servers:
         let config = crate::config::from_yaml(&yaml("")).unwrap();
         let vs = &config.virtual_servers[0];
         let items = Items::build(&config, vs, &snap);
+        assert!(items.serves_resources(0) && items.serves_resources(1));
+        assert!(!items.serves_resources(2), "no such upstream");
         // Own names; what two upstreams both offer is left out, as for tools.
         assert_eq!(uris(&items, vs, 0, Kind::Prompt), ["greet", "page"]);
         assert_eq!(
