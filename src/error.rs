@@ -258,6 +258,12 @@ pub enum Reject {
     /// 503, -32000: this replica already serves its most `subscriptions/listen` streams.
     #[error("this gateway already serves {capacity} subscriptions/listen streams; retry later, or rely on the ttlMs of list results")]
     ListenStreamsFull { capacity: usize },
+    /// 429, -32000: the caller already holds its most of some long-lived state on this
+    /// replica (`limits.max_*_per_principal`, [`crate::caps`]); nothing was sent upstream.
+    /// `data.limit` names the `limits` field, `data.max` its value. No `Retry-After`: the
+    /// place comes back when the caller ends something it holds, not after a time.
+    #[error("you already hold {limit} {}, the most one caller may on this gateway (limits.{}); {}", cap.what(), cap.field(), cap.advice())]
+    PrincipalCapReached { cap: crate::caps::Cap, limit: usize },
 }
 
 /// `upstream "a" (cause), upstream "b" (cause)` for [`Reject::FanOutFailed`].
@@ -346,6 +352,7 @@ impl Reject {
             Reject::ModernMethodNotFound { .. } => 404,
             Reject::FanOutFailed { .. } => 502,
             Reject::ListenStreamsFull { .. } => 503,
+            Reject::PrincipalCapReached { .. } => 429,
         }
     }
 
@@ -390,6 +397,7 @@ impl Reject {
             Reject::ModernMethodNotFound { .. } => METHOD_NOT_FOUND,
             Reject::FanOutFailed { .. } => GATEWAY_ERROR,
             Reject::ListenStreamsFull { .. } => GATEWAY_ERROR,
+            Reject::PrincipalCapReached { .. } => GATEWAY_ERROR,
         }
     }
 
@@ -445,6 +453,10 @@ impl Reject {
                     .map(|(u, c)| serde_json::json!({ "upstream": u, "cause": c }))
                     .collect::<Vec<_>>(),
             })),
+            Reject::PrincipalCapReached { cap, limit } => Some(serde_json::json!({
+                "limit": cap.field(),
+                "max": limit,
+            })),
             _ => None,
         }
     }
@@ -490,6 +502,7 @@ impl Reject {
             | Reject::ModernMethodNotFound { .. }
             | Reject::ListenStreamsFull { .. } => Outcome::Rejected,
             Reject::FanOutFailed { .. } => Outcome::UpstreamError,
+            Reject::PrincipalCapReached { .. } => Outcome::Rejected,
         }
     }
 
@@ -583,7 +596,8 @@ impl Reject {
             | Reject::UnsupportedRevision { .. }
             | Reject::ModernMethodNotFound { .. }
             | Reject::FanOutFailed { .. }
-            | Reject::ListenStreamsFull { .. } => Vec::new(),
+            | Reject::ListenStreamsFull { .. }
+            | Reject::PrincipalCapReached { .. } => Vec::new(),
         }
     }
 }
@@ -738,6 +752,10 @@ mod tests {
                 failed: vec![("crm".into(), "HTTP 500".into())],
             },
             Reject::ListenStreamsFull { capacity: 1 },
+            Reject::PrincipalCapReached {
+                cap: crate::caps::Cap::ParkedCalls,
+                limit: 32,
+            },
         ]
     }
 
@@ -856,6 +874,24 @@ mod tests {
             Reject::FanOutFailed { .. } => (502, GATEWAY_ERROR, UpstreamError, none()),
             // 503 counts as `rejected`: a bound was reached, nothing failed.
             Reject::ListenStreamsFull { .. } => (503, GATEWAY_ERROR, Rejected, none()),
+            // 429 like a quota: this caller is over its share; others are still served.
+            Reject::PrincipalCapReached { .. } => (429, GATEWAY_ERROR, Rejected, none()),
+        }
+    }
+
+    #[test]
+    fn a_principal_cap_names_the_limit_its_value_and_what_to_do() {
+        use crate::caps::Cap;
+        for cap in [Cap::ParkedCalls, Cap::ListenStreams, Cap::EventSessions] {
+            let r = Reject::PrincipalCapReached { cap, limit: 7 };
+            let m = r.to_string();
+            assert!(m.contains(&format!("limits.{}", cap.field())), "{m}");
+            assert!(m.starts_with("you already hold 7 "), "{m}");
+            assert!(m.contains(cap.advice()), "{m}");
+            assert_eq!(
+                r.jsonrpc_data(),
+                Some(serde_json::json!({"limit": cap.field(), "max": 7}))
+            );
         }
     }
 

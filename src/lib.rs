@@ -15,6 +15,7 @@ pub mod approval;
 pub mod approvals_cmd;
 pub mod audit;
 pub mod auth;
+pub mod caps;
 pub mod cli;
 pub mod config;
 pub mod decision;

@@ -217,6 +217,9 @@ pub struct Shared {
     pub listen_streams: Arc<tokio::sync::Semaphore>,
     /// Modern clients' calls waiting for their `inputResponses` retry (MRTR, bounded).
     pub parked: crate::proxy::mrtr::ParkedCalls,
+    /// Per-principal counts of the three tables above (`limits.max_*_per_principal`); kept
+    /// across reloads, like the tables they count.
+    pub caps: crate::caps::Counters,
 }
 
 impl Shared {
@@ -368,6 +371,7 @@ impl Shared {
                 crate::vserver::listen::MAX_LISTEN_STREAMS,
             )),
             parked: Default::default(),
+            caps: Default::default(),
         }))
     }
 }

@@ -824,6 +824,16 @@ pub struct RawLimits {
     /// Deepest accepted JSON nesting in a request body (objects and arrays, the message
     /// itself is level 1). Deeper bodies get 400 + -32600. 2 to 128.
     pub max_json_depth: usize,
+    /// Most 2026-07-28 calls one principal may have parked for its input at once (429
+    /// past it). 1 to the per-replica total (1,024).
+    pub max_parked_calls_per_principal: usize,
+    /// Most `subscriptions/listen` streams one principal may hold open (429 past it). 1 to
+    /// the per-replica total (4,096).
+    pub max_listen_streams_per_principal: usize,
+    /// Most client sessions with relayed upstream events (a GET stream, resource
+    /// subscriptions or a log level) one principal may have (429 past it). 1 to the
+    /// per-replica total (10,000).
+    pub max_event_sessions_per_principal: usize,
 }
 
 impl Default for RawLimits {
@@ -831,6 +841,9 @@ impl Default for RawLimits {
         RawLimits {
             max_request_body_bytes: 1024 * 1024,
             max_json_depth: super::DEFAULT_MAX_JSON_DEPTH,
+            max_parked_calls_per_principal: super::values::DEFAULT_PARKED_PER_PRINCIPAL,
+            max_listen_streams_per_principal: super::values::DEFAULT_LISTEN_PER_PRINCIPAL,
+            max_event_sessions_per_principal: super::values::DEFAULT_EVENT_SESSIONS_PER_PRINCIPAL,
         }
     }
 }

@@ -45,7 +45,32 @@ pub struct Limits {
     pub max_request_body_bytes: usize,
     /// See [`crate::mcp::strict`].
     pub max_json_depth: usize,
+    /// Per-principal caps on long-lived state ([`crate::caps`]).
+    pub max_parked_calls_per_principal: usize,
+    pub max_listen_streams_per_principal: usize,
+    pub max_event_sessions_per_principal: usize,
 }
+
+/// Default for `limits.max_parked_calls_per_principal`. A parked call waits for a person
+/// (a form, a confirmation), and a person answers one at a time; 32 leaves room for an
+/// agent host that runs several tool calls in parallel, each asking, for several of the
+/// principal's windows. It holds an upstream connection and up to about 2 MiB (a 1 MiB
+/// answer channel, a 1 MiB partial event) each, so at most about 64 MiB per principal, and
+/// 32 principals at their cap still leave the per-replica 1,024 with room.
+pub(super) const DEFAULT_PARKED_PER_PRINCIPAL: usize = 32;
+
+/// Default for `limits.max_listen_streams_per_principal`. One stream carries every
+/// notification type, so a client needs one; 16 covers one person's several clients (IDE,
+/// desktop app, CLI) or a service account's few agent processes, and 256 principals at
+/// their cap fit the per-replica 4,096.
+pub(super) const DEFAULT_LISTEN_PER_PRINCIPAL: usize = 16;
+
+/// Default for `limits.max_event_sessions_per_principal`. A handshake-era client holds one
+/// session (with its GET stream) per connected host or agent; 256 is generous for a service
+/// account running many agents, and 39 principals at their cap still fit the per-replica
+/// 10,000. Each such session also follows at most one upstream stream per upstream of its
+/// virtual server, so this bounds a principal's upstream streams too.
+pub(super) const DEFAULT_EVENT_SESSIONS_PER_PRINCIPAL: usize = 256;
 
 /// Largest value accepted for `limits.max_request_body_bytes` (64 MiB): bodies are buffered.
 pub const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -85,7 +110,8 @@ pub(super) fn vault(v: RawVault) -> Result<VaultConfig, ConfigError> {
     })
 }
 
-/// Validates `limits`: the body limit (bodies are buffered) and the JSON depth limit.
+/// Validates `limits`: the body limit (bodies are buffered), the JSON depth limit, and the
+/// per-principal caps (each within its per-replica total).
 pub(super) fn limits(l: &RawLimits) -> Result<Limits, ConfigError> {
     let max = l.max_request_body_bytes;
     if max == 0 || max > MAX_BODY_LIMIT {
@@ -104,9 +130,35 @@ pub(super) fn limits(l: &RawLimits) -> Result<Limits, ConfigError> {
             format!("must be between 2 and {depth_limit}, got {depth}"),
         ));
     }
+    // A cap above its per-replica total would never apply; 0 would refuse every such request.
+    let cap = |field: &str, value: usize, total: usize| {
+        if (1..=total).contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(
+                format!("limits.{field}"),
+                format!("must be between 1 and {total} (the per-replica total), got {value}"),
+            ))
+        }
+    };
     Ok(Limits {
         max_request_body_bytes: max,
         max_json_depth: depth,
+        max_parked_calls_per_principal: cap(
+            "max_parked_calls_per_principal",
+            l.max_parked_calls_per_principal,
+            crate::proxy::mrtr::MAX_PARKED,
+        )?,
+        max_listen_streams_per_principal: cap(
+            "max_listen_streams_per_principal",
+            l.max_listen_streams_per_principal,
+            crate::vserver::listen::MAX_LISTEN_STREAMS,
+        )?,
+        max_event_sessions_per_principal: cap(
+            "max_event_sessions_per_principal",
+            l.max_event_sessions_per_principal,
+            crate::vserver::events::MAX_SESSIONS,
+        )?,
     })
 }
 

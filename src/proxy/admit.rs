@@ -478,6 +478,7 @@ pub(crate) async fn admit(
                 shared,
                 digest,
                 expires,
+                principal.as_deref(),
                 &upstream,
                 sid.as_deref(),
                 ctx.credential(),

@@ -96,7 +96,7 @@ pub(crate) fn refuse(
                 "error": {
                     "code": -32601,
                     "message": format!(
-                        "mcp-gateway: {} cannot reach this client: it speaks the stateless 2026-07-28 revision, and the gateway turns such requests into an InputRequiredResult only for tools/call, when the client declares the capability in _meta and fewer than 1,024 calls wait for input; a handshake-era session (initialize) can answer it",
+                        "mcp-gateway: {} cannot reach this client: it speaks the stateless 2026-07-28 revision, and the gateway turns such requests into an InputRequiredResult only for tools/call, when the client declares the capability in _meta and the caller and this replica have room for another call waiting for input (limits.max_parked_calls_per_principal, 1,024 per replica); a handshake-era session (initialize) can answer it",
                         crate::error::clip(&method)
                     ),
                 },

@@ -89,7 +89,19 @@ impl ProxyHttp for McpGateway {
                 server,
                 session: (digest, expires),
             }) => {
-                let events = crate::vserver::events::receiver(&self.shared, digest, expires);
+                let principal = ctx.principal.as_deref();
+                let events = match crate::vserver::events::receiver(
+                    &self.shared,
+                    digest,
+                    expires,
+                    principal,
+                ) {
+                    Ok(r) => r,
+                    Err(reject) => {
+                        respond::reject(session, ctx, &reject).await?;
+                        return Ok(true);
+                    }
+                };
                 Box::pin(stream::serve(session, &self.shared, &server, ctx, events)).await?;
                 Ok(true)
             }

@@ -17,6 +17,12 @@
 //! Bounds: at most [`MAX_PARKED`] parked calls per replica (past that, the request is
 //! refused as for an unbridged call: `proxy::held`), each for at most [`PARK_FOR`]; an
 //! expired one is cancelled upstream (`notifications/cancelled`) and its connection closed.
+//! Per principal, at most `limits.max_parked_calls_per_principal` ([`crate::caps`]): a call
+//! holds one of its caller's places from its first question until it ends (answered,
+//! expired, failed, or its client gone: the place is a [`crate::caps::Slot`] in [`Parked`]),
+//! across any further rounds. A caller holding all of them gets 429 for a new bridged call
+//! before anything goes upstream; one that reaches the cap while its call runs (a race) has
+//! that call's question refused in the stream, as for a full replica.
 //! A `requestState` that opens no parked call (expired, finished, another replica, another
 //! caller) is refused (400, -32602): sending the retry upstream would run the tool again.
 
@@ -88,6 +94,11 @@ pub struct Parked {
     header: ResponseHeader,
     in_flight: Option<Digest>,
     deadline: Instant,
+    /// The caller, as its caps count it ([`crate::caps`]).
+    principal: crate::caps::PrincipalKey,
+    /// Its caller's place under `limits.max_parked_calls_per_principal`, from the first
+    /// time it parked; given back when the call is dropped, however it ends.
+    slot: Option<crate::caps::Slot>,
 }
 
 impl Drop for Parked {
@@ -259,6 +270,17 @@ pub(crate) async fn start(
     let Some(upstream) = ctx.target.as_ref().map(|t| t.upstream.clone()) else {
         return Err(internal("bridged call without a target"));
     };
+    // A caller holding its most parked calls gets a clear refusal before anything runs,
+    // rather than a call whose question would be refused in the stream.
+    let principal = crate::caps::PrincipalKey::of(ctx.principal.as_deref());
+    let cap = parked_cap(shared);
+    if let Err(reject) = shared
+        .caps
+        .room(crate::caps::Cap::ParkedCalls, principal, cap)
+    {
+        give_back_approval(shared, ctx).await;
+        return respond::reject(session, ctx, &reject).await;
+    }
     // The stream peer: a parked call's upstream stream idles while a person answers.
     let peer = upstream.peer(true).clone();
     let mut req = session.req_header().clone();
@@ -336,8 +358,36 @@ pub(crate) async fn start(
         header: resp,
         in_flight: None,
         deadline: Instant::now(),
+        principal,
+        slot: None,
     });
     carry_on(shared, session, ctx, parked).await
+}
+
+fn parked_cap(shared: &Shared) -> usize {
+    shared
+        .runtime
+        .load()
+        .config
+        .limits
+        .max_parked_calls_per_principal
+}
+
+/// A call refused after its decision consumed an approval did not run: the approval goes
+/// back (as `decision` does for its own later steps), so the identical retry still passes.
+async fn give_back_approval(shared: &Shared, ctx: &RequestCtx) {
+    let (Some(a), Some(rt)) = (
+        ctx.decision.as_ref().and_then(|d| d.approval.as_deref()),
+        ctx.runtime.as_ref(),
+    ) else {
+        return;
+    };
+    if let Err(e) = shared.approvals.restore(rt, a).await {
+        log::warn!(
+            "approval {} could not be given back after a later refusal: {e}",
+            a.id
+        );
+    }
 }
 
 /// The retry of a parked call: post the client's answers upstream, then go on relaying.
@@ -472,6 +522,22 @@ async fn carry_on(
         if asked.is_empty() {
             continue;
         }
+        // The caller's place, taken at the first question (a resumed call keeps its own).
+        let fresh = parked.slot.is_none();
+        if fresh {
+            let cap = parked_cap(shared);
+            match shared
+                .caps
+                .acquire(crate::caps::Cap::ParkedCalls, parked.principal, cap)
+            {
+                Ok(slot) => parked.slot = Some(slot),
+                Err(_) => {
+                    log::info!("a caller already has {cap} calls waiting for input (limits.max_parked_calls_per_principal): a request of upstream {} is refused", parked.upstream.name());
+                    super::held::refuse(shared, ctx, asked);
+                    continue;
+                }
+            }
+        }
         let requests = input_requests(&asked);
         parked.asked = requests
             .iter()
@@ -498,6 +564,9 @@ async fn carry_on(
                 ctx.results = back.results.take();
                 ctx.response = std::mem::take(&mut back.response);
                 ctx.in_flight = back.in_flight.take();
+                if fresh {
+                    back.slot = None; // it holds no place while it is not parked
+                }
                 super::held::refuse(shared, ctx, asked);
                 parked = back;
             }

@@ -44,7 +44,9 @@ pub(crate) async fn serve(
 
 /// Serve a modern client's `subscriptions/listen` stream: the same changes as the GET
 /// stream, only the types it opted in to, in frames tagged with its subscription id. At most
-/// `vserver::listen::MAX_LISTEN_STREAMS` at once (503 past that).
+/// `limits.max_listen_streams_per_principal` per caller (429 past that, `crate::caps`) and
+/// `vserver::listen::MAX_LISTEN_STREAMS` at once (503 past that). Both places are held until
+/// this function returns, however the stream ends.
 pub(crate) async fn listen(
     session: &mut Session,
     shared: &Shared,
@@ -52,6 +54,20 @@ pub(crate) async fn listen(
     ctx: &mut RequestCtx,
     listen: &Listen,
 ) -> pingora::Result<()> {
+    let cap = shared
+        .runtime
+        .load()
+        .config
+        .limits
+        .max_listen_streams_per_principal;
+    let who = crate::caps::PrincipalKey::of(ctx.principal.as_deref());
+    let _slot = match shared
+        .caps
+        .acquire(crate::caps::Cap::ListenStreams, who, cap)
+    {
+        Ok(s) => s,
+        Err(reject) => return super::respond::reject(session, ctx, &reject).await,
+    };
     let Ok(_permit) = shared.listen_streams.clone().try_acquire_owned() else {
         let full = crate::error::Reject::ListenStreamsFull {
             capacity: crate::vserver::listen::MAX_LISTEN_STREAMS,

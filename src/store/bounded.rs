@@ -234,6 +234,12 @@ where
         (slot.expires > now).then(|| f(&mut slot.value))
     }
 
+    /// Drop every expired entry now, rather than at the next insert into a full map (a
+    /// value that holds something, such as a per-principal place, gives it back).
+    pub fn purge(&self, now: T) {
+        self.lock().purge_expired(now);
+    }
+
     /// Remove `key`, returning its value (live or expired).
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where

@@ -17,7 +17,11 @@
 //! through the registry, [`crate::registry::watch`]).
 //!
 //! Bounds: [`MAX_SUBSCRIPTIONS`] per client session, [`MAX_SESSIONS`] sessions with events
-//! per replica (a [`BoundedMap`]; an evicted session's followers stop), an event of at most
+//! per replica (a [`BoundedMap`]; an evicted session's followers stop) and
+//! `limits.max_event_sessions_per_principal` per caller ([`crate::caps`]: 429 past it; the
+//! place is a [`crate::caps::Slot`] in the session's entry, given back when the entry goes:
+//! DELETE, eviction, or, once expired, the next purge), so a caller holds at most that many
+//! times its server's upstreams of follower streams; an event of at most
 //! [`MAX_EVENT`] bytes (larger ones are dropped, logged), and [`BACKLOG`] notifications
 //! queued per session for a slow GET reader (older ones are dropped for it, logged). A
 //! follower ends with its client session (DELETE, eviction, or the token's expiry) and
@@ -71,6 +75,8 @@ pub struct SessionEvents {
     subs: Arc<Mutex<HashSet<(String, String)>>>,
     /// Follower tasks by upstream name.
     followers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// The caller's place under `limits.max_event_sessions_per_principal`.
+    _slot: crate::caps::Slot,
 }
 
 impl std::fmt::Debug for SessionEvents {
@@ -93,11 +99,12 @@ impl Drop for SessionEvents {
 }
 
 impl SessionEvents {
-    fn new() -> SessionEvents {
+    fn new(slot: crate::caps::Slot) -> SessionEvents {
         SessionEvents {
             tx: broadcast::channel(BACKLOG).0,
             subs: Arc::new(Mutex::new(HashSet::new())),
             followers: Mutex::new(HashMap::new()),
+            _slot: slot,
         }
     }
 }
@@ -108,20 +115,52 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Client session `session`'s events, created on first use.
-pub fn entry(shared: &Shared, session: Digest, expires: u64) -> Arc<SessionEvents> {
-    shared.events.upsert(
+/// Client session `session`'s events, created on first use, when its caller `principal`
+/// (the one the session is bound to) has a place left (429 otherwise).
+pub fn entry(
+    shared: &Shared,
+    session: Digest,
+    expires: u64,
+    principal: Option<&crate::auth::Principal>,
+) -> Result<Arc<SessionEvents>, Reject> {
+    use crate::caps::{Cap, PrincipalKey};
+    let now = now();
+    if let Some(e) = shared.events.get(&session, now) {
+        return Ok(e);
+    }
+    let cap = shared
+        .runtime
+        .load()
+        .config
+        .limits
+        .max_event_sessions_per_principal;
+    let who = PrincipalKey::of(principal);
+    let slot = match shared.caps.acquire(Cap::EventSessions, who, cap) {
+        Ok(slot) => slot,
+        Err(_) => {
+            // Expired sessions keep their place until the table drops them: drop them now.
+            shared.events.purge(now);
+            shared.caps.acquire(Cap::EventSessions, who, cap)?
+        }
+    };
+    // Created by a racing request meanwhile: that one is used, and this place given back.
+    Ok(shared.events.upsert(
         session,
         expires,
-        now(),
-        || Arc::new(SessionEvents::new()),
+        now,
+        move || Arc::new(SessionEvents::new(slot)),
         |e| e.clone(),
-    )
+    ))
 }
 
 /// A receiver of the notifications relayed to client session `session` (its GET stream).
-pub fn receiver(shared: &Shared, session: Digest, expires: u64) -> broadcast::Receiver<Bytes> {
-    entry(shared, session, expires).tx.subscribe()
+pub fn receiver(
+    shared: &Shared,
+    session: Digest,
+    expires: u64,
+    principal: Option<&crate::auth::Principal>,
+) -> Result<broadcast::Receiver<Bytes>, Reject> {
+    Ok(entry(shared, session, expires, principal)?.tx.subscribe())
 }
 
 /// Forget a client session's subscriptions and stop its followers (DELETE).
@@ -138,6 +177,7 @@ pub async fn subscription(
     shared: &Shared,
     session: Digest,
     expires: u64,
+    principal: Option<&crate::auth::Principal>,
     upstream: &UpstreamRt,
     sid: Option<&str>,
     credential: Option<&http::HeaderValue>,
@@ -145,7 +185,10 @@ pub async fn subscription(
     subscribe: bool,
     expose: bool,
 ) -> Result<(), Reject> {
-    let e = entry(shared, session, expires);
+    if !subscribe && shared.events.get(&session, now()).is_none() {
+        return Ok(()); // nothing to forget: no entry (and no place) taken for it
+    }
+    let e = entry(shared, session, expires, principal)?;
     let key = (upstream.name().to_string(), scheme_lowered(own));
     {
         let mut subs = e.subs.lock().unwrap_or_else(PoisonError::into_inner);

@@ -109,10 +109,15 @@ pub(super) async fn set_level(
             item: None,
         })
         .collect();
+    // The session's events entry, before any upstream takes the level: a caller holding
+    // its most sessions with events gets 429 (`crate::caps`), not a half-applied level.
+    let events = super::events::entry(shared, digest, expires, req.principal)?;
     // All at once: the answer waits for the slowest upstream, not for the sum of them.
-    let legs = targets
-        .iter()
-        .map(|t| Box::pin(set_one(shared, runtime, req, t, digest, expires, &level)));
+    let legs = targets.iter().map(|t| {
+        Box::pin(set_one(
+            shared, runtime, req, t, digest, expires, &level, &events,
+        ))
+    });
     let outcomes = join_all(legs.collect()).await;
     let failed: Vec<(String, String)> = targets
         .iter()
@@ -133,6 +138,7 @@ pub(super) async fn set_level(
 
 /// One upstream: the decision (a target without a tool: only the credential step applies),
 /// the upstream session, the request, and the follower of its stream.
+#[allow(clippy::too_many_arguments)]
 async fn set_one(
     shared: &Shared,
     runtime: &Runtime,
@@ -141,6 +147,7 @@ async fn set_one(
     digest: Digest,
     expires: u64,
     level: &str,
+    events: &std::sync::Arc<super::events::SessionEvents>,
 ) -> Result<(), String> {
     let message = Message {
         body: req.body,
@@ -186,11 +193,10 @@ async fn set_one(
     let Some(sid) = sid else {
         return Err("the upstream lost the session twice".into());
     };
-    let events = super::events::entry(shared, digest, expires);
     let expose = req.server.names == crate::config::Names::Prefixed;
     super::events::follow(
         shared,
-        &events,
+        events,
         expires,
         u,
         sid.as_deref(),

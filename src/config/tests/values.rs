@@ -146,3 +146,30 @@ fn vault_references_need_a_vault_section() {
     // The same references from the environment need no vault.
     assert!(from_yaml(&upstream_auth("mode: static, secret: \"env:GH\"")).is_ok());
 }
+
+#[test]
+fn per_principal_caps_are_between_1_and_their_per_replica_total() {
+    let c = from_yaml(BASE).unwrap();
+    assert_eq!(c.limits.max_parked_calls_per_principal, 32);
+    assert_eq!(c.limits.max_listen_streams_per_principal, 16);
+    assert_eq!(c.limits.max_event_sessions_per_principal, 256);
+    for (field, total) in [
+        ("max_parked_calls_per_principal", 1024),
+        ("max_listen_streams_per_principal", 4096),
+        ("max_event_sessions_per_principal", 10_000),
+    ] {
+        for bad in [0, total + 1] {
+            assert_err(
+                &format!("{BASE}limits:\n  {field}: {bad}\n"),
+                &format!("limits.{field}"),
+                &format!("must be between 1 and {total} (the per-replica total), got {bad}"),
+            );
+        }
+        for good in [1, total] {
+            assert!(
+                from_yaml(&format!("{BASE}limits:\n  {field}: {good}\n")).is_ok(),
+                "{field}: {good}"
+            );
+        }
+    }
+}
