@@ -114,8 +114,17 @@ async fn run(
     let mut changes = shared.registry.subscribe();
     let mut last = current_tools(shared, server, principal).await;
     let mut last_items = current_items(shared, server, principal).await;
+    // Watch the client, as `proxy::mrtr` does: one that leaves ends the stream now (and
+    // gives back its places: `crate::caps`), not at the next write up to 15 s later.
+    let mut watch = true;
     loop {
         tokio::select! {
+            gone = session.downstream_session.read_body_or_idle(true), if watch => {
+                if let Err(e) = gone {
+                    return Err(e.into_down());
+                }
+                watch = false; // nothing to watch for on this connection
+            }
             changed = changes.changed() => {
                 if changed.is_err() {
                     break;

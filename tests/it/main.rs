@@ -24,6 +24,7 @@ mod kill_switch;
 mod modern_vserver;
 mod observability;
 mod policy;
+mod principal_caps;
 mod principals;
 mod proxy;
 mod quota;

@@ -124,7 +124,11 @@ impl Config {
     }
     /// `limits:`, left out when `l` sets nothing.
     pub fn limits(mut self, l: Limits) -> Config {
-        let set = l.max_request_body_bytes.is_some() || l.max_json_depth.is_some();
+        let set = l.max_request_body_bytes.is_some()
+            || l.max_json_depth.is_some()
+            || l.max_parked_calls_per_principal.is_some()
+            || l.max_listen_streams_per_principal.is_some()
+            || l.max_event_sessions_per_principal.is_some();
         self.limits = set.then_some(l);
         self
     }
@@ -238,6 +242,12 @@ pub struct Limits {
     pub max_request_body_bytes: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_json_depth: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_parked_calls_per_principal: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_listen_streams_per_principal: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_event_sessions_per_principal: Option<usize>,
 }
 
 /// One `listeners[]` entry; [`Listener::new`] binds `{LISTEN}` with the default
