@@ -13,7 +13,9 @@
 //! of the acknowledgement, which the spec allows.
 //!
 //! Each stream holds a connection and a task for as long as the client stays, so a replica
-//! serves at most [`MAX_LISTEN_STREAMS`] (then 503, `Reject::ListenStreamsFull`).
+//! serves at most [`MAX_LISTEN_STREAMS`] (then 503, `Reject::ListenStreamsFull`), and one
+//! caller at most `limits.max_listen_streams_per_principal` of them (then 429,
+//! `Reject::PrincipalCapReached`: [`crate::caps`]), so no caller can take them all.
 
 use bytes::Bytes;
 
