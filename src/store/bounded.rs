@@ -445,4 +445,16 @@ mod tests {
         m.insert("b".into(), 2, t0 + Duration::from_secs(9), t0);
         assert!(!m.holds("a") && m.holds("b"));
     }
+
+    #[test]
+    fn purge_drops_exactly_the_expired_entries() {
+        let m: BoundedMap<u32, ()> = BoundedMap::new(8);
+        m.insert(1, (), 50, 0);
+        m.insert(2, (), 100, 0);
+        m.insert(3, (), 500, 0);
+        m.purge(100);
+        assert!(!m.holds(&1) && !m.holds(&2), "expired at or before 100");
+        assert!(m.holds(&3));
+        assert_eq!(m.len(), 1);
+    }
 }
