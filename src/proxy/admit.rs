@@ -63,8 +63,9 @@ pub(crate) enum Admitted {
     /// A 2026-07-28 call that may need input from its client: forwarded by `proxy::mrtr`
     /// (`caller`: the modern binding's key).
     Bridge { caller: crate::digest::Digest },
-    /// The retry of a call parked by `proxy::mrtr`, under this token.
-    Resume { token: crate::digest::Digest },
+    /// The retry of a call parked by `proxy::mrtr`, opened by its decision
+    /// (`Decision::resumed`).
+    Resume,
 }
 
 /// What a request path addresses on a listener.
@@ -404,8 +405,8 @@ pub(crate) async fn admit(
     decide(ctx, target, shared, runtime).await?;
 
     // The retry of a call waiting for its client's input goes to that call (`mrtr`).
-    if let Some(state) = super::mrtr::retry_state(ctx) {
-        return Ok(Admitted::Resume { token: state? });
+    if ctx.decision.as_ref().is_some_and(|d| d.resumed.is_some()) {
+        return Ok(Admitted::Resume);
     }
 
     // 8. The upstream session of a virtual server's call, opened with the decided credential.

@@ -46,6 +46,11 @@ impl Setup {
 /// Two Python upstreams, `alpha` and `beta`, behind the anonymous virtual server `all`.
 /// `None` (test skipped) without a Python that has the SDK.
 async fn setup() -> Option<Setup> {
+    setup_with(Admin::default(), "").await
+}
+
+/// [`setup`] with an `admin` section and `extra` top-level YAML (quotas, approvals, audit).
+async fn setup_with(admin: Admin, extra: &str) -> Option<Setup> {
     let Some(python) = sdk_python() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -67,8 +72,9 @@ async fn setup() -> Option<Setup> {
         .virtual_server(vs.anonymous())
         .upstream(Upstream::new("alpha", &alpha))
         .upstream(Upstream::new("beta", &beta))
+        .admin(admin)
         .yaml();
-    let gw = start_gateway(&yaml).await;
+    let gw = start_gateway(&format!("{yaml}\n{extra}")).await;
     Some(Setup {
         gw,
         _upstreams: vec![a, b],
@@ -496,4 +502,155 @@ async fn a_modern_client_answers_an_elicitation_by_retrying_with_input_responses
     // The same state again: nothing waits under it any more.
     let r = modern_call(&s.url(), 3, "alpha__ask", retry).await;
     assert_error(r, 400, -32602, "requestState").await;
+}
+
+/// The `requestState` and `inputRequests` key of an `InputRequiredResult` answering `r`.
+async fn input_required(r: reqwest::Response, id: u64) -> (String, String) {
+    assert_eq!(r.status(), 200);
+    let mut events = Events {
+        resp: r,
+        buf: String::new(),
+    };
+    let first = events.next_request_or_answer().await;
+    assert_eq!(first["id"], id, "{first}");
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let key = result["inputRequests"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .unwrap();
+    (result["requestState"].as_str().unwrap().to_string(), key)
+}
+
+/// The tool's text answering a retry, `r`.
+async fn completed(r: reqwest::Response, id: u64) -> String {
+    assert_eq!(r.status(), 200);
+    let mut events = Events {
+        resp: r,
+        buf: String::new(),
+    };
+    let done = events.next_request_or_answer().await;
+    assert_eq!(done["id"], id, "{done}");
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    done["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A retry of `alpha__ask` ("who?") answering under `key` with `answer`.
+fn retry(state: &str, key: &str, answer: &str) -> Value {
+    json!({"arguments":{"question":"who?"}, "requestState": state,
+        "inputResponses": {key: {"action":"accept","content":{"answer":answer}}}})
+}
+
+/// A `requestState` with the gateway's prefix that it never issued.
+const FORGED: &str = "mcpgw-mrtr.0123456789abcdef0123456789abcdef";
+
+/// An elicitation round trip is one call: with a rate of 2 calls, the first round takes
+/// one, its retry none (it would be refused otherwise), and a retry whose `requestState`
+/// opens nothing is decided as a new call (it takes the second) before it is refused; the
+/// next call finds the limit spent.
+#[tokio::test]
+async fn an_mrtr_retry_takes_no_second_quota_charge_and_a_forged_one_does() {
+    let quota = "quotas:\n  - { name: two-asks, key: [subject], tools: [alpha.ask], rate: { requests: 2, per: 1h } }\n";
+    let Some(s) = setup_with(Admin::default(), quota).await else {
+        return;
+    };
+    let who = json!({"arguments":{"question":"who?"}});
+    let (state, key) =
+        input_required(modern_call(&s.url(), 1, "alpha__ask", who.clone()).await, 1).await;
+    let r = modern_call(&s.url(), 2, "alpha__ask", retry(&state, &key, "Grace")).await;
+    assert_eq!(completed(r, 2).await, "alpha got: Grace");
+    let r = modern_call(&s.url(), 3, "alpha__ask", retry(FORGED, &key, "Ada")).await;
+    assert_error(r, 400, -32602, "requestState").await;
+    let r = modern_call(&s.url(), 4, "alpha__ask", who).await;
+    assert_error(r, 429, -32000, "two-asks").await;
+}
+
+/// An approved call that asks for input is not asked about again when its client retries
+/// with the answer (the retry is bound to the same arguments); a forged `requestState` is
+/// a new call, which needs its own approval.
+#[tokio::test]
+async fn an_mrtr_retry_needs_no_second_approval_and_a_forged_one_does() {
+    let rules = "approvals:\n  rules: [{ tools: [alpha.ask] }]\n";
+    let Some(s) = setup_with(Admin::with_test_tokens(), rules).await else {
+        return;
+    };
+    let who = json!({"arguments":{"question":"who?"}});
+    let r = modern_call(&s.url(), 1, "alpha__ask", who.clone()).await;
+    let v = assert_error(r, 200, -32030, "approval").await;
+    let id = v["error"]["data"]["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = admin_post(
+        &s.gw,
+        "/admin/approvals/approve",
+        ADMIN_APPROVE_TOKEN,
+        &json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (state, key) = input_required(modern_call(&s.url(), 2, "alpha__ask", who).await, 2).await;
+    let r = modern_call(&s.url(), 3, "alpha__ask", retry(&state, &key, "Grace")).await;
+    assert_eq!(completed(r, 3).await, "alpha got: Grace");
+    // The approval was used once, by the first round: a forged retry asks again.
+    let r = modern_call(&s.url(), 4, "alpha__ask", retry(FORGED, &key, "Ada")).await;
+    assert_error(r, 200, -32030, "approval").await;
+}
+
+/// The audit record of a retry names the round it resumes and digests the client's answers
+/// (the canonical `inputResponses`), which are not in the trail.
+#[tokio::test]
+async fn the_audit_record_of_an_mrtr_retry_resumes_the_first_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = format!("audit:\n  path: \"{}/audit.jsonl\"\n", dir.path().display());
+    let Some(s) = setup_with(Admin::default(), &audit).await else {
+        return;
+    };
+    let who = json!({"arguments":{"question":"who?"}});
+    let (state, key) = input_required(modern_call(&s.url(), 1, "alpha__ask", who).await, 1).await;
+    let secret = "Grace-7f3a";
+    let r = modern_call(&s.url(), 2, "alpha__ask", retry(&state, &key, secret)).await;
+    assert_eq!(completed(r, 2).await, format!("alpha got: {secret}"));
+    // Both records queued (logging runs after the response), then the gateway stops and
+    // writes them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(&s.gw, "mcp_gateway_audit_records_total", &[]).await < Some(2.0) {
+        assert!(std::time::Instant::now() < deadline, "records not queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let Setup {
+        gw,
+        _upstreams,
+        _dir,
+    } = s;
+    drop(gw);
+    let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(!text.contains(secret), "the answer is not in the trail");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let resumed = records
+        .iter()
+        .find(|r| r.get("resumes").is_some())
+        .unwrap_or_else(|| panic!("no resumed round in {records:#?}"));
+    assert_eq!(resumed["round"], 2, "{resumed}");
+    assert_eq!(resumed["decision"], "allowed", "{resumed}");
+    let canonical =
+        format!(r#"{{"{key}":{{"action":"accept","content":{{"answer":"{secret}"}}}}}}"#);
+    assert_eq!(
+        resumed["input_responses_sha256"],
+        crate::common::tokens::sha256_hex(&canonical),
+        "{resumed}"
+    );
+    let first = records
+        .iter()
+        .find(|r| r["request_id"] == resumed["resumes"])
+        .unwrap_or_else(|| panic!("the first round's record in {records:#?}"));
+    assert_eq!(first["method"], "tools/call", "{first}");
+    assert!(first.get("resumes").is_none(), "{first}");
+    assert_eq!(first["arguments_sha256"], resumed["arguments_sha256"]);
 }
