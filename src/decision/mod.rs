@@ -25,7 +25,9 @@
 //! cancellation: [`crate::vserver::reply`]) is a target without a tool: steps 1-6 are about
 //! tools and do not apply, step 7 chooses its credential as for a call. So is each upstream's
 //! leg of a `logging/setLevel` fan-out (`vserver::logging`); `resources/subscribe` and
-//! `unsubscribe` are [`ItemTarget`]s, decided as `resources/read` is.
+//! `unsubscribe` are [`ItemTarget`]s, decided as `resources/read` is, except that an
+//! unsubscribe of a subscription the client session holds ([`ItemTarget::held`]) skips
+//! visibility: it only removes, and the resource may have been hidden since.
 //!
 //! Takes plain inputs (no Pingora `Session`), so each step is unit-testable. The step that
 //! refused is returned with the rejection ([`Refusal::step`]) and recorded in the request's
@@ -375,13 +377,16 @@ fn decide_item(
     call: &RpcCall,
 ) -> Result<((Bytes, RpcCall), HeaderValue), (Step, Reject)> {
     use crate::registry::items;
-    if !items::visible(
-        &item.server,
-        item.class,
-        item.kind,
-        &item.upstream_name,
-        &item.own,
-    ) {
+    // (An unsubscribe of a subscription the session holds only removes: no visibility.)
+    if !item.held
+        && !items::visible(
+            &item.server,
+            item.class,
+            item.kind,
+            &item.upstream_name,
+            &item.own,
+        )
+    {
         return Err((Step::Visibility, items::unknown(item.kind, &item.exposed)));
     }
     if item.unavailable {

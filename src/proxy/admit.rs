@@ -99,7 +99,7 @@ pub(crate) fn classify(
 pub(crate) async fn admit(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     runtime: &Arc<Runtime>,
     listener_index: usize,
 ) -> Result<Admitted, Reject> {
@@ -475,8 +475,15 @@ pub(crate) async fn admit(
                 .as_ref()
                 .and_then(|t| t.item.as_ref())
                 .map_or("", |i| i.own.as_str());
+            let server = ctx
+                .target
+                .as_ref()
+                .and_then(|t| t.item.as_ref())
+                .map_or("", |i| i.server.name.as_str());
             Box::pin(vserver::events::subscription(
                 shared,
+                server,
+                ctx.principal.as_ref(),
                 digest,
                 expires,
                 &upstream,
