@@ -3,6 +3,9 @@
 //! goes back to the upstream session that asked (ids of two upstreams never collide), a
 //! forged or foreign id is refused, `notifications/cancelled` reaches the upstream running
 //! the call, progress passes, and upstream sessions declare the client's capabilities.
+//! 2026-07-28 clients (MRTR): a retry with `inputResponses` resumes the parked call as the
+//! same call (no second quota count or approval; a forged `requestState` is decided as a new
+//! call, then refused; a tool hidden meanwhile is refused), audited as a round of the first.
 //! Upstreams are real: the official Python SDK (`tests/fixtures/python/elicit_upstream.py`),
 //! and the official Python SDK client in one test.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
@@ -33,8 +36,28 @@ async fn python_upstream(
 
 struct Setup {
     gw: Gateway,
+    /// The upstreams' URLs.
+    alpha: String,
+    beta: String,
     _upstreams: Vec<Child>,
     _dir: tempfile::TempDir,
+}
+
+/// The configuration of [`setup_with`], `deny` hiding tools on `all`.
+fn config(alpha: &str, beta: &str, admin: Admin, extra: &str, deny: &[&str]) -> String {
+    let vs = VirtualServer::new("all", "/v/all/mcp");
+    let listener = Listener::new()
+        .auth(ListenerAuth::None)
+        .virtual_servers(&[vs.name()])
+        .route("/mcp", "alpha");
+    let yaml = Config::new()
+        .listener(listener)
+        .virtual_server(vs.anonymous().deny_tools(deny))
+        .upstream(Upstream::new("alpha", alpha))
+        .upstream(Upstream::new("beta", beta))
+        .admin(admin)
+        .yaml();
+    format!("{yaml}\n{extra}")
 }
 
 impl Setup {
@@ -62,21 +85,11 @@ async fn setup_with(admin: Admin, extra: &str) -> Option<Setup> {
     let dir = tempfile::tempdir().unwrap();
     let (a, alpha) = python_upstream(&python, "alpha", dir.path()).await;
     let (b, beta) = python_upstream(&python, "beta", dir.path()).await;
-    let vs = VirtualServer::new("all", "/v/all/mcp");
-    let listener = Listener::new()
-        .auth(ListenerAuth::None)
-        .virtual_servers(&[vs.name()])
-        .route("/mcp", "alpha");
-    let yaml = Config::new()
-        .listener(listener)
-        .virtual_server(vs.anonymous())
-        .upstream(Upstream::new("alpha", &alpha))
-        .upstream(Upstream::new("beta", &beta))
-        .admin(admin)
-        .yaml();
-    let gw = start_gateway(&format!("{yaml}\n{extra}")).await;
+    let gw = start_gateway(&config(&alpha, &beta, admin, extra, &[])).await;
     Some(Setup {
         gw,
+        alpha,
+        beta,
         _upstreams: vec![a, b],
         _dir: dir,
     })
@@ -621,11 +634,8 @@ async fn the_audit_record_of_an_mrtr_retry_resumes_the_first_round() {
         assert!(std::time::Instant::now() < deadline, "records not queued");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let Setup {
-        gw,
-        _upstreams,
-        _dir,
-    } = s;
+    // Stopping the gateway writes every queued record (the upstreams stay up until the end).
+    let Setup { gw, _upstreams, .. } = s;
     drop(gw);
     let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     assert!(!text.contains(secret), "the answer is not in the trail");
@@ -653,4 +663,28 @@ async fn the_audit_record_of_an_mrtr_retry_resumes_the_first_round() {
     assert_eq!(first["method"], "tools/call", "{first}");
     assert!(first.get("resumes").is_none(), "{first}");
     assert_eq!(first["arguments_sha256"], resumed["arguments_sha256"]);
+}
+
+/// The retry is decided again up to its policy: a tool hidden (by a reload) while its call
+/// waited for input is refused as unknown, and nothing reaches the upstream's waiting call.
+#[tokio::test]
+async fn an_mrtr_retry_of_a_tool_hidden_meanwhile_is_refused_as_unknown() {
+    let Some(s) = setup().await else { return };
+    let who = json!({"arguments":{"question":"who?"}});
+    let (state, key) = input_required(modern_call(&s.url(), 1, "alpha__ask", who).await, 1).await;
+    let conf = s._dir.path().join("gw.yaml");
+    let hidden = config(&s.alpha, &s.beta, Admin::default(), "", &["alpha.ask"]);
+    std::fs::write(&conf, render(&hidden, s.gw.addr, s.gw.admin)).unwrap();
+    s.gw.shared.reload(&conf).unwrap();
+    let r = modern_call(&s.url(), 2, "alpha__ask", retry(&state, &key, "Grace")).await;
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("alpha__ask"),
+        "{v}"
+    );
+    assert_eq!(s.gw.shared.parked.len(), 1, "it waits until it expires");
 }
