@@ -517,9 +517,11 @@ virtual_servers:
     let (elsewhere, here) = (with_rule("github.delete_*"), with_rule("github.*"));
     let quotas =
         mcp_gateway::quota::Quotas::new(mcp_gateway::metrics::Metrics::new().expect("metrics"));
+    let parked = mcp_gateway::proxy::mrtr::ParkedCalls::default();
     let stores = decision::Stores {
         approvals: &approvals,
         quotas: &quotas,
+        parked: &parked,
     };
     let mut g = c.benchmark_group("decide");
     g.bench_function("plain_route", |b| {
@@ -705,9 +707,11 @@ policies:
     let approvals = mcp_gateway::approval::Approvals::default();
     let quotas =
         mcp_gateway::quota::Quotas::new(mcp_gateway::metrics::Metrics::new().expect("metrics"));
+    let parked = mcp_gateway::proxy::mrtr::ParkedCalls::default();
     let stores = decision::Stores {
         approvals: &approvals,
         quotas: &quotas,
+        parked: &parked,
     };
     assert!(tokio
         .block_on(decision::decide(
@@ -803,6 +807,7 @@ audit:
         gateway_time: Some(std::time::Duration::from_micros(80)),
         upstream_time: Some(std::time::Duration::from_micros(900)),
         redaction: audit_config.redact.clone(),
+        round: None,
     };
     let one = facts();
     c.bench_function("audit/writer_line", |b| {

@@ -228,6 +228,7 @@ impl Shared {
         crate::decision::Stores {
             approvals: &self.approvals,
             quotas: &self.quotas,
+            parked: &self.parked,
         }
     }
 

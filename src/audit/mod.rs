@@ -25,6 +25,6 @@ mod writer;
 
 pub use chain::{verify, Break, Verified, GENESIS};
 pub use recent::Recent;
-pub use record::{request_id, AdminRecord, Facts, Principal, MAX_ARGUMENT_BYTES};
+pub use record::{request_id, AdminRecord, Facts, Principal, Round, MAX_ARGUMENT_BYTES};
 pub use redact::redact;
 pub use writer::Audit;

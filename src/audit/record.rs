@@ -141,6 +141,23 @@ pub struct Facts {
     pub upstream_time: Option<Duration>,
     /// The redaction rules the request was served under.
     pub redaction: Arc<Redaction>,
+    /// An MRTR round (`proxy::mrtr`): a retry's link to its first round. Boxed: rare.
+    pub round: Option<Box<Round>>,
+}
+
+/// A round of a 2026-07-28 call that waited for its client's input (MRTR): what the record
+/// of a retry says about the call it resumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Round {
+    /// The `request_id` of the call's first round (the request that answered
+    /// `input_required` first).
+    pub first: String,
+    /// This round's number: 2 for the first retry.
+    pub number: u32,
+    /// SHA-256 of the retry's canonical `inputResponses` (the form `arguments_sha256`
+    /// digests), `None` when it carried none: what the client answered, recorded without
+    /// the answers themselves.
+    pub input_responses: Option<[u8; 32]>,
 }
 
 impl Facts {
@@ -195,6 +212,16 @@ impl Facts {
         line.plain("method", self.method.as_label());
         if self.method == McpMethod::ToolsCall {
             self.arguments(&mut line);
+        }
+        if let Some(r) = &self.round {
+            line.plain("resumes", &r.first);
+            line.num("round", r.number);
+            if let Some(d) = &r.input_responses {
+                line.key("input_responses_sha256");
+                line.out.push(b'"');
+                crate::digest::push_hex(d, line.out);
+                line.out.push(b'"');
+            }
         }
         line.plain("decision", if refused { "refused" } else { "allowed" });
         if let Some(by) = refused_by {
@@ -451,6 +478,7 @@ mod tests {
             gateway_time: Some(Duration::from_micros(1500)),
             upstream_time: None,
             redaction: Arc::default(),
+            round: None,
         }
     }
 
@@ -461,6 +489,25 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         (text, value)
+    }
+
+    #[test]
+    fn a_resumed_round_names_its_first_round_and_digests_the_answers() {
+        let mut f = facts(call(r#"{"q":"who?"}"#));
+        let (_, plain) = line(&f);
+        assert!(plain.get("resumes").is_none(), "{plain}");
+        f.round = Some(Box::new(Round {
+            first: "00000000000000010000000000000002".into(),
+            number: 2,
+            input_responses: Some([0xab; 32]),
+        }));
+        let (text, v) = line(&f);
+        assert_eq!(v["resumes"], "00000000000000010000000000000002", "{v}");
+        assert_eq!(v["round"], 2, "{v}");
+        assert_eq!(v["input_responses_sha256"], "ab".repeat(32), "{v}");
+        // After the arguments, before the decision (docs/audit.md's order).
+        let at = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
+        assert!(at("arguments_sha256") < at("resumes") && at("round") < at("decision"));
     }
 
     #[test]

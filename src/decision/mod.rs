@@ -15,6 +15,7 @@
 //! | 5 | human approval (next issue) | an approval id | `approval/` |
 //! | 6 | quotas and budgets (`tools/call`): every `quotas[]` limit covering the tool, keyed by the caller's identity (never the session); after policy, so a refused call burns nothing | 429 + `Retry-After`, `RateLimit-Policy`, `RateLimit`; 503 for an unreachable `fail_closed` Redis | [`crate::quota`] |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
+//! | 4b | resumption: a 2026-07-28 retry carrying a `requestState` opens its parked call (same caller, tool and arguments as step 3's bytes); opened, it is the same call as its first round, already approved and charged: steps 5 and 6 are not taken again (the round carries its first round's permits and metered budgets). Not opened: steps 5 and 6 run as for a new call, then it is refused | 400 -32602 (after 5 and 6) | [`crate::proxy::mrtr`] |
 //!
 //! A virtual server's `prompts/get` or `resources/read` ([`ItemTarget`]) takes steps 1-3
 //! (visibility with the same answer as an unknown one, availability, the upstream's own name
@@ -24,7 +25,9 @@
 //! cancellation: [`crate::vserver::reply`]) is a target without a tool: steps 1-6 are about
 //! tools and do not apply, step 7 chooses its credential as for a call. So is each upstream's
 //! leg of a `logging/setLevel` fan-out (`vserver::logging`); `resources/subscribe` and
-//! `unsubscribe` are [`ItemTarget`]s, decided as `resources/read` is.
+//! `unsubscribe` are [`ItemTarget`]s, decided as `resources/read` is, except that an
+//! unsubscribe of a subscription the client session holds ([`ItemTarget::held`]) skips
+//! visibility: it only removes, and the resource may have been hidden since.
 //!
 //! Takes plain inputs (no Pingora `Session`), so each step is unit-testable. The step that
 //! refused is returned with the rejection ([`Refusal::step`]) and recorded in the request's
@@ -55,6 +58,7 @@ pub enum Step {
     Credential,
     Approval,
     Quota,
+    Resume,
 }
 
 impl Step {
@@ -67,6 +71,7 @@ impl Step {
             Step::Credential => "credential",
             Step::Approval => "approval",
             Step::Quota => "quota",
+            Step::Resume => "resume",
         }
     }
 }
@@ -94,6 +99,9 @@ pub struct Decision {
     /// the two never disagree (a 2026-07-28 upstream refuses a mismatch with -32020). The
     /// proxy puts it in place of the client's header (`proxy::outbound`).
     pub mcp_name: Option<HeaderValue>,
+    /// Step 4b: the parked call this retry opened (`proxy::mrtr::resume` goes on with it).
+    /// Set, the call took no approval and no new quota charge.
+    pub resumed: Option<Box<crate::proxy::mrtr::Parked>>,
 }
 
 /// A refusal and the step that made it.
@@ -116,6 +124,8 @@ pub struct Message<'a> {
 pub struct Stores<'a> {
     pub approvals: &'a crate::approval::Approvals,
     pub quotas: &'a crate::quota::Quotas,
+    /// Modern clients' calls waiting for their `inputResponses` retry (step 4b).
+    pub parked: &'a crate::proxy::mrtr::ParkedCalls,
 }
 
 /// A `tools/call` as the policy, approval and quota steps see it, resolved once after
@@ -244,14 +254,21 @@ pub async fn decide(
     }
     let mut approval = None;
     let mut quota = crate::quota::Held::default();
+    let mut resumed = None;
     if let Some(view) = ToolCall::of(target, message, rewritten.as_ref()) {
         // 4. Policy, on exactly what the upstream will run.
         if !runtime.config.policies.is_empty() {
             let caller = principal.map_or(Caller::ANONYMOUS, Principal::caller);
             policy(&view, &caller, &runtime.config.policies).map_err(refuse(Step::Policy))?;
         }
+        // 4b. A retry that opens its parked call is that call: approved and charged once.
+        let retry = resumption(target, &view);
+        if let Some(Ok(token)) = retry {
+            resumed = resume(target, &view, stores, token).map(|p| (token, p));
+        }
+        let new_call = resumed.is_none();
         // 5. Human approval, on the same bytes. Consumed here: a later refusal gives it back.
-        if runtime.config.approvals.active() {
+        if new_call && runtime.config.approvals.active() {
             approval = stores
                 .approvals
                 .gate(runtime, &view, principal)
@@ -260,7 +277,7 @@ pub async fn decide(
                 .map(Box::new);
         }
         // 6. Quotas, on calls that passed policy and approval: a refused call burns nothing.
-        if !runtime.config.quotas.is_empty() {
+        if new_call && !runtime.config.quotas.is_empty() {
             let call = crate::quota::Call {
                 virtual_server: view.server_name().unwrap_or(""),
                 upstream: view.upstream,
@@ -279,6 +296,15 @@ pub async fn decide(
                 }
             }
         }
+        // 4b, not opened: decided as a new call (a forged or stale `requestState` skips
+        // nothing), then refused: sent upstream, it would run the tool again.
+        if let (true, Some(retry)) = (new_call, retry) {
+            give_back(stores, runtime, approval.as_deref()).await;
+            let reject = retry
+                .err()
+                .unwrap_or_else(crate::proxy::mrtr::unknown_state);
+            return Err(refuse(Step::Resume)(reject));
+        }
     }
     // 7. The credential, last.
     let credential = match runtime
@@ -293,16 +319,53 @@ pub async fn decide(
         Ok(c) => c,
         Err(reject) => {
             give_back(stores, runtime, approval.as_deref()).await;
+            if let Some((token, parked)) = resumed {
+                // Nothing was sent: the call waits for a retry still.
+                stores.parked.put_back(token, parked);
+            }
             return Err(refuse(Step::Credential)(reject));
         }
     };
+    let resumed = resumed.map(|(_, mut parked)| {
+        quota = parked.take_quota();
+        parked
+    });
     Ok(Decision {
         credential,
         rewritten,
         approval,
         quota,
         mcp_name,
+        resumed,
     })
+}
+
+/// Step 4b's question: is this a 2026-07-28 client's `tools/call` retry with a
+/// `requestState` the gateway issues (`None`: no; `Err`: its prefix, but no token)?
+fn resumption(
+    target: &Target,
+    view: &ToolCall<'_>,
+) -> Option<Result<crate::digest::Digest, Reject>> {
+    if !target.modern_client() {
+        return None;
+    }
+    crate::proxy::mrtr::retry_state(view.body)
+}
+
+/// Step 4b: open the call parked under `token` for this caller, tool and arguments (the
+/// bytes of step 3, as the first round's were).
+fn resume(
+    target: &Target,
+    view: &ToolCall<'_>,
+    stores: Stores<'_>,
+    token: crate::digest::Digest,
+) -> Option<Box<crate::proxy::mrtr::Parked>> {
+    let SessionBinding::Gateway { digest: caller, .. } = target.session else {
+        return None;
+    };
+    let tool = view.entry.map_or("", |e| e.exposed.as_str());
+    let arguments = crate::proxy::mrtr::arguments_digest(view.body, view.call);
+    stores.parked.open(token, caller, tool, &arguments)
 }
 
 /// Steps 1-3 for a prompt or resource (docs/virtual-servers.md, "Prompts and resources"):
@@ -314,13 +377,16 @@ fn decide_item(
     call: &RpcCall,
 ) -> Result<((Bytes, RpcCall), HeaderValue), (Step, Reject)> {
     use crate::registry::items;
-    if !items::visible(
-        &item.server,
-        item.class,
-        item.kind,
-        &item.upstream_name,
-        &item.own,
-    ) {
+    // (An unsubscribe of a subscription the session holds only removes: no visibility.)
+    if !item.held
+        && !items::visible(
+            &item.server,
+            item.class,
+            item.kind,
+            &item.upstream_name,
+            &item.own,
+        )
+    {
         return Err((Step::Visibility, items::unknown(item.kind, &item.exposed)));
     }
     if item.unavailable {

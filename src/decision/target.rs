@@ -45,6 +45,10 @@ pub struct ItemTarget {
     pub unavailable: bool,
     /// The client spoke 2026-07-28 (its envelope is taken out, as for a tool call).
     pub modern_client: bool,
+    /// A `resources/unsubscribe` of a URI the client session holds a subscription to
+    /// (`vserver::events::holds`): it only removes, so it needs no visibility (the resource
+    /// may have been hidden since the subscription).
+    pub held: bool,
 }
 
 /// The HTTP exchange with the upstream: it sets the peer's timeouts and whether the request

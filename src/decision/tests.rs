@@ -127,9 +127,11 @@ async fn run(
     };
     let approvals = crate::approval::Approvals::default();
     let quotas = crate::quota::Quotas::new(crate::metrics::Metrics::new().unwrap());
+    let parked = crate::proxy::mrtr::ParkedCalls::default();
     let stores = Stores {
         approvals: &approvals,
         quotas: &quotas,
+        parked: &parked,
     };
     decide(target, message, None, rt, stores).await
 }

@@ -63,8 +63,9 @@ pub(crate) enum Admitted {
     /// A 2026-07-28 call that may need input from its client: forwarded by `proxy::mrtr`
     /// (`caller`: the modern binding's key).
     Bridge { caller: crate::digest::Digest },
-    /// The retry of a call parked by `proxy::mrtr`, under this token.
-    Resume { token: crate::digest::Digest },
+    /// The retry of a call parked by `proxy::mrtr`, opened by its decision
+    /// (`Decision::resumed`).
+    Resume,
 }
 
 /// What a request path addresses on a listener.
@@ -98,7 +99,7 @@ pub(crate) fn classify(
 pub(crate) async fn admit(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     runtime: &Arc<Runtime>,
     listener_index: usize,
 ) -> Result<Admitted, Reject> {
@@ -404,8 +405,8 @@ pub(crate) async fn admit(
     decide(ctx, target, shared, runtime).await?;
 
     // The retry of a call waiting for its client's input goes to that call (`mrtr`).
-    if let Some(state) = super::mrtr::retry_state(ctx) {
-        return Ok(Admitted::Resume { token: state? });
+    if ctx.decision.as_ref().is_some_and(|d| d.resumed.is_some()) {
+        return Ok(Admitted::Resume);
     }
 
     // 8. The upstream session of a virtual server's call, opened with the decided credential.
@@ -474,11 +475,17 @@ pub(crate) async fn admit(
                 .as_ref()
                 .and_then(|t| t.item.as_ref())
                 .map_or("", |i| i.own.as_str());
+            let server = ctx
+                .target
+                .as_ref()
+                .and_then(|t| t.item.as_ref())
+                .map_or("", |i| i.server.name.as_str());
             Box::pin(vserver::events::subscription(
                 shared,
+                server,
+                ctx.principal.as_ref(),
                 digest,
                 expires,
-                principal.as_deref(),
                 &upstream,
                 sid.as_deref(),
                 ctx.credential(),

@@ -93,6 +93,19 @@ pub struct RequestCtx {
     /// A 2026-07-28 client's log floor (`crate::vserver::logging::floor`), read from its
     /// `_meta` before the decision takes the envelope out of the body.
     pub log_floor: Option<u8>,
+    /// A 2026-07-28 call waiting for its client's input across requests (`proxy::mrtr`):
+    /// the audit id this request's record takes and, on a retry, the round it is.
+    /// Boxed: rare.
+    pub mrtr: Option<Box<MrtrRound>>,
+}
+
+/// What the audit record of an MRTR round needs: [`RequestCtx::mrtr`].
+#[derive(Debug, Default)]
+pub struct MrtrRound {
+    /// This request's audit `request_id`, fixed when its call parks (its retry names it).
+    pub request_id: Option<String>,
+    /// On a retry: the round it is.
+    pub round: Option<crate::audit::Round>,
 }
 
 /// A tool of a virtual server's catalog (one `Arc` clone: no string is copied).
@@ -218,6 +231,7 @@ impl RequestCtx {
             upstream_id: None,
             results: None,
             log_floor: None,
+            mrtr: None,
         }
     }
 

@@ -113,8 +113,8 @@ impl ProxyHttp for McpGateway {
                 Box::pin(mrtr::start(&self.shared, session, ctx, caller)).await?;
                 Ok(true)
             }
-            Ok(admit::Admitted::Resume { token }) => {
-                Box::pin(mrtr::resume(&self.shared, session, ctx, token)).await?;
+            Ok(admit::Admitted::Resume) => {
+                Box::pin(mrtr::resume(&self.shared, session, ctx)).await?;
                 Ok(true)
             }
             Ok(admit::Admitted::ForwardBuffered) => {

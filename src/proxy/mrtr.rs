@@ -12,7 +12,8 @@
 //! |---|---|
 //! | [`start`] | a task (`pump`) sends the call on the held upstream session (declaring the client's capabilities) and feeds the answer into a channel; the request handler relays it through the same `relay` filters as the proxy path |
 //! | a server-to-client request in the stream | taken out (`vserver::ids::IdRewriter::refusing`); the client's answer ends with `{"resultType":"input_required","inputRequests":{"r0":{method,params}},"requestState":"mcpgw-mrtr.<token>"}`; the call is *parked*: channel, filters, upstream ids |
-//! | [`resume`] (the retry: same caller, same tool, `requestState`) | each `inputResponses[key]` is posted to the upstream session as the response to the request it answers (one that is missing gets an error), then the parked answer goes on streaming, its final result carrying the retry's id |
+//! | the retry's decision (same caller, same tool, same arguments, `requestState`) | [`crate::decision::decide`] opens the parked call ([`ParkedCalls::open`]) after visibility and policy, instead of approval and quota: the retry is the same call, approved and charged once (it carries the first round's permits and metered budgets: `quota::Held::carry`) |
+//! | [`resume`] | each `inputResponses[key]` is posted to the upstream session as the response to the request it answers (one that is missing gets an error), then the parked answer goes on streaming, its final result carrying the retry's id |
 //!
 //! Bounds: at most [`MAX_PARKED`] parked calls per replica (past that, the request is
 //! refused as for an unbridged call: `proxy::held`), each for at most [`PARK_FOR`]; an
@@ -25,6 +26,11 @@
 //! that call's question refused in the stream, as for a full replica.
 //! A `requestState` that opens no parked call (expired, finished, another replica, another
 //! caller) is refused (400, -32602): sending the retry upstream would run the tool again.
+//! It is decided as a new call first (approval, quota), so a forged one skips nothing.
+//!
+//! Audit: the first round's record keeps the `request_id` it had when its call parked;
+//! each retry's record `resumes` it, with its `round` and the SHA-256 of its canonical
+//! `inputResponses` (docs/audit.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -99,6 +105,18 @@ pub struct Parked {
     /// Its caller's place under `limits.max_parked_calls_per_principal`, from the first
     /// time it parked; given back when the call is dropped, however it ends.
     slot: Option<crate::caps::Slot>,
+    /// What the call still holds of its quotas (permits, metered budgets): the retry's.
+    quota: crate::quota::Held,
+    /// The first round's audit `request_id`, and the number of the round the retry is.
+    first: String,
+    round: u32,
+}
+
+impl Parked {
+    /// What the call still holds of its quotas, for the retry's decision.
+    pub(crate) fn take_quota(&mut self) -> crate::quota::Held {
+        std::mem::take(&mut self.quota)
+    }
 }
 
 impl Drop for Parked {
@@ -141,9 +159,11 @@ impl ParkedCalls {
         Ok(token)
     }
 
-    /// Take the call parked under `token` for `caller` and `tool`, unless it expired (a
-    /// retry naming another caller or tool leaves it parked).
-    fn take(
+    /// Take the call parked under `token` for `caller`, `tool` and `arguments` (SHA-256 of
+    /// the canonical arguments the upstream runs: [`arguments_digest`]), unless it expired (a
+    /// retry naming another caller, tool or arguments leaves it parked). The decision's
+    /// resumption step; its quota moves to the retry's decision.
+    pub(crate) fn open(
         &self,
         token: Digest,
         caller: Digest,
@@ -158,6 +178,12 @@ impl ParkedCalls {
                 && p.deadline > Instant::now()
         });
         ok.then(|| map.remove(&token)).flatten()
+    }
+
+    /// Park `p` again under its `token`: its retry was opened, then refused by a later
+    /// decision step (its credential), so nothing was sent and the call still waits.
+    pub(crate) fn put_back(&self, token: Digest, p: Box<Parked>) {
+        self.lock().insert(token, p);
     }
 
     /// Take the call parked under `token` if it expired.
@@ -200,9 +226,10 @@ pub(crate) fn bridged(ctx: &RequestCtx, caps: crate::mcp::capabilities::ClientCa
         && matches!(ctx.upstream_session, UpstreamSession::Gateway(Some(_)))
 }
 
-/// The `requestState` of a modern `tools/call` retry, if the gateway issued it. Read from
-/// the decided body (the envelope strip and rename leave `params.requestState` as sent).
-pub(crate) fn retry_state(ctx: &RequestCtx) -> Option<Result<Digest, Reject>> {
+/// The `requestState` of a modern `tools/call` retry, if the gateway issued it (refused
+/// when it has the gateway's prefix but is not one of its tokens). Read from the body the
+/// decision checks (the envelope strip and rename leave `params.requestState` as sent).
+pub(crate) fn retry_state(body: &[u8]) -> Option<Result<Digest, Reject>> {
     #[derive(serde::Deserialize)]
     struct Body {
         params: Params,
@@ -212,51 +239,38 @@ pub(crate) fn retry_state(ctx: &RequestCtx) -> Option<Result<Digest, Reject>> {
         #[serde(rename = "requestState")]
         state: Option<String>,
     }
-    if ctx.method != crate::mcp::McpMethod::ToolsCall
-        || !ctx.target.as_ref().is_some_and(|t| t.modern_client())
-        // A byte scan keeps the parse off the hot path (an escaped key spelling is simply
-        // not a retry: the call then runs as a new one).
-        || !ctx.body.windows(14).any(|w| w == b"\"requestState\"")
-    {
+    // A byte scan keeps the parse off the hot path (an escaped key spelling is simply not a
+    // retry: the call then runs as a new one).
+    if !body.windows(14).any(|w| w == b"\"requestState\"") {
         return None;
     }
-    let s = serde_json::from_slice::<Body>(&ctx.body)
-        .ok()?
-        .params
-        .state?;
+    let s = serde_json::from_slice::<Body>(body).ok()?.params.state?;
     if !s.starts_with(STATE_PREFIX) {
         return None;
     }
     Some(open_state(&s).ok_or_else(unknown_state))
 }
 
-fn unknown_state() -> Reject {
+pub(crate) fn unknown_state() -> Reject {
     Reject::InvalidParams(
         "requestState names no call waiting for input on this gateway (it expired, was answered, belongs to another caller, or the retry changed the tool or its arguments): retry with the same tool and arguments, or call the tool again without it".into(),
     )
 }
 
-/// SHA-256 of the request's canonical `params.arguments` (of nothing, when it has none or
-/// they cannot be read).
-fn arguments_digest(ctx: &RequestCtx) -> [u8; 32] {
-    let canonical = ctx
-        .call
-        .as_ref()
-        .and_then(|c| c.arguments.clone())
-        .and_then(|r| ctx.body.get(r))
+/// SHA-256 of a call's canonical `params.arguments` (of nothing, when it has none or they
+/// cannot be read), in `body` as the upstream runs it.
+pub(crate) fn arguments_digest(body: &[u8], call: &crate::mcp::jsonrpc::RpcCall) -> [u8; 32] {
+    sha256_canonical(call.arguments.clone().and_then(|r| body.get(r)))
+}
+
+/// SHA-256 of the canonical form of `raw` (of nothing, when absent or unreadable).
+fn sha256_canonical(raw: Option<&[u8]>) -> [u8; 32] {
+    let canonical = raw
         .and_then(|raw| crate::approval::canonical_value(raw, 128).ok())
         .unwrap_or_default();
     let mut out = [0u8; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &canonical).as_ref());
     out
-}
-
-/// The caller key of a modern request: its binding's base digest.
-fn caller(ctx: &RequestCtx) -> Option<Digest> {
-    match ctx.target.as_ref()?.session {
-        SessionBinding::Gateway { digest, .. } => Some(digest),
-        SessionBinding::Client => None,
-    }
 }
 
 /// Forward a bridged call and relay its answer (see the module docs). `caller` is the
@@ -341,10 +355,15 @@ pub(crate) async fn start(
         .and_then(super::ctx::ToolRef::exposed)
         .unwrap_or_default()
         .to_string();
+    let arguments = ctx
+        .call
+        .as_ref()
+        .map(|c| arguments_digest(&ctx.body, c))
+        .unwrap_or_else(|| sha256_canonical(None));
     let parked = Box::new(Parked {
         caller,
         tool,
-        arguments: arguments_digest(ctx),
+        arguments,
         rx,
         pump,
         upstream,
@@ -360,6 +379,9 @@ pub(crate) async fn start(
         deadline: Instant::now(),
         principal,
         slot: None,
+        quota: crate::quota::Held::default(),
+        first: String::new(),
+        round: 1,
     });
     carry_on(shared, session, ctx, parked).await
 }
@@ -390,24 +412,21 @@ async fn give_back_approval(shared: &Shared, ctx: &RequestCtx) {
     }
 }
 
-/// The retry of a parked call: post the client's answers upstream, then go on relaying.
+/// The retry of a parked call, opened by its decision (`Decision::resumed`): post the
+/// client's answers upstream, then go on relaying.
 pub(crate) async fn resume(
     shared: &Arc<Shared>,
     session: &mut Session,
     ctx: &mut RequestCtx,
-    token: Digest,
 ) -> pingora::Result<()> {
-    let tool = ctx
-        .tool
-        .as_ref()
-        .and_then(super::ctx::ToolRef::exposed)
-        .unwrap_or_default()
-        .to_string();
-    let arguments = arguments_digest(ctx);
-    let parked = caller(ctx).and_then(|c| shared.parked.take(token, c, &tool, &arguments));
-    let Some(mut parked) = parked else {
-        return respond::reject(session, ctx, &unknown_state()).await;
+    let Some(mut parked) = ctx.decision.as_mut().and_then(|d| d.resumed.take()) else {
+        return Err(internal("a resumed call without its parked call"));
     };
+    ctx.mrtr.get_or_insert_with(Default::default).round = Some(crate::audit::Round {
+        first: parked.first.clone(),
+        number: parked.round,
+        input_responses: input_responses_raw(&ctx.body).map(|raw| sha256_canonical(Some(raw))),
+    });
     // The parked call keeps its upstream slot (its id is still in flight upstream), and
     // the upstream knows it by its first id (a cancellation must name that one).
     ctx.in_flight = parked.in_flight.take();
@@ -548,6 +567,21 @@ async fn carry_on(
         parked.response = std::mem::take(&mut ctx.response);
         parked.in_flight = ctx.in_flight.take();
         parked.deadline = Instant::now() + PARK_FOR;
+        if let Some(d) = ctx.decision.as_mut() {
+            parked.quota = d.quota.carry();
+        }
+        // The retry's record names the first round's: fixed here, before this one is written.
+        let mrtr = ctx.mrtr.get_or_insert_with(Default::default);
+        match &mrtr.round {
+            Some(r) => (parked.first, parked.round) = (r.first.clone(), r.number + 1),
+            None => {
+                let id = mrtr
+                    .request_id
+                    .get_or_insert_with(crate::audit::request_id)
+                    .clone();
+                (parked.first, parked.round) = (id, 2);
+            }
+        }
         match shared.parked.park(parked) {
             Ok(token) => {
                 let event = input_required(ctx.id_json(), &requests, &state(token));
@@ -566,6 +600,9 @@ async fn carry_on(
                 ctx.in_flight = back.in_flight.take();
                 if fresh {
                     back.slot = None; // it holds no place while it is not parked
+                }
+                if let Some(d) = ctx.decision.as_mut() {
+                    d.quota.uncarry(std::mem::take(&mut back.quota));
                 }
                 super::held::refuse(shared, ctx, asked);
                 parked = back;
@@ -614,6 +651,24 @@ fn input_required(
         "requestState": state,
     }});
     Bytes::from(format!("event: message\ndata: {msg}\n\n"))
+}
+
+/// The raw text of the retry's `params.inputResponses`, when it has one.
+fn input_responses_raw(body: &[u8]) -> Option<&[u8]> {
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        params: Params<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(default, borrow, rename = "inputResponses")]
+        responses: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Body<'_>>(body)
+        .ok()
+        .and_then(|b| b.params.responses)
+        .map(|r| r.get().as_bytes())
 }
 
 /// The retry's `params.inputResponses` (empty when absent or not an object).

@@ -67,9 +67,14 @@ pub(super) fn facts(
         .and_then(|rt| rt.config.audit.as_ref())
         .map(|a| a.redact.clone())
         .unwrap_or_default();
+    let mrtr = ctx.mrtr.take();
     Facts {
         time: SystemTime::now(),
-        request_id: crate::audit::request_id(),
+        // A parked call's first round fixed its id when it parked (its retry names it).
+        request_id: mrtr
+            .as_ref()
+            .and_then(|m| m.request_id.clone())
+            .unwrap_or_else(crate::audit::request_id),
         // The W3C trace id the upstream and the logs saw (accepted or started per request).
         trace_id: ctx.trace.map(|t| t.trace_id),
         principal: ctx.principal.clone(),
@@ -100,5 +105,6 @@ pub(super) fn facts(
         gateway_time,
         upstream_time,
         redaction,
+        round: mrtr.and_then(|m| m.round).map(Box::new),
     }
 }

@@ -41,7 +41,7 @@ impl Drop for Permit {
 }
 
 /// A budget charged from the response when it ends.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Metered {
     pub(crate) counter: Counter,
     pub(crate) per_ns: u64,
@@ -98,6 +98,33 @@ impl Held {
     /// Take the charges out (for the audit record, once the call is settled).
     pub fn take_charges(&mut self) -> Vec<Charge> {
         std::mem::take(&mut self.charges)
+    }
+
+    /// What a call that waits for its client's input (MRTR, `proxy::mrtr`) carries into
+    /// its client's retry, which is the same call and is charged nothing new: its
+    /// concurrency permits (moved: the call is still in flight upstream, until its last
+    /// round ends or it expires) and its metered budgets (each round's response is charged
+    /// to them). The charges already made stay here for this round's audit record.
+    pub fn carry(&mut self) -> Held {
+        Held {
+            permits: std::mem::take(&mut self.permits),
+            metered: self.metered.clone(),
+            clock: self.clock.clone(),
+            charges: self
+                .charges
+                .iter()
+                .filter(|c| c.metered)
+                .map(|c| Charge {
+                    units: None,
+                    ..c.clone()
+                })
+                .collect(),
+        }
+    }
+
+    /// Take back what [`Held::carry`] gave a call that could not park after all.
+    pub fn uncarry(&mut self, mut carried: Held) {
+        self.permits.append(&mut carried.permits);
     }
 
     /// Whether nothing is held.

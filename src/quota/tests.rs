@@ -134,6 +134,67 @@ async fn budgets_charge_fixed_costs_now_and_metered_ones_at_the_end() {
     q.check(&l, None, &add).await.unwrap();
 }
 
+/// A call waiting for its client's input (MRTR) carries its permit and metered budgets into
+/// the retry: the permit stays taken until the last round ends, and each round's response
+/// is charged to the same budget, without a new count.
+#[tokio::test]
+async fn a_carried_call_keeps_its_permit_and_meters_its_next_round() {
+    let l = limits(
+        "  - {name: c, key: [subject], concurrency: 1}\n  - name: m\n    key: [subject]\n    budget: {units: 10, per: 1h, cost: [{tools: [up.echo], metered: response_tokens}]}\n",
+    );
+    let (q, _) = engine();
+    let mut first = q.check(&l, None, &alice(&[])).await.unwrap();
+    let mut carried = first.carry();
+    first.finish(20); // the first round's answer: 5 tokens
+    assert_eq!(
+        first.take_charges(),
+        vec![
+            Charge {
+                limit: "c".into(),
+                units: None,
+                metered: false
+            },
+            Charge {
+                limit: "m".into(),
+                units: Some(5),
+                metered: true
+            },
+        ]
+    );
+    // Still in flight: the permit went with the parked call.
+    let e = q.check(&l, None, &alice(&[])).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Reject::QuotaExceeded {
+                kind: QuotaKind::Concurrency,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    carried.finish(24); // the retry's answer: 6 more tokens, 11 of 10 spent
+    assert_eq!(
+        carried.take_charges(),
+        vec![Charge {
+            limit: "m".into(),
+            units: Some(6),
+            metered: true
+        }]
+    );
+    let e = q.check(&l, None, &alice(&[])).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Reject::QuotaExceeded {
+                kind: QuotaKind::Budget,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn keys_are_length_prefixed_so_parts_cannot_run_together() {
     assert_ne!(

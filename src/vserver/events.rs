@@ -10,8 +10,15 @@
 //!
 //! - `notifications/resources/updated` only for a URI this client session subscribed to on
 //!   that upstream (an upstream cannot push a URI the client never asked for, or one it may
-//!   not see), with `params.uri` rewritten to the exposed form;
+//!   not see), with `params.uri` rewritten to the exposed form; and only while the session's
+//!   caller may still see it, in the configuration current when the update arrives (a
+//!   resource hidden after the subscription, by a reload, is not relayed: its subscription
+//!   ends then, and stays held only so that the client's unsubscribe of it still passes);
 //! - `notifications/message` as sent.
+//!
+//! `resources/unsubscribe` of a URI this session holds needs no visibility (it only
+//! removes, and the upstream knows the URI from the subscription): [`holds`], read when
+//! the request is resolved (`vserver::items`), lets the decision skip that check.
 //!
 //! Everything else on the upstream's stream is dropped here (list changes reach clients
 //! through the registry, [`crate::registry::watch`]).
@@ -27,7 +34,7 @@
 //! follower ends with its client session (DELETE, eviction, or the token's expiry) and
 //! when its upstream refuses the stream.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -71,12 +78,62 @@ pub fn table() -> Events {
 /// streams.
 pub struct SessionEvents {
     tx: broadcast::Sender<Bytes>,
-    /// (upstream name, the upstream's own URI).
-    subs: Arc<Mutex<HashSet<(String, String)>>>,
+    /// (upstream name, the upstream's own URI) → whether its updates are relayed (`false`:
+    /// it was hidden after the subscription; held until the client unsubscribes).
+    subs: Arc<Mutex<Subscriptions>>,
+    /// Who subscribed, for the visibility check when an update arrives (set by
+    /// [`subscription`]).
+    viewer: Arc<Mutex<Option<Viewer>>>,
     /// Follower tasks by upstream name.
     followers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     /// The caller's place under `limits.max_event_sessions_per_principal`.
     _slot: crate::caps::Slot,
+}
+
+/// A client session's subscriptions: (upstream name, own URI) → relayed.
+type Subscriptions = HashMap<(String, String), bool>;
+
+/// The client session's caller on its virtual server: enough to ask, when an update
+/// arrives, whether it may still see the resource in the configuration current then.
+#[derive(Clone)]
+struct Viewer {
+    /// Weak: a follower must not keep the gateway's state alive past shutdown.
+    shared: std::sync::Weak<Shared>,
+    server: String,
+    principal: Option<Arc<crate::auth::Principal>>,
+}
+
+impl Viewer {
+    /// Whether the caller may see `upstream`'s resource `own` (its own URI): the server
+    /// still exists and still has that upstream, and its patterns show the URI to the
+    /// caller's class (the check `resources/read` is decided with).
+    fn sees(&self, upstream: &str, own: &str) -> bool {
+        let Some(shared) = self.shared.upgrade() else {
+            return false;
+        };
+        let runtime = shared.runtime.load();
+        let config = &runtime.config;
+        let Some(vs) = config
+            .virtual_servers
+            .iter()
+            .find(|v| v.name == self.server)
+        else {
+            return false;
+        };
+        let serves = vs
+            .upstreams
+            .iter()
+            .any(|&i| config.upstreams.get(i).is_some_and(|u| u.name == upstream));
+        let class = super::list::class(vs, self.principal.as_deref());
+        serves
+            && crate::registry::items::visible(
+                vs,
+                class,
+                crate::registry::items::Kind::Resource,
+                upstream,
+                own,
+            )
+    }
 }
 
 impl std::fmt::Debug for SessionEvents {
@@ -102,7 +159,8 @@ impl SessionEvents {
     fn new(slot: crate::caps::Slot) -> SessionEvents {
         SessionEvents {
             tx: broadcast::channel(BACKLOG).0,
-            subs: Arc::new(Mutex::new(HashSet::new())),
+            subs: Arc::new(Mutex::new(HashMap::new())),
+            viewer: Arc::new(Mutex::new(None)),
             followers: Mutex::new(HashMap::new()),
             _slot: slot,
         }
@@ -163,6 +221,17 @@ pub fn receiver(
     Ok(entry(shared, session, expires, principal)?.tx.subscribe())
 }
 
+/// Whether client session `session` holds a subscription to `upstream`'s resource `own`
+/// (relayed or not): its unsubscribe needs no visibility.
+pub fn holds(shared: &Shared, session: Digest, upstream: &str, own: &str) -> bool {
+    shared.events.get(&session, now()).is_some_and(|e| {
+        e.subs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&(upstream.to_string(), scheme_lowered(own)))
+    })
+}
+
 /// Forget a client session's subscriptions and stop its followers (DELETE).
 pub fn end(shared: &Shared, session: Digest) {
     shared.events.remove(&session);
@@ -171,13 +240,15 @@ pub fn end(shared: &Shared, session: Digest) {
 /// A `resources/subscribe` (or unsubscribe) the decision allowed, on `upstream`'s session
 /// `sid`: recorded for the client session (refused past [`MAX_SUBSCRIPTIONS`]), and for a
 /// subscribe the upstream's stream followed before the request goes out, so an update sent
-/// right after the subscription is not missed.
+/// right after the subscription is not missed. `server` and `principal`: who subscribed,
+/// for the visibility check of each update.
 #[allow(clippy::too_many_arguments)]
 pub async fn subscription(
-    shared: &Shared,
+    shared: &Arc<Shared>,
+    server: &str,
+    principal: Option<&Arc<crate::auth::Principal>>,
     session: Digest,
     expires: u64,
-    principal: Option<&crate::auth::Principal>,
     upstream: &UpstreamRt,
     sid: Option<&str>,
     credential: Option<&http::HeaderValue>,
@@ -188,7 +259,7 @@ pub async fn subscription(
     if !subscribe && shared.events.get(&session, now()).is_none() {
         return Ok(()); // nothing to forget: no entry (and no place) taken for it
     }
-    let e = entry(shared, session, expires, principal)?;
+    let e = entry(shared, session, expires, principal.map(|p| &**p))?;
     let key = (upstream.name().to_string(), scheme_lowered(own));
     {
         let mut subs = e.subs.lock().unwrap_or_else(PoisonError::into_inner);
@@ -196,15 +267,19 @@ pub async fn subscription(
             subs.remove(&key);
             return Ok(());
         }
-        if !subs.contains(&key) {
-            if subs.len() >= MAX_SUBSCRIPTIONS {
-                return Err(Reject::InvalidParams(format!(
-                    "this session holds {MAX_SUBSCRIPTIONS} resource subscriptions, the most it may; unsubscribe from one first"
-                )));
-            }
-            subs.insert(key);
+        if !subs.contains_key(&key) && subs.len() >= MAX_SUBSCRIPTIONS {
+            return Err(Reject::InvalidParams(format!(
+                "this session holds {MAX_SUBSCRIPTIONS} resource subscriptions, the most it may; unsubscribe from one first"
+            )));
         }
+        // (Again after it was hidden and shown: the decision just saw it visible.)
+        subs.insert(key, true);
     }
+    *e.viewer.lock().unwrap_or_else(PoisonError::into_inner) = Some(Viewer {
+        shared: Arc::downgrade(shared),
+        server: server.to_string(),
+        principal: principal.cloned(),
+    });
     follow(shared, &e, expires, upstream, sid, credential, expose).await;
     Ok(())
 }
@@ -246,6 +321,7 @@ pub async fn follow(
                 .map(|v| (upstream.config.auth.header.to_string(), v.to_string())),
             tx: e.tx.clone(),
             subs: e.subs.clone(),
+            viewer: e.viewer.clone(),
             expires,
             expose,
         };
@@ -269,7 +345,8 @@ struct Follower {
     sid: Option<String>,
     auth: Option<(String, String)>,
     tx: broadcast::Sender<Bytes>,
-    subs: Arc<Mutex<HashSet<(String, String)>>>,
+    subs: Arc<Mutex<Subscriptions>>,
+    viewer: Arc<Mutex<Option<Viewer>>>,
     /// The client session's expiry (seconds since the epoch): the follower ends then.
     expires: u64,
     /// Rewrite updates' URIs to the server's (`names: prefixed`).
@@ -330,7 +407,17 @@ impl Follower {
             let mut events = EventReader::default();
             while let Ok(Some(chunk)) = s.read_response_body().await {
                 for data in events.push(&chunk) {
-                    if let Some(frame) = relay(&data, &self.upstream, &self.subs, self.expose) {
+                    let sees = |own: &str| {
+                        let viewer = self
+                            .viewer
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .clone();
+                        viewer.is_some_and(|v| v.sees(&self.upstream, own))
+                    };
+                    if let Some(frame) =
+                        relay(&data, &self.upstream, &self.subs, self.expose, &sees)
+                    {
                         // No receiver (no GET stream open) drops it: a server MAY send
                         // notifications only where a stream is open.
                         let _ = self.tx.send(frame);
@@ -404,11 +491,13 @@ fn scheme_lowered(uri: &str) -> String {
 }
 
 /// The SSE frame to relay for one upstream message, if it is one this module relays.
+/// `sees`: whether the session's caller may see a resource (its own URI) now.
 fn relay(
     data: &[u8],
     upstream: &str,
-    subs: &Mutex<HashSet<(String, String)>>,
+    subs: &Mutex<Subscriptions>,
     expose: bool,
+    sees: &dyn Fn(&str) -> bool,
 ) -> Option<Bytes> {
     const UPDATED: &str = "notifications/resources/updated";
     const MESSAGE: &str = "notifications/message";
@@ -424,12 +513,26 @@ fn relay(
         MESSAGE => {}
         UPDATED => {
             let own = v.get("params")?.get("uri")?.as_str()?.to_string();
-            let subscribed = subs
+            let key = (upstream.to_string(), scheme_lowered(&own));
+            let relayed = subs
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .contains(&(upstream.to_string(), scheme_lowered(&own)));
-            if !subscribed {
-                log::debug!("upstream {upstream:?} sent an update for a URI this session did not subscribe to; dropped");
+                .get(&key)
+                .copied();
+            if relayed != Some(true) {
+                log::debug!("upstream {upstream:?} sent an update for a URI this session did not subscribe to (or that was hidden from it since); dropped");
+                return None;
+            }
+            // Checked without the table's lock: it reads the current configuration.
+            if !sees(&key.1) {
+                log::debug!("upstream {upstream:?} sent an update for a URI hidden from this session since it subscribed; its subscription ends");
+                if let Some(r) = subs
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_mut(&key)
+                {
+                    *r = false;
+                }
                 return None;
             }
             if expose {
@@ -454,20 +557,41 @@ fn relay(
 mod tests {
     use super::*;
 
-    fn subs(pairs: &[(&str, &str)]) -> Mutex<HashSet<(String, String)>> {
+    fn subs(pairs: &[(&str, &str)]) -> Mutex<Subscriptions> {
         Mutex::new(
             pairs
                 .iter()
-                .map(|(u, o)| (u.to_string(), o.to_string()))
+                .map(|(u, o)| ((u.to_string(), o.to_string()), true))
                 .collect(),
         )
+    }
+
+    /// A caller who sees everything.
+    fn all(_: &str) -> bool {
+        true
+    }
+
+    #[test]
+    fn an_update_for_a_resource_hidden_since_is_dropped_and_ends_its_subscription() {
+        let s = subs(&[("docs", "file:///a.md")]);
+        let note = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///a.md"}}"#;
+        let hidden = |own: &str| own != "file:///a.md";
+        assert!(relay(note, "docs", &s, false, &hidden).is_none());
+        let key = ("docs".to_string(), "file:///a.md".to_string());
+        assert_eq!(
+            s.lock().unwrap().get(&key),
+            Some(&false),
+            "held for the unsubscribe, no longer relayed"
+        );
+        // Shown again, it stays ended until the client subscribes again.
+        assert!(relay(note, "docs", &s, false, &all).is_none());
     }
 
     #[test]
     fn an_update_is_relayed_with_the_exposed_uri_only_when_subscribed() {
         let s = subs(&[("docs", "file:///a.md")]);
         let note = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///a.md"}}"#;
-        let f = relay(note, "docs", &s, true).unwrap();
+        let f = relay(note, "docs", &s, true, &all).unwrap();
         let text = std::str::from_utf8(&f).unwrap();
         assert!(text.starts_with("event: message\ndata: {"), "{text}");
         assert!(
@@ -476,24 +600,27 @@ mod tests {
         );
         assert!(text.ends_with("}\n\n"));
         let other = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"secret://k"}}"#;
-        assert!(relay(other, "docs", &s, true).is_none());
-        assert!(relay(note, "crm", &s, true).is_none(), "another upstream's");
+        assert!(relay(other, "docs", &s, true, &all).is_none());
+        assert!(
+            relay(note, "crm", &s, true, &all).is_none(),
+            "another upstream's"
+        );
         // Schemes compare case-insensitively; the rest of the URI does not.
         let upper = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"FILE:///a.md"}}"#;
-        assert!(relay(upper, "docs", &s, false).is_some());
+        assert!(relay(upper, "docs", &s, false, &all).is_some());
         let path = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"file:///A.md"}}"#;
-        assert!(relay(path, "docs", &s, false).is_none());
+        assert!(relay(path, "docs", &s, false, &all).is_none());
     }
 
     #[test]
     fn log_messages_pass_and_everything_else_is_dropped() {
         let s = subs(&[]);
         let log = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}"#;
-        assert!(relay(log, "docs", &s, true).is_some());
+        assert!(relay(log, "docs", &s, true, &all).is_some());
         let changed = br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
-        assert!(relay(changed, "docs", &s, true).is_none());
+        assert!(relay(changed, "docs", &s, true, &all).is_none());
         let request = br#"{"jsonrpc":"2.0","id":1,"method":"notifications/message"}"#;
-        assert!(relay(request, "docs", &s, true).is_none());
+        assert!(relay(request, "docs", &s, true, &all).is_none());
     }
 
     #[test]

@@ -193,6 +193,14 @@ pub(super) async fn resolve(
         .get(upstream)
         .ok_or_else(|| Reject::Internal("catalog item names an unknown upstream".into()))?
         .clone();
+    let held = match session {
+        SessionBinding::Gateway { digest, .. }
+            if req.call.method == McpMethod::ResourcesUnsubscribe =>
+        {
+            super::events::holds(shared, digest, &upstream_name, &own)
+        }
+        _ => false,
+    };
     Ok(Target {
         upstream,
         exchange: Exchange::Message,
@@ -208,6 +216,7 @@ pub(super) async fn resolve(
             span,
             unavailable,
             modern_client,
+            held,
         }),
     })
 }

@@ -3,6 +3,9 @@
 //! goes back to the upstream session that asked (ids of two upstreams never collide), a
 //! forged or foreign id is refused, `notifications/cancelled` reaches the upstream running
 //! the call, progress passes, and upstream sessions declare the client's capabilities.
+//! 2026-07-28 clients (MRTR): a retry with `inputResponses` resumes the parked call as the
+//! same call (no second quota count or approval; a forged `requestState` is decided as a new
+//! call, then refused; a tool hidden meanwhile is refused), audited as a round of the first.
 //! Upstreams are real: the official Python SDK (`tests/fixtures/python/elicit_upstream.py`),
 //! and the official Python SDK client in one test.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
@@ -33,8 +36,28 @@ async fn python_upstream(
 
 struct Setup {
     gw: Gateway,
+    /// The upstreams' URLs.
+    alpha: String,
+    beta: String,
     _upstreams: Vec<Child>,
     _dir: tempfile::TempDir,
+}
+
+/// The configuration of [`setup_with`], `deny` hiding tools on `all`.
+fn config(alpha: &str, beta: &str, admin: Admin, extra: &str, deny: &[&str]) -> String {
+    let vs = VirtualServer::new("all", "/v/all/mcp");
+    let listener = Listener::new()
+        .auth(ListenerAuth::None)
+        .virtual_servers(&[vs.name()])
+        .route("/mcp", "alpha");
+    let yaml = Config::new()
+        .listener(listener)
+        .virtual_server(vs.anonymous().deny_tools(deny))
+        .upstream(Upstream::new("alpha", alpha))
+        .upstream(Upstream::new("beta", beta))
+        .admin(admin)
+        .yaml();
+    format!("{yaml}\n{extra}")
 }
 
 impl Setup {
@@ -46,6 +69,11 @@ impl Setup {
 /// Two Python upstreams, `alpha` and `beta`, behind the anonymous virtual server `all`.
 /// `None` (test skipped) without a Python that has the SDK.
 async fn setup() -> Option<Setup> {
+    setup_with(Admin::default(), "").await
+}
+
+/// [`setup`] with an `admin` section and `extra` top-level YAML (quotas, approvals, audit).
+async fn setup_with(admin: Admin, extra: &str) -> Option<Setup> {
     let Some(python) = sdk_python() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -57,20 +85,11 @@ async fn setup() -> Option<Setup> {
     let dir = tempfile::tempdir().unwrap();
     let (a, alpha) = python_upstream(&python, "alpha", dir.path()).await;
     let (b, beta) = python_upstream(&python, "beta", dir.path()).await;
-    let vs = VirtualServer::new("all", "/v/all/mcp");
-    let listener = Listener::new()
-        .auth(ListenerAuth::None)
-        .virtual_servers(&[vs.name()])
-        .route("/mcp", "alpha");
-    let yaml = Config::new()
-        .listener(listener)
-        .virtual_server(vs.anonymous())
-        .upstream(Upstream::new("alpha", &alpha))
-        .upstream(Upstream::new("beta", &beta))
-        .yaml();
-    let gw = start_gateway(&yaml).await;
+    let gw = start_gateway(&config(&alpha, &beta, admin, extra, &[])).await;
     Some(Setup {
         gw,
+        alpha,
+        beta,
         _upstreams: vec![a, b],
         _dir: dir,
     })
@@ -496,4 +515,176 @@ async fn a_modern_client_answers_an_elicitation_by_retrying_with_input_responses
     // The same state again: nothing waits under it any more.
     let r = modern_call(&s.url(), 3, "alpha__ask", retry).await;
     assert_error(r, 400, -32602, "requestState").await;
+}
+
+/// The `requestState` and `inputRequests` key of an `InputRequiredResult` answering `r`.
+async fn input_required(r: reqwest::Response, id: u64) -> (String, String) {
+    assert_eq!(r.status(), 200);
+    let mut events = Events {
+        resp: r,
+        buf: String::new(),
+    };
+    let first = events.next_request_or_answer().await;
+    assert_eq!(first["id"], id, "{first}");
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let key = result["inputRequests"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .unwrap();
+    (result["requestState"].as_str().unwrap().to_string(), key)
+}
+
+/// The tool's text answering a retry, `r`.
+async fn completed(r: reqwest::Response, id: u64) -> String {
+    assert_eq!(r.status(), 200);
+    let mut events = Events {
+        resp: r,
+        buf: String::new(),
+    };
+    let done = events.next_request_or_answer().await;
+    assert_eq!(done["id"], id, "{done}");
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    done["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A retry of `alpha__ask` ("who?") answering under `key` with `answer`.
+fn retry(state: &str, key: &str, answer: &str) -> Value {
+    json!({"arguments":{"question":"who?"}, "requestState": state,
+        "inputResponses": {key: {"action":"accept","content":{"answer":answer}}}})
+}
+
+/// A `requestState` with the gateway's prefix that it never issued.
+const FORGED: &str = "mcpgw-mrtr.0123456789abcdef0123456789abcdef";
+
+/// An elicitation round trip is one call: with a rate of 2 calls, the first round takes
+/// one, its retry none (it would be refused otherwise), and a retry whose `requestState`
+/// opens nothing is decided as a new call (it takes the second) before it is refused; the
+/// next call finds the limit spent.
+#[tokio::test]
+async fn an_mrtr_retry_takes_no_second_quota_charge_and_a_forged_one_does() {
+    let quota = "quotas:\n  - { name: two-asks, key: [subject], tools: [alpha.ask], rate: { requests: 2, per: 1h } }\n";
+    let Some(s) = setup_with(Admin::default(), quota).await else {
+        return;
+    };
+    let who = json!({"arguments":{"question":"who?"}});
+    let (state, key) =
+        input_required(modern_call(&s.url(), 1, "alpha__ask", who.clone()).await, 1).await;
+    let r = modern_call(&s.url(), 2, "alpha__ask", retry(&state, &key, "Grace")).await;
+    assert_eq!(completed(r, 2).await, "alpha got: Grace");
+    let r = modern_call(&s.url(), 3, "alpha__ask", retry(FORGED, &key, "Ada")).await;
+    assert_error(r, 400, -32602, "requestState").await;
+    let r = modern_call(&s.url(), 4, "alpha__ask", who).await;
+    assert_error(r, 429, -32000, "two-asks").await;
+}
+
+/// An approved call that asks for input is not asked about again when its client retries
+/// with the answer (the retry is bound to the same arguments); a forged `requestState` is
+/// a new call, which needs its own approval.
+#[tokio::test]
+async fn an_mrtr_retry_needs_no_second_approval_and_a_forged_one_does() {
+    let rules = "approvals:\n  rules: [{ tools: [alpha.ask] }]\n";
+    let Some(s) = setup_with(Admin::with_test_tokens(), rules).await else {
+        return;
+    };
+    let who = json!({"arguments":{"question":"who?"}});
+    let r = modern_call(&s.url(), 1, "alpha__ask", who.clone()).await;
+    let v = assert_error(r, 200, -32030, "approval").await;
+    let id = v["error"]["data"]["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = admin_post(
+        &s.gw,
+        "/admin/approvals/approve",
+        ADMIN_APPROVE_TOKEN,
+        &json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (state, key) = input_required(modern_call(&s.url(), 2, "alpha__ask", who).await, 2).await;
+    let r = modern_call(&s.url(), 3, "alpha__ask", retry(&state, &key, "Grace")).await;
+    assert_eq!(completed(r, 3).await, "alpha got: Grace");
+    // The approval was used once, by the first round: a forged retry asks again.
+    let r = modern_call(&s.url(), 4, "alpha__ask", retry(FORGED, &key, "Ada")).await;
+    assert_error(r, 200, -32030, "approval").await;
+}
+
+/// The audit record of a retry names the round it resumes and digests the client's answers
+/// (the canonical `inputResponses`), which are not in the trail.
+#[tokio::test]
+async fn the_audit_record_of_an_mrtr_retry_resumes_the_first_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = format!("audit:\n  path: \"{}/audit.jsonl\"\n", dir.path().display());
+    let Some(s) = setup_with(Admin::default(), &audit).await else {
+        return;
+    };
+    let who = json!({"arguments":{"question":"who?"}});
+    let (state, key) = input_required(modern_call(&s.url(), 1, "alpha__ask", who).await, 1).await;
+    let secret = "Grace-7f3a";
+    let r = modern_call(&s.url(), 2, "alpha__ask", retry(&state, &key, secret)).await;
+    assert_eq!(completed(r, 2).await, format!("alpha got: {secret}"));
+    // Both records queued (logging runs after the response), then the gateway stops and
+    // writes them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(&s.gw, "mcp_gateway_audit_records_total", &[]).await < Some(2.0) {
+        assert!(std::time::Instant::now() < deadline, "records not queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Stopping the gateway writes every queued record (the upstreams stay up until the end).
+    let Setup { gw, _upstreams, .. } = s;
+    drop(gw);
+    let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(!text.contains(secret), "the answer is not in the trail");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let resumed = records
+        .iter()
+        .find(|r| r.get("resumes").is_some())
+        .unwrap_or_else(|| panic!("no resumed round in {records:#?}"));
+    assert_eq!(resumed["round"], 2, "{resumed}");
+    assert_eq!(resumed["decision"], "allowed", "{resumed}");
+    let canonical =
+        format!(r#"{{"{key}":{{"action":"accept","content":{{"answer":"{secret}"}}}}}}"#);
+    assert_eq!(
+        resumed["input_responses_sha256"],
+        crate::common::tokens::sha256_hex(&canonical),
+        "{resumed}"
+    );
+    let first = records
+        .iter()
+        .find(|r| r["request_id"] == resumed["resumes"])
+        .unwrap_or_else(|| panic!("the first round's record in {records:#?}"));
+    assert_eq!(first["method"], "tools/call", "{first}");
+    assert!(first.get("resumes").is_none(), "{first}");
+    assert_eq!(first["arguments_sha256"], resumed["arguments_sha256"]);
+}
+
+/// The retry is decided again up to its policy: a tool hidden (by a reload) while its call
+/// waited for input is refused as unknown, and nothing reaches the upstream's waiting call.
+#[tokio::test]
+async fn an_mrtr_retry_of_a_tool_hidden_meanwhile_is_refused_as_unknown() {
+    let Some(s) = setup().await else { return };
+    let who = json!({"arguments":{"question":"who?"}});
+    let (state, key) = input_required(modern_call(&s.url(), 1, "alpha__ask", who).await, 1).await;
+    let conf = s._dir.path().join("gw.yaml");
+    let hidden = config(&s.alpha, &s.beta, Admin::default(), "", &["alpha.ask"]);
+    std::fs::write(&conf, render(&hidden, s.gw.addr, s.gw.admin)).unwrap();
+    s.gw.shared.reload(&conf).unwrap();
+    let r = modern_call(&s.url(), 2, "alpha__ask", retry(&state, &key, "Grace")).await;
+    let v = jsonrpc_body(r).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("alpha__ask"),
+        "{v}"
+    );
+    assert_eq!(s.gw.shared.parked.len(), 1, "it waits until it expires");
 }

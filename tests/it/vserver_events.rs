@@ -46,6 +46,22 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
+/// The gateway's configuration: `docs` over `items` and `more`, resources matching `deny`
+/// hidden from everyone.
+fn config(items: u16, more: u16, hmac: &std::path::Path, deny: &[&str]) -> String {
+    let url = |p: u16| format!("http://127.0.0.1:{p}/mcp");
+    Config::new()
+        .listener(Listener::new().route("/mcp", "items"))
+        .upstream(crate::common::Upstream::new("items", &url(items)))
+        .upstream(crate::common::Upstream::new("more", &url(more)))
+        .auth(
+            Auth::new(RESOURCE)
+                .jwt(Jwt::test_issuer(JwtKey::hs256(SecretRef::file(hmac))).audiences(&[AUDIENCE])),
+        )
+        .virtual_server(VirtualServer::new("docs", PATH).set("deny_resources", json!(deny)))
+        .yaml()
+}
+
 impl Setup {
     fn url(&self) -> String {
         format!("http://{}{PATH}", self.gw.addr)
@@ -85,19 +101,7 @@ async fn setup() -> Option<Setup> {
     let more = upstream(&python, dir.path(), "more", &["refuse-critical", "sse"]).await;
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, HMAC).unwrap();
-    let url = |p: u16| format!("http://127.0.0.1:{p}/mcp");
-    let yaml =
-        Config::new()
-            .listener(Listener::new().route("/mcp", "items"))
-            .upstream(crate::common::Upstream::new("items", &url(items.port)))
-            .upstream(crate::common::Upstream::new("more", &url(more.port)))
-            .auth(Auth::new(RESOURCE).jwt(
-                Jwt::test_issuer(JwtKey::hs256(SecretRef::file(&hmac))).audiences(&[AUDIENCE]),
-            ))
-            .virtual_server(
-                VirtualServer::new("docs", PATH).set("deny_resources", json!(["*.secret:*"])),
-            )
-            .yaml();
+    let yaml = config(items.port, more.port, &hmac, &["*.secret:*"]);
     let gw = start_gateway(&yaml).await;
     Some(Setup {
         gw,
@@ -530,4 +534,82 @@ async fn a_calls_log_messages_reach_a_legacy_client_and_a_modern_one_from_its_le
     let m = messages(r).await;
     assert!(logged(&m).is_empty(), "none asked, none sent: {m:?}");
     assert!(m.iter().any(|v| v["result"].is_object()), "{m:?}");
+}
+
+/// A resource hidden after the subscription (a reload denies it): its updates stop reaching
+/// the client (the upstream's log message of the same change still does), and the client's
+/// unsubscribe of it passes and reaches the upstream, while an unsubscribe of a hidden URI
+/// the session never subscribed to is refused as unknown, without reaching the upstream.
+#[tokio::test]
+async fn a_resource_hidden_after_subscribing_stops_updating_and_can_be_unsubscribed() {
+    let Some(s) = setup().await else { return };
+    let alice = token("alice");
+    let (sid, _) = open(&s, &alice).await;
+    let mut events = stream(&s, &alice, &sid).await;
+    ok(
+        &s,
+        &alice,
+        &sid,
+        "resources/subscribe",
+        json!({"uri": README}),
+    )
+    .await;
+    let touch = json!({"name": "items__touch", "arguments": {"uri": "file:///docs/readme.md"}});
+    ok(&s, &alice, &sid, "tools/call", touch.clone()).await;
+    let updated = next(&mut events, "notifications/resources/updated").await;
+    assert_eq!(updated["params"]["uri"], README, "{updated}");
+    next(&mut events, "notifications/message").await;
+
+    let conf = s._dir.path().join("gw.yaml");
+    let hidden = config(
+        s.items.port,
+        s.more.port,
+        &s._dir.path().join("hmac"),
+        &["*.secret:*", "items.file:*"],
+    );
+    std::fs::write(&conf, render(&hidden, s.gw.addr, s.gw.admin)).unwrap();
+    s.gw.shared.reload(&conf).unwrap();
+    ok(&s, &alice, &sid, "tools/call", touch).await;
+    // The log message of that touch comes; no update before it.
+    let wait = async {
+        while let Some(line) = events.recv().await {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            assert_ne!(v["method"], "notifications/resources/updated", "{v}");
+            if v["method"] == "notifications/message" {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap();
+    let r = call(&s, &alice, &sid, "resources/read", json!({"uri": README})).await;
+    assert_error(r, 200, -32602, "unknown resource").await;
+
+    ok(
+        &s,
+        &alice,
+        &sid,
+        "resources/unsubscribe",
+        json!({"uri": README}),
+    )
+    .await;
+    assert!(s
+        .items
+        .seen()
+        .contains(&"unsubscribe file:///docs/readme.md".to_string()));
+    // Unsubscribed now: a second one needs visibility again, and a hidden URI never
+    // subscribed to stays unknown.
+    for uri in [README, SECRET] {
+        let r = call(
+            &s,
+            &alice,
+            &sid,
+            "resources/unsubscribe",
+            json!({"uri": uri}),
+        )
+        .await;
+        assert_error(r, 200, -32602, "unknown resource").await;
+    }
+    assert!(!s.items.seen().iter().any(|l| l.contains("secret")));
 }
