@@ -284,6 +284,7 @@ fn tools_snapshot(n: usize) -> mcp_gateway::registry::Snapshot {
         refreshed: None,
         quarantined: Vec::new(),
         offers: Default::default(),
+        modern: false,
     };
     Snapshot {
         generation: 1,
@@ -476,6 +477,7 @@ virtual_servers:
             refreshed: None,
             quarantined: vec![],
             offers: Default::default(),
+            modern: false,
         },
     );
     let server = Arc::new(rt.config.virtual_servers[0].clone());
@@ -492,7 +494,7 @@ virtual_servers:
             position,
             class: 0,
             retry: RetrySafety::Unsafe,
-            modern_client: false,
+            modern_client: None,
         }),
         session: SessionBinding::Client,
         item: None,

@@ -2,7 +2,7 @@
 //! test measures the proxies in front of it rather than the server.
 //!
 //! ```text
-//! cargo run --release --example fast_upstream -- 127.0.0.1:18000 [TOOLS] [--ports N] [--sessions]
+//! cargo run --release --example fast_upstream -- 127.0.0.1:18000 [TOOLS] [--ports N] [--sessions] [--no-modern]
 //! ```
 //! - `tools/list` returns TOOLS (default 20) realistic definitions (about 8 KB for 20);
 //!   `tools/call` returns a one-line text result; notifications get 202.
@@ -10,6 +10,11 @@
 //!   (many "upstreams" in one process, for a virtual server over 20 upstreams).
 //! - `--sessions` makes `initialize` hand out an `Mcp-Session-Id` (a counter; nothing is
 //!   kept), so a gateway has an upstream session to remember per client session.
+//! - It is dual-era, as FastMCP and the Python SDK servers are (`--no-modern`: handshake
+//!   era only, a 400 to `server/discover` as server-everything answers): it answers
+//!   `server/discover` (2026-07-28), and a request carrying the 2026-07-28 `_meta` envelope
+//!   gets `resultType` in its result; such a `tools/call` must carry `Mcp-Name` equal to the
+//!   tool name (400 otherwise, like a real modern server's -32020 check).
 //! - `GET /stats` answers how many `initialize`, `tools/list` and `tools/call` requests all
 //!   ports together received, so a load test can prove a list came from a registry.
 //!
@@ -68,6 +73,7 @@ struct Options {
     tools: usize,
     ports: u16,
     sessions: bool,
+    modern: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -76,12 +82,14 @@ fn options() -> Result<Options, String> {
         tools: 20,
         ports: 1,
         sessions: false,
+        modern: true,
     };
     let mut positional = 0;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--sessions" => o.sessions = true,
+            "--no-modern" => o.modern = false,
             "--ports" => {
                 o.ports = args
                     .next()
@@ -116,17 +124,34 @@ fn main() -> std::io::Result<()> {
         let app = axum::Router::new()
             .route(
                 "/mcp",
-                post(move |body: Bytes| {
+                post(move |headers: axum::http::HeaderMap, body: Bytes| {
                     let (list, stats, next) = (list.clone(), s.clone(), next_session.clone());
                     async move {
                         let has = |m: &[u8]| body.windows(m.len()).any(|w| w == m);
                         let mut session = None;
-                        let result = if has(b"\"tools/list\"") {
+                        let modern = o.modern && has(b"\"io.modelcontextprotocol/protocolVersion\"");
+                        let result = if has(b"\"server/discover\"") {
+                            if !modern {
+                                return (StatusCode::BAD_REQUEST, "Bad Request: Server not initialized").into_response();
+                            }
+                            r#"{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"serverInfo":{"name":"fast","version":"1"},"resultType":"complete"}"#.to_owned()
+                        } else if has(b"\"tools/list\"") {
                             stats.list.fetch_add(1, Ordering::Relaxed);
                             list.as_str().to_owned()
                         } else if has(b"\"tools/call\"") {
                             stats.call.fetch_add(1, Ordering::Relaxed);
-                            r#"{"content":[{"type":"text","text":"ok"}],"isError":false}"#.to_owned()
+                            if modern {
+                                // The name header must say what the body says (quoted in the body).
+                                let named = headers
+                                    .get("mcp-name")
+                                    .is_some_and(|n| has(format!("\"name\":\"{}\"", n.to_str().unwrap_or("")).as_bytes()));
+                                if !named {
+                                    return (StatusCode::BAD_REQUEST, "Mcp-Name does not match params.name").into_response();
+                                }
+                                r#"{"content":[{"type":"text","text":"ok"}],"isError":false,"resultType":"complete"}"#.to_owned()
+                            } else {
+                                r#"{"content":[{"type":"text","text":"ok"}],"isError":false}"#.to_owned()
+                            }
                         } else if has(b"\"initialize\"") {
                             stats.initialize.fetch_add(1, Ordering::Relaxed);
                             if o.sessions {

@@ -29,7 +29,10 @@ mkdir -p load-tests/profiles
 sed -e "s#@WORK@#$work#g" -e "${PROFILE_SED:-}" "load-tests/$CONFIG.yaml" >"$work/gw.yaml"
 export LT_JWT_SECRET="profile-$RANDOM" LT_UPSTREAM_TOKEN="upstream-$RANDOM"
 LT_SESSION_KEY=$(head -c 32 /dev/urandom | base64); export LT_SESSION_KEY
-"$BIN/examples/fast_upstream" 127.0.0.1:18100 20 --ports 20 --sessions >"$work/up.log" 2>&1 & pids+=($!)
+# Dual-era upstream (as run.sh); PROFILE_LEGACY_UPSTREAM=1: handshake-only, so a modern
+# client's calls go through gateway-held sessions (the translated path).
+"$BIN/examples/fast_upstream" 127.0.0.1:18100 20 --ports 20 --sessions \
+  ${PROFILE_LEGACY_UPSTREAM:+--no-modern} >"$work/up.log" 2>&1 & pids+=($!)
 out="load-tests/profiles/$CONFIG${PROFILE_SED:+-edited}-$METHOD-$(git rev-parse --short HEAD).cg"
 RUST_LOG=error valgrind --tool=callgrind --callgrind-out-file="$work/cg" \
   "$BIN/mcp-gateway" -c "$work/gw.yaml" >"$work/gw.log" 2>&1 & pids+=($!)

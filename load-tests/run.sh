@@ -98,8 +98,11 @@ fi
 # Upstream and load generators on core 1, proxies on core 0. One upstream process serves
 # ports 18100-18119: 18100 is "the" upstream of direct, nginx and plain; the governed
 # virtual server spans all 20.
+# The upstream is dual-era (`--modern`), as FastMCP and the Python SDK servers are: a
+# 2026-07-28 client's calls go to it statelessly. LT_LEGACY_UPSTREAM=1 makes it
+# handshake-only, so they go through sessions the gateway holds and translates.
 "${CORE1[@]}" "$BIN/examples/fast_upstream" 127.0.0.1:18100 20 --ports 20 --sessions \
-  >"$work/upstream.log" 2>&1 & pids+=($!)
+  ${LT_LEGACY_UPSTREAM:+--no-modern} >"$work/upstream.log" 2>&1 & pids+=($!)
 upstream_pid=$!
 template nginx.conf nginx.conf
 "${CORE0[@]}" nginx -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!)

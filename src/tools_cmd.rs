@@ -552,6 +552,7 @@ virtual_servers:
             refreshed: None,
             quarantined: Vec::new(),
             offers: Default::default(),
+            modern: false,
         }
     }
 

@@ -732,6 +732,16 @@ pub struct RawUpstream {
     /// changes from the approved one: `quarantine` (default), `alert` or `accept`.
     #[serde(default)]
     pub on_change: OnChange,
+    /// Call it statelessly (2026-07-28) for 2026-07-28 clients when its `server/discover`
+    /// says it speaks that revision (default `true`). `false`: always through a
+    /// handshake-era session the gateway holds and translates (e.g. a dual-era server
+    /// whose tools ask their client with handshake-style requests only).
+    #[serde(default = "default_true")]
+    pub stateless: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_connect_timeout() -> Duration {

@@ -37,6 +37,8 @@ pub struct Upstream {
     pub strip_headers: Vec<http::HeaderName>,
     pub environment: Option<String>,
     pub on_change: OnChange,
+    /// Called statelessly by 2026-07-28 clients when it speaks 2026-07-28 (`stateless`).
+    pub stateless: bool,
 }
 
 /// Validated identity propagation for one upstream.
@@ -193,6 +195,7 @@ pub(super) fn validate(raw: Vec<RawUpstream>) -> Result<Vec<Upstream>, ConfigErr
             strip_headers,
             environment: u.environment,
             on_change: u.on_change,
+            stateless: u.stateless,
             name: u.name,
             tls,
             host,

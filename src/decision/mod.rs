@@ -35,7 +35,9 @@
 
 mod target;
 
-pub use target::{Exchange, ItemTarget, RetrySafety, SessionBinding, Target, ToolTarget};
+pub use target::{
+    Exchange, ItemTarget, ModernClient, RetrySafety, SessionBinding, Target, ToolTarget,
+};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -223,7 +225,7 @@ pub async fn decide(
                 rewrite(message.body, call, entry, depth).map_err(refuse(Step::Rewrite))?;
             // A 2026-07-28 client's envelope, translated for the handshake-era upstream
             // session the gateway holds for it (docs/mcp-decisions.md, "Both eras").
-            if tool.modern_client {
+            if target.translates() {
                 if let Some(stripped) = crate::mcp::rewrite::strip_envelope(&bytes.0, &bytes.1)
                     .map_err(refuse(Step::Rewrite))?
                 {
@@ -247,8 +249,8 @@ pub async fn decide(
                 "a prompt or resource request without its parsed message".into(),
             ))
         })?;
-        let (bytes, name) =
-            decide_item(item, message.body, call).map_err(|(step, r)| refuse(step)(r))?;
+        let (bytes, name) = decide_item(item, target.translates(), message.body, call)
+            .map_err(|(step, r)| refuse(step)(r))?;
         rewritten = Some(bytes);
         mcp_name = Some(name);
     }
@@ -341,12 +343,14 @@ pub async fn decide(
 }
 
 /// Step 4b's question: is this a 2026-07-28 client's `tools/call` retry with a
-/// `requestState` the gateway issues (`None`: no; `Err`: its prefix, but no token)?
+/// `requestState` the gateway issues (`None`: no; `Err`: its prefix, but no token)? Only
+/// where the gateway translates: a 2026-07-28 upstream's own `requestState` goes back to it
+/// with the retry, as sent, and the retry is decided as a call of its own.
 fn resumption(
     target: &Target,
     view: &ToolCall<'_>,
 ) -> Option<Result<crate::digest::Digest, Reject>> {
-    if !target.modern_client() {
+    if !target.translates() {
         return None;
     }
     crate::proxy::mrtr::retry_state(view.body)
@@ -373,6 +377,7 @@ fn resume(
 /// the upstream's own name or URI, plus the `Mcp-Name` that goes with them.
 fn decide_item(
     item: &ItemTarget,
+    translate: bool,
     body: &Bytes,
     call: &RpcCall,
 ) -> Result<((Bytes, RpcCall), HeaderValue), (Step, Reject)> {
@@ -402,7 +407,7 @@ fn decide_item(
     let mut bytes =
         crate::mcp::rewrite::replace_string_param(body, call, item.span.clone(), &item.own)
             .map_err(|r| (Step::Rewrite, r))?;
-    if item.modern_client {
+    if translate {
         if let Some(stripped) = crate::mcp::rewrite::strip_envelope(&bytes.0, &bytes.1)
             .map_err(|r| (Step::Rewrite, r))?
         {
@@ -456,29 +461,26 @@ fn policy(view: &ToolCall<'_>, caller: &Caller<'_>, rules: &[PolicyRule]) -> Res
         }
         let args = match &arguments {
             Some(a) => a,
-            None => arguments.insert(read_arguments(view.body)?),
+            None => arguments.insert(read_arguments(view.body, view.call)?),
         };
         rule.check(args.as_ref()).map_err(violation)?;
     }
     Ok(())
 }
 
-/// `params.arguments` of a `tools/call` body (`None` when absent).
-pub(crate) fn read_arguments(body: &[u8]) -> Result<Option<serde_json::Value>, Reject> {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        params: Option<Params>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Params {
-        #[serde(default)]
-        arguments: Option<serde_json::Value>,
-    }
-    Ok(serde_json::from_slice::<Envelope>(body)
-        .map_err(|e| Reject::InvalidParams(format!("tools/call params: {e}")))?
-        .params
-        .and_then(|p| p.arguments))
+/// `params.arguments` of a `tools/call` body (`None` when absent), from the span the strict
+/// parse found (the only `arguments` there is: duplicates were refused), so only the
+/// arguments are parsed, not the whole body again (a 2026-07-28 envelope is ~200 bytes).
+pub(crate) fn read_arguments(
+    body: &[u8],
+    call: &RpcCall,
+) -> Result<Option<serde_json::Value>, Reject> {
+    let Some(raw) = call.arguments.clone().and_then(|r| body.get(r)) else {
+        return Ok(None);
+    };
+    // `"arguments": null` reads as absent, as it always has.
+    serde_json::from_slice::<Option<serde_json::Value>>(raw)
+        .map_err(|e| Reject::InvalidParams(format!("tools/call params.arguments: {e}")))
 }
 
 fn rewrite(

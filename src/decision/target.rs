@@ -43,8 +43,9 @@ pub struct ItemTarget {
     pub span: std::ops::Range<usize>,
     /// The owning upstream is down.
     pub unavailable: bool,
-    /// The client spoke 2026-07-28 (its envelope is taken out, as for a tool call).
-    pub modern_client: bool,
+    /// The client spoke 2026-07-28 (its envelope is taken out where the gateway
+    /// translates, as for a tool call).
+    pub modern_client: Option<ModernClient>,
     /// A `resources/unsubscribe` of a URI the client session holds a subscription to
     /// (`vserver::events::holds`): it only removes, so it needs no visibility (the resource
     /// may have been hidden since the subscription).
@@ -73,6 +74,13 @@ pub enum SessionBinding {
     /// gateway-session token (handshake era), or for a sessionless 2026-07-28 caller the
     /// key of (server, caller) (`vserver::session::modern_binding`).
     Gateway { digest: Digest, expires: u64 },
+    /// A 2026-07-28 client and a 2026-07-28 upstream: no session on either side. The request
+    /// goes upstream as the client sent it (its `_meta` envelope, `MCP-Protocol-Version` and
+    /// `Mcp-Param-*` headers), with only the decided edits (the upstream's name in
+    /// `params.name` and `Mcp-Name` together, pinned arguments), and the answer comes back
+    /// as the upstream wrote it (`resultType`, an `InputRequiredResult` and its
+    /// `requestState` included).
+    Stateless,
 }
 
 /// A `tools/call` a virtual server routed by exposed name.
@@ -88,9 +96,22 @@ pub struct ToolTarget {
     pub class: u64,
     /// Whether resending the call after an upstream session was lost is harmless.
     pub retry: RetrySafety,
-    /// The client spoke 2026-07-28: its per-request `_meta` envelope is taken out of the
-    /// bytes for the handshake-era upstream session the gateway holds (decision step 3).
-    pub modern_client: bool,
+    /// The client spoke 2026-07-28: where the gateway translates ([`Target::translates`]),
+    /// its per-request `_meta` envelope is taken out of the bytes for the handshake-era
+    /// upstream session the gateway holds for it (decision step 3).
+    pub modern_client: Option<ModernClient>,
+}
+
+/// A 2026-07-28 client, as its request's `_meta` envelope describes it (read once, in
+/// `vserver::handle`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModernClient {
+    /// What it can be asked (sampling, elicitation, roots): declared on the upstream
+    /// sessions held for it, and whether its calls are bridged (`proxy::mrtr`).
+    pub caps: crate::mcp::capabilities::ClientCaps,
+    /// The lowest log level it asked for (`vserver::logging::floor`): log messages below it
+    /// are dropped from its calls' streams.
+    pub log_floor: u8,
 }
 
 impl ToolTarget {
@@ -152,9 +173,26 @@ impl Target {
         self.tool.as_ref().map_or(RetrySafety::Unsafe, |t| t.retry)
     }
 
-    /// Whether a 2026-07-28 client sent it (its results get `resultType` on the way back).
+    /// Whether a 2026-07-28 client sent it.
     pub fn modern_client(&self) -> bool {
-        self.tool.as_ref().is_some_and(|t| t.modern_client)
-            || self.item.as_ref().is_some_and(|i| i.modern_client)
+        self.modern().is_some()
+    }
+
+    /// The 2026-07-28 client that sent it, if one did.
+    pub fn modern(&self) -> Option<ModernClient> {
+        match (&self.tool, &self.item) {
+            (Some(t), _) => t.modern_client,
+            (None, Some(i)) => i.modern_client,
+            (None, None) => None,
+        }
+    }
+
+    /// Whether the gateway translates between eras: a 2026-07-28 client on an upstream
+    /// session the gateway holds in the handshake era. Its envelope is taken out of the
+    /// bytes, its results get `resultType`, its log level is applied on the way back, and an
+    /// upstream's server-to-client request becomes an MRTR round (`proxy::mrtr`). With a
+    /// 2026-07-28 upstream ([`SessionBinding::Stateless`]) there is nothing to translate.
+    pub fn translates(&self) -> bool {
+        self.modern_client() && matches!(self.session, SessionBinding::Gateway { .. })
     }
 }

@@ -65,6 +65,7 @@ fn snapshot(hr_down: bool) -> Snapshot {
             refreshed: None,
             quarantined: vec![],
             offers: Default::default(),
+            modern: false,
         },
     );
     snap.upstreams.insert(
@@ -81,6 +82,7 @@ fn snapshot(hr_down: bool) -> Snapshot {
             refreshed: None,
             quarantined: vec![],
             offers: Default::default(),
+            modern: false,
         },
     );
     snap
@@ -102,7 +104,7 @@ fn tool_target(rt: &Runtime, snap: &Snapshot, exposed: &str, class: u64) -> Targ
             position,
             class,
             retry,
-            modern_client: false,
+            modern_client: None,
         }),
         session: SessionBinding::Client,
         item: None,
@@ -265,17 +267,27 @@ async fn policy_applies_on_plain_routes_by_upstream_and_tool_name() {
 }
 
 /// Step 3 produces the upstream's bytes and the `Mcp-Name` that goes with them from one
-/// catalog entry; for a 2026-07-28 client it also takes the `_meta` envelope out (the
-/// gateway-held upstream session is handshake-era) and leaves the rest of `_meta`.
+/// catalog entry; for a 2026-07-28 client on a gateway-held (handshake-era) upstream session
+/// it also takes the `_meta` envelope out and leaves the rest of `_meta`; for one calling a
+/// 2026-07-28 upstream statelessly the envelope stays.
 #[tokio::test]
 async fn the_rewrite_step_renames_body_and_mcp_name_together_and_translates_the_envelope() {
     let f = fixture();
     let snap = snapshot(false);
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hr__list","_meta":{"progressToken":7,"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
-    for modern in [false, true] {
+    let held = SessionBinding::Gateway {
+        digest: 1,
+        expires: u64::MAX,
+    };
+    for (modern, session, stripped) in [
+        (false, held, false),
+        (true, held, true),
+        (true, SessionBinding::Stateless, false),
+    ] {
         let mut target = tool_target(&f.runtime, &snap, "hr__list", 0);
+        target.session = session;
         if let Some(t) = target.tool.as_mut() {
-            t.modern_client = modern;
+            t.modern_client = modern.then(super::ModernClient::default);
         }
         let (b, c) = call(body);
         let d = run(&f.runtime, &target, &b, &c).await.unwrap();
@@ -288,7 +300,7 @@ async fn the_rewrite_step_renames_body_and_mcp_name_together_and_translates_the_
             v["params"]["_meta"]
                 .get("io.modelcontextprotocol/protocolVersion")
                 .is_some(),
-            !modern,
+            !stripped,
             "{v}"
         );
     }

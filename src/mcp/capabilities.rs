@@ -68,16 +68,18 @@ impl ClientCaps {
     }
 
     /// What a 2026-07-28 request declares in
-    /// `params._meta["io.modelcontextprotocol/clientCapabilities"]`.
-    pub fn of_modern(meta: Option<&[u8]>) -> ClientCaps {
-        #[derive(serde::Deserialize)]
-        struct Meta {
-            #[serde(default, rename = "io.modelcontextprotocol/clientCapabilities")]
-            caps: Option<Map<String, Value>>,
+    /// `params._meta["io.modelcontextprotocol/clientCapabilities"]` (its raw JSON; anything
+    /// but an object declares nothing).
+    pub fn of_json(caps: &str) -> ClientCaps {
+        // `{}` (a client that can be asked nothing, the common case) needs no map.
+        if caps
+            .bytes()
+            .all(|b| matches!(b, b'{' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            return ClientCaps::default();
         }
-        meta.and_then(|m| serde_json::from_slice::<Meta>(m).ok())
-            .and_then(|m| m.caps)
-            .map_or_else(ClientCaps::default, |c| Self::of_map(&c))
+        serde_json::from_str::<Map<String, Value>>(caps)
+            .map_or_else(|_| ClientCaps::default(), |c| Self::of_map(&c))
     }
 
     /// Whether any server-to-client request could be answered (sampling, elicitation,
@@ -191,11 +193,15 @@ mod tests {
             "_meta":{"io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}})
         .to_string();
         let call = crate::mcp::jsonrpc::parse(body.as_bytes(), 64).unwrap();
-        let c = ClientCaps::of_modern(call.meta_json(body.as_bytes()));
+        let c = crate::mcp::envelope::read_meta(body.as_bytes(), &call)
+            .unwrap()
+            .caps;
         assert_eq!(c.to_json(), json!({"elicitation": {}}));
         assert!(c.answers_requests());
-        assert!(!ClientCaps::of_modern(Some(b"{}")).answers_requests());
-        assert!(!ClientCaps::of_modern(None).answers_requests());
+        assert!(!ClientCaps::of_json("{}").answers_requests());
+        assert!(!ClientCaps::of_json(" { } ").answers_requests());
+        assert!(!ClientCaps::of_json("[]").answers_requests());
+        assert!(ClientCaps::of_json(r#"{"roots":{}}"#).answers_requests());
     }
 
     #[test]

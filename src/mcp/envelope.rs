@@ -14,6 +14,9 @@
 
 use std::borrow::Cow;
 
+use serde_json::value::RawValue;
+
+use super::capabilities::ClientCaps;
 use super::headers::{decode, single, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
 use super::jsonrpc::RpcCall;
 use super::McpMethod;
@@ -32,42 +35,75 @@ pub enum Era {
     Modern { version: Option<String> },
 }
 
-/// `params._meta["io.modelcontextprotocol/protocolVersion"]` of a body already through the
-/// strict parse (`call` is its parse, which found `_meta`): `Ok(None)` when absent, 400 /
-/// -32602 when it is not a string (a shape defect, not a revision the client asked for).
-pub fn meta_version(body: &[u8], call: &RpcCall) -> Result<Option<String>, Reject> {
-    // Handshake-era bodies have no `_meta`, or one without the key: nothing to parse.
+/// What a request's `params._meta` says of the 2026-07-28 envelope, read in one pass over
+/// it (every modern request pays this; three separate reads of the revision, the log level
+/// and the capabilities cost about three times as much).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Meta<'b> {
+    /// `io.modelcontextprotocol/protocolVersion`: the request's revision.
+    pub version: Option<Cow<'b, str>>,
+    /// `io.modelcontextprotocol/logLevel` when it is a string (the level is checked by whoever
+    /// applies it).
+    pub log_level: Option<Cow<'b, str>>,
+    /// `io.modelcontextprotocol/clientCapabilities`, as far as the gateway relays them.
+    pub caps: ClientCaps,
+}
+
+/// Read the envelope in `params._meta` of a body already through the strict parse (`call`
+/// is its parse, which found `_meta`). No `_meta`, or one that is not an object: nothing
+/// (the handshake era). 400 / -32602 when the revision is not a string (a shape defect, not
+/// a revision the client asked for); a log level or capabilities of the wrong shape count as
+/// absent.
+pub fn read_meta<'b>(body: &'b [u8], call: &RpcCall) -> Result<Meta<'b>, Reject> {
     let Some(meta) = call.meta.clone().and_then(|r| body.get(r)) else {
-        return Ok(None);
+        return Ok(Meta::default());
     };
-    // Borrowed: unknown members are skipped, nothing is built but the revision string.
+    // Borrowed: unknown members are skipped, nothing is built but what is read.
     #[derive(serde::Deserialize)]
-    struct Meta<'a> {
+    struct Raw<'a> {
         #[serde(default, borrow, rename = "io.modelcontextprotocol/protocolVersion")]
-        version: Option<&'a serde_json::value::RawValue>,
+        version: Option<&'a RawValue>,
+        #[serde(default, borrow, rename = "io.modelcontextprotocol/logLevel")]
+        level: Option<&'a RawValue>,
+        #[serde(default, borrow, rename = "io.modelcontextprotocol/clientCapabilities")]
+        caps: Option<&'a RawValue>,
     }
-    // A `_meta` that is not an object has no envelope.
-    let Ok(Meta { version: Some(raw) }) = serde_json::from_slice::<Meta<'_>>(meta) else {
-        return Ok(None);
+    let Ok(raw) = serde_json::from_slice::<Raw<'b>>(meta) else {
+        return Ok(Meta::default());
     };
-    serde_json::from_str::<String>(raw.get())
-        .map(Some)
-        .map_err(|_| {
+    let string = |r: &'b RawValue| serde_json::from_str::<Cow<'b, str>>(r.get()).ok();
+    let version = match raw.version {
+        None => None,
+        Some(v) => Some(string(v).ok_or_else(|| {
             Reject::InvalidParams(format!(
                 "params._meta[{PROTOCOL_VERSION_META:?}] must be a string"
             ))
-        })
+        })?),
+    };
+    Ok(Meta {
+        version,
+        log_level: raw.level.and_then(string),
+        caps: raw
+            .caps
+            .map_or_else(ClientCaps::default, |c| ClientCaps::of_json(c.get())),
+    })
 }
 
 /// The era of a request: modern when its `_meta` names a revision, when it is
 /// `server/discover`, or when its `MCP-Protocol-Version` header names a modern revision;
 /// the handshake era otherwise.
-pub fn select(method: McpMethod, envelope: Option<String>, version_header: Option<&[u8]>) -> Era {
+pub fn select(
+    method: McpMethod,
+    envelope: Option<Cow<'_, str>>,
+    version_header: Option<&[u8]>,
+) -> Era {
     let header_modern = version_header
         .and_then(|h| std::str::from_utf8(h).ok())
         .is_some_and(super::revision::is_modern);
     match envelope {
-        Some(v) => Era::Modern { version: Some(v) },
+        Some(v) => Era::Modern {
+            version: Some(v.into_owned()),
+        },
         None if method == McpMethod::ServerDiscover || header_modern => {
             Era::Modern { version: None }
         }
@@ -145,7 +181,7 @@ mod tests {
     fn the_revision_is_read_from_meta() {
         let v = |b: &str| {
             let call = crate::mcp::jsonrpc::parse(b.as_bytes(), 64).map_err(|f| f.reject)?;
-            meta_version(b.as_bytes(), &call)
+            read_meta(b.as_bytes(), &call).map(|m| m.version.map(Cow::into_owned))
         };
         assert_eq!(
             v(&body(

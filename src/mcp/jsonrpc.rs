@@ -52,8 +52,7 @@ impl RpcCall {
 
     /// The method name as sent, decoded (escapes resolved).
     pub fn method_name<'b>(&self, body: &'b [u8]) -> Option<Cow<'b, str>> {
-        let raw = body.get(self.method_name.clone()?)?;
-        serde_json::from_slice::<Cow<'b, str>>(raw).ok()
+        string_at(body, self.method_name.clone()?)
     }
 
     /// `params._meta`'s raw JSON, given the body the call was parsed from.
@@ -63,9 +62,22 @@ impl RpcCall {
 
     /// The tool name of a `tools/call`, decoded (escapes resolved).
     pub fn tool_name<'b>(&self, body: &'b [u8]) -> Option<Cow<'b, str>> {
-        let raw = body.get(self.tool.clone()?)?;
-        serde_json::from_slice::<Cow<'b, str>>(raw).ok()
+        string_at(body, self.tool.clone()?)
     }
+}
+
+/// The JSON string at `span` of `body`, decoded. A string without escapes (a backslash) is
+/// its bytes between the quotes, borrowed with no parse: method and tool names almost
+/// always are, and they are read on every request (the strict pass has already checked the
+/// body is UTF-8 JSON, and `from_utf8` checks again).
+fn string_at(body: &[u8], span: Range<usize>) -> Option<Cow<'_, str>> {
+    let raw = body.get(span)?;
+    if let Some(inner) = raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) {
+        if !inner.iter().any(|&b| b == b'\\' || b == b'"' || b < 0x20) {
+            return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
+        }
+    }
+    serde_json::from_slice::<Cow<'_, str>>(raw).ok()
 }
 
 #[derive(Deserialize)]

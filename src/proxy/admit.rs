@@ -388,18 +388,14 @@ pub(crate) async fn admit(
         }
     };
 
-    // A 2026-07-28 client's log level, read before step 3 takes its envelope out.
-    if target.modern_client() {
-        let meta = ctx.call.as_ref().and_then(|c| c.meta_json(&ctx.body));
-        ctx.log_floor = Some(vserver::logging::floor(meta));
+    // A 2026-07-28 client's log level and capabilities, from the envelope `vserver::handle`
+    // read (step 3 may take it out of the bytes). Its log level holds whichever era the
+    // upstream speaks: the spec sends no log message to a client that asked for none.
+    let modern = target.modern();
+    if let Some(m) = modern {
+        ctx.log_floor = Some(m.log_floor);
     }
-    // A 2026-07-28 caller's capabilities (its `_meta`, stripped from the decided body).
-    let modern_caps = if target.modern_client() {
-        let meta = ctx.call.as_ref().and_then(|c| c.meta_json(&ctx.body));
-        crate::mcp::capabilities::ClientCaps::of_modern(meta)
-    } else {
-        crate::mcp::capabilities::ClientCaps::default()
-    };
+    let modern_caps = modern.map(|m| m.caps).unwrap_or_default();
 
     // 7. Decide.
     decide(ctx, target, shared, runtime).await?;

@@ -123,7 +123,7 @@ pub(crate) async fn reopen(shared: &Shared, ctx: &mut RequestCtx) -> pingora::Re
                 )
                 .await
             }
-            SessionBinding::Client => Ok(None),
+            SessionBinding::Client | SessionBinding::Stateless => Ok(None),
         },
         None => Err(Reject::Internal("resend without a target".into())),
     };

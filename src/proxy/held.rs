@@ -28,7 +28,6 @@
 use std::sync::Arc;
 
 use super::ctx::{RequestCtx, UpstreamSession};
-use crate::decision::SessionBinding;
 use crate::metrics::Outcome;
 use crate::registry::client::{McpClient, UpstreamSession as Held};
 use crate::state::Shared;
@@ -145,7 +144,7 @@ impl Sender {
     /// (a stateless upstream has nothing to post to: the dropped connection was its cancel).
     fn of(shared: &Shared, ctx: &RequestCtx) -> Option<Sender> {
         let target = ctx.target.as_ref()?;
-        if !target.modern_client() || !matches!(target.session, SessionBinding::Gateway { .. }) {
+        if !target.translates() {
             return None;
         }
         let UpstreamSession::Gateway(Some(sid)) = &ctx.upstream_session else {

@@ -222,7 +222,10 @@ fn open_state(s: &str) -> Option<Digest> {
 pub(crate) fn bridged(ctx: &RequestCtx, caps: crate::mcp::capabilities::ClientCaps) -> bool {
     caps.answers_requests()
         && ctx.method == crate::mcp::McpMethod::ToolsCall
-        && ctx.target.as_ref().is_some_and(|t| t.modern_client())
+        && ctx
+            .target
+            .as_ref()
+            .is_some_and(crate::decision::Target::translates)
         && matches!(ctx.upstream_session, UpstreamSession::Gateway(Some(_)))
 }
 

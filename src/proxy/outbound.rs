@@ -102,19 +102,12 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
         }
         // The request's metadata headers say what the decided bytes say, or nothing: an
         // upstream (or anything in front of it that routes or authorises on them) must never
-        // read a name or argument the gateway did not check. `Mcp-Name`: the name the
-        // rewrite step put in the body (a renamed tool, prompt or resource), else removed.
+        // read a name or argument the gateway did not check. `Mcp-Name`: see [`mcp_name`].
         // `Mcp-Method` needs nothing: admit refused one that disagrees with the body, and no
         // step changes the method. `Mcp-Param-*`: removed (the body's arguments, pinned ones
         // included, are what counts; the gateway speaks a handshake-era revision upstream,
-        // which has no such headers). `Mcp-Name` is set only where the client sent one: a
-        // handshake-era call carries none and gets none.
-        if req.headers.contains_key(MCP_NAME) {
-            match ctx.decision.as_ref().and_then(|d| d.mcp_name.as_ref()) {
-                Some(v) => req.insert_header(MCP_NAME, v.clone())?,
-                None => remove(req, &MCP_NAME),
-            }
-        }
+        // which has no such headers).
+        mcp_name(req, ctx)?;
         let params: Vec<HeaderName> = req
             .headers
             .keys()
@@ -133,6 +126,13 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
         if !only_ours {
             req.insert_header(MCP_PROTOCOL_VERSION, HeaderValue::from_static(ours))?;
         }
+    }
+    if let SessionBinding::Stateless = target.session {
+        // A 2026-07-28 upstream: no session, and the client's own revision, envelope and
+        // `Mcp-Param-*` headers (which intermediaries must forward; the upstream checks them
+        // against the body it runs). Only the name follows the decided bytes.
+        remove(req, &MCP_SESSION_ID);
+        mcp_name(req, ctx)?;
     }
     if ctx.body_replaced {
         remove(req, &http::header::TRANSFER_ENCODING);
@@ -158,6 +158,19 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
     remove(req, &http::header::ORIGIN);
     // The body was read (and `100 Continue` sent, if asked) before forwarding.
     remove(req, &http::header::EXPECT);
+    Ok(())
+}
+
+/// `Mcp-Name`: the name the rewrite step put in the body (a renamed tool, prompt or
+/// resource), else removed; set only where the client sent one (a handshake-era call carries
+/// none and gets none).
+fn mcp_name(req: &mut RequestHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+    if req.headers.contains_key(MCP_NAME) {
+        match ctx.decision.as_ref().and_then(|d| d.mcp_name.as_ref()) {
+            Some(v) => req.insert_header(MCP_NAME, v.clone())?,
+            None => remove(req, &MCP_NAME),
+        }
+    }
     Ok(())
 }
 

@@ -84,11 +84,12 @@ pub(crate) fn response_header(
     }
     result_rewrite(resp, ctx, status, is_sse, is_json)?;
     // A 2026-07-28 client of the handshake-era upstream session the gateway holds: its
-    // results need `resultType`, added as the body streams (so the length changes).
+    // results need `resultType`, added as the body streams (so the length changes). A
+    // 2026-07-28 upstream wrote its own.
     let modern_client = ctx
         .target
         .as_ref()
-        .is_some_and(crate::decision::Target::modern_client);
+        .is_some_and(crate::decision::Target::translates);
     // Only a body that is there and readable: a 202/204 or `Content-Length: 0` has no body
     // for the filter to see (a raised length would promise bytes that never come), and a
     // compressed one cannot be lexed.
@@ -205,7 +206,14 @@ fn back_channel(resp: &mut ResponseHeader, ctx: &mut RequestCtx) {
         .call
         .as_ref()
         .is_some_and(|c| c.kind == crate::mcp::jsonrpc::MessageKind::Request);
-    if !is_call || target.session == crate::decision::SessionBinding::Client {
+    // Only on sessions the gateway holds: a plain route's stream stays zero-copy, and a
+    // 2026-07-28 upstream sends no server-to-client requests (MRTR instead).
+    if !is_call
+        || !matches!(
+            target.session,
+            crate::decision::SessionBinding::Gateway { .. }
+        )
+    {
         return;
     }
     if resp.headers.contains_key(http::header::CONTENT_ENCODING) {
@@ -224,7 +232,7 @@ fn back_channel(resp: &mut ResponseHeader, ctx: &mut RequestCtx) {
     };
     let ids = crate::vserver::ids::IdRewriter::new(digest, target.upstream_name(), depth);
     // A 2026-07-28 client takes no server-to-client requests (`proxy::held`).
-    ctx.sse_ids = Some(Box::new(if target.modern_client() {
+    ctx.sse_ids = Some(Box::new(if target.translates() {
         ids.refusing()
     } else {
         ids

@@ -54,6 +54,9 @@ pub struct Catalog {
     pub items: super::items::Items,
     /// What a 2026-07-28 list result adds after the list ([`crate::mcp::envelope::list_tail`]).
     pub modern_tail: Vec<u8>,
+    /// The upstreams (indices into the configuration's) that serve the stateless
+    /// 2026-07-28 revision: [`Catalog::speaks_modern`].
+    modern_upstreams: Vec<usize>,
     /// Serialized pages by (principal class, offset, page size).
     lists: BoundedMap<PageKey, Page>,
     /// Which entries each principal class may see, decided once per class (glob matching
@@ -180,7 +183,26 @@ impl Catalog {
             ),
             lists: BoundedMap::new(MAX_CLASSES),
             visibility: BoundedMap::new(MAX_CLASSES),
+            modern_upstreams: vs
+                .upstreams
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    config
+                        .upstreams
+                        .get(i)
+                        .and_then(|u| snapshot.upstreams.get(&u.name))
+                        .is_some_and(|t| t.modern)
+                })
+                .collect(),
         }
+    }
+
+    /// Whether upstream `upstream` (an index into the configuration's upstreams) serves the
+    /// stateless 2026-07-28 revision, as its last discovery found: a 2026-07-28 client's
+    /// request then goes to it as sent, with no session held for it.
+    pub fn speaks_modern(&self, upstream: usize) -> bool {
+        self.modern_upstreams.contains(&upstream)
     }
 
     /// The entry for an exposed name, if `class` may see it.
@@ -381,6 +403,7 @@ virtual_servers:
                 refreshed: None,
                 quarantined: vec![],
                 offers: Default::default(),
+                modern: false,
             },
         );
         (config, snap)

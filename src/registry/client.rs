@@ -64,6 +64,58 @@ impl McpClient<'_> {
         Ok(session)
     }
 
+    /// Whether the upstream serves the stateless 2026-07-28 revision: a `server/discover`
+    /// (with the envelope and metadata headers a modern client sends) whose result lists a
+    /// revision the gateway speaks in `supportedVersions`. Anything else (a legacy-only
+    /// server's 400, an error, no answer) is `false`: the upstream is then only used through
+    /// a held handshake-era session, as before.
+    pub async fn speaks_modern(&self) -> bool {
+        let version = crate::mcp::revision::MODERN[0];
+        let body = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "server/discover",
+            "params": {"_meta": {
+                crate::mcp::envelope::PROTOCOL_VERSION_META: version,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo":
+                    {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")}
+            }}
+        });
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            (crate::mcp::headers::MCP_PROTOCOL_VERSION, version),
+            (crate::mcp::headers::MCP_METHOD, "server/discover"),
+        ];
+        if let Some((k, v)) = self.auth {
+            headers.push((k, v));
+        }
+        let Ok(resp) = self
+            .http
+            .send(
+                "POST",
+                self.url,
+                &headers,
+                Some(bytes::Bytes::from(body.to_string())),
+                self.timeout,
+            )
+            .await
+        else {
+            return false;
+        };
+        if resp.status != 200 {
+            return false;
+        }
+        response_for(&resp.body, 1).is_ok_and(|v| {
+            v["result"]["supportedVersions"]
+                .as_array()
+                .is_some_and(|l| {
+                    l.iter()
+                        .filter_map(Value::as_str)
+                        .any(crate::mcp::revision::is_modern)
+                })
+        })
+    }
+
     /// Every tool definition, following `nextCursor`.
     pub async fn list_tools(&self, session: &UpstreamSession) -> Result<Vec<Value>, String> {
         self.list_all(session, "tools/list", "tools").await

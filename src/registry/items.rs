@@ -410,6 +410,7 @@ mod tests {
             refreshed: None,
             quarantined: vec![],
             offers,
+            modern: false,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct UpstreamTools {
     pub quarantined: Vec<String>,
     /// Prompts, resources and templates, as the upstream sent them.
     pub offers: Offers,
+    /// It serves the stateless 2026-07-28 revision (its `server/discover` says so): a
+    /// 2026-07-28 client's requests go to it statelessly, envelope and all, instead of
+    /// through a session the gateway holds (docs/mcp-decisions.md, "Both eras").
+    pub modern: bool,
 }
 
 /// What an upstream offers besides tools, listed only when it declares the capability.
@@ -215,6 +219,8 @@ impl Registry {
                 timeout: config.registry.timeout,
             };
             let result = async {
+                // Asked only where it may be used (`upstreams[].stateless`).
+                let modern = u.stateless && client.speaks_modern().await;
                 let session = client.initialize().await?;
                 let tools = client.list_tools(&session).await;
                 let offers = match &tools {
@@ -222,12 +228,12 @@ impl Registry {
                     Err(_) => Offers::default(),
                 };
                 client.close(&session).await;
-                tools.map(|t| (t, offers))
+                tools.map(|t| (t, offers, modern))
             }
             .await;
             let previous = old.upstreams.get(&u.name);
             let entry = match result {
-                Ok((tools, offers)) => {
+                Ok((tools, offers, modern)) => {
                     let (quarantined, changes) =
                         approvals.review(&u.name, u.on_change, &tools, &mut dirty);
                     for c in &changes {
@@ -246,6 +252,7 @@ impl Registry {
                             || p.health != Health::Up
                             || p.quarantined != quarantined
                             || p.offers != offers
+                            || p.modern != modern
                     }) {
                         changed = true;
                     }
@@ -255,6 +262,7 @@ impl Registry {
                         refreshed: Some(SystemTime::now()),
                         quarantined,
                         offers,
+                        modern,
                     }
                 }
                 Err(error) => {
@@ -269,6 +277,7 @@ impl Registry {
                         refreshed: previous.and_then(|p| p.refreshed),
                         quarantined: previous.map(|p| p.quarantined.clone()).unwrap_or_default(),
                         offers: previous.map(|p| p.offers.clone()).unwrap_or_default(),
+                        modern: previous.is_some_and(|p| p.modern),
                     }
                 }
             };

@@ -211,6 +211,7 @@ virtual_servers:
             refreshed: None,
             quarantined: quarantined.iter().map(|q| q.to_string()).collect(),
             offers: Default::default(),
+            modern: false,
         };
         let down = Health::Down {
             error: "connection refused".into(),

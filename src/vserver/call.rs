@@ -9,14 +9,15 @@ use crate::state::{Runtime, Shared};
 
 use super::{list, Request};
 
-/// The target of a `tools/call`, on the upstream sessions the gateway holds under `session`
-/// (a legacy client's session, or a modern caller's [`super::session::modern_binding`]).
+/// The target of a `tools/call`, on the upstream sessions the gateway holds under `session()`
+/// (a legacy client's session, or a modern caller's [`super::session::modern_binding`]), or
+/// with no session when a 2026-07-28 client calls a tool of a 2026-07-28 upstream.
 pub(super) async fn resolve(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
-    session: SessionBinding,
-    modern_client: bool,
+    session: impl FnOnce() -> SessionBinding,
+    modern_client: Option<crate::decision::ModernClient>,
 ) -> Result<Target, Reject> {
     let catalog = list::catalog(shared, runtime, req.index).await?;
     let name = req.call.tool_name(req.body).unwrap_or_default();
@@ -31,6 +32,8 @@ pub(super) async fn resolve(
         .ok_or_else(|| Reject::Internal("catalog entry names an unknown upstream".into()))?
         .clone();
     let retry = RetrySafety::of(&entry.definition);
+    let session =
+        super::session::binding(&catalog, entry.upstream, modern_client.is_some(), session);
     Ok(Target {
         upstream,
         exchange: Exchange::Message,

@@ -136,8 +136,8 @@ pub(super) async fn resolve(
     shared: &Shared,
     runtime: &Runtime,
     req: &Request<'_>,
-    session: SessionBinding,
-    modern_client: bool,
+    session: impl FnOnce() -> SessionBinding,
+    modern_client: Option<crate::decision::ModernClient>,
 ) -> Result<Target, Reject> {
     use crate::mcp::rewrite::string_at;
     let (kind, path): (Kind, &[&str]) = match req.call.method {
@@ -188,6 +188,7 @@ pub(super) async fn resolve(
     let Some((upstream, upstream_name, own, unavailable)) = found else {
         return Err(items::unknown(kind, &exposed));
     };
+    let session = super::session::binding(&catalog, upstream, modern_client.is_some(), session);
     let upstream = runtime
         .upstreams
         .get(upstream)

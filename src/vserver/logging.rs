@@ -207,19 +207,11 @@ async fn set_one(
     Ok(())
 }
 
-/// A 2026-07-28 request's log floor (`meta`: its `params._meta`): the level index its
-/// `_meta["io.modelcontextprotocol/logLevel"]` asks for, or [`NO_LEVEL`] when it asks for
-/// none (or names no MCP level): then no log message may reach it.
-pub fn floor(meta: Option<&[u8]>) -> u8 {
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        #[serde(default, rename = "io.modelcontextprotocol/logLevel")]
-        level: Option<String>,
-    }
-    meta.and_then(|m| serde_json::from_slice::<Meta>(m).ok())
-        .and_then(|m| m.level)
-        .and_then(|l| level_index(&l))
-        .unwrap_or(NO_LEVEL)
+/// A 2026-07-28 request's log floor: the level index its
+/// `_meta["io.modelcontextprotocol/logLevel"]` (`level`) asks for, or [`NO_LEVEL`] when it
+/// asks for none (or names no MCP level): then no log message may reach it.
+pub fn floor(level: Option<&str>) -> u8 {
+    level.and_then(level_index).unwrap_or(NO_LEVEL)
 }
 
 /// Run `futures` concurrently on this task; their outputs in order. (A virtual server has a

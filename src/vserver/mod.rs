@@ -118,10 +118,16 @@ pub async fn handle(
         .headers
         .get(crate::mcp::headers::MCP_PROTOCOL_VERSION)
         .map(http::HeaderValue::as_bytes);
-    let envelope = envelope::meta_version(req.body, req.call)?;
-    match envelope::select(req.call.method, envelope, version_header) {
+    let meta = envelope::read_meta(req.body, req.call)?;
+    let client = crate::decision::ModernClient {
+        caps: meta.caps,
+        log_floor: logging::floor(meta.log_level.as_deref()),
+    };
+    match envelope::select(req.call.method, meta.version, version_header) {
         Era::Legacy => legacy(shared, runtime, req).await,
-        Era::Modern { version } => modern::handle(shared, runtime, req, version.as_deref()).await,
+        Era::Modern { version } => {
+            modern::handle(shared, runtime, req, version.as_deref(), client).await
+        }
     }
 }
 
@@ -151,8 +157,8 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
             shared,
             runtime,
             &req,
-            SessionBinding::Gateway { digest, expires },
-            false,
+            || SessionBinding::Gateway { digest, expires },
+            None,
         )
         .await
         .map(Answer::Forward),
@@ -171,8 +177,8 @@ async fn legacy(shared: &Shared, runtime: &Runtime, req: Request<'_>) -> Result<
             shared,
             runtime,
             &req,
-            SessionBinding::Gateway { digest, expires },
-            false,
+            || SessionBinding::Gateway { digest, expires },
+            None,
         )
         .await
         .map(Answer::Forward),

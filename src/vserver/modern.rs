@@ -35,6 +35,7 @@ pub(super) async fn handle(
     runtime: &Runtime,
     req: Request<'_>,
     version: Option<&str>,
+    client: crate::decision::ModernClient,
 ) -> Result<Answer, Reject> {
     let Some(version) = version else {
         // Quirk `discover-without-envelope` (docs/virtual-servers.md, "Both eras"): a
@@ -65,8 +66,8 @@ pub(super) async fn handle(
         McpMethod::ServerDiscover => Ok(discover(shared, runtime, &req)),
         McpMethod::ToolsList => list::tools_list(shared, runtime, &req, true).await,
         McpMethod::ToolsCall => {
-            let binding = session::modern_binding(runtime, req.server, req.principal);
-            call::resolve(shared, runtime, &req, binding, true)
+            let binding = || session::modern_binding(runtime, req.server, req.principal);
+            call::resolve(shared, runtime, &req, binding, Some(client))
                 .await
                 .map(Answer::Forward)
         }
@@ -76,8 +77,8 @@ pub(super) async fn handle(
             items::list(shared, runtime, &req, kind, true).await
         }
         McpMethod::PromptsGet | McpMethod::ResourcesRead | McpMethod::CompletionComplete => {
-            let binding = session::modern_binding(runtime, req.server, req.principal);
-            items::resolve(shared, runtime, &req, binding, true)
+            let binding = || session::modern_binding(runtime, req.server, req.principal);
+            items::resolve(shared, runtime, &req, binding, Some(client))
                 .await
                 .map(Answer::Forward)
         }

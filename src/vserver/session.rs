@@ -231,6 +231,23 @@ pub(super) fn modern_binding(
     }
 }
 
+/// The binding of a request to upstream `upstream` (an index into the configuration's): none
+/// for a 2026-07-28 client when the upstream serves 2026-07-28 too (the request goes as
+/// sent, nothing is held or translated), else `held()` (a legacy client's session, or a
+/// modern caller's [`modern_binding`], computed only then).
+pub(super) fn binding(
+    catalog: &crate::registry::catalog::Catalog,
+    upstream: usize,
+    modern_client: bool,
+    held: impl FnOnce() -> SessionBinding,
+) -> SessionBinding {
+    if modern_client && catalog.speaks_modern(upstream) {
+        SessionBinding::Stateless
+    } else {
+        held()
+    }
+}
+
 /// Forget a cached upstream session the upstream no longer knows (it answered 404).
 pub fn forget_upstream_session(shared: &Shared, session: Digest, upstream: &str) {
     shared.upstream_sessions.remove(&session, upstream);

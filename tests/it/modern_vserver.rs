@@ -1,7 +1,9 @@
 //! 2026-07-28 ("modern") requests on a virtual server, beside handshake-era sessions on the
-//! same endpoint: a real gateway in front of the real rmcp demo upstream (which is
-//! handshake-era: the gateway holds its session for the sessionless client), raw HTTP for
-//! the protocol's edges and the official Python SDK client in its three modes.
+//! same endpoint: a real gateway in front of the real rmcp demo upstream (dual-era; most
+//! tests here configure it `stateless: false`, so the gateway holds a handshake-era session
+//! for the sessionless client and translates, and [`a_modern_upstream_is_called_statelessly`]
+//! lets it speak 2026-07-28), raw HTTP for the protocol's edges and the official Python SDK
+//! client in its three modes.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a test failure
 
 use serde_json::{json, Value};
@@ -17,9 +19,16 @@ struct Setup {
 }
 
 /// An anonymous virtual server `all` over one demo upstream `up`, with `up.echo` marked
-/// read-only (so a lost upstream session is healed for it).
+/// read-only (so a lost upstream session is healed for it), called through a session the
+/// gateway holds (`stateless: false`).
 async fn setup() -> Setup {
+    setup_with(true).await
+}
+
+/// [`setup`], with the upstream held (`stateless: false`) or called statelessly.
+async fn setup_with(held: bool) -> Setup {
     let up = start_demo().await;
+    let upstream = Upstream::new("up", &up.url());
     let vs = VirtualServer::new("all", "/v/all/mcp").anonymous().tool(
         "up.echo",
         ToolOverride::default().annotations(json!({"readOnlyHint": true})),
@@ -31,12 +40,56 @@ async fn setup() -> Setup {
                 .virtual_servers(&["all"])
                 .route("/mcp", "up"),
         )
-        .upstream(Upstream::new("up", &up.url()))
+        .upstream(if held { upstream.held() } else { upstream })
         .virtual_server(vs)
         .yaml();
     let gw = start_gateway(&yaml).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     Setup { up, gw, url }
+}
+
+/// A dual-era upstream (its `server/discover` lists 2026-07-28) is called statelessly by a
+/// 2026-07-28 client: no session is opened or sent, the client's revision and envelope go
+/// as sent, `Mcp-Name` is renamed with `params.name`, and the result is the upstream's own
+/// (`resultType` written by it). A handshake-era client of the same virtual server still
+/// gets a held session there.
+#[tokio::test]
+async fn a_modern_upstream_is_called_statelessly() {
+    let s = setup_with(false).await;
+    for id in [3, 4] {
+        let r = modern(&s.url, "tools/call", Some("up__echo"), echo(id, "hi")).await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().get("mcp-session-id").is_none());
+        let v = jsonrpc_body(r).await;
+        assert_eq!(v["id"], id);
+        assert_eq!(v["result"]["content"][0]["text"], "hi", "{v}");
+        assert_eq!(v["result"]["resultType"], "complete", "{v}");
+        let h = s.up.last_headers().unwrap();
+        assert!(h.get("mcp-session-id").is_none(), "{h:?}");
+        assert_eq!(h.get("mcp-protocol-version").unwrap(), MODERN);
+        assert_eq!(h.get("mcp-name").unwrap(), "echo");
+    }
+    assert!(
+        s.gw.shared.upstream_sessions.held() == 0,
+        "no upstream session held for the modern caller"
+    );
+    // The same server, a handshake-era client: a session held upstream.
+    let sid = raw_initialize(&s.url).await;
+    let r = post(
+        &s.url,
+        json!({"jsonrpc":"2.0","id":5,"method":"tools/call",
+               "params":{"name":"up__echo","arguments":{"text":"old"}}})
+        .to_string(),
+        &[
+            ("mcp-session-id", sid.as_str()),
+            ("mcp-protocol-version", "2025-06-18"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let h = s.up.last_headers().unwrap();
+    assert!(h.get("mcp-session-id").is_some(), "{h:?}");
+    assert_eq!(h.get("mcp-protocol-version").unwrap(), "2025-06-18");
 }
 
 /// A modern request body: `params` plus the `_meta` envelope at `version`.

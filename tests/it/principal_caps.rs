@@ -19,7 +19,7 @@ const BOB: &str = "Bearer bob-key";
 const MODERN: &str = "2026-07-28";
 
 /// A virtual server `all` for every authenticated caller over upstream `up` at `url`, with
-/// `limits`.
+/// `limits`. Held (`stateless: false`): parked calls exist only where the gateway translates.
 async fn gateway(url: &str, limits: Limits) -> (Gateway, String) {
     let yaml = Config::new()
         .listener(
@@ -27,7 +27,7 @@ async fn gateway(url: &str, limits: Limits) -> (Gateway, String) {
                 .virtual_servers(&["all"])
                 .route("/mcp", "up"),
         )
-        .upstream(Upstream::new("up", url))
+        .upstream(Upstream::new("up", url).held())
         .virtual_server(VirtualServer::new("all", "/v/all/mcp"))
         .auth(
             Auth::new(RESOURCE)

@@ -53,8 +53,10 @@ fn config(alpha: &str, beta: &str, admin: Admin, extra: &str, deny: &[&str]) -> 
     let yaml = Config::new()
         .listener(listener)
         .virtual_server(vs.anonymous().deny_tools(deny))
-        .upstream(Upstream::new("alpha", alpha))
-        .upstream(Upstream::new("beta", beta))
+        // Held: their tools ask with handshake-style requests (`ctx.elicit`), which the
+        // Python SDK cannot send on its stateless side; the gateway translates them (MRTR).
+        .upstream(Upstream::new("alpha", alpha).held())
+        .upstream(Upstream::new("beta", beta).held())
         .admin(admin)
         .yaml();
     format!("{yaml}\n{extra}")
@@ -687,4 +689,80 @@ async fn an_mrtr_retry_of_a_tool_hidden_meanwhile_is_refused_as_unknown() {
         "{v}"
     );
     assert_eq!(s.gw.shared.parked.len(), 1, "it waits until it expires");
+}
+
+/// A 2026-07-28 upstream asks its 2026-07-28 client itself: its `InputRequiredResult` and
+/// `requestState` pass through the virtual server as it wrote them (the gateway parks
+/// nothing), and the client's retry with `inputResponses` reaches it as sent (only the tool
+/// name renamed, `Mcp-Name` with it), answering the retry's id. The Python SDK's resolver
+/// (`confirm`) asks this way on its stateless side.
+#[tokio::test]
+async fn a_modern_upstreams_own_input_required_result_passes_through() {
+    let Some(python) = sdk_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the Python SDK"
+        );
+        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_alpha, alpha) = python_upstream(&python, "alpha", dir.path()).await;
+    let vs = VirtualServer::new("all", "/v/all/mcp");
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&[vs.name()])
+                .route("/mcp", "alpha"),
+        )
+        .virtual_server(vs.anonymous())
+        .upstream(Upstream::new("alpha", &alpha))
+        .yaml();
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let ask = json!({"arguments":{"question":"ok?"}});
+
+    let r = modern_call(&url, 1, "alpha__confirm", ask.clone()).await;
+    assert_eq!(r.status(), 200);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["id"], 1, "{first}");
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let state = result["requestState"].as_str().unwrap().to_string();
+    assert!(
+        state.starts_with("v1."),
+        "the upstream's own token: {first}"
+    );
+    let key = result["inputRequests"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .unwrap();
+    assert_eq!(
+        result["inputRequests"][&key]["method"], "elicitation/create",
+        "{first}"
+    );
+    assert!(gw.shared.parked.is_empty(), "nothing held by the gateway");
+
+    let mut retry = ask.clone();
+    retry["requestState"] = json!(state);
+    retry["inputResponses"] = json!({key.as_str(): {"action":"accept","content":{"answer":"yes"}}});
+    let r = modern_call(&url, 2, "alpha__confirm", retry).await;
+    assert_eq!(r.status(), 200);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["id"], 2, "{done}");
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(
+        done["result"]["content"][0]["text"], "alpha confirmed: yes",
+        "{done}"
+    );
+
+    // A forged state reaches the upstream, which refuses it (the gateway cannot tell the
+    // upstream's tokens from others): the tool never runs with the forged answer.
+    let mut forged = ask;
+    forged["requestState"] = json!("v1.forged");
+    forged["inputResponses"] = json!({key.as_str(): {"action":"accept","content":{"answer":"no"}}});
+    let r = modern_call(&url, 3, "alpha__confirm", forged).await;
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("confirmed: no"), "{text}");
 }

@@ -473,11 +473,14 @@ async fn resource_uris_in_results_are_the_exposed_ones() {
 }
 
 /// The `data:` messages of an SSE answer.
+/// The JSON-RPC messages of an answer: each `data:` of an event stream, or a JSON body's one
+/// (a 2026-07-28 upstream with nothing to stream first answers with plain JSON).
 async fn messages(r: reqwest::Response) -> Vec<Value> {
-    r.text()
-        .await
-        .unwrap()
-        .lines()
+    let text = r.text().await.unwrap();
+    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        return vec![v];
+    }
+    text.lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .filter_map(|d| serde_json::from_str(d.trim()).ok())
         .collect()

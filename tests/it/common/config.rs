@@ -328,6 +328,8 @@ pub struct Upstream {
     on_change: Option<OnChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth: Option<UpstreamAuth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stateless: Option<bool>,
 }
 
 impl Upstream {
@@ -339,7 +341,14 @@ impl Upstream {
             environment: None,
             on_change: None,
             auth: None,
+            stateless: None,
         }
+    }
+    /// `stateless: false`: a 2026-07-28 client's calls go through a session the gateway
+    /// holds and translates, even when the upstream speaks 2026-07-28 itself.
+    pub fn held(mut self) -> Upstream {
+        self.stateless = Some(false);
+        self
     }
     pub fn name(&self) -> &str {
         &self.name
