@@ -507,6 +507,7 @@ virtual_servers:
     let message = Message {
         body: &body,
         call: Some(&call),
+        headers: None,
     };
     let approvals = mcp_gateway::approval::Approvals::default();
     // The same configuration with an approval rule: on another tool (what every call a
@@ -705,6 +706,7 @@ policies:
     let message = Message {
         body: &body,
         call: Some(&call),
+        headers: None,
     };
     let approvals = mcp_gateway::approval::Approvals::default();
     let quotas =

@@ -7,15 +7,12 @@
 //! |---|---|---|---|
 //! | 1 | visibility: the caller's class may see the tool | -32602 unknown tool (the same answer as for a tool that does not exist) | here |
 //! | 2 | availability: the tool's upstream answered discovery | 502 naming the upstream | here |
-//! | 3 | the bytes the upstream executes: upstream tool name (and the `Mcp-Name` that goes with it), pinned arguments spliced in, a 2026-07-28 client's `_meta` envelope taken out for the gateway-held handshake-era upstream session | 400 when pinned arguments cannot be applied | [`crate::mcp::rewrite`] |
+//! | 3 | the bytes the upstream executes: upstream tool name (and the `Mcp-Name` that goes with it), pinned arguments spliced in, a 2026-07-28 client's `_meta` envelope taken out where the gateway translates for a held handshake-era upstream session; a 2026-07-28 call's `Mcp-Param-*` headers checked against those bytes and rebuilt from them | 400 when pinned arguments cannot be applied; 400 -32020 for an `Mcp-Param-*` header that disagrees | [`crate::mcp::rewrite`], [`crate::mcp::params`] |
 //! | 4 | policy: every `policies[]` rule covering the tool, virtual server and caller (`allow_when`, then argument checks on the bytes of step 3; no JSON tree when none reads arguments) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
+//! | 4b | resumption: a 2026-07-28 retry carrying a `requestState` opens its parked call (same caller, tool and arguments as step 3's bytes); opened, it is the same call as its first round, already approved and charged: steps 5 and 6 are not taken again (the round carries its first round's permits and metered budgets). Not opened: steps 5 and 6 run as for a new call, then it is refused | 400 -32602 (after 5 and 6) | [`crate::proxy::mrtr`] |
 //! | 5 | human approval: a call an `approvals` rule or `require_approval` covers goes out once per approval of exactly its bytes (step 3's) and caller (no JSON tree, no store lookup when none covers it) | -32030 with the approval id, URL and `retryAfter`; -32031 denied; 503 store unavailable | [`crate::approval`] |
-//! | 6 | quota and budget (next issue) | 429 + `Retry-After` | `quota/` |
-//! | 4 | argument policy: every `policies[]` rule covering the tool, on the bytes of step 3 (no JSON tree when none covers it) | -32602 naming the argument and the rule | [`crate::policy::arguments`] |
-//! | 5 | human approval (next issue) | an approval id | `approval/` |
 //! | 6 | quotas and budgets (`tools/call`): every `quotas[]` limit covering the tool, keyed by the caller's identity (never the session); after policy, so a refused call burns nothing | 429 + `Retry-After`, `RateLimit-Policy`, `RateLimit`; 503 for an unreachable `fail_closed` Redis | [`crate::quota`] |
 //! | 7 | the caller's credential for the upstream, last: only calls that will go out cost a token exchange | 403 / 502 | [`crate::identity`] |
-//! | 4b | resumption: a 2026-07-28 retry carrying a `requestState` opens its parked call (same caller, tool and arguments as step 3's bytes); opened, it is the same call as its first round, already approved and charged: steps 5 and 6 are not taken again (the round carries its first round's permits and metered budgets). Not opened: steps 5 and 6 run as for a new call, then it is refused | 400 -32602 (after 5 and 6) | [`crate::proxy::mrtr`] |
 //!
 //! A virtual server's `prompts/get` or `resources/read` ([`ItemTarget`]) takes steps 1-3
 //! (visibility with the same answer as an unknown one, availability, the upstream's own name
@@ -40,7 +37,7 @@ pub use target::{
 };
 
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
 use crate::auth::Principal;
 use crate::config::Caller;
@@ -101,6 +98,10 @@ pub struct Decision {
     /// the two never disagree (a 2026-07-28 upstream refuses a mismatch with -32020). The
     /// proxy puts it in place of the client's header (`proxy::outbound`).
     pub mcp_name: Option<HeaderValue>,
+    /// The `Mcp-Param-*` headers of the decided arguments (step 3, a 2026-07-28 call of a
+    /// tool with `x-mcp-header` arguments): what a stateless upstream gets in place of the
+    /// client's ([`crate::mcp::params`]). Usually empty.
+    pub mcp_params: Vec<(HeaderName, HeaderValue)>,
     /// Step 4b: the parked call this retry opened (`proxy::mrtr::resume` goes on with it).
     /// Set, the call took no approval and no new quota charge.
     pub resumed: Option<Box<crate::proxy::mrtr::Parked>>,
@@ -119,6 +120,9 @@ pub struct Refusal {
 pub struct Message<'a> {
     pub body: &'a Bytes,
     pub call: Option<&'a RpcCall>,
+    /// The client's request headers, where it sent them (`None`: a message the gateway
+    /// makes itself): headers that must agree with the body are checked here.
+    pub headers: Option<&'a http::HeaderMap>,
 }
 
 /// Per-replica state the steps consult, kept across reloads in [`crate::state::Shared`].
@@ -194,6 +198,7 @@ pub async fn decide(
     let refuse = |step: Step| move |reject: Reject| Refusal { step, reject };
     let mut rewritten = None;
     let mut mcp_name = None;
+    let mut mcp_params = Vec::new();
     if let Some(tool) = &target.tool {
         let entry = tool.entry().ok_or_else(|| {
             refuse(Step::Visibility)(Reject::Internal("tool entry out of its catalog".into()))
@@ -231,6 +236,18 @@ pub async fn decide(
                 {
                     bytes = stripped;
                 }
+            }
+            // A 2026-07-28 call's `Mcp-Param-*` headers: the client's must agree with the
+            // decided arguments, and the ones that go upstream are built from them.
+            if tool.modern_client.is_some() && !entry.param_headers.is_empty() {
+                let args = read_arguments(&bytes.0, &bytes.1).map_err(refuse(Step::Rewrite))?;
+                let built = crate::mcp::params::build(&entry.param_headers, args.as_ref())
+                    .map_err(refuse(Step::Rewrite))?;
+                if let Some(sent) = message.headers {
+                    crate::mcp::params::check_sent(sent, &entry.param_headers, &built)
+                        .map_err(refuse(Step::Rewrite))?;
+                }
+                mcp_params = built;
             }
             rewritten = Some(bytes);
             mcp_name = Some(
@@ -338,19 +355,22 @@ pub async fn decide(
         approval,
         quota,
         mcp_name,
+        mcp_params,
         resumed,
     })
 }
 
 /// Step 4b's question: is this a 2026-07-28 client's `tools/call` retry with a
-/// `requestState` the gateway issues (`None`: no; `Err`: its prefix, but no token)? Only
-/// where the gateway translates: a 2026-07-28 upstream's own `requestState` goes back to it
-/// with the retry, as sent, and the retry is decided as a call of its own.
+/// `requestState` the gateway issues (`None`: no; `Err`: its prefix, but no token)? Asked
+/// of every modern call, stateless ones included: a 2026-07-28 upstream's own token (not
+/// the gateway's prefix) goes back to it as sent, but one of the gateway's is never
+/// forwarded (its call was parked on a held session, e.g. before the upstream's discovery
+/// moved it to stateless calls: it is resumed there, or refused).
 fn resumption(
     target: &Target,
     view: &ToolCall<'_>,
 ) -> Option<Result<crate::digest::Digest, Reject>> {
-    if !target.translates() {
+    if !target.modern_client() {
         return None;
     }
     crate::proxy::mrtr::retry_state(view.body)

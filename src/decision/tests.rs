@@ -126,6 +126,7 @@ async fn run(
     let message = Message {
         body,
         call: Some(call),
+        headers: None,
     };
     let approvals = crate::approval::Approvals::default();
     let quotas = crate::quota::Quotas::new(crate::metrics::Metrics::new().unwrap());

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod headers;
 pub mod jsonrpc;
 pub mod outcome;
+pub mod params;
 pub mod revision;
 pub mod rewrite;
 pub mod stamp;

@@ -215,13 +215,13 @@ pub(crate) async fn admit(
             guard::check_get_headers(header_str(req, header::ACCEPT))?;
             ctx.method = McpMethod::Stream;
             let target = Target::route(upstream.clone(), Exchange::Stream);
-            decide(ctx, target, shared, runtime).await?;
+            decide(ctx, target, shared, runtime, &session.req_header().headers).await?;
             return Ok(Admitted::Proxy);
         }
         (&Method::DELETE, EndpointKind::Route(upstream)) => {
             ctx.method = McpMethod::EndSession;
             let target = Target::route(upstream.clone(), Exchange::EndSession);
-            decide(ctx, target, shared, runtime).await?;
+            decide(ctx, target, shared, runtime, &session.req_header().headers).await?;
             return Ok(Admitted::Proxy);
         }
         (&Method::DELETE, EndpointKind::Virtual { server, .. }) => {
@@ -398,7 +398,7 @@ pub(crate) async fn admit(
     let modern_caps = modern.map(|m| m.caps).unwrap_or_default();
 
     // 7. Decide.
-    decide(ctx, target, shared, runtime).await?;
+    decide(ctx, target, shared, runtime, &session.req_header().headers).await?;
 
     // The retry of a call waiting for its client's input goes to that call (`mrtr`).
     if ctx.decision.as_ref().is_some_and(|d| d.resumed.is_some()) {
@@ -513,10 +513,12 @@ async fn decide(
     target: Target,
     shared: &Shared,
     runtime: &Runtime,
+    headers: &http::HeaderMap,
 ) -> Result<(), Reject> {
     let message = Message {
         body: &ctx.body,
         call: ctx.call.as_ref(),
+        headers: Some(headers),
     };
     let outcome = decision::decide(
         &target,

@@ -9,7 +9,9 @@
 //! forwarded), as are the upstream's `strip_headers`; the credential chosen by
 //! [`crate::identity`] is set instead.
 //!
-//! `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body pass through as sent;
+//! On plain routes `Mcp-Session-Id`, `MCP-Protocol-Version`, `Last-Event-ID` and the body
+//! pass through as sent (virtual servers: see the binding cases below, and no
+//! `Accept-Encoding`);
 //! a POST's `Content-Type` becomes exactly `application/json` and header names with
 //! underscores are dropped (aliases of checked headers for CGI-style servers).
 //! `traceparent` becomes the gateway's span of the request's trace ([`crate::trace`]).
@@ -108,15 +110,7 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
         // included, are what counts; the gateway speaks a handshake-era revision upstream,
         // which has no such headers).
         mcp_name(req, ctx)?;
-        let params: Vec<HeaderName> = req
-            .headers
-            .keys()
-            .filter(|n| n.as_str().starts_with("mcp-param-"))
-            .cloned()
-            .collect();
-        for name in &params {
-            req.remove_header(name);
-        }
+        remove_params(req);
         // The gateway's own protocol revision with the upstream (usually what the client
         // already sent: then nothing to do).
         let ours = crate::mcp::revision::PREFERRED;
@@ -127,12 +121,24 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
             req.insert_header(MCP_PROTOCOL_VERSION, HeaderValue::from_static(ours))?;
         }
     }
+    if target.session != SessionBinding::Client {
+        // A virtual server reads its answers (URIs exposed, a 2026-07-28 client's log level,
+        // `resultType`, the audit's outcome): an encoding the client accepts would let the
+        // upstream compress them past every one of those filters. Identity, then.
+        remove(req, &http::header::ACCEPT_ENCODING);
+    }
     if let SessionBinding::Stateless = target.session {
-        // A 2026-07-28 upstream: no session, and the client's own revision, envelope and
-        // `Mcp-Param-*` headers (which intermediaries must forward; the upstream checks them
-        // against the body it runs). Only the name follows the decided bytes.
+        // A 2026-07-28 upstream: no session, and the client's own revision and envelope.
+        // The name and the `Mcp-Param-*` headers follow the decided bytes.
         remove(req, &MCP_SESSION_ID);
         mcp_name(req, ctx)?;
+        // `Mcp-Param-*`: built from the decided arguments (checked against the client's in
+        // step 3), never the client's own; none at all for most tools.
+        remove_params(req);
+        let params = ctx.decision.as_ref().map_or(&[][..], |d| &d.mcp_params[..]);
+        for (name, value) in params {
+            req.insert_header(name.clone(), value.clone())?;
+        }
     }
     if ctx.body_replaced {
         remove(req, &http::header::TRANSFER_ENCODING);
@@ -172,6 +178,23 @@ fn mcp_name(req: &mut RequestHeader, ctx: &RequestCtx) -> pingora::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Remove every `Mcp-Param-*` header the client sent (a scan of the names; nothing
+/// allocated when there are none, as for most requests).
+fn remove_params(req: &mut RequestHeader) {
+    let is_param = |n: &HeaderName| n.as_str().starts_with(crate::mcp::params::PREFIX);
+    if req.headers.keys().any(is_param) {
+        let names: Vec<HeaderName> = req
+            .headers
+            .keys()
+            .filter(|n| is_param(n))
+            .cloned()
+            .collect();
+        for name in &names {
+            req.remove_header(name);
+        }
+    }
 }
 
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static(crate::mcp::headers::MCP_SESSION_ID);

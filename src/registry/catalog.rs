@@ -34,6 +34,10 @@ pub struct Entry {
     pub pinned: serde_json::Map<String, Value>,
     /// The owning upstream is down.
     pub unavailable: bool,
+    /// Its arguments marked `x-mcp-header` in the upstream's schema (pinned ones included):
+    /// the `Mcp-Param-*` headers checked and rebuilt for 2026-07-28 calls
+    /// ([`crate::mcp::params`]). Usually none.
+    pub param_headers: Vec<crate::mcp::params::ParamHeader>,
 }
 
 /// (principal class, offset, page size).
@@ -130,6 +134,7 @@ impl Catalog {
             let mut definition = def.clone();
             definition["name"] = Value::String(exp.name.clone());
             let mut pinned = serde_json::Map::new();
+            let pins = over.map(|o| &o.pinned);
             if let Some(o) = over {
                 if let Some(d) = &o.description {
                     definition["description"] = Value::String(d.clone());
@@ -161,7 +166,11 @@ impl Catalog {
                 }),
             );
             by_name.insert(exp.name.clone(), entries.len());
+            let param_headers = def.get("inputSchema").map_or_else(Vec::new, |schema| {
+                crate::mcp::params::annotated(schema, pins.unwrap_or(&serde_json::Map::new()))
+            });
             entries.push(Entry {
+                param_headers,
                 exposed: exp.name,
                 upstream,
                 upstream_name,
@@ -188,11 +197,11 @@ impl Catalog {
                 .iter()
                 .copied()
                 .filter(|&i| {
-                    config
-                        .upstreams
-                        .get(i)
-                        .and_then(|u| snapshot.upstreams.get(&u.name))
-                        .is_some_and(|t| t.modern)
+                    // The configuration current now: a reload to `stateless: false` holds
+                    // at once, before the refresh it starts has probed anything.
+                    config.upstreams.get(i).is_some_and(|u| {
+                        u.stateless && snapshot.upstreams.get(&u.name).is_some_and(|t| t.modern)
+                    })
                 })
                 .collect(),
         }

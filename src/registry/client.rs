@@ -66,10 +66,12 @@ impl McpClient<'_> {
 
     /// Whether the upstream serves the stateless 2026-07-28 revision: a `server/discover`
     /// (with the envelope and metadata headers a modern client sends) whose result lists a
-    /// revision the gateway speaks in `supportedVersions`. Anything else (a legacy-only
-    /// server's 400, an error, no answer) is `false`: the upstream is then only used through
-    /// a held handshake-era session, as before.
-    pub async fn speaks_modern(&self) -> bool {
+    /// revision the gateway speaks in `supportedVersions`. A definite answer only: `None`
+    /// when the request failed on the way (timeout, connection), so the caller keeps what it
+    /// knew. Any HTTP answer that is not such a result (a legacy-only server's 400, an
+    /// error, a result without the revision) is `Some(false)`: the upstream is then used
+    /// through held handshake-era sessions.
+    pub async fn speaks_modern(&self) -> Option<bool> {
         let version = crate::mcp::revision::MODERN[0];
         let body = json!({
             "jsonrpc": "2.0", "id": 1, "method": "server/discover",
@@ -89,7 +91,7 @@ impl McpClient<'_> {
         if let Some((k, v)) = self.auth {
             headers.push((k, v));
         }
-        let Ok(resp) = self
+        let resp = self
             .http
             .send(
                 "POST",
@@ -99,21 +101,19 @@ impl McpClient<'_> {
                 self.timeout,
             )
             .await
-        else {
-            return false;
-        };
-        if resp.status != 200 {
-            return false;
-        }
-        response_for(&resp.body, 1).is_ok_and(|v| {
-            v["result"]["supportedVersions"]
-                .as_array()
-                .is_some_and(|l| {
-                    l.iter()
-                        .filter_map(Value::as_str)
-                        .any(crate::mcp::revision::is_modern)
-                })
-        })
+            .ok()?;
+        Some(
+            resp.status == 200
+                && response_for(&resp.body, 1).is_ok_and(|v| {
+                    v["result"]["supportedVersions"]
+                        .as_array()
+                        .is_some_and(|l| {
+                            l.iter()
+                                .filter_map(Value::as_str)
+                                .any(crate::mcp::revision::is_modern)
+                        })
+                }),
+        )
     }
 
     /// Every tool definition, following `nextCursor`.

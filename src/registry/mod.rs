@@ -218,10 +218,27 @@ impl Registry {
                 auth: header,
                 timeout: config.registry.timeout,
             };
+            let previous = old.upstreams.get(&u.name);
             let result = async {
-                // Asked only where it may be used (`upstreams[].stateless`).
-                let modern = u.stateless && client.speaks_modern().await;
-                let session = client.initialize().await?;
+                // Asked only where it may be used (`upstreams[].stateless`), beside the
+                // handshake (one round trip, not two, per upstream and refresh). No definite
+                // answer (a timeout, a dropped connection) keeps what the last one said, so
+                // a blip does not move its callers between the eras.
+                let (modern, session) = if u.stateless {
+                    let (m, s) = tokio::join!(client.speaks_modern(), client.initialize());
+                    (m.unwrap_or_else(|| previous.is_some_and(|p| p.modern)), s)
+                } else {
+                    (false, client.initialize().await)
+                };
+                let session = session?;
+                if previous.is_some_and(|p| p.modern != modern) {
+                    log::info!(
+                        "registry: upstream {:?} {} 2026-07-28 (server/discover): its 2026-07-28 callers now go {}",
+                        u.name,
+                        if modern { "now speaks" } else { "no longer speaks" },
+                        if modern { "statelessly" } else { "through held sessions" }
+                    );
+                }
                 let tools = client.list_tools(&session).await;
                 let offers = match &tools {
                     Ok(_) => client.list_offers(&session, &u.name).await,
@@ -231,7 +248,6 @@ impl Registry {
                 tools.map(|t| (t, offers, modern))
             }
             .await;
-            let previous = old.upstreams.get(&u.name);
             let entry = match result {
                 Ok((tools, offers, modern)) => {
                     let (quarantined, changes) =
@@ -277,7 +293,7 @@ impl Registry {
                         refreshed: previous.and_then(|p| p.refreshed),
                         quarantined: previous.map(|p| p.quarantined.clone()).unwrap_or_default(),
                         offers: previous.map(|p| p.offers.clone()).unwrap_or_default(),
-                        modern: previous.is_some_and(|p| p.modern),
+                        modern: u.stateless && previous.is_some_and(|p| p.modern),
                     }
                 }
             };

@@ -164,8 +164,9 @@ impl IdRewriter {
     }
 
     /// For a 2026-07-28 client, which cannot receive server-to-client requests (they are
-    /// `InputRequiredResult`s in its revision, which the gateway does not translate yet):
-    /// such requests are removed from the stream and queued for [`IdRewriter::take_refused`].
+    /// `InputRequiredResult`s in its revision): such requests are removed from the stream and
+    /// queued for [`IdRewriter::take_refused`] (`proxy::mrtr` turns them into MRTR rounds
+    /// where it bridges the call).
     #[must_use]
     pub fn refusing(mut self) -> IdRewriter {
         self.refused = Some(Vec::new());

@@ -152,6 +152,7 @@ async fn set_one(
     let message = Message {
         body: req.body,
         call: Some(req.call),
+        headers: None,
     };
     let decided = decision::decide(target, message, req.principal, runtime, shared.stores())
         .await

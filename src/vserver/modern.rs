@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `server/discover` | local: the modern revisions, capabilities `tools`, `serverInfo` in `_meta` |
 //! | `tools/list` | local, the caller's view of the catalog as for a legacy session, plus `ttlMs`, `cacheScope: "private"`, `resultType` |
-//! | `tools/call` | resolved as for a legacy session, on the upstream session the gateway holds for this caller ([`super::session::modern_binding`]); one whose `_meta` declares sampling, elicitation or roots is forwarded by `proxy::mrtr` (upstream requests become an `InputRequiredResult`) |
+//! | `tools/call` | resolved as for a legacy session; to an upstream that speaks 2026-07-28, sent statelessly as the client sent it ([`crate::decision::SessionBinding::Stateless`]); else on the upstream session the gateway holds for this caller ([`super::session::modern_binding`]), and one whose `_meta` declares sampling, elicitation or roots is forwarded by `proxy::mrtr` (upstream requests become an `InputRequiredResult`) |
 //! | `prompts/*`, `resources/list`, `resources/read`, `resources/templates/list`, `completion/complete` | as for a legacy session (lists with the cache hints of `tools/list`) |
 //! | `subscriptions/listen` | a stream of the opted-in `list_changed` notifications, tagged with the subscription id ([`super::listen`]) |
 //! | notifications | 202 |

@@ -707,20 +707,8 @@ async fn a_modern_upstreams_own_input_required_result_passes_through() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_alpha, alpha) = python_upstream(&python, "alpha", dir.path()).await;
-    let vs = VirtualServer::new("all", "/v/all/mcp");
-    let yaml = Config::new()
-        .listener(
-            Listener::new()
-                .auth(ListenerAuth::None)
-                .virtual_servers(&[vs.name()])
-                .route("/mcp", "alpha"),
-        )
-        .virtual_server(vs.anonymous())
-        .upstream(Upstream::new("alpha", &alpha))
-        .yaml();
-    let gw = start_gateway(&yaml).await;
-    let url = format!("http://{}/v/all/mcp", gw.addr);
+    let (_alpha, gw, url) =
+        stateless_alpha(&python, dir.path(), VirtualServer::new("all", "/v/all/mcp")).await;
     let ask = json!({"arguments":{"question":"ok?"}});
 
     let r = modern_call(&url, 1, "alpha__confirm", ask.clone()).await;
@@ -765,4 +753,97 @@ async fn a_modern_upstreams_own_input_required_result_passes_through() {
     let r = modern_call(&url, 3, "alpha__confirm", forged).await;
     let text = r.text().await.unwrap();
     assert!(!text.contains("confirmed: no"), "{text}");
+}
+
+/// A Python SDK upstream `alpha` called statelessly (its default) behind `vs` (made
+/// anonymous): the upstream, the gateway and the virtual server's URL.
+async fn stateless_alpha(
+    python: &std::path::Path,
+    dir: &std::path::Path,
+    vs: VirtualServer,
+) -> (Child, Gateway, String) {
+    let (child, alpha) = python_upstream(python, "alpha", dir).await;
+    let yaml = Config::new()
+        .listener(
+            Listener::new()
+                .auth(ListenerAuth::None)
+                .virtual_servers(&[vs.name()])
+                .route("/mcp", "alpha"),
+        )
+        .virtual_server(vs.anonymous())
+        .upstream(Upstream::new("alpha", &alpha))
+        .yaml();
+    let gw = start_gateway(&yaml).await;
+    let url = format!("http://{}/v/all/mcp", gw.addr);
+    (child, gw, url)
+}
+
+/// POST a 2026-07-28 `tools/call` of `alpha__where` with `arguments` and `headers` beside
+/// the metadata ones.
+async fn call_where(url: &str, arguments: Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
+        "name":"alpha__where","arguments":arguments,
+        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+                 "io.modelcontextprotocol/clientCapabilities":{}}}});
+    let mut h = vec![
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "alpha__where"),
+    ];
+    h.extend_from_slice(headers);
+    post(url, body.to_string(), &h).await
+}
+
+/// `Mcp-Param-*` on a stateless call (the Python SDK upstream refuses a request whose
+/// `Mcp-Param-Region` is missing or differs from `arguments.region`): a client header that
+/// disagrees with the body is refused by the gateway (400, -32020) and never reaches the
+/// upstream; the header that goes up is built from the decided arguments, so a client that
+/// sent none is served, and a pinned argument gets the gateway's header, not the client's.
+#[tokio::test]
+async fn mcp_param_headers_follow_the_decided_arguments() {
+    let Some(python) = sdk_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the Python SDK"
+        );
+        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_alpha, _gw, url) =
+        stateless_alpha(&python, dir.path(), VirtualServer::new("all", "/v/all/mcp")).await;
+    let text = |v: &Value| {
+        v["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for sent in [&[("mcp-param-region", "eu")][..], &[]] {
+        let r = call_where(&url, json!({"region":"eu"}), sent).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(text(&v), "alpha in eu", "{sent:?}: {v}");
+    }
+    let r = call_where(&url, json!({"region":"eu"}), &[("mcp-param-region", "us")]).await;
+    assert_error(r, 400, -32020, "mcp-param-region").await;
+    // The sentinel form of the body's value agrees.
+    let r = call_where(
+        &url,
+        json!({"region":"eu"}),
+        &[("mcp-param-region", "=?base64?ZXU=?=")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+
+    // Pinned: the client sends no region (it may not), and its header is not the one sent.
+    let dir = tempfile::tempdir().unwrap();
+    let vs = VirtualServer::new("all", "/v/all/mcp").tool(
+        "alpha.where",
+        ToolOverride::default().pinned(json!({"region": "eu"})),
+    );
+    let (_alpha, _gw, url) = stateless_alpha(&python, dir.path(), vs).await;
+    let r = call_where(&url, json!({}), &[("mcp-param-region", "us")]).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(text(&v), "alpha in eu", "{v}");
 }
