@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use super::capabilities::ClientCaps;
-use super::headers::{decode, single, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
+use super::headers::{decode, single, Checked, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
 use super::jsonrpc::RpcCall;
 use super::McpMethod;
 use crate::error::{clip, Reject};
@@ -117,6 +117,7 @@ pub fn select(
 /// gateway speaks (400 / -32022 with the supported list).
 pub fn check(
     headers: &http::HeaderMap,
+    checked: Checked,
     method: &str,
     name: Option<&str>,
     version: &str,
@@ -126,11 +127,14 @@ pub fn check(
     if sent != Some(version.as_bytes()) {
         return Err(mismatch("MCP-Protocol-Version", sent, version));
     }
-    let sent = single("Mcp-Method", values(MCP_METHOD))?;
-    if sent.and_then(decode).as_deref() != Some(method) {
-        return Err(mismatch("Mcp-Method", sent, method));
+    // What `headers::check_request` already found equal (`checked`) is not read again.
+    if !checked.method {
+        let sent = single("Mcp-Method", values(MCP_METHOD))?;
+        if sent.and_then(decode).as_deref() != Some(method) {
+            return Err(mismatch("Mcp-Method", sent, method));
+        }
     }
-    if let Some(name) = name {
+    if let Some(name) = name.filter(|_| !checked.tool_name) {
         let sent = single("Mcp-Name", values(MCP_NAME))?;
         if sent.and_then(decode).as_deref() != Some(name) {
             return Err(mismatch("Mcp-Name", sent, name));
@@ -244,9 +248,18 @@ mod tests {
             ("mcp-method", "tools/call"),
             ("mcp-name", "=?base64?ZWNobw==?="),
         ]);
-        assert_eq!(check(&ok, "tools/call", Some("echo"), "2026-07-28"), Ok(()));
+        assert_eq!(
+            check(
+                &ok,
+                Checked::default(),
+                "tools/call",
+                Some("echo"),
+                "2026-07-28"
+            ),
+            Ok(())
+        );
         let code = |h: &http::HeaderMap, name: Option<&str>, v: &str| {
-            let e = check(h, "tools/call", name, v).unwrap_err();
+            let e = check(h, Checked::default(), "tools/call", name, v).unwrap_err();
             (e.http_status(), e.jsonrpc_code(), e.to_string())
         };
         // Each header absent or different: 400 / -32020 naming it.
@@ -280,6 +293,9 @@ mod tests {
             ("mcp-protocol-version", "2026-07-28"),
             ("mcp-method", "tools/list"),
         ]);
-        assert_eq!(check(&h, "tools/list", None, "2026-07-28"), Ok(()));
+        assert_eq!(
+            check(&h, Checked::default(), "tools/list", None, "2026-07-28"),
+            Ok(())
+        );
     }
 }

@@ -93,20 +93,30 @@ pub fn check_request(
     headers: &http::HeaderMap,
     call: &super::jsonrpc::RpcCall,
     body: &[u8],
-) -> Result<(), Reject> {
+) -> Result<Checked, Reject> {
     let values = |name: &str| headers.get_all(name).into_iter().map(|v| v.as_bytes());
     let method_header = single("Mcp-Method", values(MCP_METHOD))?;
     let name_header = single("Mcp-Name", values(MCP_NAME))?;
     if method_header.is_none() && name_header.is_none() {
-        return Ok(());
+        return Ok(Checked::default());
     }
     let method = call.method_name(body).unwrap_or_default();
-    check(
-        method_header,
-        name_header,
-        &method,
-        call.tool_name(body).as_deref(),
-    )
+    let tool = call.tool_name(body);
+    check(method_header, name_header, &method, tool.as_deref())?;
+    Ok(Checked {
+        method: method_header.is_some(),
+        tool_name: name_header.is_some() && tool.is_some(),
+    })
+}
+
+/// What [`check_request`] found equal to the body, so the 2026-07-28 ladder
+/// ([`super::envelope::check`]) need not compare it again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// `Mcp-Method` was sent once and names the body's method.
+    pub method: bool,
+    /// `Mcp-Name` was sent once and names the body's `tools/call` tool.
+    pub tool_name: bool,
 }
 
 /// Check the metadata headers a request carries against its parsed body.

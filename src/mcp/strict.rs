@@ -93,7 +93,7 @@ struct Scanner<'b> {
     stack: Vec<Frame<'b>>,
     /// Decoded keys of every open object, innermost last. The last key of each object is the
     /// one whose value is being read (the JSON path of an error).
-    keys: Vec<Cow<'b, [u8]>>,
+    keys: Vec<(Cow<'b, [u8]>, bool)>,
 }
 
 /// What a failed step reports before the path is attached.
@@ -227,7 +227,9 @@ impl<'b> Scanner<'b> {
             return Err(Fail::KeySyntax("':' after the key"));
         }
         self.pos += 1;
-        if decoded.contains(&0) {
+        // Only an escape (`\u0000`) can put a NUL in a key: a raw one is refused as a
+        // control character, so a borrowed (escape-free) key needs no scan.
+        if matches!(decoded, Cow::Owned(_)) && decoded.contains(&0) {
             // Some parsers drop a trailing NUL from a key or stop at one.
             return Err(Fail::NulInKey(decoded.into_owned()));
         }
@@ -243,15 +245,26 @@ impl<'b> Scanner<'b> {
             Some(set) => !set.insert(fold(&decoded)),
             None => {
                 let earlier = self.keys.get(*keys_start..).unwrap_or_default();
-                let dup = earlier.iter().any(|k| fold_eq(k, &decoded));
+                // Whether each key is ASCII is found once, not at every comparison: two
+                // ASCII keys of different lengths are never the same (most pairs), and the
+                // envelope's 40-byte keys were scanned again for each earlier key.
+                let ascii = decoded.is_ascii();
+                let dup = earlier.iter().any(|(k, k_ascii)| {
+                    if ascii && *k_ascii {
+                        k.len() == decoded.len() && k.eq_ignore_ascii_case(&decoded)
+                    } else {
+                        fold_eq(k, &decoded)
+                    }
+                });
                 if !dup && earlier.len() >= LINEAR_KEYS {
                     // Move this object's keys into a set: linear time from here on.
-                    let mut all: HashSet<Cow<'b, [u8]>> = earlier.iter().map(|k| fold(k)).collect();
+                    let mut all: HashSet<Cow<'b, [u8]>> =
+                        earlier.iter().map(|(k, _)| fold(k)).collect();
                     all.insert(fold(&decoded));
                     self.keys.truncate(*keys_start);
                     *set = Some(all);
                 } else if !dup {
-                    self.keys.push(decoded.clone());
+                    self.keys.push((decoded.clone(), ascii));
                 }
                 dup
             }

@@ -334,7 +334,7 @@ pub(crate) async fn admit(
     ctx.method = call.method;
     // Metadata headers must say what the body says: the upstream (or anything routing on
     // the headers) must not see a different request than the one decided on here.
-    headers::check_request(&session.req_header().headers, &call, &ctx.body)?;
+    let checked = headers::check_request(&session.req_header().headers, &call, &ctx.body)?;
     let call = &*ctx.call.insert(call);
 
     // 6. Resolve to a target.
@@ -349,6 +349,7 @@ pub(crate) async fn admit(
                 call,
                 session_header: header_str(session.req_header(), headers::MCP_SESSION_ID),
                 headers: &session.req_header().headers,
+                checked,
             };
             match vserver::handle(shared, runtime, request).await? {
                 vserver::Answer::Reply { body, session } => {

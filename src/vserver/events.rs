@@ -477,7 +477,7 @@ impl EventReader {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// `uri` with its scheme in lower case (RFC 3986: schemes are case-insensitive), the form

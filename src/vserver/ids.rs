@@ -435,7 +435,7 @@ fn joined_data(event: &[u8], lines: &[Range<usize>]) -> Vec<u8> {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// Spans of the values of an event's `data:` lines (after `data:` and one optional space).

@@ -143,8 +143,9 @@ pub(super) async fn catalog(
 fn list_cursor(body: &[u8]) -> Option<String> {
     // Most lists carry no cursor: skip the parse when the key cannot be there (spelled out,
     // or hidden behind an escape).
-    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
-    if !has(b"\"cursor\"") && !body.contains(&b'\\') {
+    static KEY: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
+        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new(b"\"cursor\""));
+    if KEY.find(body).is_none() && memchr::memchr(b'\\', body).is_none() {
         return None;
     }
     #[derive(serde::Deserialize)]

@@ -88,6 +88,8 @@ pub struct Request<'a> {
     /// The request's headers (a modern request's metadata headers are checked against the
     /// body).
     pub headers: &'a http::HeaderMap,
+    /// The metadata headers admit already found equal to the body.
+    pub checked: crate::mcp::headers::Checked,
 }
 
 impl Request<'_> {

@@ -58,7 +58,7 @@ pub(super) async fn handle(
             .map(|(n, _)| std::borrow::Cow::Owned(n)),
         _ => None,
     };
-    envelope::check(req.headers, &method, name.as_deref(), version)?;
+    envelope::check(req.headers, req.checked, &method, name.as_deref(), version)?;
     if req.call.kind != MessageKind::Request {
         return Ok(Answer::Accepted);
     }

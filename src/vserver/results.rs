@@ -232,7 +232,7 @@ fn event_len(buf: &[u8]) -> Option<usize> {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
