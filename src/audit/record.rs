@@ -150,10 +150,11 @@ pub struct Facts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Round {
     /// The `request_id` of the call's first round (the request that answered
-    /// `input_required` first).
-    pub first: String,
-    /// This round's number: 2 for the first retry.
-    pub number: u32,
+    /// `input_required` first) and this round's number (2 for the first retry). `None` for
+    /// a 2026-07-28 upstream's own rounds (stateless): the gateway keeps no state between
+    /// them, so it records the answers' digest only.
+    pub first: Option<String>,
+    pub number: Option<u32>,
     /// SHA-256 of the retry's canonical `inputResponses` (the form `arguments_sha256`
     /// digests), `None` when it carried none: what the client answered, recorded without
     /// the answers themselves.
@@ -214,8 +215,12 @@ impl Facts {
             self.arguments(&mut line);
         }
         if let Some(r) = &self.round {
-            line.plain("resumes", &r.first);
-            line.num("round", r.number);
+            if let Some(first) = &r.first {
+                line.plain("resumes", first);
+            }
+            if let Some(n) = r.number {
+                line.num("round", n);
+            }
             if let Some(d) = &r.input_responses {
                 line.key("input_responses_sha256");
                 line.out.push(b'"');
@@ -497,8 +502,8 @@ mod tests {
         let (_, plain) = line(&f);
         assert!(plain.get("resumes").is_none(), "{plain}");
         f.round = Some(Box::new(Round {
-            first: "00000000000000010000000000000002".into(),
-            number: 2,
+            first: Some("00000000000000010000000000000002".into()),
+            number: Some(2),
             input_responses: Some([0xab; 32]),
         }));
         let (text, v) = line(&f);

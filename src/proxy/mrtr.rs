@@ -428,9 +428,9 @@ pub(crate) async fn resume(
         return Err(internal("a resumed call without its parked call"));
     };
     ctx.mrtr.get_or_insert_with(Default::default).round = Some(crate::audit::Round {
-        first: parked.first.clone(),
-        number: parked.round,
-        input_responses: input_responses_raw(&ctx.body).map(|raw| sha256_canonical(Some(raw))),
+        first: Some(parked.first.clone()),
+        number: Some(parked.round),
+        input_responses: input_responses_digest(&ctx.body),
     });
     // The parked call keeps its upstream slot (its id is still in flight upstream), and
     // the upstream knows it by its first id (a cancellation must name that one).
@@ -577,8 +577,12 @@ async fn carry_on(
         }
         // The retry's record names the first round's: fixed here, before this one is written.
         let mrtr = ctx.mrtr.get_or_insert_with(Default::default);
-        match &mrtr.round {
-            Some(r) => (parked.first, parked.round) = (r.first.clone(), r.number + 1),
+        match mrtr
+            .round
+            .as_ref()
+            .and_then(|r| Some((r.first.clone()?, r.number?)))
+        {
+            Some((first, n)) => (parked.first, parked.round) = (first, n + 1),
             None => {
                 let id = mrtr
                     .request_id
@@ -656,6 +660,16 @@ fn input_required(
         "requestState": state,
     }});
     Bytes::from(format!("event: message\ndata: {msg}\n\n"))
+}
+
+/// SHA-256 of a retry's canonical `params.inputResponses`, when it has them: what its
+/// audit record carries instead of the answers (a held call's rounds, and a 2026-07-28
+/// upstream's own, `proxy::trail`).
+pub(crate) fn input_responses_digest(body: &[u8]) -> Option<[u8; 32]> {
+    static KEY: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
+        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new(b"\"inputResponses\""));
+    KEY.find(body)?;
+    input_responses_raw(body).map(|raw| sha256_canonical(Some(raw)))
 }
 
 /// The raw text of the retry's `params.inputResponses`, when it has one.

@@ -105,6 +105,27 @@ pub(super) fn facts(
         gateway_time,
         upstream_time,
         redaction,
-        round: mrtr.and_then(|m| m.round).map(Box::new),
+        round: mrtr
+            .and_then(|m| m.round)
+            .or_else(|| stateless_round(ctx))
+            .map(Box::new),
     }
+}
+
+/// A 2026-07-28 client's retry of a stateless upstream's own MRTR round (it carries
+/// `inputResponses`): recorded with the answers' digest, as a held call's rounds are. The
+/// gateway keeps nothing between such rounds, so there is no first round to name.
+fn stateless_round(ctx: &RequestCtx) -> Option<crate::audit::Round> {
+    let stateless = ctx
+        .target
+        .as_ref()
+        .is_some_and(|t| t.session == crate::decision::SessionBinding::Stateless);
+    if !stateless || ctx.method != crate::mcp::McpMethod::ToolsCall {
+        return None;
+    }
+    Some(crate::audit::Round {
+        first: None,
+        number: None,
+        input_responses: Some(super::mrtr::input_responses_digest(&ctx.body)?),
+    })
 }

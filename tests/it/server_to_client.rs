@@ -707,8 +707,14 @@ async fn a_modern_upstreams_own_input_required_result_passes_through() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_alpha, gw, url) =
-        stateless_alpha(&python, dir.path(), VirtualServer::new("all", "/v/all/mcp")).await;
+    let audit = format!("audit:\n  path: \"{}/audit.jsonl\"\n", dir.path().display());
+    let (alpha, gw, url) = stateless_alpha_with(
+        &python,
+        dir.path(),
+        VirtualServer::new("all", "/v/all/mcp"),
+        &audit,
+    )
+    .await;
     let ask = json!({"arguments":{"question":"ok?"}});
 
     let r = modern_call(&url, 1, "alpha__confirm", ask.clone()).await;
@@ -753,6 +759,38 @@ async fn a_modern_upstreams_own_input_required_result_passes_through() {
     let r = modern_call(&url, 3, "alpha__confirm", forged).await;
     let text = r.text().await.unwrap();
     assert!(!text.contains("confirmed: no"), "{text}");
+
+    // Each round is a call of its own in the trail; a retry carries the digest of what the
+    // client answered, not the answer, and names no first round (the upstream's own).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(&gw, "mcp_gateway_audit_records_total", &[]).await < Some(3.0) {
+        assert!(std::time::Instant::now() < deadline, "records not queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(gw);
+    drop(alpha);
+    let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let retried: Vec<&Value> = records
+        .iter()
+        .filter(|r| r.get("input_responses_sha256").is_some())
+        .collect();
+    assert_eq!(
+        retried.len(),
+        2,
+        "the retry and the forged one: {records:#?}"
+    );
+    let canonical = format!(r#"{{"{key}":{{"action":"accept","content":{{"answer":"yes"}}}}}}"#);
+    assert_eq!(
+        retried[0]["input_responses_sha256"],
+        crate::common::tokens::sha256_hex(&canonical),
+        "{}",
+        retried[0]
+    );
+    assert!(retried.iter().all(|r| r.get("resumes").is_none()));
 }
 
 /// A Python SDK upstream `alpha` called statelessly (its default) behind `vs` (made
@@ -761,6 +799,16 @@ async fn stateless_alpha(
     python: &std::path::Path,
     dir: &std::path::Path,
     vs: VirtualServer,
+) -> (Child, Gateway, String) {
+    stateless_alpha_with(python, dir, vs, "").await
+}
+
+/// [`stateless_alpha`] with `extra` top-level YAML (an audit section).
+async fn stateless_alpha_with(
+    python: &std::path::Path,
+    dir: &std::path::Path,
+    vs: VirtualServer,
+    extra: &str,
 ) -> (Child, Gateway, String) {
     let (child, alpha) = python_upstream(python, "alpha", dir).await;
     let yaml = Config::new()
@@ -773,7 +821,7 @@ async fn stateless_alpha(
         .virtual_server(vs.anonymous())
         .upstream(Upstream::new("alpha", &alpha))
         .yaml();
-    let gw = start_gateway(&yaml).await;
+    let gw = start_gateway(&format!("{yaml}\n{extra}")).await;
     let url = format!("http://{}/v/all/mcp", gw.addr);
     (child, gw, url)
 }
