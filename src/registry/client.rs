@@ -82,26 +82,11 @@ impl McpClient<'_> {
                     {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")}
             }}
         });
-        let mut headers = vec![
-            ("content-type", "application/json"),
-            ("accept", "application/json, text/event-stream"),
+        let headers = [
             (crate::mcp::headers::MCP_PROTOCOL_VERSION, version),
             (crate::mcp::headers::MCP_METHOD, "server/discover"),
         ];
-        if let Some((k, v)) = self.auth {
-            headers.push((k, v));
-        }
-        let resp = self
-            .http
-            .send(
-                "POST",
-                self.url,
-                &headers,
-                Some(bytes::Bytes::from(body.to_string())),
-                self.timeout,
-            )
-            .await
-            .ok()?;
+        let resp = self.send_json(&headers, &body).await.ok()?;
         Some(
             resp.status == 200
                 && response_for(&resp.body, 1).is_ok_and(|v| {
@@ -239,30 +224,14 @@ impl McpClient<'_> {
         session: Option<&UpstreamSession>,
         body: &Value,
     ) -> Result<(bytes::Bytes, Option<String>), String> {
-        let mut headers = vec![
-            ("content-type", "application/json"),
-            ("accept", "application/json, text/event-stream"),
-            (
-                crate::mcp::headers::MCP_PROTOCOL_VERSION,
-                crate::mcp::revision::PREFERRED,
-            ),
-        ];
+        let mut headers = vec![(
+            crate::mcp::headers::MCP_PROTOCOL_VERSION,
+            crate::mcp::revision::PREFERRED,
+        )];
         if let Some(id) = session.and_then(|s| s.id.as_deref()) {
             headers.push((crate::mcp::headers::MCP_SESSION_ID, id));
         }
-        if let Some((k, v)) = self.auth {
-            headers.push((k, v));
-        }
-        let resp = self
-            .http
-            .send(
-                "POST",
-                self.url,
-                &headers,
-                Some(bytes::Bytes::from(body.to_string())),
-                self.timeout,
-            )
-            .await?;
+        let resp = self.send_json(&headers, body).await?;
         if !(200..300).contains(&resp.status) {
             return Err(format!("HTTP {}", resp.status));
         }
@@ -272,6 +241,34 @@ impl McpClient<'_> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         Ok((resp.body, sid))
+    }
+}
+
+impl McpClient<'_> {
+    /// POST `body` as JSON with `headers`, the media types a streamable-HTTP client sends
+    /// and the credential.
+    async fn send_json(
+        &self,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<crate::http_client::HttpResponse, String> {
+        let mut all = vec![
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+        ];
+        all.extend_from_slice(headers);
+        if let Some((k, v)) = self.auth {
+            all.push((k, v));
+        }
+        self.http
+            .send(
+                "POST",
+                self.url,
+                &all,
+                Some(bytes::Bytes::from(body.to_string())),
+                self.timeout,
+            )
+            .await
     }
 }
 

@@ -68,6 +68,19 @@ impl Setup {
     }
 }
 
+/// The Python with the SDK, or `None` (the test is skipped, saying so; never in CI).
+fn python_or_skip() -> Option<std::path::PathBuf> {
+    let python = sdk_python();
+    if python.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the Python SDK (scripts/test.sh creates the venv)"
+        );
+        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+    }
+    python
+}
+
 /// Two Python upstreams, `alpha` and `beta`, behind the anonymous virtual server `all`.
 /// `None` (test skipped) without a Python that has the SDK.
 async fn setup() -> Option<Setup> {
@@ -76,14 +89,7 @@ async fn setup() -> Option<Setup> {
 
 /// [`setup`] with an `admin` section and `extra` top-level YAML (quotas, approvals, audit).
 async fn setup_with(admin: Admin, extra: &str) -> Option<Setup> {
-    let Some(python) = sdk_python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide the Python SDK (scripts/test.sh creates the venv)"
-        );
-        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
-        return None;
-    };
+    let python = python_or_skip()?;
     let dir = tempfile::tempdir().unwrap();
     let (a, alpha) = python_upstream(&python, "alpha", dir.path()).await;
     let (b, beta) = python_upstream(&python, "beta", dir.path()).await;
@@ -698,12 +704,7 @@ async fn an_mrtr_retry_of_a_tool_hidden_meanwhile_is_refused_as_unknown() {
 /// (`confirm`) asks this way on its stateless side.
 #[tokio::test]
 async fn a_modern_upstreams_own_input_required_result_passes_through() {
-    let Some(python) = sdk_python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide the Python SDK"
-        );
-        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+    let Some(python) = python_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -849,12 +850,7 @@ async fn call_where(url: &str, arguments: Value, headers: &[(&str, &str)]) -> re
 /// sent none is served, and a pinned argument gets the gateway's header, not the client's.
 #[tokio::test]
 async fn mcp_param_headers_follow_the_decided_arguments() {
-    let Some(python) = sdk_python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide the Python SDK"
-        );
-        eprintln!("skipped: no Python with the mcp SDK (run scripts/test.sh once to create it)");
+    let Some(python) = python_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
