@@ -80,29 +80,85 @@ fn string_at(body: &[u8], span: Range<usize>) -> Option<Cow<'_, str>> {
     serde_json::from_slice::<Cow<'_, str>>(raw).ok()
 }
 
-#[derive(Deserialize)]
+/// The message's members, read in one pass. A member whose name differs from one of these
+/// only in case (or by Unicode folding) is refused ([`shadowing`]).
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(default, borrow)]
     jsonrpc: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "present")]
+    /// Raw, so `"id": null` (`Some("null")`) is told apart from a missing id; the same for
+    /// `method`, `result` and `error`.
     method: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
     id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
     params: Option<ParamsPeek<'a>>,
-    #[serde(default, borrow, deserialize_with = "present")]
     result: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
     error: Option<&'a RawValue>,
+    /// A member that passes for one of these ([`shadowing`]): the refusal.
+    shadow: Option<String>,
 }
 
-/// Keep a field that is present with the value `null` as `Some("null")`, so "id": null can be
-/// told apart from a missing id.
-fn present<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    <&'de RawValue>::deserialize(d).map(Some)
+/// The members of a message the gateway reads, and of its `params`.
+const ENVELOPE_KEYS: [&str; 6] = ["jsonrpc", "method", "id", "params", "result", "error"];
+const PARAMS_KEYS: [&str; 3] = ["name", "_meta", "arguments"];
+
+/// The refusal naming the member `key` passes for: a key the gateway does not read but a parser
+/// that matches names case-insensitively (Go's `encoding/json`, .NET's web defaults) would
+/// read as one it does. `{"Arguments": {...}}` alone would be a call without arguments here
+/// (so argument policy passes) and a call with them there. The strict pass has already
+/// refused a key next to such a twin, so this one is alone: it is refused as the message's
+/// shape defect it is (after the id is read, so the answer carries it).
+fn shadowing(key: &str, known: &[&str]) -> Option<String> {
+    let k = known
+        .iter()
+        .find(|k| **k != key && super::strict::same_key(key.as_bytes(), k.as_bytes()))?;
+    Some(format!(
+        "member {:?} differs from {k:?} only in letter case; parsers disagree on whether it is {k:?}, so spell it {k:?}",
+        crate::error::clip(key)
+    ))
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Envelope<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON-RPC message")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::de::Error as _;
+                let mut env = Envelope::default();
+                // A member twice: an error, so no id is trusted for the answer (this also
+                // reads bodies the strict pass refused, to answer with their id).
+                let mut seen = [false; ENVELOPE_KEYS.len()];
+                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                    if let Some(i) = ENVELOPE_KEYS.iter().position(|e| *e == k) {
+                        if std::mem::replace(&mut seen[i], true) {
+                            return Err(A::Error::duplicate_field(ENVELOPE_KEYS[i]));
+                        }
+                    }
+                    match &*k {
+                        "jsonrpc" => env.jsonrpc = m.next_value()?,
+                        "method" => env.method = Some(m.next_value()?),
+                        "id" => env.id = Some(m.next_value()?),
+                        "params" => env.params = m.next_value()?,
+                        "result" => env.result = Some(m.next_value()?),
+                        "error" => env.error = Some(m.next_value()?),
+                        other => {
+                            if env.shadow.is_none() {
+                                env.shadow = shadowing(other, &ENVELOPE_KEYS);
+                            }
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(env)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
 /// What the gateway reads of `params` in the same single pass over the body: whether it is
@@ -113,6 +169,8 @@ struct ParamsPeek<'a> {
     name: Option<&'a RawValue>,
     meta: Option<&'a RawValue>,
     arguments: Option<&'a RawValue>,
+    /// A member that passes for one of these ([`shadowing`]): the refusal.
+    shadow: Option<String>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
@@ -127,7 +185,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                 self,
                 mut m: A,
             ) -> Result<Self::Value, A::Error> {
-                let (mut name, mut meta, mut arguments) = (None, None, None);
+                let (mut name, mut meta, mut arguments, mut shadow) = (None, None, None, None);
                 while let Some(k) = m.next_key::<Cow<'de, str>>()? {
                     if k == "name" && name.is_none() {
                         name = Some(m.next_value::<&'de RawValue>()?);
@@ -136,6 +194,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     } else if k == "arguments" && arguments.is_none() {
                         arguments = Some(m.next_value::<&'de RawValue>()?);
                     } else {
+                        if shadow.is_none() {
+                            shadow = shadowing(&k, &PARAMS_KEYS);
+                        }
                         m.next_value::<serde::de::IgnoredAny>()?;
                     }
                 }
@@ -144,6 +205,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     name,
                     meta,
                     arguments,
+                    shadow,
                 })
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
@@ -156,6 +218,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     name: None,
                     meta: None,
                     arguments: None,
+                    shadow: None,
                 })
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
@@ -164,6 +227,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     name: None,
                     meta: None,
                     arguments: None,
+                    shadow: None,
                 })
             }
             fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
@@ -172,6 +236,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     name: None,
                     meta: None,
                     arguments: None,
+                    shadow: None,
                 })
             }
             fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
@@ -180,6 +245,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     name: None,
                     meta: None,
                     arguments: None,
+                    shadow: None,
                 })
             }
             fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
@@ -188,6 +254,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     name: None,
                     meta: None,
                     arguments: None,
+                    shadow: None,
                 })
             }
             fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
@@ -196,6 +263,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     name: None,
                     meta: None,
                     arguments: None,
+                    shadow: None,
                 })
             }
             fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
@@ -204,6 +272,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                     name: None,
                     meta: None,
                     arguments: None,
+                    shadow: None,
                 })
             }
         }
@@ -284,7 +353,7 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
             };
         }
     }
-    let env: Envelope<'_> = serde_json::from_slice(body).map_err(|e| {
+    let mut env: Envelope<'_> = serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             Reject::Parse(e.to_string())
         } else {
@@ -295,6 +364,13 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
         if matches!(id.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9')) {
             *id_out = Some(span(body, id.get()));
         }
+    }
+    if let Some(why) = env
+        .shadow
+        .take()
+        .or_else(|| env.params.as_mut().and_then(|p| p.shadow.take()))
+    {
+        return Err(Reject::InvalidRequest(why));
     }
     if env.jsonrpc.as_deref() != Some("2.0") {
         return Err(Reject::InvalidRequest("\"jsonrpc\" must be \"2.0\"".into()));
@@ -514,6 +590,45 @@ mod tests {
         let f = parse(b, 5).unwrap_err();
         assert!(f.reject.to_string().contains("nested deeper than 5"));
         assert_eq!(f.id.map(|r| &b[r]), Some(&br#""d""#[..]));
+    }
+
+    /// A member that only a case-insensitive parser (Go, .NET) reads as one the gateway
+    /// reads: `Arguments` would be arguments there and none here (argument policy passes).
+    /// Refused, with the id kept for the answer; other unknown members pass.
+    #[test]
+    fn members_that_pass_for_read_ones_only_by_case_are_refused() {
+        for (b, named) in [
+            (
+                r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","Arguments":{"path":"/etc"}}}"#,
+                "\"Arguments\"",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"NAME":"x"}}"#,
+                "\"NAME\"",
+            ),
+            // Unicode folding: the long s (U+017F) folds to "s", as Go's EqualFold has it.
+            (
+                "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"x\",\"argument\u{17f}\":{}}}",
+                "argument",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":7,"Method":"tools/call","params":{"name":"x"}}"#,
+                "\"Method\"",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":7,"method":"tools/list","Params":{}}"#,
+                "\"Params\"",
+            ),
+        ] {
+            let f = parse(b.as_bytes(), 64).unwrap_err();
+            assert_eq!(f.reject.jsonrpc_code(), INVALID_REQUEST, "{b}");
+            let msg = f.reject.to_string();
+            assert!(msg.contains(named) && msg.contains("letter case"), "{b}: {msg}");
+            assert_eq!(f.id.map(|r| &b.as_bytes()[r]), Some(&b"7"[..]), "{b}");
+        }
+        // Members the gateway does not read and nothing mistakes for one: as before.
+        let ok = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","x":1,"params":{"name":"a","arguments":{},"task":{}}}"#;
+        assert!(parse(ok, 64).is_ok());
     }
 
     #[test]

@@ -398,6 +398,27 @@ async fn keys_equal_to_a_case_insensitive_parser_are_duplicates() {
     s.still_serves(&sid).await;
 }
 
+/// A member alone that a case-insensitive parser reads as one the gateway reads: the
+/// gateway would see a call without arguments (or without params, or without a method),
+/// a Go or .NET upstream one with them. `crm.update_ticket` pins `tenant`: `Arguments`
+/// would carry the client's own tenant past the pin. Refused (400, -32600) on both routes;
+/// nothing reaches the upstream.
+#[tokio::test]
+async fn members_that_pass_for_read_ones_only_by_case_are_refused() {
+    let s = setup(Limits::default()).await;
+    let sid = s.open_session().await;
+    for (body, named) in [
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crm__update_ticket","Arguments":{"tenant":"evil","id":"1"}}}"#, "Arguments"),
+        ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"crm__update_ticket\",\"argument\u{17F}\":{\"tenant\":\"evil\"}}}", "argument"),
+        (r#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"crm__get_customer"}}"#, "Method"),
+    ] {
+        assert_error(s.vcall(&sid, body).await, 400, -32600, named).await;
+        assert_error(s.plain(body.replace("crm__", "")).await, 400, -32600, named).await;
+    }
+    assert_eq!(s.seen.total(), 0);
+    s.still_serves(&sid).await;
+}
+
 /// The body reaches the upstream as the bytes that were checked, labelled as what they are:
 /// a charset other than UTF-8 (a UTF-7 reader turns `"n+AGE-me"` into `"name"`), a second
 /// Content-Type, a Content-Encoding, or a GET/DELETE body is refused; the upstream gets
