@@ -34,8 +34,9 @@ use crate::error::Reject;
 pub enum Cap {
     /// 2026-07-28 calls parked for their client's input (`proxy::mrtr`).
     ParkedCalls,
-    /// Open `subscriptions/listen` streams (`vserver::listen`).
-    ListenStreams,
+    /// Open server-to-client streams: a legacy session's GET stream and a 2026-07-28
+    /// `subscriptions/listen` stream (`proxy::stream`).
+    Streams,
     /// Client sessions with relayed upstream events (`vserver::events`).
     EventSessions,
 }
@@ -45,7 +46,7 @@ impl Cap {
     pub fn field(self) -> &'static str {
         match self {
             Cap::ParkedCalls => "max_parked_calls_per_principal",
-            Cap::ListenStreams => "max_listen_streams_per_principal",
+            Cap::Streams => "max_streams_per_principal",
             Cap::EventSessions => "max_event_sessions_per_principal",
         }
     }
@@ -54,7 +55,7 @@ impl Cap {
     pub fn what(self) -> &'static str {
         match self {
             Cap::ParkedCalls => "calls waiting for your input (InputRequiredResult)",
-            Cap::ListenStreams => "open subscriptions/listen streams",
+            Cap::Streams => "open server-to-client streams (GET streams and subscriptions/listen)",
             Cap::EventSessions => {
                 "sessions with a server-to-client stream, resource subscriptions or a log level"
             }
@@ -65,7 +66,7 @@ impl Cap {
     pub fn advice(self) -> &'static str {
         match self {
             Cap::ParkedCalls => "finish the pending calls (retry them with their inputResponses) or drop them (they expire 5 minutes after they asked), then call again",
-            Cap::ListenStreams => "close a listen stream you no longer need (one stream can carry every notification type), then open this one again",
+            Cap::Streams => "close a stream you no longer need (one stream per session, or one listen stream for every notification type, is enough), then open this one again",
             Cap::EventSessions => "end the sessions you no longer use (HTTP DELETE with their Mcp-Session-Id) or let them expire, then retry",
         }
     }
@@ -207,7 +208,7 @@ mod tests {
         );
         // Another principal, and another cap of the same principal, are counted apart.
         assert!(c.acquire(Cap::ParkedCalls, bob, 2).is_ok());
-        assert!(c.acquire(Cap::ListenStreams, alice, 2).is_ok());
+        assert!(c.acquire(Cap::Streams, alice, 2).is_ok());
         assert_eq!(c.held(Cap::ParkedCalls, alice), 2);
     }
 
@@ -215,14 +216,14 @@ mod tests {
     fn a_dropped_slot_gives_its_place_back_and_empty_counts_leave_the_table() {
         let c = Counters::default();
         let who = PrincipalKey::of(None);
-        let s = c.acquire(Cap::ListenStreams, who, 1).ok();
-        assert!(c.acquire(Cap::ListenStreams, who, 1).is_err());
+        let s = c.acquire(Cap::Streams, who, 1).ok();
+        assert!(c.acquire(Cap::Streams, who, 1).is_err());
         // A refusal at zero leaves nothing behind either.
         assert!(c.acquire(Cap::EventSessions, who, 0).is_err());
         assert_eq!(c.len(), 1);
         drop(s);
         assert!(c.is_empty(), "no entry for a principal that holds nothing");
-        assert!(c.acquire(Cap::ListenStreams, who, 1).is_ok());
+        assert!(c.acquire(Cap::Streams, who, 1).is_ok());
         assert!(c.is_empty(), "the temporary slot dropped at once");
     }
 

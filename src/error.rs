@@ -255,9 +255,10 @@ pub enum Reject {
         method: &'static str,
         failed: Vec<(String, String)>,
     },
-    /// 503, -32000: this replica already serves its most `subscriptions/listen` streams.
-    #[error("this gateway already serves {capacity} subscriptions/listen streams; retry later, or rely on the ttlMs of list results")]
-    ListenStreamsFull { capacity: usize },
+    /// 503, -32000: this replica already serves its most server-to-client streams (GET and
+    /// `subscriptions/listen`).
+    #[error("this gateway already serves {capacity} server-to-client streams (GET and subscriptions/listen); retry later, or rely on the ttlMs of list results")]
+    StreamsFull { capacity: usize },
     /// 429, -32000: the caller already holds its most of some long-lived state on this
     /// replica (`limits.max_*_per_principal`, [`crate::caps`]); nothing was sent upstream.
     /// `data.limit` names the `limits` field, `data.max` its value. No `Retry-After`: the
@@ -351,7 +352,7 @@ impl Reject {
             Reject::UnsupportedRevision { .. } => 400,
             Reject::ModernMethodNotFound { .. } => 404,
             Reject::FanOutFailed { .. } => 502,
-            Reject::ListenStreamsFull { .. } => 503,
+            Reject::StreamsFull { .. } => 503,
             Reject::PrincipalCapReached { .. } => 429,
         }
     }
@@ -396,7 +397,7 @@ impl Reject {
             Reject::UnsupportedRevision { .. } => UNSUPPORTED_PROTOCOL_VERSION,
             Reject::ModernMethodNotFound { .. } => METHOD_NOT_FOUND,
             Reject::FanOutFailed { .. } => GATEWAY_ERROR,
-            Reject::ListenStreamsFull { .. } => GATEWAY_ERROR,
+            Reject::StreamsFull { .. } => GATEWAY_ERROR,
             Reject::PrincipalCapReached { .. } => GATEWAY_ERROR,
         }
     }
@@ -500,7 +501,7 @@ impl Reject {
             | Reject::QuotaExceeded { .. }
             | Reject::UnsupportedRevision { .. }
             | Reject::ModernMethodNotFound { .. }
-            | Reject::ListenStreamsFull { .. } => Outcome::Rejected,
+            | Reject::StreamsFull { .. } => Outcome::Rejected,
             Reject::FanOutFailed { .. } => Outcome::UpstreamError,
             Reject::PrincipalCapReached { .. } => Outcome::Rejected,
         }
@@ -596,7 +597,7 @@ impl Reject {
             | Reject::UnsupportedRevision { .. }
             | Reject::ModernMethodNotFound { .. }
             | Reject::FanOutFailed { .. }
-            | Reject::ListenStreamsFull { .. }
+            | Reject::StreamsFull { .. }
             | Reject::PrincipalCapReached { .. } => Vec::new(),
         }
     }
@@ -751,7 +752,7 @@ mod tests {
                 method: "logging/setLevel",
                 failed: vec![("crm".into(), "HTTP 500".into())],
             },
-            Reject::ListenStreamsFull { capacity: 1 },
+            Reject::StreamsFull { capacity: 1 },
             Reject::PrincipalCapReached {
                 cap: crate::caps::Cap::ParkedCalls,
                 limit: 32,
@@ -873,7 +874,7 @@ mod tests {
             Reject::ModernMethodNotFound { .. } => (404, METHOD_NOT_FOUND, Rejected, none()),
             Reject::FanOutFailed { .. } => (502, GATEWAY_ERROR, UpstreamError, none()),
             // 503 counts as `rejected`: a bound was reached, nothing failed.
-            Reject::ListenStreamsFull { .. } => (503, GATEWAY_ERROR, Rejected, none()),
+            Reject::StreamsFull { .. } => (503, GATEWAY_ERROR, Rejected, none()),
             // 429 like a quota: this caller is over its share; others are still served.
             Reject::PrincipalCapReached { .. } => (429, GATEWAY_ERROR, Rejected, none()),
         }
@@ -882,7 +883,7 @@ mod tests {
     #[test]
     fn a_principal_cap_names_the_limit_its_value_and_what_to_do() {
         use crate::caps::Cap;
-        for cap in [Cap::ParkedCalls, Cap::ListenStreams, Cap::EventSessions] {
+        for cap in [Cap::ParkedCalls, Cap::Streams, Cap::EventSessions] {
             let r = Reject::PrincipalCapReached { cap, limit: 7 };
             let m = r.to_string();
             assert!(m.contains(&format!("limits.{}", cap.field())), "{m}");

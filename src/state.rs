@@ -214,7 +214,7 @@ pub struct Shared {
     /// (bounded; `vserver::events`).
     pub events: crate::vserver::events::Events,
     /// Open `subscriptions/listen` streams of modern clients (bounded: one permit each).
-    pub listen_streams: Arc<tokio::sync::Semaphore>,
+    pub server_streams: Arc<tokio::sync::Semaphore>,
     /// Modern clients' calls waiting for their `inputResponses` retry (MRTR, bounded).
     pub parked: crate::proxy::mrtr::ParkedCalls,
     /// Per-principal counts of the three tables above (`limits.max_*_per_principal`); kept
@@ -368,8 +368,8 @@ impl Shared {
             audit,
             in_flight: crate::store::BoundedMap::new(crate::vserver::reply::MAX_IN_FLIGHT),
             events: crate::vserver::events::table(),
-            listen_streams: Arc::new(tokio::sync::Semaphore::new(
-                crate::vserver::listen::MAX_LISTEN_STREAMS,
+            server_streams: Arc::new(tokio::sync::Semaphore::new(
+                crate::vserver::listen::MAX_STREAMS,
             )),
             parked: Default::default(),
             caps: Default::default(),

@@ -837,9 +837,10 @@ pub struct RawLimits {
     /// Most 2026-07-28 calls one principal may have parked for its input at once (429
     /// past it). 1 to the per-replica total (1,024).
     pub max_parked_calls_per_principal: usize,
-    /// Most `subscriptions/listen` streams one principal may hold open (429 past it). 1 to
-    /// the per-replica total (4,096).
-    pub max_listen_streams_per_principal: usize,
+    /// Most server-to-client streams (legacy GET streams and 2026-07-28
+    /// `subscriptions/listen` streams together) one principal may hold open (429 past it).
+    /// 1 to the per-replica total (4,096).
+    pub max_streams_per_principal: usize,
     /// Most client sessions with relayed upstream events (a GET stream, resource
     /// subscriptions or a log level) one principal may have (429 past it). 1 to the
     /// per-replica total (10,000).
@@ -852,7 +853,7 @@ impl Default for RawLimits {
             max_request_body_bytes: 1024 * 1024,
             max_json_depth: super::DEFAULT_MAX_JSON_DEPTH,
             max_parked_calls_per_principal: super::values::DEFAULT_PARKED_PER_PRINCIPAL,
-            max_listen_streams_per_principal: super::values::DEFAULT_LISTEN_PER_PRINCIPAL,
+            max_streams_per_principal: super::values::DEFAULT_STREAMS_PER_PRINCIPAL,
             max_event_sessions_per_principal: super::values::DEFAULT_EVENT_SESSIONS_PER_PRINCIPAL,
         }
     }

@@ -47,7 +47,7 @@ pub struct Limits {
     pub max_json_depth: usize,
     /// Per-principal caps on long-lived state ([`crate::caps`]).
     pub max_parked_calls_per_principal: usize,
-    pub max_listen_streams_per_principal: usize,
+    pub max_streams_per_principal: usize,
     pub max_event_sessions_per_principal: usize,
 }
 
@@ -59,11 +59,11 @@ pub struct Limits {
 /// 32 principals at their cap still leave the per-replica 1,024 with room.
 pub(super) const DEFAULT_PARKED_PER_PRINCIPAL: usize = 32;
 
-/// Default for `limits.max_listen_streams_per_principal`. One stream carries every
-/// notification type, so a client needs one; 16 covers one person's several clients (IDE,
+/// Default for `limits.max_streams_per_principal` (GET and listen streams together). One
+/// stream carries every notification type, so a client needs one per session; 16 covers one person's several clients (IDE,
 /// desktop app, CLI) or a service account's few agent processes, and 256 principals at
 /// their cap fit the per-replica 4,096.
-pub(super) const DEFAULT_LISTEN_PER_PRINCIPAL: usize = 16;
+pub(super) const DEFAULT_STREAMS_PER_PRINCIPAL: usize = 16;
 
 /// Default for `limits.max_event_sessions_per_principal`. A handshake-era client holds one
 /// session (with its GET stream) per connected host or agent; 256 is generous for a service
@@ -149,10 +149,10 @@ pub(super) fn limits(l: &RawLimits) -> Result<Limits, ConfigError> {
             l.max_parked_calls_per_principal,
             crate::proxy::mrtr::MAX_PARKED,
         )?,
-        max_listen_streams_per_principal: cap(
-            "max_listen_streams_per_principal",
-            l.max_listen_streams_per_principal,
-            crate::vserver::listen::MAX_LISTEN_STREAMS,
+        max_streams_per_principal: cap(
+            "max_streams_per_principal",
+            l.max_streams_per_principal,
+            crate::vserver::listen::MAX_STREAMS,
         )?,
         max_event_sessions_per_principal: cap(
             "max_event_sessions_per_principal",

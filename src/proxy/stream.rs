@@ -30,7 +30,7 @@ pub(crate) async fn serve(
     session: &mut Session,
     shared: &Shared,
     server: &str,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     events: tokio::sync::broadcast::Receiver<Bytes>,
 ) -> pingora::Result<()> {
     let frames = Frames {
@@ -43,10 +43,7 @@ pub(crate) async fn serve(
 }
 
 /// Serve a modern client's `subscriptions/listen` stream: the same changes as the GET
-/// stream, only the types it opted in to, in frames tagged with its subscription id. At most
-/// `limits.max_listen_streams_per_principal` per caller (429 past that, `crate::caps`) and
-/// `vserver::listen::MAX_LISTEN_STREAMS` at once (503 past that). Both places are held until
-/// this function returns, however the stream ends.
+/// stream, only the types it opted in to, in frames tagged with its subscription id.
 pub(crate) async fn listen(
     session: &mut Session,
     shared: &Shared,
@@ -54,26 +51,6 @@ pub(crate) async fn listen(
     ctx: &mut RequestCtx,
     listen: &Listen,
 ) -> pingora::Result<()> {
-    let cap = shared
-        .runtime
-        .load()
-        .config
-        .limits
-        .max_listen_streams_per_principal;
-    let who = crate::caps::PrincipalKey::of(ctx.principal.as_deref());
-    let _slot = match shared
-        .caps
-        .acquire(crate::caps::Cap::ListenStreams, who, cap)
-    {
-        Ok(s) => s,
-        Err(reject) => return super::respond::reject(session, ctx, &reject).await,
-    };
-    let Ok(_permit) = shared.listen_streams.clone().try_acquire_owned() else {
-        let full = crate::error::Reject::ListenStreamsFull {
-            capacity: crate::vserver::listen::MAX_LISTEN_STREAMS,
-        };
-        return super::respond::reject(session, ctx, &full).await;
-    };
     let frames = Frames {
         first: Some(listen.ack.clone()),
         tools: listen.tools.clone(),
@@ -94,14 +71,37 @@ struct Frames {
 /// The one fan-out: wait for the registry's change signal, compare what this caller sees,
 /// write the frames of what changed, and relay the session's upstream events (a legacy GET
 /// stream's; `None` on a listen stream); a keep-alive comment when idle.
+///
+/// Every stream, GET or listen, takes a place: at most `limits.max_streams_per_principal`
+/// per caller (429 past that, `crate::caps`) and `vserver::listen::MAX_STREAMS` at once
+/// (503 past that). Both are held until this function returns, however the stream ends:
+/// each holds a client connection and a task for as long as the client keeps it.
 async fn run(
     session: &mut Session,
     shared: &Shared,
     server: &str,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
     frames: Frames,
     mut events: Option<tokio::sync::broadcast::Receiver<Bytes>>,
 ) -> pingora::Result<()> {
+    let cap = shared
+        .runtime
+        .load()
+        .config
+        .limits
+        .max_streams_per_principal;
+    let who = crate::caps::PrincipalKey::of(ctx.principal.as_deref());
+    let _slot = match shared.caps.acquire(crate::caps::Cap::Streams, who, cap) {
+        Ok(s) => s,
+        Err(reject) => return super::respond::reject(session, ctx, &reject).await,
+    };
+    let Ok(_permit) = shared.server_streams.clone().try_acquire_owned() else {
+        let full = crate::error::Reject::StreamsFull {
+            capacity: crate::vserver::listen::MAX_STREAMS,
+        };
+        return super::respond::reject(session, ctx, &full).await;
+    };
+    let ctx = &*ctx;
     let mut h = pingora::http::ResponseHeader::build(200, Some(4))?;
     h.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
     h.insert_header(http::header::CACHE_CONTROL, "no-cache")?;

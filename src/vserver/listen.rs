@@ -13,9 +13,10 @@
 //! of the acknowledgement, which the spec allows.
 //!
 //! Each stream holds a connection and a task for as long as the client stays, so a replica
-//! serves at most [`MAX_LISTEN_STREAMS`] (then 503, `Reject::ListenStreamsFull`), and one
-//! caller at most `limits.max_listen_streams_per_principal` of them (then 429,
-//! `Reject::PrincipalCapReached`: [`crate::caps`]), so no caller can take them all.
+//! serves at most [`MAX_STREAMS`] server-to-client streams, these and legacy GET streams
+//! together (then 503, `Reject::StreamsFull`), and one caller at most
+//! `limits.max_streams_per_principal` of them (then 429, `Reject::PrincipalCapReached`:
+//! [`crate::caps`]), so no caller can take them all (`proxy::stream`).
 
 use bytes::Bytes;
 
@@ -23,11 +24,12 @@ use crate::error::Reject;
 
 use super::{Answer, Request};
 
-/// Most `subscriptions/listen` streams one replica holds open: each is an idle connection
+/// Most server-to-client streams (legacy GET streams and `subscriptions/listen` streams
+/// together) one replica holds open: each is an idle connection
 /// and a task woken on registry changes (and every 15 s for a keep-alive), a few KiB each;
 /// 4,096 is well under a default 65,536 file-descriptor limit shared with the proxied
 /// traffic.
-pub const MAX_LISTEN_STREAMS: usize = 4096;
+pub const MAX_STREAMS: usize = 4096;
 
 /// The `_meta` key on every frame of a listen stream.
 const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";

@@ -570,12 +570,12 @@ async fn listen_receives_tools_list_changed() {
     // Every permit taken: the next listen is refused, not queued.
     let all =
         s.gw.shared
-            .listen_streams
+            .server_streams
             .clone()
-            .try_acquire_many_owned(s.gw.shared.listen_streams.available_permits() as u32)
+            .try_acquire_many_owned(s.gw.shared.server_streams.available_permits() as u32)
             .unwrap();
     let r = modern(&s.url, "subscriptions/listen", None, listen()).await;
-    assert_error(r, 503, -32000, "subscriptions/listen streams").await;
+    assert_error(r, 503, -32000, "server-to-client streams").await;
     drop(all);
     reader.abort();
 }

@@ -100,13 +100,13 @@ fn held(gw: &Gateway, cap: mcp_gateway::caps::Cap, subject: &str) -> usize {
 }
 
 #[tokio::test]
-async fn listen_streams_are_capped_per_principal_and_come_back_when_one_closes() {
+async fn streams_get_and_listen_together_are_capped_per_principal_and_come_back_when_one_closes() {
     use mcp_gateway::caps::Cap;
     let up = start_demo().await;
     let (gw, url) = gateway(
         &up.url(),
         Limits {
-            max_listen_streams_per_principal: Some(2),
+            max_streams_per_principal: Some(2),
             ..Limits::default()
         },
     )
@@ -117,29 +117,38 @@ async fn listen_streams_are_capped_per_principal_and_come_back_when_one_closes()
         listen(&url, ALICE, 3).await,
         429,
         -32000,
-        "limits.max_listen_streams_per_principal",
+        "limits.max_streams_per_principal",
     )
     .await;
     assert_eq!(
         v["error"]["data"],
-        json!({"limit": "max_listen_streams_per_principal", "max": 2}),
+        json!({"limit": "max_streams_per_principal", "max": 2}),
         "{v}"
     );
     let m = v["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        m.contains("you already hold 2 open subscriptions/listen streams"),
+        m.contains("you already hold 2 open server-to-client streams"),
         "{m}"
     );
-    assert!(m.contains("close a listen stream"), "{m}");
+    assert!(m.contains("close a stream"), "{m}");
+    // A legacy session's GET stream counts against the same cap.
+    let sid = session(&url, ALICE).await;
+    assert_error(
+        get_stream(&url, ALICE, &sid).await,
+        429,
+        -32000,
+        "limits.max_streams_per_principal",
+    )
+    .await;
     // Another principal is served meanwhile.
     let _b1 = opened(listen(&url, BOB, 1).await).await;
-    assert_eq!(held(&gw, Cap::ListenStreams, "bob"), 1);
+    assert_eq!(held(&gw, Cap::Streams, "bob"), 1);
 
     // Alice closes a stream: its place comes back.
     drop(a1);
-    assert!(eventually(|| held(&gw, Cap::ListenStreams, "alice") == 1).await);
+    assert!(eventually(|| held(&gw, Cap::Streams, "alice") == 1).await);
     let _a3 = opened(listen(&url, ALICE, 3).await).await;
-    assert_eq!(held(&gw, Cap::ListenStreams, "alice"), 2);
+    assert_eq!(held(&gw, Cap::Streams, "alice"), 2);
 }
 
 /// Open a handshake-era session as `who`; its id.

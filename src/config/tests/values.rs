@@ -151,11 +151,11 @@ fn vault_references_need_a_vault_section() {
 fn per_principal_caps_are_between_1_and_their_per_replica_total() {
     let c = from_yaml(BASE).unwrap();
     assert_eq!(c.limits.max_parked_calls_per_principal, 32);
-    assert_eq!(c.limits.max_listen_streams_per_principal, 16);
+    assert_eq!(c.limits.max_streams_per_principal, 16);
     assert_eq!(c.limits.max_event_sessions_per_principal, 256);
     for (field, total) in [
         ("max_parked_calls_per_principal", 1024),
-        ("max_listen_streams_per_principal", 4096),
+        ("max_streams_per_principal", 4096),
         ("max_event_sessions_per_principal", 10_000),
     ] {
         for bad in [0, total + 1] {

@@ -127,7 +127,7 @@ impl Config {
         let set = l.max_request_body_bytes.is_some()
             || l.max_json_depth.is_some()
             || l.max_parked_calls_per_principal.is_some()
-            || l.max_listen_streams_per_principal.is_some()
+            || l.max_streams_per_principal.is_some()
             || l.max_event_sessions_per_principal.is_some();
         self.limits = set.then_some(l);
         self
@@ -245,7 +245,7 @@ pub struct Limits {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_parked_calls_per_principal: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_listen_streams_per_principal: Option<usize>,
+    pub max_streams_per_principal: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_event_sessions_per_principal: Option<usize>,
 }
