@@ -240,8 +240,14 @@ pub async fn decide(
             // A 2026-07-28 call's `Mcp-Param-*` headers: the client's must agree with the
             // decided arguments, and the ones that go upstream are built from them.
             if tool.modern_client.is_some() && !entry.param_headers.is_empty() {
-                let args = read_arguments(&bytes.0, &bytes.1).map_err(refuse(Step::Rewrite))?;
-                let built = crate::mcp::params::build(&entry.param_headers, args.as_ref())
+                // The decided bytes' own `arguments` (raw: numbers as written).
+                let args = bytes
+                    .1
+                    .arguments
+                    .clone()
+                    .and_then(|r| bytes.0.get(r))
+                    .and_then(|a| serde_json::from_slice::<&serde_json::value::RawValue>(a).ok());
+                let built = crate::mcp::params::build(&entry.param_headers, args)
                     .map_err(refuse(Step::Rewrite))?;
                 if let Some(sent) = message.headers {
                     crate::mcp::params::check_sent(sent, &entry.param_headers, &built)

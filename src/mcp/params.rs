@@ -16,9 +16,14 @@
 //!
 //! Values render as the Python SDK does (`true`/`false`, numbers as written, strings as
 //! they are), then [`super::headers::encode`] (the base64 sentinel where not header-safe).
-//! Objects, arrays and `null` have no header.
+//! Objects, arrays and `null` have no header. Rendered from the decided bytes themselves, so
+//! a number is never rounded on its way into a header.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{clip, Reject};
@@ -82,30 +87,51 @@ fn walk(
     }
 }
 
-/// The header text of an argument value: `None` for objects, arrays and `null`.
-fn render(value: &Value) -> Option<String> {
-    match value {
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) => Some(s.clone()),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
+/// The header text of an argument's raw JSON: a string decoded, `true`/`false`, a number
+/// as written (never through an `f64`: `1e+22` and a 30-digit integer stay as sent); `None`
+/// for objects, arrays and `null`.
+fn render(raw: &RawValue) -> Option<String> {
+    let text = raw.get();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<String>(text).ok(),
+        b't' | b'f' | b'-' | b'0'..=b'9' => Some(text.to_string()),
+        _ => None,
     }
 }
 
-fn value_at<'v>(arguments: Option<&'v Value>, path: &[String]) -> Option<&'v Value> {
-    path.iter()
-        .try_fold(arguments?, |node, key| node.as_object()?.get(key))
+/// The raw value at `path` in the raw `arguments` object (keys as the strict pass left them:
+/// unique, so the one found is the one every parser reads).
+fn value_at<'v>(arguments: &'v RawValue, path: &[String]) -> Option<&'v RawValue> {
+    path.iter().try_fold(arguments, |node, key| {
+        let members: HashMap<Cow<'v, str>, &'v RawValue> = serde_json::from_str(node.get()).ok()?;
+        members.get(key.as_str()).copied()
+    })
 }
 
-/// The `Mcp-Param-*` headers of the decided `arguments`, one per annotated argument that has
-/// a value with a header rendering.
+/// The `Mcp-Param-*` headers of the decided arguments (`arguments`: their raw JSON), one per
+/// annotated argument that has a value with a header rendering. A tool whose schema gives
+/// two arguments one header name (tokens equal but for case) is refused: a router would
+/// read one value and the server run the other.
 pub fn build(
     params: &[ParamHeader],
-    arguments: Option<&Value>,
+    arguments: Option<&RawValue>,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, Reject> {
+    if let Some((_, p)) = params
+        .iter()
+        .enumerate()
+        .find(|(i, p)| params[..*i].iter().any(|q| q.name == p.name))
+    {
+        return Err(Reject::InvalidParams(format!(
+            "this tool's input schema marks two arguments with x-mcp-header {}: the header could not say which one it mirrors, so 2026-07-28 calls of it are refused; ask its operator to fix the schema",
+            p.name
+        )));
+    }
     let mut out = Vec::with_capacity(params.len());
     for p in params {
-        let Some(text) = value_at(arguments, &p.path).and_then(render) else {
+        let Some(text) = arguments
+            .and_then(|a| value_at(a, &p.path))
+            .and_then(render)
+        else {
             continue;
         };
         let value = HeaderValue::from_str(&super::headers::encode(&text))
@@ -199,7 +225,7 @@ mod tests {
     #[test]
     fn headers_are_built_from_the_decided_arguments_and_checked_against_the_sent_ones() {
         let p = annotated(&schema(), &pinned());
-        let args = json!({"region":"eu west","limit":5,"tenant":"acme","filter":{"kind":"a"}});
+        let args = raw(r#"{"region":"eu west","limit":5,"tenant":"acme","filter":{"kind":"a"}}"#);
         let built = build(&p, Some(&args)).unwrap();
         let get = |n: &str| built.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("mcp-param-limit").unwrap(), "5");
@@ -227,7 +253,7 @@ mod tests {
         );
         assert!(check_sent(&sent, &p, &built).is_ok());
         // A header for an argument the body does not carry.
-        let without = build(&p, Some(&json!({"limit":5}))).unwrap();
+        let without = build(&p, Some(&raw(r#"{"limit":5}"#))).unwrap();
         assert!(check_sent(&sent, &p, &without).is_err());
         // Sent twice.
         let mut twice = HeaderMap::new();
@@ -242,8 +268,37 @@ mod tests {
             &json!({"properties":{"a":{"x-mcp-header":"A"},"b":{"x-mcp-header":"B"},"c":{"x-mcp-header":"C"},"d":{"x-mcp-header":"D"}}}),
             &serde_json::Map::new(),
         );
-        let built = build(&p, Some(&json!({"a":null,"b":[1],"c":{"x":1},"d":true}))).unwrap();
+        let built = build(&p, Some(&raw(r#"{"a":null,"b":[1],"c":{"x":1},"d":true}"#))).unwrap();
         assert_eq!(built.len(), 1);
         assert_eq!(built[0].1, "true");
+    }
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    #[test]
+    fn numbers_render_as_written_and_one_header_for_two_arguments_is_refused() {
+        let p = annotated(
+            &json!({"properties":{"n":{"x-mcp-header":"N"},"m":{"x-mcp-header":"M"}}}),
+            &serde_json::Map::new(),
+        );
+        let built = build(
+            &p,
+            Some(&raw(r#"{"n":1e+22,"m":123456789012345678901234567890}"#)),
+        )
+        .unwrap();
+        let get = |n: &str| built.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(get("mcp-param-n").unwrap(), "1e+22");
+        assert_eq!(
+            get("mcp-param-m").unwrap(),
+            "123456789012345678901234567890"
+        );
+        let twice = annotated(
+            &json!({"properties":{"a":{"x-mcp-header":"Tenant"},"b":{"x-mcp-header":"tenant"}}}),
+            &serde_json::Map::new(),
+        );
+        let e = build(&twice, Some(&raw(r#"{"a":"x","b":"y"}"#))).unwrap_err();
+        assert!(e.to_string().contains("mcp-param-tenant"), "{e}");
     }
 }

@@ -151,12 +151,40 @@ impl ArgPath {
         &self.segments
     }
 
-    fn find<'a>(&self, arguments: &'a Value) -> Option<&'a Value> {
-        self.segments.iter().try_fold(arguments, |v, s| match v {
-            Value::Object(m) => m.get(s),
-            Value::Array(a) => s.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        })
+    /// The value at the path, if there is one. `Err` when an object on the way has no
+    /// member named exactly as the path's segment but one equal to it ignoring case or after
+    /// Unicode folding (`Path` for `path`): the rule would not see it, while Go's and .NET's
+    /// case-insensitive binding reads it as that argument. The strict pass has already
+    /// refused an object holding both spellings.
+    fn find<'a>(&self, arguments: &'a Value) -> Result<Option<&'a Value>, String> {
+        let mut v = arguments;
+        for s in &self.segments {
+            v = match v {
+                Value::Object(m) => match m.get(s) {
+                    Some(next) => next,
+                    None => {
+                        let twin = m
+                            .keys()
+                            .find(|k| crate::mcp::strict::same_key(k.as_bytes(), s.as_bytes()));
+                        return match twin {
+                            Some(k) => Err(format!(
+                                "argument {:?} is written {:?}: parsers disagree on whether that is {:?}, so spell it exactly",
+                                self.text,
+                                crate::error::clip(k),
+                                s
+                            )),
+                            None => Ok(None),
+                        };
+                    }
+                },
+                Value::Array(a) => match s.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                    Some(next) => next,
+                    None => return Ok(None),
+                },
+                _ => return Ok(None),
+            };
+        }
+        Ok(Some(v))
     }
 }
 
@@ -221,17 +249,17 @@ impl PolicyRule {
             message,
         };
         for p in &self.required {
-            if p.find(args).is_none() {
+            if p.find(args).map_err(violation)?.is_none() {
                 return Err(violation(format!("argument {:?} is required", p.text)));
             }
         }
         for p in &self.forbidden {
-            if p.find(args).is_some() {
+            if p.find(args).map_err(violation)?.is_some() {
                 return Err(violation(format!("argument {:?} is not allowed", p.text)));
             }
         }
         for (p, check) in &self.checks {
-            if let Some(v) = p.find(args) {
+            if let Some(v) = p.find(args).map_err(violation)? {
                 check
                     .apply(v)
                     .map_err(|why| violation(format!("argument {:?} {why}", p.text)))?;
@@ -367,7 +395,7 @@ mod tests {
     #[test]
     fn paths_are_dotted_or_json_pointers() {
         let args = json!({"options": {"branch": "main", "a/b": 1}, "list": [10, 20]});
-        let find = |p: &str| ArgPath::parse(p).unwrap().find(&args).cloned();
+        let find = |p: &str| ArgPath::parse(p).unwrap().find(&args).unwrap().cloned();
         assert_eq!(find("options.branch"), Some(json!("main")));
         assert_eq!(find("/options/branch"), Some(json!("main")));
         assert_eq!(find("/options/a~1b"), Some(json!(1)));
@@ -375,6 +403,22 @@ mod tests {
         assert_eq!(find("options.missing"), None);
         assert!(ArgPath::parse("a..b").is_err());
         assert!(ArgPath::parse("").is_err());
+    }
+
+    /// `{"Path": "/etc/shadow"}` alone: a `path` rule would see no argument, while Go's and
+    /// .NET's case-insensitive binding reads it as `path`. Refused, naming both spellings,
+    /// at any depth and whichever kind of rule reads it.
+    #[test]
+    fn an_argument_spelled_in_another_case_is_refused() {
+        let args = json!({"Path": "/etc/shadow", "opts": {"Mode": "x"}});
+        let p = ArgPath::parse("path").unwrap();
+        let e = p.find(&args).unwrap_err();
+        assert!(
+            e.contains("\"Path\"") && e.contains("spell it exactly"),
+            "{e}"
+        );
+        assert!(ArgPath::parse("opts.mode").unwrap().find(&args).is_err());
+        assert_eq!(ArgPath::parse("other").unwrap().find(&args), Ok(None));
     }
 
     #[test]

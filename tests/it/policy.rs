@@ -162,6 +162,17 @@ policies:
             let r = post(&url, call(name, args), &[("mcp-session-id", &sid)]).await;
             assert_error(r, 400, -32600, "duplicate key").await;
         }
+        // Alone in another case: the rule would see no `ticket`, a case-insensitive binding
+        // (Go, .NET) would read it as `ticket`.
+        for (args, written) in [
+            (r#"{"TICKET":"X-1"}"#, "TICKET"),
+            // The Kelvin sign (U+212A) folds to `k`, as Go's EqualFold has it.
+            ("{\"tic\u{212A}et\":\"X-1\"}", "tic"),
+        ] {
+            let r = post(&url, call(name, args), &[("mcp-session-id", &sid)]).await;
+            let v = assert_error(r, 200, -32602, "spell it exactly").await;
+            assert!(v.to_string().contains(written), "{v}");
+        }
         let twice = format!(
             r#"{{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{{"name":"{name}","arguments":{{"ticket":"T-1"}},"arguments":{{"ticket":"X-1"}}}}}}"#
         );
