@@ -84,7 +84,7 @@ fn string_at(body: &[u8], span: Range<usize>) -> Option<Cow<'_, str>> {
 /// only in case (or by Unicode folding) is refused ([`shadowing`]).
 #[derive(Default)]
 struct Envelope<'a> {
-    jsonrpc: Option<Cow<'a, str>>,
+    jsonrpc: Option<Text<'a>>,
     /// Raw, so `"id": null` (`Some("null")`) is told apart from a missing id; the same for
     /// `method`, `result` and `error`.
     method: Option<&'a RawValue>,
@@ -94,6 +94,29 @@ struct Envelope<'a> {
     error: Option<&'a RawValue>,
     /// A member that passes for one of these ([`shadowing`]): the refusal.
     shadow: Option<String>,
+}
+
+/// A JSON string borrowed from the body, or decoded when it has escapes. (serde's own
+/// `Cow<str>` always copies: a `String` for every member name of every message.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
 }
 
 /// The members of a message the gateway reads, and of its `params`.
@@ -133,7 +156,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
                 // A member twice: an error, so no id is trusted for the answer (this also
                 // reads bodies the strict pass refused, to answer with their id).
                 let mut seen = [false; ENVELOPE_KEYS.len()];
-                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                while let Some(Text(k)) = m.next_key::<Text<'de>>()? {
                     if let Some(i) = ENVELOPE_KEYS.iter().position(|e| *e == k) {
                         if std::mem::replace(&mut seen[i], true) {
                             return Err(A::Error::duplicate_field(ENVELOPE_KEYS[i]));
@@ -186,7 +209,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
                 mut m: A,
             ) -> Result<Self::Value, A::Error> {
                 let (mut name, mut meta, mut arguments, mut shadow) = (None, None, None, None);
-                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+                while let Some(Text(k)) = m.next_key::<Text<'de>>()? {
                     if k == "name" && name.is_none() {
                         name = Some(m.next_value::<&'de RawValue>()?);
                     } else if k == "_meta" && meta.is_none() {
@@ -372,7 +395,7 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
     {
         return Err(Reject::InvalidRequest(why));
     }
-    if env.jsonrpc.as_deref() != Some("2.0") {
+    if env.jsonrpc.as_ref().map(|t| &*t.0) != Some("2.0") {
         return Err(Reject::InvalidRequest("\"jsonrpc\" must be \"2.0\"".into()));
     }
     if let Some(id) = env.id {
