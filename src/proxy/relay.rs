@@ -254,6 +254,29 @@ fn back_channel(resp: &mut ResponseHeader, ctx: &mut RequestCtx) {
 pub(crate) fn early_reject(resp: &ResponseHeader, ctx: &mut RequestCtx) -> Option<Reject> {
     use crate::config::PropagationMode as M;
     let status = resp.status.as_u16();
+    // A virtual server reads its answers (URIs, a 2026-07-28 client's log level,
+    // `resultType`, the audit's outcome) and asks for them uncompressed (`outbound`): one
+    // compressed anyway would pass every one of those filters unread.
+    if let Some(enc) = resp
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .filter(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        let target = ctx.target.as_ref()?;
+        if target.session != crate::decision::SessionBinding::Client {
+            let cause = format!(
+                "answered with Content-Encoding {} though the gateway asked for none; a virtual server cannot check a compressed answer: turn compression off for requests without Accept-Encoding",
+                crate::error::clip(&String::from_utf8_lossy(enc.as_bytes()))
+            );
+            ctx.upstream_error = Some(UpstreamErrorKind::Other);
+            ctx.outcome = Outcome::UpstreamError;
+            return Some(Reject::Upstream {
+                upstream: ctx.upstream_name().to_string(),
+                cause,
+                timeout: false,
+            });
+        }
+    }
     if status != 401 && status < 500 {
         return None; // the common case: nothing to decide, nothing to allocate
     }

@@ -97,6 +97,11 @@ pub(crate) async fn last_wins_upstream(seen: Seen) -> String {
                 axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response();
             resp.headers_mut()
                 .insert("mcp-session-id", "last-wins-session".parse().unwrap());
+            // A server that compresses whatever it was asked (the test says when).
+            if headers.contains_key("x-test-compress") {
+                resp.headers_mut()
+                    .insert("content-encoding", "gzip".parse().unwrap());
+            }
             resp
         }
     };
@@ -416,6 +421,37 @@ async fn members_that_pass_for_read_ones_only_by_case_are_refused() {
         assert_error(s.plain(body.replace("crm__", "")).await, 400, -32600, named).await;
     }
     assert_eq!(s.seen.total(), 0);
+    s.still_serves(&sid).await;
+}
+
+/// A virtual server reads its answers (URIs, log levels, `resultType`, the audit's outcome)
+/// and asks for them uncompressed: an upstream that compresses anyway is answered 502, not
+/// passed on unread. A plain route passes it (its answers are streamed as sent).
+#[tokio::test]
+async fn a_compressed_answer_on_a_virtual_server_is_refused() {
+    let s = setup(Limits::default()).await;
+    let sid = s.open_session().await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crm__get_customer","arguments":{"id":"1"}}}"#;
+    let r = post(
+        &s.vserver(),
+        call.to_string(),
+        &[
+            ("authorization", &s.auth),
+            ("mcp-session-id", &sid),
+            ("x-test-compress", "1"),
+            ("accept-encoding", "gzip"),
+        ],
+    )
+    .await;
+    assert_error(r, 502, -32000, "Content-Encoding gzip").await;
+    let r = post(
+        &s.gw.url(),
+        call.replace("crm__", ""),
+        &[("authorization", &s.auth), ("x-test-compress", "1")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
     s.still_serves(&sid).await;
 }
 
