@@ -24,6 +24,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 step "cargo test --all-targets"
+# CI keeps the head and tail of a failing run's output: a backtrace (RUST_BACKTRACE=1 in the
+# environment) pushes the panic message itself out of both. MCP_TEST_BACKTRACE=1 brings it back.
+export RUST_BACKTRACE="${MCP_TEST_BACKTRACE:-0}"
 cargo test --locked --all-targets
 step "cargo test --doc"
 cargo test --locked --doc

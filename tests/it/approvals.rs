@@ -60,9 +60,9 @@ async fn approval_id(r: reqwest::Response) -> String {
 }
 
 async fn ok_text(r: reqwest::Response) -> String {
-    assert_eq!(r.status(), 200);
+    let status = r.status();
     let v = jsonrpc_body(r).await;
-    assert!(v["error"].is_null(), "{v}");
+    assert!(status == 200 && v["error"].is_null(), "{status}: {v}");
     v["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or_default()
