@@ -14,8 +14,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use super::capabilities::ClientCaps;
 use super::headers::{decode, single, Checked, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
 use super::jsonrpc::RpcCall;
@@ -24,6 +22,10 @@ use crate::error::{clip, Reject};
 
 /// The `_meta` key of a modern request's protocol revision.
 pub const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+/// The `_meta` key of a modern request's log level.
+pub const LOG_LEVEL_META: &str = "io.modelcontextprotocol/logLevel";
+/// The `_meta` key of a modern request's client capabilities.
+pub const CLIENT_CAPABILITIES_META: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// The era one request speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,26 +57,15 @@ pub struct Meta<'b> {
 /// a revision the client asked for); a log level or capabilities of the wrong shape count as
 /// absent.
 pub fn read_meta<'b>(body: &'b [u8], call: &RpcCall) -> Result<Meta<'b>, Reject> {
-    let Some(meta) = call.meta.clone().and_then(|r| body.get(r)) else {
-        return Ok(Meta::default());
+    // The strict pass located the members (`call.envelope`): nothing is parsed again but
+    // the strings read.
+    let spans = &call.envelope;
+    let string = |r: &Option<std::ops::Range<usize>>| {
+        r.clone().and_then(|r| super::jsonrpc::string_at(body, r))
     };
-    // Borrowed: unknown members are skipped, nothing is built but what is read.
-    #[derive(serde::Deserialize)]
-    struct Raw<'a> {
-        #[serde(default, borrow, rename = "io.modelcontextprotocol/protocolVersion")]
-        version: Option<&'a RawValue>,
-        #[serde(default, borrow, rename = "io.modelcontextprotocol/logLevel")]
-        level: Option<&'a RawValue>,
-        #[serde(default, borrow, rename = "io.modelcontextprotocol/clientCapabilities")]
-        caps: Option<&'a RawValue>,
-    }
-    let Ok(raw) = serde_json::from_slice::<Raw<'b>>(meta) else {
-        return Ok(Meta::default());
-    };
-    let string = |r: &'b RawValue| serde_json::from_str::<Cow<'b, str>>(r.get()).ok();
-    let version = match raw.version {
+    let version = match &spans.version {
         None => None,
-        Some(v) => Some(string(v).ok_or_else(|| {
+        Some(_) => Some(string(&spans.version).ok_or_else(|| {
             Reject::InvalidParams(format!(
                 "params._meta[{PROTOCOL_VERSION_META:?}] must be a string"
             ))
@@ -82,10 +73,13 @@ pub fn read_meta<'b>(body: &'b [u8], call: &RpcCall) -> Result<Meta<'b>, Reject>
     };
     Ok(Meta {
         version,
-        log_level: raw.level.and_then(string),
-        caps: raw
+        log_level: string(&spans.log_level),
+        caps: spans
             .caps
-            .map_or_else(ClientCaps::default, |c| ClientCaps::of_json(c.get())),
+            .clone()
+            .and_then(|r| body.get(r))
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .map_or_else(ClientCaps::default, ClientCaps::of_json),
     })
 }
 

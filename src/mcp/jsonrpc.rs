@@ -42,6 +42,20 @@ pub struct RpcCall {
     /// Raw JSON of `params.arguments` of a `tools/call`: what the audit record digests and
     /// shows, without parsing the body again.
     pub arguments: Option<Range<usize>>,
+    /// The 2026-07-28 envelope's members in `_meta` (when it is an object).
+    pub envelope: MetaSpans,
+}
+
+/// Raw JSON of the 2026-07-28 envelope members of `params._meta`, found by the one pass
+/// (read by [`super::envelope::read_meta`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetaSpans {
+    /// `io.modelcontextprotocol/protocolVersion`.
+    pub version: Option<Range<usize>>,
+    /// `io.modelcontextprotocol/logLevel`.
+    pub log_level: Option<Range<usize>>,
+    /// `io.modelcontextprotocol/clientCapabilities`.
+    pub caps: Option<Range<usize>>,
 }
 
 impl RpcCall {
@@ -70,7 +84,7 @@ impl RpcCall {
 /// its bytes between the quotes, borrowed with no parse: method and tool names almost
 /// always are, and they are read on every request (the strict pass has already checked the
 /// body is UTF-8 JSON, and `from_utf8` checks again).
-fn string_at(body: &[u8], span: Range<usize>) -> Option<Cow<'_, str>> {
+pub(crate) fn string_at(body: &[u8], span: Range<usize>) -> Option<Cow<'_, str>> {
     let raw = body.get(span)?;
     if let Some(inner) = raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) {
         if !inner.iter().any(|&b| b == b'\\' || b == b'"' || b < 0x20) {
@@ -80,24 +94,50 @@ fn string_at(body: &[u8], span: Range<usize>) -> Option<Cow<'_, str>> {
     serde_json::from_slice::<Cow<'_, str>>(raw).ok()
 }
 
-/// The message's members, read in one pass. A member whose name differs from one of these
-/// only in case (or by Unicode folding) is refused ([`shadowing`]).
-#[derive(Default)]
-struct Envelope<'a> {
-    jsonrpc: Option<Text<'a>>,
-    /// Raw, so `"id": null` (`Some("null")`) is told apart from a missing id; the same for
-    /// `method`, `result` and `error`.
-    method: Option<&'a RawValue>,
-    id: Option<&'a RawValue>,
-    params: Option<ParamsPeek<'a>>,
-    result: Option<&'a RawValue>,
-    error: Option<&'a RawValue>,
-    /// A member that passes for one of these ([`shadowing`]): the refusal.
-    shadow: Option<String>,
-}
+/// The members of a message the gateway reads (level 0 of [`ENVELOPE`]), by index.
+const ENVELOPE_KEYS: [&str; 6] = ["jsonrpc", "method", "id", "params", "result", "error"];
+const JSONRPC: usize = 0;
+const METHOD: usize = 1;
+const ID: usize = 2;
+const PARAMS: usize = 3;
+const RESULT: usize = 4;
+const ERROR: usize = 5;
+/// The members of `params` it reads (level 1).
+const PARAMS_KEYS: [&str; 3] = ["name", "_meta", "arguments"];
+const NAME: usize = 0;
+const META: usize = 1;
+const ARGUMENTS: usize = 2;
+/// The 2026-07-28 envelope members of `params._meta` (level 2).
+const META_KEYS: [&str; 3] = [
+    super::envelope::PROTOCOL_VERSION_META,
+    super::envelope::LOG_LEVEL_META,
+    super::envelope::CLIENT_CAPABILITIES_META,
+];
+
+/// What the strict pass locates of a message, so the body is read once ([`strict::outline`]).
+/// A member that passes for an envelope or `params` member only by letter case (or Unicode
+/// folding) is refused: `{"Arguments": {...}}` alone would be a call without arguments here
+/// (so argument policy passes) and a call with them to Go's `encoding/json` or .NET's web
+/// defaults, which match names case-insensitively. (A twin next to it is a refused duplicate
+/// already.) Members of `_meta` are only located.
+static ENVELOPE: strict::Schema = strict::Schema {
+    keys: &ENVELOPE_KEYS,
+    child: Some((PARAMS, &PARAMS_SCHEMA)),
+    shadows: true,
+};
+static PARAMS_SCHEMA: strict::Schema = strict::Schema {
+    keys: &PARAMS_KEYS,
+    child: Some((META, &META_SCHEMA)),
+    shadows: true,
+};
+static META_SCHEMA: strict::Schema = strict::Schema {
+    keys: &META_KEYS,
+    child: None,
+    shadows: false,
+};
 
 /// A JSON string borrowed from the body, or decoded when it has escapes. (serde's own
-/// `Cow<str>` always copies: a `String` for every member name of every message.)
+/// `Cow<str>` always copies: a `String` for every member name.)
 struct Text<'a>(Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
@@ -119,31 +159,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// The members of a message the gateway reads, and of its `params`.
-const ENVELOPE_KEYS: [&str; 6] = ["jsonrpc", "method", "id", "params", "result", "error"];
-const PARAMS_KEYS: [&str; 3] = ["name", "_meta", "arguments"];
+/// The id of a body the strict pass refused (the answer carries it when it can): read by
+/// serde, which goes on past whatever the strict pass stopped at. A second `id` gives none
+/// (which one would be trusted?).
+struct RefusedId<'a>(Option<&'a RawValue>);
 
-/// The refusal naming the member `key` passes for: a key the gateway does not read but a parser
-/// that matches names case-insensitively (Go's `encoding/json`, .NET's web defaults) would
-/// read as one it does. `{"Arguments": {...}}` alone would be a call without arguments here
-/// (so argument policy passes) and a call with them there. The strict pass has already
-/// refused a key next to such a twin, so this one is alone: it is refused as the message's
-/// shape defect it is (after the id is read, so the answer carries it).
-fn shadowing(key: &str, known: &[&str]) -> Option<String> {
-    let k = known
-        .iter()
-        .find(|k| **k != key && super::strict::same_key(key.as_bytes(), k.as_bytes()))?;
-    Some(format!(
-        "member {:?} differs from {k:?} only in letter case; parsers disagree on whether it is {k:?}, so spell it {k:?}",
-        crate::error::clip(key)
-    ))
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for RefusedId<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<'a>(std::marker::PhantomData<&'a ()>);
         impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = Envelope<'a>;
+            type Value = RefusedId<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON-RPC message")
             }
@@ -152,155 +177,30 @@ impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
                 mut m: A,
             ) -> Result<Self::Value, A::Error> {
                 use serde::de::Error as _;
-                let mut env = Envelope::default();
-                // A member twice: an error, so no id is trusted for the answer (this also
-                // reads bodies the strict pass refused, to answer with their id).
-                let mut seen = [false; ENVELOPE_KEYS.len()];
+                let mut id = None;
                 while let Some(Text(k)) = m.next_key::<Text<'de>>()? {
-                    if let Some(i) = ENVELOPE_KEYS.iter().position(|e| *e == k) {
-                        if std::mem::replace(&mut seen[i], true) {
-                            return Err(A::Error::duplicate_field(ENVELOPE_KEYS[i]));
+                    if k == "id" {
+                        if id.is_some() {
+                            return Err(A::Error::duplicate_field("id"));
                         }
-                    }
-                    match &*k {
-                        "jsonrpc" => env.jsonrpc = m.next_value()?,
-                        "method" => env.method = Some(m.next_value()?),
-                        "id" => env.id = Some(m.next_value()?),
-                        "params" => env.params = m.next_value()?,
-                        "result" => env.result = Some(m.next_value()?),
-                        "error" => env.error = Some(m.next_value()?),
-                        other => {
-                            if env.shadow.is_none() {
-                                env.shadow = shadowing(other, &ENVELOPE_KEYS);
-                            }
-                            m.next_value::<serde::de::IgnoredAny>()?;
-                        }
+                        id = Some(m.next_value::<&'de RawValue>()?);
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
                     }
                 }
-                Ok(env)
+                Ok(RefusedId(id))
             }
         }
         d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 
-/// What the gateway reads of `params` in the same single pass over the body: whether it is
-/// an object and its `name` (raw). Everything else is skipped without being copied, so a
-/// large `arguments` value is scanned once.
-struct ParamsPeek<'a> {
-    is_object: bool,
-    name: Option<&'a RawValue>,
-    meta: Option<&'a RawValue>,
-    arguments: Option<&'a RawValue>,
-    /// A member that passes for one of these ([`shadowing`]): the refusal.
-    shadow: Option<String>,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for ParamsPeek<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = ParamsPeek<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("JSON-RPC params")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<Self::Value, A::Error> {
-                let (mut name, mut meta, mut arguments, mut shadow) = (None, None, None, None);
-                while let Some(Text(k)) = m.next_key::<Text<'de>>()? {
-                    if k == "name" && name.is_none() {
-                        name = Some(m.next_value::<&'de RawValue>()?);
-                    } else if k == "_meta" && meta.is_none() {
-                        meta = Some(m.next_value::<&'de RawValue>()?);
-                    } else if k == "arguments" && arguments.is_none() {
-                        arguments = Some(m.next_value::<&'de RawValue>()?);
-                    } else {
-                        if shadow.is_none() {
-                            shadow = shadowing(&k, &PARAMS_KEYS);
-                        }
-                        m.next_value::<serde::de::IgnoredAny>()?;
-                    }
-                }
-                Ok(ParamsPeek {
-                    is_object: true,
-                    name,
-                    meta,
-                    arguments,
-                    shadow,
-                })
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut s: A,
-            ) -> Result<Self::Value, A::Error> {
-                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(ParamsPeek {
-                    is_object: false,
-                    name: None,
-                    meta: None,
-                    arguments: None,
-                    shadow: None,
-                })
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(ParamsPeek {
-                    is_object: false,
-                    name: None,
-                    meta: None,
-                    arguments: None,
-                    shadow: None,
-                })
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(ParamsPeek {
-                    is_object: false,
-                    name: None,
-                    meta: None,
-                    arguments: None,
-                    shadow: None,
-                })
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(ParamsPeek {
-                    is_object: false,
-                    name: None,
-                    meta: None,
-                    arguments: None,
-                    shadow: None,
-                })
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(ParamsPeek {
-                    is_object: false,
-                    name: None,
-                    meta: None,
-                    arguments: None,
-                    shadow: None,
-                })
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(ParamsPeek {
-                    is_object: false,
-                    name: None,
-                    meta: None,
-                    arguments: None,
-                    shadow: None,
-                })
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(ParamsPeek {
-                    is_object: false,
-                    name: None,
-                    meta: None,
-                    arguments: None,
-                    shadow: None,
-                })
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
+/// A usable id (a string or a number) at `raw`.
+fn usable_id(body: &[u8], raw: Range<usize>) -> Option<Range<usize>> {
+    body.get(raw.clone())
+        .and_then(|b| b.first())
+        .filter(|b| matches!(b, b'"' | b'-' | b'0'..=b'9'))
+        .map(|_| raw)
 }
 
 /// A message that could not be accepted: the rejection, and the span of its id when the
@@ -329,135 +229,74 @@ impl From<Reject> for ParseFailure {
 /// that parsers would read differently, [`Reject::InvalidParams`] (-32602) for a `tools/call`
 /// without a string `params.name`.
 pub fn parse(body: &[u8], max_depth: usize) -> Result<RpcCall, ParseFailure> {
-    let mut id = None;
     if body
         .iter()
         .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
     {
         return Err(ParseFailure {
             reject: Reject::InvalidRequest("empty body: expected a JSON-RPC message".into()),
-            id,
+            id: None,
         });
     }
-    if let Err(reject) = strict::check(body, max_depth) {
-        // Answer with the request's id when one can still be read unambiguously: the
-        // envelope's derive refuses duplicate envelope keys, so a duplicated `id` gives none.
-        if !matches!(reject, Reject::Parse(_)) {
-            let _ = parse_inner(body, &mut id);
+    let outline = match strict::outline(body, max_depth, Some(&ENVELOPE)) {
+        Ok(outline) => outline,
+        Err(reject) => {
+            // Answer with the request's id when one can still be read unambiguously.
+            let id = match reject {
+                Reject::Parse(_) => None,
+                _ => serde_json::from_slice::<RefusedId<'_>>(body)
+                    .ok()
+                    .and_then(|r| r.0)
+                    .and_then(|raw| usable_id(body, span(body, raw.get()))),
+            };
+            return Err(ParseFailure { reject, id });
         }
-        return Err(ParseFailure { reject, id });
-    }
-    parse_inner(body, &mut id).map_err(|reject| ParseFailure { reject, id })
-}
-
-fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall, Reject> {
-    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
-    match first {
-        None => {
-            return Err(Reject::InvalidRequest(
-                "empty body: expected a JSON-RPC message".into(),
-            ))
-        }
+    };
+    let [envelope, params, meta] = &outline.spans;
+    let id = envelope[ID].clone().and_then(|raw| usable_id(body, raw));
+    let fail = |reject| ParseFailure {
+        reject,
+        id: id.clone(),
+    };
+    // The strict pass found one JSON value; what it is decides the rest.
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
-        Some(b'[') => {
-            return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Err(e) => Err(Reject::Parse(e.to_string())),
-                Ok(_) => Err(Reject::InvalidRequest(
-                    "JSON-RPC batches are not supported (MCP removed them in 2025-06-18); send one message per request".into(),
-                )),
-            };
-        }
-        Some(_) => {
-            return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Err(e) => Err(Reject::Parse(e.to_string())),
-                Ok(_) => Err(Reject::InvalidRequest(
-                    "expected a JSON-RPC message object".into(),
-                )),
-            };
+        Some(b'[') => return Err(fail(Reject::InvalidRequest(
+            "JSON-RPC batches are not supported (MCP removed them in 2025-06-18); send one message per request".into(),
+        ))),
+        _ => {
+            return Err(fail(Reject::InvalidRequest(
+                "expected a JSON-RPC message object".into(),
+            )))
         }
     }
-    let mut env: Envelope<'_> = serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            Reject::Parse(e.to_string())
-        } else {
-            Reject::InvalidRequest(e.to_string())
-        }
-    })?;
-    if let Some(id) = env.id {
-        if matches!(id.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9')) {
-            *id_out = Some(span(body, id.get()));
-        }
+    if let Some((sent, known)) = &outline.shadow {
+        return Err(fail(Reject::InvalidRequest(format!(
+            "member {:?} differs from {known:?} only in letter case; parsers disagree on whether it is {known:?}, so spell it {known:?}",
+            crate::error::clip(sent)
+        ))));
     }
-    if let Some(why) = env
-        .shadow
-        .take()
-        .or_else(|| env.params.as_mut().and_then(|p| p.shadow.take()))
-    {
-        return Err(Reject::InvalidRequest(why));
+    let string = |r: &Option<Range<usize>>| r.clone().and_then(|r| string_at(body, r));
+    if string(&envelope[JSONRPC]).as_deref() != Some("2.0") {
+        return Err(fail(Reject::InvalidRequest(
+            "\"jsonrpc\" must be \"2.0\"".into(),
+        )));
     }
-    if env.jsonrpc.as_ref().map(|t| &*t.0) != Some("2.0") {
-        return Err(Reject::InvalidRequest("\"jsonrpc\" must be \"2.0\"".into()));
+    if envelope[ID].is_some() && id.is_none() {
+        return Err(fail(Reject::InvalidRequest(
+            "\"id\" must be a string or a number".into(),
+        )));
     }
-    if let Some(id) = env.id {
-        let s = id.get().as_bytes();
-        let ok = matches!(s.first(), Some(b'"' | b'-' | b'0'..=b'9'));
-        if !ok {
-            return Err(Reject::InvalidRequest(
-                "\"id\" must be a string or a number".into(),
-            ));
-        }
-    }
-    let id = env.id.map(|raw| span(body, raw.get()));
-    match (env.method, env.id) {
-        (Some(raw_method), id_present) => {
-            let method = serde_json::from_str::<Cow<'_, str>>(raw_method.get())
-                .map_err(|_| Reject::InvalidRequest("\"method\" must be a string".into()))?;
-            if env.result.is_some() || env.error.is_some() {
-                return Err(Reject::InvalidRequest(
-                    "a message cannot have both \"method\" and \"result\"/\"error\"".into(),
-                ));
-            }
-            let kind = if id_present.is_some() {
-                MessageKind::Request
-            } else {
-                MessageKind::Notification
-            };
-            let method_kind = McpMethod::from_name(&method);
-            let tool = if method_kind == McpMethod::ToolsCall && kind == MessageKind::Request {
-                Some(tool_span(body, env.params.as_ref())?)
-            } else {
-                None
-            };
-            let meta = env
-                .params
-                .as_ref()
-                .and_then(|p| p.meta)
-                .map(|m| span(body, m.get()));
-            let arguments = if tool.is_some() {
-                env.params
-                    .as_ref()
-                    .and_then(|p| p.arguments)
-                    .map(|a| span(body, a.get()))
-            } else {
-                None
-            };
-            Ok(RpcCall {
-                kind,
-                method: method_kind,
-                method_name: Some(span(body, raw_method.get())),
-                id,
-                tool,
-                meta,
-                arguments,
-            })
-        }
-        (None, Some(_)) => {
-            if env.result.is_some() == env.error.is_some() {
-                return Err(Reject::InvalidRequest(
-                    "a response needs exactly one of \"result\" or \"error\"".into(),
-                ));
-            }
-            Ok(RpcCall {
+    let (has_result, has_error) = (envelope[RESULT].is_some(), envelope[ERROR].is_some());
+    let Some(method_span) = envelope[METHOD].clone() else {
+        return match (&id, has_result == has_error) {
+            (None, _) => Err(fail(Reject::InvalidRequest(
+                "missing \"method\": not a JSON-RPC request or notification".into(),
+            ))),
+            (Some(_), true) => Err(fail(Reject::InvalidRequest(
+                "a response needs exactly one of \"result\" or \"error\"".into(),
+            ))),
+            (Some(_), false) => Ok(RpcCall {
                 kind: MessageKind::Response,
                 method: McpMethod::Response,
                 method_name: None,
@@ -465,29 +304,66 @@ fn parse_inner(body: &[u8], id_out: &mut Option<Range<usize>>) -> Result<RpcCall
                 tool: None,
                 meta: None,
                 arguments: None,
-            })
+                envelope: MetaSpans::default(),
+            }),
+        };
+    };
+    let Some(method) = string_at(body, method_span.clone()) else {
+        return Err(fail(Reject::InvalidRequest(
+            "\"method\" must be a string".into(),
+        )));
+    };
+    if has_result || has_error {
+        return Err(fail(Reject::InvalidRequest(
+            "a message cannot have both \"method\" and \"result\"/\"error\"".into(),
+        )));
+    }
+    let kind = if id.is_some() {
+        MessageKind::Request
+    } else {
+        MessageKind::Notification
+    };
+    let method_kind = McpMethod::from_name(&method);
+    // `params` is an object exactly when level 1 located anything or it is `{}`.
+    let params_object = envelope[PARAMS]
+        .clone()
+        .and_then(|r| body.get(r.start))
+        .is_some_and(|b| *b == b'{');
+    let tool = if method_kind == McpMethod::ToolsCall && kind == MessageKind::Request {
+        if envelope[PARAMS].is_some() && !params_object {
+            return Err(fail(Reject::InvalidParams(
+                "tools/call params must be an object".into(),
+            )));
         }
-        (None, None) => Err(Reject::InvalidRequest(
-            "missing \"method\": not a JSON-RPC request or notification".into(),
-        )),
-    }
-}
-
-fn tool_span(body: &[u8], params: Option<&ParamsPeek<'_>>) -> Result<Range<usize>, Reject> {
-    let missing = || Reject::InvalidParams("tools/call needs params.name, the tool to call".into());
-    let p = params.ok_or_else(missing)?;
-    if !p.is_object {
-        return Err(Reject::InvalidParams(
-            "tools/call params must be an object".into(),
-        ));
-    }
-    let name = p.name.ok_or_else(missing)?;
-    if !name.get().starts_with('"') {
-        return Err(Reject::InvalidParams(
-            "tools/call params.name must be a string".into(),
-        ));
-    }
-    Ok(span(body, name.get()))
+        let Some(name) = params[NAME].clone() else {
+            return Err(fail(Reject::InvalidParams(
+                "tools/call needs params.name, the tool to call".into(),
+            )));
+        };
+        if body.get(name.start) != Some(&b'"') {
+            return Err(fail(Reject::InvalidParams(
+                "tools/call params.name must be a string".into(),
+            )));
+        }
+        Some(name)
+    } else {
+        None
+    };
+    let [version, log_level, caps, ..] = meta.clone();
+    Ok(RpcCall {
+        kind,
+        method: method_kind,
+        method_name: Some(method_span),
+        id,
+        arguments: tool.as_ref().and(params[ARGUMENTS].clone()),
+        tool,
+        meta: params[META].clone(),
+        envelope: MetaSpans {
+            version,
+            log_level,
+            caps,
+        },
+    })
 }
 
 /// Byte range of `part` inside `body`. `part` must be a sub-slice of `body` (borrowed parse).
@@ -561,6 +437,11 @@ pub fn replace_tool_name(
     moved.tool = Some(span.start..span.start + name.len());
     moved.meta = call.meta.clone().map(shift);
     moved.arguments = call.arguments.clone().map(shift);
+    moved.envelope = MetaSpans {
+        version: call.envelope.version.clone().map(shift),
+        log_level: call.envelope.log_level.clone().map(shift),
+        caps: call.envelope.caps.clone().map(shift),
+    };
     Ok((bytes::Bytes::from(out), moved))
 }
 

@@ -114,10 +114,10 @@ pub fn pin_arguments(
 /// (its `initialize`), and an upstream that reads them checks them against the session's
 /// `MCP-Protocol-Version` (rmcp 3.11 answers -32020 when they differ).
 pub const ENVELOPE_KEYS: [&str; 4] = [
-    "io.modelcontextprotocol/protocolVersion",
-    "io.modelcontextprotocol/clientCapabilities",
+    super::envelope::PROTOCOL_VERSION_META,
+    super::envelope::CLIENT_CAPABILITIES_META,
     "io.modelcontextprotocol/clientInfo",
-    "io.modelcontextprotocol/logLevel",
+    super::envelope::LOG_LEVEL_META,
 ];
 
 /// Remove the [`ENVELOPE_KEYS`] from `params._meta` of a message. Only `_meta` is rebuilt
@@ -176,6 +176,8 @@ pub fn strip_envelope(body: &[u8], call: &RpcCall) -> Result<Option<(Bytes, RpcC
     moved.tool = call.tool.clone().map(shift);
     moved.arguments = call.arguments.clone().map(shift);
     moved.meta = Some(at.start..at.start + new);
+    // Every member the parse located in `_meta` is an envelope key, removed.
+    moved.envelope = jsonrpc::MetaSpans::default();
     Ok(Some((Bytes::from(out), moved)))
 }
 

@@ -31,6 +31,9 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::ops::Range;
+
+use smallvec::SmallVec;
 
 use crate::error::Reject;
 
@@ -48,6 +51,48 @@ const MAX_PATH_CHARS: usize = 160;
 /// [`Reject::InvalidRequest`] (-32600) for JSON that parsers would read differently (duplicate
 /// keys, lone surrogates) or that is nested deeper than `max_depth`.
 pub fn check(body: &[u8], max_depth: usize) -> Result<(), Reject> {
+    outline(body, max_depth, None).map(drop)
+}
+
+/// The most members one [`Schema`] level locates.
+pub const MAX_WATCHED: usize = 6;
+/// The most nested levels a [`Schema`] has.
+pub const MAX_LEVELS: usize = 3;
+
+/// Members whose values a caller wants located by the strict pass itself, so the body is
+/// read once, not once to check and again to find them: a JSON-RPC envelope reads a few
+/// members at fixed paths (`id`, `params.name`, `params._meta.…`).
+#[derive(Debug)]
+pub struct Schema {
+    /// Member names located in this object, as decoded (`"n\u0061me"` is `name`); at most
+    /// [`MAX_WATCHED`].
+    pub keys: &'static [&'static str],
+    /// The member (index into `keys`) whose value, when an object, is located by the next
+    /// level; at most [`MAX_LEVELS`] levels in all.
+    pub child: Option<(usize, &'static Schema)>,
+    /// Report a member that differs from one of `keys` only in case or [folding](fold)
+    /// ([`Outline::shadow`]).
+    pub shadows: bool,
+}
+
+/// Where a [`Schema`]'s members are: the raw JSON of each value, by level and key index.
+/// Level 0 is the top-level object; level `n + 1` the object under level `n`'s child.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outline {
+    pub spans: [[Option<Range<usize>>; MAX_WATCHED]; MAX_LEVELS],
+    /// The first member, in a level with `shadows`, that a case-insensitive parser (Go's
+    /// `encoding/json`, .NET's web defaults) would read as one of its keys: the key as sent
+    /// (decoded, lossy) and the key it passes for. Alone, since a twin next to it is a
+    /// refused duplicate already.
+    pub shadow: Option<(String, &'static str)>,
+}
+
+/// [`check`], and locate `schema`'s members in the same pass.
+pub fn outline(
+    body: &[u8],
+    max_depth: usize,
+    schema: Option<&'static Schema>,
+) -> Result<Outline, Reject> {
     if body.starts_with(b"\xEF\xBB\xBF") {
         return Err(Reject::Parse(
             "the body starts with a UTF-8 byte order mark; send JSON without one (RFC 8259 §8.1)"
@@ -60,14 +105,30 @@ pub fn check(body: &[u8], max_depth: usize) -> Result<(), Reject> {
             e.valid_up_to()
         )));
     }
+    let mut levels = [None; MAX_LEVELS];
+    let mut next = schema;
+    for level in &mut levels {
+        *level = next;
+        next = next.and_then(|s| s.child).map(|(_, c)| c);
+    }
     Scanner {
         body,
         pos: 0,
         max_depth,
-        stack: Vec::new(),
-        keys: Vec::new(),
+        stack: SmallVec::new(),
+        keys: SmallVec::new(),
+        levels,
+        outline: Outline::default(),
     }
     .run()
+}
+
+/// A member being located: its level, its index in that level's keys, where its value starts.
+#[derive(Clone, Copy)]
+struct Located {
+    level: u8,
+    slot: u8,
+    start: usize,
 }
 
 /// One open container on the scan stack.
@@ -80,9 +141,16 @@ enum Frame<'b> {
         set: Option<HashSet<Cow<'b, [u8]>>>,
         /// The key whose value is being read, as sent (decoded): the JSON path of an error.
         current: Cow<'b, [u8]>,
+        /// This object's [`Schema`] level, when it is one.
+        level: Option<u8>,
+        /// The index of `current` in that level's keys, when it is one of them.
+        slot: Option<u8>,
+        /// This object as the value of a located member: recorded when it closes.
+        located: Option<Located>,
     },
     Array {
         index: usize,
+        located: Option<Located>,
     },
 }
 
@@ -90,10 +158,14 @@ struct Scanner<'b> {
     body: &'b [u8],
     pos: usize,
     max_depth: usize,
-    stack: Vec<Frame<'b>>,
+    /// Inline for the depth of ordinary messages (no allocation per request).
+    stack: SmallVec<[Frame<'b>; 8]>,
     /// Decoded keys of every open object, innermost last. The last key of each object is the
     /// one whose value is being read (the JSON path of an error).
-    keys: Vec<(Cow<'b, [u8]>, bool)>,
+    keys: SmallVec<[(Cow<'b, [u8]>, bool); 16]>,
+    /// The [`Schema`] by level (`None` past its last level, or without one).
+    levels: [Option<&'static Schema>; MAX_LEVELS],
+    outline: Outline,
 }
 
 /// What a failed step reports before the path is attached.
@@ -110,9 +182,9 @@ enum Fail {
 }
 
 impl<'b> Scanner<'b> {
-    fn run(mut self) -> Result<(), Reject> {
+    fn run(mut self) -> Result<Outline, Reject> {
         match self.scan() {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(self.outline),
             Err(f) => Err(self.reject(f)),
         }
     }
@@ -143,7 +215,7 @@ impl<'b> Scanner<'b> {
                 };
             };
             match top {
-                Frame::Array { index } => match b {
+                Frame::Array { index, .. } => match b {
                     Some(b',') => {
                         *index += 1;
                         self.pos += 1;
@@ -151,7 +223,11 @@ impl<'b> Scanner<'b> {
                     }
                     Some(b']') => {
                         self.pos += 1;
-                        self.stack.pop();
+                        let located = match self.stack.pop() {
+                            Some(Frame::Array { located, .. }) => located,
+                            _ => None,
+                        };
+                        self.record(located);
                     }
                     _ => return Err(Fail::Syntax("',' or ']'")),
                 },
@@ -164,8 +240,12 @@ impl<'b> Scanner<'b> {
                     Some(b'}') => {
                         let start = *keys_start;
                         self.pos += 1;
-                        self.stack.pop();
+                        let located = match self.stack.pop() {
+                            Some(Frame::Object { located, .. }) => located,
+                            _ => None,
+                        };
                         self.keys.truncate(start);
+                        self.record(located);
                     }
                     _ => return Err(Fail::Syntax("',' or '}'")),
                 },
@@ -177,7 +257,30 @@ impl<'b> Scanner<'b> {
     /// container (`Ok(true)`): the scan loop reads its members.
     fn begin_value(&mut self) -> Result<bool, Fail> {
         self.skip_ws();
-        match self.peek() {
+        // The value of a located member (or the top-level value, level 0's object).
+        let start = self.pos;
+        let (located, level) = match self.stack.last() {
+            Some(Frame::Object {
+                level: Some(level),
+                slot: Some(slot),
+                ..
+            }) => {
+                let child = self.levels[usize::from(*level)]
+                    .and_then(|s| s.child)
+                    .filter(|(c, _)| *c == usize::from(*slot))
+                    .map(|_| level + 1)
+                    .filter(|l| usize::from(*l) < MAX_LEVELS);
+                let located = Located {
+                    level: *level,
+                    slot: *slot,
+                    start,
+                };
+                (Some(located), child)
+            }
+            Some(_) => (None, None),
+            None => (None, self.levels[0].map(|_| 0)),
+        };
+        let opened = match self.peek() {
             Some(open @ (b'{' | b'[')) => {
                 if self.stack.len() >= self.max_depth {
                     return Err(Fail::TooDeep);
@@ -187,29 +290,51 @@ impl<'b> Scanner<'b> {
                 let close = if open == b'{' { b'}' } else { b']' };
                 if self.peek() == Some(close) {
                     self.pos += 1;
-                    return Ok(false);
-                }
-                self.stack.push(if open == b'{' {
-                    Frame::Object {
-                        keys_start: self.keys.len(),
-                        set: None,
-                        current: Cow::Borrowed(&[]),
-                    }
+                    false
                 } else {
-                    Frame::Array { index: 0 }
-                });
-                Ok(true)
+                    self.stack.push(if open == b'{' {
+                        Frame::Object {
+                            keys_start: self.keys.len(),
+                            set: None,
+                            current: Cow::Borrowed(&[]),
+                            level,
+                            slot: None,
+                            located,
+                        }
+                    } else {
+                        Frame::Array { index: 0, located }
+                    });
+                    return Ok(true);
+                }
             }
-            Some(b'"') => self.string(None).map(|()| false),
-            Some(b'-' | b'0'..=b'9') => self.number().map(|()| false),
-            Some(b't') => self.literal(b"true").map(|()| false),
-            Some(b'f') => self.literal(b"false").map(|()| false),
-            Some(b'n') => self.literal(b"null").map(|()| false),
-            Some(b'N' | b'I') => Err(Fail::NotJson(
-                "NaN and Infinity are not JSON numbers; send a string or null",
-            )),
-            Some(_) => Err(Fail::Syntax("a JSON value")),
-            None => Err(Fail::Syntax("a JSON value, found the end of the body")),
+            Some(b'"') => self.string(None).map(|()| false)?,
+            Some(b'-' | b'0'..=b'9') => self.number().map(|()| false)?,
+            Some(b't') => self.literal(b"true").map(|()| false)?,
+            Some(b'f') => self.literal(b"false").map(|()| false)?,
+            Some(b'n') => self.literal(b"null").map(|()| false)?,
+            Some(b'N' | b'I') => {
+                return Err(Fail::NotJson(
+                    "NaN and Infinity are not JSON numbers; send a string or null",
+                ))
+            }
+            Some(_) => return Err(Fail::Syntax("a JSON value")),
+            None => return Err(Fail::Syntax("a JSON value, found the end of the body")),
+        };
+        self.record(located);
+        Ok(opened)
+    }
+
+    /// A located member's value ends at `pos`.
+    fn record(&mut self, located: Option<Located>) {
+        if let Some(l) = located {
+            if let Some(span) = self
+                .outline
+                .spans
+                .get_mut(usize::from(l.level))
+                .and_then(|level| level.get_mut(usize::from(l.slot)))
+            {
+                *span = Some(l.start..self.pos);
+            }
         }
     }
 
@@ -237,10 +362,26 @@ impl<'b> Scanner<'b> {
             keys_start,
             set,
             current,
+            level,
+            slot,
+            ..
         }) = self.stack.last_mut()
         else {
             return Err(Fail::Syntax("a key outside an object"));
         };
+        *slot = None;
+        if let Some(schema) = level.and_then(|l| self.levels[usize::from(l)]) {
+            match schema.keys.iter().position(|k| k.as_bytes() == &*decoded) {
+                Some(i) => *slot = u8::try_from(i).ok(),
+                None if schema.shadows && self.outline.shadow.is_none() => {
+                    if let Some(k) = schema.keys.iter().find(|k| fold_eq(k.as_bytes(), &decoded)) {
+                        self.outline.shadow =
+                            Some((String::from_utf8_lossy(&decoded).into_owned(), k));
+                    }
+                }
+                None => {}
+            }
+        }
         let duplicate = match set {
             Some(set) => !set.insert(fold(&decoded)),
             None => {
@@ -523,7 +664,7 @@ impl<'b> Scanner<'b> {
             }
             match frame {
                 Frame::Object { current, .. } => push_key(&mut out, current),
-                Frame::Array { index } => {
+                Frame::Array { index, .. } => {
                     let _ = write!(out, "[{index}]");
                 }
             }

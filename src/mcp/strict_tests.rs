@@ -306,3 +306,51 @@ fn keys_with_nul_are_refused() {
     // NUL in a value is just data.
     assert_eq!(verdict(br#"{"a":"x\u0000y"}"#), Ok(()));
 }
+
+/// The members a schema asks for are located at their own paths only, with the exact span of
+/// each value (scalars, empty and nested containers, escaped keys), in the same pass.
+#[test]
+fn an_outline_locates_the_schemas_members_at_their_paths() {
+    static INNER: Schema = Schema {
+        keys: &["k", "deep"],
+        child: None,
+        shadows: false,
+    };
+    static TOP: Schema = Schema {
+        keys: &["a", "obj", "arr", "e"],
+        child: Some((1, &INNER)),
+        shadows: true,
+    };
+    let body = br#" {"x":{"a":1,"k":2},"\u0061" : "s\"", "obj":{"deep":{"k":[1,{"k":3}]},"k":-1.5e3,"a":0},"arr":[{"a":1}],"e":{}} "#;
+    let o = outline(body, 64, Some(&TOP)).unwrap();
+    let at = |r: &Option<Range<usize>>| {
+        r.clone()
+            .map(|r| String::from_utf8_lossy(&body[r]).into_owned())
+    };
+    assert_eq!(at(&o.spans[0][0]).as_deref(), Some(r#""s\"""#));
+    assert_eq!(
+        at(&o.spans[0][1]).as_deref(),
+        Some(r#"{"deep":{"k":[1,{"k":3}]},"k":-1.5e3,"a":0}"#)
+    );
+    assert_eq!(at(&o.spans[0][2]).as_deref(), Some(r#"[{"a":1}]"#));
+    assert_eq!(at(&o.spans[0][3]).as_deref(), Some("{}"));
+    // Level 1 is `obj` only: its `k` and `deep`, not the `k`s inside `deep` or inside `x`.
+    assert_eq!(at(&o.spans[1][0]).as_deref(), Some("-1.5e3"));
+    assert_eq!(at(&o.spans[1][1]).as_deref(), Some(r#"{"k":[1,{"k":3}]}"#));
+    assert!(o.spans[2].iter().all(Option::is_none));
+    assert_eq!(o.shadow, None);
+    // A member passing for a located one by case alone is reported; not in a level
+    // without `shadows`.
+    let o = outline(br#"{"A":1,"obj":{"K":2}}"#, 64, Some(&TOP)).unwrap();
+    assert_eq!(o.shadow, Some(("A".to_string(), "a")));
+    assert_eq!(o.spans[0][0], None);
+    let o = outline(br#"{"obj":{"K":2}}"#, 64, Some(&TOP)).unwrap();
+    assert_eq!(o.shadow, None);
+    // A top-level array or scalar locates nothing; `check` is the same pass without a schema.
+    assert_eq!(
+        outline(br#"[{"a":1}]"#, 64, Some(&TOP)).unwrap(),
+        Outline::default()
+    );
+    assert_eq!(outline(b"7", 64, Some(&TOP)).unwrap(), Outline::default());
+    assert!(check(body, 64).is_ok());
+}
