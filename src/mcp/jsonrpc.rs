@@ -85,13 +85,22 @@ impl RpcCall {
 /// always are, and they are read on every request (the strict pass has already checked the
 /// body is UTF-8 JSON, and `from_utf8` checks again).
 pub(crate) fn string_at(body: &[u8], span: Range<usize>) -> Option<Cow<'_, str>> {
-    let raw = body.get(span)?;
-    if let Some(inner) = raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) {
-        if !inner.iter().any(|&b| b == b'\\' || b == b'"' || b < 0x20) {
-            return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
-        }
+    if let Some(inner) = plain_at(body, span.clone()) {
+        return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
     }
-    serde_json::from_slice::<Cow<'_, str>>(raw).ok()
+    serde_json::from_slice::<Cow<'_, str>>(body.get(span)?).ok()
+}
+
+/// The bytes between the quotes of the JSON string at `span` when it has no escapes: then
+/// they are the string's value exactly, and can be compared as bytes with no decoding. (In a
+/// body through the strict pass, a string without a backslash has no quote or control
+/// character inside.)
+pub(crate) fn plain_at(body: &[u8], span: Range<usize>) -> Option<&[u8]> {
+    let inner = body
+        .get(span)?
+        .strip_prefix(b"\"")?
+        .strip_suffix(b"\"")?;
+    (!inner.iter().any(|&b| b == b'\\' || b == b'"' || b < 0x20)).then_some(inner)
 }
 
 /// The members of a message the gateway reads (level 0 of [`ENVELOPE`]), by index.
@@ -124,16 +133,20 @@ static ENVELOPE: strict::Schema = strict::Schema {
     keys: &ENVELOPE_KEYS,
     child: Some((PARAMS, &PARAMS_SCHEMA)),
     shadows: true,
+    memo: false,
 };
 static PARAMS_SCHEMA: strict::Schema = strict::Schema {
     keys: &PARAMS_KEYS,
     child: Some((META, &META_SCHEMA)),
     shadows: true,
+    memo: false,
 };
 static META_SCHEMA: strict::Schema = strict::Schema {
     keys: &META_KEYS,
     child: None,
     shadows: false,
+    // The same envelope on every request of a client: remembered ([`strict::Schema::memo`]).
+    memo: true,
 };
 
 /// A JSON string borrowed from the body, or decoded when it has escapes. (serde's own
@@ -276,8 +289,11 @@ pub fn parse(body: &[u8], max_depth: usize) -> Result<RpcCall, ParseFailure> {
             crate::error::clip(sent)
         ))));
     }
-    let string = |r: &Option<Range<usize>>| r.clone().and_then(|r| string_at(body, r));
-    if string(&envelope[JSONRPC]).as_deref() != Some("2.0") {
+    let jsonrpc = envelope[JSONRPC].clone();
+    let two = |r: Range<usize>| {
+        body.get(r.clone()) == Some(&b"\"2.0\""[..]) || string_at(body, r).as_deref() == Some("2.0")
+    };
+    if !jsonrpc.is_some_and(two) {
         return Err(fail(Reject::InvalidRequest(
             "\"jsonrpc\" must be \"2.0\"".into(),
         )));

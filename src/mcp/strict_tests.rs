@@ -315,11 +315,13 @@ fn an_outline_locates_the_schemas_members_at_their_paths() {
         keys: &["k", "deep"],
         child: None,
         shadows: false,
+        memo: false,
     };
     static TOP: Schema = Schema {
         keys: &["a", "obj", "arr", "e"],
         child: Some((1, &INNER)),
         shadows: true,
+        memo: false,
     };
     let body = br#" {"x":{"a":1,"k":2},"\u0061" : "s\"", "obj":{"deep":{"k":[1,{"k":3}]},"k":-1.5e3,"a":0},"arr":[{"a":1}],"e":{}} "#;
     let o = outline(body, 64, Some(&TOP)).unwrap();
@@ -353,4 +355,55 @@ fn an_outline_locates_the_schemas_members_at_their_paths() {
     );
     assert_eq!(outline(b"7", 64, Some(&TOP)).unwrap(), Outline::default());
     assert!(check(body, 64).is_ok());
+}
+
+/// A remembered object is taken by one comparison only when the bytes are the same and it
+/// sits at the same depth under the same limit: one byte changed, or a tighter limit, and
+/// it is scanned (and refused) as always.
+#[test]
+fn a_remembered_object_gives_the_same_outline_and_never_a_different_verdict() {
+    static LEAF: Schema = Schema {
+        keys: &["v", "w"],
+        child: None,
+        shadows: false,
+        memo: true,
+    };
+    static TOP: Schema = Schema {
+        keys: &["m", "n"],
+        child: Some((0, &LEAF)),
+        shadows: false,
+        memo: false,
+    };
+    let a = br#"{"m":{"v":"x","z":[[1]],"w":{}},"n":1}"#;
+    let first = outline(a, 64, Some(&TOP)).unwrap();
+    // Now remembered; elsewhere in another body, at another offset.
+    let b = br#"{"n":22222, "m":{"v":"x","z":[[1]],"w":{}}}"#;
+    let second = outline(b, 64, Some(&TOP)).unwrap();
+    let text = |body: &[u8], r: &Option<Range<usize>>| r.clone().map(|r| body[r].to_vec());
+    for (o, body) in [(&first, &a[..]), (&second, &b[..])] {
+        assert_eq!(text(body, &o.spans[1][0]), Some(br#""x""#.to_vec()));
+        assert_eq!(text(body, &o.spans[1][1]), Some(b"{}".to_vec()));
+        assert_eq!(
+            text(body, &o.spans[0][0]),
+            Some(br#"{"v":"x","z":[[1]],"w":{}}"#.to_vec())
+        );
+    }
+    assert_eq!(outline(a, 64, Some(&TOP)).unwrap(), first);
+    // A tighter limit: scanned again, and too deep.
+    assert!(outline(a, 3, Some(&TOP)).is_err());
+    assert!(outline(a, 4, Some(&TOP)).is_ok());
+    // Remembered bytes followed by more of the parent: the parent's own checks still apply.
+    assert!(outline(
+        br#"{"m":{"v":"x","z":[[1]],"w":{}},"m":{}}"#,
+        64,
+        Some(&TOP)
+    )
+    .is_err());
+    // One byte different: a duplicate inside is found.
+    assert!(outline(br#"{"m":{"v":"x","z":[[1]],"v":{}}}"#, 64, Some(&TOP)).is_err());
+    // The same bytes where no remembered level is (under "n"): scanned, nothing located.
+    let c = br#"{"n":{"v":"x","z":[[1]],"w":{}}}"#;
+    assert!(outline(c, 64, Some(&TOP)).unwrap().spans[1]
+        .iter()
+        .all(Option::is_none));
 }
