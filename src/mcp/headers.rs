@@ -100,12 +100,22 @@ pub fn check_request(
     if method_header.is_none() && name_header.is_none() {
         return Ok(Checked::default());
     }
-    let method = call.method_name(body).unwrap_or_default();
-    let tool = call.tool_name(body);
-    check(method_header, name_header, &method, tool.as_deref())?;
+    // Equal bytes, when neither side is encoded (a plain header, a body string without
+    // escapes: almost every request), are equal values; anything else is decoded and
+    // compared (and a mismatch explained) by `check`.
+    let same = |header: Option<&[u8]>, span: Option<std::ops::Range<usize>>| {
+        let plain = span.and_then(|s| super::jsonrpc::plain_at(body, s));
+        header.is_none_or(|h| !h.starts_with(SENTINEL_START) && Some(h) == plain)
+    };
+    let tool_sent = name_header.is_some() && call.tool.is_some();
+    if !(same(method_header, call.method_name.clone()) && same(name_header, call.tool.clone())) {
+        let method = call.method_name(body).unwrap_or_default();
+        let tool = call.tool_name(body);
+        check(method_header, name_header, &method, tool.as_deref())?;
+    }
     Ok(Checked {
         method: method_header.is_some(),
-        tool_name: name_header.is_some() && tool.is_some(),
+        tool_name: tool_sent,
     })
 }
 

@@ -96,10 +96,7 @@ pub(crate) fn string_at(body: &[u8], span: Range<usize>) -> Option<Cow<'_, str>>
 /// body through the strict pass, a string without a backslash has no quote or control
 /// character inside.)
 pub(crate) fn plain_at(body: &[u8], span: Range<usize>) -> Option<&[u8]> {
-    let inner = body
-        .get(span)?
-        .strip_prefix(b"\"")?
-        .strip_suffix(b"\"")?;
+    let inner = body.get(span)?.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
     (!inner.iter().any(|&b| b == b'\\' || b == b'"' || b < 0x20)).then_some(inner)
 }
 

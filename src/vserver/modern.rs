@@ -49,8 +49,13 @@ pub(super) async fn handle(
             envelope::PROTOCOL_VERSION_META
         )));
     };
-    let method = req.call.method_name(req.body).unwrap_or_default();
+    // What `headers::check_request` already found equal to the body is not decoded again.
+    let method = match req.checked.method {
+        true => std::borrow::Cow::Borrowed(""),
+        false => req.call.method_name(req.body).unwrap_or_default(),
+    };
     let name = match req.call.method {
+        McpMethod::ToolsCall if req.checked.tool_name => None,
         McpMethod::ToolsCall => req.call.tool_name(req.body),
         McpMethod::PromptsGet => crate::mcp::rewrite::string_param(req.body, "name")
             .map(|(n, _)| std::borrow::Cow::Owned(n)),
@@ -86,7 +91,7 @@ pub(super) async fn handle(
         // `ping` is gone from 2026-07-28 (like `initialize`): a modern client has no
         // session to keep alive, and the conformance suite expects 404 for it.
         _ => Err(Reject::ModernMethodNotFound {
-            method: crate::error::clip(&method),
+            method: crate::error::clip(&req.call.method_name(req.body).unwrap_or_default()),
         }),
     }
 }
