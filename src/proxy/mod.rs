@@ -273,6 +273,11 @@ impl ProxyHttp for McpGateway {
                 can_reuse_downstream: false,
             };
         }
+        // An approved call that never reached the upstream did not run: its approval goes
+        // back, so the identical retry (once the upstream is back) needs no second approver.
+        if respond::never_reached_upstream(e) {
+            give_back_approval(&self.shared, ctx).await;
+        }
         let reject = reject.unwrap_or_else(|| {
             Reject::Internal(format!("proxying failed: {}", e.etype().as_str()))
         });
@@ -372,5 +377,24 @@ impl ProxyHttp for McpGateway {
             let facts = trail::facts(session, ctx, added, upstream_latency);
             self.shared.audit.submit_request(facts).await;
         }
+    }
+}
+
+/// A call whose decision consumed an approval and that then did not run (refused by a later
+/// step, or never delivered): the approval goes back (as `decision` does for its own later
+/// steps), so the identical retry still passes, once. Taken out of the decision, so it is
+/// given back at most once.
+pub(crate) async fn give_back_approval(shared: &Shared, ctx: &mut RequestCtx) {
+    let (Some(a), Some(rt)) = (
+        ctx.decision.as_mut().and_then(|d| d.approval.take()),
+        ctx.runtime.as_ref(),
+    ) else {
+        return;
+    };
+    if let Err(e) = shared.approvals.restore(rt, &a).await {
+        log::warn!(
+            "approval {} could not be given back after the call did not run: {e}",
+            a.id
+        );
     }
 }

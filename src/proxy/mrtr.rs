@@ -297,7 +297,7 @@ pub(crate) async fn start(
         .caps
         .room(crate::caps::Cap::ParkedCalls, principal, cap)
     {
-        give_back_approval(shared, ctx).await;
+        super::give_back_approval(shared, ctx).await;
         return respond::reject(session, ctx, &reject).await;
     }
     // The stream peer: a parked call's upstream stream idles while a person answers.
@@ -398,23 +398,6 @@ fn parked_cap(shared: &Shared) -> usize {
         .config
         .limits
         .max_parked_calls_per_principal
-}
-
-/// A call refused after its decision consumed an approval did not run: the approval goes
-/// back (as `decision` does for its own later steps), so the identical retry still passes.
-async fn give_back_approval(shared: &Shared, ctx: &RequestCtx) {
-    let (Some(a), Some(rt)) = (
-        ctx.decision.as_ref().and_then(|d| d.approval.as_deref()),
-        ctx.runtime.as_ref(),
-    ) else {
-        return;
-    };
-    if let Err(e) = shared.approvals.restore(rt, a).await {
-        log::warn!(
-            "approval {} could not be given back after a later refusal: {e}",
-            a.id
-        );
-    }
 }
 
 /// The retry of a parked call, opened by its decision (`Decision::resumed`): post the

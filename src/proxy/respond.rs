@@ -140,6 +140,26 @@ pub(crate) fn classify_upstream_error(e: &Error) -> Option<(UpstreamErrorKind, S
 
 /// Turn an upstream-side Pingora error into the rejection the client sees, and record the
 /// error kind in `ctx`. `None` when the error is not the upstream's.
+/// Whether `e` happened before any byte of the request could reach the upstream: no
+/// connection (refused, unroutable, timed out) or no TLS session. What a consumed approval
+/// was for then did not run.
+pub(crate) fn never_reached_upstream(e: &Error) -> bool {
+    use ErrorType::*;
+    *e.esource() == ErrorSource::Upstream
+        && matches!(
+            e.etype(),
+            ConnectRefused
+                | ConnectTimedout
+                | ConnectNoRoute
+                | ConnectError
+                | BindError
+                | TLSHandshakeFailure
+                | TLSHandshakeTimedout
+                | InvalidCert
+                | HandshakeError
+        )
+}
+
 pub(crate) fn upstream_reject(ctx: &mut RequestCtx, e: &Error) -> Option<Reject> {
     let (kind, cause, timeout) = classify_upstream_error(e)?;
     ctx.upstream_error = Some(kind);

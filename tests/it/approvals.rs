@@ -549,6 +549,36 @@ async fn the_cli_lists_and_approves() {
     );
 }
 
+/// An approved call the upstream never received (its connection refused) did not run: its
+/// approval is given back, so the identical retry, once the upstream is back, needs no
+/// second approver; a call the upstream did receive uses it up (the sibling tests).
+#[tokio::test]
+async fn an_approved_call_that_never_reached_the_upstream_keeps_its_approval() {
+    let demo = start_demo().await;
+    let gw = start_gateway(&plain_route(&demo, "")).await;
+    let url = gw.url();
+    let sid = raw_initialize(&url).await;
+    let id = approval_id(call(&url, &sid, "echo", r#"{"text":"down"}"#, &[]).await).await;
+    assert_eq!(
+        decide(&gw, "approve", &id, ADMIN_APPROVE_TOKEN)
+            .await
+            .status(),
+        200
+    );
+    demo.shutdown().await;
+    for _ in 0..2 {
+        let r = call(&url, &sid, "echo", r#"{"text":"down"}"#, &[]).await;
+        let v = assert_error(r, 502, -32000, "connection refused").await;
+        assert_eq!(v["id"], 7, "{v}");
+        let one: Value = admin_get(&gw, &format!("/admin/approvals/{id}"), ADMIN_READ_TOKEN)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["state"], "approved", "given back: {one}");
+    }
+}
+
 /// The Redis store on its own against a real redis-server: two stores (two replicas) racing
 /// to consume one approval get it exactly once between them, and `restore` puts it back.
 #[tokio::test]
