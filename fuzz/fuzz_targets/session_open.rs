@@ -22,6 +22,7 @@ fn fixture() -> &'static Fixture {
             issuer: "https://idp.example.com".into(),
             subject: "alice".into(),
             expires: u64::MAX / 2,
+            caps: 0,
         };
         let token = keys.seal(&claims).expect("seal");
         Fixture { keys, token }

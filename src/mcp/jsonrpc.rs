@@ -170,8 +170,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 }
 
 /// The id of a body the strict pass refused (the answer carries it when it can): read by
-/// serde, which goes on past whatever the strict pass stopped at. A second `id` gives none
-/// (which one would be trusted?).
+/// serde, which goes on past whatever the strict pass stopped at. A second `id`, also one
+/// in another letter case, gives none (which one would be trusted?).
 struct RefusedId<'a>(Option<&'a RawValue>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for RefusedId<'a> {
@@ -194,6 +194,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for RefusedId<'a> {
                             return Err(A::Error::duplicate_field("id"));
                         }
                         id = Some(m.next_value::<&'de RawValue>()?);
+                    } else if strict::same_key(k.as_bytes(), b"id") {
+                        // `ID`: Go would answer with that one.
+                        return Err(A::Error::duplicate_field("id"));
                     } else {
                         m.next_value::<serde::de::IgnoredAny>()?;
                     }
@@ -497,11 +500,18 @@ mod tests {
             Some(&b"2"[..]),
             "the answer keeps the id"
         );
-        // A duplicated id: no id is trusted for the answer.
-        let b = br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#;
-        let f = parse(b, 64).unwrap_err();
-        assert_eq!(f.reject.jsonrpc_code(), INVALID_REQUEST);
-        assert_eq!(f.id, None);
+        // A duplicated id, also in another letter case (Go reads the last): no id is
+        // trusted for the answer. Another duplicated member keeps it.
+        for b in [
+            &br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"ID":2,"method":"ping"}"#,
+        ] {
+            let f = parse(b, 64).unwrap_err();
+            assert_eq!(f.reject.jsonrpc_code(), INVALID_REQUEST);
+            assert_eq!(f.id, None);
+        }
+        let b = br#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"x"}"#;
+        assert_eq!(parse(b, 64).unwrap_err().id.map(|r| &b[r]), Some(&b"1"[..]));
         // Too deep, with the id kept.
         let b = br#"{"jsonrpc":"2.0","id":"d","method":"tools/call","params":{"name":"x","arguments":{"a":[[[[]]]]}}}"#;
         let f = parse(b, 5).unwrap_err();

@@ -94,6 +94,8 @@ const MEMO_MAX_BYTES: usize = 1024;
 /// scanned as always.
 struct Memo {
     bytes: Box<[u8]>,
+    /// The schema level it was located under: another schema's spans are not this one's.
+    schema: &'static Schema,
     depth: usize,
     max_depth: usize,
     /// The located members, relative to the object's first byte.
@@ -360,20 +362,20 @@ impl<'b> Scanner<'b> {
     }
 
     /// The schema of `level` when it is remembered ([`Schema::memo`]).
-    fn memo_level(&self, level: Option<u8>) -> Option<usize> {
+    fn memo_level(&self, level: Option<u8>) -> Option<(usize, &'static Schema)> {
         let l = usize::from(level?);
         self.levels
             .get(l)
             .copied()
             .flatten()
             .filter(|s| s.memo && s.child.is_none() && !s.shadows)
-            .map(|_| l)
+            .map(|s| (l, s))
     }
 
     /// At the `{` of an object of `level`: when its bytes are a remembered object's, skip
     /// them and take what was located in it.
     fn memo_hit(&mut self, level: Option<u8>) -> bool {
-        let Some(l) = self.memo_level(level) else {
+        let Some((l, schema)) = self.memo_level(level) else {
             return false;
         };
         let (start, depth, max_depth) = (self.pos, self.stack.len(), self.max_depth);
@@ -381,8 +383,11 @@ impl<'b> Scanner<'b> {
         let found = MEMOS.with(|m| {
             let m = m.borrow();
             m.1.iter().flatten().find_map(|e| {
-                (e.depth == depth && e.max_depth == max_depth && rest.starts_with(&e.bytes))
-                    .then(|| (e.bytes.len(), e.spans.clone()))
+                (std::ptr::eq(e.schema, schema)
+                    && e.depth == depth
+                    && e.max_depth == max_depth
+                    && rest.starts_with(&e.bytes))
+                .then(|| (e.bytes.len(), e.spans.clone()))
             })
         });
         let Some((len, spans)) = found else {
@@ -399,7 +404,7 @@ impl<'b> Scanner<'b> {
 
     /// An object of `level` closed at `pos`: remember it (see [`Memo`]).
     fn memo_store(&self, level: Option<u8>, located: Option<Located>) {
-        let (Some(l), Some(at)) = (self.memo_level(level), located) else {
+        let (Some((l, schema)), Some(at)) = (self.memo_level(level), located) else {
             return;
         };
         let Some(bytes) = self.body.get(at.start..self.pos) else {
@@ -416,6 +421,7 @@ impl<'b> Scanner<'b> {
         }
         let memo = Memo {
             bytes: bytes.into(),
+            schema,
             depth: self.stack.len(),
             max_depth: self.max_depth,
             spans,

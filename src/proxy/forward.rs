@@ -36,7 +36,7 @@ pub(crate) async fn forward_buffered(
         }
         Err(e) if !respond::final_header_sent(session) => {
             // As on the proxy path: a call never delivered keeps its approval.
-            if respond::never_reached_upstream(&e) {
+            if respond::never_reached_upstream(&e) && matches!(ctx.heal, super::heal::Heal::Idle) {
                 super::give_back_approval(shared, ctx).await;
             }
             let reject = match ctx.pending.take() {

@@ -275,7 +275,8 @@ impl ProxyHttp for McpGateway {
         }
         // An approved call that never reached the upstream did not run: its approval goes
         // back, so the identical retry (once the upstream is back) needs no second approver.
-        if respond::never_reached_upstream(e) {
+        // Not after a self-healing resend: its first attempt was delivered.
+        if respond::never_reached_upstream(e) && matches!(ctx.heal, heal::Heal::Idle) {
             give_back_approval(&self.shared, ctx).await;
         }
         let reject = reject.unwrap_or_else(|| {
