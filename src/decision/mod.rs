@@ -379,7 +379,7 @@ fn resumption(
     if !target.modern_client() {
         return None;
     }
-    crate::proxy::mrtr::retry_state(view.body)
+    crate::proxy::mrtr::retry_state(view.body, view.call)
 }
 
 /// Step 4b: open the call parked under `token` for this caller, tool and arguments (the

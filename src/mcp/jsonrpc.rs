@@ -44,6 +44,12 @@ pub struct RpcCall {
     pub arguments: Option<Range<usize>>,
     /// The 2026-07-28 envelope's members in `_meta` (when it is an object).
     pub envelope: MetaSpans,
+    /// Raw JSON of `params.requestState` (a 2026-07-28 retry of an `InputRequiredResult`).
+    pub request_state: Option<Range<usize>>,
+    /// Raw JSON of `params.inputResponses` (the same retry's answers).
+    pub input_responses: Option<Range<usize>>,
+    /// Raw JSON of `params.cursor` (a paginated list).
+    pub cursor: Option<Range<usize>>,
 }
 
 /// Raw JSON of the 2026-07-28 envelope members of `params._meta`, found by the one pass
@@ -59,6 +65,33 @@ pub struct MetaSpans {
 }
 
 impl RpcCall {
+    /// The same call with every span moved by `f` (a splice changed the body around them).
+    pub fn shifted(&self, f: impl Fn(Range<usize>) -> Range<usize>) -> RpcCall {
+        let m = |r: &Option<Range<usize>>| r.clone().map(&f);
+        RpcCall {
+            kind: self.kind,
+            method: self.method,
+            method_name: m(&self.method_name),
+            id: m(&self.id),
+            tool: m(&self.tool),
+            meta: m(&self.meta),
+            arguments: m(&self.arguments),
+            envelope: MetaSpans {
+                version: m(&self.envelope.version),
+                log_level: m(&self.envelope.log_level),
+                caps: m(&self.envelope.caps),
+            },
+            request_state: m(&self.request_state),
+            input_responses: m(&self.input_responses),
+            cursor: m(&self.cursor),
+        }
+    }
+
+    /// The string at a span of this call, decoded (`None`: absent or not a string).
+    pub fn string<'b>(&self, body: &'b [u8], span: &Option<Range<usize>>) -> Option<Cow<'b, str>> {
+        string_at(body, span.clone()?)
+    }
+
     /// The id's raw JSON, given the body the call was parsed from.
     pub fn id_json<'b>(&self, body: &'b [u8]) -> Option<&'b [u8]> {
         self.id.clone().and_then(|r| body.get(r))
@@ -109,10 +142,20 @@ const PARAMS: usize = 3;
 const RESULT: usize = 4;
 const ERROR: usize = 5;
 /// The members of `params` it reads (level 1).
-const PARAMS_KEYS: [&str; 3] = ["name", "_meta", "arguments"];
+const PARAMS_KEYS: [&str; 6] = [
+    "name",
+    "_meta",
+    "arguments",
+    "requestState",
+    "inputResponses",
+    "cursor",
+];
 const NAME: usize = 0;
 const META: usize = 1;
 const ARGUMENTS: usize = 2;
+const REQUEST_STATE: usize = 3;
+const INPUT_RESPONSES: usize = 4;
+const CURSOR: usize = 5;
 /// The 2026-07-28 envelope members of `params._meta` (level 2).
 const META_KEYS: [&str; 3] = [
     super::envelope::PROTOCOL_VERSION_META,
@@ -321,6 +364,9 @@ pub fn parse(body: &[u8], max_depth: usize) -> Result<RpcCall, ParseFailure> {
                 meta: None,
                 arguments: None,
                 envelope: MetaSpans::default(),
+                request_state: None,
+                input_responses: None,
+                cursor: None,
             }),
         };
     };
@@ -379,6 +425,9 @@ pub fn parse(body: &[u8], max_depth: usize) -> Result<RpcCall, ParseFailure> {
             log_level,
             caps,
         },
+        request_state: params[REQUEST_STATE].clone(),
+        input_responses: params[INPUT_RESPONSES].clone(),
+        cursor: params[CURSOR].clone(),
     })
 }
 
@@ -447,17 +496,8 @@ pub fn replace_tool_name(
             r
         }
     };
-    let mut moved = call.clone();
-    moved.id = call.id.clone().map(shift);
-    moved.method_name = call.method_name.clone().map(shift);
+    let mut moved = call.shifted(shift);
     moved.tool = Some(span.start..span.start + name.len());
-    moved.meta = call.meta.clone().map(shift);
-    moved.arguments = call.arguments.clone().map(shift);
-    moved.envelope = MetaSpans {
-        version: call.envelope.version.clone().map(shift),
-        log_level: call.envelope.log_level.clone().map(shift),
-        caps: call.envelope.caps.clone().map(shift),
-    };
     Ok((bytes::Bytes::from(out), moved))
 }
 

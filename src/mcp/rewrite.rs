@@ -170,11 +170,7 @@ pub fn strip_envelope(body: &[u8], call: &RpcCall) -> Result<Option<(Bytes, RpcC
             r
         }
     };
-    let mut moved = call.clone();
-    moved.id = call.id.clone().map(shift);
-    moved.method_name = call.method_name.clone().map(shift);
-    moved.tool = call.tool.clone().map(shift);
-    moved.arguments = call.arguments.clone().map(shift);
+    let mut moved = call.shifted(shift);
     moved.meta = Some(at.start..at.start + new);
     // Every member the parse located in `_meta` is an envelope key, removed.
     moved.envelope = jsonrpc::MetaSpans::default();

@@ -231,25 +231,13 @@ pub(crate) fn bridged(ctx: &RequestCtx, caps: crate::mcp::capabilities::ClientCa
 
 /// The `requestState` of a modern `tools/call` retry, if the gateway issued it (refused
 /// when it has the gateway's prefix but is not one of its tokens). Read from the body the
-/// decision checks (the envelope strip and rename leave `params.requestState` as sent).
-pub(crate) fn retry_state(body: &[u8]) -> Option<Result<Digest, Reject>> {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        params: Params,
-    }
-    #[derive(serde::Deserialize)]
-    struct Params {
-        #[serde(rename = "requestState")]
-        state: Option<String>,
-    }
-    // A byte scan keeps the parse off the hot path (an escaped key spelling is simply not a
-    // retry: the call then runs as a new one). SIMD, with the searcher built once: every
-    // modern call passes here (a naive window scan of a 370-byte call cost 3,500
-    // instructions, building the searcher per call 600).
-    static KEY: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
-        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new(b"\"requestState\""));
-    KEY.find(body)?;
-    let s = serde_json::from_slice::<Body>(body).ok()?.params.state?;
+/// decision checks (`call` is its parse, whose strict pass located `params.requestState`,
+/// escaped key spellings included; the envelope strip and rename leave it as sent).
+pub(crate) fn retry_state(
+    body: &[u8],
+    call: &crate::mcp::jsonrpc::RpcCall,
+) -> Option<Result<Digest, Reject>> {
+    let s = call.string(body, &call.request_state)?;
     if !s.starts_with(STATE_PREFIX) {
         return None;
     }
@@ -413,7 +401,7 @@ pub(crate) async fn resume(
     ctx.mrtr.get_or_insert_with(Default::default).round = Some(crate::audit::Round {
         first: Some(parked.first.clone()),
         number: Some(parked.round),
-        input_responses: input_responses_digest(&ctx.body),
+        input_responses: input_responses_digest(&ctx.body, ctx.call.as_ref()),
     });
     // The parked call keeps its upstream slot (its id is still in flight upstream), and
     // the upstream knows it by its first id (a cancellation must name that one).
@@ -421,7 +409,7 @@ pub(crate) async fn resume(
     ctx.upstream_id = Some(parked.original_id.clone());
     ctx.upstream_session = UpstreamSession::Gateway(Some(parked.sid.clone()));
     ctx.timings.forwarded_at = Some(Instant::now());
-    let answers = input_responses(&ctx.body);
+    let answers = input_responses(&ctx.body, ctx.call.as_ref());
     let client = McpClient {
         http: &shared.http,
         url: &parked.upstream.config.url,
@@ -647,46 +635,23 @@ fn input_required(
 
 /// SHA-256 of a retry's canonical `params.inputResponses`, when it has them: what its
 /// audit record carries instead of the answers (a held call's rounds, and a 2026-07-28
-/// upstream's own, `proxy::trail`).
-pub(crate) fn input_responses_digest(body: &[u8]) -> Option<[u8; 32]> {
-    static KEY: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
-        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new(b"\"inputResponses\""));
-    KEY.find(body)?;
-    input_responses_raw(body).map(|raw| sha256_canonical(Some(raw)))
-}
-
-/// The raw text of the retry's `params.inputResponses`, when it has one.
-fn input_responses_raw(body: &[u8]) -> Option<&[u8]> {
-    #[derive(serde::Deserialize)]
-    struct Body<'a> {
-        #[serde(borrow)]
-        params: Params<'a>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Params<'a> {
-        #[serde(default, borrow, rename = "inputResponses")]
-        responses: Option<&'a serde_json::value::RawValue>,
-    }
-    serde_json::from_slice::<Body<'_>>(body)
-        .ok()
-        .and_then(|b| b.params.responses)
-        .map(|r| r.get().as_bytes())
+/// upstream's own, `proxy::trail`). `call` is `body`'s parse, which located them.
+pub(crate) fn input_responses_digest(
+    body: &[u8],
+    call: Option<&crate::mcp::jsonrpc::RpcCall>,
+) -> Option<[u8; 32]> {
+    let raw = call?.input_responses.clone().and_then(|r| body.get(r))?;
+    Some(sha256_canonical(Some(raw)))
 }
 
 /// The retry's `params.inputResponses` (empty when absent or not an object).
-fn input_responses(body: &[u8]) -> serde_json::Map<String, serde_json::Value> {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        params: Params,
-    }
-    #[derive(serde::Deserialize)]
-    struct Params {
-        #[serde(default, rename = "inputResponses")]
-        responses: Option<serde_json::Map<String, serde_json::Value>>,
-    }
-    serde_json::from_slice::<Body>(body)
-        .ok()
-        .and_then(|b| b.params.responses)
+fn input_responses(
+    body: &[u8],
+    call: Option<&crate::mcp::jsonrpc::RpcCall>,
+) -> serde_json::Map<String, serde_json::Value> {
+    call.and_then(|c| c.input_responses.clone())
+        .and_then(|r| body.get(r))
+        .and_then(|raw| serde_json::from_slice(raw).ok())
         .unwrap_or_default()
 }
 
@@ -800,6 +765,34 @@ mod tests {
         assert_eq!(open_state(&state(t)), Some(t));
         assert_eq!(open_state("mcpgw-mrtr.xyz"), None);
         assert_eq!(open_state("other"), None);
+    }
+
+    /// The strict pass locates `params.requestState` by its decoded key: an escaped spelling
+    /// of the key carrying a gateway token is a retry like any other (never forwarded as a
+    /// new call with the gateway's token), and the answers' digest is found the same way.
+    #[test]
+    fn a_retry_is_found_whatever_the_keys_spelling() {
+        let t: Digest = 0x0123_4567_89ab_cdef_0011_2233_4455_6677;
+        for key in ["requestState", "request\\u0053tate"] {
+            let b = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","{key}":"{}","input\u0052esponses":{{"r0":{{"b":1,"a":2}}}}}}}}"#,
+                state(t)
+            );
+            let call = crate::mcp::jsonrpc::parse(b.as_bytes(), 64).unwrap();
+            assert_eq!(retry_state(b.as_bytes(), &call), Some(Ok(t)), "{b}");
+            let digest = input_responses_digest(b.as_bytes(), Some(&call));
+            assert_eq!(
+                digest,
+                Some(sha256_canonical(Some(br#"{"r0":{"a":2,"b":1}}"#))),
+                "{b}"
+            );
+        }
+        let b = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","requestState":"mcpgw-mrtr.forged"}}"#;
+        let call = crate::mcp::jsonrpc::parse(b, 64).unwrap();
+        assert!(matches!(retry_state(b, &call), Some(Err(_))));
+        let b = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","requestState":"upstream-own"}}"#;
+        let call = crate::mcp::jsonrpc::parse(b, 64).unwrap();
+        assert_eq!(retry_state(b, &call), None);
     }
 
     #[test]

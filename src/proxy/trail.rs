@@ -126,6 +126,9 @@ fn stateless_round(ctx: &RequestCtx) -> Option<crate::audit::Round> {
     Some(crate::audit::Round {
         first: None,
         number: None,
-        input_responses: Some(super::mrtr::input_responses_digest(&ctx.body)?),
+        input_responses: Some(super::mrtr::input_responses_digest(
+            &ctx.body,
+            ctx.call.as_ref(),
+        )?),
     })
 }

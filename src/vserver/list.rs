@@ -25,7 +25,10 @@ pub(super) async fn tools_list(
     let catalog = catalog(shared, runtime, req.index).await?;
     let class = class(vs, req.principal);
     let size = runtime.config.registry.page_size;
-    let cursor = list_cursor(req.body);
+    let cursor = req
+        .call
+        .string(req.body, &req.call.cursor)
+        .map(|c| c.into_owned());
     // Pages are cached per (caller class, offset, size): a cursor only ever selects within
     // the caller's own list, whatever offset it names.
     let (tools, next) = match (size, cursor) {
@@ -139,28 +142,6 @@ pub(super) async fn catalog(
         .ok_or_else(|| Reject::Internal("no catalog".into()))
 }
 
-/// `params.cursor` of a `tools/list`, if any.
-fn list_cursor(body: &[u8]) -> Option<String> {
-    // Most lists carry no cursor: skip the parse when the key cannot be there (spelled out,
-    // or hidden behind an escape).
-    static KEY: once_cell::sync::Lazy<memchr::memmem::Finder<'static>> =
-        once_cell::sync::Lazy::new(|| memchr::memmem::Finder::new(b"\"cursor\""));
-    if KEY.find(body).is_none() && memchr::memchr(b'\\', body).is_none() {
-        return None;
-    }
-    #[derive(serde::Deserialize)]
-    struct L {
-        #[serde(default)]
-        params: Option<P>,
-    }
-    #[derive(serde::Deserialize)]
-    struct P {
-        #[serde(default)]
-        cursor: Option<String>,
-    }
-    serde_json::from_slice::<L>(body).ok()?.params?.cursor
-}
-
 /// Opaque cursor: the offset, bound to the registry generation it was computed for.
 fn seal_cursor(offset: usize, generation: u64) -> String {
     use base64::Engine as _;
@@ -180,11 +161,15 @@ fn open_cursor(c: &str, generation: u64) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{list_cursor, open_cursor, seal_cursor};
+    use super::{open_cursor, seal_cursor};
 
     #[test]
     fn list_cursor_is_found_spelled_out_or_escaped_and_absent_otherwise() {
-        let c = |b: &str| list_cursor(b.as_bytes());
+        let c = |b: &str| {
+            let call = crate::mcp::jsonrpc::parse(b.as_bytes(), 64).unwrap();
+            call.string(b.as_bytes(), &call.cursor)
+                .map(|c| c.into_owned())
+        };
         assert_eq!(c(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), None);
         assert_eq!(
             c(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":"abc"}}"#),
@@ -194,7 +179,10 @@ mod tests {
             c(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"\u0063ursor":"x"}}"#),
             Some("x".into())
         );
-        assert_eq!(c(r#"{"id":"\"","method":"tools/list","params":{}}"#), None);
+        assert_eq!(
+            c(r#"{"jsonrpc":"2.0","id":"\"","method":"tools/list","params":{}}"#),
+            None
+        );
     }
 
     #[test]
