@@ -99,9 +99,9 @@ fn agrees_with_serde(data: &[u8], call: &jsonrpc::RpcCall) {
     }
     assert_eq!(at(&call.meta), param("_meta"), "params._meta");
     if call.method_name.is_some() {
-        assert_eq!(at(&call.request_state), param("requestState"));
-        assert_eq!(at(&call.input_responses), param("inputResponses"));
-        assert_eq!(at(&call.cursor), param("cursor"));
+        assert_eq!(at(&call.request_state()), param("requestState"));
+        assert_eq!(at(&call.input_responses()), param("inputResponses"));
+        assert_eq!(at(&call.cursor()), param("cursor"));
     }
     let meta = params.and_then(|p| p.get("_meta")).filter(|m| m.is_object());
     let member = |k: &str| or_null(meta.and_then(|m| m.get(k)));

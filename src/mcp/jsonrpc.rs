@@ -44,11 +44,19 @@ pub struct RpcCall {
     pub arguments: Option<Range<usize>>,
     /// The 2026-07-28 envelope's members in `_meta` (when it is an object).
     pub envelope: MetaSpans,
-    /// Raw JSON of `params.requestState` (a 2026-07-28 retry of an `InputRequiredResult`).
+    /// Members few messages have ([`Rare`]), boxed: every request moves its call around a
+    /// few times, and three more spans inline were ~700 instructions of copying per call.
+    pub rare: Option<Box<Rare>>,
+}
+
+/// Raw JSON of the `params` members only some messages have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rare {
+    /// `params.requestState` (a 2026-07-28 retry of an `InputRequiredResult`).
     pub request_state: Option<Range<usize>>,
-    /// Raw JSON of `params.inputResponses` (the same retry's answers).
+    /// `params.inputResponses` (the same retry's answers).
     pub input_responses: Option<Range<usize>>,
-    /// Raw JSON of `params.cursor` (a paginated list).
+    /// `params.cursor` (a paginated list).
     pub cursor: Option<Range<usize>>,
 }
 
@@ -81,15 +89,34 @@ impl RpcCall {
                 log_level: m(&self.envelope.log_level),
                 caps: m(&self.envelope.caps),
             },
-            request_state: m(&self.request_state),
-            input_responses: m(&self.input_responses),
-            cursor: m(&self.cursor),
+            rare: self.rare.as_ref().map(|r| {
+                Box::new(Rare {
+                    request_state: m(&r.request_state),
+                    input_responses: m(&r.input_responses),
+                    cursor: m(&r.cursor),
+                })
+            }),
         }
     }
 
+    /// `params.requestState`'s span, when the message has one.
+    pub fn request_state(&self) -> Option<Range<usize>> {
+        self.rare.as_ref()?.request_state.clone()
+    }
+
+    /// `params.inputResponses`'s span, when the message has one.
+    pub fn input_responses(&self) -> Option<Range<usize>> {
+        self.rare.as_ref()?.input_responses.clone()
+    }
+
+    /// `params.cursor`'s span, when the message has one.
+    pub fn cursor(&self) -> Option<Range<usize>> {
+        self.rare.as_ref()?.cursor.clone()
+    }
+
     /// The string at a span of this call, decoded (`None`: absent or not a string).
-    pub fn string<'b>(&self, body: &'b [u8], span: &Option<Range<usize>>) -> Option<Cow<'b, str>> {
-        string_at(body, span.clone()?)
+    pub fn string<'b>(&self, body: &'b [u8], span: Option<Range<usize>>) -> Option<Cow<'b, str>> {
+        string_at(body, span?)
     }
 
     /// The id's raw JSON, given the body the call was parsed from.
@@ -364,9 +391,7 @@ pub fn parse(body: &[u8], max_depth: usize) -> Result<RpcCall, ParseFailure> {
                 meta: None,
                 arguments: None,
                 envelope: MetaSpans::default(),
-                request_state: None,
-                input_responses: None,
-                cursor: None,
+                rare: None,
             }),
         };
     };
@@ -425,9 +450,16 @@ pub fn parse(body: &[u8], max_depth: usize) -> Result<RpcCall, ParseFailure> {
             log_level,
             caps,
         },
-        request_state: params[REQUEST_STATE].clone(),
-        input_responses: params[INPUT_RESPONSES].clone(),
-        cursor: params[CURSOR].clone(),
+        rare: (params[REQUEST_STATE].is_some()
+            || params[INPUT_RESPONSES].is_some()
+            || params[CURSOR].is_some())
+        .then(|| {
+            Box::new(Rare {
+                request_state: params[REQUEST_STATE].clone(),
+                input_responses: params[INPUT_RESPONSES].clone(),
+                cursor: params[CURSOR].clone(),
+            })
+        }),
     })
 }
 

@@ -237,7 +237,7 @@ pub(crate) fn retry_state(
     body: &[u8],
     call: &crate::mcp::jsonrpc::RpcCall,
 ) -> Option<Result<Digest, Reject>> {
-    let s = call.string(body, &call.request_state)?;
+    let s = call.string(body, call.request_state())?;
     if !s.starts_with(STATE_PREFIX) {
         return None;
     }
@@ -640,7 +640,7 @@ pub(crate) fn input_responses_digest(
     body: &[u8],
     call: Option<&crate::mcp::jsonrpc::RpcCall>,
 ) -> Option<[u8; 32]> {
-    let raw = call?.input_responses.clone().and_then(|r| body.get(r))?;
+    let raw = call?.input_responses().and_then(|r| body.get(r))?;
     Some(sha256_canonical(Some(raw)))
 }
 
@@ -649,7 +649,7 @@ fn input_responses(
     body: &[u8],
     call: Option<&crate::mcp::jsonrpc::RpcCall>,
 ) -> serde_json::Map<String, serde_json::Value> {
-    call.and_then(|c| c.input_responses.clone())
+    call.and_then(|c| c.input_responses())
         .and_then(|r| body.get(r))
         .and_then(|raw| serde_json::from_slice(raw).ok())
         .unwrap_or_default()
