@@ -234,6 +234,20 @@ fn word_test_finds_exactly_the_special_bytes() {
     assert!(!has_special(u64::from_le_bytes(
         *b"\xff\xfe\xc3\xa9\x7f ~!"
     )));
+    // The lowest flag is the first special byte, whatever follows it (borrows run upwards).
+    for first in 0..8 {
+        for b in [b'"', b'\\', 0x00, 0x1f] {
+            for after in [b'"', b'\\', 0x00, 0x01, 0x20, 0x21, 0x80, 0xff, b'a'] {
+                let mut w = [b'a'; 8];
+                w[first] = b;
+                for x in w.iter_mut().skip(first + 1) {
+                    *x = after;
+                }
+                let flags = special(u64::from_le_bytes(w));
+                assert_eq!(flags.trailing_zeros() / 8, first as u32, "{w:?}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -244,6 +244,7 @@ async fn unknown_kid_burst_fetches_jwks_once() {
     eprintln!("good token -> {}", ok.status());
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let before = jwks.hits();
+    let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for i in 0..64 {
         let url = gw.url();
@@ -262,8 +263,14 @@ async fn unknown_kid_burst_fetches_jwks_once() {
         t.await.unwrap();
     }
     let fetches = jwks.hits() - before;
-    eprintln!("64 concurrent unknown-kid requests caused {fetches} JWKS fetches");
-    assert!(fetches <= 1);
+    // At most one refetch per min_refresh_interval (1 s): one for a burst that ends within
+    // it, and one more for each further second a loaded box stretched the burst over (the
+    // property is "once per interval", not "the burst is fast").
+    let allowed = 1 + started.elapsed().as_secs() as usize;
+    eprintln!(
+        "64 concurrent unknown-kid requests caused {fetches} JWKS fetches (at most {allowed})"
+    );
+    assert!(fetches >= 1 && fetches <= allowed, "{fetches} > {allowed}");
 }
 
 #[tokio::test]
