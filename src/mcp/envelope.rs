@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 
 use super::capabilities::ClientCaps;
-use super::headers::{decode, single, Checked, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
+use super::headers::{decode, name, single, Checked};
 use super::jsonrpc::RpcCall;
 use super::McpMethod;
 use crate::error::{clip, Reject};
@@ -116,20 +116,20 @@ pub fn check(
     name: Option<&str>,
     version: &str,
 ) -> Result<(), Reject> {
-    let values = |h: &str| headers.get_all(h).into_iter().map(|v| v.as_bytes());
-    let sent = single("MCP-Protocol-Version", values(MCP_PROTOCOL_VERSION))?;
+    let values = |h: &http::HeaderName| headers.get_all(h).into_iter().map(|v| v.as_bytes());
+    let sent = single("MCP-Protocol-Version", values(&name::MCP_PROTOCOL_VERSION))?;
     if sent != Some(version.as_bytes()) {
         return Err(mismatch("MCP-Protocol-Version", sent, version));
     }
     // What `headers::check_request` already found equal (`checked`) is not read again.
     if !checked.method {
-        let sent = single("Mcp-Method", values(MCP_METHOD))?;
+        let sent = single("Mcp-Method", values(&name::MCP_METHOD))?;
         if sent.and_then(decode).as_deref() != Some(method) {
             return Err(mismatch("Mcp-Method", sent, method));
         }
     }
     if let Some(name) = name.filter(|_| !checked.tool_name) {
-        let sent = single("Mcp-Name", values(MCP_NAME))?;
+        let sent = single("Mcp-Name", values(&name::MCP_NAME))?;
         if sent.and_then(decode).as_deref() != Some(name) {
             return Err(mismatch("Mcp-Name", sent, name));
         }

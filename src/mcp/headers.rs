@@ -28,6 +28,16 @@ pub const MCP_METHOD: &str = "mcp-method";
 /// `resources/read`.
 pub const MCP_NAME: &str = "mcp-name";
 
+/// The same names as `HeaderName`s: a lookup by `&str` parses the name first, on every
+/// request.
+pub(crate) mod name {
+    use http::HeaderName;
+    pub(crate) const MCP_PROTOCOL_VERSION: HeaderName =
+        HeaderName::from_static(super::MCP_PROTOCOL_VERSION);
+    pub(crate) const MCP_METHOD: HeaderName = HeaderName::from_static(super::MCP_METHOD);
+    pub(crate) const MCP_NAME: HeaderName = HeaderName::from_static(super::MCP_NAME);
+}
+
 const SENTINEL_START: &[u8] = b"=?base64?";
 const SENTINEL_END: &[u8] = b"?=";
 
@@ -94,9 +104,9 @@ pub fn check_request(
     call: &super::jsonrpc::RpcCall,
     body: &[u8],
 ) -> Result<Checked, Reject> {
-    let values = |name: &str| headers.get_all(name).into_iter().map(|v| v.as_bytes());
-    let method_header = single("Mcp-Method", values(MCP_METHOD))?;
-    let name_header = single("Mcp-Name", values(MCP_NAME))?;
+    let values = |name: &http::HeaderName| headers.get_all(name).into_iter().map(|v| v.as_bytes());
+    let method_header = single("Mcp-Method", values(&name::MCP_METHOD))?;
+    let name_header = single("Mcp-Name", values(&name::MCP_NAME))?;
     if method_header.is_none() && name_header.is_none() {
         return Ok(Checked::default());
     }

@@ -173,7 +173,9 @@ pub(crate) fn request_header(req: &mut RequestHeader, ctx: &RequestCtx) -> pingo
 fn mcp_name(req: &mut RequestHeader, ctx: &RequestCtx) -> pingora::Result<()> {
     if req.headers.contains_key(MCP_NAME) {
         match ctx.decision.as_ref().and_then(|d| d.mcp_name.as_ref()) {
-            Some(v) => req.insert_header(MCP_NAME, v.clone())?,
+            // By its `&'static str` spelling: Pingora copies a `HeaderName` it does not
+            // know into a new buffer for its case map, on every call.
+            Some(v) => req.insert_header("Mcp-Name", v.clone())?,
             None => remove(req, &MCP_NAME),
         }
     }

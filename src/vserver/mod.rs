@@ -121,7 +121,7 @@ pub async fn handle(
 ) -> Result<Answer, Reject> {
     let version_header = req
         .headers
-        .get(crate::mcp::headers::MCP_PROTOCOL_VERSION)
+        .get(&crate::mcp::headers::name::MCP_PROTOCOL_VERSION)
         .map(http::HeaderValue::as_bytes);
     let meta = envelope::read_meta(req.body, req.call)?;
     let client = crate::decision::ModernClient {
