@@ -63,9 +63,9 @@ pub fn read_meta<'b>(body: &'b [u8], call: &RpcCall) -> Result<Meta<'b>, Reject>
     let string = |r: &Option<std::ops::Range<usize>>| {
         r.clone().and_then(|r| super::jsonrpc::string_at(body, r))
     };
-    let version = match &spans.version {
+    let version = match spans.version.clone() {
         None => None,
-        Some(_) => Some(string(&spans.version).ok_or_else(|| {
+        Some(r) => Some(super::jsonrpc::string_at(body, r).ok_or_else(|| {
             Reject::InvalidParams(format!(
                 "params._meta[{PROTOCOL_VERSION_META:?}] must be a string"
             ))

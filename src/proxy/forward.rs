@@ -35,10 +35,7 @@ pub(crate) async fn forward_buffered(
             Err(e)
         }
         Err(e) if !respond::final_header_sent(session) => {
-            // As on the proxy path: a call never delivered keeps its approval.
-            if respond::never_reached_upstream(&e) && matches!(ctx.heal, super::heal::Heal::Idle) {
-                super::give_back_approval(shared, ctx).await;
-            }
+            super::give_back_if_undelivered(shared, ctx, &e).await;
             let reject = match ctx.pending.take() {
                 Some(r) => r,
                 None => respond::upstream_reject(ctx, &e).unwrap_or_else(|| {

@@ -273,12 +273,7 @@ impl ProxyHttp for McpGateway {
                 can_reuse_downstream: false,
             };
         }
-        // An approved call that never reached the upstream did not run: its approval goes
-        // back, so the identical retry (once the upstream is back) needs no second approver.
-        // Not after a self-healing resend: its first attempt was delivered.
-        if respond::never_reached_upstream(e) && matches!(ctx.heal, heal::Heal::Idle) {
-            give_back_approval(&self.shared, ctx).await;
-        }
+        give_back_if_undelivered(&self.shared, ctx, e).await;
         let reject = reject.unwrap_or_else(|| {
             Reject::Internal(format!("proxying failed: {}", e.etype().as_str()))
         });
@@ -378,6 +373,16 @@ impl ProxyHttp for McpGateway {
             let facts = trail::facts(session, ctx, added, upstream_latency);
             self.shared.audit.submit_request(facts).await;
         }
+    }
+}
+
+/// An approved call that never reached the upstream (`e` came before any byte could be
+/// delivered) did not run: its approval goes back, so the identical retry, once the upstream
+/// is back, needs no second approver. Not after a self-healing resend: its first attempt was
+/// delivered.
+pub(crate) async fn give_back_if_undelivered(shared: &Shared, ctx: &mut RequestCtx, e: &Error) {
+    if respond::never_reached_upstream(e) && ctx.heal == heal::Heal::Idle {
+        give_back_approval(shared, ctx).await;
     }
 }
 
