@@ -114,11 +114,6 @@ impl RpcCall {
         self.rare.as_ref()?.cursor.clone()
     }
 
-    /// The string at a span of this call, decoded (`None`: absent or not a string).
-    pub fn string<'b>(&self, body: &'b [u8], span: Option<Range<usize>>) -> Option<Cow<'b, str>> {
-        string_at(body, span?)
-    }
-
     /// The id's raw JSON, given the body the call was parsed from.
     pub fn id_json<'b>(&self, body: &'b [u8]) -> Option<&'b [u8]> {
         self.id.clone().and_then(|r| body.get(r))

@@ -237,7 +237,7 @@ pub(crate) fn retry_state(
     body: &[u8],
     call: &crate::mcp::jsonrpc::RpcCall,
 ) -> Option<Result<Digest, Reject>> {
-    let s = call.string(body, call.request_state())?;
+    let s = crate::mcp::jsonrpc::string_at(body, call.request_state()?)?;
     if !s.starts_with(STATE_PREFIX) {
         return None;
     }

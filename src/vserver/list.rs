@@ -27,7 +27,8 @@ pub(super) async fn tools_list(
     let size = runtime.config.registry.page_size;
     let cursor = req
         .call
-        .string(req.body, req.call.cursor())
+        .cursor()
+        .and_then(|r| crate::mcp::jsonrpc::string_at(req.body, r))
         .map(|c| c.into_owned());
     // Pages are cached per (caller class, offset, size): a cursor only ever selects within
     // the caller's own list, whatever offset it names.
@@ -167,7 +168,8 @@ mod tests {
     fn list_cursor_is_found_spelled_out_or_escaped_and_absent_otherwise() {
         let c = |b: &str| {
             let call = crate::mcp::jsonrpc::parse(b.as_bytes(), 64).unwrap();
-            call.string(b.as_bytes(), call.cursor())
+            call.cursor()
+                .and_then(|r| crate::mcp::jsonrpc::string_at(b.as_bytes(), r))
                 .map(|c| c.into_owned())
         };
         assert_eq!(c(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), None);
