@@ -2,10 +2,14 @@
 # Instruction profile of one gateway configuration under valgrind's callgrind, which counts
 # instructions rather than time and so gives the same figure on a busy shared box.
 #
-#   load-tests/profile.sh plain|governed list|call|modern-list|modern-call [REQUESTS]
+#   load-tests/profile.sh plain|governed list|call|modern-list|modern-call|session [REQUESTS]
 #                                                             (default 5000 requests)
 #   modern-*: a stateless 2026-07-28 client (no session; `_meta` envelope and metadata
 #   headers), as load-tests/run.sh's LT_MODERN target.
+#   session: REQUESTS whole handshake-era sessions (examples/session_load: initialize,
+#   notifications/initialized, one tools/call, which also opens the upstream session), the
+#   figure "per request" being per session: what a legacy client pays once that a modern one
+#   never does.
 #
 # Starts the fast upstream and the gateway (release build, under callgrind), warms it up,
 # zeroes the counters, sends REQUESTS requests with oha, dumps, and prints instructions per
@@ -18,7 +22,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mcp-gateway/target}"
 CONFIG=${1:?usage: profile.sh plain|governed list|call [REQUESTS]}; METHOD=${2:?list or call}
 N=${3:-5000}
 scripts/setup.sh valgrind:valgrind python3:python3
-cargo build --release --locked -q --bin mcp-gateway --example fast_upstream
+cargo build --release --locked -q --bin mcp-gateway --example fast_upstream --example session_load
 BIN=$CARGO_TARGET_DIR/release
 work=$(mktemp -d); pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -49,6 +53,7 @@ meta="\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"$MODERN\",\"io.mo
 case $METHOD in
   modern-*) H+=(-H "mcp-protocol-version: $MODERN" -H "mcp-method: tools/${METHOD#modern-}")
             [ "$METHOD" = modern-call ] && H+=(-H "mcp-name: $tool") ;;
+  session) ;;
   *)
 sid=$(curl -sS -D - -o /dev/null "${H[@]}" "$url" -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"profile","version":"1"}}}' \
       | awk 'tolower($1)=="mcp-session-id:" {print $2}' | tr -d '\r')
@@ -59,12 +64,20 @@ case $METHOD in
   list) body='{"jsonrpc":"2.0","id":3,"method":"tools/list"}' ;;
   call) body="{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":{\"id\":\"1\"}}}" ;;
   modern-list) body="{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{$meta}}" ;;
+  session) body="{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":{\"id\":\"1\"}}}" ;;
   modern-call) body="{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":{\"id\":\"1\"},$meta}}" ;;
   *) echo "unknown method $METHOD" >&2; exit 2 ;;
 esac
-oha -n 500 -c 8 --no-tui -m POST "${H[@]}" -d "$body" "$url" >/dev/null   # warm-up
-callgrind_control -z >/dev/null
-oha -n "$N" -c 8 --no-tui -m POST "${H[@]}" -d "$body" "$url" | grep -E "Success rate|Requests/sec" >&2
+bearer=${auth[1]:-}; bearer=${bearer#authorization: Bearer }
+if [ "$METHOD" = session ]; then
+  TOOL=$tool "$BIN/examples/session_load" "$url" 200 8 ${bearer:+"$bearer"} >/dev/null   # warm-up
+  callgrind_control -z >/dev/null
+  TOOL=$tool "$BIN/examples/session_load" "$url" "$N" 8 ${bearer:+"$bearer"} >&2
+else
+  oha -n 500 -c 8 --no-tui -m POST "${H[@]}" -d "$body" "$url" >/dev/null   # warm-up
+  callgrind_control -z >/dev/null
+  oha -n "$N" -c 8 --no-tui -m POST "${H[@]}" -d "$body" "$url" | grep -E "Success rate|Requests/sec" >&2
+fi
 callgrind_control -d >/dev/null
 sleep 1
 cp "$(ls "$work"/cg.* | tail -1)" "$out"
