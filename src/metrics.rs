@@ -148,6 +148,9 @@ pub enum ApprovalEvent {
     Denied,
     /// An approved call went out, consuming its approval.
     Used,
+    /// A `used` approval given back: its call never reached the upstream (connection
+    /// refused, timed out, no route), so it did not run. `used - restored` is what ran.
+    Restored,
 }
 
 impl ApprovalEvent {
@@ -157,6 +160,7 @@ impl ApprovalEvent {
             ApprovalEvent::Approved => "approved",
             ApprovalEvent::Denied => "denied",
             ApprovalEvent::Used => "used",
+            ApprovalEvent::Restored => "restored",
         }
     }
 }
@@ -339,7 +343,7 @@ impl Metrics {
         )?;
         let approvals = counter(
             "mcp_gateway_approvals_total",
-            "Human approvals: calls answered approval-required, approver decisions, approvals used",
+            "Human approvals: calls answered approval-required, approver decisions, approvals used and given back",
             &["event"],
         )?;
         let sessions_open = IntGauge::with_opts(Opts::new(

@@ -325,6 +325,7 @@ pub async fn decide(
         // nothing), then refused: sent upstream, it would run the tool again.
         if let (true, Some(retry)) = (new_call, retry) {
             give_back(stores, runtime, approval.as_deref()).await;
+            quota.refund();
             let reject = retry
                 .err()
                 .unwrap_or_else(crate::proxy::mrtr::unknown_state);
@@ -344,6 +345,7 @@ pub async fn decide(
         Ok(c) => c,
         Err(reject) => {
             give_back(stores, runtime, approval.as_deref()).await;
+            quota.refund();
             if let Some((token, parked)) = resumed {
                 // Nothing was sent: the call waits for a retry still.
                 stores.parked.put_back(token, parked);

@@ -376,31 +376,36 @@ impl ProxyHttp for McpGateway {
     }
 }
 
-/// An approved call that never reached the upstream (`e` came before any byte could be
-/// delivered) did not run: its approval goes back, so the identical retry, once the upstream
-/// is back, needs no second approver. Not after a self-healing resend: its first attempt was
-/// delivered.
+/// A call that never reached the upstream (`e` came before any byte could be delivered) did
+/// not run: [`give_back`]. Not after a self-healing resend: its first attempt was delivered.
 pub(crate) async fn give_back_if_undelivered(shared: &Shared, ctx: &mut RequestCtx, e: &Error) {
     if respond::never_reached_upstream(e) && ctx.heal == heal::Heal::Idle {
-        give_back_approval(shared, ctx).await;
+        give_back(shared, ctx).await;
     }
 }
 
-/// A call whose decision consumed an approval and that then did not run (refused by a later
-/// step, or never delivered): the approval goes back (as `decision` does for its own later
-/// steps), so the identical retry still passes, once. Taken out of the decision, so it is
-/// given back at most once.
-pub(crate) async fn give_back_approval(shared: &Shared, ctx: &mut RequestCtx) {
+/// A call whose decision passed and that then did not run (refused by a later step, or never
+/// delivered): what the decision took goes back, as `decision` does for its own later steps.
+/// Its quota charges ([`crate::quota::Held::refund`]), so an outage does not use up a
+/// caller's rate or budget; its approval, so the identical retry, once the upstream is back,
+/// needs no second approver. Taken out of the decision, so given back at most once.
+pub(crate) async fn give_back(shared: &Shared, ctx: &mut RequestCtx) {
+    if let Some(d) = ctx.decision.as_mut() {
+        d.quota.refund();
+    }
     let (Some(a), Some(rt)) = (
         ctx.decision.as_mut().and_then(|d| d.approval.take()),
         ctx.runtime.as_ref(),
     ) else {
         return;
     };
-    if let Err(e) = shared.approvals.restore(rt, &a).await {
-        log::warn!(
+    match shared.approvals.restore(rt, &a).await {
+        Ok(()) => shared
+            .metrics
+            .approval(crate::metrics::ApprovalEvent::Restored),
+        Err(e) => log::warn!(
             "approval {} could not be given back after the call did not run: {e}",
             a.id
-        );
+        ),
     }
 }

@@ -285,7 +285,7 @@ pub(crate) async fn start(
         .caps
         .room(crate::caps::Cap::ParkedCalls, principal, cap)
     {
-        super::give_back_approval(shared, ctx).await;
+        super::give_back(shared, ctx).await;
         return respond::reject(session, ctx, &reject).await;
     }
     // The stream peer: a parked call's upstream stream idles while a person answers.

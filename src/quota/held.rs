@@ -61,11 +61,25 @@ pub struct Charge {
     pub metered: bool,
 }
 
+/// What one counter took from a call when it was checked, given back by [`Held::refund`]
+/// if the call never runs.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    pub(crate) counter: Counter,
+    /// The rate's emission interval (ns), when the call took a rate slot.
+    pub(crate) slot_ns: Option<u64>,
+    /// A fixed budget charge: (units, the index of the window it went to).
+    pub(crate) charge: Option<(u64, u64)>,
+}
+
 /// Permits and pending charges of one call. Empty (the default) for calls no limit covers.
 #[derive(Debug, Default)]
 pub struct Held {
     pub(crate) permits: Vec<Permit>,
     pub(crate) metered: Vec<Metered>,
+    /// What the check took up front (rate slots, fixed charges), while the call may still
+    /// not run.
+    pub(crate) taken: Vec<Taken>,
     pub(crate) clock: Clock,
     /// Every limit that counted the call, in configuration order (one per limit, its
     /// per-group counters together).
@@ -95,6 +109,23 @@ impl Held {
         self.permits.clear();
     }
 
+    /// Give back what the check took for a call that never ran: refused by a later limit or
+    /// a later decision step, or never delivered to its upstream. Rate slots and fixed
+    /// budget charges go back to their counters, metered budgets are not charged, and the
+    /// call lists no charges (its audit record says nothing counted it). Permits go back as
+    /// always, when it drops. Once: what is given back is gone from here.
+    pub fn refund(&mut self) {
+        let now = self.clock.now_ns();
+        for t in self.taken.drain(..) {
+            match t.counter {
+                Counter::Memory(m, key) => m.refund(&key, t.slot_ns, t.charge, now),
+                Counter::Redis(store, keys) => backend::refund(store, &keys, t.slot_ns, t.charge),
+            }
+        }
+        self.metered.clear();
+        self.charges.clear();
+    }
+
     /// Take the charges out (for the audit record, once the call is settled).
     pub fn take_charges(&mut self) -> Vec<Charge> {
         std::mem::take(&mut self.charges)
@@ -109,6 +140,8 @@ impl Held {
         Held {
             permits: std::mem::take(&mut self.permits),
             metered: self.metered.clone(),
+            // This round was delivered: what it took stays taken.
+            taken: Vec::new(),
             clock: self.clock.clone(),
             charges: self
                 .charges

@@ -181,6 +181,29 @@ impl MemoryCounters {
         );
     }
 
+    /// Give back what a call that never ran took under `key`: its rate slot (`slot_ns`,
+    /// the emission interval) and its fixed charge (`(units, window index, window ns)`, only
+    /// while that window is still the counter's). The arrival time moves back by one
+    /// interval whatever came after: GCRA slots add up in any order.
+    pub(crate) fn refund(
+        &self,
+        key: &str,
+        slot_ns: Option<u64>,
+        charge: Option<(u64, u64)>,
+        now: u64,
+    ) {
+        self.shard(key).update(key, now, |c| {
+            if let Some(t) = slot_ns {
+                c.tat = c.tat.saturating_sub(t);
+            }
+            if let Some((units, window)) = charge {
+                if c.window == window {
+                    c.spent = c.spent.saturating_sub(units);
+                }
+            }
+        });
+    }
+
     /// The live counter under `key`, if any.
     pub(crate) fn peek(&self, key: &str, now: u64) -> Option<Counter> {
         self.shard(key).get(key, now)

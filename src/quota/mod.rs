@@ -47,7 +47,7 @@ use arc_swap::ArcSwap;
 use crate::error::{QuotaKind, Reject};
 use crate::metrics::Metrics;
 use crate::store::redis::RedisStore;
-use held::{Counter, Metered, Permit};
+use held::{Counter, Metered, Permit, Taken};
 use memory::{Ask, BudgetAsk, Exceeded, MemoryCounters};
 
 /// The call a check is about: who, and which tool where.
@@ -134,9 +134,8 @@ impl Quotas {
 
     /// Check every limit in `limits` that covers `call`, in order, and take from each: the
     /// first that refuses answers (429, or 503 for a `fail_closed` limit whose Redis is
-    /// unreachable). What earlier limits took for a refused call stays taken (their rate
-    /// slot, a fixed budget charge), as with independent rate limiters; permits are given
-    /// back at once.
+    /// unreachable). What earlier limits took for a refused call goes back ([`Held::refund`]:
+    /// their rate slot, a fixed budget charge), as do permits.
     pub async fn check(
         &self,
         limits: &[Limit],
@@ -193,6 +192,7 @@ impl Quotas {
                                 );
                                 if limit.on_redis_error == OnRedisError::FailClosed {
                                     log::warn!("quota {}: {e}; refusing (fail_closed)", limit.name);
+                                    held.refund();
                                     return Err(Reject::QuotaStoreUnavailable {
                                         limit: limit.name.clone(),
                                     });
@@ -209,9 +209,23 @@ impl Quotas {
                 };
                 if let Err(exceeded) = outcome {
                     self.metrics.quota_decision(&limit.name, "limited");
+                    // The call will not run: what earlier limits (and this one's other
+                    // groups) took goes back.
+                    held.refund();
                     return Err(refusal(limit, exceeded));
                 }
                 let (counter, member) = counter;
+                let charge = ask
+                    .budget
+                    .filter(|b| b.charge > 0)
+                    .map(|b| (b.charge, gcra::window(now, b.per_ns).0));
+                if ask.rate.is_some() || charge.is_some() {
+                    held.taken.push(Taken {
+                        counter: counter.clone(),
+                        slot_ns: ask.rate.map(|(t, _)| t),
+                        charge,
+                    });
+                }
                 if limit.concurrency.is_some() {
                     held.permits.push(Permit {
                         counter: counter.clone(),

@@ -81,6 +81,30 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
 
+/// KEYS: rate, budget (the charged window's). ARGV: slot µs, charge units (0: none). Gives
+/// back one rate slot and a fixed charge; a counter that expired meanwhile is left alone
+/// (its TTL kept: the arrival time only moves back).
+const REFUND: &str = r"
+local t = tonumber(ARGV[1])
+local charge = tonumber(ARGV[2])
+if t > 0 then
+  local tat = redis.call('GET', KEYS[1])
+  local ttl = redis.call('PTTL', KEYS[1])
+  if tat and ttl > 0 then
+    redis.call('SET', KEYS[1], string.format('%.0f', tonumber(tat) - t), 'PX', ttl)
+  end
+end
+if charge > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DECRBY', KEYS[2], charge)
+end
+return 1
+";
+
+fn refund_script() -> &'static redis::Script {
+    static S: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    S.get_or_init(|| redis::Script::new(REFUND))
+}
+
 fn check_script() -> &'static redis::Script {
     static S: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
     S.get_or_init(|| redis::Script::new(CHECK))
@@ -200,6 +224,38 @@ pub(crate) fn charge(store: Arc<RedisStore>, keys: &Keys, units: u64, per_ns: u6
                     .key(&key)
                     .arg(units)
                     .arg(ttl_ms)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+    });
+}
+
+/// Give back what [`acquire`] took for a call that never ran (see
+/// [`super::MemoryCounters::refund`]). Spawned, as [`release`]: a refund lost while Redis is
+/// down is not replayed (the limit overcounts by that call until its window ends).
+pub(crate) fn refund(
+    store: Arc<RedisStore>,
+    keys: &Keys,
+    slot_ns: Option<u64>,
+    charge: Option<(u64, u64)>,
+) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    // The same rounding as `acquire`'s.
+    let slot_us = slot_ns.map_or(0, |t| (t / US).max(1));
+    let (units, window) = charge.unwrap_or((0, 0));
+    let rate = keys.rate.clone();
+    let budget = keys.budget(window);
+    rt.spawn(async move {
+        let _ = store
+            .run(|mut c| async move {
+                refund_script()
+                    .key(&rate)
+                    .key(&budget)
+                    .arg(slot_us)
+                    .arg(units)
                     .invoke_async::<i64>(&mut c)
                     .await
             })

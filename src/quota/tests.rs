@@ -195,6 +195,78 @@ async fn a_carried_call_keeps_its_permit_and_meters_its_next_round() {
     );
 }
 
+/// A call that never ran gets back what its check took (rate slots, fixed charges), from
+/// every limit and group; one refused by a later limit or group never keeps what the earlier
+/// ones took.
+#[tokio::test]
+async fn a_call_that_never_ran_gives_back_its_slots_and_charges() {
+    let l = limits(
+        "  - {name: r, key: [subject], rate: {requests: 1, per: 1m}}
+  - name: b
+    key: [subject]
+    budget: {units: 10, per: 1h, cost: [{tools: [up.echo], units: 6}]}
+",
+    );
+    let (q, _) = engine();
+    let mut held = q.check(&l, None, &alice(&[])).await.unwrap();
+    held.refund();
+    assert!(held.take_charges().is_empty(), "nothing counted it");
+    // Both back: the slot (1 a minute) and the 6 units (of 10) are there again, once.
+    let mut again = q.check(&l, None, &alice(&[])).await.unwrap();
+    assert_eq!(again.take_charges().len(), 2);
+    let e = q.check(&l, None, &alice(&[])).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Reject::QuotaExceeded {
+                kind: QuotaKind::Rate,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // A second refund gives nothing more.
+    held.refund();
+    assert!(q.check(&l, None, &alice(&[])).await.is_err());
+
+    // Refused by a later limit: the earlier one keeps nothing. `late` allows no call
+    // after the first, so only its refusal stands between the caller and `early`.
+    let l = limits(
+        "  - {name: early, key: [subject], rate: {requests: 2, per: 1m}}
+  - {name: late, key: [subject], tools: [up.add], rate: {requests: 1, per: 1h}}
+",
+    );
+    let (q, _) = engine();
+    let add = Call {
+        tool: "add",
+        ..alice(&[])
+    };
+    q.check(&l, None, &add).await.unwrap(); // early 1 of 2, late 1 of 1
+    for _ in 0..3 {
+        let e = q.check(&l, None, &add).await.unwrap_err();
+        assert!(
+            matches!(&e, Reject::QuotaExceeded { limit, .. } if limit == "late"),
+            "{e:?}"
+        );
+    }
+    // `early` still has its second slot: the refused calls did not take it.
+    q.check(&l, None, &alice(&[])).await.unwrap();
+    assert!(q.check(&l, None, &alice(&[])).await.is_err());
+
+    // A group-keyed limit: "red" passes, "blue" refuses; red's slot goes back.
+    let l = limits(
+        "  - {name: g, key: [group], rate: {requests: 1, per: 1m}}
+",
+    );
+    let (q, _) = engine();
+    let blue = ["blue".to_string()];
+    q.check(&l, None, &alice(&blue)).await.unwrap();
+    let both = ["red".to_string(), "blue".to_string()];
+    assert!(q.check(&l, None, &alice(&both)).await.is_err());
+    let red = ["red".to_string()];
+    q.check(&l, None, &alice(&red)).await.unwrap();
+}
+
 #[test]
 fn keys_are_length_prefixed_so_parts_cannot_run_together() {
     assert_ne!(

@@ -577,6 +577,13 @@ async fn an_approved_call_that_never_reached_the_upstream_keeps_its_approval() {
             .unwrap();
         assert_eq!(one["state"], "approved", "given back: {one}");
     }
+    // Each went out (`used`) and came back (`restored`): none ran.
+    let event = |e: &'static str| {
+        let gw = &gw;
+        async move { metric_sum(gw, "mcp_gateway_approvals_total", &[e]).await }
+    };
+    assert_eq!(event(r#"event="used""#).await, 2.0);
+    assert_eq!(event(r#"event="restored""#).await, 2.0);
 }
 
 /// The Redis store on its own against a real redis-server: two stores (two replicas) racing

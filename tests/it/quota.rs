@@ -436,3 +436,61 @@ async fn a_killed_redis_fails_open_or_closed_per_limit_and_recovers() {
     // Redis (empty after the restart) counts again: two echoes pass there.
     alice.ok("echo", echo("back")).await;
 }
+
+/// A call that never reached its upstream (connection refused) did not run: it gives back
+/// its rate slot and its fixed budget charge, in memory and in Redis, so an outage does not
+/// use up a caller's quota. Before, four refused calls took all three slots (the fourth got
+/// 429 instead of the outage's 502).
+#[tokio::test]
+async fn calls_that_never_reached_the_upstream_use_up_no_quota() {
+    let redis = RedisServer::start();
+    let demo = start_demo().await;
+    let extra = redis_yaml(
+        &redis,
+        r#"  - { name: mem, key: [subject], rate: { requests: 3, per: 1h }, budget: { units: 10, per: 1h, cost: [{ tools: [up.echo], units: 3 }] } }
+  - { name: shared, key: [subject], rate: { requests: 3, per: 1h }, backend: redis }
+"#,
+    );
+    let gw = gateway(&demo, &extra).await;
+    let alice = Caller::open(&gw.url(), "alice-key").await;
+    alice.ok("echo", echo("up")).await;
+    demo.shutdown().await;
+    for _ in 0..4 {
+        let r = alice.call("echo", echo("down")).await;
+        assert_error(r, 502, -32000, "connection refused").await;
+    }
+    // What the one delivered call took, and no more: 2 of 3 slots left in each limit, 3 of
+    // 10 units spent. Redis refunds are sent after the answer: wait for them to land.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let report: Value = admin_get(
+            &gw,
+            "/admin/quotas?subject=alice&issuer=api-key",
+            ADMIN_READ_TOKEN,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let limits = report["limits"].as_array().cloned().unwrap_or_default();
+        let of = |name: &str| {
+            limits
+                .iter()
+                .find(|l| l["name"] == name)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (mem, shared) = (of("mem"), of("shared"));
+        assert_eq!(mem["rate"]["remaining"], 2, "{report}");
+        assert_eq!(mem["budget"]["spent"], 3, "{report}");
+        if shared["rate"]["remaining"] == 2 {
+            assert_eq!(shared["source"], "redis", "{report}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Redis refunds never landed: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

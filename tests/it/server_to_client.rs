@@ -569,11 +569,12 @@ fn retry(state: &str, key: &str, answer: &str) -> Value {
 const FORGED: &str = "mcpgw-mrtr.0123456789abcdef0123456789abcdef";
 
 /// An elicitation round trip is one call: with a rate of 2 calls, the first round takes
-/// one, its retry none (it would be refused otherwise), and a retry whose `requestState`
-/// opens nothing is decided as a new call (it takes the second) before it is refused; the
-/// next call finds the limit spent.
+/// one, its retry none (it would be refused otherwise). A retry whose `requestState` opens
+/// nothing is decided as a new call (so a spent limit answers it with 429), then refused,
+/// and a refused call counts nothing: the next call takes the second, the one after finds
+/// the limit spent.
 #[tokio::test]
-async fn an_mrtr_retry_takes_no_second_quota_charge_and_a_forged_one_does() {
+async fn an_mrtr_retry_takes_no_second_quota_charge_and_a_refused_forged_one_none() {
     let quota = "quotas:\n  - { name: two-asks, key: [subject], tools: [alpha.ask], rate: { requests: 2, per: 1h } }\n";
     let Some(s) = setup_with(Admin::default(), quota).await else {
         return;
@@ -585,7 +586,11 @@ async fn an_mrtr_retry_takes_no_second_quota_charge_and_a_forged_one_does() {
     assert_eq!(completed(r, 2).await, "alpha got: Grace");
     let r = modern_call(&s.url(), 3, "alpha__ask", retry(FORGED, &key, "Ada")).await;
     assert_error(r, 400, -32602, "requestState").await;
-    let r = modern_call(&s.url(), 4, "alpha__ask", who).await;
+    input_required(modern_call(&s.url(), 4, "alpha__ask", who.clone()).await, 4).await;
+    let r = modern_call(&s.url(), 5, "alpha__ask", who).await;
+    assert_error(r, 429, -32000, "two-asks").await;
+    // Spent: a forged retry now meets the limit before its `requestState` is looked at.
+    let r = modern_call(&s.url(), 6, "alpha__ask", retry(FORGED, &key, "Ada")).await;
     assert_error(r, 429, -32000, "two-asks").await;
 }
 
