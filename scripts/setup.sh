@@ -8,7 +8,8 @@ set -euo pipefail
 
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
-command -v cc >/dev/null 2>&1 || need+=(build-essential)
+# c++ too: the fuzz targets' libFuzzer is C++, compiled when test.sh type-checks them.
+{ command -v cc && command -v c++; } >/dev/null 2>&1 || need+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v jq >/dev/null 2>&1 || need+=(jq)

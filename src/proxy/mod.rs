@@ -122,6 +122,11 @@ impl ProxyHttp for McpGateway {
                 Ok(true)
             }
             Err(reject) => {
+                // Refused after its decision passed (an upstream session that could not be
+                // opened, a full in-flight table): nothing was sent, so nothing ran.
+                if ctx.decision.is_some() {
+                    give_back(&self.shared, ctx).await;
+                }
                 respond::reject(session, ctx, &reject).await?;
                 Ok(true)
             }

@@ -306,7 +306,10 @@ pub(crate) async fn start(
     ctx.timings.forwarded_at = Some(Instant::now());
     let header = match rx.recv().await {
         Some(Up::Header(h)) => *h,
-        Some(Up::Failed(e)) => return fail(session, ctx, &e).await,
+        Some(Up::Failed(e)) => {
+            super::give_back_if_undelivered(shared, ctx, &e).await;
+            return fail(session, ctx, &e).await;
+        }
         _ => return fail(session, ctx, &internal("upstream answer ended early")).await,
     };
     ctx.timings.upstream_header_at = Some(Instant::now());

@@ -66,8 +66,9 @@ pub struct Charge {
 #[derive(Debug)]
 pub(crate) struct Taken {
     pub(crate) counter: Counter,
-    /// The rate's emission interval (ns), when the call took a rate slot.
-    pub(crate) slot_ns: Option<u64>,
+    /// The rate slot the call took: (the emission interval, the arrival time its acquire
+    /// left), in ns.
+    pub(crate) slot: Option<(u64, u64)>,
     /// A fixed budget charge: (units, the index of the window it went to).
     pub(crate) charge: Option<(u64, u64)>,
 }
@@ -118,8 +119,8 @@ impl Held {
         let now = self.clock.now_ns();
         for t in self.taken.drain(..) {
             match t.counter {
-                Counter::Memory(m, key) => m.refund(&key, t.slot_ns, t.charge, now),
-                Counter::Redis(store, keys) => backend::refund(store, &keys, t.slot_ns, t.charge),
+                Counter::Memory(m, key) => m.refund(&key, t.slot, t.charge, now),
+                Counter::Redis(store, keys) => backend::refund(store, &keys, t.slot, t.charge, now),
             }
         }
         self.metered.clear();

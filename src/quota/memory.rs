@@ -134,13 +134,14 @@ impl MemoryCounters {
     }
 
     /// [`apply`] `ask` to the counter under `key`; `span_ns` is how long it must be kept.
+    /// Allowed, the counter's arrival time after it (what [`MemoryCounters::refund`] needs).
     pub(crate) fn acquire(
         &self,
         key: &Arc<str>,
         ask: &Ask,
         now: u64,
         span_ns: u64,
-    ) -> Result<(), Exceeded> {
+    ) -> Result<u64, Exceeded> {
         let keep = if ask.concurrency.is_some() {
             span_ns.max(HOLD_NS)
         } else {
@@ -152,7 +153,7 @@ impl MemoryCounters {
             now.saturating_add(keep),
             now,
             Counter::default,
-            |c| apply(c, ask, now),
+            |c| apply(c, ask, now).map(|()| c.tat),
         )
     }
 
@@ -181,20 +182,26 @@ impl MemoryCounters {
         );
     }
 
-    /// Give back what a call that never ran took under `key`: its rate slot (`slot_ns`,
-    /// the emission interval) and its fixed charge (`(units, window index, window ns)`, only
-    /// while that window is still the counter's). The arrival time moves back by one
-    /// interval whatever came after: GCRA slots add up in any order.
+    /// Give back what a call that never ran took under `key`: `slot` is its rate slot (the
+    /// emission interval, and the arrival time its acquire left), `charge` its fixed charge
+    /// (units, and the window they went to: given back only while that window is still the
+    /// counter's, never below zero).
+    ///
+    /// A slot is the interval before the arrival time the acquire left. Only what of it is
+    /// still ahead goes back: once the counter has drained past it (a refund after a slow
+    /// connect timeout), the slot has already come back on its own, and subtracting a whole
+    /// interval would hand out a slot nobody gave up. Later calls' slots add up after it in
+    /// any order, so the arrival time moves back by that much whatever came after.
     pub(crate) fn refund(
         &self,
         key: &str,
-        slot_ns: Option<u64>,
+        slot: Option<(u64, u64)>,
         charge: Option<(u64, u64)>,
         now: u64,
     ) {
         self.shard(key).update(key, now, |c| {
-            if let Some(t) = slot_ns {
-                c.tat = c.tat.saturating_sub(t);
+            if let Some((t, tat)) = slot {
+                c.tat = c.tat.saturating_sub(t.min(tat.saturating_sub(now)));
             }
             if let Some((units, window)) = charge {
                 if c.window == window {
@@ -242,7 +249,7 @@ mod tests {
             }),
         };
         let now = 100 * S;
-        assert_eq!(m.acquire(&"k".into(), &ask, now, S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, now, S).map(drop), Ok(()));
         // The permit is held: concurrency refuses, and neither the rate nor the budget pay.
         assert_eq!(
             m.acquire(&"k".into(), &ask, now, S),
@@ -251,7 +258,7 @@ mod tests {
         let c = m.peek("k", now).unwrap();
         assert_eq!((c.in_flight, c.spent, c.tat), (1, 3, now + S));
         m.release("k", now);
-        assert_eq!(m.acquire(&"k".into(), &ask, now, S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, now, S).map(drop), Ok(()));
         m.release("k", now);
         assert!(matches!(
             m.acquire(&"k".into(), &ask, now, S),
@@ -259,14 +266,14 @@ mod tests {
         ));
         // Budget: 6 of 10 spent; a cost of 3 fits once more, then not.
         let ask = Ask { rate: None, ..ask };
-        assert_eq!(m.acquire(&"k".into(), &ask, now, S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, now, S).map(drop), Ok(()));
         m.release("k", now);
         assert!(matches!(
             m.acquire(&"k".into(), &ask, now, S),
             Err(Exceeded::Budget { retry_ns }) if retry_ns == 3_500 * S
         ));
         // The next window starts empty.
-        assert_eq!(m.acquire(&"k".into(), &ask, 3_600 * S, S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, 3_600 * S, S).map(drop), Ok(()));
     }
 
     #[test]
@@ -281,7 +288,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(m.acquire(&"k".into(), &ask, 0, 60 * S), Ok(()));
+        assert_eq!(m.acquire(&"k".into(), &ask, 0, 60 * S).map(drop), Ok(()));
         m.charge(&"k".into(), 150, 60 * S, 1, 60 * S);
         assert!(matches!(
             m.acquire(&"k".into(), &ask, 2, 60 * S),
@@ -293,11 +300,17 @@ mod tests {
     fn the_table_is_bounded_and_keys_are_independent() {
         let m = MemoryCounters::with_capacity(32);
         for i in 0..1_000 {
-            assert_eq!(m.acquire(&format!("k{i}").into(), &rate(1), 0, S), Ok(()));
+            assert_eq!(
+                m.acquire(&format!("k{i}").into(), &rate(1), 0, S).map(drop),
+                Ok(())
+            );
         }
         assert!(m.len() <= 32, "{}", m.len());
         // Expired counters go first: a fresh key at a later time finds room.
-        assert_eq!(m.acquire(&"late".into(), &rate(1), 10 * S, S), Ok(()));
+        assert_eq!(
+            m.acquire(&"late".into(), &rate(1), 10 * S, S).map(drop),
+            Ok(())
+        );
         assert!(m.acquire(&"late".into(), &rate(1), 10 * S, S).is_err());
     }
 }

@@ -207,13 +207,16 @@ impl Quotas {
                     }
                     _ => self.in_memory(limit, &parts, &ask, now, span),
                 };
-                if let Err(exceeded) = outcome {
-                    self.metrics.quota_decision(&limit.name, "limited");
-                    // The call will not run: what earlier limits (and this one's other
-                    // groups) took goes back.
-                    held.refund();
-                    return Err(refusal(limit, exceeded));
-                }
+                let tat = match outcome {
+                    Ok(tat) => tat,
+                    Err(exceeded) => {
+                        self.metrics.quota_decision(&limit.name, "limited");
+                        // The call will not run: what earlier limits (and this one's other
+                        // groups) took goes back.
+                        held.refund();
+                        return Err(refusal(limit, exceeded));
+                    }
+                };
                 let (counter, member) = counter;
                 let charge = ask
                     .budget
@@ -222,7 +225,7 @@ impl Quotas {
                 if ask.rate.is_some() || charge.is_some() {
                     held.taken.push(Taken {
                         counter: counter.clone(),
-                        slot_ns: ask.rate.map(|(t, _)| t),
+                        slot: ask.rate.map(|(t, _)| (t, tat)),
                         charge,
                     });
                 }
@@ -261,7 +264,7 @@ impl Quotas {
         ask: &Ask,
         now: u64,
         span: u64,
-    ) -> (Result<(), Exceeded>, (Counter, String)) {
+    ) -> (Result<u64, Exceeded>, (Counter, String)) {
         let key: Arc<str> = memory_key(&limit.name, parts).into();
         let outcome = self.memory.acquire(&key, ask, now, span);
         (

@@ -30,8 +30,8 @@ pub const PERMIT_TTL_NS: u64 = 15 * 60 * 1_000_000_000;
 const US: u64 = 1_000;
 
 /// KEYS: rate, conc, budget. ARGV: now, T, burst, cmax, member, hold, units, need, charge,
-/// window left (all times in µs). Returns {0} or {kind, retry µs}: 1 rate, 2 concurrency,
-/// 3 budget. Numbers are written back with `%.0f`: Redis formats a bare Lua number with 14
+/// window left (all times in µs). Returns {0, the rate's new arrival time µs (0: no rate)}
+/// or {kind, retry µs}: 1 rate, 2 concurrency, 3 budget. Numbers are written back with `%.0f`: Redis formats a bare Lua number with 14
 /// significant digits, which would round a microsecond timestamp.
 const CHECK: &str = r"
 local now = tonumber(ARGV[1])
@@ -71,7 +71,7 @@ if cmax > 0 then
   redis.call('ZADD', KEYS[2], f(now + hold), ARGV[5])
   redis.call('PEXPIRE', KEYS[2], f(math.ceil(hold / 1000) + 1000))
 end
-return {0, '0'}
+return {0, f(new_tat)}
 ";
 
 /// KEYS: budget. ARGV: units, ttl ms.
@@ -81,21 +81,23 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
 
-/// KEYS: rate, budget (the charged window's). ARGV: slot µs, charge units (0: none). Gives
-/// back one rate slot and a fixed charge; a counter that expired meanwhile is left alone
-/// (its TTL kept: the arrival time only moves back).
+/// KEYS: rate, budget (the charged window's). ARGV: µs to move the arrival time back (what
+/// of the call's slot is still ahead), charge units (0: none). A counter that expired
+/// meanwhile is left alone; TTLs are kept (the arrival time only moves back); a budget never
+/// goes below zero (a key recreated since holds only later calls' units).
 const REFUND: &str = r"
-local t = tonumber(ARGV[1])
+local back = tonumber(ARGV[1])
 local charge = tonumber(ARGV[2])
-if t > 0 then
+if back > 0 then
   local tat = redis.call('GET', KEYS[1])
   local ttl = redis.call('PTTL', KEYS[1])
   if tat and ttl > 0 then
-    redis.call('SET', KEYS[1], string.format('%.0f', tonumber(tat) - t), 'PX', ttl)
+    redis.call('SET', KEYS[1], string.format('%.0f', tonumber(tat) - back), 'PX', ttl)
   end
 end
 if charge > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('DECRBY', KEYS[2], charge)
+  local left = redis.call('DECRBY', KEYS[2], charge)
+  if left < 0 then redis.call('INCRBY', KEYS[2], -left) end
 end
 return 1
 ";
@@ -145,14 +147,15 @@ impl Keys {
     }
 }
 
-/// Run the check script: `Ok(Ok(()))` allowed (and taken), `Ok(Err(_))` refused.
+/// Run the check script: `Ok(Ok(tat))` allowed (and taken; `tat`, the rate's new arrival
+/// time in ns), `Ok(Err(_))` refused.
 pub(crate) async fn acquire(
     store: &RedisStore,
     keys: &Keys,
     ask: &Ask,
     now_ns: u64,
     member: &str,
-) -> Result<Result<(), Exceeded>, Unavailable> {
+) -> Result<Result<u64, Exceeded>, Unavailable> {
     let now = now_ns / US;
     let (t, burst) = ask.rate.map_or((0, 0), |(t, b)| ((t / US).max(1), b));
     let (index, left_ns) = ask
@@ -178,7 +181,7 @@ pub(crate) async fn acquire(
         .run(|mut c| async move { inv.invoke_async(&mut c).await })
         .await?;
     Ok(match kind {
-        0 => Ok(()),
+        0 => Ok(retry_us.saturating_mul(US)),
         1 => Err(Exceeded::Rate {
             retry_ns: retry_us.saturating_mul(US),
         }),
@@ -237,14 +240,17 @@ pub(crate) fn charge(store: Arc<RedisStore>, keys: &Keys, units: u64, per_ns: u6
 pub(crate) fn refund(
     store: Arc<RedisStore>,
     keys: &Keys,
-    slot_ns: Option<u64>,
+    slot: Option<(u64, u64)>,
     charge: Option<(u64, u64)>,
+    now_ns: u64,
 ) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    // The same rounding as `acquire`'s.
-    let slot_us = slot_ns.map_or(0, |t| (t / US).max(1));
+    // In `acquire`'s units and rounding: what of the slot is still ahead of now.
+    let back_us = slot.map_or(0, |(t, tat)| {
+        ((t / US).max(1)).min((tat / US).saturating_sub(now_ns / US))
+    });
     let (units, window) = charge.unwrap_or((0, 0));
     let rate = keys.rate.clone();
     let budget = keys.budget(window);
@@ -254,7 +260,7 @@ pub(crate) fn refund(
                 refund_script()
                     .key(&rate)
                     .key(&budget)
-                    .arg(slot_us)
+                    .arg(back_us)
                     .arg(units)
                     .invoke_async::<i64>(&mut c)
                     .await

@@ -253,6 +253,17 @@ async fn a_call_that_never_ran_gives_back_its_slots_and_charges() {
     q.check(&l, None, &alice(&[])).await.unwrap();
     assert!(q.check(&l, None, &alice(&[])).await.is_err());
 
+    // A refund after the counter drained past the call's slot (a slow connect timeout)
+    // gives nothing back: the slot came back on its own, and two more would break the burst.
+    let l = limits("  - {name: r2, key: [subject], rate: {requests: 2, per: 10s}}\n");
+    let (q, clock) = engine();
+    let mut slow = q.check(&l, None, &alice(&[])).await.unwrap();
+    clock.advance(std::time::Duration::from_secs(20));
+    q.check(&l, None, &alice(&[])).await.unwrap();
+    q.check(&l, None, &alice(&[])).await.unwrap();
+    slow.refund();
+    assert!(q.check(&l, None, &alice(&[])).await.is_err());
+
     // A group-keyed limit: "red" passes, "blue" refuses; red's slot goes back.
     let l = limits(
         "  - {name: g, key: [group], rate: {requests: 1, per: 1m}}
