@@ -442,7 +442,8 @@ async fn a_killed_redis_fails_open_or_closed_per_limit_and_recovers() {
 /// use up a caller's quota. Before, the third refused call met `mem`'s budget (3 + 3 + 3
 /// of 10 units spent) and got 429 instead of the outage's 502. The Redis limit has room for
 /// every call with or without refunds (they are sent after each answer, so one may land
-/// late): its counters are read once they have landed.
+/// late): its counters are read once they have landed. A virtual server's call whose
+/// upstream session cannot be opened (refused after its decision) gives back the same way.
 #[tokio::test]
 async fn calls_that_never_reached_the_upstream_use_up_no_quota() {
     let redis = RedisServer::start();
@@ -456,10 +457,18 @@ async fn calls_that_never_reached_the_upstream_use_up_no_quota() {
     let gw = gateway(&demo, &extra).await;
     let alice = Caller::open(&gw.url(), "alice-key").await;
     alice.ok("echo", echo("up")).await;
+    // A virtual-server session that has not called the upstream yet: its first call must
+    // open the upstream session, which fails once the upstream is down (refused after its
+    // decision, before anything is sent).
+    let on_vserver = Caller::open(&format!("http://{}/v/all/mcp", gw.addr), "alice-key").await;
     demo.shutdown().await;
     for _ in 0..4 {
         let r = alice.call("echo", echo("down")).await;
         assert_error(r, 502, -32000, "connection refused").await;
+    }
+    for _ in 0..2 {
+        let r = on_vserver.call("up__echo", echo("down")).await;
+        assert_error(r, 502, -32000, "could not open a session").await;
     }
     // What the one delivered call took, and no more: `mem` 2 of 3 slots left and 3 of 10
     // units spent, `shared` 4 of 5 and 4 of 20. Redis refunds: wait for them to land.
