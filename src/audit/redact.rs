@@ -93,6 +93,20 @@ fn apply(
     Ok(true)
 }
 
+/// The child of `node` a member named `key` falls under: the path segment spelled as `key`,
+/// else one equal to it ignoring case or after Unicode folding (`Password` under a rule
+/// for `password`). Go's and .NET's case-insensitive binding reads such a member as that
+/// argument, so it is that argument's secret; the strict pass has already refused an
+/// object holding two spellings, so at most one member matches.
+fn child<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
+    node.children.get(key).or_else(|| {
+        node.children
+            .iter()
+            .find(|(k, _)| crate::mcp::strict::same_key(k.as_bytes(), key.as_bytes()))
+            .map(|(_, n)| n)
+    })
+}
+
 /// `value`'s members redacted under `node`'s children, appended to `out`.
 fn members(
     node: &Node,
@@ -112,7 +126,7 @@ fn members(
                     out.push(b',');
                 }
                 push_key(&key, out);
-                let kept = match node.children.get(key.as_ref()) {
+                let kept = match child(node, &key) {
                     Some(n) => apply(n, default, v, out)?,
                     None => act(default, v, out),
                 };
@@ -294,6 +308,42 @@ mod tests {
             redact(&r, "git", "log", r#"{"ssn":"1"}"#),
             Ok(Cow::Borrowed(r#"{"ssn":"1"}"#))
         ));
+    }
+
+    /// A rule's path covers the argument however its key is cased or folded, as a
+    /// case-insensitive upstream binds it: the secret is that argument's.
+    #[test]
+    fn paths_match_keys_ignoring_case_and_folding() {
+        let r = Redaction {
+            default: RedactAction::Keep,
+            rules: vec![rule(
+                &["crm.*"],
+                &[
+                    ("password", RedactAction::Drop),
+                    ("card.number", RedactAction::Hash),
+                ],
+                None,
+            )],
+        };
+        let text = run(
+            &r,
+            "crm",
+            "login",
+            r#"{"user": "ann", "PassWord": "hunter2", "Card": {"NUMBER": "4111", "exp": "12/30"}}"#,
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("4111"),
+            "{text}"
+        );
+        let out = parse(&text);
+        assert_eq!(out["user"], "ann");
+        assert_eq!(out["Card"]["exp"], "12/30");
+        assert!(out["Card"]["NUMBER"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sha256:")));
+        // Unicode folding too: `ſ` (long s) is `s` to Go's binding.
+        let text = run(&r, "crm", "login", r#"{"paſſword": "hunter2"}"#);
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]
