@@ -22,7 +22,9 @@
 # LT_MODERN=1 adds the target "modern": the governed gateway's virtual server called as a
 # 2026-07-28 client does (no session; the _meta envelope, MCP-Protocol-Version, Mcp-Method
 # and Mcp-Name on every request), interleaved with "governed" (the legacy, sessionful client)
-# on the same process.
+# on the same process, and "legacy+pad": the legacy client with its bodies padded (a `_meta`
+# member the gateway does not act on) to the modern bodies' size, so modern / legacy+pad is
+# the modern path's own cost for the same bytes on the wire.
 # LT_REDIS=1 adds the target "governed+redis": the governed configuration with its quota on a
 # real redis-server (started on 127.0.0.1:18379, core 1), to measure the Redis round trip.
 # Installs what it needs when missing: nginx, wrk and python3 (apt), oha (`cargo install`).
@@ -166,6 +168,9 @@ MODERN=2026-07-28
 body() { # method target
   local meta=""
   [ "$2" = modern ] && meta="\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"$MODERN\",\"io.modelcontextprotocol/clientCapabilities\":{},\"io.modelcontextprotocol/clientInfo\":{\"name\":\"load\",\"version\":\"1\"}}"
+  # legacy+pad: a handshake-era `_meta` (one member the gateway does not act on) as long as
+  # the modern envelope, so the two bodies are the same size to the byte.
+  [ "$2" = legacy+pad ] && meta="\"_meta\":{\"x-pad\":\"$(printf 'p%.0s' $(seq 159))\"}"
   case $1 in
     list) [ -n "$meta" ] && echo "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{$meta}}" \
             || echo '{"jsonrpc":"2.0","id":3,"method":"tools/list"}' ;;
@@ -173,8 +178,17 @@ body() { # method target
   esac
 }
 if [ -n "${LT_MODERN:-}" ]; then
-  TARGETS+=(modern)   # the governed process: not a proxy of its own
-  URL[modern]=${URL[governed]}; TOOL[modern]=${TOOL[governed]}; AUTH[modern]=${AUTH[governed]}
+  # The governed process, not proxies of their own: a 2026-07-28 client, and a legacy
+  # session client whose requests are padded to the modern ones' size ("legacy+pad": what
+  # the modern path costs over the legacy one for the same bytes on the wire).
+  TARGETS+=(modern legacy+pad)
+  for t in modern legacy+pad; do
+    URL[$t]=${URL[governed]}; TOOL[$t]=${TOOL[governed]}; AUTH[$t]=${AUTH[governed]}
+  done
+  for k in list call; do
+    [ "$(body $k modern | wc -c)" = "$(body $k legacy+pad | wc -c)" ] \
+      || { echo "legacy+pad $k body is not the modern one's size" >&2; exit 1; }
+  done
 fi
 # Headers for target $1 (session and credentials) and method kind $2 (list, call), one per
 # line, for "${X[@]}" use.
@@ -280,7 +294,7 @@ for round in $(seq "$ROUNDS"); do
   for kind in list call; do
     for t in "${order[@]}"; do
       p=${PID[$t]:-$upstream_pid}   # direct: the upstream is the process under load
-      [ "$t" = modern ] && p=${PID[governed]}
+      case $t in modern|legacy+pad) p=${PID[governed]} ;; esac
       [ "$t" = governed ] && [ "$kind" = list ] && gl_before=$(upstream_lists)
       c0=$(cpu "$p"); u0=$(cpu "$upstream_pid"); w0=$(now); k0=$(cores)
       json=$(run_wrk "$t" "$kind")
@@ -379,7 +393,7 @@ out="load-tests/results/$(date -u +%Y-%m-%dT%H%M)-$commit.md"
   done
   if [ -n "${LT_MODERN:-}" ]; then
     echo
-    echo "Eras on one virtual server (same process): modern (2026-07-28, stateless) / governed (legacy session): tools/list $(both list modern governed), tools/call $(both call modern governed)."
+    echo "Eras on one virtual server (same process): modern (2026-07-28, stateless) / governed (legacy session): tools/list $(both list modern governed), tools/call $(both call modern governed). For the same bytes, modern / legacy+pad (the legacy session's requests padded to the modern size): tools/list $(both list modern legacy+pad), tools/call $(both call modern legacy+pad)."
   fi
   if [ -n "${LT_REDIS:-}" ]; then
     echo
