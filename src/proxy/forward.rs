@@ -87,7 +87,13 @@ async fn exchange(
         .await
         .map_err(|e| e.into_up())?;
     up.finish_request_body().await.map_err(|e| e.into_up())?;
-    up.read_response_header().await.map_err(|e| e.into_up())?;
+    // From here the upstream may be silent for a long time (a slow tool): watch the client
+    // meanwhile, as the proxy path does, so one that leaves cancels the call.
+    let mut watch = true;
+    unless_client_leaves(session, &mut watch, async {
+        up.read_response_header().await.map_err(|e| e.into_up())
+    })
+    .await?;
     let mut resp: ResponseHeader = match up.response_header() {
         Some(h) => h.clone(),
         None => {
@@ -114,7 +120,10 @@ async fn exchange(
     relay::response_header(&mut resp, ctx)?;
     session.write_response_header(Box::new(resp), false).await?;
     loop {
-        let mut chunk = up.read_response_body().await.map_err(|e| e.into_up())?;
+        let mut chunk = unless_client_leaves(session, &mut watch, async {
+            up.read_response_body().await.map_err(|e| e.into_up())
+        })
+        .await?;
         let end = chunk.is_none() || up.response_done();
         relay::response_body(&mut chunk, end, ctx);
         super::held::refuse_input(shared, ctx);
@@ -128,6 +137,31 @@ async fn exchange(
     let idle = Some(upstream.config.idle_timeout);
     connector.release_http_session(up, peer, idle).await;
     Ok(())
+}
+
+/// `upstream`'s result, unless the client's connection closes first: then that downstream
+/// error, which `forward_buffered` records as the client leaving (`logging` then cancels a
+/// 2026-07-28 client's call upstream, `proxy::held`), and the upstream connection is
+/// dropped. `watch` turns false once the connection has nothing more to tell (as in
+/// `mrtr::carry_on`).
+async fn unless_client_leaves<T>(
+    session: &mut Session,
+    watch: &mut bool,
+    upstream: impl std::future::Future<Output = pingora::Result<T>>,
+) -> pingora::Result<T> {
+    tokio::pin!(upstream);
+    while *watch {
+        tokio::select! {
+            r = &mut upstream => return r,
+            r = session.downstream_session.read_body_or_idle(true) => {
+                if let Err(e) = r {
+                    return Err(e.into_down());
+                }
+                *watch = false;
+            }
+        }
+    }
+    upstream.await
 }
 
 /// What Pingora's proxy path does to a request before forwarding it: hop-by-hop headers

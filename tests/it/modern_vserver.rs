@@ -494,6 +494,36 @@ async fn a_modern_client_closing_the_stream_cancels_the_upstream_call() {
     );
 }
 
+/// The same for a body over 64 KiB, which the gateway forwards itself (`proxy::forward`,
+/// past Pingora's retry buffer): it watches the client while the upstream is silent, so
+/// closing the stream still cancels the call upstream instead of letting it run to its end.
+#[tokio::test]
+async fn a_modern_call_over_64_kib_is_cancelled_when_its_client_leaves() {
+    let s = setup().await;
+    let mut slow = serde_json::from_str::<Value>(&body(
+        1,
+        "tools/call",
+        json!({"name": "up__long_running", "arguments": {"steps": 20, "interval_ms": 250}}),
+        MODERN,
+    ))
+    .unwrap();
+    slow["params"]["_meta"]["x-pad"] = json!("p".repeat(70 * 1024));
+    let r = modern(
+        &s.url,
+        "tools/call",
+        Some("up__long_running"),
+        slow.to_string(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(eventually(|| s.up.calls("long_running") == 1).await);
+    drop(r);
+    assert!(
+        eventually(|| s.up.cancelled() == 1).await,
+        "the upstream never saw the call cancelled"
+    );
+}
+
 /// `subscriptions/listen`: the stream opens with the acknowledgement of the types asked
 /// for, and a change of what the caller may see (here a reload that denies a tool) arrives
 /// as `notifications/tools/list_changed` tagged with the subscription id. The number of
