@@ -467,47 +467,20 @@ async fn eventually(mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
-/// A 2026-07-28 client cancels by closing its response stream: the gateway tells the
-/// handshake-era upstream (`notifications/cancelled` on the session it holds), which stops
-/// the tool; the caller's next call with the same id is served.
-#[tokio::test]
-async fn a_modern_client_closing_the_stream_cancels_the_upstream_call() {
-    let s = setup().await;
-    let slow = body(
-        1,
-        "tools/call",
-        json!({"name": "up__long_running", "arguments": {"steps": 20, "interval_ms": 250}}),
-        MODERN,
-    );
-    let r = modern(&s.url, "tools/call", Some("up__long_running"), slow).await;
-    assert_eq!(r.status(), 200);
-    assert!(eventually(|| s.up.calls("long_running") == 1).await);
-    drop(r);
-    assert!(
-        eventually(|| s.up.cancelled() == 1).await,
-        "the upstream never saw the call cancelled"
-    );
-    let r = modern(&s.url, "tools/call", Some("up__echo"), echo(1, "next")).await;
-    assert_eq!(
-        jsonrpc_body(r).await["result"]["content"][0]["text"],
-        "next"
-    );
-}
-
-/// The same for a body over 64 KiB, which the gateway forwards itself (`proxy::forward`,
-/// past Pingora's retry buffer): it watches the client while the upstream is silent, so
-/// closing the stream still cancels the call upstream instead of letting it run to its end.
-#[tokio::test]
-async fn a_modern_call_over_64_kib_is_cancelled_when_its_client_leaves() {
-    let s = setup().await;
-    let mut slow = serde_json::from_str::<Value>(&body(
+/// A modern `tools/call` of the demo's slow tool (20 steps, 250 ms apart).
+fn slow_call() -> Value {
+    serde_json::from_str(&body(
         1,
         "tools/call",
         json!({"name": "up__long_running", "arguments": {"steps": 20, "interval_ms": 250}}),
         MODERN,
     ))
-    .unwrap();
-    slow["params"]["_meta"]["x-pad"] = json!("p".repeat(70 * 1024));
+    .unwrap()
+}
+
+/// Send `slow`, close the connection once the upstream runs it, and expect the upstream to
+/// see it cancelled (long before its 5 s end).
+async fn leave_and_expect_cancel(s: &Setup, slow: Value) {
     let r = modern(
         &s.url,
         "tools/call",
@@ -522,6 +495,31 @@ async fn a_modern_call_over_64_kib_is_cancelled_when_its_client_leaves() {
         eventually(|| s.up.cancelled() == 1).await,
         "the upstream never saw the call cancelled"
     );
+}
+
+/// A 2026-07-28 client cancels by closing its response stream: the gateway tells the
+/// handshake-era upstream (`notifications/cancelled` on the session it holds), which stops
+/// the tool; the caller's next call with the same id is served.
+#[tokio::test]
+async fn a_modern_client_closing_the_stream_cancels_the_upstream_call() {
+    let s = setup().await;
+    leave_and_expect_cancel(&s, slow_call()).await;
+    let r = modern(&s.url, "tools/call", Some("up__echo"), echo(1, "next")).await;
+    assert_eq!(
+        jsonrpc_body(r).await["result"]["content"][0]["text"],
+        "next"
+    );
+}
+
+/// The same for a body over 64 KiB, which the gateway forwards itself (`proxy::forward`,
+/// past Pingora's retry buffer): it watches the client while the upstream is silent, so
+/// closing the stream still cancels the call upstream instead of letting it run to its end.
+#[tokio::test]
+async fn a_modern_call_over_64_kib_is_cancelled_when_its_client_leaves() {
+    let s = setup().await;
+    let mut slow = slow_call();
+    slow["params"]["_meta"]["x-pad"] = json!("p".repeat(70 * 1024));
+    leave_and_expect_cancel(&s, slow).await;
 }
 
 /// `subscriptions/listen`: the stream opens with the acknowledgement of the types asked
@@ -716,27 +714,8 @@ async fn the_python_sdk_in_every_mode_against_rmcp_and_fastmcp_upstreams() {
 #[tokio::test]
 async fn a_bridged_modern_call_is_cancelled_when_its_client_leaves() {
     let s = setup().await;
-    let mut slow = serde_json::from_str::<Value>(&body(
-        1,
-        "tools/call",
-        json!({"name": "up__long_running", "arguments": {"steps": 20, "interval_ms": 250}}),
-        MODERN,
-    ))
-    .unwrap();
+    let mut slow = slow_call();
     slow["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
         json!({"elicitation": {}});
-    let r = modern(
-        &s.url,
-        "tools/call",
-        Some("up__long_running"),
-        slow.to_string(),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
-    assert!(eventually(|| s.up.calls("long_running") == 1).await);
-    drop(r);
-    assert!(
-        eventually(|| s.up.cancelled() == 1).await,
-        "the upstream never saw the call cancelled"
-    );
+    leave_and_expect_cancel(&s, slow).await;
 }
